@@ -1,1 +1,393 @@
-fn main() {}
+//! berth-runtime: an OCI runtime with runc's command line.
+//!
+//! Raw flags are parsed by clap (`args`), resolved once into ready options,
+//! and each command runs against the runtime library. Errors go to stderr
+//! and, with `--log`, to the log file in runc's text or JSON shape, which is
+//! what containerd reads back.
+
+mod args;
+mod log;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use berth_runtime_core::container::{self, Container};
+use berth_runtime_core::spawn::{self, CreateOpts};
+use berth_runtime_core::state::{self, Root, Status};
+use berth_runtime_core::{error_chain, Error as RtError};
+
+use args::{Command, Global};
+
+fn main() {
+    let (global, cmd) = args::parse();
+    let logger = log::Logger::new(&global);
+    let code = match run(&global, cmd, &logger) {
+        Ok(code) => code,
+        Err(e) => {
+            let msg = chain(&e);
+            logger.error(&msg);
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+/// One line: the error and each cause, without repeating a cause that the
+/// message above already ends with.
+fn chain(e: &anyhow::Error) -> String {
+    error_chain(e.as_ref())
+}
+
+fn run(g: &Global, cmd: Command, logger: &log::Logger) -> Result<i32> {
+    let root = Root::new(g.root.clone());
+    match cmd {
+        Command::Create(c) => {
+            hygiene(c.preserve_fds);
+            let opts = c.into_opts(g)?;
+            let created = spawn::create(&root, &opts, None)?;
+            for w in &created.config.warnings {
+                logger.warn(w);
+            }
+            if let Some(sock) = &c.pidfd_socket {
+                send_pidfd(sock, created.state.pid)?;
+            }
+            Ok(0)
+        }
+        Command::Run(c, detach, keep) => {
+            hygiene(c.preserve_fds);
+            let opts = c.into_opts(g)?;
+            let cfg = berth_oci::load(&opts.bundle)?;
+            let mut pty_end = None;
+            let mut console = None;
+            if cfg.process.terminal && opts.console_socket.is_none() {
+                if detach {
+                    anyhow::bail!("cannot allocate tty if berth-runtime will detach without setting console socket");
+                }
+                let (a, b) = rustix::net::socketpair(
+                    rustix::net::AddressFamily::UNIX,
+                    rustix::net::SocketType::STREAM,
+                    rustix::net::SocketFlags::CLOEXEC,
+                    None,
+                )
+                .context("make the console socket pair")?;
+                pty_end = Some(a);
+                console = Some(b);
+            }
+            let created = spawn::create(&root, &opts, console)?;
+            for w in &created.config.warnings {
+                logger.warn(w);
+            }
+            if let Some(sock) = &c.pidfd_socket {
+                send_pidfd(sock, created.state.pid)?;
+            }
+            if detach {
+                let mut ctr = Container {
+                    dir: created.dir,
+                    state: created.state,
+                };
+                for w in ctr.start()? {
+                    logger.warn(&w);
+                }
+                return Ok(0);
+            }
+            let pty = match pty_end {
+                Some(s) => Some(
+                    berth_runtime_core::tty::recv_fd(rustix::fd::AsFd::as_fd(&s))
+                        .context("receive the pty")?,
+                ),
+                None => None,
+            };
+            let _ = keep;
+            let (code, warnings) = container::run_foreground(created, pty)?;
+            for w in warnings {
+                logger.warn(&w);
+            }
+            Ok(code)
+        }
+        Command::Start { id } => {
+            let mut c = Container::open(&root, &id)?;
+            for w in c.start()? {
+                logger.warn(&w);
+            }
+            Ok(0)
+        }
+        Command::State { id } => {
+            let c = open_ro(&root, &id)?;
+            let v = c.runc_state();
+            println!("{}", serde_json::to_string_pretty(&v)?);
+            Ok(0)
+        }
+        Command::Kill { id, signal, all } => {
+            let sig = berth_oci::signal::parse(&signal)
+                .with_context(|| format!("invalid signal {signal:?}"))?;
+            let c = open_ro(&root, &id)?;
+            c.kill(sig, all)?;
+            Ok(0)
+        }
+        Command::Delete { id, force } => {
+            let c = match Container::open(&root, &id) {
+                Ok(c) => c,
+                Err(RtError::NotExist(_)) if force => return Ok(0),
+                Err(RtError::NoState(_) | RtError::CorruptState { .. }) if force => {
+                    container::force_remove_broken(&root, &id)?;
+                    return Ok(0);
+                }
+                Err(e) => return Err(e.into()),
+            };
+            for w in c.delete(force)? {
+                logger.warn(&w);
+            }
+            Ok(0)
+        }
+        Command::Pause { id } => {
+            let c = open_ro(&root, &id)?;
+            match c.status() {
+                Status::Running => {}
+                Status::Paused => anyhow::bail!("container {id} is already paused"),
+                _ => return Err(RtError::NotRunning.into()),
+            }
+            let cg = container::cgroup_of(&c.state).context("container has no cgroup")?;
+            cg.freeze()?;
+            Ok(0)
+        }
+        Command::Resume { id } => {
+            let c = open_ro(&root, &id)?;
+            if c.status() != Status::Paused {
+                anyhow::bail!("container {id} is not paused");
+            }
+            let cg = container::cgroup_of(&c.state).context("container has no cgroup")?;
+            cg.thaw()?;
+            Ok(0)
+        }
+        Command::List { format, quiet } => {
+            list(&root, &format, quiet)?;
+            Ok(0)
+        }
+        Command::Ps {
+            id,
+            format,
+            ps_args,
+        } => {
+            ps(&root, &id, &format, &ps_args)?;
+            Ok(0)
+        }
+        Command::Spec { bundle, rootless } => {
+            let path = bundle.join("config.json");
+            if path.exists() {
+                anyhow::bail!("file {} exists; remove it first", path.display());
+            }
+            let v = berth_oci::spec::default_spec(
+                rootless,
+                rustix::process::getuid().as_raw(),
+                rustix::process::getgid().as_raw(),
+            );
+            std::fs::write(&path, serde_json::to_string_pretty(&v)? + "\n")
+                .with_context(|| format!("write {}", path.display()))?;
+            Ok(0)
+        }
+        Command::Features => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&berth_runtime_core::features::features())?
+            );
+            Ok(0)
+        }
+    }
+}
+
+/// Every inherited fd above stdio (and the preserved ones) is closed on
+/// exec, so nothing of the caller leaks into the container.
+fn hygiene(preserve: u32) {
+    let _ = berth_sys::process::cloexec_from(3 + preserve as i32);
+    let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
+}
+
+fn open_ro(root: &Root, id: &str) -> Result<Container, RtError> {
+    // Readers do not take the lock: state.json is replaced atomically.
+    state::validate_id(id)?;
+    let dir_path = root.path.join(id);
+    if !dir_path.is_dir() {
+        return Err(RtError::NotExist(id.to_string()));
+    }
+    Container::open(root, id)
+}
+
+fn send_pidfd(sock: &PathBuf, pid: i32) -> Result<()> {
+    let s = berth_runtime_core::tty::connect_console_socket(sock)?;
+    let pidfd = rustix::process::pidfd_open(
+        rustix::process::Pid::from_raw(pid).context("bad pid")?,
+        rustix::process::PidfdFlags::empty(),
+    )
+    .context("open a pidfd for init")?;
+    berth_runtime_core::tty::send_fd(
+        rustix::fd::AsFd::as_fd(&s),
+        rustix::fd::AsFd::as_fd(&pidfd),
+        "pidfd",
+    )
+    .with_context(|| format!("send the pidfd to {}", sock.display()))?;
+    Ok(())
+}
+
+fn list(root: &Root, format: &str, quiet: bool) -> Result<()> {
+    let mut rows = Vec::new();
+    for id in root.list()? {
+        let Ok(dir) = root.open(&id) else { continue };
+        // Corrupt or half-made entries are skipped, not fatal (REL-05).
+        let Ok(st) = dir.load() else { continue };
+        let status = container::status_of(&dir, &st);
+        rows.push((st, status));
+    }
+    let mut out = std::io::stdout().lock();
+    if quiet {
+        for (st, _) in &rows {
+            writeln!(out, "{}", st.id)?;
+        }
+        return Ok(());
+    }
+    match format {
+        "json" => {
+            let v: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|(st, s)| container::runc_state(st, *s))
+                .collect();
+            writeln!(out, "{}", serde_json::to_string(&v)?)?;
+        }
+        "table" => {
+            let mut table = vec![vec![
+                "ID".to_string(),
+                "PID".into(),
+                "STATUS".into(),
+                "BUNDLE".into(),
+                "CREATED".into(),
+                "OWNER".into(),
+            ]];
+            for (st, s) in &rows {
+                let pid = if *s == Status::Stopped { 0 } else { st.pid };
+                table.push(vec![
+                    st.id.clone(),
+                    pid.to_string(),
+                    s.as_str().into(),
+                    st.bundle.display().to_string(),
+                    st.created.clone(),
+                    owner_name(root, &st.id),
+                ]);
+            }
+            write!(out, "{}", tabwrite(&table))?;
+        }
+        other => anyhow::bail!("invalid format option {other:?}: use table or json"),
+    }
+    Ok(())
+}
+
+fn owner_name(root: &Root, id: &str) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata(root.path.join(id))
+        .map(|m| m.uid())
+        .unwrap_or(0);
+    if uid == 0 {
+        return "root".into();
+    }
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|p| {
+            p.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() > 2 && f[2] == uid.to_string()).then(|| f[0].to_string())
+            })
+        })
+        .unwrap_or_else(|| format!("#{uid}"))
+}
+
+/// Go's tabwriter with runc's settings (minwidth 12, padding 3): every
+/// column but the last is padded.
+fn tabwrite(rows: &[Vec<String>]) -> String {
+    let cols = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+    let mut width = vec![0usize; cols];
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            width[i] = width[i].max(c.chars().count() + 3).max(12);
+        }
+    }
+    let mut s = String::new();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            if i + 1 == r.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(c);
+                s.push_str(&" ".repeat(width[i] - c.chars().count()));
+            }
+        }
+        s.push('\n');
+    }
+    s
+}
+
+fn ps(root: &Root, id: &str, format: &str, ps_args: &[String]) -> Result<()> {
+    let c = open_ro(root, id)?;
+    let pids = match container::cgroup_of(&c.state) {
+        Some(cg) => cg.pids()?,
+        None => Vec::new(),
+    };
+    match format {
+        "json" => {
+            println!("{}", serde_json::to_string(&pids)?);
+            Ok(())
+        }
+        "table" => {
+            let args: Vec<String> = if ps_args.is_empty() {
+                vec!["-ef".into()]
+            } else {
+                ps_args.to_vec()
+            };
+            let out = std::process::Command::new("ps")
+                .args(&args)
+                .output()
+                .context("run ps")?;
+            if !out.status.success() {
+                anyhow::bail!(
+                    "ps {} failed: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+            let text = String::from_utf8_lossy(&out.stdout);
+            let mut lines = text.lines();
+            let header = lines.next().unwrap_or_default();
+            let pid_col = header
+                .split_whitespace()
+                .position(|h| h == "PID")
+                .context("ps output has no PID column")?;
+            let mut o = std::io::stdout().lock();
+            writeln!(o, "{header}")?;
+            for l in lines {
+                let p: Option<i32> = l
+                    .split_whitespace()
+                    .nth(pid_col)
+                    .and_then(|p| p.parse().ok());
+                if p.is_some_and(|p| pids.contains(&p)) {
+                    writeln!(o, "{l}")?;
+                }
+            }
+            Ok(())
+        }
+        other => anyhow::bail!("invalid format option {other:?}: use table or json"),
+    }
+}
+
+impl args::CreateArgs {
+    fn into_opts(&self, g: &Global) -> Result<CreateOpts> {
+        let bundle = spawn::absolute_bundle(&self.bundle)?;
+        Ok(CreateOpts {
+            id: self.id.clone(),
+            bundle,
+            pid_file: self.pid_file.clone(),
+            console_socket: self.console_socket.clone(),
+            no_pivot: self.no_pivot,
+            no_new_keyring: self.no_new_keyring,
+            preserve_fds: self.preserve_fds,
+            systemd_cgroup: g.systemd_cgroup,
+        })
+    }
+}

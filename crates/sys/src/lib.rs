@@ -1,2 +1,12 @@
-//! The only crate with `unsafe`. Every block says why it holds.
+//! The only crate with `unsafe`: thin wrappers over the few syscalls that
+//! rustix does not cover safely. Every block says why it holds.
+//!
+//! The runtime is single-threaded by design (no tokio, no helper threads), and
+//! several wrappers here rely on that: `fork` in particular.
+
+pub mod mount;
+pub mod process;
 pub mod seccomp;
+pub mod signal;
+
+pub use std::io::{Error, Result};

@@ -1,0 +1,244 @@
+//! Raw command-line flags (runc's), resolved into ready options.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "berth-runtime",
+    version = concat!(env!("CARGO_PKG_VERSION"), "\nspec: ", "1.2.0"),
+    about = "an OCI runtime with runc's command line"
+)]
+struct Low {
+    /// Root directory for container state.
+    #[arg(long, global = true, default_value = "/run/berth-runtime")]
+    root: PathBuf,
+    /// Log file (default: stderr).
+    #[arg(long, global = true)]
+    log: Option<PathBuf>,
+    /// Log format: text or json.
+    #[arg(long = "log-format", global = true, default_value = "text")]
+    log_format: String,
+    /// Debug logging.
+    #[arg(long, global = true)]
+    debug: bool,
+    /// Use systemd for cgroups (needs a running systemd).
+    #[arg(long = "systemd-cgroup", global = true)]
+    systemd_cgroup: bool,
+    /// runc's --rootless (auto, true, false); only "auto" and "false" are meaningful as root.
+    #[arg(long = "rootless", id = "rootless_global")]
+    rootless: Option<String>,
+    /// Path to criu: checkpoint/restore is not supported.
+    #[arg(long, global = true)]
+    criu: Option<PathBuf>,
+    #[command(subcommand)]
+    cmd: Low2,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct CreateArgs {
+    pub id: String,
+    /// Bundle directory (default: cwd).
+    #[arg(short = 'b', long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// Unix socket that receives the pty master.
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// Unix socket that receives a pidfd of init.
+    #[arg(long = "pidfd-socket")]
+    pub pidfd_socket: Option<PathBuf>,
+    /// File to write init's pid to.
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Do not use pivot_root (move the rootfs and chroot).
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    /// Do not create a new session keyring.
+    #[arg(long = "no-new-keyring")]
+    pub no_new_keyring: bool,
+    /// Pass N fds beyond stdio (3..3+N) to the container.
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+}
+
+#[derive(Subcommand, Debug)]
+enum Low2 {
+    /// Create a container (parked before exec until `start`).
+    Create(CreateArgs),
+    /// Create and start a container.
+    Run {
+        #[command(flatten)]
+        c: CreateArgs,
+        /// Detach from the container's process.
+        #[arg(short = 'd', long)]
+        detach: bool,
+        /// Do not delete the container after it exits.
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Start a created container.
+    Start { id: String },
+    /// Print a container's state as JSON.
+    State { id: String },
+    /// Send a signal to a container's init (or all its processes).
+    Kill {
+        id: String,
+        #[arg(default_value = "SIGTERM")]
+        signal: String,
+        #[arg(short = 'a', long)]
+        all: bool,
+    },
+    /// Delete a container.
+    Delete {
+        id: String,
+        #[arg(short = 'f', long)]
+        force: bool,
+    },
+    /// Freeze every process of a container.
+    Pause { id: String },
+    /// Thaw a paused container.
+    Resume { id: String },
+    /// List containers.
+    List {
+        #[arg(short = 'f', long, default_value = "table")]
+        format: String,
+        #[arg(short = 'q', long)]
+        quiet: bool,
+    },
+    /// Processes of a container.
+    Ps {
+        id: String,
+        #[arg(short = 'f', long, default_value = "table")]
+        format: String,
+        #[arg(last = true)]
+        ps_args: Vec<String>,
+    },
+    /// Write a default config.json.
+    Spec {
+        #[arg(short = 'b', long, default_value = ".")]
+        bundle: PathBuf,
+        #[arg(long)]
+        rootless: bool,
+    },
+    /// Print the runtime-spec features document.
+    Features,
+}
+
+/// Global options, resolved.
+#[derive(Debug, Clone)]
+pub struct Global {
+    pub root: PathBuf,
+    pub log: Option<PathBuf>,
+    pub json: bool,
+    pub debug: bool,
+    pub systemd_cgroup: bool,
+}
+
+/// A command with its options resolved.
+pub enum Command {
+    Create(CreateArgs),
+    Run(CreateArgs, bool, bool),
+    Start {
+        id: String,
+    },
+    State {
+        id: String,
+    },
+    Kill {
+        id: String,
+        signal: String,
+        all: bool,
+    },
+    Delete {
+        id: String,
+        force: bool,
+    },
+    Pause {
+        id: String,
+    },
+    Resume {
+        id: String,
+    },
+    List {
+        format: String,
+        quiet: bool,
+    },
+    Ps {
+        id: String,
+        format: String,
+        ps_args: Vec<String>,
+    },
+    Spec {
+        bundle: PathBuf,
+        rootless: bool,
+    },
+    Features,
+}
+
+pub fn parse() -> (Global, Command) {
+    let low = Low::parse();
+    let json = match low.log_format.as_str() {
+        "json" => true,
+        "text" => false,
+        other => {
+            eprintln!("invalid log format {other:?}: use text or json");
+            std::process::exit(1);
+        }
+    };
+    let g = Global {
+        root: low.root,
+        log: low.log,
+        json,
+        debug: low.debug,
+        systemd_cgroup: low.systemd_cgroup,
+    };
+    if low.criu.is_some() {
+        fail(
+            &g,
+            "--criu is not supported: berth-runtime has no checkpoint/restore",
+        );
+    }
+    if let Some(r) = &low.rootless {
+        if r == "true" {
+            fail(
+                &g,
+                "--rootless=true is not supported: run as root, or leave it at auto",
+            );
+        }
+        if r != "auto" && r != "false" {
+            fail(
+                &g,
+                &format!("invalid --rootless value {r:?}: use auto, true or false"),
+            );
+        }
+    }
+    let cmd = match low.cmd {
+        Low2::Create(c) => Command::Create(c),
+        Low2::Run { c, detach, keep } => Command::Run(c, detach, keep),
+        Low2::Start { id } => Command::Start { id },
+        Low2::State { id } => Command::State { id },
+        Low2::Kill { id, signal, all } => Command::Kill { id, signal, all },
+        Low2::Delete { id, force } => Command::Delete { id, force },
+        Low2::Pause { id } => Command::Pause { id },
+        Low2::Resume { id } => Command::Resume { id },
+        Low2::List { format, quiet } => Command::List { format, quiet },
+        Low2::Ps {
+            id,
+            format,
+            ps_args,
+        } => Command::Ps {
+            id,
+            format,
+            ps_args,
+        },
+        Low2::Spec { bundle, rootless } => Command::Spec { bundle, rootless },
+        Low2::Features => Command::Features,
+    };
+    (g, cmd)
+}
+
+fn fail(g: &Global, msg: &str) -> ! {
+    crate::log::Logger::new(g).error(msg);
+    std::process::exit(1)
+}

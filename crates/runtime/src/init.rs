@@ -1,0 +1,409 @@
+//! I: the container's init, from fork to execve. Runs inside every new
+//! namespace; its errors travel to P over the sync socket.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use berth_oci::{Config, LinuxNamespaceType as NS};
+use berth_sys::process::exit_now;
+use pathrs::flags::OpenFlags;
+use pathrs::procfs::{ProcfsBase, ProcfsHandle, ProcfsHandleBuilder};
+
+use crate::hooks::{self, HookKind};
+use crate::spawn::InitContext;
+use crate::sync::InitSync;
+use crate::{error_chain, rootfs, tty, Error, Result};
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+fn err(what: impl Into<String>, e: impl Into<std::io::Error>) -> Error {
+    Error::io(what.into(), e.into())
+}
+
+/// Entry point of I. Never returns: it execs the container process or
+/// exits after reporting an error.
+pub fn run(config: &Config, sync: InitSync, ctx: InitContext) -> ! {
+    match setup(config, &sync, ctx) {
+        Ok(never) => match never {},
+        Err(e) => {
+            sync.error(&error_chain(&e));
+            exit_now(1)
+        }
+    }
+}
+
+enum Never {}
+
+fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext) -> Result<Never> {
+    let state = sync
+        .wait_setup()
+        .map_err(|e| err("[5] wait for setup", e))?; // [5]
+                                                     // Modes below are exact; the process's umask is set at the end.
+    rustix::process::umask(rustix::fs::Mode::empty());
+    rustix::process::setsid().map_err(|e| err("setsid", e))?;
+
+    // The exec fifo lives in the host's state dir: hold it by an O_PATH fd
+    // before the host disappears behind pivot_root.
+    let fifo = rustix::fs::open(
+        &ctx.fifo_path,
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| err(format!("open exec fifo {}", ctx.fifo_path.display()), e))?;
+
+    let prepared = if cfg.has_new(NS::Mount) {
+        Some(rootfs::prepare(cfg, &ctx)?)
+    } else {
+        None
+    };
+    if hooks::has_runtime_hooks(&cfg.hooks) {
+        sync.runtime_hooks()
+            .map_err(|e| err("[6]/[7] runtime hooks", e))?; // [6] [7]
+    }
+    hooks::run(&cfg.hooks, HookKind::CreateContainer, &state)?;
+    if let Some(p) = &prepared {
+        rootfs::enter(p, cfg, ctx.no_pivot)?;
+    }
+    drop(prepared);
+
+    if cfg.process.terminal {
+        setup_console(cfg, ctx.console.take())?;
+    }
+    if cfg.has_new(NS::Mount) {
+        rootfs::finalize(cfg)?;
+    }
+
+    let procfs = ProcfsHandleBuilder::new()
+        .unmasked()
+        .build()
+        .map_err(|e| Error::Invalid(format!("open a private procfs: {e}")))?;
+    for (k, v) in &cfg.sysctls {
+        let p = format!("sys/{}", berth_oci::sysctl::proc_path(k));
+        write_proc(&procfs, ProcfsBase::ProcRoot, &p, v)
+            .map_err(|e| err(format!("set sysctl {k}={v}"), e))?;
+    }
+    if let Some(h) = &cfg.hostname {
+        rustix::system::sethostname(h.as_bytes())
+            .map_err(|e| err(format!("set hostname {h}"), e))?;
+    }
+    if let Some(d) = &cfg.domainname {
+        rustix::system::setdomainname(d.as_bytes())
+            .map_err(|e| err(format!("set domainname {d}"), e))?;
+    }
+    if let Some(adj) = cfg.process.oom_score_adj {
+        write_proc(
+            &procfs,
+            ProcfsBase::ProcSelf,
+            "oom_score_adj",
+            &adj.to_string(),
+        )
+        .map_err(|e| err(format!("set oom_score_adj {adj}"), e))?;
+    }
+    if !ctx.no_new_keyring {
+        let name = CString::new(format!("_ses.{}", short_id(cfg))).unwrap_or_default();
+        match berth_sys::process::join_session_keyring(&name) {
+            Ok(()) => {}
+            // Keyrings may be unavailable (disabled, or a userns without
+            // quota); runc ignores ENOSYS and EACCES too.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ENOSYS) | Some(libc::EACCES) | Some(libc::EDQUOT)
+                ) => {}
+            Err(e) => return Err(err("join a new session keyring", e)),
+        }
+    }
+    if let Some(p) = cfg.personality {
+        berth_sys::process::set_personality(p)
+            .map_err(|e| err(format!("set personality {p:#x}"), e))?;
+    }
+    for r in &cfg.process.rlimits {
+        set_rlimit(r)?;
+    }
+
+    let exe = find_executable(cfg)?;
+    let argv: Vec<CString> = cfg
+        .process
+        .args
+        .iter()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| Error::Invalid("process.args holds a NUL byte".into()))?;
+    let envp: Vec<CString> = cfg
+        .process
+        .env
+        .iter()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| Error::Invalid("process.env holds a NUL byte".into()))?;
+
+    set_user_and_caps(cfg)?;
+    chdir_checked(&cfg.process.cwd)?;
+    if let Some(m) = cfg.process.umask {
+        rustix::process::umask(rustix::fs::Mode::from_raw_mode(m & 0o777));
+    } else {
+        rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
+    }
+    sync.ready().map_err(|e| err("[8] report ready", e))?; // [8]
+
+    // [9]: parked until `start` opens the fifo for reading.
+    let fd_path = format!("self/fd/{}", fifo.as_raw_fd());
+    let w = procfs
+        .open_follow(
+            ProcfsBase::ProcRoot,
+            &fd_path,
+            OpenFlags::O_WRONLY | OpenFlags::O_CLOEXEC,
+        )
+        .map_err(|e| Error::Invalid(format!("reopen exec fifo: {e}")))?;
+    rustix::io::write(&w, b"0").map_err(|e| err("write exec fifo", e))?;
+    drop(w);
+    drop(fifo);
+    drop(procfs);
+
+    hooks::run(&cfg.hooks, HookKind::StartContainer, &state)?;
+    if cfg.process.no_new_privileges {
+        rustix::thread::set_no_new_privs(true).map_err(|e| err("set no_new_privs", e))?;
+    }
+    // Only stdio and the preserved fds reach the container.
+    let keep = 3 + ctx.preserve_fds as i32;
+    berth_sys::process::cloexec_from(keep).map_err(|e| err("mark fds close-on-exec", e))?;
+    clear_cloexec(3, keep);
+    berth_sys::signal::reset_dispositions();
+    let _ = berth_sys::signal::SigMask::empty().restore();
+    let e = berth_sys::process::execve(&exe, &argv, &envp);
+    Err(err(format!("exec {}", exe.to_string_lossy()), e))
+}
+
+/// Clear FD_CLOEXEC on the preserved fds [from, to); absent ones are skipped.
+fn clear_cloexec(from: i32, to: i32) {
+    for fd in from..to {
+        let _ = berth_sys::process::clear_cloexec(fd);
+    }
+}
+
+fn short_id(cfg: &Config) -> String {
+    cfg.bundle
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn write_proc(
+    procfs: &ProcfsHandle,
+    base: ProcfsBase,
+    sub: &str,
+    val: &str,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = procfs
+        .open(base, sub, OpenFlags::O_WRONLY | OpenFlags::O_CLOEXEC)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    f.write_all(val.as_bytes())
+}
+
+fn set_rlimit(r: &berth_oci::Rlimit) -> Result<()> {
+    let res = rlimit_resource(r.resource);
+    let lim = rustix::process::Rlimit {
+        current: (r.soft != u64::MAX).then_some(r.soft),
+        maximum: (r.hard != u64::MAX).then_some(r.hard),
+    };
+    match rustix::process::setrlimit(res, lim) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::PERM) => {
+            let cur = rustix::process::getrlimit(res);
+            Err(Error::Invalid(format!(
+                "set {} soft={} hard={}: operation not permitted: the hard limit is {} and raising it needs CAP_SYS_RESOURCE",
+                r.name,
+                r.soft,
+                r.hard,
+                cur.maximum.map(|m| m.to_string()).unwrap_or_else(|| "unlimited".into())
+            )))
+        }
+        Err(e) => Err(err(
+            format!("set {} soft={} hard={}", r.name, r.soft, r.hard),
+            e,
+        )),
+    }
+}
+
+fn rlimit_resource(n: u32) -> rustix::process::Resource {
+    use rustix::process::Resource as R;
+    match n {
+        0 => R::Cpu,
+        1 => R::Fsize,
+        2 => R::Data,
+        3 => R::Stack,
+        4 => R::Core,
+        5 => R::Rss,
+        6 => R::Nproc,
+        7 => R::Nofile,
+        8 => R::Memlock,
+        9 => R::As,
+        10 => R::Locks,
+        11 => R::Sigpending,
+        12 => R::Msgqueue,
+        13 => R::Nice,
+        14 => R::Rtprio,
+        _ => R::Rttime,
+    }
+}
+
+/// Resolve args[0] through the container's PATH now, so that a missing
+/// binary fails `create` with runc's message instead of failing later.
+fn find_executable(cfg: &Config) -> Result<CString> {
+    let a0 = &cfg.process.args[0];
+    let check = |p: &Path| -> bool {
+        rustix::fs::access(p, rustix::fs::Access::EXEC_OK).is_ok()
+            && std::fs::metadata(p).map(|m| m.is_file()).unwrap_or(false)
+    };
+    let found: Option<PathBuf> = if a0.contains('/') {
+        let p = if a0.starts_with('/') {
+            PathBuf::from(a0)
+        } else {
+            cfg.process.cwd.join(a0)
+        };
+        check(&p).then_some(PathBuf::from(a0))
+    } else {
+        let path = cfg
+            .process
+            .env
+            .iter()
+            .find_map(|e| e.strip_prefix("PATH="))
+            .unwrap_or(DEFAULT_PATH);
+        path.split(':')
+            .filter(|d| !d.is_empty())
+            .map(|d| Path::new(d).join(a0))
+            .find(|p| check(p))
+    };
+    match found {
+        Some(p) => CString::new(p.as_os_str().as_encoded_bytes())
+            .map_err(|_| Error::Invalid("process.args[0] holds a NUL byte".into())),
+        None => Err(Error::Invalid(format!(
+            "exec: {a0:?}: executable file not found in $PATH"
+        ))),
+    }
+}
+
+/// Bounding set, user switch (keeping caps across it), then the other four
+/// capability sets, as runc orders it.
+fn set_user_and_caps(cfg: &Config) -> Result<()> {
+    let caps = cfg.process.caps;
+    let last = last_cap();
+    for c in 0..=last {
+        if caps.bounding & (1 << c) == 0 {
+            match rustix::thread::remove_capability_from_bounding_set(
+                rustix::thread::CapabilitySet::from_bits_retain(1 << c),
+            ) {
+                Ok(()) => {}
+                Err(e) => return Err(err(format!("drop capability {c} from the bounding set"), e)),
+            }
+        }
+    }
+    rustix::thread::set_keep_capabilities(true).map_err(|e| err("keep capabilities", e))?;
+    let p = &cfg.process;
+    let setgroups_allowed = !cfg.has(NS::User)
+        || std::fs::read_to_string("/proc/self/setgroups")
+            .map(|s| s.trim() != "deny")
+            .unwrap_or(true);
+    if setgroups_allowed {
+        berth_sys::process::set_groups(&p.additional_gids).map_err(|e| {
+            err(
+                format!("set supplementary groups {:?}", p.additional_gids),
+                e,
+            )
+        })?;
+    } else if !p.additional_gids.is_empty() {
+        return Err(Error::Invalid(
+            "additionalGids cannot be set: setgroups is denied in this user namespace".into(),
+        ));
+    }
+    berth_sys::process::set_res_ids(p.uid, p.gid)
+        .map_err(|e| err(format!("switch to uid {} gid {}", p.uid, p.gid), e))?;
+    rustix::thread::set_keep_capabilities(false)
+        .map_err(|e| err("stop keeping capabilities", e))?;
+    let sets = rustix::thread::CapabilitySets {
+        effective: rustix::thread::CapabilitySet::from_bits_retain(caps.effective),
+        permitted: rustix::thread::CapabilitySet::from_bits_retain(caps.permitted),
+        inheritable: rustix::thread::CapabilitySet::from_bits_retain(caps.inheritable),
+    };
+    rustix::thread::set_capabilities(None, sets).map_err(|e| {
+        err(
+            format!(
+                "set capabilities (effective {:#x}, permitted {:#x}, inheritable {:#x})",
+                caps.effective, caps.permitted, caps.inheritable
+            ),
+            e,
+        )
+    })?;
+    for c in 0..=last {
+        if caps.ambient & (1 << c) != 0 {
+            rustix::thread::configure_capability_in_ambient_set(
+                rustix::thread::CapabilitySet::from_bits_retain(1 << c),
+                true,
+            )
+            .map_err(|e| {
+                err(
+                    format!("raise ambient capability {c} (it must be permitted and inheritable)"),
+                    e,
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
+fn last_cap() -> u32 {
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(40)
+}
+
+/// chdir, then make sure the kernel can name the result from inside the
+/// root: a cwd outside it (a leaked fd, CVE-2024-21626) cannot be named.
+fn chdir_checked(cwd: &Path) -> Result<()> {
+    rustix::process::chdir(cwd).map_err(|e| err(format!("chdir to cwd {}", cwd.display()), e))?;
+    let now = rustix::process::getcwd(Vec::new())
+        .map_err(|e| err(format!("getcwd after chdir to {}", cwd.display()), e))?;
+    if !now.as_bytes().starts_with(b"/") {
+        return Err(Error::Invalid(format!(
+            "cwd {} is outside the container root",
+            cwd.display()
+        )));
+    }
+    Ok(())
+}
+
+fn setup_console(cfg: &Config, sock: Option<OwnedFd>) -> Result<()> {
+    let sock = sock
+        .ok_or_else(|| Error::Invalid("terminal is set but no console socket was given".into()))?;
+    let master = rootfs::open_ptmx()?;
+    rustix::pty::unlockpt(&master).map_err(|e| err("unlockpt", e))?;
+    let peer = rustix::pty::ioctl_tiocgptpeer(
+        &master,
+        rustix::pty::OpenptFlags::RDWR
+            | rustix::pty::OpenptFlags::NOCTTY
+            | rustix::pty::OpenptFlags::CLOEXEC,
+    )
+    .map_err(|e| err("open the pty peer (TIOCGPTPEER)", e))?;
+    if let Some((rows, cols)) = cfg.process.console_size {
+        tty::set_winsize(&peer, rows, cols).map_err(|e| err("set console size", e))?;
+    }
+    if cfg.has_new(NS::Mount) {
+        rootfs::mount_console(peer.as_fd())?;
+    }
+    let name = rustix::pty::ptsname(&master, Vec::new())
+        .map(|c| c.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    tty::send_fd(sock.as_fd(), master.as_fd(), &name)
+        .map_err(|e| err("send the pty over the console socket", e))?;
+    drop(master);
+    drop(sock);
+    rustix::stdio::dup2_stdin(&peer).map_err(|e| err("dup pty to stdin", e))?;
+    rustix::stdio::dup2_stdout(&peer).map_err(|e| err("dup pty to stdout", e))?;
+    rustix::stdio::dup2_stderr(&peer).map_err(|e| err("dup pty to stderr", e))?;
+    rustix::process::ioctl_tiocsctty(&peer)
+        .map_err(|e| err("make the pty the controlling terminal", e))?;
+    Ok(())
+}

@@ -1,0 +1,798 @@
+//! The container's filesystem, built inside its new mount namespace.
+//!
+//! Every path inside the rootfs is resolved once, with pathrs (openat2 and
+//! RESOLVE_IN_ROOT), to an fd; mounts are made with the new mount API and
+//! attached to those fds. Nothing is re-resolved by name after the check.
+
+use std::ffi::CStr;
+use std::fs::{File, Permissions};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use berth_oci::mounts::{self, Attrs, MountKind, MountSpec};
+use berth_oci::{Config, LinuxNamespaceType as NS};
+use berth_sys::mount::{mount_setattr, MountAttr, AT_EMPTY_PATH, AT_RECURSIVE};
+use pathrs::error::ErrorKind as PErrKind;
+use pathrs::flags::OpenFlags;
+use pathrs::{Handle, Root};
+use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags, OpenTreeFlags};
+
+use crate::spawn::InitContext;
+use crate::{Error, Result};
+
+const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+const DEVPTS_SUPER_MAGIC: i64 = 0x1cd1;
+
+fn err(what: impl Into<String>, e: impl Into<std::io::Error>) -> Error {
+    Error::io(what.into(), e.into())
+}
+
+fn perr(what: impl Into<String>, e: pathrs::error::Error) -> Error {
+    Error::Io {
+        what: what.into(),
+        source: std::io::Error::other(e.to_string()),
+    }
+}
+
+fn is_enoent(e: &pathrs::error::Error) -> bool {
+    e.kind() == PErrKind::OsError(Some(libc::ENOENT))
+}
+
+const EMPTY: &CStr = c"";
+
+/// The rootfs, mounted on itself, as a pathrs root.
+pub struct Prepared {
+    pub root: Root,
+}
+
+/// Paths under /proc that may be bind-mounted over (lxcfs and friends), as
+/// runc allows; anything else under /proc is refused (CVE-2019-16884).
+const PROC_ALLOWED: &[&str] = &[
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/net/dev",
+    "/proc/sys/kernel/ns_last_pid",
+];
+
+pub fn prepare(cfg: &Config, ctx: &InitContext) -> Result<Prepared> {
+    // Nothing we mount may reach the host: make everything a slave (or
+    // what rootfsPropagation asks) first.
+    let (prop, rec) = (cfg.rootfs_propagation, cfg.rootfs_propagation_recursive);
+    set_propagation(rustix::fs::CWD, c"/", prop, rec)
+        .map_err(|e| err("set propagation of /", e))?;
+
+    // pivot_root needs the rootfs to be a mount point.
+    let tree = rustix::mount::open_tree(
+        rustix::fs::CWD,
+        &cfg.rootfs,
+        OpenTreeFlags::OPEN_TREE_CLONE
+            | OpenTreeFlags::AT_RECURSIVE
+            | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+    )
+    .map_err(|e| err(format!("clone rootfs {}", cfg.rootfs.display()), e))?;
+    rustix::mount::move_mount(
+        tree.as_fd(),
+        EMPTY,
+        rustix::fs::CWD,
+        &cfg.rootfs,
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )
+    .map_err(|e| err(format!("bind rootfs {} on itself", cfg.rootfs.display()), e))?;
+    // Its parent must not be shared for pivot_root (it is a slave now).
+    let root = Root::open(&cfg.rootfs)
+        .map_err(|e| perr(format!("open rootfs {}", cfg.rootfs.display()), e))?;
+
+    // /proc and /sys must be real directories (CVE-2019-19921, 2023-27561).
+    for top in ["/proc", "/sys"] {
+        if cfg.mounts.iter().any(|m| m.destination == Path::new(top)) {
+            if let Ok(h) = root.resolve_nofollow(top) {
+                let md = h
+                    .reopen(OpenFlags::O_PATH)
+                    .ok()
+                    .and_then(|f| f.metadata().ok());
+                if md.is_some_and(|m| !m.is_dir()) {
+                    return Err(Error::Invalid(format!(
+                        "{top} in the rootfs is not a directory: it must be mounted on ordinary directory"
+                    )));
+                }
+            }
+        }
+    }
+
+    let in_userns = cfg.has(NS::User);
+    let mut dev_bound = false;
+    let mut devpts = false;
+    for m in &cfg.mounts {
+        if m.destination == Path::new("/dev") && matches!(m.kind, MountKind::Bind { .. }) {
+            dev_bound = true;
+        }
+        if m.destination == Path::new("/dev/pts") && m.fstype == "devpts" {
+            devpts = true;
+        }
+        mount_one(cfg, ctx, &root, m).map_err(|e| match e {
+            Error::Io { what, source } => Error::Io {
+                what: format!("mount {} on {}: {what}", m.fstype, m.destination.display()),
+                source,
+            },
+            other => other,
+        })?;
+    }
+    if !dev_bound {
+        create_devices(cfg, &root, in_userns, devpts)?;
+    }
+    Ok(Prepared { root })
+}
+
+fn set_propagation(dir: BorrowedFd<'_>, path: &CStr, prop: u64, rec: bool) -> std::io::Result<()> {
+    let flags =
+        if path.is_empty() { AT_EMPTY_PATH } else { 0 } | if rec { AT_RECURSIVE } else { 0 };
+    mount_setattr(
+        dir,
+        path,
+        flags,
+        &MountAttr {
+            propagation: prop,
+            ..Default::default()
+        },
+    )
+}
+
+fn setattr(fd: BorrowedFd<'_>, a: Attrs, recursive: bool) -> std::io::Result<()> {
+    if a.is_empty() {
+        return Ok(());
+    }
+    let mut clr = a.clr & !a.set;
+    if a.clr & mounts::ATTR_ATIME_MASK != 0 {
+        clr |= mounts::ATTR_ATIME_MASK;
+    }
+    let set = a.set;
+    let flags = AT_EMPTY_PATH | if recursive { AT_RECURSIVE } else { 0 };
+    mount_setattr(
+        fd,
+        EMPTY,
+        flags,
+        &MountAttr {
+            attr_set: set,
+            attr_clr: clr,
+            ..Default::default()
+        },
+    )
+}
+
+/// Attach a detached mount `mnt` onto the directory or file `target`.
+fn attach(mnt: BorrowedFd<'_>, target: BorrowedFd<'_>) -> std::io::Result<()> {
+    rustix::mount::move_mount(
+        mnt,
+        EMPTY,
+        target,
+        EMPTY,
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+    )?;
+    Ok(())
+}
+
+fn is_procfs(fd: BorrowedFd<'_>) -> bool {
+    rustix::fs::fstatfs(fd)
+        .map(|s| s.f_type as i64 == PROC_SUPER_MAGIC)
+        .unwrap_or(false)
+}
+
+fn mount_one(cfg: &Config, ctx: &InitContext, root: &Root, m: &MountSpec) -> Result<()> {
+    let dest = &m.destination;
+    let dest_s = dest.to_string_lossy();
+    if m.kind == MountKind::Cgroup {
+        return mount_cgroup(ctx, root, m);
+    }
+    // What will be mounted, as a detached mount fd.
+    let (mnt, source_is_file) = match m.kind {
+        MountKind::Bind { recursive } => {
+            let src = m.source.as_ref().expect("bind has a source");
+            let src = if src.is_absolute() {
+                src.clone()
+            } else {
+                cfg.bundle.join(src)
+            };
+            let mut fl = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
+            if recursive {
+                fl |= OpenTreeFlags::AT_RECURSIVE;
+            }
+            let t = rustix::mount::open_tree(rustix::fs::CWD, &src, fl)
+                .map_err(|e| err(format!("open bind source {}", src.display()), e))?;
+            let md = rustix::fs::fstat(&t).map_err(|e| err("stat bind source", e))?;
+            let is_file =
+                rustix::fs::FileType::from_raw_mode(md.st_mode) != rustix::fs::FileType::Directory;
+            // Only a real procfs may go on /proc; under /proc only the allow list.
+            if dest == Path::new("/proc") && !is_procfs(t.as_fd()) {
+                return Err(Error::Invalid(format!(
+                    "{} cannot be mounted on /proc: it is not of type proc",
+                    src.display()
+                )));
+            }
+            (t, is_file)
+        }
+        MountKind::Fs => {
+            if m.fstype == "proc" && dest != Path::new("/proc") && dest.starts_with("/proc") {
+                return Err(Error::Invalid(format!(
+                    "proc cannot be mounted at {dest_s}: it is inside /proc"
+                )));
+            }
+            if dest == Path::new("/proc") && m.fstype != "proc" {
+                return Err(Error::Invalid(format!(
+                    "a {} filesystem cannot be mounted on /proc: it is not of type proc",
+                    m.fstype
+                )));
+            }
+            (new_fs(m)?, false)
+        }
+        MountKind::Cgroup => unreachable!(),
+    };
+    if dest.starts_with("/proc") && dest != Path::new("/proc") {
+        let ok = PROC_ALLOWED.iter().any(|p| Path::new(p) == dest) || is_procfs(mnt.as_fd());
+        if !ok {
+            return Err(Error::Invalid(format!(
+                "{dest_s} cannot be mounted because it is inside /proc"
+            )));
+        }
+    }
+    let target = mount_target(root, dest, source_is_file)?;
+    if let MountKind::Bind { recursive } = m.kind {
+        setattr(mnt.as_fd(), m.attrs, false)
+            .map_err(|e| err(format!("set attributes {:?}", m.options), e))?;
+        if !m.rec_attrs.is_empty() {
+            setattr(mnt.as_fd(), m.rec_attrs, recursive)
+                .map_err(|e| err(format!("set recursive attributes {:?}", m.options), e))?;
+        }
+    } else if !m.rec_attrs.is_empty() {
+        setattr(mnt.as_fd(), m.rec_attrs, true)
+            .map_err(|e| err(format!("set recursive attributes {:?}", m.options), e))?;
+    }
+    attach(mnt.as_fd(), target.as_fd()).map_err(|e| err("attach", e))?;
+    if let Some((p, rec)) = m.propagation {
+        // The mount now sits on the target path; reopen it to reach it.
+        let h = root
+            .resolve(dest)
+            .map_err(|e| perr(format!("reopen {dest_s}"), e))?;
+        set_propagation(h.as_fd(), EMPTY, p, rec).map_err(|e| err("set propagation", e))?;
+    }
+    Ok(())
+}
+
+/// Resolve (creating if needed) a mount target inside the root.
+fn mount_target(root: &Root, dest: &Path, file: bool) -> Result<Handle> {
+    let ds = dest.display();
+    if file {
+        match root.resolve(dest) {
+            Ok(h) => return Ok(h),
+            Err(e) if is_enoent(&e) => {}
+            Err(e) => return Err(perr(format!("resolve {ds}"), e)),
+        }
+        if let Some(parent) = dest.parent() {
+            root.mkdir_all(parent, &Permissions::from_mode(0o755))
+                .map_err(|e| perr(format!("create parents of {ds}"), e))?;
+        }
+        // O_EXCL-free create that never follows a final symlink.
+        let f = root
+            .create_file(
+                dest,
+                OpenFlags::O_WRONLY | OpenFlags::O_NOFOLLOW | OpenFlags::O_CLOEXEC,
+                &Permissions::from_mode(0o644),
+            )
+            .map_err(|e| perr(format!("create mount target {ds}"), e))?;
+        drop(f);
+        return root
+            .resolve_nofollow(dest)
+            .map_err(|e| perr(format!("resolve {ds}"), e));
+    }
+    root.mkdir_all(dest, &Permissions::from_mode(0o755))
+        .map_err(|e| perr(format!("create mount target {ds}"), e))
+}
+
+fn new_fs(m: &MountSpec) -> Result<OwnedFd> {
+    let fs = rustix::mount::fsopen(m.fstype.as_str(), FsOpenFlags::FSOPEN_CLOEXEC)
+        .map_err(|e| err(format!("open filesystem type {}", m.fstype), e))?;
+    if let Some(src) = &m.source {
+        // Not every filesystem takes a source; those that ignore it say so.
+        let _ = rustix::mount::fsconfig_set_string(&fs, "source", src.as_path());
+    }
+    for flag in &m.sb_flags {
+        rustix::mount::fsconfig_set_flag(&fs, *flag)
+            .map_err(|e| err(format!("option {flag}"), e))?;
+    }
+    for (k, v) in &m.data {
+        match v {
+            Some(v) => rustix::mount::fsconfig_set_string(&fs, k.as_str(), v.as_str())
+                .map_err(|e| err(format!("option {k}={v}"), e))?,
+            None => rustix::mount::fsconfig_set_flag(&fs, k.as_str())
+                .map_err(|e| err(format!("option {k}"), e))?,
+        }
+    }
+    rustix::mount::fsconfig_create(&fs)
+        .map_err(|e| err(format!("create {} superblock", m.fstype), e))?;
+    // Mount attributes only: a superblock "ro" would reach other mounts of a
+    // shared superblock (sysfs or proc of the host's namespaces).
+    let attrs = MountAttrFlags::from_bits_retain(m.attrs.set as u32);
+    let mnt = rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, attrs)
+        .map_err(|e| err(format!("mount {} with {:?}", m.fstype, m.options), e))?;
+    Ok(mnt)
+}
+
+/// `cgroup` mounts: the container's own cgroup directories, read-only as
+/// asked. On v1 (and hybrid) a tmpfs holds one bind per hierarchy, as runc
+/// does; on pure v2 the unified directory is bound directly.
+fn mount_cgroup(ctx: &InitContext, root: &Root, m: &MountSpec) -> Result<()> {
+    let dest = &m.destination;
+    let target = mount_target(root, dest, false)?;
+    let v1 = ctx.cgroup_paths.keys().any(|k| !k.is_empty());
+    let bind = |dir: &Path, to: BorrowedFd<'_>| -> Result<()> {
+        let t = rustix::mount::open_tree(
+            rustix::fs::CWD,
+            dir,
+            OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+        )
+        .map_err(|e| err(format!("open cgroup {}", dir.display()), e))?;
+        let mut a = m.attrs;
+        a.set |= mounts::ATTR_NOSUID | mounts::ATTR_NODEV | mounts::ATTR_NOEXEC;
+        setattr(t.as_fd(), a, false).map_err(|e| err("set cgroup mount attributes", e))?;
+        attach(t.as_fd(), to).map_err(|e| err(format!("attach cgroup {}", dir.display()), e))
+    };
+    if !v1 {
+        let dir = ctx
+            .cgroup_paths
+            .get("")
+            .ok_or_else(|| Error::Invalid("no cgroup directory for the container".into()))?;
+        return bind(dir, target.as_fd());
+    }
+    let tmp = MountSpec {
+        destination: dest.clone(),
+        fstype: "tmpfs".into(),
+        source: Some("cgroup".into()),
+        kind: MountKind::Fs,
+        attrs: Attrs {
+            set: mounts::ATTR_NOSUID | mounts::ATTR_NODEV | mounts::ATTR_NOEXEC,
+            clr: 0,
+        },
+        rec_attrs: Attrs::default(),
+        sb_flags: vec![],
+        data: vec![("mode".into(), Some("755".into()))],
+        propagation: None,
+        options: vec![],
+    };
+    let t = new_fs(&tmp)?;
+    attach(t.as_fd(), target.as_fd()).map_err(|e| err("attach cgroup tmpfs", e))?;
+    for (ctrl, dir) in &ctx.cgroup_paths {
+        let name = if ctrl.is_empty() {
+            "unified".to_string()
+        } else {
+            ctrl.trim_start_matches("name=").to_string()
+        };
+        let sub = dest.join(&name);
+        let h = root
+            .mkdir_all(&sub, &Permissions::from_mode(0o755))
+            .map_err(|e| perr(format!("create {}", sub.display()), e))?;
+        bind(dir, h.as_fd())?;
+    }
+    if m.readonly() {
+        let h = root
+            .resolve(dest)
+            .map_err(|e| perr(format!("reopen {}", dest.display()), e))?;
+        setattr(
+            h.as_fd(),
+            Attrs {
+                set: mounts::ATTR_RDONLY,
+                clr: 0,
+            },
+            false,
+        )
+        .map_err(|e| err("make cgroup tmpfs read-only", e))?;
+    }
+    Ok(())
+}
+
+struct DefaultDev {
+    name: &'static str,
+    major: u32,
+    minor: u32,
+}
+
+const DEFAULT_DEVICES: &[DefaultDev] = &[
+    DefaultDev {
+        name: "null",
+        major: 1,
+        minor: 3,
+    },
+    DefaultDev {
+        name: "zero",
+        major: 1,
+        minor: 5,
+    },
+    DefaultDev {
+        name: "full",
+        major: 1,
+        minor: 7,
+    },
+    DefaultDev {
+        name: "random",
+        major: 1,
+        minor: 8,
+    },
+    DefaultDev {
+        name: "urandom",
+        major: 1,
+        minor: 9,
+    },
+    DefaultDev {
+        name: "tty",
+        major: 5,
+        minor: 0,
+    },
+];
+
+/// Device nodes and /dev symlinks, made relative to an fd of the rootfs's
+/// /dev that is not a symlink (CVE-2026-41579 class).
+fn create_devices(cfg: &Config, root: &Root, in_userns: bool, devpts: bool) -> Result<()> {
+    if let Ok(h) = root.resolve_nofollow("/dev") {
+        let md = h
+            .reopen(OpenFlags::O_PATH | OpenFlags::O_NOFOLLOW)
+            .ok()
+            .and_then(|f| f.metadata().ok());
+        if md.is_some_and(|m| m.file_type().is_symlink()) {
+            return Err(Error::Invalid(
+                "/dev in the rootfs is a symlink; refusing to create devices through it".into(),
+            ));
+        }
+    }
+    let dev = root
+        .mkdir_all("/dev", &Permissions::from_mode(0o755))
+        .map_err(|e| perr("create /dev", e))?;
+    let mut list: Vec<berth_oci::Device> = DEFAULT_DEVICES
+        .iter()
+        .map(|d| berth_oci::Device {
+            path: PathBuf::from("/dev").join(d.name),
+            kind: 'c',
+            major: d.major as i64,
+            minor: d.minor as i64,
+            file_mode: 0o666,
+            uid: 0,
+            gid: 0,
+        })
+        .collect();
+    for d in &cfg.devices {
+        list.retain(|x| x.path != d.path);
+        list.push(d.clone());
+    }
+    for d in &list {
+        make_device(root, d, in_userns)?;
+    }
+    let links: &[(&str, &str)] = &[
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ];
+    for (name, target) in links {
+        symlink_in(dev.as_fd(), name, target)?;
+    }
+    if Path::new("/proc/kcore").exists() {
+        symlink_in(dev.as_fd(), "core", "/proc/kcore")?;
+    }
+    if devpts {
+        match rustix::fs::unlinkat(dev.as_fd(), "ptmx", rustix::fs::AtFlags::empty()) {
+            Ok(()) | Err(rustix::io::Errno::NOENT) => {}
+            Err(e) => return Err(err("remove /dev/ptmx", e)),
+        }
+        symlink_in(dev.as_fd(), "ptmx", "pts/ptmx")?;
+    }
+    Ok(())
+}
+
+fn symlink_in(dir: BorrowedFd<'_>, name: &str, target: &str) -> Result<()> {
+    match rustix::fs::symlinkat(target, dir, name) {
+        Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),
+        Err(e) => Err(err(format!("symlink /dev/{name} -> {target}"), e)),
+    }
+}
+
+fn make_device(root: &Root, d: &berth_oci::Device, in_userns: bool) -> Result<()> {
+    let ds = d.path.display();
+    let parent = d.path.parent().unwrap_or(Path::new("/dev"));
+    let name = d
+        .path
+        .file_name()
+        .ok_or_else(|| Error::Invalid(format!("device path {ds} has no name")))?;
+    let pdir = root
+        .mkdir_all(parent, &Permissions::from_mode(0o755))
+        .map_err(|e| perr(format!("create {}", parent.display()), e))?;
+    if in_userns {
+        // No mknod in a user namespace: bind the host's node instead.
+        let host = Path::new("/dev").join(d.path.strip_prefix("/dev").unwrap_or(&d.path));
+        let src = rustix::mount::open_tree(
+            rustix::fs::CWD,
+            &host,
+            OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+        )
+        .map_err(|e| err(format!("open host device {}", host.display()), e))?;
+        let f = match rustix::fs::openat(
+            pdir.as_fd(),
+            name,
+            rustix::fs::OFlags::CREATE
+                | rustix::fs::OFlags::NOFOLLOW
+                | rustix::fs::OFlags::WRONLY
+                | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::from_raw_mode(0o644),
+        ) {
+            Ok(f) => f,
+            Err(e) => return Err(err(format!("create bind target {ds}"), e)),
+        };
+        return attach(src.as_fd(), f.as_fd()).map_err(|e| err(format!("bind device {ds}"), e));
+    }
+    let ft = match d.kind {
+        'c' | 'u' => rustix::fs::FileType::CharacterDevice,
+        'b' => rustix::fs::FileType::BlockDevice,
+        'p' => rustix::fs::FileType::Fifo,
+        other => return Err(Error::Invalid(format!("device {ds} has type {other}"))),
+    };
+    let dev = rustix::fs::makedev(d.major as u32, d.minor as u32);
+    match rustix::fs::mknodat(
+        pdir.as_fd(),
+        name,
+        ft,
+        rustix::fs::Mode::from_raw_mode(d.file_mode & 0o7777),
+        dev,
+    ) {
+        Ok(()) => {}
+        Err(rustix::io::Errno::EXIST) => return Ok(()),
+        Err(e) => return Err(err(format!("mknod {ds}"), e)),
+    }
+    rustix::fs::chownat(
+        pdir.as_fd(),
+        name,
+        Some(rustix::fs::Uid::from_raw(d.uid)),
+        Some(rustix::fs::Gid::from_raw(d.gid)),
+        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .map_err(|e| err(format!("chown {ds}"), e))?;
+    Ok(())
+}
+
+/// pivot_root into the prepared rootfs (or, with --no-pivot, move it onto /
+/// and chroot after detaching every mount outside it).
+pub fn enter(prep: &Prepared, cfg: &Config, no_pivot: bool) -> Result<()> {
+    rustix::process::fchdir(prep.root.as_fd()).map_err(|e| err("chdir to rootfs", e))?;
+    if no_pivot {
+        return move_root(cfg);
+    }
+    rustix::process::pivot_root(".", ".").map_err(|e| err("pivot_root", e))?;
+    // The old root is stacked under "."; make it a slave so its unmount
+    // does not propagate to the host, then detach it.
+    set_propagation(rustix::fs::CWD, c".", mounts::MS_SLAVE, true)
+        .map_err(|e| err("make old root a slave", e))?;
+    rustix::mount::unmount(".", rustix::mount::UnmountFlags::DETACH)
+        .map_err(|e| err("detach old root", e))?;
+    rustix::process::chdir("/").map_err(|e| err("chdir /", e))?;
+    Ok(())
+}
+
+fn move_root(cfg: &Config) -> Result<()> {
+    // Detach everything outside the rootfs, deepest first, so that no bare
+    // host /proc or /sys stays reachable (runc's no_pivot.bats).
+    let info =
+        std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| err("read mountinfo", e))?;
+    let mut points: Vec<PathBuf> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(unescape_mountinfo)
+        .filter(|p| {
+            p != Path::new("/") && !p.starts_with(&cfg.rootfs) && !cfg.rootfs.starts_with(p)
+        })
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    for p in points {
+        let _ = rustix::mount::unmount(&p, rustix::mount::UnmountFlags::DETACH);
+    }
+    rustix::mount::mount_move(".", "/").map_err(|e| err("move rootfs onto /", e))?;
+    rustix::process::chroot(".").map_err(|e| err("chroot", e))?;
+    rustix::process::chdir("/").map_err(|e| err("chdir /", e))?;
+    Ok(())
+}
+
+fn unescape_mountinfo(s: &str) -> PathBuf {
+    let mut out = Vec::new();
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 4], 8) {
+                out.push(v);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    PathBuf::from(std::ffi::OsString::from(
+        <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&out),
+    ))
+}
+
+/// After pivot_root: masked and read-only paths, then the read-only root.
+pub fn finalize(cfg: &Config) -> Result<()> {
+    let root = Root::open("/").map_err(|e| perr("open /", e))?;
+    if !cfg.masked_paths.is_empty() {
+        mask_paths(&root, &cfg.masked_paths)?;
+    }
+    for p in &cfg.readonly_paths {
+        let h = match root.resolve(p) {
+            Ok(h) => h,
+            Err(e) if is_enoent(&e) => continue,
+            Err(e) => return Err(perr(format!("resolve read-only path {p}"), e)),
+        };
+        let t = rustix::mount::open_tree(
+            h.as_fd(),
+            EMPTY,
+            OpenTreeFlags::OPEN_TREE_CLONE
+                | OpenTreeFlags::AT_RECURSIVE
+                | OpenTreeFlags::AT_EMPTY_PATH
+                | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+        )
+        .map_err(|e| err(format!("clone read-only path {p}"), e))?;
+        setattr(
+            t.as_fd(),
+            Attrs {
+                set: mounts::ATTR_RDONLY
+                    | mounts::ATTR_NOSUID
+                    | mounts::ATTR_NODEV
+                    | mounts::ATTR_NOEXEC,
+                clr: 0,
+            },
+            true,
+        )
+        .map_err(|e| err(format!("make {p} read-only"), e))?;
+        attach(t.as_fd(), h.as_fd()).map_err(|e| err(format!("attach read-only {p}"), e))?;
+    }
+    if cfg.rootfs_readonly {
+        mount_setattr(
+            rustix::fs::CWD,
+            c"/",
+            0,
+            &MountAttr {
+                attr_set: mounts::ATTR_RDONLY,
+                ..Default::default()
+            },
+        )
+        .map_err(|e| err("make the rootfs read-only", e))?;
+    }
+    Ok(())
+}
+
+/// Mask files with the container's /dev/null, verified to be the null
+/// device (CVE-2025-31133), and directories with one shared read-only tmpfs.
+fn mask_paths(root: &Root, paths: &[String]) -> Result<()> {
+    let null = root
+        .resolve_nofollow("/dev/null")
+        .map_err(|e| perr("open /dev/null for masking", e))?;
+    let f: File = null
+        .reopen(OpenFlags::O_PATH | OpenFlags::O_NOFOLLOW | OpenFlags::O_CLOEXEC)
+        .map_err(|e| perr("reopen /dev/null", e))?;
+    let md = f.metadata().map_err(|e| err("stat /dev/null", e))?;
+    if !md.file_type().is_char_device() || md.rdev() != rustix::fs::makedev(1, 3) {
+        return Err(Error::Invalid(
+            "/dev/null in the container is not the null device (char 1:3); refusing to mask with it".into(),
+        ));
+    }
+    let mut tmpfs: Option<OwnedFd> = None;
+    for p in paths {
+        let h = match root.resolve(p) {
+            Ok(h) => h,
+            Err(e) if is_enoent(&e) => continue,
+            Err(e) => return Err(perr(format!("resolve masked path {p}"), e)),
+        };
+        let is_dir = rustix::fs::fstat(h.as_fd())
+            .map(|s| {
+                rustix::fs::FileType::from_raw_mode(s.st_mode) == rustix::fs::FileType::Directory
+            })
+            .map_err(|e| err(format!("stat masked path {p}"), e))?;
+        let src: OwnedFd = if is_dir {
+            if tmpfs.is_none() {
+                let fs = rustix::mount::fsopen("tmpfs", FsOpenFlags::FSOPEN_CLOEXEC)
+                    .map_err(|e| err("open tmpfs", e))?;
+                rustix::mount::fsconfig_set_string(&fs, "size", "0")
+                    .map_err(|e| err("tmpfs size", e))?;
+                rustix::mount::fsconfig_set_string(&fs, "mode", "0755")
+                    .map_err(|e| err("tmpfs mode", e))?;
+                rustix::mount::fsconfig_create(&fs).map_err(|e| err("create tmpfs", e))?;
+                let m = rustix::mount::fsmount(
+                    &fs,
+                    FsMountFlags::FSMOUNT_CLOEXEC,
+                    MountAttrFlags::MOUNT_ATTR_RDONLY
+                        | MountAttrFlags::MOUNT_ATTR_NOSUID
+                        | MountAttrFlags::MOUNT_ATTR_NODEV
+                        | MountAttrFlags::MOUNT_ATTR_NOEXEC,
+                )
+                .map_err(|e| err("mount mask tmpfs", e))?;
+                tmpfs = Some(m);
+            }
+            rustix::mount::open_tree(
+                tmpfs.as_ref().expect("made above").as_fd(),
+                EMPTY,
+                OpenTreeFlags::OPEN_TREE_CLONE
+                    | OpenTreeFlags::AT_EMPTY_PATH
+                    | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+            )
+            .map_err(|e| err("clone mask tmpfs", e))?
+        } else {
+            rustix::mount::open_tree(
+                f.as_fd(),
+                EMPTY,
+                OpenTreeFlags::OPEN_TREE_CLONE
+                    | OpenTreeFlags::AT_EMPTY_PATH
+                    | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+            )
+            .map_err(|e| err("clone /dev/null", e))?
+        };
+        attach(src.as_fd(), h.as_fd()).map_err(|e| err(format!("mask {p}"), e))?;
+    }
+    Ok(())
+}
+
+/// Open the container's pty master from its own devpts, verified.
+pub fn open_ptmx() -> Result<OwnedFd> {
+    let root = Root::open("/").map_err(|e| perr("open /", e))?;
+    let h = root
+        .resolve_nofollow("/dev/pts/ptmx")
+        .map_err(|e| perr("resolve /dev/pts/ptmx", e))?;
+    let f: File = h
+        .reopen(OpenFlags::O_RDWR | OpenFlags::O_NOCTTY | OpenFlags::O_CLOEXEC)
+        .map_err(|e| perr("open /dev/pts/ptmx", e))?;
+    let sfs = rustix::fs::fstatfs(&f).map_err(|e| err("statfs /dev/pts/ptmx", e))?;
+    let md = f.metadata().map_err(|e| err("stat /dev/pts/ptmx", e))?;
+    if sfs.f_type as i64 != DEVPTS_SUPER_MAGIC || md.rdev() != rustix::fs::makedev(5, 2) {
+        return Err(Error::Invalid("/dev/pts/ptmx is not a devpts ptmx".into()));
+    }
+    Ok(f.into())
+}
+
+/// Bind the pty peer onto /dev/console (created without following links).
+pub fn mount_console(peer: BorrowedFd<'_>) -> Result<()> {
+    let root = Root::open("/").map_err(|e| perr("open /", e))?;
+    let dev = root
+        .resolve_nofollow("/dev")
+        .map_err(|e| perr("resolve /dev", e))?;
+    let f = rustix::fs::openat(
+        dev.as_fd(),
+        "console",
+        rustix::fs::OFlags::CREATE
+            | rustix::fs::OFlags::NOFOLLOW
+            | rustix::fs::OFlags::RDONLY
+            | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .map_err(|e| err("create /dev/console (a symlink there is refused)", e))?;
+    let t = rustix::mount::open_tree(
+        peer,
+        EMPTY,
+        OpenTreeFlags::OPEN_TREE_CLONE
+            | OpenTreeFlags::AT_EMPTY_PATH
+            | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+    )
+    .map_err(|e| err("clone pty peer", e))?;
+    attach(t.as_fd(), f.as_fd()).map_err(|e| err("bind pty on /dev/console", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_escapes() {
+        assert_eq!(unescape_mountinfo("/a\\040b"), PathBuf::from("/a b"));
+        assert_eq!(unescape_mountinfo("/plain"), PathBuf::from("/plain"));
+    }
+}

@@ -1,0 +1,455 @@
+//! P and C of the hand-off (see `sync`): the runtime side of `create`, and
+//! the intermediate child that makes the namespaces and forks init.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use berth_cgroups::{CgroupConfig, Manager};
+use berth_oci::{Config, LinuxNamespaceType as NS};
+use berth_sys::process::{exit_now, fork, Fork};
+use rustix::thread::{LinkNameSpaceType, UnshareFlags};
+
+use crate::hooks::{self, HookKind};
+use crate::state::{self, ContainerDir, Phase, Root, State};
+use crate::sync::{self, IntermediateSync, ParentSync};
+use crate::{error_chain, init, Error, Result};
+
+/// What `create` (and `run`) were asked for, beyond the config.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOpts {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+    pub systemd_cgroup: bool,
+}
+
+/// Everything init needs that is not in the config.
+pub struct InitContext {
+    pub console: Option<OwnedFd>,
+    pub fifo_path: PathBuf,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+    pub cgroup_paths: BTreeMap<String, PathBuf>,
+}
+
+/// A container parked in `created`, still owned by this process.
+pub struct Created {
+    pub dir: ContainerDir,
+    pub state: State,
+    pub config: Config,
+    pub cgroup: Box<dyn Manager>,
+}
+
+/// Undo-on-drop for a create in progress.
+struct Undo<'a> {
+    dir: Option<&'a ContainerDir>,
+    cgroup: Option<&'a dyn Manager>,
+    init_pid: i32,
+    armed: bool,
+}
+
+impl Drop for Undo<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if self.init_pid > 0 {
+            let _ = rustix::process::kill_process(
+                rustix::process::Pid::from_raw(self.init_pid).expect("positive pid"),
+                rustix::process::Signal::KILL,
+            );
+            crate::container::wait_gone(self.init_pid, 2000);
+        }
+        if let Some(cg) = self.cgroup {
+            let _ = cg.destroy();
+        }
+        if let Some(d) = self.dir {
+            let _ = std::fs::remove_dir_all(&d.path);
+        }
+    }
+}
+
+/// `create`: returns once init is parked before exec, with everything in
+/// place (or an error, after undoing everything).
+pub fn create(root: &Root, opts: &CreateOpts, console: Option<OwnedFd>) -> Result<Created> {
+    if !opts.bundle.is_absolute() {
+        return Err(Error::Invalid(format!(
+            "bundle {} is not absolute",
+            opts.bundle.display()
+        )));
+    }
+    let config = berth_oci::load(&opts.bundle)?;
+    if config.process.terminal && opts.console_socket.is_none() && console.is_none() {
+        // `run` in the foreground makes its own console socket; `create`
+        // cannot give a tty to nobody.
+        return Err(Error::Invalid(
+            "cannot allocate tty if berth-runtime will detach without setting console socket"
+                .into(),
+        ));
+    }
+    if !config.process.terminal && opts.console_socket.is_some() {
+        return Err(Error::Invalid(
+            "cannot use console socket if berth-runtime will not detach or allocate tty".into(),
+        ));
+    }
+    if !config.has(NS::Mount) {
+        return Err(Error::Invalid(
+            "linux.namespaces must hold a mount namespace".into(),
+        ));
+    }
+    let hierarchy = berth_cgroups::probe()?;
+    let cgroup = berth_cgroups::new_manager(
+        &CgroupConfig {
+            path: config.cgroups_path.as_deref(),
+            id: &opts.id,
+            systemd: opts.systemd_cgroup,
+        },
+        &hierarchy,
+    )?;
+    let dir = root.create(&opts.id)?;
+    let mut undo = Undo {
+        dir: Some(&dir),
+        cgroup: None,
+        init_pid: 0,
+        armed: true,
+    };
+    let mut st = State {
+        id: opts.id.clone(),
+        pid: 0,
+        pid_start_time: 0,
+        bundle: opts.bundle.clone(),
+        rootfs: config.rootfs.clone(),
+        created: state::now_rfc3339(),
+        owner: String::new(),
+        phase: Phase::Creating,
+        cgroup_paths: cgroup.paths(),
+        annotations: config.annotations.clone(),
+        host_pidns: !config.has(NS::Pid),
+        systemd_cgroup: opts.systemd_cgroup,
+        hooks: Some(config.hooks.clone()),
+    };
+    // The state comes first, so that delete --force can undo what follows.
+    dir.save(&st)?;
+    cgroup.create()?;
+    undo.cgroup = Some(cgroup.as_ref());
+
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        dir.fifo_path(),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o622),
+        0,
+    )
+    .map_err(|e| Error::io(format!("mkfifo {}", dir.fifo_path().display()), e.into()))?;
+    // Mode 0622 lets an unprivileged container user open it for writing.
+    let _ = rustix::fs::chmod(dir.fifo_path(), rustix::fs::Mode::from_raw_mode(0o622));
+
+    let console = match (&opts.console_socket, console) {
+        (_, Some(fd)) => Some(fd),
+        (Some(p), None) => Some(crate::tty::connect_console_socket(p)?),
+        (None, None) => None,
+    };
+    let ctx = InitContext {
+        console,
+        fifo_path: dir.fifo_path(),
+        no_pivot: opts.no_pivot,
+        no_new_keyring: opts.no_new_keyring,
+        preserve_fds: opts.preserve_fds,
+        cgroup_paths: cgroup.paths(),
+    };
+
+    let (parent, child) = sync::pair()?;
+    rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
+        .map_err(|e| Error::io("become child subreaper".into(), e.into()))?;
+    let c_pid = match fork().map_err(|e| Error::io("fork".into(), e))? {
+        Fork::Child => {
+            // C: drop what belongs to P, above all the state lock and P's
+            // end of the socket (so that P's death is seen as EOF).
+            drop(parent);
+            std::mem::forget(undo);
+            drop(dir);
+            intermediate(&config, child.into_intermediate(), ctx)
+        }
+        Fork::Parent(pid) => pid,
+    };
+    drop(child);
+    drop(ctx);
+
+    let res = drive_parent(&parent, &config, &*cgroup, c_pid, &dir, &mut st, &mut undo);
+    if let Err(e) = res {
+        parent.abort(&error_chain(&e));
+        reap(c_pid);
+        return Err(e);
+    }
+    undo.armed = false;
+    drop(undo);
+    if let Some(p) = &opts.pid_file {
+        if let Err(e) = state::write_pid_file(p, st.pid) {
+            kill_and_clean(&dir, &*cgroup, st.pid);
+            return Err(e);
+        }
+    }
+    Ok(Created {
+        dir,
+        state: st,
+        config,
+        cgroup,
+    })
+}
+
+fn kill_and_clean(dir: &ContainerDir, cg: &dyn Manager, pid: i32) {
+    let _ = Undo {
+        dir: Some(dir),
+        cgroup: Some(cg),
+        init_pid: pid,
+        armed: true,
+    };
+}
+
+fn reap(pid: i32) -> Option<rustix::process::WaitStatus> {
+    let p = rustix::process::Pid::from_raw(pid)?;
+    loop {
+        match rustix::process::waitpid(Some(p), rustix::process::WaitOptions::empty()) {
+            Ok(Some((_, st))) => return Some(st),
+            Ok(None) => return None,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+/// P's half of the protocol, sync points [1] to [8].
+#[allow(clippy::too_many_arguments)]
+fn drive_parent<'a>(
+    sync: &ParentSync,
+    config: &Config,
+    cgroup: &dyn Manager,
+    c_pid: i32,
+    dir: &ContainerDir,
+    st: &mut State,
+    undo: &mut Undo<'a>,
+) -> Result<()> {
+    cgroup.add_task(c_pid)?;
+    if let Some(res) = effective_resources(config) {
+        cgroup.apply(&res)?;
+    }
+    sync.go()?; // [1]
+    if config.has_new(NS::User) {
+        sync.wait_userns_ready()?; // [2]
+        write_id_maps(c_pid, config)?;
+        sync.userns_mapped()?; // [3]
+    }
+    let pid = sync.wait_init_pid()?; // [4]
+    undo.init_pid = pid;
+    match reap(c_pid) {
+        Some(ws) if ws.exit_status() == Some(0) => {}
+        other => {
+            return Err(Error::Child(format!(
+                "intermediate process {c_pid} ended badly: {other:?}"
+            )))
+        }
+    }
+    st.pid = pid;
+    st.pid_start_time = state::process_start_time(pid)
+        .ok_or_else(|| Error::Child(format!("container init {pid} died during setup")))?;
+    dir.save(st)?;
+
+    let hook_state = hooks::state_json(config, &st.id, "creating", pid);
+    sync.setup(hook_state.clone())?; // [5]
+    if hooks::has_runtime_hooks(&config.hooks) {
+        sync.wait_runtime_hooks()?; // [6]
+        hooks::run(&config.hooks, HookKind::Prestart, &hook_state)?;
+        hooks::run(&config.hooks, HookKind::CreateRuntime, &hook_state)?;
+        sync.hooks_done()?; // [7]
+    }
+    sync.wait_ready()?; // [8]
+    st.phase = Phase::Created;
+    dir.save(st)?;
+    Ok(())
+}
+
+fn write_id_maps(pid: i32, config: &Config) -> Result<()> {
+    let fmt = |maps: &[berth_oci::LinuxIdMapping]| {
+        maps.iter()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect::<String>()
+    };
+    for (file, data) in [
+        ("uid_map", fmt(&config.uid_mappings)),
+        ("gid_map", fmt(&config.gid_mappings)),
+    ] {
+        let path = format!("/proc/{pid}/{file}");
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(format!("open {path}"), e))?;
+        f.write_all(data.as_bytes())
+            .map_err(|e| Error::io(format!("write {path} ({})", data.trim()), e))?;
+    }
+    Ok(())
+}
+
+/// C: enter or make the namespaces, fork init, report its pid, exit.
+fn intermediate(config: &Config, sync: IntermediateSync, ctx: InitContext) -> ! {
+    let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
+    let prep = sync
+        .wait_go()
+        .map_err(|e| Error::io("[1] wait for go".into(), e))
+        .and_then(|()| enter_namespaces(config, &sync));
+    let res = match prep {
+        Err(e) => Err(e),
+        Ok(()) => match fork().map_err(|e| Error::io("fork init".into(), e)) {
+            Ok(Fork::Child) => init::run(config, sync.into_init(), ctx),
+            Ok(Fork::Parent(pid)) => Ok(pid),
+            Err(e) => Err(e),
+        },
+    };
+    match res {
+        Ok(pid) => {
+            if sync.init_pid(pid).is_err() {
+                exit_now(1);
+            }
+            exit_now(0)
+        }
+        Err(e) => {
+            sync.error(&error_chain(&e));
+            exit_now(1)
+        }
+    }
+}
+
+fn ns_link_type(k: NS) -> (LinkNameSpaceType, UnshareFlags) {
+    match k {
+        NS::Mount => (LinkNameSpaceType::Mount, UnshareFlags::NEWNS),
+        NS::Cgroup => (LinkNameSpaceType::ControlGroup, UnshareFlags::NEWCGROUP),
+        NS::Uts => (
+            LinkNameSpaceType::HostNameAndNISDomainName,
+            UnshareFlags::NEWUTS,
+        ),
+        NS::Ipc => (
+            LinkNameSpaceType::InterProcessCommunication,
+            UnshareFlags::NEWIPC,
+        ),
+        NS::User => (LinkNameSpaceType::User, UnshareFlags::NEWUSER),
+        NS::Pid => (LinkNameSpaceType::ProcessID, UnshareFlags::NEWPID),
+        NS::Network => (LinkNameSpaceType::Network, UnshareFlags::NEWNET),
+        NS::Time => (LinkNameSpaceType::Time, UnshareFlags::NEWTIME),
+    }
+}
+
+fn enter_namespaces(config: &Config, sync: &IntermediateSync) -> Result<()> {
+    // Open every path first: after setns(mnt) the paths may mean something else.
+    let mut joins: Vec<(NS, File)> = Vec::new();
+    for ns in &config.namespaces {
+        if let Some(p) = &ns.path {
+            let f = File::open(p)
+                .map_err(|e| Error::io(format!("open {} namespace {}", ns.kind, p.display()), e))?;
+            joins.push((ns.kind, f));
+        }
+    }
+    // The user namespace first: it decides what the others may do.
+    joins.sort_by_key(|(k, _)| if *k == NS::User { 0 } else { 1 });
+    for (k, f) in &joins {
+        let (t, _) = ns_link_type(*k);
+        rustix::thread::move_into_link_name_space(f.as_fd(), Some(t))
+            .map_err(|e| Error::io(format!("join {k} namespace"), e.into()))?;
+    }
+    if config.has_new(NS::User) {
+        berth_sys::process::unshare(libc::CLONE_NEWUSER)
+            .map_err(|e| Error::io("unshare user namespace".into(), e))?;
+        sync.userns_ready_and_wait()
+            .map_err(|e| Error::io("[2]/[3] user namespace mapping".into(), e))?;
+        berth_sys::process::set_res_ids(0, 0)
+            .map_err(|e| Error::io("become root in the user namespace".into(), e))?;
+    }
+    if config.has_new(NS::Time) {
+        berth_sys::process::unshare(libc::CLONE_NEWTIME)
+            .map_err(|e| Error::io("unshare time namespace".into(), e))?;
+        if !config.time_offsets.is_empty() {
+            let data: String = config
+                .time_offsets
+                .iter()
+                .map(|(clock, s, ns)| format!("{clock} {s} {ns}\n"))
+                .collect();
+            std::fs::write("/proc/self/timens_offsets", &data)
+                .map_err(|e| Error::io(format!("write time offsets {:?}", data.trim()), e))?;
+        }
+    }
+    let mut flags = UnshareFlags::empty();
+    for ns in &config.namespaces {
+        if ns.path.is_none() && ns.kind != NS::User && ns.kind != NS::Time {
+            flags |= ns_link_type(ns.kind).1;
+        }
+    }
+    if !flags.is_empty() {
+        berth_sys::process::unshare(flags.bits() as i32)
+            .map_err(|e| Error::io(format!("unshare namespaces {flags:?}"), e))?;
+    }
+    Ok(())
+}
+
+/// Resolve the bundle the way runc does: relative to the caller's cwd.
+pub fn absolute_bundle(b: &Path) -> Result<PathBuf> {
+    let p = if b.is_absolute() {
+        b.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map_err(|e| Error::io("get cwd".into(), e))?
+            .join(b)
+    };
+    std::fs::canonicalize(&p).map_err(|e| Error::io(format!("bundle {}", p.display()), e))
+}
+
+/// linux.resources with runc's implicit device rules appended (mknod of
+/// anything, the standard nodes, ptys), and access to the config's own
+/// devices, as runc does.
+fn effective_resources(config: &Config) -> Option<berth_oci::LinuxResources> {
+    use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
+    let mut res = config.resources.clone()?;
+    if let Some(spec_rules) = res.devices().clone() {
+        let mut rules = spec_rules;
+        let rule = |t: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str| {
+            let mut r = LinuxDeviceCgroup::default();
+            r.set_allow(true);
+            r.set_typ(Some(t));
+            r.set_major(major);
+            r.set_minor(minor);
+            r.set_access(Some(access.to_string()));
+            r
+        };
+        for d in &config.devices {
+            let t = match d.kind {
+                'b' => LinuxDeviceType::B,
+                'p' => continue,
+                _ => LinuxDeviceType::C,
+            };
+            rules.push(rule(t, Some(d.major), Some(d.minor), "rwm"));
+        }
+        for d in berth_cgroups::devices::runc_default_rules() {
+            let v1 = d.to_v1();
+            let mut it = v1.split_whitespace();
+            let (t, mm, acc) = (it.next(), it.next(), it.next());
+            let (Some(t), Some(mm), Some(acc)) = (t, mm, acc) else {
+                continue;
+            };
+            let (maj, min) = mm.split_once(':').unwrap_or(("*", "*"));
+            let num = |x: &str| x.parse::<i64>().ok();
+            let t = if t == "b" {
+                LinuxDeviceType::B
+            } else {
+                LinuxDeviceType::C
+            };
+            rules.push(rule(t, num(maj), num(min), acc));
+        }
+        res.set_devices(Some(rules));
+    }
+    Some(res)
+}

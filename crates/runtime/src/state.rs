@@ -1,0 +1,368 @@
+//! The state directory: one directory per container under `--root`, holding
+//! `state.json` (written atomically: temp file, fsync, rename), the exec fifo
+//! that parks init until `start`, and a per-container lock (flock on the
+//! directory itself).
+//!
+//! The state is written before any side effect (status `creating`), so that
+//! `delete --force` can always find and undo a half-made container.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+pub const STATE_FILE: &str = "state.json";
+pub const EXEC_FIFO: &str = "exec.fifo";
+
+/// What the runtime records about a container.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct State {
+    pub id: String,
+    /// Host pid of the container's init, 0 until known.
+    pub pid: i32,
+    /// Start time of `pid` (field 22 of /proc/PID/stat) so that a recycled
+    /// pid is never taken for the container.
+    pub pid_start_time: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    /// RFC 3339 creation time.
+    pub created: String,
+    pub owner: String,
+    /// Recorded phase: creating, created (the live status is derived).
+    pub phase: Phase,
+    /// The container's cgroup directory in each hierarchy, so that later
+    /// commands find it whatever their own cgroup is.
+    pub cgroup_paths: std::collections::BTreeMap<String, PathBuf>,
+    pub systemd_cgroup: bool,
+    #[serde(default)]
+    pub annotations: std::collections::BTreeMap<String, String>,
+    /// Whether init runs in the host's pid namespace (then delete must kill
+    /// the whole cgroup, since init's death does not take the rest along).
+    #[serde(default)]
+    pub host_pidns: bool,
+    /// Hooks that run after create (poststart, poststop), kept so that
+    /// they do not depend on the bundle still being there.
+    #[serde(default)]
+    pub hooks: Option<berth_oci::Hooks>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Creating,
+    Created,
+    Started,
+}
+
+/// The live status, as runc reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+/// `--root`: where container directories live.
+#[derive(Debug, Clone)]
+pub struct Root {
+    pub path: PathBuf,
+}
+
+/// One container's directory, locked while held.
+pub struct ContainerDir {
+    pub id: String,
+    pub path: PathBuf,
+    lock: File,
+}
+
+pub fn validate_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 1024
+        && id != "."
+        && id != ".."
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidId(id.to_string()))
+    }
+}
+
+impl Root {
+    pub fn new(path: PathBuf) -> Self {
+        Root { path }
+    }
+
+    fn ensure(&self) -> Result<()> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.path)
+            .map_err(|e| Error::io(format!("create state root {}", self.path.display()), e))
+    }
+
+    /// Make the directory of a new container. Exactly one of two racing
+    /// creators wins: mkdir is atomic.
+    pub fn create(&self, id: &str) -> Result<ContainerDir> {
+        validate_id(id)?;
+        self.ensure()?;
+        let path = self.path.join(id);
+        match fs::DirBuilder::new().mode(0o711).create(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::Exists(id.to_string()))
+            }
+            Err(e) => return Err(Error::io(format!("create state dir {}", path.display()), e)),
+        }
+        let lock = lock_dir(&path, true)?;
+        Ok(ContainerDir {
+            id: id.to_string(),
+            path,
+            lock,
+        })
+    }
+
+    /// Open and lock an existing container's directory.
+    pub fn open(&self, id: &str) -> Result<ContainerDir> {
+        validate_id(id)?;
+        let path = self.path.join(id);
+        let lock = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NotExist(id.to_string()))
+            }
+            Err(e) => return Err(Error::io(format!("open state dir {}", path.display()), e)),
+        };
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| Error::io(format!("lock {}", path.display()), e.into()))?;
+        // The directory may have been removed while we waited for the lock.
+        if !path.exists() {
+            return Err(Error::NotExist(id.to_string()));
+        }
+        Ok(ContainerDir {
+            id: id.to_string(),
+            path,
+            lock,
+        })
+    }
+
+    /// Container ids present under the root (directories only).
+    pub fn list(&self) -> Result<Vec<String>> {
+        let rd = match fs::read_dir(&self.path) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(format!("read {}", self.path.display()), e)),
+        };
+        let mut ids: Vec<String> = rd
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|id| validate_id(id).is_ok())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+}
+
+fn lock_dir(path: &Path, nonblock: bool) -> Result<File> {
+    let f = File::open(path).map_err(|e| Error::io(format!("open {}", path.display()), e))?;
+    let op = if nonblock {
+        rustix::fs::FlockOperation::NonBlockingLockExclusive
+    } else {
+        rustix::fs::FlockOperation::LockExclusive
+    };
+    rustix::fs::flock(&f, op)
+        .map_err(|e| Error::io(format!("lock {}", path.display()), e.into()))?;
+    Ok(f)
+}
+
+impl ContainerDir {
+    pub fn state_path(&self) -> PathBuf {
+        self.path.join(STATE_FILE)
+    }
+
+    pub fn fifo_path(&self) -> PathBuf {
+        self.path.join(EXEC_FIFO)
+    }
+
+    /// Read state.json; a missing or corrupt file is reported as such so
+    /// that `delete --force` can still clean up.
+    pub fn load(&self) -> Result<State> {
+        let p = self.state_path();
+        let data = match fs::read(&p) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NoState(self.id.clone()))
+            }
+            Err(e) => return Err(Error::io(format!("read {}", p.display()), e)),
+        };
+        serde_json::from_slice(&data).map_err(|e| Error::CorruptState { path: p, source: e })
+    }
+
+    /// Write state.json atomically.
+    pub fn save(&self, st: &State) -> Result<()> {
+        let data = serde_json::to_vec(st).expect("state serialises");
+        write_atomic(&self.path, STATE_FILE, &data, 0o600)
+    }
+
+    /// Remove the directory (after everything else is gone).
+    pub fn remove(self) -> Result<()> {
+        match fs::remove_dir_all(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(format!("remove {}", self.path.display()), e)),
+        }
+    }
+
+    pub fn lock_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.lock.as_fd()
+    }
+}
+
+/// Write `dir/name` atomically: a temp file in the same directory, fsync,
+/// rename over the target, fsync the directory.
+pub fn write_atomic(dir: &Path, name: &str, data: &[u8], mode: u32) -> Result<()> {
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let target = dir.join(name);
+    let res = (|| -> std::io::Result<()> {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        fs::rename(&tmp, &target)?;
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if let Err(e) = res {
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::io(format!("write {}", target.display()), e));
+    }
+    Ok(())
+}
+
+/// Write the pid file atomically. A relative path is relative to the
+/// caller's cwd, as with runc.
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let path = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map_err(|e| Error::io("get cwd".into(), e))?
+            .join(path)
+    };
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::Invalid(format!("pid file {} has no file name", path.display())))?
+        .to_string_lossy()
+        .into_owned();
+    write_atomic(dir, &name, pid.to_string().as_bytes(), 0o644)
+}
+
+/// Start time of a process in clock ticks since boot (field 22 of stat), or
+/// None if it is gone. A zombie counts as gone.
+pub fn process_start_time(pid: i32) -> Option<u64> {
+    if pid <= 0 {
+        return None;
+    }
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&stat).and_then(|(state, start)| (state != 'Z' && state != 'X').then_some(start))
+}
+
+/// (state char, start time) from a /proc/PID/stat line. The comm field may
+/// hold spaces and parentheses, so parse from the last ')'.
+pub fn parse_stat(stat: &str) -> Option<(char, u64)> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // rest starts at field 3 (state); start time is field 22.
+    let state = fields.first()?.chars().next()?;
+    let start = fields.get(22 - 3)?.parse().ok()?;
+    Some((state, start))
+}
+
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_parsing() {
+        let s =
+            "1234 (a) b) c) S 1 1234 1234 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 98765 1000 100";
+        assert_eq!(parse_stat(s), Some(('S', 98765)));
+        assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn ids() {
+        assert!(validate_id("abc-1_2.3+x").is_ok());
+        for bad in ["", ".", "..", "a/b", "a b", "x\n"] {
+            assert!(validate_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn atomic_write_and_pidfile_relative() {
+        let d = tempfile_dir();
+        write_atomic(&d, "f", b"one", 0o600).unwrap();
+        write_atomic(&d, "f", b"two", 0o600).unwrap();
+        assert_eq!(fs::read(d.join("f")).unwrap(), b"two");
+        write_pid_file(&d.join("pid"), 42).unwrap();
+        assert_eq!(fs::read_to_string(d.join("pid")).unwrap(), "42");
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn one_of_two_creates_wins() {
+        let d = tempfile_dir();
+        let root = Root::new(d.join("root"));
+        let a = root.create("same");
+        let b = root.create("same");
+        assert!(a.is_ok());
+        assert!(matches!(b, Err(Error::Exists(_))));
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let p = std::env::temp_dir().join(format!(
+            "berth-state-test-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        fs::create_dir_all(&p).unwrap();
+        p
+    }
+}

@@ -1,0 +1,280 @@
+//! The init hand-off protocol.
+//!
+//! Three processes take part: P, the runtime (`create` or `run`), C, an
+//! intermediate child that enters or makes the namespaces, and I, the
+//! container's init, forked by C so that it is pid 1 of a new pid namespace
+//! and a member of a new time namespace. All three share one SOCK_SEQPACKET
+//! socketpair; each message is one JSON datagram. The sync points are
+//! numbered and both ends name them.
+//!
+//! ```text
+//!  P (runtime, host ns)            C (intermediate)               I (init)
+//!  ----------------------------    ---------------------------    ---------------------------
+//!  socketpair, fork C -----------> waits for [1]
+//!  put C in the cgroup, apply
+//!  resources
+//!  [1] Go ---------------------->  setns() every joined ns (user first)
+//!                                  unshare(NEWUSER) if asked
+//!  [2] <------------------------   UsernsReady     (only with a new userns)
+//!  write uid_map, gid_map
+//!  [3] UsernsMapped ------------>  become root in it
+//!                                  unshare(NEWTIME), write offsets
+//!                                  unshare(the other new ns)
+//!                                  fork I ----------------------> waits for [5]
+//!  [4] <------------------------   InitPid(pid); C exits
+//!  reap C, record pid in state
+//!  [5] Setup(state for hooks) ---------------------------------->  mounts, devices, /dev links,
+//!                                                                  console
+//!  [6] <----------------------------------------------------------  RuntimeHooks (prestart and
+//!  run them in the runtime ns                                        createRuntime exist)
+//!  [7] HooksDone ----------------------------------------------->  createContainer hooks,
+//!                                                                  pivot_root, masks, sysctls,
+//!                                                                  hostname, rlimits, user,
+//!                                                                  caps, cwd check
+//!  [8] <----------------------------------------------------------  Ready (parked before exec)
+//!  state "created", pid file; exit                                 opens exec.fifo for writing
+//!  `start` opens exec.fifo for reading ------------------------->  [9] released: startContainer
+//!                                                                  hooks, exec
+//! ```
+//!
+//! At any point C or I may send `Error{msg}` instead and exit; P prints the
+//! message and undoes everything. If P dies, C dies with it (pdeathsig) and
+//! I sees the socket close at its next step and exits.
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "t")]
+enum Msg {
+    /// [1] P → C.
+    Go,
+    /// [2] C → P.
+    UsernsReady,
+    /// [3] P → C.
+    UsernsMapped,
+    /// [4] C → P.
+    InitPid { pid: i32 },
+    /// [5] P → I, with the state JSON for hooks run inside.
+    Setup { state: String },
+    /// [6] I → P.
+    RuntimeHooks,
+    /// [7] P → I.
+    HooksDone,
+    /// [8] I → P.
+    Ready,
+    /// C or I → P: setup failed.
+    Error { msg: String },
+}
+
+const MAX_MSG: usize = 64 * 1024;
+
+fn send(fd: &OwnedFd, m: &Msg) -> io::Result<()> {
+    let data = serde_json::to_vec(m).expect("sync message serialises");
+    rustix::net::send(fd, &data, rustix::net::SendFlags::NOSIGNAL)?;
+    Ok(())
+}
+
+fn recv(fd: &OwnedFd) -> io::Result<Msg> {
+    let mut buf = vec![0u8; MAX_MSG];
+    loop {
+        match rustix::net::recv(fd, &mut buf, rustix::net::RecvFlags::empty()) {
+            Ok((0, _)) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "peer closed the sync socket",
+                ))
+            }
+            Ok((n, _)) => {
+                return serde_json::from_slice(&buf[..n])
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+            }
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Make the socketpair: (parent end, child end). Both CLOEXEC; the child
+/// end survives fork, not exec.
+pub fn pair() -> Result<(ParentSync, ChildEnd)> {
+    let (a, b) = rustix::net::socketpair(
+        rustix::net::AddressFamily::UNIX,
+        rustix::net::SocketType::SEQPACKET,
+        rustix::net::SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(|e| Error::io("create sync socketpair".into(), e.into()))?;
+    Ok((ParentSync { fd: a }, ChildEnd { fd: b }))
+}
+
+/// The child end before fork; it becomes [`IntermediateSync`] in C and
+/// [`InitSync`] in I.
+pub struct ChildEnd {
+    fd: OwnedFd,
+}
+
+impl ChildEnd {
+    pub fn into_intermediate(self) -> IntermediateSync {
+        IntermediateSync { fd: self.fd }
+    }
+}
+
+/// P's end.
+pub struct ParentSync {
+    fd: OwnedFd,
+}
+
+impl ParentSync {
+    fn expect(&self, step: &str, want: fn(&Msg) -> bool) -> Result<Msg> {
+        match recv(&self.fd) {
+            Ok(Msg::Error { msg }) => Err(Error::Child(msg)),
+            Ok(m) if want(&m) => Ok(m),
+            Ok(m) => Err(Error::Protocol(format!("{step}: unexpected {m:?}"))),
+            Err(e) => Err(Error::io(format!("sync {step}"), e)),
+        }
+    }
+
+    fn send(&self, step: &str, m: Msg) -> Result<()> {
+        send(&self.fd, &m).map_err(|e| Error::io(format!("sync {step}"), e))
+    }
+
+    /// [1]
+    pub fn go(&self) -> Result<()> {
+        self.send("[1] go", Msg::Go)
+    }
+    /// [2]
+    pub fn wait_userns_ready(&self) -> Result<()> {
+        self.expect("[2] userns ready", |m| matches!(m, Msg::UsernsReady))
+            .map(|_| ())
+    }
+    /// [3]
+    pub fn userns_mapped(&self) -> Result<()> {
+        self.send("[3] userns mapped", Msg::UsernsMapped)
+    }
+    /// [4]
+    pub fn wait_init_pid(&self) -> Result<i32> {
+        match self.expect("[4] init pid", |m| matches!(m, Msg::InitPid { .. }))? {
+            Msg::InitPid { pid } => Ok(pid),
+            _ => unreachable!(),
+        }
+    }
+    /// [5]
+    pub fn setup(&self, state: String) -> Result<()> {
+        self.send("[5] setup", Msg::Setup { state })
+    }
+    /// [6]
+    pub fn wait_runtime_hooks(&self) -> Result<()> {
+        self.expect("[6] runtime hooks", |m| matches!(m, Msg::RuntimeHooks))
+            .map(|_| ())
+    }
+    /// [7]
+    pub fn hooks_done(&self) -> Result<()> {
+        self.send("[7] hooks done", Msg::HooksDone)
+    }
+    /// [8]
+    pub fn wait_ready(&self) -> Result<()> {
+        self.expect("[8] ready", |m| matches!(m, Msg::Ready))
+            .map(|_| ())
+    }
+    /// Forward an error of P's own to I, so that it stops waiting.
+    pub fn abort(&self, msg: &str) {
+        let _ = send(
+            &self.fd,
+            &Msg::Error {
+                msg: msg.to_string(),
+            },
+        );
+    }
+}
+
+/// C's end.
+pub struct IntermediateSync {
+    fd: OwnedFd,
+}
+
+impl IntermediateSync {
+    /// [1]
+    pub fn wait_go(&self) -> io::Result<()> {
+        match recv(&self.fd)? {
+            Msg::Go => Ok(()),
+            m => Err(unexpected("[1] go", m)),
+        }
+    }
+    /// [2] then [3]
+    pub fn userns_ready_and_wait(&self) -> io::Result<()> {
+        send(&self.fd, &Msg::UsernsReady)?;
+        match recv(&self.fd)? {
+            Msg::UsernsMapped => Ok(()),
+            m => Err(unexpected("[3] userns mapped", m)),
+        }
+    }
+    /// [4]
+    pub fn init_pid(&self, pid: i32) -> io::Result<()> {
+        send(&self.fd, &Msg::InitPid { pid })
+    }
+    pub fn error(&self, msg: &str) {
+        let _ = send(
+            &self.fd,
+            &Msg::Error {
+                msg: msg.to_string(),
+            },
+        );
+    }
+    /// In I, right after fork: the same socket, I's protocol.
+    pub fn into_init(self) -> InitSync {
+        InitSync { fd: self.fd }
+    }
+}
+
+fn unexpected(step: &str, m: Msg) -> io::Error {
+    match m {
+        Msg::Error { msg } => io::Error::other(format!("{step}: runtime aborted: {msg}")),
+        m => io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{step}: unexpected {m:?}"),
+        ),
+    }
+}
+
+/// I's end.
+pub struct InitSync {
+    fd: OwnedFd,
+}
+
+impl InitSync {
+    /// [5]: returns the state JSON for in-container hooks.
+    pub fn wait_setup(&self) -> io::Result<String> {
+        match recv(&self.fd)? {
+            Msg::Setup { state } => Ok(state),
+            m => Err(unexpected("[5] setup", m)),
+        }
+    }
+    /// [6] then [7]
+    pub fn runtime_hooks(&self) -> io::Result<()> {
+        send(&self.fd, &Msg::RuntimeHooks)?;
+        match recv(&self.fd)? {
+            Msg::HooksDone => Ok(()),
+            m => Err(unexpected("[7] hooks done", m)),
+        }
+    }
+    /// [8]
+    pub fn ready(&self) -> io::Result<()> {
+        send(&self.fd, &Msg::Ready)
+    }
+    pub fn error(&self, msg: &str) {
+        let _ = send(
+            &self.fd,
+            &Msg::Error {
+                msg: msg.to_string(),
+            },
+        );
+    }
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}

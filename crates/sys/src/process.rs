@@ -1,0 +1,145 @@
+//! fork/exec and the small process-wide knobs rustix lacks.
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::fd::RawFd;
+
+/// The result of [`fork`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fork {
+    Parent(i32),
+    Child,
+}
+
+/// fork(2).
+///
+/// The caller must be single-threaded: after a fork in a multi-threaded
+/// process only async-signal-safe calls are allowed in the child. The runtime
+/// never starts threads, so its child may allocate and run ordinary code.
+pub fn fork() -> io::Result<Fork> {
+    debug_assert!(thread_count() <= 1, "fork from a multi-threaded process");
+    // SAFETY: fork has no memory-safety preconditions of its own; the
+    // single-thread invariant above means no other thread can hold a lock
+    // (allocator, stdio) that the child would inherit locked.
+    let pid = unsafe { libc::fork() };
+    match pid {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Fork::Child),
+        p => Ok(Fork::Parent(p)),
+    }
+}
+
+fn thread_count() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| d.count())
+        .unwrap_or(1)
+}
+
+/// execve(2). Returns only on failure.
+pub fn execve(path: &CStr, argv: &[CString], envp: &[CString]) -> io::Error {
+    let mut a: Vec<*const libc::c_char> = argv.iter().map(|s| s.as_ptr()).collect();
+    a.push(std::ptr::null());
+    let mut e: Vec<*const libc::c_char> = envp.iter().map(|s| s.as_ptr()).collect();
+    e.push(std::ptr::null());
+    // SAFETY: `path` and every element of `a`/`e` are NUL-terminated C
+    // strings that outlive the call, and both arrays end with a null pointer
+    // as execve requires.
+    unsafe { libc::execve(path.as_ptr(), a.as_ptr(), e.as_ptr()) };
+    io::Error::last_os_error()
+}
+
+/// Mark every fd >= `first` close-on-exec (close_range with CLOSE_RANGE_CLOEXEC).
+pub fn cloexec_from(first: RawFd) -> io::Result<()> {
+    // SAFETY: close_range only changes fd flags; it touches no memory.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC as libc::c_uint,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// personality(2) with a full persona value.
+pub fn set_personality(persona: u64) -> io::Result<()> {
+    // SAFETY: personality takes a plain integer and touches no memory.
+    let r = unsafe { libc::personality(persona as libc::c_ulong) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Join a fresh anonymous session keyring, so containers do not share the
+/// caller's keys (runc does the same unless --no-new-keyring).
+pub fn join_session_keyring(name: &CStr) -> io::Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: `name` is a valid NUL-terminated string for the duration of the
+    // call; keyctl reads it and returns a key serial.
+    let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// setgroups(2) for the calling thread. The runtime is single-threaded, so
+/// this is the whole process.
+pub fn set_groups(gids: &[u32]) -> io::Result<()> {
+    // SAFETY: the pointer and length describe a valid slice of gid_t (u32).
+    let r = unsafe { libc::syscall(libc::SYS_setgroups, gids.len(), gids.as_ptr()) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// setresuid/setresgid for the calling thread (single-threaded runtime).
+pub fn set_res_ids(uid: u32, gid: u32) -> io::Result<()> {
+    // SAFETY: plain integer arguments, no memory is touched.
+    let r = unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: as above.
+    let r = unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// _exit(2): leave a forked child without running the parent's atexit
+/// handlers or flushing its stdio buffers twice.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and has no preconditions.
+    unsafe { libc::_exit(code) }
+}
+
+/// Clear FD_CLOEXEC on an fd number (a preserved fd the caller passed in).
+pub fn clear_cloexec(fd: RawFd) -> io::Result<()> {
+    // SAFETY: fcntl(F_SETFD) on an integer fd touches no memory; a closed fd
+    // gives EBADF.
+    let r = unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// unshare(2). Safe here because the runtime is single-threaded: no other
+/// thread shares the fd table or fs info that CLONE_FILES/CLONE_FS would
+/// split.
+pub fn unshare(flags: i32) -> io::Result<()> {
+    // SAFETY: unshare takes a flag word and touches no memory.
+    let r = unsafe { libc::unshare(flags) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
