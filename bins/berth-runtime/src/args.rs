@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(
     name = "berth-runtime",
-    version = concat!(env!("CARGO_PKG_VERSION"), "\nspec: ", "1.2.0"),
+    version = concat!("version ", env!("CARGO_PKG_VERSION"), "\nspec: ", "1.2.0"),
     about = "an OCI runtime with runc's command line"
 )]
 struct Low {
@@ -177,7 +177,21 @@ pub enum Command {
 }
 
 pub fn parse() -> (Global, Command) {
-    let low = Low::parse();
+    // runc (urfave/cli) exits 3 for an unknown command and 1 for other
+    // usage errors.
+    let low = match Low::try_parse() {
+        Ok(l) => l,
+        Err(e) => {
+            use clap::error::ErrorKind as K;
+            let code = match e.kind() {
+                K::DisplayHelp | K::DisplayVersion => 0,
+                K::InvalidSubcommand => 3,
+                _ => 1,
+            };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
     let json = match low.log_format.as_str() {
         "json" => true,
         "text" => false,

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use berth_runtime_core::container::{self, Container};
 use berth_runtime_core::spawn::{self, CreateOpts};
-use berth_runtime_core::state::{self, Root, Status};
+use berth_runtime_core::state::{Root, Status};
 use berth_runtime_core::{error_chain, Error as RtError};
 
 use args::{Command, Global};
@@ -181,6 +181,10 @@ fn run(g: &Global, cmd: Command, logger: &log::Logger) -> Result<i32> {
                 rootless,
                 rustix::process::getuid().as_raw(),
                 rustix::process::getgid().as_raw(),
+                matches!(
+                    berth_cgroups::probe(),
+                    Ok(berth_cgroups::Hierarchy::V2 { .. })
+                ),
             );
             std::fs::write(&path, serde_json::to_string_pretty(&v)? + "\n")
                 .with_context(|| format!("write {}", path.display()))?;
@@ -199,18 +203,18 @@ fn run(g: &Global, cmd: Command, logger: &log::Logger) -> Result<i32> {
 /// Every inherited fd above stdio (and the preserved ones) is closed on
 /// exec, so nothing of the caller leaks into the container.
 fn hygiene(preserve: u32) {
+    // Setup processes will exist inside the container: run them from a
+    // sealed copy of this binary (CVE-2019-5736).
+    if let Err(e) = berth_runtime_core::selfexe::ensure_sealed() {
+        eprintln!("warning: {}", error_chain(&e));
+    }
     let _ = berth_sys::process::cloexec_from(3 + preserve as i32);
     let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
 }
 
 fn open_ro(root: &Root, id: &str) -> Result<Container, RtError> {
     // Readers do not take the lock: state.json is replaced atomically.
-    state::validate_id(id)?;
-    let dir_path = root.path.join(id);
-    if !dir_path.is_dir() {
-        return Err(RtError::NotExist(id.to_string()));
-    }
-    Container::open(root, id)
+    Container::open_unlocked(root, id)
 }
 
 fn send_pidfd(sock: &PathBuf, pid: i32) -> Result<()> {
@@ -232,7 +236,9 @@ fn send_pidfd(sock: &PathBuf, pid: i32) -> Result<()> {
 fn list(root: &Root, format: &str, quiet: bool) -> Result<()> {
     let mut rows = Vec::new();
     for id in root.list()? {
-        let Ok(dir) = root.open(&id) else { continue };
+        let Ok(dir) = root.open_unlocked(&id) else {
+            continue;
+        };
         // Corrupt or half-made entries are skipped, not fatal (REL-05).
         let Ok(st) = dir.load() else { continue };
         let status = container::status_of(&dir, &st);

@@ -4,7 +4,8 @@
 
 use serde_json::{json, Value};
 
-pub fn default_spec(rootless: bool, uid: u32, gid: u32) -> Value {
+/// `cgroupns`: add a cgroup namespace, as runc does on a pure cgroup v2 host.
+pub fn default_spec(rootless: bool, uid: u32, gid: u32, cgroupns: bool) -> Value {
     let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
     let mut v = json!({
         "ociVersion": crate::OCI_VERSION,
@@ -46,7 +47,7 @@ pub fn default_spec(rootless: bool, uid: u32, gid: u32) -> Value {
             "resources": {"devices": [{"allow": false, "access": "rwm"}]},
             "namespaces": [
                 {"type": "pid"}, {"type": "network"}, {"type": "ipc"},
-                {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}
+                {"type": "uts"}, {"type": "mount"}
             ],
             "maskedPaths": [
                 "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
@@ -65,7 +66,7 @@ pub fn default_spec(rootless: bool, uid: u32, gid: u32) -> Value {
         let linux = &mut v["linux"];
         linux["namespaces"] = json!([
             {"type": "pid"}, {"type": "ipc"}, {"type": "uts"},
-            {"type": "mount"}, {"type": "cgroup"}, {"type": "user"}
+            {"type": "mount"}, {"type": "user"}
         ]);
         linux["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
         linux["gidMappings"] = json!([{"containerID": 0, "hostID": gid, "size": 1}]);
@@ -87,6 +88,12 @@ pub fn default_spec(rootless: bool, uid: u32, gid: u32) -> Value {
             }
         }
     }
+    if cgroupns {
+        v["linux"]["namespaces"]
+            .as_array_mut()
+            .expect("array")
+            .push(json!({"type": "cgroup"}));
+    }
     v
 }
 
@@ -96,7 +103,7 @@ mod tests {
 
     #[test]
     fn default_spec_validates_and_is_hardened() {
-        let v = default_spec(false, 0, 0);
+        let v = default_spec(false, 0, 0, true);
         let spec: oci_spec::runtime::Spec = serde_json::from_value(v.clone()).unwrap();
         let cfg = crate::validate(spec, std::path::Path::new("/b")).unwrap();
         assert_eq!(cfg.process.caps.inheritable, 0);
@@ -108,7 +115,7 @@ mod tests {
 
     #[test]
     fn rootless_spec_validates() {
-        let v = default_spec(true, 1000, 1000);
+        let v = default_spec(true, 1000, 1000, false);
         let spec: oci_spec::runtime::Spec = serde_json::from_value(v).unwrap();
         let cfg = crate::validate(spec, std::path::Path::new("/b")).unwrap();
         assert!(cfg.has_new(crate::LinuxNamespaceType::User));

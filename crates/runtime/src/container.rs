@@ -77,6 +77,13 @@ impl Container {
         Ok(Container { dir, state })
     }
 
+    /// Open for reading or signalling, without the lock.
+    pub fn open_unlocked(root: &Root, id: &str) -> Result<Self> {
+        let dir = root.open_unlocked(id)?;
+        let state = dir.load()?;
+        Ok(Container { dir, state })
+    }
+
     pub fn status(&self) -> Status {
         status_of(&self.dir, &self.state)
     }
@@ -294,6 +301,7 @@ pub fn run_foreground(created: Created, pty: Option<OwnedFd>) -> Result<(i32, Ve
     let Created { dir, state, .. } = created;
     let mut c = Container { dir, state };
     let mut warnings = c.start()?;
+    c.dir.unlock();
     let pid = c.state.pid;
     let stdin_tty = rustix::termios::isatty(std::io::stdin());
     let saved = if pty.is_some() && stdin_tty {
@@ -325,6 +333,7 @@ pub fn run_foreground(created: Created, pty: Option<OwnedFd>) -> Result<(i32, Ve
         );
     }
     let code = code?;
+    c.dir.relock()?;
     // runc deletes a foreground container when it exits.
     if let Some(cg) = cgroup_of(&c.state) {
         let _ = cg.kill_all(libc::SIGKILL);

@@ -148,18 +148,10 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext) -> Result<Never> {
     sync.ready().map_err(|e| err("[8] report ready", e))?; // [8]
 
     // [9]: parked until `start` opens the fifo for reading.
-    let fd_path = format!("self/fd/{}", fifo.as_raw_fd());
-    let w = procfs
-        .open_follow(
-            ProcfsBase::ProcRoot,
-            &fd_path,
-            OpenFlags::O_WRONLY | OpenFlags::O_CLOEXEC,
-        )
-        .map_err(|e| Error::Invalid(format!("reopen exec fifo: {e}")))?;
+    let w = reopen_fifo(&fifo, procfs)?;
     rustix::io::write(&w, b"0").map_err(|e| err("write exec fifo", e))?;
     drop(w);
     drop(fifo);
-    drop(procfs);
 
     hooks::run(&cfg.hooks, HookKind::StartContainer, &state)?;
     if cfg.process.no_new_privileges {
@@ -406,4 +398,41 @@ fn setup_console(cfg: &Config, sock: Option<OwnedFd>) -> Result<()> {
     rustix::process::ioctl_tiocsctty(&peer)
         .map_err(|e| err("make the pty the controlling terminal", e))?;
     Ok(())
+}
+
+/// Reopen the O_PATH exec fifo for writing; this blocks until `start`.
+/// Through the container's own /proc when it is a real procfs, so that the
+/// parked init holds no extra procfs fd; through a private procfs
+/// otherwise. Either way the result must be the fifo itself.
+fn reopen_fifo(fifo: &OwnedFd, procfs: ProcfsHandle) -> Result<OwnedFd> {
+    let want = rustix::fs::fstat(fifo).map_err(|e| err("stat exec fifo", e))?;
+    let own_proc = rustix::fs::statfs("/proc")
+        .map(|s| s.f_type as i64 == 0x9fa0)
+        .unwrap_or(false);
+    let w: OwnedFd = if own_proc {
+        drop(procfs);
+        rustix::fs::open(
+            format!("/proc/self/fd/{}", fifo.as_raw_fd()),
+            rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(|e| err("reopen exec fifo", e))?
+    } else {
+        let fd_path = format!("self/fd/{}", fifo.as_raw_fd());
+        procfs
+            .open_follow(
+                ProcfsBase::ProcRoot,
+                &fd_path,
+                OpenFlags::O_WRONLY | OpenFlags::O_CLOEXEC,
+            )
+            .map_err(|e| Error::Invalid(format!("reopen exec fifo: {e}")))?
+            .into()
+    };
+    let got = rustix::fs::fstat(&w).map_err(|e| err("stat exec fifo", e))?;
+    if (got.st_dev, got.st_ino) != (want.st_dev, want.st_ino) {
+        return Err(Error::Invalid(
+            "reopened exec fifo is not the exec fifo".into(),
+        ));
+    }
+    Ok(w)
 }

@@ -9,6 +9,7 @@ pub mod features;
 pub mod hooks;
 pub mod init;
 pub mod rootfs;
+pub mod selfexe;
 pub mod spawn;
 pub mod state;
 pub mod sync;
@@ -24,7 +25,7 @@ pub enum Error {
     Exists(String),
     #[error("invalid container id {0:?}: use letters, digits, '_', '+', '-' and '.'")]
     InvalidId(String),
-    #[error("container {0} has no state yet (it was never fully created)")]
+    #[error("container {0} does not exist (its state directory holds no state)")]
     NoState(String),
     #[error("corrupt state file {path}")]
     CorruptState {

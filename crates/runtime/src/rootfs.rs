@@ -7,7 +7,7 @@
 use std::ffi::CStr;
 use std::fs::{File, Permissions};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use berth_oci::mounts::{self, Attrs, MountKind, MountSpec};
@@ -64,7 +64,13 @@ const PROC_ALLOWED: &[&str] = &[
 pub fn prepare(cfg: &Config, ctx: &InitContext) -> Result<Prepared> {
     // Nothing we mount may reach the host: make everything a slave (or
     // what rootfsPropagation asks) first.
-    let (prop, rec) = (cfg.rootfs_propagation, cfg.rootfs_propagation_recursive);
+    // Shared and unbindable are applied to the new root after pivot_root:
+    // pivot_root refuses a shared parent and a clone of an unbindable
+    // rootfs is impossible.
+    let (prop, rec) = match cfg.rootfs_propagation {
+        mounts::MS_PRIVATE => (mounts::MS_PRIVATE, cfg.rootfs_propagation_recursive),
+        _ => (mounts::MS_SLAVE, true),
+    };
     set_propagation(rustix::fs::CWD, c"/", prop, rec)
         .map_err(|e| err("set propagation of /", e))?;
 
@@ -93,11 +99,7 @@ pub fn prepare(cfg: &Config, ctx: &InitContext) -> Result<Prepared> {
     for top in ["/proc", "/sys"] {
         if cfg.mounts.iter().any(|m| m.destination == Path::new(top)) {
             if let Ok(h) = root.resolve_nofollow(top) {
-                let md = h
-                    .reopen(OpenFlags::O_PATH)
-                    .ok()
-                    .and_then(|f| f.metadata().ok());
-                if md.is_some_and(|m| !m.is_dir()) {
+                if !is_dir(h.as_fd()) {
                     return Err(Error::Invalid(format!(
                         "{top} in the rootfs is not a directory: it must be mounted on ordinary directory"
                     )));
@@ -176,6 +178,12 @@ fn attach(mnt: BorrowedFd<'_>, target: BorrowedFd<'_>) -> std::io::Result<()> {
         MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
     )?;
     Ok(())
+}
+
+fn is_dir(fd: BorrowedFd<'_>) -> bool {
+    rustix::fs::fstat(fd)
+        .map(|s| rustix::fs::FileType::from_raw_mode(s.st_mode) == rustix::fs::FileType::Directory)
+        .unwrap_or(false)
 }
 
 fn is_procfs(fd: BorrowedFd<'_>) -> bool {
@@ -568,14 +576,40 @@ pub fn enter(prep: &Prepared, cfg: &Config, no_pivot: bool) -> Result<()> {
     if no_pivot {
         return move_root(cfg);
     }
+    // Held across pivot_root to reach the old root afterwards: "." from the
+    // new root would name the new root, not the old one stacked on it.
+    let old_root = rustix::fs::open(
+        "/",
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| err("open old root", e))?;
     rustix::process::pivot_root(".", ".").map_err(|e| err("pivot_root", e))?;
-    // The old root is stacked under "."; make it a slave so its unmount
-    // does not propagate to the host, then detach it.
+    rustix::process::fchdir(&old_root).map_err(|e| err("chdir to old root", e))?;
+    drop(old_root);
+    // Make the old root a slave so its unmount does not propagate to the
+    // host, then detach it.
     set_propagation(rustix::fs::CWD, c".", mounts::MS_SLAVE, true)
         .map_err(|e| err("make old root a slave", e))?;
     rustix::mount::unmount(".", rustix::mount::UnmountFlags::DETACH)
         .map_err(|e| err("detach old root", e))?;
     rustix::process::chdir("/").map_err(|e| err("chdir /", e))?;
+    late_propagation(cfg)
+}
+
+fn late_propagation(cfg: &Config) -> Result<()> {
+    if matches!(
+        cfg.rootfs_propagation,
+        mounts::MS_SHARED | mounts::MS_UNBINDABLE
+    ) {
+        set_propagation(
+            rustix::fs::CWD,
+            c"/",
+            cfg.rootfs_propagation,
+            cfg.rootfs_propagation_recursive,
+        )
+        .map_err(|e| err("apply rootfsPropagation to /", e))?;
+    }
     Ok(())
 }
 
@@ -599,7 +633,7 @@ fn move_root(cfg: &Config) -> Result<()> {
     rustix::mount::mount_move(".", "/").map_err(|e| err("move rootfs onto /", e))?;
     rustix::process::chroot(".").map_err(|e| err("chroot", e))?;
     rustix::process::chdir("/").map_err(|e| err("chdir /", e))?;
-    Ok(())
+    late_propagation(cfg)
 }
 
 fn unescape_mountinfo(s: &str) -> PathBuf {
@@ -678,11 +712,11 @@ fn mask_paths(root: &Root, paths: &[String]) -> Result<()> {
     let null = root
         .resolve_nofollow("/dev/null")
         .map_err(|e| perr("open /dev/null for masking", e))?;
-    let f: File = null
-        .reopen(OpenFlags::O_PATH | OpenFlags::O_NOFOLLOW | OpenFlags::O_CLOEXEC)
-        .map_err(|e| perr("reopen /dev/null", e))?;
-    let md = f.metadata().map_err(|e| err("stat /dev/null", e))?;
-    if !md.file_type().is_char_device() || md.rdev() != rustix::fs::makedev(1, 3) {
+    let f: OwnedFd = null.into();
+    let md = rustix::fs::fstat(&f).map_err(|e| err("stat /dev/null", e))?;
+    if rustix::fs::FileType::from_raw_mode(md.st_mode) != rustix::fs::FileType::CharacterDevice
+        || md.st_rdev != rustix::fs::makedev(1, 3)
+    {
         return Err(Error::Invalid(
             "/dev/null in the container is not the null device (char 1:3); refusing to mask with it".into(),
         ));
@@ -744,13 +778,17 @@ fn mask_paths(root: &Root, paths: &[String]) -> Result<()> {
 
 /// Open the container's pty master from its own devpts, verified.
 pub fn open_ptmx() -> Result<OwnedFd> {
-    let root = Root::open("/").map_err(|e| perr("open /", e))?;
-    let h = root
-        .resolve_nofollow("/dev/pts/ptmx")
-        .map_err(|e| perr("resolve /dev/pts/ptmx", e))?;
-    let f: File = h
-        .reopen(OpenFlags::O_RDWR | OpenFlags::O_NOCTTY | OpenFlags::O_CLOEXEC)
-        .map_err(|e| perr("open /dev/pts/ptmx", e))?;
+    let f: File = rustix::fs::openat2(
+        rustix::fs::CWD,
+        "/dev/pts/ptmx",
+        rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NOCTTY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+        rustix::fs::ResolveFlags::IN_ROOT
+            | rustix::fs::ResolveFlags::NO_SYMLINKS
+            | rustix::fs::ResolveFlags::NO_MAGICLINKS,
+    )
+    .map_err(|e| err("open /dev/pts/ptmx", e))?
+    .into();
     let sfs = rustix::fs::fstatfs(&f).map_err(|e| err("statfs /dev/pts/ptmx", e))?;
     let md = f.metadata().map_err(|e| err("stat /dev/pts/ptmx", e))?;
     if sfs.f_type as i64 != DEVPTS_SUPER_MAGIC || md.rdev() != rustix::fs::makedev(5, 2) {

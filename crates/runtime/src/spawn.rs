@@ -114,13 +114,7 @@ pub fn create(root: &Root, opts: &CreateOpts, console: Option<OwnedFd>) -> Resul
         },
         &hierarchy,
     )?;
-    let dir = root.create(&opts.id)?;
-    let mut undo = Undo {
-        dir: Some(&dir),
-        cgroup: None,
-        init_pid: 0,
-        armed: true,
-    };
+    let mut dir = root.create(&opts.id)?;
     let mut st = State {
         id: opts.id.clone(),
         pid: 0,
@@ -137,7 +131,13 @@ pub fn create(root: &Root, opts: &CreateOpts, console: Option<OwnedFd>) -> Resul
         hooks: Some(config.hooks.clone()),
     };
     // The state comes first, so that delete --force can undo what follows.
-    dir.save(&st)?;
+    root.publish(&mut dir, &st)?;
+    let mut undo = Undo {
+        dir: Some(&dir),
+        cgroup: None,
+        init_pid: 0,
+        armed: true,
+    };
     cgroup.create()?;
     undo.cgroup = Some(cgroup.as_ref());
 
@@ -433,7 +433,7 @@ fn effective_resources(config: &Config) -> Option<berth_oci::LinuxResources> {
             };
             rules.push(rule(t, Some(d.major), Some(d.minor), "rwm"));
         }
-        for d in berth_cgroups::devices::runc_default_rules() {
+        for (_, d) in berth_cgroups::devices::runc_default_rules() {
             let v1 = d.to_v1();
             let mut it = v1.split_whitespace();
             let (t, mm, acc) = (it.next(), it.next(), it.next());

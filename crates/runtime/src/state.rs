@@ -8,7 +8,6 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::fd::AsFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -91,14 +90,16 @@ pub struct Root {
 pub struct ContainerDir {
     pub id: String,
     pub path: PathBuf,
-    lock: File,
+    /// The flock'd directory fd; None for readers, which need no lock
+    /// because state.json is replaced atomically.
+    lock: Option<File>,
 }
 
 pub fn validate_id(id: &str) -> Result<()> {
+    // A leading dot is kept for the runtime's own temporary entries.
     let ok = !id.is_empty()
         && id.len() <= 1024
-        && id != "."
-        && id != ".."
+        && !id.starts_with('.')
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b));
@@ -128,19 +129,60 @@ impl Root {
         validate_id(id)?;
         self.ensure()?;
         let path = self.path.join(id);
-        match fs::DirBuilder::new().mode(0o711).create(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(Error::Exists(id.to_string()))
-            }
-            Err(e) => return Err(Error::io(format!("create state dir {}", path.display()), e)),
+        if path.exists() {
+            return Err(Error::Exists(id.to_string()));
         }
-        let lock = lock_dir(&path, true)?;
         Ok(ContainerDir {
             id: id.to_string(),
             path,
-            lock,
+            lock: None,
         })
+    }
+
+    /// Publish a new container: its directory is made under a temporary
+    /// name with `first` as state.json, locked, then renamed into place, so
+    /// that a reader never sees a directory without state. Of two racing
+    /// creators exactly one rename succeeds.
+    pub fn publish(&self, dir: &mut ContainerDir, first: &State) -> Result<()> {
+        let tmp = self.path.join(format!(
+            ".tmp-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ));
+        fs::DirBuilder::new()
+            .mode(0o711)
+            .create(&tmp)
+            .map_err(|e| Error::io(format!("create state dir {}", tmp.display()), e))?;
+        let lock = lock_dir(&tmp, true)?;
+        let data = serde_json::to_vec(first).expect("state serialises");
+        let res = write_atomic(&tmp, STATE_FILE, &data, 0o600).and_then(|()| {
+            // renameat2(RENAME_NOREPLACE): fails if the id appeared meanwhile.
+            rustix::fs::renameat_with(
+                rustix::fs::CWD,
+                &tmp,
+                rustix::fs::CWD,
+                &dir.path,
+                rustix::fs::RenameFlags::NOREPLACE,
+            )
+            .map_err(|e| match e {
+                rustix::io::Errno::EXIST | rustix::io::Errno::NOTEMPTY => {
+                    Error::Exists(dir.id.clone())
+                }
+                e => Error::io(
+                    format!("publish state dir {}", dir.path.display()),
+                    e.into(),
+                ),
+            })
+        });
+        if let Err(e) = res {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+        dir.lock = Some(lock);
+        Ok(())
     }
 
     /// Open and lock an existing container's directory.
@@ -163,7 +205,21 @@ impl Root {
         Ok(ContainerDir {
             id: id.to_string(),
             path,
-            lock,
+            lock: Some(lock),
+        })
+    }
+
+    /// Open an existing container's directory without locking it.
+    pub fn open_unlocked(&self, id: &str) -> Result<ContainerDir> {
+        validate_id(id)?;
+        let path = self.path.join(id);
+        if !path.is_dir() {
+            return Err(Error::NotExist(id.to_string()));
+        }
+        Ok(ContainerDir {
+            id: id.to_string(),
+            path,
+            lock: None,
         })
     }
 
@@ -226,17 +282,34 @@ impl ContainerDir {
         write_atomic(&self.path, STATE_FILE, &data, 0o600)
     }
 
-    /// Remove the directory (after everything else is gone).
+    /// Remove the directory (after everything else is gone). It is first
+    /// renamed out of the way, so that readers see it whole or not at all.
     pub fn remove(self) -> Result<()> {
-        match fs::remove_dir_all(&self.path) {
+        let parent = self.path.parent().unwrap_or(Path::new("/"));
+        let gone = parent.join(format!(".gone-{}-{}", std::process::id(), self.id));
+        let target = match fs::rename(&self.path, &gone) {
+            Ok(()) => gone,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(_) => self.path.clone(),
+        };
+        match fs::remove_dir_all(&target) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::io(format!("remove {}", self.path.display()), e)),
+            Err(e) => Err(Error::io(format!("remove {}", target.display()), e)),
         }
     }
 
-    pub fn lock_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self.lock.as_fd()
+    /// Drop the lock while a long wait goes on (foreground `run`).
+    pub fn unlock(&mut self) {
+        self.lock = None;
+    }
+
+    /// Take the lock again.
+    pub fn relock(&mut self) -> Result<()> {
+        if self.lock.is_none() {
+            self.lock = Some(lock_dir(&self.path, false)?);
+        }
+        Ok(())
     }
 }
 
@@ -346,10 +419,32 @@ mod tests {
     fn one_of_two_creates_wins() {
         let d = tempfile_dir();
         let root = Root::new(d.join("root"));
-        let a = root.create("same");
-        let b = root.create("same");
-        assert!(a.is_ok());
-        assert!(matches!(b, Err(Error::Exists(_))));
+        let st = |id: &str| State {
+            id: id.into(),
+            pid: 0,
+            pid_start_time: 0,
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: now_rfc3339(),
+            owner: String::new(),
+            phase: Phase::Creating,
+            cgroup_paths: Default::default(),
+            systemd_cgroup: false,
+            annotations: Default::default(),
+            host_pidns: false,
+            hooks: None,
+        };
+        let mut a = root.create("same").unwrap();
+        let mut b = root.create("same").unwrap();
+        assert!(root.publish(&mut a, &st("same")).is_ok());
+        assert!(matches!(
+            root.publish(&mut b, &st("same")),
+            Err(Error::Exists(_))
+        ));
+        assert!(matches!(root.create("same"), Err(Error::Exists(_))));
+        assert_eq!(a.load().unwrap().id, "same");
+        a.remove().unwrap();
+        assert!(root.list().unwrap().is_empty());
         let _ = fs::remove_dir_all(&d);
     }
 

@@ -93,7 +93,8 @@ fn owned(fd: libc::c_long) -> io::Result<OwnedFd> {
 /// Loads a cgroup device program. On a verifier rejection the error carries the
 /// verifier log.
 pub fn prog_load_cgroup_device(insns: &[BpfInsn], license: &CStr) -> io::Result<OwnedFd> {
-    let cnt = u32::try_from(insns.len()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let cnt =
+        u32::try_from(insns.len()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     let load = |log: Option<&mut [u8]>| {
         let mut a = Attr::new();
         a.put_u32(0, BPF_PROG_TYPE_CGROUP_DEVICE); // prog_type
@@ -116,7 +117,10 @@ pub fn prog_load_cgroup_device(insns: &[BpfInsn], license: &CStr) -> io::Result<
                 Err(e2) => {
                     let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
                     let text = String::from_utf8_lossy(&log[..end]).trim().to_string();
-                    Err(io::Error::new(e2.kind(), format!("verifier rejected the program: {text}")))
+                    Err(io::Error::new(
+                        e2.kind(),
+                        format!("verifier rejected the program: {text}"),
+                    ))
                 }
             }
         }
@@ -124,7 +128,12 @@ pub fn prog_load_cgroup_device(insns: &[BpfInsn], license: &CStr) -> io::Result<
     }
 }
 
-fn attach_detach(cmd: libc::c_int, cgroup: BorrowedFd<'_>, prog: BorrowedFd<'_>, flags: u32) -> io::Result<()> {
+fn attach_detach(
+    cmd: libc::c_int,
+    cgroup: BorrowedFd<'_>,
+    prog: BorrowedFd<'_>,
+    flags: u32,
+) -> io::Result<()> {
     let mut a = Attr::new();
     a.put_u32(0, cgroup.as_raw_fd() as u32); // target_fd
     a.put_u32(4, prog.as_raw_fd() as u32); // attach_bpf_fd
@@ -135,7 +144,11 @@ fn attach_detach(cmd: libc::c_int, cgroup: BorrowedFd<'_>, prog: BorrowedFd<'_>,
 
 /// Attaches `prog` to the cgroup directory `cgroup` (flags: 0, BPF_F_ALLOW_OVERRIDE or
 /// BPF_F_ALLOW_MULTI).
-pub fn prog_attach_cgroup_device(cgroup: BorrowedFd<'_>, prog: BorrowedFd<'_>, flags: u32) -> io::Result<()> {
+pub fn prog_attach_cgroup_device(
+    cgroup: BorrowedFd<'_>,
+    prog: BorrowedFd<'_>,
+    flags: u32,
+) -> io::Result<()> {
     attach_detach(BPF_PROG_ATTACH, cgroup, prog, flags)
 }
 
@@ -183,7 +196,15 @@ mod tests {
     fn insn_layout() {
         assert_eq!(std::mem::size_of::<BpfInsn>(), 8);
         let i = BpfInsn::from_bytes([0x55, 0x04, 3, 0, 136, 0, 0, 0]);
-        assert_eq!(i, BpfInsn { code: 0x55, regs: 0x04, off: 3, imm: 136 });
+        assert_eq!(
+            i,
+            BpfInsn {
+                code: 0x55,
+                regs: 0x04,
+                off: 3,
+                imm: 136
+            }
+        );
     }
 
     #[test]
@@ -194,12 +215,27 @@ mod tests {
         }
         // r0 = 1; exit
         let p = [
-            BpfInsn { code: 0xb4, regs: 0, off: 0, imm: 1 },
-            BpfInsn { code: 0x95, regs: 0, off: 0, imm: 0 },
+            BpfInsn {
+                code: 0xb4,
+                regs: 0,
+                off: 0,
+                imm: 1,
+            },
+            BpfInsn {
+                code: 0x95,
+                regs: 0,
+                off: 0,
+                imm: 0,
+            },
         ];
         prog_load_cgroup_device(&p, c"Apache").unwrap();
         // An invalid program (no exit) is refused with the verifier's words.
-        let bad = [BpfInsn { code: 0xb4, regs: 0, off: 0, imm: 1 }];
+        let bad = [BpfInsn {
+            code: 0xb4,
+            regs: 0,
+            off: 0,
+            imm: 1,
+        }];
         let e = prog_load_cgroup_device(&bad, c"Apache").unwrap_err();
         assert!(e.to_string().contains("verifier"), "{e}");
     }

@@ -143,3 +143,30 @@ pub fn unshare(flags: i32) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// execveat(fd, "", argv, envp, AT_EMPTY_PATH): run the program an fd holds.
+/// Returns only on failure.
+pub fn execveat_fd(
+    fd: std::os::fd::BorrowedFd<'_>,
+    argv: &[CString],
+    envp: &[CString],
+) -> io::Error {
+    use std::os::fd::AsRawFd;
+    let mut a: Vec<*const libc::c_char> = argv.iter().map(|s| s.as_ptr()).collect();
+    a.push(std::ptr::null());
+    let mut e: Vec<*const libc::c_char> = envp.iter().map(|s| s.as_ptr()).collect();
+    e.push(std::ptr::null());
+    // SAFETY: the path is an empty C string, the arrays hold valid C strings
+    // that outlive the call and end with a null pointer, and the fd is open.
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            a.as_ptr(),
+            e.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    io::Error::last_os_error()
+}
