@@ -123,6 +123,18 @@ enum Low2 {
     },
     /// Print the runtime-spec features document.
     Features,
+    /// Change a running container's resource limits.
+    Update(crate::cgroup_cmds::UpdateArgs),
+    /// Stream a container's events (oom, stats) as JSON.
+    Events {
+        id: String,
+        /// Print one stats snapshot and exit.
+        #[arg(long)]
+        stats: bool,
+        /// Interval between stats events.
+        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+        interval: std::time::Duration,
+    },
 }
 
 /// Global options, resolved.
@@ -248,6 +260,8 @@ pub fn parse() -> (Global, Command) {
         },
         Low2::Spec { bundle, rootless } => Command::Spec { bundle, rootless },
         Low2::Features => Command::Features,
+        Low2::Update(u) => Command::Update(u),
+        Low2::Events { id, stats, interval } => Command::Events { id, stats, interval },
     };
     (g, cmd)
 }

@@ -6,6 +6,7 @@
 //! what containerd reads back.
 
 mod args;
+mod cgroup_cmds;
 mod log;
 
 use std::io::Write;
@@ -188,6 +189,18 @@ fn run(g: &Global, cmd: Command, logger: &log::Logger) -> Result<i32> {
             );
             std::fs::write(&path, serde_json::to_string_pretty(&v)? + "\n")
                 .with_context(|| format!("write {}", path.display()))?;
+            Ok(0)
+        }
+        Command::Update(u) => {
+            cgroup_cmds::update(&root, &u)?;
+            Ok(0)
+        }
+        Command::Events {
+            id,
+            stats,
+            interval,
+        } => {
+            cgroup_cmds::events(&root, &id, stats, interval)?;
             Ok(0)
         }
         Command::Features => {

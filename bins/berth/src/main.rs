@@ -1,1 +1,744 @@
-fn main() {}
+//! berth: the engine CLI (image commands for now). Flags and output follow docker's.
+
+use anyhow::{anyhow, bail, Context, Result};
+use berth_image::archive::{self, Format};
+use berth_image::distribution::{self, short, Progress, PullOptions};
+use berth_image::store::{Store, DEFAULT_ROOT};
+use berth_image::ImageRecord;
+use berth_registry::auth::{self, Credentials};
+use berth_registry::manifest::Platform;
+use berth_registry::{Client, ClientOptions, Reference};
+use clap::{Parser, Subcommand};
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+#[derive(Parser)]
+#[command(name = "berth", version, about = "Berth container engine")]
+struct Cli {
+    /// Storage root
+    #[arg(long, global = true, default_value = DEFAULT_ROOT)]
+    root: PathBuf,
+    /// Credentials file (docker config format)
+    #[arg(long, global = true)]
+    authfile: Option<PathBuf>,
+    /// Verify registry TLS certificates (false also allows plain HTTP)
+    #[arg(long, global = true, default_value_t = true, action = clap::ArgAction::Set)]
+    tls_verify: bool,
+    /// Registry reached without TLS verification (repeatable)
+    #[arg(long = "insecure-registry", global = true)]
+    insecure_registries: Vec<String>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
+    /// List images
+    Images(LsArgs),
+    /// Manage images
+    #[command(subcommand)]
+    Image(ImageCmd),
+    /// Remove images
+    Rmi(RmArgs),
+    /// Create a tag TARGET that refers to SOURCE
+    Tag(TagArgs),
+    /// Show image details as JSON
+    Inspect(InspectArgs),
+    /// Log in to a registry
+    Login(LoginArgs),
+    /// Log out from a registry
+    Logout(LogoutArgs),
+    /// Save images to a tar archive
+    Save(SaveArgs),
+    /// Load images from a tar archive
+    Load(LoadArgs),
+    /// Import a rootfs tarball as an image
+    Import(ImportArgs),
+}
+
+#[derive(Subcommand)]
+enum ImageCmd {
+    #[command(alias = "list")]
+    Ls(LsArgs),
+    Inspect(InspectArgs),
+    #[command(alias = "remove")]
+    Rm(RmArgs),
+    Prune(PruneArgs),
+    Tag(TagArgs),
+    Pull(PullArgs),
+    Push(PushArgs),
+    Save(SaveArgs),
+    Load(LoadArgs),
+    Import(ImportArgs),
+    /// Mount an image's rootfs (overlay with a fresh upper layer); prints the mount point
+    Mount(MountArgs),
+    /// Unmount a rootfs mounted with `image mount` and delete its upper layer
+    #[command(alias = "umount")]
+    Unmount(UnmountArgs),
+}
+
+#[derive(clap::Args)]
+struct MountArgs {
+    image: String,
+    /// Name of the mount (a container ID)
+    #[arg(long)]
+    name: String,
+}
+
+#[derive(clap::Args)]
+struct UnmountArgs {
+    name: String,
+}
+
+#[derive(clap::Args)]
+struct PullArgs {
+    image: String,
+    /// os/arch[/variant] to select from a multi-platform image
+    #[arg(long)]
+    platform: Option<String>,
+    #[arg(short, long)]
+    quiet: bool,
+    /// Create device nodes found in layers
+    #[arg(long)]
+    allow_devices: bool,
+}
+
+#[derive(clap::Args)]
+struct PushArgs {
+    image: String,
+    /// Destination (defaults to IMAGE)
+    destination: Option<String>,
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(clap::Args)]
+struct LsArgs {
+    #[arg(short, long)]
+    quiet: bool,
+    #[arg(long)]
+    digests: bool,
+    #[arg(long)]
+    no_trunc: bool,
+}
+
+#[derive(clap::Args)]
+struct RmArgs {
+    #[arg(required = true)]
+    images: Vec<String>,
+    #[arg(short, long)]
+    force: bool,
+}
+
+#[derive(clap::Args)]
+struct PruneArgs {
+    /// Remove all images not used by containers, not just dangling ones
+    #[arg(short, long)]
+    all: bool,
+    /// Do not prompt (prune never prompts; accepted for docker compatibility)
+    #[arg(short, long)]
+    force: bool,
+}
+
+#[derive(clap::Args)]
+struct TagArgs {
+    source: String,
+    target: String,
+}
+
+#[derive(clap::Args)]
+struct InspectArgs {
+    #[arg(required = true)]
+    images: Vec<String>,
+}
+
+#[derive(clap::Args)]
+struct LoginArgs {
+    server: String,
+    #[arg(short, long)]
+    username: Option<String>,
+    #[arg(short, long)]
+    password: Option<String>,
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+#[derive(clap::Args)]
+struct LogoutArgs {
+    server: String,
+}
+
+#[derive(clap::Args)]
+struct SaveArgs {
+    #[arg(required = true)]
+    images: Vec<String>,
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// docker-archive or oci-archive
+    #[arg(long, default_value = "docker-archive")]
+    format: String,
+}
+
+#[derive(clap::Args)]
+struct LoadArgs {
+    #[arg(short, long)]
+    input: Option<PathBuf>,
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(clap::Args)]
+struct ImportArgs {
+    /// Tarball path, or - for stdin
+    file: String,
+    reference: Option<String>,
+}
+
+/// Global options resolved once.
+struct Ctx {
+    store: Store,
+    client_opts: ClientOptions,
+}
+
+impl Ctx {
+    fn client(&self) -> Result<Client> {
+        Ok(Client::new(self.client_opts.clone())?)
+    }
+}
+
+/// Insecure registries from `$BERTH_REGISTRIES_CONF` or /etc/berth/registries.json
+/// (`{"insecure": ["host:port", ...]}`).
+fn config_insecure() -> Result<Vec<String>> {
+    let p = std::env::var_os("BERTH_REGISTRIES_CONF")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/etc/berth/registries.json"));
+    match std::fs::read(&p) {
+        Ok(b) => {
+            #[derive(serde::Deserialize)]
+            struct C {
+                #[serde(default)]
+                insecure: Vec<String>,
+            }
+            let c: C =
+                serde_json::from_slice(&b).with_context(|| format!("parse {}", p.display()))?;
+            Ok(c.insecure)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(vec![]),
+        Err(e) => Err(e).with_context(|| format!("read {}", p.display())),
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    if let Err(e) = rt.block_on(run(cli)) {
+        let mut msg = format!("Error: {e}");
+        for c in e.chain().skip(1) {
+            msg.push_str(&format!(": {c}"));
+        }
+        eprintln!("{msg}");
+        std::process::exit(125);
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    // Commands that need no store.
+    let authfile = cli.authfile.clone().unwrap_or_else(auth::default_auth_file);
+    let mut insecure = cli.insecure_registries.clone();
+    insecure.extend(config_insecure()?);
+    let client_opts = ClientOptions {
+        tls_verify: cli.tls_verify,
+        insecure_registries: insecure,
+        authfile: Some(authfile.clone()),
+        certs_dir: Some(
+            std::env::var_os("BERTH_CERTS_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/etc/berth/certs.d")),
+        ),
+        ..Default::default()
+    };
+    match &cli.cmd {
+        Cmd::Login(a) => return login(&client_opts, &authfile, a).await,
+        Cmd::Logout(a) => {
+            let host = registry_host(&a.server);
+            auth::remove(&authfile, &host)?;
+            println!("Removing login credentials for {host}");
+            return Ok(());
+        }
+        _ => {}
+    }
+    let store =
+        Store::open(&cli.root).with_context(|| format!("open store {}", cli.root.display()))?;
+    let ctx = Ctx { store, client_opts };
+    match cli.cmd {
+        Cmd::Pull(a) | Cmd::Image(ImageCmd::Pull(a)) => pull(&ctx, a).await,
+        Cmd::Push(a) | Cmd::Image(ImageCmd::Push(a)) => push(&ctx, a).await,
+        Cmd::Images(a) | Cmd::Image(ImageCmd::Ls(a)) => images(&ctx, a),
+        Cmd::Rmi(a) | Cmd::Image(ImageCmd::Rm(a)) => rmi(&ctx, a),
+        Cmd::Tag(a) | Cmd::Image(ImageCmd::Tag(a)) => tag(&ctx, a),
+        Cmd::Inspect(a) | Cmd::Image(ImageCmd::Inspect(a)) => inspect(&ctx, a),
+        Cmd::Image(ImageCmd::Prune(a)) => prune(&ctx, a),
+        Cmd::Image(ImageCmd::Mount(a)) => {
+            let recs = ctx.store.records()?;
+            let rec = ctx.store.resolve(&recs, &a.image)?;
+            let p = berth_image::overlay::mount_rootfs(&ctx.store, &rec, &a.name)?;
+            println!("{}", p.display());
+            Ok(())
+        }
+        Cmd::Image(ImageCmd::Unmount(a)) => {
+            berth_image::overlay::unmount_rootfs(&ctx.store, &a.name, true)?;
+            Ok(())
+        }
+        Cmd::Save(a) | Cmd::Image(ImageCmd::Save(a)) => save(&ctx, a),
+        Cmd::Load(a) | Cmd::Image(ImageCmd::Load(a)) => load(&ctx, a),
+        Cmd::Import(a) | Cmd::Image(ImageCmd::Import(a)) => import(&ctx, a),
+        Cmd::Login(_) | Cmd::Logout(_) => unreachable!("handled above"),
+    }
+}
+
+/// `docker.io`, `https://host/`, `host:port` → the registry key.
+fn registry_host(s: &str) -> String {
+    let s = s
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    let s = s.split('/').next().unwrap_or(s);
+    match s {
+        "index.docker.io" | "registry-1.docker.io" | "" => "docker.io".into(),
+        o => o.to_string(),
+    }
+}
+
+async fn login(opts: &ClientOptions, authfile: &std::path::Path, a: &LoginArgs) -> Result<()> {
+    let host = registry_host(&a.server);
+    let username = match &a.username {
+        Some(u) => u.clone(),
+        None => bail!("--username is required"),
+    };
+    let password = if a.password_stdin {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("read password from stdin")?;
+        s.trim_end_matches(['\n', '\r']).to_string()
+    } else {
+        a.password
+            .clone()
+            .ok_or_else(|| anyhow!("--password or --password-stdin is required"))?
+    };
+    let creds = Credentials { username, password };
+    let mut o = opts.clone();
+    o.credentials = Some(creds.clone());
+    Client::new(o)?
+        .check_login(&host)
+        .await
+        .with_context(|| format!("log in to {host}"))?;
+    auth::store(authfile, &host, &creds)?;
+    println!("Login Succeeded");
+    Ok(())
+}
+
+/// Progress as indicatif bars on a terminal, plain lines otherwise.
+struct Bars {
+    multi: Option<indicatif::MultiProgress>,
+    bars: Mutex<std::collections::HashMap<String, indicatif::ProgressBar>>,
+    quiet: bool,
+}
+
+impl Bars {
+    fn new(quiet: bool) -> Arc<Bars> {
+        let multi = (!quiet && std::io::stderr().is_terminal()).then(indicatif::MultiProgress::new);
+        Arc::new(Bars {
+            multi,
+            bars: Mutex::new(Default::default()),
+            quiet,
+        })
+    }
+}
+
+impl Progress for Bars {
+    fn start(&self, id: &str, total: u64, what: &str) {
+        if self.quiet {
+            return;
+        }
+        match &self.multi {
+            Some(m) => {
+                let b = m.add(indicatif::ProgressBar::new(total));
+                b.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{prefix}: {msg} [{bar:30}] {bytes}/{total_bytes}",
+                    )
+                    .expect("valid template")
+                    .progress_chars("=> "),
+                );
+                b.set_prefix(id.to_string());
+                b.set_message(what.to_string());
+                self.bars.lock().unwrap().insert(id.to_string(), b);
+            }
+            None => eprintln!("{id}: {what}"),
+        }
+    }
+    fn advance(&self, id: &str, n: u64) {
+        if let Some(b) = self.bars.lock().unwrap().get(id) {
+            b.inc(n);
+        }
+    }
+    fn finish(&self, id: &str, status: &str) {
+        if self.quiet {
+            return;
+        }
+        match self.bars.lock().unwrap().get(id) {
+            Some(b) => b.finish_with_message(status.to_string()),
+            None => match &self.multi {
+                Some(m) => {
+                    let _ = m.println(format!("{id}: {status}"));
+                }
+                None => eprintln!("{id}: {status}"),
+            },
+        }
+    }
+}
+
+async fn pull(ctx: &Ctx, a: PullArgs) -> Result<()> {
+    let r = Reference::parse(&a.image)?;
+    let mut opts = PullOptions::default();
+    if let Some(p) = &a.platform {
+        opts.platform = Platform::parse(p)
+            .ok_or_else(|| anyhow!("invalid --platform {p:?} (want os/arch[/variant])"))?;
+    }
+    opts.unpack.allow_devices = a.allow_devices;
+    if !a.quiet {
+        println!(
+            "{}: Pulling from {}",
+            r.tag.as_deref().or(r.digest.as_deref()).unwrap_or("latest"),
+            r.repository
+        );
+    }
+    let client = ctx.client()?;
+    let rec = distribution::pull(&ctx.store, &client, &r, &opts, Bars::new(a.quiet)).await?;
+    if a.quiet {
+        println!("{r}");
+    } else {
+        println!("Digest: {}", rec.index.as_deref().unwrap_or(&rec.manifest));
+        println!("Status: Downloaded newer image for {r}");
+        println!("{r}");
+    }
+    Ok(())
+}
+
+async fn push(ctx: &Ctx, a: PushArgs) -> Result<()> {
+    let recs = ctx.store.records()?;
+    let rec = ctx.store.resolve(&recs, &a.image)?;
+    let dest = Reference::parse(a.destination.as_deref().unwrap_or(&a.image))?;
+    if !a.quiet {
+        println!("The push refers to repository [{}]", dest.name());
+    }
+    let client = ctx.client()?;
+    let d = distribution::push(&ctx.store, &client, &rec, &dest, Bars::new(a.quiet)).await?;
+    println!(
+        "{}: digest: {} size: {}",
+        dest.tag.as_deref().unwrap_or("latest"),
+        d,
+        ctx.store.read_blob(&rec.manifest)?.len()
+    );
+    Ok(())
+}
+
+fn display_name(full: &str) -> (String, String) {
+    let r = Reference::parse(full).expect("stored references parse");
+    let mut repo = r.name();
+    if let Some(s) = repo.strip_prefix("docker.io/library/") {
+        repo = s.to_string();
+    } else if let Some(s) = repo.strip_prefix("docker.io/") {
+        repo = s.to_string();
+    }
+    (repo, r.tag.unwrap_or_else(|| "<none>".into()))
+}
+
+fn images(ctx: &Ctx, a: LsArgs) -> Result<()> {
+    let recs = ctx.store.records()?;
+    let mut rows: Vec<(String, String, &ImageRecord)> = Vec::new();
+    for (t, m) in &recs.tags {
+        if let Some(i) = recs.images.get(m) {
+            let (repo, tag) = display_name(t);
+            rows.push((repo, tag, i));
+        }
+    }
+    for i in recs.images.values() {
+        if recs.tags_of(&i.manifest).is_empty() {
+            rows.push(("<none>".into(), "<none>".into(), i));
+        }
+    }
+    if a.quiet {
+        let mut seen = std::collections::BTreeSet::new();
+        for (_, _, i) in rows {
+            let id = if a.no_trunc {
+                i.id().to_string()
+            } else {
+                short(i.id()).to_string()
+            };
+            if seen.insert(id.clone()) {
+                println!("{id}");
+            }
+        }
+        return Ok(());
+    }
+    let mut out = String::new();
+    if a.digests {
+        out.push_str(&format!(
+            "{:<40} {:<12} {:<72} {:<14} {:>10}\n",
+            "REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "SIZE"
+        ));
+    } else {
+        out.push_str(&format!(
+            "{:<40} {:<12} {:<14} {:>10}\n",
+            "REPOSITORY", "TAG", "IMAGE ID", "SIZE"
+        ));
+    }
+    for (repo, tag, i) in rows {
+        let id = if a.no_trunc {
+            i.id().to_string()
+        } else {
+            short(i.id()).to_string()
+        };
+        let size = human(i.size);
+        if a.digests {
+            let d = i
+                .repo_digests
+                .iter()
+                .find_map(|rd| rd.split_once('@').map(|x| x.1.to_string()))
+                .unwrap_or("<none>".into());
+            out.push_str(&format!(
+                "{repo:<40} {tag:<12} {d:<72} {id:<14} {size:>10}\n"
+            ));
+        } else {
+            out.push_str(&format!("{repo:<40} {tag:<12} {id:<14} {size:>10}\n"));
+        }
+    }
+    print!("{out}");
+    Ok(())
+}
+
+fn human(n: u64) -> String {
+    let f = n as f64;
+    if f >= 1e9 {
+        format!("{:.3}GB", f / 1e9)
+    } else if f >= 1e6 {
+        format!("{:.3}MB", f / 1e6)
+    } else if f >= 1e3 {
+        format!("{:.3}kB", f / 1e3)
+    } else {
+        format!("{n}B")
+    }
+}
+
+fn gc(ctx: &Ctx) -> Result<berth_image::store::GcReport> {
+    let l = ctx.store.lock_exclusive()?;
+    Ok(ctx.store.gc(&l)?)
+}
+
+fn rmi(ctx: &Ctx, a: RmArgs) -> Result<()> {
+    let mut failed = Vec::new();
+    for what in &a.images {
+        let res = (|| -> Result<Vec<String>> {
+            let in_use = ctx.store.images_in_use()?;
+            let mut lines = Vec::new();
+            ctx.store.update_records(|recs| {
+                let rec = ctx.store.resolve(recs, what)?;
+                let tags = recs.tags_of(&rec.manifest);
+                // A name removes that tag; an ID removes the image (all tags with --force).
+                let by_name = Reference::parse(what)
+                    .ok()
+                    .map(|r| r.to_string())
+                    .filter(|t| recs.tags.contains_key(t));
+                let removing: Vec<String> = match by_name {
+                    Some(t) => vec![t],
+                    None if tags.len() > 1 && !a.force => {
+                        return Err(berth_image::Error::MultipleTags(what.clone()));
+                    }
+                    None => tags.clone(),
+                };
+                let last = removing.len() == tags.len();
+                if last {
+                    if let Some(c) = in_use.get(&rec.manifest) {
+                        if !a.force {
+                            return Err(berth_image::Error::InUse {
+                                image: what.clone(),
+                                containers: c.join(", "),
+                            });
+                        }
+                    }
+                }
+                for t in &removing {
+                    recs.tags.remove(t);
+                    let (repo, tag) = display_name(t);
+                    lines.push(format!("Untagged: {repo}:{tag}"));
+                }
+                if last {
+                    recs.images.remove(&rec.manifest);
+                    lines.push(format!("Deleted: {}", rec.config));
+                }
+                Ok(())
+            })?;
+            Ok(lines)
+        })();
+        match res {
+            Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
+            Err(e) => {
+                eprintln!("Error: {e:#}");
+                failed.push(what.clone());
+            }
+        }
+    }
+    gc(ctx)?;
+    if !failed.is_empty() {
+        bail!("could not remove {}", failed.join(", "));
+    }
+    Ok(())
+}
+
+fn prune(ctx: &Ctx, a: PruneArgs) -> Result<()> {
+    let _ = a.force;
+    let in_use = ctx.store.images_in_use()?;
+    let removed = ctx.store.update_records(|recs| {
+        let mut removed = Vec::new();
+        let ids: Vec<String> = recs.images.keys().cloned().collect();
+        for m in ids {
+            let tagged = !recs.tags_of(&m).is_empty();
+            if in_use.contains_key(&m) || (tagged && !a.all) {
+                continue;
+            }
+            for t in recs.tags_of(&m) {
+                recs.tags.remove(&t);
+            }
+            if let Some(r) = recs.images.remove(&m) {
+                removed.push(r.config);
+            }
+        }
+        Ok(removed)
+    })?;
+    let rep = gc(ctx)?;
+    if !removed.is_empty() {
+        println!("Deleted Images:");
+        for r in &removed {
+            println!("deleted: {r}");
+        }
+    }
+    println!("Total reclaimed space: {}", human(rep.bytes));
+    Ok(())
+}
+
+fn tag(ctx: &Ctx, a: TagArgs) -> Result<()> {
+    let target = Reference::parse(&a.target)?;
+    if target.digest.is_some() {
+        bail!("tag {:?}: a tag cannot contain a digest", a.target);
+    }
+    let recs = ctx.store.records()?;
+    let rec = ctx.store.resolve(&recs, &a.source)?;
+    ctx.store.add_image(rec, Some(&target.to_string()))?;
+    Ok(())
+}
+
+fn inspect(ctx: &Ctx, a: InspectArgs) -> Result<()> {
+    let recs = ctx.store.records()?;
+    let mut out = Vec::new();
+    for what in &a.images {
+        let rec = ctx.store.resolve(&recs, what)?;
+        let cfg: serde_json::Value = serde_json::from_slice(&ctx.store.read_blob(&rec.config)?)?;
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&ctx.store.read_blob(&rec.manifest)?)?;
+        out.push(serde_json::json!({
+            "Id": rec.config,
+            "RepoTags": recs.tags_of(&rec.manifest).iter().map(|t| { let (r, t) = display_name(t); format!("{r}:{t}") }).collect::<Vec<_>>(),
+            "RepoDigests": rec.repo_digests,
+            "Created": cfg.get("created"),
+            "Author": cfg.get("author"),
+            "Config": cfg.get("config"),
+            "Architecture": cfg.get("architecture"),
+            "Os": cfg.get("os"),
+            "Variant": cfg.get("variant"),
+            "Size": rec.size,
+            "RootFS": {"Type": "layers", "Layers": cfg.pointer("/rootfs/diff_ids")},
+            "Manifest": {"Digest": rec.manifest, "MediaType": manifest.get("mediaType"), "Layers": rec.layers},
+            "Index": rec.index,
+            "GraphDriver": {"Name": "overlay", "Data": {"LowerDirs": rec.chain_ids.iter().rev().map(|c| ctx.store.layer_dir(c).map(|d| d.join("diff").display().to_string()).unwrap_or_default()).collect::<Vec<_>>()}},
+        }));
+    }
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
+fn save(ctx: &Ctx, a: SaveArgs) -> Result<()> {
+    let format: Format = a.format.parse()?;
+    let recs = ctx.store.records()?;
+    let mut imgs = Vec::new();
+    for what in &a.images {
+        let rec = ctx.store.resolve(&recs, what)?;
+        let tags = match Reference::parse(what)
+            .ok()
+            .map(|r| r.to_string())
+            .filter(|t| recs.tags.contains_key(t))
+        {
+            Some(t) => vec![t],
+            None => recs.tags_of(&rec.manifest),
+        };
+        imgs.push((rec, tags));
+    }
+    match &a.output {
+        Some(p) => {
+            let f = std::fs::File::create(p).with_context(|| format!("create {}", p.display()))?;
+            let mut w = std::io::BufWriter::new(f);
+            archive::save(&ctx.store, &imgs, format, &mut w)?;
+            w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        }
+        None => {
+            let stdout = std::io::stdout();
+            if stdout.is_terminal() {
+                bail!("refusing to write an archive to a terminal; use -o or redirect");
+            }
+            let mut w = std::io::BufWriter::new(stdout.lock());
+            archive::save(&ctx.store, &imgs, format, &mut w)?;
+            w.flush()?;
+        }
+    }
+    Ok(())
+}
+
+fn load(ctx: &Ctx, a: LoadArgs) -> Result<()> {
+    let opts = berth_image::unpack::UnpackOptions::default();
+    let loaded = match &a.input {
+        Some(p) => {
+            let f = std::fs::File::open(p).with_context(|| format!("open {}", p.display()))?;
+            archive::load(&ctx.store, std::io::BufReader::new(f), &opts)?
+        }
+        None => archive::load(&ctx.store, std::io::stdin().lock(), &opts)?,
+    };
+    for l in loaded {
+        if l.tags.is_empty() {
+            println!("Loaded image ID: {}", l.id);
+        }
+        for t in l.tags {
+            let (r, t) = display_name(&t);
+            println!("Loaded image: {r}:{t}");
+        }
+    }
+    Ok(())
+}
+
+fn import(ctx: &Ctx, a: ImportArgs) -> Result<()> {
+    let r = a.reference.as_deref().map(Reference::parse).transpose()?;
+    let opts = berth_image::unpack::UnpackOptions::default();
+    let rec = if a.file == "-" {
+        archive::import(&ctx.store, &mut std::io::stdin().lock(), r.as_ref(), &opts)?
+    } else {
+        let mut f = std::fs::File::open(&a.file).with_context(|| format!("open {}", a.file))?;
+        archive::import(&ctx.store, &mut f, r.as_ref(), &opts)?
+    };
+    println!("{}", rec.config);
+    Ok(())
+}
