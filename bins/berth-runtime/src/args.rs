@@ -186,6 +186,12 @@ pub enum Command {
         rootless: bool,
     },
     Features,
+    Update(crate::cgroup_cmds::UpdateArgs),
+    Events {
+        id: String,
+        stats: bool,
+        interval: std::time::Duration,
+    },
 }
 
 pub fn parse() -> (Global, Command) {

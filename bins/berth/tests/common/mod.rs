@@ -16,6 +16,12 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+pub enum Auth {
+    Htpasswd(Vec<u8>),
+    /// Token auth: tokens from `realm`, signed by a cert in the `ca` bundle.
+    Token { realm: String, ca: PathBuf },
+}
+
 /// A docker-registry process, killed by pid on drop.
 pub struct Registry {
     pub child: Child,
@@ -25,22 +31,28 @@ pub struct Registry {
 
 impl Registry {
     pub fn start(htpasswd: Option<(&str, &str)>) -> Registry {
+        Self::start_with(htpasswd.map(|(u, p)| {
+            let out = Command::new("htpasswd").args(["-Bbn", u, p]).output().expect("htpasswd (apache2-utils)");
+            assert!(out.status.success());
+            Auth::Htpasswd(out.stdout)
+        }))
+    }
+
+    pub fn start_with(auth_cfg: Option<Auth>) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
-        let mut auth = String::new();
-        if let Some((u, p)) = htpasswd {
-            let out = Command::new("htpasswd")
-                .args(["-Bbn", u, p])
-                .output()
-                .expect("htpasswd (apache2-utils)");
-            assert!(out.status.success());
-            std::fs::write(dir.path().join("htpasswd"), &out.stdout).unwrap();
-            auth = format!(
-                "auth:\n  htpasswd:\n    realm: basic-realm\n    path: {}\n",
-                dir.path().join("htpasswd").display()
-            );
-        }
+        let auth = match auth_cfg {
+            None => String::new(),
+            Some(Auth::Htpasswd(file)) => {
+                std::fs::write(dir.path().join("htpasswd"), file).unwrap();
+                format!("auth:\n  htpasswd:\n    realm: basic-realm\n    path: {}\n", dir.path().join("htpasswd").display())
+            }
+            Some(Auth::Token { realm, ca }) => format!(
+                "auth:\n  token:\n    realm: {realm}\n    service: test-registry\n    issuer: berth-test\n    rootcertbundle: {}\n",
+                ca.display()
+            ),
+        };
         let cfg = format!(
             "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{auth}",
             dir.path().join("data").display()
