@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Install what the tests need, build, and run every test suite:
+# unit tests, black-box tests as root on this host, and the cgroup v2 suites
+# in a throwaway VM. Exit status is non-zero if anything failed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+if [ "$(id -u)" != 0 ]; then
+  echo "scripts/test.sh: the black-box tests drive containers and must run as root" >&2
+  exit 1
+fi
+
+# 1. Packages (Debian). The list is one package per line.
+mapfile -t PKGS < <(grep -v '^\s*#' scripts/test-packages.txt | sed '/^\s*$/d')
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing: ${missing[*]}"
+  apt-get update -q -o DPkg::Lock::Timeout=600
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    -o DPkg::Lock::Timeout=600 "${missing[@]}"
+fi
+command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
+
+# 2. Build every binary the black-box tests drive.
+echo "== build"
+cargo build --workspace --bins
+
+# 3. Unit and black-box tests, one process per test.
+echo "== cargo nextest (host: cgroup v1 hybrid)"
+status=0
+cargo nextest run --workspace --no-fail-fast || status=1
+
+# 4. cgroup v2, in a VM whose only hierarchy is cgroup2.
+V2VM=${V2VM:-$ROOT/../shared/tools/v2vm.sh}
+if [ -x "$V2VM" ] || [ -f "$V2VM" ]; then
+  for suite in crates/cgroups/tests/v2vm/run.sh tests/v2vm/run.sh; do
+    if [ -f "$suite" ]; then
+      echo "== v2 VM: $suite"
+      V2VM="$V2VM" bash "$suite" || status=1
+    fi
+  done
+else
+  echo "== v2 VM suites skipped: $V2VM not found" >&2
+  status=1
+fi
+
+# Leftovers are failures too.
+left=$(ls -d /sys/fs/cgroup/*/berth-test* /sys/fs/cgroup/*/berth 2>/dev/null || true)
+if [ -n "$left" ]; then
+  echo "leftover cgroups after the tests:" >&2
+  echo "$left" >&2
+  status=1
+fi
+exit $status
