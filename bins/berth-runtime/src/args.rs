@@ -62,6 +62,53 @@ pub struct CreateArgs {
     pub preserve_fds: u32,
 }
 
+#[derive(clap::Args, Debug, Clone)]
+pub struct ExecArgs {
+    pub id: String,
+    /// The command and its arguments (unless --process).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+    /// A JSON runtime-spec process document.
+    #[arg(short = 'p', long)]
+    pub process: Option<PathBuf>,
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    #[arg(long = "pidfd-socket")]
+    pub pidfd_socket: Option<PathBuf>,
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// NAME=VALUE, repeatable.
+    #[arg(short = 'e', long)]
+    pub env: Vec<String>,
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// uid[:gid]
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    #[arg(short = 'g', long = "additional-gids")]
+    pub additional_gids: Vec<String>,
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    #[arg(long = "process-label")]
+    pub process_label: Option<String>,
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    #[arg(long = "no-new-privs")]
+    pub no_new_privs: bool,
+    /// Add a capability, repeatable.
+    #[arg(short = 'c', long = "cap")]
+    pub cap: Vec<String>,
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Sub-cgroup: path or controller:path.
+    #[arg(long)]
+    pub cgroup: Vec<String>,
+    #[arg(long = "ignore-paused")]
+    pub ignore_paused: bool,
+}
+
 #[derive(Subcommand, Debug)]
 enum Low2 {
     /// Create a container (parked before exec until `start`).
@@ -123,6 +170,8 @@ enum Low2 {
     },
     /// Print the runtime-spec features document.
     Features,
+    /// Run a new process inside a container.
+    Exec(ExecArgs),
     /// Change a running container's resource limits.
     Update(crate::cgroup_cmds::UpdateArgs),
     /// Stream a container's events (oom, stats) as JSON.
@@ -186,6 +235,7 @@ pub enum Command {
         rootless: bool,
     },
     Features,
+    Exec(ExecArgs),
     Update(crate::cgroup_cmds::UpdateArgs),
     Events {
         id: String,
@@ -266,8 +316,17 @@ pub fn parse() -> (Global, Command) {
         },
         Low2::Spec { bundle, rootless } => Command::Spec { bundle, rootless },
         Low2::Features => Command::Features,
+        Low2::Exec(e) => Command::Exec(e),
         Low2::Update(u) => Command::Update(u),
-        Low2::Events { id, stats, interval } => Command::Events { id, stats, interval },
+        Low2::Events {
+            id,
+            stats,
+            interval,
+        } => Command::Events {
+            id,
+            stats,
+            interval,
+        },
     };
     (g, cmd)
 }

@@ -191,6 +191,7 @@ fn run(g: &Global, cmd: Command, logger: &log::Logger) -> Result<i32> {
                 .with_context(|| format!("write {}", path.display()))?;
             Ok(0)
         }
+        Command::Exec(e) => exec(&root, &e, logger),
         Command::Update(u) => {
             cgroup_cmds::update(&root, &u)?;
             Ok(0)
@@ -409,4 +410,132 @@ impl args::CreateArgs {
             systemd_cgroup: g.systemd_cgroup,
         })
     }
+}
+
+fn exec(root: &Root, a: &args::ExecArgs, logger: &log::Logger) -> Result<i32> {
+    use berth_runtime_core::exec as ex;
+    hygiene(a.preserve_fds);
+    if a.process_label.is_some() {
+        anyhow::bail!("--process-label is not supported: SELinux is not enabled on this host");
+    }
+    if a.apparmor.is_some() {
+        anyhow::bail!("--apparmor is not supported: AppArmor is not enabled on this host");
+    }
+    if a.ignore_paused {
+        anyhow::bail!("--ignore-paused is not supported: exec into a paused container is refused");
+    }
+    if a.cgroup.len() > 1 {
+        anyhow::bail!("--cgroup: give one path (or controller:path) only");
+    }
+    let c = open_ro(root, &a.id)?;
+    let cfg = ex::container_config(&c)?;
+    let mut p = match &a.process {
+        Some(path) => {
+            if !a.command.is_empty() {
+                anyhow::bail!("give either --process or a command, not both");
+            }
+            let data = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
+            let doc: berth_oci::oci_spec_process::Process = serde_json::from_slice(&data)
+                .with_context(|| format!("parse process {}", path.display()))?;
+            berth_oci::process(&doc)?
+        }
+        None => {
+            if a.command.is_empty() {
+                anyhow::bail!("exec needs a command (or --process)");
+            }
+            let mut p = cfg.process.clone();
+            p.args = a.command.clone();
+            p.terminal = a.tty;
+            p
+        }
+    };
+    if let Some(cwd) = &a.cwd {
+        p.cwd = cwd.clone();
+    }
+    for e in &a.env {
+        if !e.contains('=') {
+            anyhow::bail!("--env {e:?} is not NAME=VALUE");
+        }
+        let name = e.split('=').next().unwrap_or_default();
+        p.env.retain(|x| x.split('=').next() != Some(name));
+        p.env.push(e.clone());
+    }
+    if let Some(u) = &a.user {
+        let (uid, gid) = berth_oci::parse_user(u)?;
+        p.uid = uid;
+        p.gid = gid;
+    }
+    for g in &a.additional_gids {
+        let n: u32 = g
+            .parse()
+            .ok()
+            .filter(|n| *n != u32::MAX)
+            .with_context(|| format!("invalid --additional-gids value {g:?}"))?;
+        p.additional_gids.push(n);
+    }
+    if !a.cap.is_empty() {
+        // Added to bounding, effective and permitted; never inheritable
+        // (CVE-2022-29162).
+        let m = berth_oci::CapSet::names_to_mask(a.cap.iter().map(String::as_str))?;
+        p.caps.bounding |= m;
+        p.caps.effective |= m;
+        p.caps.permitted |= m;
+    }
+    if a.no_new_privs {
+        p.no_new_privileges = true;
+    }
+    if a.tty {
+        p.terminal = true;
+    }
+    if p.terminal && a.detach && a.console_socket.is_none() {
+        anyhow::bail!(
+            "cannot allocate tty if berth-runtime will detach without setting console socket"
+        );
+    }
+    if !p.terminal && a.console_socket.is_some() {
+        anyhow::bail!("cannot use console socket if berth-runtime will not detach or allocate tty");
+    }
+    let mut pty_end = None;
+    let console = match (&a.console_socket, p.terminal) {
+        (Some(s), true) => Some(berth_runtime_core::tty::connect_console_socket(s)?),
+        (None, true) => {
+            let (x, y) = rustix::net::socketpair(
+                rustix::net::AddressFamily::UNIX,
+                rustix::net::SocketType::STREAM,
+                rustix::net::SocketFlags::CLOEXEC,
+                None,
+            )
+            .context("make the console socket pair")?;
+            pty_end = Some(x);
+            Some(y)
+        }
+        _ => None,
+    };
+    let (pid, _) = ex::exec(
+        &c,
+        cfg,
+        ex::ExecOpts {
+            process: p,
+            detach: a.detach,
+            pid_file: a.pid_file.clone(),
+            console,
+            preserve_fds: a.preserve_fds,
+            cgroup: a.cgroup.first().cloned(),
+        },
+    )?;
+    if let Some(sock) = &a.pidfd_socket {
+        send_pidfd(sock, pid)?;
+    }
+    let _ = logger;
+    if a.detach {
+        return Ok(0);
+    }
+    let pty = match pty_end {
+        Some(s) => Some(
+            berth_runtime_core::tty::recv_fd(rustix::fd::AsFd::as_fd(&s))
+                .context("receive the pty")?,
+        ),
+        None => None,
+    };
+    Ok(ex::wait_foreground(pid, pty)?)
 }

@@ -17,6 +17,11 @@ pub use oci_spec::runtime::{
     Hook, Hooks, LinuxIdMapping, LinuxNamespaceType, LinuxResources, Spec,
 };
 
+/// The runtime-spec process document, for `exec --process`.
+pub mod oci_spec_process {
+    pub use oci_spec::runtime::Process;
+}
+
 pub use caps::CapSet;
 pub use mounts::{MountKind, MountSpec};
 
@@ -535,7 +540,8 @@ fn namespaces(list: &[oci_spec::runtime::LinuxNamespace]) -> Result<Vec<Namespac
     Ok(out)
 }
 
-fn process(p: &oci_spec::runtime::Process) -> Result<Process> {
+/// Validate a process document (config.json's, or `exec --process`).
+pub fn process(p: &oci_spec::runtime::Process) -> Result<Process> {
     let args = p.args().clone().unwrap_or_default();
     if p.command_line().is_some() {
         return Err(unsupported("process.commandLine", "it is for Windows"));

@@ -303,6 +303,20 @@ pub fn run_foreground(created: Created, pty: Option<OwnedFd>) -> Result<(i32, Ve
     let mut warnings = c.start()?;
     c.dir.unlock();
     let pid = c.state.pid;
+    let code = attend(pid, &sigfd, pty.as_ref());
+    let code = code?;
+    c.dir.relock()?;
+    // runc deletes a foreground container when it exits.
+    if let Some(cg) = cgroup_of(&c.state) {
+        let _ = cg.kill_all(libc::SIGKILL);
+    }
+    warnings.extend(c.destroy()?);
+    Ok((code, warnings))
+}
+
+/// Stay with a foreground process until it exits: raw mode and window
+/// size for a pty, signals forwarded; returns its exit status.
+pub fn attend(pid: i32, sigfd: &OwnedFd, pty: Option<&OwnedFd>) -> Result<i32> {
     let stdin_tty = rustix::termios::isatty(std::io::stdin());
     let saved = if pty.is_some() && stdin_tty {
         let t = rustix::termios::tcgetattr(std::io::stdin()).ok();
@@ -319,12 +333,12 @@ pub fn run_foreground(created: Created, pty: Option<OwnedFd>) -> Result<(i32, Ve
     } else {
         None
     };
-    if let (Some(p), true) = (&pty, stdin_tty) {
+    if let (Some(p), true) = (pty, stdin_tty) {
         if let Ok(ws) = rustix::termios::tcgetwinsize(std::io::stdin()) {
             let _ = rustix::termios::tcsetwinsize(p, ws);
         }
     }
-    let code = forward_loop(pid, &sigfd, pty.as_ref());
+    let code = forward_loop(pid, sigfd, pty);
     if let Some(orig) = saved {
         let _ = rustix::termios::tcsetattr(
             std::io::stdin(),
@@ -332,14 +346,7 @@ pub fn run_foreground(created: Created, pty: Option<OwnedFd>) -> Result<(i32, Ve
             &orig,
         );
     }
-    let code = code?;
-    c.dir.relock()?;
-    // runc deletes a foreground container when it exits.
-    if let Some(cg) = cgroup_of(&c.state) {
-        let _ = cg.kill_all(libc::SIGKILL);
-    }
-    warnings.extend(c.destroy()?);
-    Ok((code, warnings))
+    code
 }
 
 fn forward_loop(pid: i32, sigfd: &OwnedFd, pty: Option<&OwnedFd>) -> Result<i32> {

@@ -68,7 +68,7 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext) -> Result<Never> {
     drop(prepared);
 
     if cfg.process.terminal {
-        setup_console(cfg, ctx.console.take())?;
+        setup_console(cfg, ctx.console.take(), cfg.has_new(NS::Mount))?;
     }
     if cfg.has_new(NS::Mount) {
         rootfs::finalize(cfg)?;
@@ -194,7 +194,7 @@ fn write_proc(
     f.write_all(val.as_bytes())
 }
 
-fn set_rlimit(r: &berth_oci::Rlimit) -> Result<()> {
+pub(crate) fn set_rlimit(r: &berth_oci::Rlimit) -> Result<()> {
     let res = rlimit_resource(r.resource);
     let lim = rustix::process::Rlimit {
         current: (r.soft != u64::MAX).then_some(r.soft),
@@ -243,7 +243,7 @@ fn rlimit_resource(n: u32) -> rustix::process::Resource {
 
 /// Resolve args[0] through the container's PATH now, so that a missing
 /// binary fails `create` with runc's message instead of failing later.
-fn find_executable(cfg: &Config) -> Result<CString> {
+pub(crate) fn find_executable(cfg: &Config) -> Result<CString> {
     let a0 = &cfg.process.args[0];
     let check = |p: &Path| -> bool {
         rustix::fs::access(p, rustix::fs::Access::EXEC_OK).is_ok()
@@ -279,7 +279,7 @@ fn find_executable(cfg: &Config) -> Result<CString> {
 
 /// Bounding set, user switch (keeping caps across it), then the other four
 /// capability sets, as runc orders it.
-fn set_user_and_caps(cfg: &Config) -> Result<()> {
+pub(crate) fn set_user_and_caps(cfg: &Config) -> Result<()> {
     let caps = cfg.process.caps;
     let last = last_cap();
     for c in 0..=last {
@@ -354,7 +354,7 @@ fn last_cap() -> u32 {
 
 /// chdir, then make sure the kernel can name the result from inside the
 /// root: a cwd outside it (a leaked fd, CVE-2024-21626) cannot be named.
-fn chdir_checked(cwd: &Path) -> Result<()> {
+pub(crate) fn chdir_checked(cwd: &Path) -> Result<()> {
     rustix::process::chdir(cwd).map_err(|e| err(format!("chdir to cwd {}", cwd.display()), e))?;
     let now = rustix::process::getcwd(Vec::new())
         .map_err(|e| err(format!("getcwd after chdir to {}", cwd.display()), e))?;
@@ -367,7 +367,7 @@ fn chdir_checked(cwd: &Path) -> Result<()> {
     Ok(())
 }
 
-fn setup_console(cfg: &Config, sock: Option<OwnedFd>) -> Result<()> {
+pub(crate) fn setup_console(cfg: &Config, sock: Option<OwnedFd>, mount: bool) -> Result<()> {
     let sock = sock
         .ok_or_else(|| Error::Invalid("terminal is set but no console socket was given".into()))?;
     let master = rootfs::open_ptmx()?;
@@ -382,7 +382,7 @@ fn setup_console(cfg: &Config, sock: Option<OwnedFd>) -> Result<()> {
     if let Some((rows, cols)) = cfg.process.console_size {
         tty::set_winsize(&peer, rows, cols).map_err(|e| err("set console size", e))?;
     }
-    if cfg.has_new(NS::Mount) {
+    if mount {
         rootfs::mount_console(peer.as_fd())?;
     }
     let name = rustix::pty::ptsname(&master, Vec::new())

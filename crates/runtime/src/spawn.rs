@@ -138,6 +138,10 @@ pub fn create(root: &Root, opts: &CreateOpts, console: Option<OwnedFd>) -> Resul
         init_pid: 0,
         armed: true,
     };
+    // exec starts from the container's own config, whatever becomes of the
+    // bundle afterwards.
+    let spec_json = serde_json::to_vec(&config.spec).expect("spec serialises");
+    state::write_atomic(&dir.path, state::CONFIG_FILE, &spec_json, 0o600)?;
     cgroup.create()?;
     undo.cgroup = Some(cgroup.as_ref());
 

@@ -17,6 +17,7 @@ use crate::{Error, Result};
 
 pub const STATE_FILE: &str = "state.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
+pub const CONFIG_FILE: &str = "config.json";
 
 /// What the runtime records about a container.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
