@@ -178,7 +178,7 @@ fn run(g: &Global, cmd: Command, logger: &log::Logger) -> Result<i32> {
             if path.exists() {
                 anyhow::bail!("file {} exists; remove it first", path.display());
             }
-            let v = berth_oci::spec::default_spec(
+            let mut v = berth_oci::spec::default_spec(
                 rootless,
                 rustix::process::getuid().as_raw(),
                 rustix::process::getgid().as_raw(),
@@ -187,6 +187,16 @@ fn run(g: &Global, cmd: Command, logger: &log::Logger) -> Result<i32> {
                     Ok(berth_cgroups::Hierarchy::V2 { .. })
                 ),
             );
+            // moby's default seccomp profile, with the rules its capabilities allow.
+            let caps: Vec<String> = v["process"]["capabilities"]["bounding"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|c| c.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            v["linux"]["seccomp"] = serde_json::to_value(berth_seccomp::default_profile(&caps))?;
             std::fs::write(&path, serde_json::to_string_pretty(&v)? + "\n")
                 .with_context(|| format!("write {}", path.display()))?;
             Ok(0)
@@ -241,7 +251,7 @@ fn send_pidfd(sock: &PathBuf, pid: i32) -> Result<()> {
     berth_runtime_core::tty::send_fd(
         rustix::fd::AsFd::as_fd(&s),
         rustix::fd::AsFd::as_fd(&pidfd),
-        "pidfd",
+        b"pidfd",
     )
     .with_context(|| format!("send the pidfd to {}", sock.display()))?;
     Ok(())
@@ -511,11 +521,13 @@ fn exec(root: &Root, a: &args::ExecArgs, logger: &log::Logger) -> Result<i32> {
         }
         _ => None,
     };
+    let seccomp = berth_runtime_core::seccomp::prepare(&cfg, &root.path)?;
     let (pid, _) = ex::exec(
         &c,
         cfg,
         ex::ExecOpts {
             process: p,
+            seccomp,
             detach: a.detach,
             pid_file: a.pid_file.clone(),
             console,

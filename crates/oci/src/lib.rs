@@ -133,6 +133,7 @@ pub struct Config {
     pub personality: Option<u64>,
     pub cgroups_path: Option<String>,
     pub resources: Option<LinuxResources>,
+    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
     pub hooks: Hooks,
     pub annotations: BTreeMap<String, String>,
     /// Things accepted but adjusted, for the caller to log (as runc warns).
@@ -235,12 +236,33 @@ pub fn validate(spec: Spec, bundle: &Path) -> Result<Config> {
         return Err(unsupported("solaris/windows/vm", "this is a Linux runtime"));
     }
 
-    // Fields this runtime does not implement yet: refused, never ignored.
-    if linux.seccomp().is_some() {
-        return Err(unsupported(
-            "linux.seccomp",
-            "seccomp filters are not implemented yet in this build",
-        ));
+    let seccomp = linux.seccomp().clone();
+    if let Some(sc) = &seccomp {
+        use oci_spec::runtime::LinuxSeccompAction as A;
+        let notify = sc.default_action() == A::ScmpActNotify
+            || sc
+                .syscalls()
+                .as_deref()
+                .unwrap_or(&[])
+                .iter()
+                .any(|s| s.action() == A::ScmpActNotify);
+        let listener = sc
+            .listener_path()
+            .as_ref()
+            .filter(|p| !p.as_os_str().is_empty());
+        if notify && listener.is_none() {
+            return Err(invalid(
+                "linux.seccomp uses SCMP_ACT_NOTIFY but sets no listenerPath",
+            ));
+        }
+        if let Some(p) = listener {
+            if !p.is_absolute() {
+                return Err(invalid(format!(
+                    "linux.seccomp.listenerPath {} is not absolute",
+                    p.display()
+                )));
+            }
+        }
     }
     if linux.intel_rdt().is_some() {
         return Err(unsupported("linux.intelRdt", "no resctrl support"));
@@ -491,6 +513,7 @@ pub fn validate(spec: Spec, bundle: &Path) -> Result<Config> {
         personality,
         cgroups_path,
         resources: linux.resources().clone(),
+        seccomp,
         hooks,
         annotations,
         warnings,

@@ -35,6 +35,7 @@ use crate::{error_chain, init, Error, Result};
 /// What `exec` was asked for.
 pub struct ExecOpts {
     pub process: berth_oci::Process,
+    pub seccomp: Option<crate::seccomp::Prepared>,
     pub detach: bool,
     pub pid_file: Option<PathBuf>,
     pub console: Option<OwnedFd>,
@@ -46,9 +47,16 @@ pub struct ExecOpts {
 #[derive(Serialize, Deserialize, Debug)]
 #[serde(tag = "t")]
 enum Msg {
-    Go,
-    Pid { pid: i32 },
-    Error { msg: String },
+    Go {
+        /// [E3]: the state document for a seccomp listener.
+        state: Option<String>,
+    },
+    Pid {
+        pid: i32,
+    },
+    Error {
+        msg: String,
+    },
 }
 
 fn send(fd: &OwnedFd, m: &Msg) -> std::io::Result<()> {
@@ -142,7 +150,14 @@ pub fn exec(c: &Container, mut cfg: Config, mut opts: ExecOpts) -> Result<(i32, 
     let c_pid = match fork().map_err(|e| Error::io("fork".into(), e))? {
         Fork::Child => {
             drop(p_end);
-            joiner(&cfg, c_end, joins, console, opts.preserve_fds)
+            joiner(
+                &cfg,
+                c_end,
+                joins,
+                console,
+                opts.preserve_fds,
+                opts.seccomp.take(),
+            )
         }
         Fork::Parent(pid) => pid,
     };
@@ -168,7 +183,7 @@ pub fn exec(c: &Container, mut cfg: Config, mut opts: ExecOpts) -> Result<(i32, 
             Err(e) => Err(Error::io("exec sync".into(), e)),
         }
     };
-    send(&p_end, &Msg::Go).map_err(|e| Error::io("[E1] go".into(), e))?;
+    send(&p_end, &Msg::Go { state: None }).map_err(|e| Error::io("[E1] go".into(), e))?;
     let x_pid = match step(recv(&p_end)) {
         Ok(Some(Msg::Pid { pid })) => pid,
         Ok(other) => {
@@ -190,7 +205,9 @@ pub fn exec(c: &Container, mut cfg: Config, mut opts: ExecOpts) -> Result<(i32, 
         }
         e
     };
-    send(&p_end, &Msg::Go).map_err(|e| fail(Error::io("[E3] go".into(), e)))?;
+    let state = crate::hooks::state_json(&cfg, &c.state.id, "running", x_pid);
+    send(&p_end, &Msg::Go { state: Some(state) })
+        .map_err(|e| fail(Error::io("[E3] go".into(), e)))?;
     // EOF means execve closed X's end: the program runs.
     match step(recv(&p_end)) {
         Ok(None) => {}
@@ -254,6 +271,7 @@ fn joiner(
     joins: Vec<(NS, File)>,
     console: Option<OwnedFd>,
     preserve_fds: u32,
+    seccomp: Option<crate::seccomp::Prepared>,
 ) -> ! {
     let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
     let fail = |sock: &OwnedFd, e: Error| -> ! {
@@ -266,7 +284,7 @@ fn joiner(
         exit_now(1)
     };
     match recv(&sock) {
-        Ok(Some(Msg::Go)) => {}
+        Ok(Some(Msg::Go { .. })) => {}
         _ => exit_now(1),
     }
     for (kind, f) in &joins {
@@ -286,7 +304,7 @@ fn joiner(
     }
     drop(joins);
     match fork() {
-        Ok(Fork::Child) => process(cfg, sock, console, preserve_fds),
+        Ok(Fork::Child) => process(cfg, sock, console, preserve_fds, seccomp),
         Ok(Fork::Parent(pid)) => {
             if send(&sock, &Msg::Pid { pid }).is_err() {
                 exit_now(1)
@@ -298,12 +316,19 @@ fn joiner(
 }
 
 /// X: become the requested process.
-fn process(cfg: &Config, sock: OwnedFd, console: Option<OwnedFd>, preserve_fds: u32) -> ! {
+fn process(
+    cfg: &Config,
+    sock: OwnedFd,
+    console: Option<OwnedFd>,
+    preserve_fds: u32,
+    seccomp: Option<crate::seccomp::Prepared>,
+) -> ! {
     let res = (|| -> Result<std::io::Error> {
-        match recv(&sock) {
-            Ok(Some(Msg::Go)) => {}
+        let state = match recv(&sock) {
+            Ok(Some(Msg::Go { state })) => state.unwrap_or_default(),
             _ => exit_now(1),
-        }
+        };
+        let pid = init::hook_pid(&state);
         rustix::process::setsid().map_err(|e| Error::io("setsid".into(), e.into()))?;
         if cfg.process.terminal {
             init::setup_console(cfg, console, false)?;
@@ -326,6 +351,11 @@ fn process(cfg: &Config, sock: OwnedFd, console: Option<OwnedFd>, preserve_fds: 
             .map(|a| CString::new(a.as_bytes()))
             .collect::<std::result::Result<_, _>>()
             .map_err(|_| Error::Invalid("process.env holds a NUL byte".into()))?;
+        if !cfg.process.no_new_privileges {
+            if let Some(sc) = &seccomp {
+                sc.install(&state, pid)?;
+            }
+        }
         init::set_user_and_caps(cfg)?;
         init::chdir_checked(&cfg.process.cwd)?;
         rustix::process::umask(rustix::fs::Mode::from_raw_mode(
@@ -334,6 +364,9 @@ fn process(cfg: &Config, sock: OwnedFd, console: Option<OwnedFd>, preserve_fds: 
         if cfg.process.no_new_privileges {
             rustix::thread::set_no_new_privs(true)
                 .map_err(|e| Error::io("set no_new_privs".into(), e.into()))?;
+            if let Some(sc) = &seccomp {
+                sc.install(&state, pid)?;
+            }
         }
         let keep = 3 + preserve_fds as i32;
         berth_sys::process::cloexec_from(keep)

@@ -138,6 +138,13 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext) -> Result<Never> {
         .collect::<std::result::Result<_, _>>()
         .map_err(|_| Error::Invalid("process.env holds a NUL byte".into()))?;
 
+    // Without no_new_privs only CAP_SYS_ADMIN may load a filter, and the
+    // user switch may drop it: load before the switch then (as runc does).
+    if !cfg.process.no_new_privileges {
+        if let Some(sc) = &ctx.seccomp {
+            sc.install(&state, hook_pid(&state))?;
+        }
+    }
     set_user_and_caps(cfg)?;
     chdir_checked(&cfg.process.cwd)?;
     if let Some(m) = cfg.process.umask {
@@ -156,6 +163,12 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext) -> Result<Never> {
     hooks::run(&cfg.hooks, HookKind::StartContainer, &state)?;
     if cfg.process.no_new_privileges {
         rustix::thread::set_no_new_privs(true).map_err(|e| err("set no_new_privs", e))?;
+    }
+    // Last: the exec'd program is filtered, the runtime's setup is not.
+    if cfg.process.no_new_privileges {
+        if let Some(sc) = &ctx.seccomp {
+            sc.install(&state, hook_pid(&state))?;
+        }
     }
     // Only stdio and the preserved fds reach the container.
     let keep = 3 + ctx.preserve_fds as i32;
@@ -388,7 +401,12 @@ pub(crate) fn setup_console(cfg: &Config, sock: Option<OwnedFd>, mount: bool) ->
     let name = rustix::pty::ptsname(&master, Vec::new())
         .map(|c| c.to_string_lossy().into_owned())
         .unwrap_or_default();
-    tty::send_fd(sock.as_fd(), master.as_fd(), &name)
+    let name = if name.is_empty() {
+        "/dev/ptmx".to_string()
+    } else {
+        name
+    };
+    tty::send_fd(sock.as_fd(), master.as_fd(), name.as_bytes())
         .map_err(|e| err("send the pty over the console socket", e))?;
     drop(master);
     drop(sock);
@@ -435,4 +453,12 @@ fn reopen_fifo(fifo: &OwnedFd, procfs: ProcfsHandle) -> Result<OwnedFd> {
         ));
     }
     Ok(w)
+}
+
+/// This process's host pid, as P put it in the state document.
+pub(crate) fn hook_pid(state: &str) -> i32 {
+    serde_json::from_str::<serde_json::Value>(state)
+        .ok()
+        .and_then(|v| v["pid"].as_i64())
+        .unwrap_or(0) as i32
 }

@@ -10,6 +10,7 @@ pub mod features;
 pub mod hooks;
 pub mod init;
 pub mod rootfs;
+pub mod seccomp;
 pub mod selfexe;
 pub mod spawn;
 pub mod state;

@@ -38,6 +38,7 @@ pub struct InitContext {
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
     pub cgroup_paths: BTreeMap<String, PathBuf>,
+    pub seccomp: Option<crate::seccomp::Prepared>,
 }
 
 /// A container parked in `created`, still owned by this process.
@@ -161,6 +162,7 @@ pub fn create(root: &Root, opts: &CreateOpts, console: Option<OwnedFd>) -> Resul
         (Some(p), None) => Some(crate::tty::connect_console_socket(p)?),
         (None, None) => None,
     };
+    let seccomp = crate::seccomp::prepare(&config, &root.path)?;
     let ctx = InitContext {
         console,
         fifo_path: dir.fifo_path(),
@@ -168,6 +170,7 @@ pub fn create(root: &Root, opts: &CreateOpts, console: Option<OwnedFd>) -> Resul
         no_new_keyring: opts.no_new_keyring,
         preserve_fds: opts.preserve_fds,
         cgroup_paths: cgroup.paths(),
+        seccomp,
     };
 
     let (parent, child) = sync::pair()?;

@@ -34,17 +34,16 @@ pub fn connect_console_socket(path: &Path) -> Result<OwnedFd> {
     Ok(fd)
 }
 
-/// Send `fd` over a unix socket, with `name` as the payload (runc sends the
-/// pty's name).
-pub fn send_fd(sock: BorrowedFd<'_>, fd: BorrowedFd<'_>, name: &str) -> std::io::Result<()> {
+/// Send `fd` over a unix socket with `payload` as the data (runc sends the
+/// pty's name with a console, the state JSON with a seccomp listener).
+pub fn send_fd(sock: BorrowedFd<'_>, fd: BorrowedFd<'_>, payload: &[u8]) -> std::io::Result<()> {
     let fds = [fd];
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut anc = SendAncillaryBuffer::new(&mut space);
     anc.push(SendAncillaryMessage::ScmRights(&fds));
-    let payload = if name.is_empty() { "/dev/ptmx" } else { name };
     rustix::net::sendmsg(
         sock,
-        &[IoSlice::new(payload.as_bytes())],
+        &[IoSlice::new(payload)],
         &mut anc,
         SendFlags::NOSIGNAL,
     )?;
