@@ -786,7 +786,74 @@ fn exec(a: &Action) -> Result<(), Error> {
     }
 }
 
+/// runc (and so docker and containerd) write 0 for "not set" in these
+/// fields; a literal 0 would be out of range or mean "nothing allowed".
+pub fn zero_is_unset(res: &LinuxResources) -> LinuxResources {
+    let mut r = res.clone();
+    if let Some(b) = r.block_io().clone() {
+        let mut b = b;
+        if b.weight() == Some(0) {
+            b.set_weight(None);
+        }
+        if b.leaf_weight() == Some(0) {
+            b.set_leaf_weight(None);
+        }
+        r.set_block_io(Some(b));
+    }
+    if let Some(c) = r.cpu().clone() {
+        let mut c = c;
+        if c.shares() == Some(0) {
+            c.set_shares(None);
+        }
+        if c.quota() == Some(0) {
+            c.set_quota(None);
+        }
+        if c.period() == Some(0) {
+            c.set_period(None);
+        }
+        if c.realtime_runtime() == Some(0) {
+            c.set_realtime_runtime(None);
+        }
+        if c.realtime_period() == Some(0) {
+            c.set_realtime_period(None);
+        }
+        if c.cpus().as_deref() == Some("") {
+            c.set_cpus(None);
+        }
+        if c.mems().as_deref() == Some("") {
+            c.set_mems(None);
+        }
+        r.set_cpu(Some(c));
+    }
+    if let Some(mm) = r.memory().clone() {
+        let mut mm = mm;
+        if mm.limit() == Some(0) {
+            mm.set_limit(None);
+        }
+        if mm.reservation() == Some(0) {
+            mm.set_reservation(None);
+        }
+        if mm.swap() == Some(0) {
+            mm.set_swap(None);
+        }
+        if mm.kernel() == Some(0) {
+            mm.set_kernel(None);
+        }
+        if mm.kernel_tcp() == Some(0) {
+            mm.set_kernel_tcp(None);
+        }
+        r.set_memory(Some(mm));
+    }
+    if let Some(p) = r.pids().clone() {
+        if p.limit() == 0 {
+            r.set_pids(None);
+        }
+    }
+    r
+}
+
 pub(crate) fn apply(m: &FsManager, res: &LinuxResources) -> Result<(), Error> {
+    let res = &zero_is_unset(res);
     let (plan, enable) = plan(m, res)?;
     if !m.pure_v2 && !enable.is_empty() {
         let e: Vec<&str> = enable.iter().map(String::as_str).collect();
