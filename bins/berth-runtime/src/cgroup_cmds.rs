@@ -174,7 +174,11 @@ impl UpdateArgs {
         for (flag, key, v) in [
             ("memory", "limit", &self.memory),
             ("memory-swap", "swap", &self.memory_swap),
-            ("memory-reservation", "reservation", &self.memory_reservation),
+            (
+                "memory-reservation",
+                "reservation",
+                &self.memory_reservation,
+            ),
         ] {
             if let Some(v) = v {
                 let n = if v == "-1" {
@@ -224,9 +228,7 @@ pub fn ram_in_bytes(s: &str) -> Result<i64, String> {
     } else {
         (&s[..=sep], &s[sep + 1..])
     };
-    let size: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid number {num:?}"))?;
+    let size: f64 = num.parse().map_err(|_| format!("invalid number {num:?}"))?;
     if !size.is_finite() || size < 0.0 {
         return Err(format!("invalid size {s:?}"));
     }
@@ -287,8 +289,7 @@ fn normalize(v: &mut Value) -> Result<Vec<String>> {
     // instead of dropping them silently.
     if obj.remove("devices").is_some_and(|d| !d.is_null()) {
         warnings.push(
-            "update does not change device rules (as runc): linux.resources.devices ignored"
-                .into(),
+            "update does not change device rules (as runc): linux.resources.devices ignored".into(),
         );
     }
     if let Some(b) = obj.get_mut("blockIO").and_then(Value::as_object_mut) {
@@ -313,7 +314,9 @@ fn normalize(v: &mut Value) -> Result<Vec<String>> {
 }
 
 fn read_trim(p: &Path) -> Option<String> {
-    std::fs::read_to_string(p).ok().map(|s| s.trim().to_string())
+    std::fs::read_to_string(p)
+        .ok()
+        .map(|s| s.trim().to_string())
 }
 
 /// The unified directory when `ctrl_file` is served by cgroup v2 there (and
@@ -595,8 +598,8 @@ mod tests {
             assert_eq!(ram_in_bytes(s), Ok(want), "{s}");
         }
         for s in [
-            "", "hello", "-32", " 32 ", "32b ", "32 b ", "32 # ", "32xb", "32ii", "32bb",
-            "32kbb", "32kib ", "32 mb a", "32m!", "1e400", "9000000p",
+            "", "hello", "-32", " 32 ", "32b ", "32 b ", "32 # ", "32xb", "32ii", "32bb", "32kbb",
+            "32kib ", "32 mb a", "32m!", "1e400", "9000000p",
         ] {
             assert!(ram_in_bytes(s).is_err(), "{s:?} accepted");
         }

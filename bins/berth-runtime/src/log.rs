@@ -9,6 +9,7 @@ use crate::args::Global;
 pub struct Logger {
     file: Option<std::fs::File>,
     json: bool,
+    debug: bool,
 }
 
 fn now() -> String {
@@ -25,7 +26,11 @@ impl Logger {
                 .map_err(|e| eprintln!("open log file {}: {e}", p.display()))
                 .ok()
         });
-        Logger { file, json: g.json }
+        Logger {
+            file,
+            json: g.json,
+            debug: g.debug,
+        }
     }
 
     fn line(&self, level: &str, msg: &str) -> String {
@@ -45,6 +50,13 @@ impl Logger {
         if self.file.is_some() {
             // The log is for the caller's program; the terminal gets it too.
             eprintln!("{msg}");
+        }
+    }
+
+    /// Only with --debug.
+    pub fn debug(&self, msg: &str) {
+        if self.debug {
+            self.write("debug", msg);
         }
     }
 

@@ -47,6 +47,12 @@ fn run(g: &Global, cmd: Command, logger: &log::Logger) -> Result<i32> {
             hygiene(c.preserve_fds);
             let opts = c.into_opts(g)?;
             let created = spawn::create(&root, &opts, None)?;
+            logger.debug(&format!(
+                "created container {} with init pid {} (runs from a sealed memfd: {})",
+                opts.id,
+                created.state.pid,
+                berth_runtime_core::selfexe::is_sealed()
+            ));
             for w in &created.config.warnings {
                 logger.warn(w);
             }
@@ -108,6 +114,10 @@ fn run(g: &Global, cmd: Command, logger: &log::Logger) -> Result<i32> {
         }
         Command::Start { id } => {
             let mut c = Container::open(&root, &id)?;
+            logger.debug(&format!(
+                "starting container {id} (init pid {})",
+                c.state.pid
+            ));
             for w in c.start()? {
                 logger.warn(&w);
             }

@@ -259,7 +259,9 @@ async fn run(cli: Cli) -> Result<()> {
         insecure_registries: insecure,
         authfile: Some(authfile.clone()),
         certs_dir: Some(
-            std::env::var_os("BERTH_CERTS_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/etc/berth/certs.d")),
+            std::env::var_os("BERTH_CERTS_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("/etc/berth/certs.d")),
         ),
         ..Default::default()
     };
@@ -654,7 +656,7 @@ fn inspect(ctx: &Ctx, a: InspectArgs) -> Result<()> {
             serde_json::from_slice(&ctx.store.read_blob(&rec.manifest)?)?;
         out.push(serde_json::json!({
             "Id": rec.config,
-            "RepoTags": recs.tags_of(&rec.manifest).iter().map(|t| { let (r, t) = display_name(t); format!("{r}:{t}") }).collect::<Vec<_>>(),
+            "RepoTags": recs.tags_of(&rec.manifest).iter().filter(|t| !t.contains('@')).map(|t| { let (r, t) = display_name(t); format!("{r}:{t}") }).collect::<Vec<_>>(),
             "RepoDigests": rec.repo_digests,
             "Created": cfg.get("created"),
             "Author": cfg.get("author"),

@@ -15,7 +15,9 @@ struct Podman {
 
 impl Podman {
     fn new() -> Podman {
-        Podman { dir: tempfile::tempdir().unwrap() }
+        Podman {
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
     fn run(&self, args: &[&str]) -> String {
         let o = Command::new("podman")
@@ -28,11 +30,17 @@ impl Podman {
             .env("HOME", self.dir.path())
             .output()
             .expect("podman");
-        assert!(o.status.success(), "podman {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "podman {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         String::from_utf8(o.stdout).unwrap()
     }
     fn id(&self, img: &str) -> String {
-        self.run(&["image", "inspect", "--format", "{{.Id}}", img]).trim().to_string()
+        self.run(&["image", "inspect", "--format", "{{.Id}}", img])
+            .trim()
+            .to_string()
     }
 }
 
@@ -64,7 +72,11 @@ fn berth_with_image(dir: &Path) -> Berth {
 fn berth_save_then_podman_load() {
     let t = tempfile::tempdir().unwrap();
     let b = berth_with_image(&t.path().join("b"));
-    let id = b.inspect(IMG)["Id"].as_str().unwrap().trim_start_matches("sha256:").to_string();
+    let id = b.inspect(IMG)["Id"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_string();
     for fmt in ["docker-archive", "oci-archive"] {
         let p = Podman::new();
         let out = t.path().join(format!("{fmt}.tar"));
@@ -123,11 +135,21 @@ fn describe(p: &Path) -> String {
     } else if ft.is_symlink() {
         format!("link->{}", std::fs::read_link(p).unwrap().display())
     } else if ft.is_file() {
-        format!("file {} mtime={}", sha(&std::fs::read(p).unwrap()), md.mtime())
+        format!(
+            "file {} mtime={}",
+            sha(&std::fs::read(p).unwrap()),
+            md.mtime()
+        )
     } else {
         format!("special rdev={}", md.rdev())
     };
-    format!("{kind} mode={:o} {}:{} {}", md.mode() & 0o7777, md.uid(), md.gid(), xattrs.join(","))
+    format!(
+        "{kind} mode={:o} {}:{} {}",
+        md.mode() & 0o7777,
+        md.uid(),
+        md.gid(),
+        xattrs.join(",")
+    )
 }
 
 fn walk(root: &Path, rel: &Path, out: &mut Tree) {
@@ -161,15 +183,27 @@ fn unpacked_rootfs_equals_podman_storage() {
     walk(&theirs, Path::new(""), &mut c);
     // Whiteouts applied, opaque dir applied, xattrs and set-id bits kept.
     assert!(!a.contains_key(Path::new("etc/motd")) && !a.contains_key(Path::new("opt/old")));
-    assert!(a[Path::new("data/attrs")].contains("user.berth=31"), "{}", a[Path::new("data/attrs")]);
+    assert!(
+        a[Path::new("data/attrs")].contains("user.berth=31"),
+        "{}",
+        a[Path::new("data/attrs")]
+    );
     assert!(a[Path::new("bin/setuid")].contains("mode=4755"));
     let diff: Vec<_> = a
         .iter()
         .filter(|(k, v)| c.get(*k) != Some(v))
         .map(|(k, v)| format!("{}: ours {v} / podman {:?}", k.display(), c.get(k)))
-        .chain(c.keys().filter(|k| !a.contains_key(*k)).map(|k| format!("{}: only in podman", k.display())))
+        .chain(
+            c.keys()
+                .filter(|k| !a.contains_key(*k))
+                .map(|k| format!("{}: only in podman", k.display())),
+        )
         .collect();
-    assert!(diff.is_empty(), "rootfs differs from podman's:\n{}", diff.join("\n"));
+    assert!(
+        diff.is_empty(),
+        "rootfs differs from podman's:\n{}",
+        diff.join("\n")
+    );
     drop(_u);
     assert!(!ours.exists());
 }

@@ -101,7 +101,7 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext) -> Result<Never> {
         .map_err(|e| err(format!("set oom_score_adj {adj}"), e))?;
     }
     if !ctx.no_new_keyring {
-        let name = CString::new(format!("_ses.{}", short_id(cfg))).unwrap_or_default();
+        let name = CString::new(format!("_ses.{}", ctx.id)).unwrap_or_default();
         match berth_sys::process::join_session_keyring(&name) {
             Ok(()) => {}
             // Keyrings may be unavailable (disabled, or a userns without
@@ -185,13 +185,6 @@ fn clear_cloexec(from: i32, to: i32) {
     for fd in from..to {
         let _ = berth_sys::process::clear_cloexec(fd);
     }
-}
-
-fn short_id(cfg: &Config) -> String {
-    cfg.bundle
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }
 
 fn write_proc(

@@ -32,6 +32,7 @@ pub struct CreateOpts {
 
 /// Everything init needs that is not in the config.
 pub struct InitContext {
+    pub id: String,
     pub console: Option<OwnedFd>,
     pub fifo_path: PathBuf,
     pub no_pivot: bool,
@@ -164,6 +165,7 @@ pub fn create(root: &Root, opts: &CreateOpts, console: Option<OwnedFd>) -> Resul
     };
     let seccomp = crate::seccomp::prepare(&config, &root.path)?;
     let ctx = InitContext {
+        id: opts.id.clone(),
         console,
         fifo_path: dir.fifo_path(),
         no_pivot: opts.no_pivot,

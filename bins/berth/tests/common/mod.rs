@@ -19,7 +19,10 @@ pub fn free_port() -> u16 {
 pub enum Auth {
     Htpasswd(Vec<u8>),
     /// Token auth: tokens from `realm`, signed by a cert in the `ca` bundle.
-    Token { realm: String, ca: PathBuf },
+    Token {
+        realm: String,
+        ca: PathBuf,
+    },
 }
 
 /// A docker-registry process, killed by pid on drop.
@@ -32,7 +35,10 @@ pub struct Registry {
 impl Registry {
     pub fn start(htpasswd: Option<(&str, &str)>) -> Registry {
         Self::start_with(htpasswd.map(|(u, p)| {
-            let out = Command::new("htpasswd").args(["-Bbn", u, p]).output().expect("htpasswd (apache2-utils)");
+            let out = Command::new("htpasswd")
+                .args(["-Bbn", u, p])
+                .output()
+                .expect("htpasswd (apache2-utils)");
             assert!(out.status.success());
             Auth::Htpasswd(out.stdout)
         }))
@@ -191,8 +197,13 @@ impl Layer {
     }
     /// A file carrying PAX xattrs.
     pub fn file_xattr(mut self, p: &str, data: &[u8], xattrs: &[(&str, &[u8])]) -> Self {
-        let ext: Vec<(String, &[u8])> = xattrs.iter().map(|(k, v)| (format!("SCHILY.xattr.{k}"), *v)).collect();
-        self.b.append_pax_extensions(ext.iter().map(|(k, v)| (k.as_str(), *v))).unwrap();
+        let ext: Vec<(String, &[u8])> = xattrs
+            .iter()
+            .map(|(k, v)| (format!("SCHILY.xattr.{k}"), *v))
+            .collect();
+        self.b
+            .append_pax_extensions(ext.iter().map(|(k, v)| (k.as_str(), *v)))
+            .unwrap();
         let mut h = Self::h(tar::EntryType::Regular, 0o640, data.len() as u64);
         h.set_uid(1000);
         h.set_gid(10);
