@@ -5,10 +5,9 @@ use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use crate::inroot::Procfs;
 use berth_oci::{Config, LinuxNamespaceType as NS};
 use berth_sys::process::exit_now;
-use pathrs::flags::OpenFlags;
-use pathrs::procfs::{ProcfsBase, ProcfsHandle, ProcfsHandleBuilder};
 
 use crate::hooks::{self, HookKind};
 use crate::spawn::InitContext;
@@ -74,13 +73,17 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext) -> Result<Never> {
         rootfs::finalize(cfg)?;
     }
 
-    let procfs = ProcfsHandleBuilder::new()
-        .unmasked()
-        .build()
-        .map_err(|e| Error::Invalid(format!("open a private procfs: {e}")))?;
+    // A private procfs, never the container's /proc, for the writes below
+    // (CVE-2025-52881); made only when something needs it.
+    let procfs = if !cfg.sysctls.is_empty() || cfg.process.oom_score_adj.is_some() {
+        Some(Procfs::new().map_err(|e| err("mount a private procfs", e))?)
+    } else {
+        None
+    };
     for (k, v) in &cfg.sysctls {
         let p = format!("sys/{}", berth_oci::sysctl::proc_path(k));
-        write_proc(&procfs, ProcfsBase::ProcRoot, &p, v)
+        let pfs = procfs.as_ref().expect("made above");
+        pfs.write(&p, v)
             .map_err(|e| err(format!("set sysctl {k}={v}"), e))?;
     }
     if let Some(h) = &cfg.hostname {
@@ -92,13 +95,10 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext) -> Result<Never> {
             .map_err(|e| err(format!("set domainname {d}"), e))?;
     }
     if let Some(adj) = cfg.process.oom_score_adj {
-        write_proc(
-            &procfs,
-            ProcfsBase::ProcSelf,
-            "oom_score_adj",
-            &adj.to_string(),
-        )
-        .map_err(|e| err(format!("set oom_score_adj {adj}"), e))?;
+        let pid = rustix::process::getpid().as_raw_nonzero().get();
+        let pfs = procfs.as_ref().expect("made above");
+        pfs.write(&format!("{pid}/oom_score_adj"), &adj.to_string())
+            .map_err(|e| err(format!("set oom_score_adj {adj}"), e))?;
     }
     if !ctx.no_new_keyring {
         let name = CString::new(format!("_ses.{}", ctx.id)).unwrap_or_default();
@@ -185,19 +185,6 @@ fn clear_cloexec(from: i32, to: i32) {
     for fd in from..to {
         let _ = berth_sys::process::clear_cloexec(fd);
     }
-}
-
-fn write_proc(
-    procfs: &ProcfsHandle,
-    base: ProcfsBase,
-    sub: &str,
-    val: &str,
-) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut f = procfs
-        .open(base, sub, OpenFlags::O_WRONLY | OpenFlags::O_CLOEXEC)
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
-    f.write_all(val.as_bytes())
 }
 
 pub(crate) fn set_rlimit(r: &berth_oci::Rlimit) -> Result<()> {
@@ -415,7 +402,7 @@ pub(crate) fn setup_console(cfg: &Config, sock: Option<OwnedFd>, mount: bool) ->
 /// Through the container's own /proc when it is a real procfs, so that the
 /// parked init holds no extra procfs fd; through a private procfs
 /// otherwise. Either way the result must be the fifo itself.
-fn reopen_fifo(fifo: &OwnedFd, procfs: ProcfsHandle) -> Result<OwnedFd> {
+fn reopen_fifo(fifo: &OwnedFd, procfs: Option<Procfs>) -> Result<OwnedFd> {
     let want = rustix::fs::fstat(fifo).map_err(|e| err("stat exec fifo", e))?;
     let own_proc = rustix::fs::statfs("/proc")
         .map(|s| s.f_type as i64 == 0x9fa0)
@@ -429,15 +416,12 @@ fn reopen_fifo(fifo: &OwnedFd, procfs: ProcfsHandle) -> Result<OwnedFd> {
         )
         .map_err(|e| err("reopen exec fifo", e))?
     } else {
-        let fd_path = format!("self/fd/{}", fifo.as_raw_fd());
-        procfs
-            .open_follow(
-                ProcfsBase::ProcRoot,
-                &fd_path,
-                OpenFlags::O_WRONLY | OpenFlags::O_CLOEXEC,
-            )
-            .map_err(|e| Error::Invalid(format!("reopen exec fifo: {e}")))?
-            .into()
+        let pfs = match procfs {
+            Some(p) => p,
+            None => Procfs::new().map_err(|e| err("mount a private procfs", e))?,
+        };
+        pfs.reopen_fd(fifo.as_fd(), rustix::fs::OFlags::WRONLY)
+            .map_err(|e| err("reopen exec fifo", e))?
     };
     let got = rustix::fs::fstat(&w).map_err(|e| err("stat exec fifo", e))?;
     if (got.st_dev, got.st_ino) != (want.st_dev, want.st_ino) {

@@ -9,6 +9,7 @@ pub mod exec;
 pub mod features;
 pub mod hooks;
 pub mod init;
+pub mod inroot;
 pub mod rootfs;
 pub mod seccomp;
 pub mod selfexe;

@@ -1,21 +1,19 @@
 //! The container's filesystem, built inside its new mount namespace.
 //!
-//! Every path inside the rootfs is resolved once, with pathrs (openat2 and
+//! Every path inside the rootfs is resolved once, with openat2 (and
 //! RESOLVE_IN_ROOT), to an fd; mounts are made with the new mount API and
 //! attached to those fds. Nothing is re-resolved by name after the check.
 
 use std::ffi::CStr;
-use std::fs::{File, Permissions};
+use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use crate::inroot::Root;
 use berth_oci::mounts::{self, Attrs, MountKind, MountSpec};
 use berth_oci::{Config, LinuxNamespaceType as NS};
 use berth_sys::mount::{mount_setattr, MountAttr, AT_EMPTY_PATH, AT_RECURSIVE};
-use pathrs::error::ErrorKind as PErrKind;
-use pathrs::flags::OpenFlags;
-use pathrs::{Handle, Root};
 use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags, OpenTreeFlags};
 
 use crate::spawn::InitContext;
@@ -28,20 +26,17 @@ fn err(what: impl Into<String>, e: impl Into<std::io::Error>) -> Error {
     Error::io(what.into(), e.into())
 }
 
-fn perr(what: impl Into<String>, e: pathrs::error::Error) -> Error {
-    Error::Io {
-        what: what.into(),
-        source: std::io::Error::other(e.to_string()),
-    }
+fn perr(what: impl Into<String>, e: std::io::Error) -> Error {
+    Error::io(what.into(), e)
 }
 
-fn is_enoent(e: &pathrs::error::Error) -> bool {
-    e.kind() == PErrKind::OsError(Some(libc::ENOENT))
+fn is_enoent(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ENOENT)
 }
 
 const EMPTY: &CStr = c"";
 
-/// The rootfs, mounted on itself, as a pathrs root.
+/// The rootfs, mounted on itself, as a root for in-root resolution.
 pub struct Prepared {
     pub root: Root,
 }
@@ -273,7 +268,7 @@ fn mount_one(cfg: &Config, ctx: &InitContext, root: &Root, m: &MountSpec) -> Res
 }
 
 /// Resolve (creating if needed) a mount target inside the root.
-fn mount_target(root: &Root, dest: &Path, file: bool) -> Result<Handle> {
+fn mount_target(root: &Root, dest: &Path, file: bool) -> Result<OwnedFd> {
     let ds = dest.display();
     if file {
         match root.resolve(dest) {
@@ -281,24 +276,12 @@ fn mount_target(root: &Root, dest: &Path, file: bool) -> Result<Handle> {
             Err(e) if is_enoent(&e) => {}
             Err(e) => return Err(perr(format!("resolve {ds}"), e)),
         }
-        if let Some(parent) = dest.parent() {
-            root.mkdir_all(parent, &Permissions::from_mode(0o755))
-                .map_err(|e| perr(format!("create parents of {ds}"), e))?;
-        }
-        // O_EXCL-free create that never follows a final symlink.
-        let f = root
-            .create_file(
-                dest,
-                OpenFlags::O_WRONLY | OpenFlags::O_NOFOLLOW | OpenFlags::O_CLOEXEC,
-                &Permissions::from_mode(0o644),
-            )
-            .map_err(|e| perr(format!("create mount target {ds}"), e))?;
-        drop(f);
+        // Never follows a final symlink.
         return root
-            .resolve_nofollow(dest)
-            .map_err(|e| perr(format!("resolve {ds}"), e));
+            .create_file(dest, 0o644)
+            .map_err(|e| perr(format!("create mount target {ds}"), e));
     }
-    root.mkdir_all(dest, &Permissions::from_mode(0o755))
+    root.mkdir_all(dest, 0o755)
         .map_err(|e| perr(format!("create mount target {ds}"), e))
 }
 
@@ -382,7 +365,7 @@ fn mount_cgroup(ctx: &InitContext, root: &Root, m: &MountSpec) -> Result<()> {
         };
         let sub = dest.join(&name);
         let h = root
-            .mkdir_all(&sub, &Permissions::from_mode(0o755))
+            .mkdir_all(&sub, 0o755)
             .map_err(|e| perr(format!("create {}", sub.display()), e))?;
         bind(dir, h.as_fd())?;
     }
@@ -446,18 +429,19 @@ const DEFAULT_DEVICES: &[DefaultDev] = &[
 /// /dev that is not a symlink (CVE-2026-41579 class).
 fn create_devices(cfg: &Config, root: &Root, in_userns: bool, devpts: bool) -> Result<()> {
     if let Ok(h) = root.resolve_nofollow("/dev") {
-        let md = h
-            .reopen(OpenFlags::O_PATH | OpenFlags::O_NOFOLLOW)
-            .ok()
-            .and_then(|f| f.metadata().ok());
-        if md.is_some_and(|m| m.file_type().is_symlink()) {
+        let link = rustix::fs::fstat(&h)
+            .map(|s| {
+                rustix::fs::FileType::from_raw_mode(s.st_mode) == rustix::fs::FileType::Symlink
+            })
+            .unwrap_or(false);
+        if link {
             return Err(Error::Invalid(
                 "/dev in the rootfs is a symlink; refusing to create devices through it".into(),
             ));
         }
     }
     let dev = root
-        .mkdir_all("/dev", &Permissions::from_mode(0o755))
+        .mkdir_all("/dev", 0o755)
         .map_err(|e| perr("create /dev", e))?;
     let mut list: Vec<berth_oci::Device> = DEFAULT_DEVICES
         .iter()
@@ -515,7 +499,7 @@ fn make_device(root: &Root, d: &berth_oci::Device, in_userns: bool) -> Result<()
         .file_name()
         .ok_or_else(|| Error::Invalid(format!("device path {ds} has no name")))?;
     let pdir = root
-        .mkdir_all(parent, &Permissions::from_mode(0o755))
+        .mkdir_all(parent, 0o755)
         .map_err(|e| perr(format!("create {}", parent.display()), e))?;
     if in_userns {
         // No mknod in a user namespace: bind the host's node instead.
@@ -734,33 +718,37 @@ fn mask_paths(root: &Root, paths: &[String]) -> Result<()> {
             })
             .map_err(|e| err(format!("stat masked path {p}"), e))?;
         let src: OwnedFd = if is_dir {
-            if tmpfs.is_none() {
-                let fs = rustix::mount::fsopen("tmpfs", FsOpenFlags::FSOPEN_CLOEXEC)
-                    .map_err(|e| err("open tmpfs", e))?;
-                rustix::mount::fsconfig_set_string(&fs, "size", "0")
-                    .map_err(|e| err("tmpfs size", e))?;
-                rustix::mount::fsconfig_set_string(&fs, "mode", "0755")
-                    .map_err(|e| err("tmpfs mode", e))?;
-                rustix::mount::fsconfig_create(&fs).map_err(|e| err("create tmpfs", e))?;
-                let m = rustix::mount::fsmount(
-                    &fs,
-                    FsMountFlags::FSMOUNT_CLOEXEC,
-                    MountAttrFlags::MOUNT_ATTR_RDONLY
-                        | MountAttrFlags::MOUNT_ATTR_NOSUID
-                        | MountAttrFlags::MOUNT_ATTR_NODEV
-                        | MountAttrFlags::MOUNT_ATTR_NOEXEC,
+            match &tmpfs {
+                // Later directories share the first one's tmpfs: a clone of
+                // it where it is attached (a detached mount cannot be
+                // cloned on older kernels).
+                Some(first) => rustix::mount::open_tree(
+                    first.as_fd(),
+                    EMPTY,
+                    OpenTreeFlags::OPEN_TREE_CLONE
+                        | OpenTreeFlags::AT_EMPTY_PATH
+                        | OpenTreeFlags::OPEN_TREE_CLOEXEC,
                 )
-                .map_err(|e| err("mount mask tmpfs", e))?;
-                tmpfs = Some(m);
+                .map_err(|e| err("clone mask tmpfs", e))?,
+                None => {
+                    let fs = rustix::mount::fsopen("tmpfs", FsOpenFlags::FSOPEN_CLOEXEC)
+                        .map_err(|e| err("open tmpfs", e))?;
+                    rustix::mount::fsconfig_set_string(&fs, "size", "0")
+                        .map_err(|e| err("tmpfs size", e))?;
+                    rustix::mount::fsconfig_set_string(&fs, "mode", "0755")
+                        .map_err(|e| err("tmpfs mode", e))?;
+                    rustix::mount::fsconfig_create(&fs).map_err(|e| err("create tmpfs", e))?;
+                    rustix::mount::fsmount(
+                        &fs,
+                        FsMountFlags::FSMOUNT_CLOEXEC,
+                        MountAttrFlags::MOUNT_ATTR_RDONLY
+                            | MountAttrFlags::MOUNT_ATTR_NOSUID
+                            | MountAttrFlags::MOUNT_ATTR_NODEV
+                            | MountAttrFlags::MOUNT_ATTR_NOEXEC,
+                    )
+                    .map_err(|e| err("mount mask tmpfs", e))?
+                }
             }
-            rustix::mount::open_tree(
-                tmpfs.as_ref().expect("made above").as_fd(),
-                EMPTY,
-                OpenTreeFlags::OPEN_TREE_CLONE
-                    | OpenTreeFlags::AT_EMPTY_PATH
-                    | OpenTreeFlags::OPEN_TREE_CLOEXEC,
-            )
-            .map_err(|e| err("clone mask tmpfs", e))?
         } else {
             rustix::mount::open_tree(
                 f.as_fd(),
@@ -772,6 +760,12 @@ fn mask_paths(root: &Root, paths: &[String]) -> Result<()> {
             .map_err(|e| err("clone /dev/null", e))?
         };
         attach(src.as_fd(), h.as_fd()).map_err(|e| err(format!("mask {p}"), e))?;
+        if is_dir && tmpfs.is_none() {
+            tmpfs = Some(
+                root.resolve(p)
+                    .map_err(|e| perr(format!("reopen masked {p}"), e))?,
+            );
+        }
     }
     Ok(())
 }

@@ -314,8 +314,8 @@ impl ContainerDir {
     }
 }
 
-/// Write `dir/name` atomically: a temp file in the same directory, fsync,
-/// rename over the target, fsync the directory.
+/// Write `dir/name` atomically: a temp file in the same directory, renamed
+/// over the target.
 pub fn write_atomic(dir: &Path, name: &str, data: &[u8], mode: u32) -> Result<()> {
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let target = dir.join(name);
@@ -327,11 +327,9 @@ pub fn write_atomic(dir: &Path, name: &str, data: &[u8], mode: u32) -> Result<()
             .custom_flags(libc::O_CLOEXEC)
             .open(&tmp)?;
         f.write_all(data)?;
-        f.sync_all()?;
+        // No fsync: the rename alone makes the update atomic for readers,
+        // and state lives on /run, which a reboot empties anyway.
         fs::rename(&tmp, &target)?;
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
         Ok(())
     })();
     if let Err(e) = res {
