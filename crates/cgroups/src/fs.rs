@@ -493,6 +493,13 @@ impl Manager for FsManager {
         Ok(())
     }
 
+    fn add_task_v1(&self, pid: i32) -> Result<(), Error> {
+        for d in self.v1.values() {
+            write(d, "cgroup.procs", &pid.to_string())?;
+        }
+        Ok(())
+    }
+
     fn v2_dir(&self) -> Option<PathBuf> {
         self.v2.clone()
     }

@@ -143,6 +143,9 @@ pub trait Manager: Send + Sync {
     fn create(&self) -> Result<(), Error>;
     /// Moves `pid` into the cgroup in every hierarchy (cgroup.procs).
     fn add_task(&self, pid: i32) -> Result<(), Error>;
+    /// Moves `pid` into the cgroup in the v1 hierarchies only: for a child
+    /// made with CLONE_INTO_CGROUP, already in the unified one.
+    fn add_task_v1(&self, pid: i32) -> Result<(), Error>;
     /// The unified-hierarchy directory (v2 or the hybrid unified part), e.g. for
     /// CLONE_INTO_CGROUP.
     fn v2_dir(&self) -> Option<PathBuf>;

@@ -178,7 +178,28 @@ pub fn create(root: &Root, opts: &CreateOpts, console: Option<OwnedFd>) -> Resul
     let (parent, child) = sync::pair()?;
     rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
         .map_err(|e| Error::io("become child subreaper".into(), e.into()))?;
-    let c_pid = match fork().map_err(|e| Error::io("fork".into(), e))? {
+    // On cgroup2, C starts inside the container's cgroup (CLONE_INTO_CGROUP).
+    let v2 = cgroup.v2_dir().and_then(|d| {
+        rustix::fs::open(
+            &d,
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .ok()
+    });
+    let forked = match &v2 {
+        Some(fd) => match berth_sys::process::fork_into_cgroup(fd.as_fd()) {
+            Ok(f) => Ok((f, true)),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EINVAL)) => {
+                fork().map(|f| (f, false))
+            }
+            Err(e) => Err(e),
+        },
+        None => fork().map(|f| (f, false)),
+    };
+    let (forked, in_cgroup) = forked.map_err(|e| Error::io("fork".into(), e))?;
+    drop(v2);
+    let c_pid = match forked {
         Fork::Child => {
             // C: drop what belongs to P, above all the state lock and P's
             // end of the socket (so that P's death is seen as EOF).
@@ -192,7 +213,9 @@ pub fn create(root: &Root, opts: &CreateOpts, console: Option<OwnedFd>) -> Resul
     drop(child);
     drop(ctx);
 
-    let res = drive_parent(&parent, &config, &*cgroup, c_pid, &dir, &mut st, &mut undo);
+    let res = drive_parent(
+        &parent, &config, &*cgroup, c_pid, in_cgroup, &dir, &mut st, &mut undo,
+    );
     if let Err(e) = res {
         parent.abort(&error_chain(&e));
         reap(c_pid);
@@ -242,11 +265,16 @@ fn drive_parent<'a>(
     config: &Config,
     cgroup: &dyn Manager,
     c_pid: i32,
+    in_cgroup: bool,
     dir: &ContainerDir,
     st: &mut State,
     undo: &mut Undo<'a>,
 ) -> Result<()> {
-    cgroup.add_task(c_pid)?;
+    if in_cgroup {
+        cgroup.add_task_v1(c_pid)?;
+    } else {
+        cgroup.add_task(c_pid)?;
+    }
     if let Some(res) = effective_resources(config) {
         cgroup.apply(&res)?;
     }

@@ -170,3 +170,52 @@ pub fn execveat_fd(
     };
     io::Error::last_os_error()
 }
+
+/// struct clone_args (linux/sched.h), the fields up to `cgroup`.
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// A fork whose child starts inside the cgroup2 directory `cgroup`
+/// (clone3 with CLONE_INTO_CGROUP), so it never runs outside it and pays
+/// no migration. Same single-thread contract as [`fork`].
+pub fn fork_into_cgroup(cgroup: std::os::fd::BorrowedFd<'_>) -> io::Result<Fork> {
+    use std::os::fd::AsRawFd;
+    debug_assert!(thread_count() <= 1, "fork from a multi-threaded process");
+    let mut args = CloneArgs {
+        flags: CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: cgroup.as_raw_fd() as u64,
+        ..Default::default()
+    };
+    // SAFETY: clone3 without CLONE_VM is a fork: the child gets a copy of
+    // the address space, so no stack is shared; `args` is a valid
+    // clone_args of the size passed. The single-thread invariant (as for
+    // fork) means no lock is held in the child.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match pid {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Fork::Child),
+        p => Ok(Fork::Parent(p as i32)),
+    }
+}
