@@ -234,7 +234,15 @@ fn config_insecure() -> Result<Vec<String>> {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    // Usage errors exit 125 like docker's; --help and --version exit 0.
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 125 } else { 0 };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -493,13 +501,13 @@ fn images(ctx: &Ctx, a: LsArgs) -> Result<()> {
     let mut out = String::new();
     if a.digests {
         out.push_str(&format!(
-            "{:<40} {:<12} {:<72} {:<14} {:>10}\n",
-            "REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "SIZE"
+            "{:<40} {:<12} {:<72} {:<14} {:<16} {:>10}\n",
+            "REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "CREATED", "SIZE"
         ));
     } else {
         out.push_str(&format!(
-            "{:<40} {:<12} {:<14} {:>10}\n",
-            "REPOSITORY", "TAG", "IMAGE ID", "SIZE"
+            "{:<40} {:<12} {:<14} {:<16} {:>10}\n",
+            "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"
         ));
     }
     for (repo, tag, i) in rows {
@@ -509,6 +517,7 @@ fn images(ctx: &Ctx, a: LsArgs) -> Result<()> {
             short(i.id()).to_string()
         };
         let size = human(i.size);
+        let created = created_ago(ctx, i);
         if a.digests {
             let d = i
                 .repo_digests
@@ -516,14 +525,104 @@ fn images(ctx: &Ctx, a: LsArgs) -> Result<()> {
                 .find_map(|rd| rd.split_once('@').map(|x| x.1.to_string()))
                 .unwrap_or("<none>".into());
             out.push_str(&format!(
-                "{repo:<40} {tag:<12} {d:<72} {id:<14} {size:>10}\n"
+                "{repo:<40} {tag:<12} {d:<72} {id:<14} {created:<16} {size:>10}\n"
             ));
         } else {
-            out.push_str(&format!("{repo:<40} {tag:<12} {id:<14} {size:>10}\n"));
+            out.push_str(&format!(
+                "{repo:<40} {tag:<12} {id:<14} {created:<16} {size:>10}\n"
+            ));
         }
     }
     print!("{out}");
     Ok(())
+}
+
+/// Seconds since the epoch of an RFC 3339 time (`2024-01-02T03:04:05.123+01:00`).
+fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d, h, mi, se) = (
+        n(0..4)?,
+        n(5..7)?,
+        n(8..10)?,
+        n(11..13)?,
+        n(14..16)?,
+        n(17..19)?,
+    );
+    let mut rest = &s[19..];
+    if let Some(r) = rest.strip_prefix('.') {
+        rest = r.trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    let off = match rest {
+        "Z" | "z" | "" => 0,
+        r if r.len() == 6 && (r.starts_with('+') || r.starts_with('-')) => {
+            let v = r[1..3].parse::<i64>().ok()? * 3600 + r[4..6].parse::<i64>().ok()? * 60;
+            if r.starts_with('+') {
+                v
+            } else {
+                -v
+            }
+        }
+        _ => return None,
+    };
+    // days_from_civil (Howard Hinnant).
+    let y2 = if mo <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86400 + h * 3600 + mi * 60 + se - off)
+}
+
+/// docker's "N units ago".
+fn ago(secs: i64) -> String {
+    let plural = |n: i64, u: &str| {
+        if n == 1 {
+            format!("1 {u}")
+        } else {
+            format!("{n} {u}s")
+        }
+    };
+    let h = secs / 3600;
+    let d = match secs {
+        s if s < 1 => "Less than a second".to_string(),
+        s if s < 60 => plural(s, "second"),
+        s if s / 60 == 1 => "About a minute".to_string(),
+        s if s < 3600 => plural(s / 60, "minute"),
+        _ if h == 1 => "About an hour".to_string(),
+        _ if h < 48 => plural(h, "hour"),
+        _ if h < 24 * 7 * 2 => plural(h / 24, "day"),
+        _ if h < 24 * 30 * 2 => plural(h / 24 / 7, "week"),
+        _ if h < 24 * 365 * 2 => plural(h / 24 / 30, "month"),
+        _ => plural(h / 24 / 365, "year"),
+    };
+    format!("{d} ago")
+}
+
+fn created_ago(ctx: &Ctx, i: &ImageRecord) -> String {
+    let created = ctx
+        .store
+        .read_blob(&i.config)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| {
+            v.get("created")
+                .and_then(|c| c.as_str())
+                .and_then(parse_rfc3339)
+        });
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    match created {
+        Some(c) => ago(now - c),
+        None => "N/A".to_string(),
+    }
 }
 
 fn human(n: u64) -> String {
@@ -743,4 +842,30 @@ fn import(ctx: &Ctx, a: ImportArgs) -> Result<()> {
     };
     println!("{}", rec.config);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_and_ago() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_rfc3339("2024-01-01T00:00:00Z"), Some(1_704_067_200));
+        assert_eq!(
+            parse_rfc3339("2024-01-01T01:00:00.123456789+01:00"),
+            Some(1_704_067_200)
+        );
+        assert_eq!(parse_rfc3339("garbage"), None);
+        assert_eq!(ago(0), "Less than a second ago");
+        assert_eq!(ago(75), "About a minute ago");
+        assert_eq!(ago(3 * 86400), "3 days ago");
+        assert_eq!(ago(400 * 86400), "13 months ago");
+    }
+
+    #[test]
+    fn registry_hosts() {
+        assert_eq!(registry_host("https://index.docker.io/v1/"), "docker.io");
+        assert_eq!(registry_host("127.0.0.1:5000"), "127.0.0.1:5000");
+    }
 }

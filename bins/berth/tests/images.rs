@@ -33,6 +33,13 @@ fn push_pull_round_trip_skopeo_and_shared_layers() {
     let out = a.ok(&["push", &img]);
     assert!(out.contains("digest: sha256:"), "{out}");
     let ia = a.inspect(&img);
+    // Small blobs go up monolithically: POST, then one PUT with the body; no PATCH.
+    let access = std::fs::read_to_string(reg.dir.path().join("access.log")).unwrap();
+    assert!(
+        access.contains("\"PUT /v2/test/bb/blobs/uploads/"),
+        "{access}"
+    );
+    assert!(!access.contains("\"PATCH "), "{access}");
 
     // Fresh root: identical digests, layers unpacked with whiteouts.
     let b = Berth::new(&t.path().join("b"));
@@ -65,7 +72,11 @@ fn push_pull_round_trip_skopeo_and_shared_layers() {
 
     // Pull by digest into another root: recorded under name@digest, not dangling.
     let c = Berth::new(&t.path().join("c"));
-    let by_digest = format!("{}/test/bb@{}", reg.addr, ia["Manifest"]["Digest"].as_str().unwrap());
+    let by_digest = format!(
+        "{}/test/bb@{}",
+        reg.addr,
+        ia["Manifest"]["Digest"].as_str().unwrap()
+    );
     c.ok(&["pull", &by_digest]);
     c.ok(&["image", "prune"]);
     assert_eq!(c.inspect(&by_digest)["Id"], ia["Id"]);
@@ -295,6 +306,13 @@ fn sigkill_mid_pull_leaves_no_partial_blob() {
     let img = format!("{}/big/x:v1", reg.addr);
     a.ok(&["import", p.to_str().unwrap(), &img]);
     a.ok(&["push", &img]);
+    // 64 MiB is above the 16 MiB chunk size: uploaded in chunks (PATCH), unlike the
+    // small blobs of the other tests (one PUT).
+    let log = std::fs::read_to_string(reg.dir.path().join("access.log")).unwrap();
+    assert!(
+        log.matches("\"PATCH /v2/big/x/blobs/uploads/").count() >= 4,
+        "{log}"
+    );
     let b = Berth::new(&t.path().join("b"));
     let mut child = b
         .cmd(&["pull", &img])
@@ -404,6 +422,9 @@ fn local_image_commands_and_gc() {
     assert!(a
         .fails(&["pull", "UPPER/case"])
         .contains("invalid image reference"));
+    // Usage errors are engine errors (125), as in docker; --help is not an error.
+    a.fails(&["pull", "--no-such-flag", "x"]);
+    assert!(a.run(&["--help"]).status.success());
 }
 
 #[test]
