@@ -44,7 +44,7 @@ fn run(g: &Global, cmd: Command, logger: &log::Logger) -> Result<i32> {
     let root = Root::new(g.root.clone());
     match cmd {
         Command::Create(c) => {
-            hygiene(c.preserve_fds);
+            hygiene(&root, c.preserve_fds);
             let opts = c.into_opts(g)?;
             let created = spawn::create(&root, &opts, None)?;
             logger.debug(&format!(
@@ -62,7 +62,7 @@ fn run(g: &Global, cmd: Command, logger: &log::Logger) -> Result<i32> {
             Ok(0)
         }
         Command::Run(c, detach, keep) => {
-            hygiene(c.preserve_fds);
+            hygiene(&root, c.preserve_fds);
             let opts = c.into_opts(g)?;
             let cfg = berth_oci::load(&opts.bundle)?;
             let mut pty_end = None;
@@ -236,10 +236,10 @@ fn run(g: &Global, cmd: Command, logger: &log::Logger) -> Result<i32> {
 
 /// Every inherited fd above stdio (and the preserved ones) is closed on
 /// exec, so nothing of the caller leaks into the container.
-fn hygiene(preserve: u32) {
+fn hygiene(root: &Root, preserve: u32) {
     // Setup processes will exist inside the container: run them from a
     // sealed copy of this binary (CVE-2019-5736).
-    if let Err(e) = berth_runtime_core::selfexe::ensure_sealed() {
+    if let Err(e) = berth_runtime_core::selfexe::ensure_sealed(&root.path) {
         eprintln!("warning: {}", error_chain(&e));
     }
     let _ = berth_sys::process::cloexec_from(3 + preserve as i32);
@@ -434,7 +434,7 @@ impl args::CreateArgs {
 
 fn exec(root: &Root, a: &args::ExecArgs, logger: &log::Logger) -> Result<i32> {
     use berth_runtime_core::exec as ex;
-    hygiene(a.preserve_fds);
+    hygiene(root, a.preserve_fds);
     if a.process_label.is_some() {
         anyhow::bail!("--process-label is not supported: SELinux is not enabled on this host");
     }
