@@ -37,10 +37,6 @@ fn run_cmd(c: &mut Command, what: &str) -> Out {
     }
 }
 
-/// Seccomp is the next issue's field: until it lands the runtime refuses linux.seccomp with a clear
-/// error, so the clients are told not to send a profile. Remove this once seccomp is implemented.
-const NO_SECCOMP: [&str; 2] = ["--security-opt", "seccomp=unconfined"];
-
 /// A tarball of the busybox rootfs (with the probe) of a fresh bundle.
 fn busybox_tar(dir: &Path) -> PathBuf {
     let b = Bundle::busybox();
@@ -138,8 +134,6 @@ fn podman_runs_containers_with_the_runtime() {
     // Foreground run, output and exit code.
     let o = pm.cmd(&[
         "run",
-        NO_SECCOMP[0],
-        NO_SECCOMP[1],
         "--rm",
         "--network",
         "none",
@@ -157,8 +151,6 @@ fn podman_runs_containers_with_the_runtime() {
     // Detached: inspect, kill, wait (137), rm.
     let id = pm.cmd(&[
         "run",
-        NO_SECCOMP[0],
-        NO_SECCOMP[1],
         "-d",
         "--name",
         "sleeper",
@@ -182,6 +174,10 @@ fn podman_runs_containers_with_the_runtime() {
     assert_eq!(f.first(), Some(&"running"), "{st}");
     let pid: i32 = f[1].parse().unwrap();
     assert!(pid_alive(pid));
+    // issue 4: `podman exec` goes through the runtime's exec.
+    let e = pm.cmd(&["exec", "sleeper", "/bin/probe", "info", "7"]);
+    e.code_is(7);
+    assert_ne!(e.probe()["pid"], 1, "exec'd process must not be init:{e}");
     pm.cmd(&["kill", "sleeper"]).ok();
     let w = pm.cmd(&["wait", "sleeper"]);
     assert_eq!(w.stdout.trim(), "137", "podman wait after kill:{w}");
@@ -191,8 +187,6 @@ fn podman_runs_containers_with_the_runtime() {
     // create + start + stop + rm --force.
     pm.cmd(&[
         "create",
-        NO_SECCOMP[0],
-        NO_SECCOMP[1],
         "--name",
         "c2",
         "--network",
@@ -378,6 +372,19 @@ fn containerd_ctr_runs_containers_with_the_runtime() {
     assert!(row.contains("RUNNING"), "{ls}");
     let pid: i32 = row.split_whitespace().nth(1).unwrap().parse().unwrap();
     assert!(pid_alive(pid));
+    // issue 4: `ctr task exec` goes through the runtime's exec.
+    let e = ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "e1",
+        "bg",
+        "/bin/probe",
+        "info",
+        "6",
+    ]);
+    e.code_is(6);
+    assert_ne!(e.probe()["pid"], 1, "exec'd process must not be init:{e}");
     ctr(&["task", "kill", "-s", "SIGKILL", "bg"]).ok();
     let stopped = wait_for(Duration::from_secs(10), || {
         ctr(&["task", "ls"])
@@ -461,8 +468,6 @@ fn dockerd_runs_containers_with_the_runtime() {
 
     let o = docker(&[
         "run",
-        NO_SECCOMP[0],
-        NO_SECCOMP[1],
         "--rm",
         "--runtime",
         "berth",
@@ -478,8 +483,6 @@ fn dockerd_runs_containers_with_the_runtime() {
 
     let id = docker(&[
         "run",
-        NO_SECCOMP[0],
-        NO_SECCOMP[1],
         "-d",
         "--runtime",
         "berth",
@@ -509,8 +512,6 @@ fn dockerd_runs_containers_with_the_runtime() {
 
     docker(&[
         "create",
-        NO_SECCOMP[0],
-        NO_SECCOMP[1],
         "--name",
         "c2",
         "--runtime",
