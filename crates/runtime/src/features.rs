@@ -107,7 +107,8 @@ fn supported_seccomp_flags() -> Vec<&'static str> {
         ("SECCOMP_FILTER_FLAG_TSYNC", 1u32),
         ("SECCOMP_FILTER_FLAG_LOG", 2),
         ("SECCOMP_FILTER_FLAG_SPEC_ALLOW", 4),
-        ("SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", 32),
+        // Only valid together with NEW_LISTENER (8).
+        ("SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", 32 | 8),
     ]
     .into_iter()
     .filter(|(_, bit)| berth_sys::seccomp::flags_supported(*bit))
