@@ -273,12 +273,6 @@ pub fn validate(spec: Spec, bundle: &Path) -> Result<Config> {
     if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
         return Err(unsupported("linux.netDevices", "not implemented"));
     }
-    if linux.mount_label().as_ref().is_some_and(|l| !l.is_empty()) {
-        return Err(unsupported(
-            "linux.mountLabel",
-            "SELinux is not enabled on this host",
-        ));
-    }
     if proc
         .apparmor_profile()
         .as_ref()
@@ -377,6 +371,21 @@ pub fn validate(spec: Spec, bundle: &Path) -> Result<Config> {
                 }
             })?,
         );
+    }
+    for m in &mounts {
+        if !m.ignored.is_empty() {
+            warnings.push(format!(
+                "mount {}: options {:?} are filesystem data, which a bind mount does not take; they are not applied",
+                m.destination.display(),
+                m.ignored
+            ));
+        }
+    }
+    if let Some(l) = linux.mount_label().as_ref().filter(|l| !l.is_empty()) {
+        // Without SELinux a mount label means nothing; runc and crun drop it.
+        warnings.push(format!(
+            "linux.mountLabel {l:?} is not applied: SELinux is not enabled on this host"
+        ));
     }
 
     let sysctls = sysctl::validate(

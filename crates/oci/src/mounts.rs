@@ -72,6 +72,9 @@ pub struct MountSpec {
     pub propagation: Option<(u64, bool)>,
     /// The options as written, for messages.
     pub options: Vec<String>,
+    /// Filesystem data given to a bind mount, which has no filesystem to
+    /// take it: reported as a warning.
+    pub ignored: Vec<String>,
 }
 
 impl MountSpec {
@@ -219,6 +222,7 @@ pub fn parse(m: &oci_spec::runtime::Mount) -> Result<MountSpec, Error> {
         data: Vec::new(),
         propagation: None,
         options: options.clone(),
+        ignored: Vec::new(),
     };
     for o in &options {
         let o = o.as_str();
@@ -252,9 +256,9 @@ pub fn parse(m: &oci_spec::runtime::Mount) -> Result<MountSpec, Error> {
             return Err(err(format!("option {o} is not supported: {why}")));
         }
         if matches!(spec.kind, MountKind::Bind { .. }) {
-            return Err(err(format!(
-                "option {o} is not a mount flag, and a bind mount takes no filesystem data"
-            )));
+            // runc and crun drop these; say so instead of failing the config.
+            spec.ignored.push(o.to_string());
+            continue;
         }
         match o.split_once('=') {
             Some((k, v)) => spec.data.push((k.to_string(), Some(v.to_string()))),
@@ -324,7 +328,12 @@ mod tests {
     #[test]
     fn refused_and_invalid() {
         assert!(parse(&mk("tmpfs", "tmpfs", "/t", &["remount"])).is_err());
-        assert!(parse(&mk("none", "/s", "/t", &["bind", "size=1"])).is_err());
+        assert_eq!(
+            parse(&mk("none", "/s", "/t", &["bind", "size=1"]))
+                .unwrap()
+                .ignored,
+            vec!["size=1".to_string()]
+        );
         assert!(parse(&mk("none", "/s", "/t", &["bind", "sync"])).is_err());
         assert!(parse(&mk("", "", "/t", &[])).is_err());
         let e = parse(&mk("none", "/s", "/t", &["idmap", "bind"])).unwrap_err();

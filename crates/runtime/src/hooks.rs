@@ -68,16 +68,30 @@ pub fn state_json(config: &Config, id: &str, status: &str, pid: i32) -> String {
 /// Run every hook of a kind in order; the first failure stops and is
 /// returned.
 pub fn run(h: &Hooks, kind: HookKind, state: &str) -> Result<()> {
+    let fail = |i: usize, hook: &Hook, msg: String| {
+        Error::Hook(format!(
+            "{} hook #{i} ({}): {msg}",
+            kind.name(),
+            hook.path().display()
+        ))
+    };
+    let mut failed = Vec::new();
     for (i, hook) in list(h, kind).iter().enumerate() {
-        run_one(hook, state).map_err(|msg| {
-            Error::Hook(format!(
-                "{} hook #{i} ({}): {msg}",
-                kind.name(),
-                hook.path().display()
-            ))
-        })?;
+        if let Err(msg) = run_one(hook, state) {
+            // A failing poststart or poststop hook is a warning, and the
+            // remaining hooks still run; any other kind stops here.
+            if matches!(kind, HookKind::Poststart | HookKind::Poststop) {
+                failed.push(fail(i, hook, msg).to_string());
+            } else {
+                return Err(fail(i, hook, msg));
+            }
+        }
     }
-    Ok(())
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Hook(failed.join("; ")))
+    }
 }
 
 fn run_one(hook: &Hook, state: &str) -> std::result::Result<(), String> {

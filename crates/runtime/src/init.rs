@@ -26,7 +26,13 @@ pub fn run(config: &Config, sync: InitSync, ctx: InitContext) -> ! {
     match setup(config, &sync, ctx) {
         Ok(never) => match never {},
         Err(e) => {
-            sync.error(&error_chain(&e));
+            let msg = error_chain(&e);
+            // After [8] nobody listens on the socket: the container's own
+            // stderr is where the message can still be seen.
+            if !sync.error(&msg) {
+                use std::io::Write;
+                let _ = writeln!(std::io::stderr(), "berth-runtime init: {msg}");
+            }
             exit_now(1)
         }
     }
@@ -42,16 +48,12 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext) -> Result<Never> {
     rustix::process::umask(rustix::fs::Mode::empty());
     rustix::process::setsid().map_err(|e| err("setsid", e))?;
 
-    // The exec fifo lives in the host's state dir: hold it by an O_PATH fd
-    // before the host disappears behind pivot_root.
-    let fifo = rustix::fs::open(
-        &ctx.fifo_path,
-        rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
-    )
-    .map_err(|e| err(format!("open exec fifo {}", ctx.fifo_path.display()), e))?;
+    // The exec fifo, opened by P (O_PATH) in the host's state dir, which
+    // init may not be allowed to search from a user namespace.
+    let fifo = ctx.fifo.take().expect("P opens the exec fifo");
 
-    let prepared = if cfg.has_new(NS::Mount) {
+    // A mount namespace joined by path gets the rootfs set up too.
+    let prepared = if cfg.has(NS::Mount) {
         Some(rootfs::prepare(cfg, &ctx)?)
     } else {
         None
@@ -67,9 +69,9 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext) -> Result<Never> {
     drop(prepared);
 
     if cfg.process.terminal {
-        setup_console(cfg, ctx.console.take(), cfg.has_new(NS::Mount))?;
+        setup_console(cfg, ctx.console.take(), cfg.has(NS::Mount))?;
     }
-    if cfg.has_new(NS::Mount) {
+    if cfg.has(NS::Mount) {
         rootfs::finalize(cfg)?;
     }
 
@@ -138,15 +140,30 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext) -> Result<Never> {
         .collect::<std::result::Result<_, _>>()
         .map_err(|_| Error::Invalid("process.env holds a NUL byte".into()))?;
 
+    // Only stdio and the preserved fds reach the container. Done before any
+    // filter is loaded: a profile need not allow close_range.
+    let keep = 3 + ctx.preserve_fds as i32;
+    berth_sys::process::cloexec_from(keep).map_err(|e| err("mark fds close-on-exec", e))?;
+    clear_cloexec(3, keep);
+
     // Without no_new_privs only CAP_SYS_ADMIN may load a filter, and the
-    // user switch may drop it: load before the switch then (as runc does).
-    if !cfg.process.no_new_privileges {
+    // user switch may drop it: load before the switch then (as runc does),
+    // after the cwd check so that a profile need not allow getcwd.
+    let early_filter = !cfg.process.no_new_privileges && ctx.seccomp.is_some();
+    if early_filter {
+        chdir_checked(&cfg.process.cwd)?;
         if let Some(sc) = &ctx.seccomp {
             sc.install(&state, hook_pid(&state))?;
         }
     }
     set_user_and_caps(cfg)?;
-    chdir_checked(&cfg.process.cwd)?;
+    if early_filter {
+        // As the user now: the directory must still be reachable.
+        rustix::process::chdir(&cfg.process.cwd)
+            .map_err(|e| err(format!("chdir to cwd {}", cfg.process.cwd.display()), e))?;
+    } else {
+        chdir_checked(&cfg.process.cwd)?;
+    }
     if let Some(m) = cfg.process.umask {
         rustix::process::umask(rustix::fs::Mode::from_raw_mode(m & 0o777));
     } else {
@@ -170,10 +187,6 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext) -> Result<Never> {
             sc.install(&state, hook_pid(&state))?;
         }
     }
-    // Only stdio and the preserved fds reach the container.
-    let keep = 3 + ctx.preserve_fds as i32;
-    berth_sys::process::cloexec_from(keep).map_err(|e| err("mark fds close-on-exec", e))?;
-    clear_cloexec(3, keep);
     berth_sys::signal::reset_dispositions();
     let _ = berth_sys::signal::SigMask::empty().restore();
     let e = berth_sys::process::execve(&exe, &argv, &envp);

@@ -354,6 +354,7 @@ fn mount_cgroup(ctx: &InitContext, root: &Root, m: &MountSpec) -> Result<()> {
         data: vec![("mode".into(), Some("755".into()))],
         propagation: None,
         options: vec![],
+        ignored: vec![],
     };
     let t = new_fs(&tmp)?;
     attach(t.as_fd(), target.as_fd()).map_err(|e| err("attach cgroup tmpfs", e))?;

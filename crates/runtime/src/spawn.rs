@@ -34,7 +34,8 @@ pub struct CreateOpts {
 pub struct InitContext {
     pub id: String,
     pub console: Option<OwnedFd>,
-    pub fifo_path: PathBuf,
+    /// O_PATH fd of the exec fifo.
+    pub fifo: Option<OwnedFd>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
@@ -167,7 +168,19 @@ pub fn create(root: &Root, opts: &CreateOpts, console: Option<OwnedFd>) -> Resul
     let ctx = InitContext {
         id: opts.id.clone(),
         console,
-        fifo_path: dir.fifo_path(),
+        fifo: Some(
+            rustix::fs::open(
+                dir.fifo_path(),
+                rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+            .map_err(|e| {
+                Error::io(
+                    format!("open exec fifo {}", dir.fifo_path().display()),
+                    e.into(),
+                )
+            })?,
+        ),
         no_pivot: opts.no_pivot,
         no_new_keyring: opts.no_new_keyring,
         preserve_fds: opts.preserve_fds,
@@ -299,7 +312,8 @@ fn drive_parent<'a>(
         .ok_or_else(|| Error::Child(format!("container init {pid} died during setup")))?;
     dir.save(st)?;
 
-    let hook_state = hooks::state_json(config, &st.id, "creating", pid);
+    // runtime-tools (and crun) expect "created" here.
+    let hook_state = hooks::state_json(config, &st.id, "created", pid);
     sync.setup(hook_state.clone())?; // [5]
     if hooks::has_runtime_hooks(&config.hooks) {
         sync.wait_runtime_hooks()?; // [6]

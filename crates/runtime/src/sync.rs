@@ -266,13 +266,15 @@ impl InitSync {
     pub fn ready(&self) -> io::Result<()> {
         send(&self.fd, &Msg::Ready)
     }
-    pub fn error(&self, msg: &str) {
-        let _ = send(
+    /// Whether the message could be sent (P may be gone after [8]).
+    pub fn error(&self, msg: &str) -> bool {
+        send(
             &self.fd,
             &Msg::Error {
                 msg: msg.to_string(),
             },
-        );
+        )
+        .is_ok()
     }
     pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.fd.as_fd()
