@@ -11,7 +11,8 @@ use crate::compile::{compile_with, Options};
 use crate::{Error, Program, SockFilter};
 
 /// Bumped whenever the generated code may change for the same input.
-pub const COMPILER_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+bpf-1");
+/// Bump the suffix whenever the output for a profile changes (tables, code shape).
+pub const COMPILER_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+bpf-2-linux-6.17");
 const MAGIC: &[u8; 10] = b"BERTHBPF1\n";
 
 /// How [`compile_cached_with`] got its result.

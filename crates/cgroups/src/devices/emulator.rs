@@ -11,11 +11,14 @@ use crate::Error;
 pub type Key = (char, Option<u32>, Option<u32>);
 
 /// The controller state: a default verdict plus exceptions with their access bits.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Eq)]
 pub struct Emulator {
     /// true: everything allowed except `exceptions` (v1 "blacklist"); false: the reverse.
     pub default_allow: bool,
     pub exceptions: BTreeMap<Key, String>,
+    /// Keys of `exceptions` in the order they were first added: v1 lists
+    /// exceptions in write order, and so must a rewrite (crun does this).
+    pub order: Vec<Key>,
 }
 
 impl Default for Emulator {
@@ -24,7 +27,15 @@ impl Default for Emulator {
         Emulator {
             default_allow: true,
             exceptions: BTreeMap::new(),
+            order: Vec::new(),
         }
+    }
+}
+
+/// Equal states allow the same accesses, whatever order they were written in.
+impl PartialEq for Emulator {
+    fn eq(&self, o: &Self) -> bool {
+        self.default_allow == o.default_allow && self.exceptions == o.exceptions
     }
 }
 
@@ -50,12 +61,16 @@ impl Emulator {
             // "a" resets the behaviour and drops every exception.
             self.default_allow = r.allow;
             self.exceptions.clear();
+            self.order.clear();
             return Ok(());
         }
         let key = (r.typ, r.major, r.minor);
         if r.allow == self.default_allow {
             self.remove(key, &r.access, r)
         } else {
+            if !self.exceptions.contains_key(&key) {
+                self.order.push(key);
+            }
             let e = self.exceptions.entry(key).or_default();
             *e = union(e, &r.access);
             Ok(())
@@ -84,6 +99,7 @@ impl Emulator {
             *cur = minus(cur, access);
             if cur.is_empty() {
                 self.exceptions.remove(&key);
+                self.order.retain(|k| *k != key);
             }
         }
         Ok(())
@@ -104,6 +120,7 @@ impl Emulator {
         let mut e = Emulator {
             default_allow: false,
             exceptions: BTreeMap::new(),
+            order: Vec::new(),
         };
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let r = DeviceRule::parse_v1(line, true)?;
@@ -117,8 +134,9 @@ impl Emulator {
 
     /// The exceptions as rules carrying the non-default verdict.
     pub fn exception_rules(&self) -> Vec<DeviceRule> {
-        self.exceptions
+        self.order
             .iter()
+            .filter_map(|k| self.exceptions.get_key_value(k))
             .map(|(&(typ, major, minor), access)| DeviceRule {
                 allow: !self.default_allow,
                 typ,
