@@ -58,29 +58,114 @@ fn def_01_capability_sets_of_spec_config() {
 
 /// The 67 syscalls moby's default profile blocks for a default container (security-bar 2.1).
 const BLOCKED: [&str; 67] = [
-    "_sysctl", "acct", "add_key", "afs_syscall", "bpf", "clock_settime", "clone3",
-    "create_module", "delete_module", "fanotify_init", "finit_module", "fsconfig", "fsmount",
-    "fsopen", "fspick", "get_kernel_syms", "get_mempolicy", "getpmsg", "init_module",
-    "io_uring_enter", "io_uring_register", "io_uring_setup", "ioperm", "iopl", "kcmp",
-    "kexec_file_load", "kexec_load", "keyctl", "lookup_dcookie", "mbind", "migrate_pages",
-    "mount", "mount_setattr", "move_mount", "move_pages", "nfsservctl", "open_by_handle_at",
-    "open_tree", "perf_event_open", "pidfd_getfd", "pivot_root", "process_madvise", "putpmsg",
-    "query_module", "quotactl", "quotactl_fd", "reboot", "request_key", "security",
-    "set_mempolicy", "set_mempolicy_home_node", "setdomainname", "sethostname", "setns",
-    "settimeofday", "swapoff", "swapon", "sysfs", "syslog", "tuxcall", "umount2", "unshare",
-    "uselib", "userfaultfd", "ustat", "vhangup", "vserver",
+    "_sysctl",
+    "acct",
+    "add_key",
+    "afs_syscall",
+    "bpf",
+    "clock_settime",
+    "clone3",
+    "create_module",
+    "delete_module",
+    "fanotify_init",
+    "finit_module",
+    "fsconfig",
+    "fsmount",
+    "fsopen",
+    "fspick",
+    "get_kernel_syms",
+    "get_mempolicy",
+    "getpmsg",
+    "init_module",
+    "io_uring_enter",
+    "io_uring_register",
+    "io_uring_setup",
+    "ioperm",
+    "iopl",
+    "kcmp",
+    "kexec_file_load",
+    "kexec_load",
+    "keyctl",
+    "lookup_dcookie",
+    "mbind",
+    "migrate_pages",
+    "mount",
+    "mount_setattr",
+    "move_mount",
+    "move_pages",
+    "nfsservctl",
+    "open_by_handle_at",
+    "open_tree",
+    "perf_event_open",
+    "pidfd_getfd",
+    "pivot_root",
+    "process_madvise",
+    "putpmsg",
+    "query_module",
+    "quotactl",
+    "quotactl_fd",
+    "reboot",
+    "request_key",
+    "security",
+    "set_mempolicy",
+    "set_mempolicy_home_node",
+    "setdomainname",
+    "sethostname",
+    "setns",
+    "settimeofday",
+    "swapoff",
+    "swapon",
+    "sysfs",
+    "syslog",
+    "tuxcall",
+    "umount2",
+    "unshare",
+    "uselib",
+    "userfaultfd",
+    "ustat",
+    "vhangup",
+    "vserver",
 ];
 
 /// Blocked even with every capability (no allow rule at all in the profile).
 const BLOCKED_ALWAYS: [&str; 30] = [
-    "_sysctl", "add_key", "afs_syscall", "create_module", "get_kernel_syms", "getpmsg",
-    "io_uring_enter", "io_uring_register", "io_uring_setup", "kexec_file_load", "kexec_load",
-    "keyctl", "migrate_pages", "move_pages", "nfsservctl", "pivot_root", "putpmsg",
-    "query_module", "request_key", "security", "swapoff", "swapon", "sysfs", "tuxcall", "uselib",
-    "userfaultfd", "ustat", "vserver", "getpid", "getppid",
+    "_sysctl",
+    "add_key",
+    "afs_syscall",
+    "create_module",
+    "get_kernel_syms",
+    "getpmsg",
+    "io_uring_enter",
+    "io_uring_register",
+    "io_uring_setup",
+    "kexec_file_load",
+    "kexec_load",
+    "keyctl",
+    "migrate_pages",
+    "move_pages",
+    "nfsservctl",
+    "pivot_root",
+    "putpmsg",
+    "query_module",
+    "request_key",
+    "security",
+    "swapoff",
+    "swapon",
+    "sysfs",
+    "tuxcall",
+    "uselib",
+    "userfaultfd",
+    "ustat",
+    "vserver",
+    "getpid",
+    "getppid",
 ];
 
-fn run_syscalls(rt: &Runtime, b: &mut Bundle, names: &[&str]) -> (Out, std::collections::BTreeMap<String, (i64, i64)>) {
+fn run_syscalls(
+    rt: &Runtime,
+    b: &mut Bundle,
+    names: &[&str],
+) -> (Out, std::collections::BTreeMap<String, (i64, i64)>) {
     install_attack(b);
     let mut a = vec!["/bin/attack", "syscalls"];
     a.extend_from_slice(names);
@@ -113,7 +198,10 @@ fn def_02_seccomp_mode_and_blocked_syscalls() {
         }
     }
     assert!(r["getpid"].0 > 0, "control getpid failed:{o}");
-    assert!(wrong.is_empty(), "syscalls not blocked as moby's profile does: {wrong:#?}");
+    assert!(
+        wrong.is_empty(),
+        "syscalls not blocked as moby's profile does: {wrong:#?}"
+    );
 
     // AF_ALG (38) and AF_VSOCK (40) sockets are refused; AF_UNIX is not.
     for (dom, want_ok) in [(38, false), (40, false), (1, true)] {
@@ -163,15 +251,92 @@ fn def_03_syscalls_unknown_to_the_profile_get_enosys() {
 }
 
 #[test]
+fn def_03_syscalls_the_profile_allows_are_not_enosys() {
+    // The other side of the -ENOSYS stub: syscalls the spec profile names as allowed must reach
+    // the kernel on this kernel (6.x implements them all), not be answered ENOSYS/EPERM because
+    // the runtime's syscall table is older than the profile. With zero arguments the kernel
+    // answers EFAULT/EINVAL/EBADF/EOPNOTSUPP or 0.
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox();
+    let named: Vec<String> = b.config["linux"]["seccomp"]["syscalls"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|r| {
+                    r["action"] == "SCMP_ACT_ALLOW"
+                        && r["args"].as_array().is_none_or(|x| x.is_empty())
+                })
+                .flat_map(|r| strs(&r["names"]))
+                .collect()
+        })
+        .unwrap_or_default();
+    let newer = [
+        ("cachestat", 451),
+        ("fchmodat2", 452),
+        ("map_shadow_stack", 453),
+        ("futex_wake", 454),
+        ("futex_wait", 455),
+        ("futex_requeue", 456),
+        ("statmount", 457),
+        ("listmount", 458),
+        ("mseal", 462),
+    ];
+    // The host kernel's own answer (this process has no filter): a syscall the kernel lacks
+    // (e.g. map_shadow_stack without user shadow stacks) answers ENOSYS anyway and is skipped.
+    let all: Vec<String> = newer.iter().map(|(_, nr)| format!("nr:{nr}")).collect();
+    let host = std::process::Command::new(attack_binary())
+        .arg("syscalls")
+        .args(&all)
+        .output()
+        .expect("run the attacker on the host");
+    let host = sys_results(&String::from_utf8_lossy(&host.stdout));
+    let want: Vec<(&str, String)> = newer
+        .iter()
+        .filter(|(n, _)| named.iter().any(|x| x == n))
+        .map(|(n, nr)| (*n, format!("nr:{nr}")))
+        .filter(|(_, a)| host.get(a).is_some_and(|(_, e)| *e != ENOSYS))
+        .collect();
+    assert!(
+        !want.is_empty(),
+        "profile allows none of the newer syscalls; nothing to check"
+    );
+    let args: Vec<&str> = want.iter().map(|(_, a)| a.as_str()).collect();
+    let (o, r) = run_syscalls(&rt, &mut b, &args);
+    let wrong: Vec<String> = want
+        .iter()
+        .filter(|(_, a)| {
+            let (ret, errno) = r[a.as_str()];
+            ret == -1 && (errno == ENOSYS || errno == EPERM)
+        })
+        .map(|(n, a)| format!("{n} ({a}): {:?}", r[a.as_str()]))
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "syscalls the profile allows are refused by the filter: {wrong:?}{o}"
+    );
+}
+
+#[test]
 fn def_04_masked_paths_of_spec_are_masked() {
     let rt = Runtime::new();
     let mut b = Bundle::busybox();
     let masked = strs(&b.config["linux"]["maskedPaths"]);
     for m in [
-        "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-        "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi",
+        "/proc/acpi",
+        "/proc/asound",
+        "/proc/kcore",
+        "/proc/keys",
+        "/proc/latency_stats",
+        "/proc/timer_list",
+        "/proc/timer_stats",
+        "/proc/sched_debug",
+        "/sys/firmware",
+        "/proc/scsi",
     ] {
-        assert!(masked.iter().any(|x| x == m), "spec maskedPaths lacks {m}: {masked:?}");
+        assert!(
+            masked.iter().any(|x| x == m),
+            "spec maskedPaths lacks {m}: {masked:?}"
+        );
     }
     let mut script = String::new();
     let mut checks = Vec::new();
@@ -214,8 +379,17 @@ fn def_05_readonly_paths_of_spec_are_readonly() {
     let rt = Runtime::new();
     let mut b = Bundle::busybox();
     let ro = strs(&b.config["linux"]["readonlyPaths"]);
-    for m in ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"] {
-        assert!(ro.iter().any(|x| x == m), "spec readonlyPaths lacks {m}: {ro:?}");
+    for m in [
+        "/proc/bus",
+        "/proc/fs",
+        "/proc/irq",
+        "/proc/sys",
+        "/proc/sysrq-trigger",
+    ] {
+        assert!(
+            ro.iter().any(|x| x == m),
+            "spec readonlyPaths lacks {m}: {ro:?}"
+        );
     }
     // 'h' only prints sysrq help should the write ever reach the kernel. This host's kernel may
     // lack /proc/sysrq-trigger (CONFIG_MAGIC_SYSRQ=n); then a sysctl stands in for it.
@@ -228,8 +402,8 @@ fn def_05_readonly_paths_of_spec_are_readonly() {
     let o = rt.run(&unique("def05"), &b);
     o.ok();
     let r = lines_json(&o.stdout);
-    for i in 0..3 {
-        assert_eq!(r[i]["errno"], EROFS, "write {i} not EROFS:{o}");
+    for (i, w) in r.iter().take(3).enumerate() {
+        assert_eq!(w["errno"], EROFS, "write {i} not EROFS:{o}");
     }
     let mi = parse_mountinfo(o.probe()["mountinfo"].as_str().unwrap());
     for m in &ro {
@@ -268,10 +442,17 @@ fn def_06_mount_options_match_the_spec_table() {
             .unwrap_or_else(|| panic!("no mount at {dest}: {mi:#?}"));
         assert_eq!(m.fstype, fstype, "{dest}: {m:?}");
         for f in flags {
-            assert!(m.options.split(',').any(|x| x == *f), "{dest} lacks {f}: {m:?}");
+            assert!(
+                m.options.split(',').any(|x| x == *f),
+                "{dest} lacks {f}: {m:?}"
+            );
         }
     }
-    let devpts = mi.iter().rev().find(|m| m.mount_point == "/dev/pts").unwrap();
+    let devpts = mi
+        .iter()
+        .rev()
+        .find(|m| m.mount_point == "/dev/pts")
+        .unwrap();
     for f in ["ptmxmode=666", "mode=620", "gid=5"] {
         assert!(
             devpts.super_options.split(',').any(|x| x == f),
@@ -280,12 +461,18 @@ fn def_06_mount_options_match_the_spec_table() {
     }
     let cg: Vec<&MountInfo> = mi
         .iter()
-        .filter(|m| m.mount_point == "/sys/fs/cgroup" || m.mount_point.starts_with("/sys/fs/cgroup/"))
+        .filter(|m| {
+            m.mount_point == "/sys/fs/cgroup" || m.mount_point.starts_with("/sys/fs/cgroup/")
+        })
         .collect();
     assert!(!cg.is_empty(), "no cgroup mounts: {mi:#?}");
     for m in cg {
         for f in ["ro", "nosuid", "noexec", "nodev"] {
-            assert!(m.options.split(',').any(|x| x == f), "{} lacks {f}: {m:?}", m.mount_point);
+            assert!(
+                m.options.split(',').any(|x| x == f),
+                "{} lacks {f}: {m:?}",
+                m.mount_point
+            );
         }
     }
 }
@@ -303,7 +490,10 @@ fn def_07_device_nodes_are_exactly_the_oci_set() {
         "fd", "full", "mqueue", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin",
         "stdout", "tty", "urandom", "zero",
     ];
-    assert_eq!(got, want, "unexpected /dev contents (no console without a terminal):{o}");
+    assert_eq!(
+        got, want,
+        "unexpected /dev contents (no console without a terminal):{o}"
+    );
 }
 
 #[test]
@@ -314,7 +504,10 @@ fn def_08_device_cgroup_denies_open_of_new_nodes() {
     b.sh("mknod /dev/sda b 8 0 && echo mknod-ok; probe read /dev/sda; mknod /dev/fuse c 10 229 && echo mknod-fuse-ok; probe read /dev/fuse; probe write /dev/null x; exit 0");
     let o = rt.run(&unique("def08"), &b);
     o.ok();
-    assert!(o.stdout.contains("mknod-ok"), "mknod denied (devices 'm' is allowed by runc):{o}");
+    assert!(
+        o.stdout.contains("mknod-ok"),
+        "mknod denied (devices 'm' is allowed by runc):{o}"
+    );
     let r = lines_json(&o.stdout);
     assert_eq!(r[0]["errno"], EPERM, "/dev/sda (8:0) opened:{o}");
     assert_eq!(r[1]["ok"], false, "/dev/fuse opened:{o}");
@@ -332,7 +525,10 @@ fn def_09_rlimits_of_spec_config() {
     o.ok();
     let p = o.probe();
     assert_eq!(
-        (p["rlimits"]["RLIMIT_NOFILE"]["soft"].as_u64(), p["rlimits"]["RLIMIT_NOFILE"]["hard"].as_u64()),
+        (
+            p["rlimits"]["RLIMIT_NOFILE"]["soft"].as_u64(),
+            p["rlimits"]["RLIMIT_NOFILE"]["hard"].as_u64()
+        ),
         (Some(1024), Some(1024)),
         "{o}"
     );
@@ -359,14 +555,18 @@ fn def_11_lsm_profile_refused_without_lsm() {
     let rt = Runtime::new();
     let b = Bundle::busybox();
     assert!(
-        b.config["process"]["apparmorProfile"].is_null() && b.config["process"]["selinuxLabel"].is_null(),
+        b.config["process"]["apparmorProfile"].is_null()
+            && b.config["process"]["selinuxLabel"].is_null(),
         "spec sets an LSM label on a host without LSM"
     );
     let mut b = Bundle::busybox();
     b.set("/process/apparmorProfile", json!("docker-default"));
     let o = rt.run(&unique("def11"), &b);
     o.failed();
-    assert!(parse_probe(&o.stdout).is_none(), "process ran unconfined:{o}");
+    assert!(
+        parse_probe(&o.stdout).is_none(),
+        "process ran unconfined:{o}"
+    );
     assert!(o.errors().to_lowercase().contains("apparmor"), "{o}");
 }
 
@@ -377,7 +577,16 @@ fn def_12_kernel_escape_smoke() {
     let (o, r) = run_syscalls(
         &rt,
         &mut b,
-        &["unshare", "open_by_handle_at", "keyctl", "bpf", "userfaultfd", "io_uring_setup", "fsopen", "getpid"],
+        &[
+            "unshare",
+            "open_by_handle_at",
+            "keyctl",
+            "bpf",
+            "userfaultfd",
+            "io_uring_setup",
+            "fsopen",
+            "getpid",
+        ],
     );
     let ok: Vec<String> = r
         .iter()

@@ -94,7 +94,13 @@ fn kill_mid_create(rounds: usize) {
             o.success(),
             "round {i} (killed after {delay} us of {full}): delete --force failed:{o}"
         );
-        assert_gone(&rt, &b, &id, &cg, &format!("round {i}, killed after {delay} us"));
+        assert_gone(
+            &rt,
+            &b,
+            &id,
+            &cg,
+            &format!("round {i}, killed after {delay} us"),
+        );
     }
 }
 
@@ -149,7 +155,10 @@ fn rel_06_delete_force_matrix() {
 
     // missing: exit 0 (runc "--force ignore not exist")
     let o = rt.delete_force(&unique("missing"));
-    assert!(o.success(), "delete --force of a missing container must succeed:{o}");
+    assert!(
+        o.success(),
+        "delete --force of a missing container must succeed:{o}"
+    );
 
     // sub-cgroups with a process in them
     let cg = next(&mut b);
@@ -181,8 +190,17 @@ fn rel_06_delete_force_matrix() {
     kill_pid(pid, 9);
     rt.wait_status(&id, "stopped", T);
     let o = rt.delete_force(&id);
-    assert!(o.success(), "delete --force (host pidns, init gone) failed:{o}");
-    assert_gone(&rt, &b, &id, &cg, "host pidns + init gone (leftover child must be killed)");
+    assert!(
+        o.success(),
+        "delete --force (host pidns, init gone) failed:{o}"
+    );
+    assert_gone(
+        &rt,
+        &b,
+        &id,
+        &cg,
+        "host pidns + init gone (leftover child must be killed)",
+    );
 }
 
 #[test]
@@ -195,10 +213,19 @@ fn rel_07_exec_into_paused_container_is_refused() {
     rt.wait_status(&id, "paused", T);
     let t0 = Instant::now();
     let o = exec(&rt, &id, &[], &["/bin/probe", "print", "ran"]);
-    assert!(t0.elapsed() < Duration::from_secs(10), "exec hung on a paused container");
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "exec hung on a paused container"
+    );
     o.failed();
-    assert!(!o.stdout.contains("ran"), "exec ran in a paused container:{o}");
-    assert!(o.errors().contains("paused"), "error does not say paused:{o}");
+    assert!(
+        !o.stdout.contains("ran"),
+        "exec ran in a paused container:{o}"
+    );
+    assert!(
+        o.errors().contains("paused"),
+        "error does not say paused:{o}"
+    );
     rt.cmd(&["resume", &id]).ok();
     let o = exec(&rt, &id, &[], &["/bin/probe", "print", "ran"]);
     o.ok();
@@ -222,7 +249,13 @@ fn rel_08_exec_exit_codes() {
         exec(&rt, &id, &[], &["/bin/probe", "exit", &c]).code_is(code);
     }
     for (sig, n) in [("KILL", 9), ("TERM", 15), ("USR1", 10)] {
-        exec(&rt, &id, &[], &["/bin/sh", "-c", &format!("kill -{sig} $$")]).code_is(128 + n);
+        exec(
+            &rt,
+            &id,
+            &[],
+            &["/bin/sh", "-c", &format!("kill -{sig} $$")],
+        )
+        .code_is(128 + n);
     }
 }
 
@@ -240,7 +273,10 @@ fn rel_10_exec_leaves_no_zombies() {
     }
     std::thread::sleep(Duration::from_millis(100));
     let z = zombies_of(init);
-    assert!(z.is_empty(), "zombies under the container init after exec: {z:?}");
+    assert!(
+        z.is_empty(),
+        "zombies under the container init after exec: {z:?}"
+    );
     let me = zombies_of(std::process::id() as i32);
     assert!(me.is_empty(), "zombie children of the caller: {me:?}");
 }
@@ -250,7 +286,13 @@ fn rel_11_oom_kill_gives_exit_137() {
     let rt = Runtime::new();
     let mut b = Bundle::busybox();
     b.set("/linux/resources/memory", json!({"limit": 32 << 20}))
-        .args(&["/bin/dd", "if=/dev/zero", "of=/dev/null", "bs=256M", "count=1"]);
+        .args(&[
+            "/bin/dd",
+            "if=/dev/zero",
+            "of=/dev/null",
+            "bs=256M",
+            "count=1",
+        ]);
     let o = rt.run(&unique("oom"), &b);
     o.code_is(137);
 }
@@ -331,7 +373,11 @@ fn cgroup_cycles(n: usize) {
             rt.delete(&id).ok();
         }
     }
-    assert_eq!(count(), before, "cgroup dirs under {base} not back to baseline after {n} cycles");
+    assert_eq!(
+        count(),
+        before,
+        "cgroup dirs under {base} not back to baseline after {n} cycles"
+    );
 }
 
 #[test]
@@ -358,9 +404,15 @@ fn rel_13_refuse_pre_existing_frozen_cgroup() {
     let id = unique("frozen");
     let t0 = Instant::now();
     let o = rt.create(&id, &b);
-    assert!(t0.elapsed() < Duration::from_secs(15), "create hung on a frozen cgroup");
+    assert!(
+        t0.elapsed() < Duration::from_secs(15),
+        "create hung on a frozen cgroup"
+    );
     o.failed();
-    assert!(o.errors().to_lowercase().contains("frozen"), "error does not say frozen:{o}");
+    assert!(
+        o.errors().to_lowercase().contains("frozen"),
+        "error does not say frozen:{o}"
+    );
     assert!(!rt.state_out(&id).success(), "state left behind:{o}");
 }
 
@@ -392,7 +444,8 @@ fn rel_15_pid_file_is_atomic_and_relative_to_cwd() {
     };
     for i in 0..15 {
         let id = unique(&format!("pidf{i}"));
-        rt.create_with(&id, &b, &["--pid-file", file.to_str().unwrap()]).ok();
+        rt.create_with(&id, &b, &["--pid-file", file.to_str().unwrap()])
+            .ok();
         let pid: i32 = fs::read_to_string(&file).unwrap().trim().parse().unwrap();
         assert_eq!(pid, rt.pid(&id));
         rt.delete_force(&id).ok();
@@ -400,17 +453,30 @@ fn rel_15_pid_file_is_atomic_and_relative_to_cwd() {
     }
     stop.store(true, Ordering::Relaxed);
     watcher.join().unwrap();
-    assert!(reads.load(Ordering::Relaxed) > 0, "watcher never saw the pid file");
+    assert!(
+        reads.load(Ordering::Relaxed) > 0,
+        "watcher never saw the pid file"
+    );
     let bad = bad.lock().unwrap();
     assert!(bad.is_empty(), "readers saw partial pid files: {bad:?}");
 
     let id = running(&rt, &b, "execpidf");
     let o = rt.cmd_in(
         Some(&dir),
-        &["exec", "-d", "--pid-file", "exec.pid", &id, "/bin/probe", "sleep", "10"],
+        &[
+            "exec",
+            "-d",
+            "--pid-file",
+            "exec.pid",
+            &id,
+            "/bin/probe",
+            "sleep",
+            "10",
+        ],
     );
     o.ok();
-    let s = fs::read_to_string(dir.join("exec.pid")).unwrap_or_else(|e| panic!("no exec.pid in the caller's cwd ({e}):{o}"));
+    let s = fs::read_to_string(dir.join("exec.pid"))
+        .unwrap_or_else(|e| panic!("no exec.pid in the caller's cwd ({e}):{o}"));
     let pid: i32 = s.trim().parse().unwrap();
     assert!(pid_alive(pid), "exec pid file names a dead process {pid}");
 }
@@ -432,11 +498,58 @@ fn rel_16_console_socket_peer_closes_early() {
     let id = unique("earlyclose");
     let t0 = Instant::now();
     let o = rt.create_with(&id, &b, &["--console-socket", sock.to_str().unwrap()]);
-    assert!(t0.elapsed() < Duration::from_secs(20), "create hung after the console peer closed");
+    assert!(
+        t0.elapsed() < Duration::from_secs(20),
+        "create hung after the console peer closed"
+    );
     closer.join().unwrap();
     if !o.success() {
         assert!(!rt.state_out(&id).success(), "failed create left state:{o}");
     }
     rt.delete_force(&id).ok();
-    assert_gone(&rt, &b, &id, b.cgroups_path().as_deref().unwrap(), "console peer closed early");
+    assert_gone(
+        &rt,
+        &b,
+        &id,
+        b.cgroups_path().as_deref().unwrap(),
+        "console peer closed early",
+    );
+}
+
+#[test]
+fn rel_05_corrupt_and_empty_state_dirs_tolerated() {
+    // badinput.rs covers one garbage state.json; here: empty dir, empty file and garbage next to
+    // a live container. `list` must still succeed and show the live one; delete --force cleans each.
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox();
+    b.probe(&["sleep", "30"]);
+    let live = running(&rt, &b, "live");
+    let bad: Vec<(String, Option<&str>)> = vec![
+        (unique("emptydir"), None),
+        (unique("emptyfile"), Some("")),
+        (unique("garbage"), Some("\u{0}\u{1}not json")),
+        (unique("wrongshape"), Some("{\"id\": 5, \"pid\": \"x\"}")),
+    ];
+    for (id, content) in &bad {
+        let dir = rt.root().join(id);
+        fs::create_dir_all(&dir).unwrap();
+        if let Some(c) = content {
+            fs::write(dir.join("state.json"), c).unwrap();
+        }
+    }
+    let l = rt.cmd(&["list", "--format", "json"]);
+    l.ok();
+    assert!(l.stdout.contains(&live), "list lost the live container:{l}");
+    let q = rt.cmd(&["list", "-q"]);
+    q.ok();
+    for (id, _) in &bad {
+        let o = rt.delete_force(id);
+        assert!(o.success(), "delete --force {id} failed:{o}");
+        assert!(!rt.root().join(id).exists(), "{id}: state dir left:{o}");
+    }
+    assert_eq!(
+        rt.status(&live).as_deref(),
+        Some("running"),
+        "live container disturbed"
+    );
 }

@@ -229,6 +229,15 @@ pub fn create(root: &Root, opts: &CreateOpts, console: Option<OwnedFd>) -> Resul
     let res = drive_parent(
         &parent, &config, &*cgroup, c_pid, in_cgroup, &dir, &mut st, &mut undo,
     );
+    // A setup process killed by the OOM killer shows up as a closed socket;
+    // say what happened, as runc does.
+    let res = res.map_err(|e| match cgroup.stats() {
+        Ok(s) if s.memory.event_count.oom_kill > 0 => Error::Child(format!(
+            "container init was OOM-killed (memory limit too low?): {}",
+            crate::error_chain(&e)
+        )),
+        _ => e,
+    });
     if let Err(e) = res {
         parent.abort(&error_chain(&e));
         reap(c_pid);
