@@ -308,6 +308,14 @@ pub fn run_foreground(created: Created, pty: Option<OwnedFd>) -> Result<(i32, Ve
     c.dir.relock()?;
     // runc deletes a foreground container when it exits.
     if let Some(cg) = cgroup_of(&c.state) {
+        if code == 128 + libc::SIGKILL
+            && cg.stats().is_ok_and(|s| s.memory.event_count.oom_kill > 0)
+        {
+            warnings.push(format!(
+                "container {} was OOM-killed (its memory limit was reached)",
+                c.state.id
+            ));
+        }
         let _ = cg.kill_all(libc::SIGKILL);
     }
     warnings.extend(c.destroy()?);

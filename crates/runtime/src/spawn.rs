@@ -200,15 +200,19 @@ pub fn create(root: &Root, opts: &CreateOpts, console: Option<OwnedFd>) -> Resul
         )
         .ok()
     });
-    let forked = match &v2 {
-        Some(fd) => match berth_sys::process::fork_into_cgroup(fd.as_fd()) {
+    // With nothing to join and no time offsets to write, the child can be
+    // made in its new namespaces at once and be init itself (no C).
+    let direct_flags = direct_clone_flags(&config);
+    let ns_flags = direct_flags.unwrap_or(0);
+    let forked = match (&v2, direct_flags) {
+        (Some(fd), _) => match berth_sys::process::clone3(ns_flags, Some(fd.as_fd())) {
             Ok(f) => Ok((f, true)),
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EINVAL)) => {
-                fork().map(|f| (f, false))
+                clone_plain(ns_flags).map(|f| (f, false))
             }
             Err(e) => Err(e),
         },
-        None => fork().map(|f| (f, false)),
+        (None, _) => clone_plain(ns_flags).map(|f| (f, false)),
     };
     let (forked, in_cgroup) = forked.map_err(|e| Error::io("fork".into(), e))?;
     drop(v2);
@@ -219,6 +223,9 @@ pub fn create(root: &Root, opts: &CreateOpts, console: Option<OwnedFd>) -> Resul
             drop(parent);
             std::mem::forget(undo);
             drop(dir);
+            if direct_flags.is_some() {
+                direct_init(&config, child.into_intermediate(), ctx)
+            }
             intermediate(&config, child.into_intermediate(), ctx)
         }
         Fork::Parent(pid) => pid,
@@ -227,7 +234,15 @@ pub fn create(root: &Root, opts: &CreateOpts, console: Option<OwnedFd>) -> Resul
     drop(ctx);
 
     let res = drive_parent(
-        &parent, &config, &*cgroup, c_pid, in_cgroup, &dir, &mut st, &mut undo,
+        &parent,
+        &config,
+        &*cgroup,
+        c_pid,
+        in_cgroup,
+        direct_flags.is_some(),
+        &dir,
+        &mut st,
+        &mut undo,
     );
     // A setup process killed by the OOM killer shows up as a closed socket;
     // say what happened, as runc does.
@@ -288,6 +303,7 @@ fn drive_parent<'a>(
     cgroup: &dyn Manager,
     c_pid: i32,
     in_cgroup: bool,
+    direct: bool,
     dir: &ContainerDir,
     st: &mut State,
     undo: &mut Undo<'a>,
@@ -306,16 +322,23 @@ fn drive_parent<'a>(
         write_id_maps(c_pid, config)?;
         sync.userns_mapped()?; // [3]
     }
-    let pid = sync.wait_init_pid()?; // [4]
-    undo.init_pid = pid;
-    match reap(c_pid) {
-        Some(ws) if ws.exit_status() == Some(0) => {}
-        other => {
-            return Err(Error::Child(format!(
-                "intermediate process {c_pid} ended badly: {other:?}"
-            )))
+    let pid = if direct {
+        // The child is init itself: there is no [4].
+        c_pid
+    } else {
+        let pid = sync.wait_init_pid()?; // [4]
+        match reap(c_pid) {
+            Some(ws) if ws.exit_status() == Some(0) => {}
+            other => {
+                undo.init_pid = pid;
+                return Err(Error::Child(format!(
+                    "intermediate process {c_pid} ended badly: {other:?}"
+                )));
+            }
         }
-    }
+        pid
+    };
+    undo.init_pid = pid;
     st.pid = pid;
     st.pid_start_time = state::process_start_time(pid)
         .ok_or_else(|| Error::Child(format!("container init {pid} died during setup")))?;
@@ -355,6 +378,61 @@ fn write_id_maps(pid: i32, config: &Config) -> Result<()> {
             .map_err(|e| Error::io(format!("write {path} ({})", data.trim()), e))?;
     }
     Ok(())
+}
+
+/// clone flags for making init directly in all its new namespaces, or None
+/// when C is needed: a namespace joined by path, or time offsets to write
+/// before any process enters the time namespace.
+fn direct_clone_flags(config: &Config) -> Option<u64> {
+    if config.namespaces.iter().any(|n| n.path.is_some()) || !config.time_offsets.is_empty() {
+        return None;
+    }
+    // The cgroup namespace is unshared by init itself, once P has put it in
+    // its v1 cgroups: its root must be the container's cgroup.
+    Some(
+        config
+            .namespaces
+            .iter()
+            .filter(|n| n.kind != NS::Cgroup)
+            .map(|n| ns_link_type(n.kind).1.bits() as u64)
+            .fold(0, |a, b| a | b),
+    )
+}
+
+fn clone_plain(flags: u64) -> std::io::Result<Fork> {
+    if flags == 0 {
+        fork()
+    } else {
+        berth_sys::process::clone3(flags, None)
+    }
+}
+
+/// I made directly in its namespaces: sync points [1] to [3] as C would
+/// do them, then init.
+fn direct_init(config: &Config, sync: IntermediateSync, ctx: InitContext) -> ! {
+    let res = sync
+        .wait_go()
+        .map_err(|e| Error::io("[1] wait for go".into(), e))
+        .and_then(|()| {
+            if config.has_new(NS::User) {
+                sync.userns_ready_and_wait()
+                    .map_err(|e| Error::io("[2]/[3] user namespace mapping".into(), e))?;
+                berth_sys::process::set_res_ids(0, 0)
+                    .map_err(|e| Error::io("become root in the user namespace".into(), e))?;
+            }
+            if config.has_new(NS::Cgroup) {
+                berth_sys::process::unshare(libc::CLONE_NEWCGROUP)
+                    .map_err(|e| Error::io("unshare cgroup namespace".into(), e))?;
+            }
+            Ok(())
+        });
+    match res {
+        Ok(()) => init::run(config, sync.into_init(), ctx),
+        Err(e) => {
+            sync.error(&error_chain(&e));
+            exit_now(1)
+        }
+    }
 }
 
 /// C: enter or make the namespaces, fork init, report its pid, exit.

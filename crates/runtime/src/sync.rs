@@ -37,6 +37,11 @@
 //!                                                                  hooks, exec
 //! ```
 //!
+//! When no namespace is joined by path and no time offsets must be written
+//! first, C is skipped: P makes I directly with clone3 and every CLONE_NEW*
+//! flag (and CLONE_INTO_CGROUP on cgroup2); I then plays C's part of [1] to
+//! [3], unshares its cgroup namespace once placed, and there is no [4].
+//!
 //! At any point C or I may send `Error{msg}` instead and exit; P prints the
 //! message and undoes everything. If P dies, C dies with it (pdeathsig) and
 //! I sees the socket close at its next step and exits.

@@ -190,22 +190,27 @@ struct CloneArgs {
 
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
-/// A fork whose child starts inside the cgroup2 directory `cgroup`
-/// (clone3 with CLONE_INTO_CGROUP), so it never runs outside it and pays
-/// no migration. Same single-thread contract as [`fork`].
-pub fn fork_into_cgroup(cgroup: std::os::fd::BorrowedFd<'_>) -> io::Result<Fork> {
+/// clone3 without CLONE_VM, that is a fork, with namespace `flags`
+/// (CLONE_NEW*) and, if `cgroup` is given, CLONE_INTO_CGROUP: the child
+/// starts inside the new namespaces and the cgroup2 directory, so it never
+/// runs outside them and pays no migration. Same single-thread contract as
+/// [`fork`].
+pub fn clone3(flags: u64, cgroup: Option<std::os::fd::BorrowedFd<'_>>) -> io::Result<Fork> {
     use std::os::fd::AsRawFd;
     debug_assert!(thread_count() <= 1, "fork from a multi-threaded process");
     let mut args = CloneArgs {
-        flags: CLONE_INTO_CGROUP,
+        flags,
         exit_signal: libc::SIGCHLD as u64,
-        cgroup: cgroup.as_raw_fd() as u64,
         ..Default::default()
     };
-    // SAFETY: clone3 without CLONE_VM is a fork: the child gets a copy of
-    // the address space, so no stack is shared; `args` is a valid
-    // clone_args of the size passed. The single-thread invariant (as for
-    // fork) means no lock is held in the child.
+    if let Some(fd) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd.as_raw_fd() as u64;
+    }
+    // SAFETY: without CLONE_VM this is a fork: the child gets a copy of the
+    // address space, so no stack is shared; `args` is a valid clone_args of
+    // the size passed. The single-thread invariant (as for fork) means no
+    // lock is held in the child.
     let pid = unsafe {
         libc::syscall(
             libc::SYS_clone3,
