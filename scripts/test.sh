@@ -19,9 +19,22 @@ for p in "${PKGS[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing: ${missing[*]}"
+  # Packages must not start their daemons (dockerd would turn on the host's
+  # ip_forward): a policy-rc.d that forbids it, for the install only.
+  made_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
   apt-get update -q -o DPkg::Lock::Timeout=600
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
     -o DPkg::Lock::Timeout=600 "${missing[@]}"
+  [ -n "$made_policy" ] && rm -f /usr/sbin/policy-rc.d
+fi
+if [ "$(cat /proc/sys/net/ipv4/ip_forward)" != 0 ]; then
+  echo "scripts/test.sh: net.ipv4.ip_forward is on; it must stay 0 on this host" >&2
+  exit 1
 fi
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 
