@@ -18,7 +18,6 @@
 //! X never holds a host fd beyond stdio, the console socket and the sync
 //! socket, and is non-dumpable until execve (CVE-2016-9962).
 
-use std::ffi::CString;
 use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
@@ -337,20 +336,7 @@ fn process(
             init::set_rlimit(r)?;
         }
         let exe = init::find_executable(cfg)?;
-        let argv: Vec<CString> = cfg
-            .process
-            .args
-            .iter()
-            .map(|a| CString::new(a.as_bytes()))
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|_| Error::Invalid("process.args holds a NUL byte".into()))?;
-        let envp: Vec<CString> = cfg
-            .process
-            .env
-            .iter()
-            .map(|a| CString::new(a.as_bytes()))
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|_| Error::Invalid("process.env holds a NUL byte".into()))?;
+        let (argv, envp) = init::argv_envp(&cfg.process)?;
         if !cfg.process.no_new_privileges {
             if let Some(sc) = &seccomp {
                 sc.install(&state, pid)?;

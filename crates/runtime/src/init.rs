@@ -125,20 +125,7 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext) -> Result<Never> {
     }
 
     let exe = find_executable(cfg)?;
-    let argv: Vec<CString> = cfg
-        .process
-        .args
-        .iter()
-        .map(|a| CString::new(a.as_bytes()))
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|_| Error::Invalid("process.args holds a NUL byte".into()))?;
-    let envp: Vec<CString> = cfg
-        .process
-        .env
-        .iter()
-        .map(|a| CString::new(a.as_bytes()))
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|_| Error::Invalid("process.env holds a NUL byte".into()))?;
+    let (argv, envp) = argv_envp(&cfg.process)?;
 
     // Only stdio and the preserved fds reach the container. Done before any
     // filter is loaded: a profile need not allow close_range.
@@ -451,4 +438,15 @@ pub(crate) fn hook_pid(state: &str) -> i32 {
         .ok()
         .and_then(|v| v["pid"].as_i64())
         .unwrap_or(0) as i32
+}
+
+/// process.args and process.env as C strings for execve.
+pub(crate) fn argv_envp(p: &berth_oci::Process) -> Result<(Vec<CString>, Vec<CString>)> {
+    let c = |v: &[String], what: &str| -> Result<Vec<CString>> {
+        v.iter()
+            .map(|a| CString::new(a.as_bytes()))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|_| Error::Invalid(format!("process.{what} holds a NUL byte")))
+    };
+    Ok((c(&p.args, "args")?, c(&p.env, "env")?))
 }
