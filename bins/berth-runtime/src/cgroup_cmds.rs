@@ -511,6 +511,63 @@ fn emit(out: &mut impl Write, line: &str) -> Result<()> {
 
 /// How often a streaming `events` checks whether the container is still alive.
 const LIVENESS_TICK: Duration = Duration::from_millis(100);
+/// The tick while a v2 cgroup is at its memory limit (see [`PressureWatch`]).
+const PRESSURE_TICK: Duration = Duration::from_millis(1);
+/// How long the fast tick lasts after the last sign of pressure.
+const PRESSURE_HOLD: Duration = Duration::from_secs(2);
+
+/// On cgroup v2 the oom_kill counter lives in the container's own memory.events, which
+/// is gone as soon as `run` or `delete` removes the cgroup after the kill; and the
+/// kernel rate-limits its change notifications (20 ms), so the notification for the kill
+/// can arrive after the removal. While memory.events shows the cgroup hitting its limit
+/// ("max" rising), look at the counter every millisecond so the kill is seen before the
+/// cgroup goes.
+struct PressureWatch {
+    file: Option<PathBuf>,
+    last_max: u64,
+    until: Option<Instant>,
+}
+
+impl PressureWatch {
+    fn new(paths: &BTreeMap<String, PathBuf>) -> PressureWatch {
+        let file = v2_dir_for(paths, "memory", "memory.events").map(|d| d.join("memory.events"));
+        let mut w = PressureWatch {
+            file,
+            last_max: 0,
+            until: None,
+        };
+        w.last_max = w.max_events();
+        w
+    }
+
+    fn max_events(&self) -> u64 {
+        self.file
+            .as_ref()
+            .and_then(|f| std::fs::read_to_string(f).ok())
+            .and_then(|t| {
+                t.lines()
+                    .find_map(|l| l.strip_prefix("max ").and_then(|v| v.trim().parse().ok()))
+            })
+            .unwrap_or(0)
+    }
+
+    /// The tick to use now.
+    fn tick(&mut self) -> Duration {
+        if self.file.is_none() {
+            return LIVENESS_TICK;
+        }
+        let m = self.max_events();
+        let now = Instant::now();
+        if m != self.last_max {
+            self.last_max = m;
+            self.until = Some(now + PRESSURE_HOLD);
+        }
+        match self.until {
+            Some(u) if now < u => PRESSURE_TICK,
+            _ => LIVENESS_TICK,
+        }
+    }
+}
 
 pub fn events(root: &Root, id: &str, stats: bool, interval: Duration) -> Result<()> {
     if interval.is_zero() {
@@ -530,6 +587,7 @@ pub fn events(root: &Root, id: &str, stats: bool, interval: Duration) -> Result<
         .oom_events()
         .with_context(|| format!("watch oom events of container {id}"))?;
     let alive = || container::same_process(c.state.pid, c.state.pid_start_time);
+    let mut pressure = PressureWatch::new(&cg.paths());
     let mut next = Instant::now() + interval;
     loop {
         let now = Instant::now();
@@ -548,7 +606,7 @@ pub fn events(root: &Root, id: &str, stats: bool, interval: Duration) -> Result<
             }
             continue;
         }
-        let wait = (next - now).min(LIVENESS_TICK);
+        let wait = (next - now).min(pressure.tick());
         match oom.wait(Some(wait))? {
             berth_cgroups::events::OomEvent::Oom(_) => {
                 emit(&mut out, &event_line("oom", id, None))?;
@@ -750,6 +808,25 @@ mod tests {
         let mut v = json!({"cpu": {"period": 20000}});
         fill_from_cgroup(&mut v, &paths).unwrap();
         assert_eq!(v, json!({"cpu": {"period": 20000}}));
+    }
+
+    #[test]
+    fn pressure_on_v2_memory_speeds_up_the_tick() {
+        let t = Scratch::new("pressure");
+        let ev = t.path().join("memory.events");
+        std::fs::write(&ev, "low 0\nhigh 0\nmax 3\noom 0\noom_kill 0\n").unwrap();
+        let mut paths = BTreeMap::new();
+        paths.insert(String::new(), t.path().to_path_buf());
+        let mut w = PressureWatch::new(&paths);
+        assert_eq!(w.tick(), LIVENESS_TICK);
+        std::fs::write(&ev, "low 0\nhigh 0\nmax 9\noom 0\noom_kill 0\n").unwrap();
+        assert_eq!(w.tick(), PRESSURE_TICK);
+        assert_eq!(w.tick(), PRESSURE_TICK, "held after the last rise");
+        // A v1 memory controller has its own (synchronous) eventfd: no fast tick.
+        paths.insert("memory".into(), t.path().to_path_buf());
+        let mut w = PressureWatch::new(&paths);
+        std::fs::write(&ev, "max 20\n").unwrap();
+        assert_eq!(w.tick(), LIVENESS_TICK);
     }
 
     #[test]

@@ -21,6 +21,7 @@ use berth_runtime_core::{error_chain, Error as RtError};
 use args::{Command, Global};
 
 fn main() {
+    berth_sys::signal::default_sigpipe();
     let (global, cmd) = args::parse();
     let logger = log::Logger::new(&global);
     let code = match run(&global, cmd, &logger) {

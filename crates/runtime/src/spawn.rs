@@ -547,8 +547,9 @@ pub fn absolute_bundle(b: &Path) -> Result<PathBuf> {
 }
 
 /// linux.resources with runc's implicit device rules appended (mknod of
-/// anything, the standard nodes, ptys), and access to the config's own
-/// devices, as runc does.
+/// anything, the standard nodes, ptys), as runc does. Nodes listed in
+/// linux.devices are created but get no rule of their own: the resources'
+/// allow list decides, as with runc.
 fn effective_resources(config: &Config) -> Option<berth_oci::LinuxResources> {
     use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
     let mut res = config.resources.clone()?;
@@ -563,14 +564,6 @@ fn effective_resources(config: &Config) -> Option<berth_oci::LinuxResources> {
             r.set_access(Some(access.to_string()));
             r
         };
-        for d in &config.devices {
-            let t = match d.kind {
-                'b' => LinuxDeviceType::B,
-                'p' => continue,
-                _ => LinuxDeviceType::C,
-            };
-            rules.push(rule(t, Some(d.major), Some(d.minor), "rwm"));
-        }
         for (_, d) in berth_cgroups::devices::runc_default_rules() {
             let v1 = d.to_v1();
             let mut it = v1.split_whitespace();
