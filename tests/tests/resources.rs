@@ -532,3 +532,61 @@ fn five_hundred_cycles_leave_no_cgroup_behind() {
     assert_eq!(after, before, "cgroup directories leaked under {base}");
     assert!(named.is_empty(), "cgroup directories leaked: {named:?}");
 }
+
+/// The first real block device's "major:minor" (the root disk here).
+fn a_block_device() -> Option<(String, u64, u64)> {
+    let mut names: Vec<String> = fs::read_dir("/sys/block")
+        .ok()?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with("loop") && !n.starts_with("ram") && !n.starts_with("zram"))
+        .collect();
+    names.sort();
+    let name = names.into_iter().next()?;
+    let dev = fs::read_to_string(format!("/sys/block/{name}/dev")).ok()?;
+    let (ma, mi) = dev.trim().split_once(':')?;
+    Some((name, ma.parse().ok()?, mi.parse().ok()?))
+}
+
+#[test]
+fn io_weight_and_throttles_land_in_the_right_files() {
+    // issue 3: blockIO weight and throttle rules, read back from the cgroup files.
+    let (name, ma, mi) = a_block_device().expect("this machine has a block device");
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox();
+    let id = unique("io");
+    b.set(
+        "/linux/resources/blockIO",
+        json!({
+            "weight": 300,
+            "throttleReadBpsDevice": [{"major": ma, "minor": mi, "rate": 1048576}],
+            "throttleWriteIOPSDevice": [{"major": ma, "minor": mi, "rate": 77}],
+        }),
+    );
+    b.probe(&["sleep"]);
+    rt.run_detached(&id, &b).ok();
+    let dev = format!("{ma}:{mi}");
+    let rbps = read(&cg_file(&b, "blkio.throttle.read_bps_device"));
+    assert!(
+        rbps.lines().any(|l| l.trim() == format!("{dev} 1048576")),
+        "blkio.throttle.read_bps_device for {name} ({dev}): {rbps:?}"
+    );
+    let wiops = read(&cg_file(&b, "blkio.throttle.write_iops_device"));
+    assert!(
+        wiops.lines().any(|l| l.trim() == format!("{dev} 77")),
+        "blkio.throttle.write_iops_device: {wiops:?}"
+    );
+    // The weight goes to blkio.weight (CFQ) or blkio.bfq.weight (BFQ).
+    let cg = b.cgroups_path().expect("cgroupsPath");
+    let w = ["blkio.weight", "blkio.bfq.weight"]
+        .iter()
+        .flat_map(|f| cgroup_dirs(&cg).into_iter().map(move |d| d.join(f)))
+        .find(|p| p.exists())
+        .expect("a blkio weight file");
+    let wv = read(&w);
+    assert!(
+        wv.lines().any(|l| l.trim() == "300" || l.trim() == "default 300"),
+        "{}: {wv:?}",
+        w.display()
+    );
+}

@@ -37,6 +37,31 @@ cleanup_one() { $R delete --force "$1" >/dev/null 2>&1; }
 
 echo "guest: $(uname -r), cgroup: $(stat -fc %T /sys/fs/cgroup), controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
 
+# --- io: weight and throttles land in io.max and io.weight (or io.bfq.weight).
+check_io() {
+    n=io
+    dd if=/dev/zero of=/tmp/io.img bs=1M count=4 2>/dev/null
+    loop=$(losetup -f 2>/dev/null) && losetup "$loop" /tmp/io.img 2>/dev/null \
+        || { fail io "no loop device to throttle"; return; }
+    mm=$(cat "/sys/block/${loop##*/}/dev")
+    sed -i -e "s/1111/${mm%%:*}/g" -e "s/2222/${mm##*:}/g" "$B/$n/config.json"
+    if ! run_d $n; then
+        fail io "$(cat "$W/$n.err")"; losetup -d "$loop"; return
+    fi
+    max=$(grep "^$mm " $CG/$n/io.max)
+    w=$(cat $CG/$n/io.bfq.weight 2>/dev/null || cat $CG/$n/io.weight)
+    cleanup_one $n
+    losetup -d "$loop"
+    case "$max" in
+    *rbps=1048576*wiops=77*)
+        case "$w" in
+        *"default 100"*) fail io "io.max '$max' but the weight was not set: '$w'" ;;
+        *) pass io "io.max '$max', weight '$(echo $w | tr '\n' ' ')'" ;;
+        esac ;;
+    *) fail io "io.max for $mm: '$max'" ;;
+    esac
+}
+
 # --- OOM: 5 MiB limit, init allocates 50 MB -> run exits 137 and events reports oom.
 check_oom() {
     n=oom
@@ -261,6 +286,7 @@ check_pause
 check_pdel
 check_stats
 check_devices
+check_io
 check_cycles
 for n in oom pids cpu upd pause pdel stats devdeny devallow; do cleanup_one $n; done
 rmdir $CG 2>/dev/null

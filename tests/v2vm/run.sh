@@ -119,6 +119,9 @@ config devallow "$kmsg_args" \
     "{\"devices\": [{\"allow\": false, \"access\": \"rwm\"}, {\"allow\": true, \"type\": \"c\", \"major\": 1, \"minor\": 11, \"access\": \"w\"}]}" \
     "$kmsg_mount"
 config cycle '["true"]' "{\"devices\": $deny_all}"
+# io: the guest puts its loop device's numbers in place of 1111:2222.
+config io '["sleep", "600"]' \
+    "{\"devices\": $deny_all, \"blockIO\": {\"weight\": 300, \"throttleReadBpsDevice\": [{\"major\": 1111, \"minor\": 2222, \"rate\": $mib}], \"throttleWriteIOPSDevice\": [{\"major\": 1111, \"minor\": 2222, \"rate\": 77}]}}"
 for f in "$payload"/b/*/config.json; do
     jq -e . "$f" >/dev/null || { echo "FAIL payload: bad JSON in $f" >&2; exit 1; }
 done
