@@ -41,6 +41,9 @@ echo "guest: $(uname -r), cgroup: $(stat -fc %T /sys/fs/cgroup), controllers: $(
 check_io() {
     n=io
     dd if=/dev/zero of=/tmp/io.img bs=1M count=4 2>/dev/null
+    modprobe loop 2>/dev/null
+    [ -e /dev/loop-control ] || mknod /dev/loop-control c 10 237 2>/dev/null
+    [ -e /dev/loop0 ] || mknod /dev/loop0 b 7 0 2>/dev/null
     loop=$(losetup -f 2>/dev/null) && losetup "$loop" /tmp/io.img 2>/dev/null \
         || { fail io "no loop device to throttle"; return; }
     mm=$(cat "/sys/block/${loop##*/}/dev")
