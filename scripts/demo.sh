@@ -31,7 +31,7 @@ trap cleanup EXIT
 # A bundle: a busybox rootfs and runtime-spec config from `berth-runtime spec`.
 mkdir -p "$WORK/bundle/rootfs"/{bin,proc,sys,dev,etc,tmp}
 cp /bin/busybox "$WORK/bundle/rootfs/bin/"
-for a in $(/bin/busybox --list); do ln -sf busybox "$WORK/bundle/rootfs/bin/$a"; done
+for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$WORK/bundle/rootfs/bin/$a"; done
 echo 'root:x:0:0:root:/:/bin/sh' > "$WORK/bundle/rootfs/etc/passwd"
 echo 'root:x:0:' > "$WORK/bundle/rootfs/etc/group"
 (cd "$WORK/bundle" && "$RT" spec)
@@ -60,7 +60,7 @@ config 'echo "hostname: $(hostname)"; echo "ps:"; ps; echo "ip link:"; ip link' 
 
 echo
 echo "== 2. memory: limit 5 MB, allocate 50 MB"
-config 'sleep 1; echo "allocating 50 MB"; dd if=/dev/zero of=/dev/null bs=50M count=1; echo "survived?!"' 5242880
+config 'sleep 1; echo "allocating 50 MB"; exec dd if=/dev/zero of=/dev/null bs=50M count=1' 5242880
 "$RT" --root "$STATE" run --bundle "$WORK/bundle" "$ID2" &
 RUNPID=$!
 for _ in $(seq 100); do
