@@ -20,8 +20,15 @@ use berth_runtime_core::{error_chain, Error as RtError};
 
 use args::{Command, Global};
 
+/// println! that does not panic when the reader went away (`state | head`):
+/// the runtime keeps SIGPIPE ignored, since hooks may not read their stdin.
+macro_rules! outln {
+    ($($a:tt)*) => {{
+        let _ = writeln!(std::io::stdout().lock(), $($a)*);
+    }};
+}
+
 fn main() {
-    berth_sys::signal::default_sigpipe();
     let (global, cmd) = args::parse();
     let logger = log::Logger::new(&global);
     let code = match run(&global, cmd, &logger) {
@@ -127,7 +134,7 @@ fn run(g: &Global, cmd: Command, logger: &log::Logger) -> Result<i32> {
         Command::State { id } => {
             let c = open_ro(&root, &id)?;
             let v = c.runc_state();
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            outln!("{}", serde_json::to_string_pretty(&v)?);
             Ok(0)
         }
         Command::Kill { id, signal, all } => {
@@ -226,7 +233,7 @@ fn run(g: &Global, cmd: Command, logger: &log::Logger) -> Result<i32> {
             Ok(0)
         }
         Command::Features => {
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&berth_runtime_core::features::features())?
             );
@@ -373,7 +380,7 @@ fn ps(root: &Root, id: &str, format: &str, ps_args: &[String]) -> Result<()> {
     };
     match format {
         "json" => {
-            println!("{}", serde_json::to_string(&pids)?);
+            outln!("{}", serde_json::to_string(&pids)?);
             Ok(())
         }
         "table" => {

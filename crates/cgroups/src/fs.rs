@@ -567,13 +567,15 @@ impl Manager for FsManager {
 
     fn destroy(&self) -> Result<(), Error> {
         if self.any_exists() {
-            if !self.pids()?.is_empty() {
+            let mut left = self.pids()?;
+            if !left.is_empty() {
                 self.kill_all(SIGKILL)?;
             }
             let start = Instant::now();
             let mut last_kill = Instant::now();
-            loop {
-                let left = self.pids()?;
+            while !left.is_empty() {
+                std::thread::sleep(Duration::from_millis(1));
+                left = self.pids()?;
                 if left.is_empty() {
                     break;
                 }
@@ -593,7 +595,6 @@ impl Manager for FsManager {
                     self.signal_each(SIGKILL)?;
                     last_kill = Instant::now();
                 }
-                std::thread::sleep(Duration::from_millis(5));
             }
             for d in self.dirs() {
                 rmdir_tree(d)?;

@@ -306,7 +306,8 @@ pub fn run_foreground(created: Created, pty: Option<OwnedFd>) -> Result<(i32, Ve
     let code = attend(pid, &sigfd, pty.as_ref());
     let code = code?;
     c.dir.relock()?;
-    // runc deletes a foreground container when it exits.
+    // runc deletes a foreground container when it exits (destroy kills
+    // whatever is left in the cgroup).
     if let Some(cg) = cgroup_of(&c.state) {
         if code == 128 + libc::SIGKILL
             && cg.stats().is_ok_and(|s| s.memory.event_count.oom_kill > 0)
@@ -316,7 +317,6 @@ pub fn run_foreground(created: Created, pty: Option<OwnedFd>) -> Result<(i32, Ve
                 c.state.id
             ));
         }
-        let _ = cg.kill_all(libc::SIGKILL);
     }
     warnings.extend(c.destroy()?);
     Ok((code, warnings))

@@ -94,10 +94,3 @@ pub fn reset_dispositions() {
         unsafe { libc::signal(sig, libc::SIG_DFL) };
     }
 }
-
-/// Restore the default SIGPIPE action (Rust ignores it at start-up), so that
-/// `berth-runtime state | head -1` ends quietly instead of failing a write.
-pub fn default_sigpipe() {
-    // SAFETY: SIG_DFL is a valid disposition for SIGPIPE; no handler runs.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-}
