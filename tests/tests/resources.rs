@@ -585,7 +585,8 @@ fn io_weight_and_throttles_land_in_the_right_files() {
         .expect("a blkio weight file");
     let wv = read(&w);
     assert!(
-        wv.lines().any(|l| l.trim() == "300" || l.trim() == "default 300"),
+        wv.lines()
+            .any(|l| l.trim() == "300" || l.trim() == "default 300"),
         "{}: {wv:?}",
         w.display()
     );

@@ -676,7 +676,14 @@ fn default_profile_blocks_what_docker_blocks() {
     assert_eq!(want.len(), 67);
     assert_eq!(run(&prog, Abi::X86_64, "clone3", [0; 6]), errno(38));
     // Newer syscalls moby allows are allowed, not ENOSYS (DEF-03).
-    for n in ["cachestat", "fchmodat2", "futex_wake", "statmount", "listmount", "mseal"] {
+    for n in [
+        "cachestat",
+        "fchmodat2",
+        "futex_wake",
+        "statmount",
+        "listmount",
+        "mseal",
+    ] {
         assert_eq!(run(&prog, Abi::X86_64, n, [0; 6]), ALLOW, "{n}");
     }
     assert_eq!(run(&prog, Abi::X86_64, "mount", [0; 6]), errno(1));
