@@ -10,7 +10,7 @@ mod cgroup_cmds;
 mod log;
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use berth_runtime_core::container::{self, Container};
@@ -53,7 +53,7 @@ fn run(g: &Global, cmd: Command, logger: &log::Logger) -> Result<i32> {
     match cmd {
         Command::Create(c) => {
             hygiene(&root, c.preserve_fds);
-            let opts = c.into_opts(g)?;
+            let opts = c.to_opts(g)?;
             let created = spawn::create(&root, &opts, None)?;
             logger.debug(&format!(
                 "created container {} with init pid {} (runs from a sealed memfd: {})",
@@ -71,7 +71,7 @@ fn run(g: &Global, cmd: Command, logger: &log::Logger) -> Result<i32> {
         }
         Command::Run(c, detach, keep) => {
             hygiene(&root, c.preserve_fds);
-            let opts = c.into_opts(g)?;
+            let opts = c.to_opts(g)?;
             let cfg = berth_oci::load(&opts.bundle)?;
             let mut pty_end = None;
             let mut console = None;
@@ -259,7 +259,7 @@ fn open_ro(root: &Root, id: &str) -> Result<Container, RtError> {
     Container::open_unlocked(root, id)
 }
 
-fn send_pidfd(sock: &PathBuf, pid: i32) -> Result<()> {
+fn send_pidfd(sock: &Path, pid: i32) -> Result<()> {
     let s = berth_runtime_core::tty::connect_console_socket(sock)?;
     let pidfd = rustix::process::pidfd_open(
         rustix::process::Pid::from_raw(pid).context("bad pid")?,
@@ -425,7 +425,7 @@ fn ps(root: &Root, id: &str, format: &str, ps_args: &[String]) -> Result<()> {
 }
 
 impl args::CreateArgs {
-    fn into_opts(&self, g: &Global) -> Result<CreateOpts> {
+    fn to_opts(&self, g: &Global) -> Result<CreateOpts> {
         let bundle = spawn::absolute_bundle(&self.bundle)?;
         Ok(CreateOpts {
             id: self.id.clone(),

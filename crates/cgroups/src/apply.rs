@@ -825,7 +825,7 @@ pub fn zero_is_unset(res: &LinuxResources) -> LinuxResources {
         }
         r.set_cpu(Some(c));
     }
-    if let Some(mm) = r.memory().clone() {
+    if let Some(mm) = *r.memory() {
         let mut mm = mm;
         if mm.limit() == Some(0) {
             mm.set_limit(None);
@@ -844,7 +844,7 @@ pub fn zero_is_unset(res: &LinuxResources) -> LinuxResources {
         }
         r.set_memory(Some(mm));
     }
-    if let Some(p) = r.pids().clone() {
+    if let Some(p) = *r.pids() {
         if p.limit() == 0 {
             r.set_pids(None);
         }

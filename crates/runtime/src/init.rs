@@ -405,7 +405,7 @@ pub(crate) fn setup_console(cfg: &Config, sock: Option<OwnedFd>, mount: bool) ->
 fn reopen_fifo(fifo: &OwnedFd, procfs: Option<Procfs>) -> Result<OwnedFd> {
     let want = rustix::fs::fstat(fifo).map_err(|e| err("stat exec fifo", e))?;
     let own_proc = rustix::fs::statfs("/proc")
-        .map(|s| s.f_type as i64 == 0x9fa0)
+        .map(|s| s.f_type == 0x9fa0)
         .unwrap_or(false);
     let w: OwnedFd = if own_proc {
         drop(procfs);

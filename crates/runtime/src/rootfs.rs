@@ -183,7 +183,7 @@ fn is_dir(fd: BorrowedFd<'_>) -> bool {
 
 fn is_procfs(fd: BorrowedFd<'_>) -> bool {
     rustix::fs::fstatfs(fd)
-        .map(|s| s.f_type as i64 == PROC_SUPER_MAGIC)
+        .map(|s| s.f_type == PROC_SUPER_MAGIC)
         .unwrap_or(false)
 }
 
@@ -697,7 +697,7 @@ fn mask_paths(root: &Root, paths: &[String]) -> Result<()> {
     let null = root
         .resolve_nofollow("/dev/null")
         .map_err(|e| perr("open /dev/null for masking", e))?;
-    let f: OwnedFd = null.into();
+    let f: OwnedFd = null;
     let md = rustix::fs::fstat(&f).map_err(|e| err("stat /dev/null", e))?;
     if rustix::fs::FileType::from_raw_mode(md.st_mode) != rustix::fs::FileType::CharacterDevice
         || md.st_rdev != rustix::fs::makedev(1, 3)

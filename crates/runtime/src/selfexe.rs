@@ -42,7 +42,7 @@ pub fn is_sealed() -> bool {
         return true;
     }
     // Our private overlay: read-only overlayfs, and the very file we made.
-    let overlay = rustix::fs::fstatfs(&f).is_ok_and(|s| s.f_type as i64 == OVERLAYFS_SUPER_MAGIC);
+    let overlay = rustix::fs::fstatfs(&f).is_ok_and(|s| s.f_type == OVERLAYFS_SUPER_MAGIC);
     overlay && std::env::var(MARK).ok() == exe_id(&f)
 }
 
