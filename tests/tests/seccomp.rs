@@ -120,3 +120,40 @@ fn notify_delivers_the_listener_fd_and_state_to_listener_path() {
     assert!(v["pid"].as_i64().unwrap_or(0) > 0, "{payload}");
     assert!(pid > 0);
 }
+
+#[test]
+fn log_action_logs_and_allows() {
+    use std::io::{Read, Seek, SeekFrom};
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox();
+    b.set("/linux/seccomp", profile("SCMP_ACT_LOG", json!({})));
+    let dir = format!("/tmp/logged-{}", std::process::id());
+    b.set("/root/readonly", json!(false));
+    b.sh(&format!("mkdir {dir} && echo made"));
+    // Records from now on only.
+    let fd = rustix::fs::open(
+        "/dev/kmsg",
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .expect("open /dev/kmsg");
+    let mut kmsg = std::fs::File::from(fd);
+    kmsg.seek(SeekFrom::End(0)).unwrap();
+    let o = rt.run(&unique("sclog"), &b);
+    o.ok();
+    assert!(o.stdout.contains("made"), "LOG must allow the syscall:{o}");
+    let mut seen = Vec::new();
+    let mut rec = vec![0u8; 8192];
+    // Each read returns one record; EAGAIN when there are no more.
+    while let Ok(n) = kmsg.read(&mut rec) {
+        if n == 0 {
+            break;
+        }
+        seen.push(String::from_utf8_lossy(&rec[..n]).into_owned());
+    }
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("type=1326") && l.contains("comm=\"mkdir\"")),
+        "no seccomp audit record for mkdir in /dev/kmsg: {seen:?}"
+    );
+}
