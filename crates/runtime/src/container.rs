@@ -62,11 +62,17 @@ pub fn status_of(dir: &ContainerDir, st: &State) -> Status {
 }
 
 pub fn cgroup_of(st: &State) -> Option<Box<dyn Manager>> {
+    // The host's hierarchy does not change while a command runs: probe it
+    // (read mountinfo) once per process, not at every status check.
+    static HIERARCHY: std::sync::OnceLock<Option<berth_cgroups::Hierarchy>> =
+        std::sync::OnceLock::new();
     if st.cgroup_paths.is_empty() {
         return None;
     }
-    let h = berth_cgroups::probe().ok()?;
-    berth_cgroups::load_manager(&st.cgroup_paths, &h).ok()
+    let h = HIERARCHY
+        .get_or_init(|| berth_cgroups::probe().ok())
+        .as_ref()?;
+    berth_cgroups::load_manager(&st.cgroup_paths, h).ok()
 }
 
 impl Container {

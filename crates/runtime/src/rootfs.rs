@@ -258,11 +258,8 @@ fn mount_one(cfg: &Config, ctx: &InitContext, root: &Root, m: &MountSpec) -> Res
     }
     attach(mnt.as_fd(), target.as_fd()).map_err(|e| err("attach", e))?;
     if let Some((p, rec)) = m.propagation {
-        // The mount now sits on the target path; reopen it to reach it.
-        let h = root
-            .resolve(dest)
-            .map_err(|e| perr(format!("reopen {dest_s}"), e))?;
-        set_propagation(h.as_fd(), EMPTY, p, rec).map_err(|e| err("set propagation", e))?;
+        // `mnt` still names the mount, now attached: no lookup by path.
+        set_propagation(mnt.as_fd(), EMPTY, p, rec).map_err(|e| err("set propagation", e))?;
     }
     Ok(())
 }
@@ -371,11 +368,9 @@ fn mount_cgroup(ctx: &InitContext, root: &Root, m: &MountSpec) -> Result<()> {
         bind(dir, h.as_fd())?;
     }
     if m.readonly() {
-        let h = root
-            .resolve(dest)
-            .map_err(|e| perr(format!("reopen {}", dest.display()), e))?;
+        // `t` still names the tmpfs mount, now attached.
         setattr(
-            h.as_fd(),
+            t.as_fd(),
             Attrs {
                 set: mounts::ATTR_RDONLY,
                 clr: 0,
@@ -762,10 +757,8 @@ fn mask_paths(root: &Root, paths: &[String]) -> Result<()> {
         };
         attach(src.as_fd(), h.as_fd()).map_err(|e| err(format!("mask {p}"), e))?;
         if is_dir && tmpfs.is_none() {
-            tmpfs = Some(
-                root.resolve(p)
-                    .map_err(|e| perr(format!("reopen masked {p}"), e))?,
-            );
+            // The fd names the mount, now attached, which can be cloned.
+            tmpfs = Some(src);
         }
     }
     Ok(())
