@@ -113,6 +113,34 @@ pub fn mount_rootfs(store: &Store, image: &ImageRecord, container_id: &str) -> R
     Ok(merged)
 }
 
+/// Mounts the rootfs of a container made by [`mount_rootfs`] again (after
+/// [`unmount_rootfs`] without `remove`), keeping its upper layer. Mounting an already
+/// mounted rootfs is a no-op. Returns the mount point.
+pub fn remount_rootfs(store: &Store, image: &ImageRecord, container_id: &str) -> Result<PathBuf> {
+    let _gc = store.lock_shared()?;
+    let dir = container_dir(store, container_id)?;
+    let (upper, work, merged) = (dir.join("upper"), dir.join("work"), dir.join("merged"));
+    if is_mount_point(&merged)? {
+        return Ok(merged);
+    }
+    store.lease(container_id, image)?;
+    let lowers = lower_dirs(store, &image.chain_ids)?;
+    mount_overlay(&lowers, &upper, &work, &merged)?;
+    Ok(merged)
+}
+
+/// True when `p` is the root of a mount (its mount ID differs from its parent's).
+pub fn is_mount_point(p: &Path) -> Result<bool> {
+    use rustix::fs::{statx, AtFlags, StatxFlags, CWD};
+    let id = |q: &Path| -> Result<u64> {
+        let s = statx(CWD, q, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::MNT_ID)
+            .map_err(|e| Error::io(q, e.into()))?;
+        Ok(s.stx_mnt_id)
+    };
+    let parent = p.parent().unwrap_or(Path::new("/"));
+    Ok(id(p)? != id(parent)?)
+}
+
 /// Unmounts a container's rootfs. With `remove`, also deletes its upper layer and lease.
 pub fn unmount_rootfs(store: &Store, container_id: &str, remove: bool) -> Result<()> {
     let dir = container_dir(store, container_id)?;

@@ -326,3 +326,4 @@ pub fn assert_blobs_verified(root: &Path) {
         );
     }
 }
+pub mod engine;

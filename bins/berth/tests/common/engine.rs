@@ -1,0 +1,254 @@
+//! Harness for the container engine tests: a private storage root with a busybox image,
+//! and a Drop that removes every container, monitor, mount and cgroup the test made, even
+//! when the test failed (by pid and by path, never by name patterns on the host).
+#![allow(dead_code)]
+
+use super::*;
+use std::process::Stdio;
+
+pub const IMAGE: &str = "busybox:latest";
+
+/// A storage root with `busybox:latest` loaded.
+pub struct Engine {
+    pub dir: tempfile::TempDir,
+    pub b: Berth,
+}
+
+/// A one-layer busybox image with the given image config ("config" object of the image).
+pub fn busybox_archive(tag: &str, config: serde_json::Value) -> Vec<u8> {
+    let l1 = full_busybox_layer();
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux", "created": "2024-01-01T00:00:00Z",
+        "config": config,
+        "rootfs": {"type": "layers", "diff_ids": [sha(&l1)]},
+    });
+    let manifest = serde_json::json!([{
+        "Config": "config.json", "RepoTags": [tag], "Layers": ["l1.tar.gz"],
+    }]);
+    let mut a = tar::Builder::new(Vec::new());
+    let mut add = |name: &str, data: &[u8]| {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        a.append_data(&mut h, name, data).unwrap();
+    };
+    add("config.json", &serde_json::to_vec(&config).unwrap());
+    add("l1.tar.gz", &gzip(&l1));
+    add("manifest.json", &serde_json::to_vec(&manifest).unwrap());
+    a.into_inner().unwrap()
+}
+
+/// /bin/busybox with a link for every applet, /etc/passwd and /etc/group (SEC-22 needs
+/// supplementary groups), /tmp.
+pub fn full_busybox_layer() -> Vec<u8> {
+    let bb = std::fs::read("/bin/busybox").expect("busybox-static");
+    let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
+    let mut l = Layer::new().dir("bin").file("bin/busybox", &bb, 0o755);
+    for a in String::from_utf8_lossy(&list.stdout).split_whitespace() {
+        if a != "busybox" {
+            l = l.symlink(&format!("bin/{a}"), "busybox");
+        }
+    }
+    l.dir("etc")
+        .file(
+            "etc/passwd",
+            b"root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n",
+            0o644,
+        )
+        .file(
+            "etc/group",
+            b"root:x:0:\napp:x:1000:\nwheel:x:10:app\naudio:x:29:app\n",
+            0o644,
+        )
+        .dir("tmp")
+        .dir("root")
+        .tar()
+}
+
+impl Engine {
+    /// A fresh root with busybox:latest (Cmd ["/bin/sh"], PATH=/bin).
+    pub fn new() -> Engine {
+        let e = Engine::empty();
+        e.load_image(
+            IMAGE,
+            serde_json::json!({"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"]}),
+        );
+        e
+    }
+
+    pub fn empty() -> Engine {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-eng")
+            .tempdir()
+            .unwrap();
+        let b = Berth::new(dir.path());
+        Engine { dir, b }
+    }
+
+    /// Loads a busybox image tagged `tag` with image config `config`.
+    pub fn load_image(&self, tag: &str, config: serde_json::Value) {
+        let p = self
+            .dir
+            .path()
+            .join(format!("img-{}.tar", &sha(tag.as_bytes())[7..19]));
+        std::fs::write(&p, busybox_archive(tag, config)).unwrap();
+        self.b.ok(&["load", "-i", p.to_str().unwrap()]);
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.b.root
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = self.b.cmd(args);
+        c.stdin(Stdio::null());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    /// Runs and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "berth {:?} failed ({:?}):\nstdout: {}\nstderr: {}",
+            args,
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    /// Runs and asserts exit code `code`; returns (stdout, stderr).
+    pub fn code(&self, code: i32, args: &[&str]) -> (String, String) {
+        let o = self.run(args);
+        assert_eq!(
+            o.status.code(),
+            Some(code),
+            "berth {args:?}:\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        (
+            String::from_utf8(o.stdout).unwrap(),
+            String::from_utf8(o.stderr).unwrap(),
+        )
+    }
+
+    /// `berth inspect` of one container, as JSON.
+    pub fn inspect(&self, what: &str) -> serde_json::Value {
+        let v: serde_json::Value = serde_json::from_str(&self.ok(&["inspect", what])).unwrap();
+        v[0].clone()
+    }
+
+    /// Polls `f` every 50 ms until it returns Some, or panics after `secs`.
+    pub fn wait_for<T>(&self, secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+        let t = Instant::now();
+        loop {
+            if let Some(v) = f() {
+                return v;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(secs),
+                "timed out after {secs}s waiting for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn container_dirs(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(self.root().join("engine/containers"))
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
+    }
+}
+
+fn pid_start(pid: i64) -> Option<String> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &s[s.rfind(')')? + 2..];
+    rest.split(' ').nth(19).map(str::to_string)
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        // The CLI first; then, whatever it left, by recorded pid and path.
+        if let Ok(o) = self.cmd(&["ps", "-aq", "--no-trunc"]).output() {
+            for id in String::from_utf8_lossy(&o.stdout).split_whitespace() {
+                let _ = self.cmd(&["rm", "-f", "-v", id]).output();
+            }
+        }
+        for d in self.container_dirs() {
+            let st: serde_json::Value = std::fs::read(d.join("state.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
+            for (p, s) in [("monitorPid", "monitorStart"), ("pid", "pidStart")] {
+                let pid = st[p].as_i64().unwrap_or(0);
+                if pid > 0
+                    && pid_start(pid).as_deref() == st[s].as_u64().map(|v| v.to_string()).as_deref()
+                {
+                    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+                }
+            }
+        }
+        let rt = std::path::Path::new(env!("CARGO_BIN_EXE_berth")).with_file_name("berth-runtime");
+        if let Ok(rts) = std::fs::read_dir(self.root().join("engine/runtime")) {
+            for r in rts.flatten() {
+                for c in std::fs::read_dir(r.path()).into_iter().flatten().flatten() {
+                    let name = c.file_name().to_string_lossy().to_string();
+                    if name.starts_with('.') {
+                        continue;
+                    }
+                    let bin = if r.file_name() == "berth-runtime" {
+                        rt.clone()
+                    } else {
+                        PathBuf::from(r.file_name())
+                    };
+                    let _ = Command::new(bin)
+                        .arg("--root")
+                        .arg(r.path())
+                        .args(["delete", "--force", &name])
+                        .stderr(Stdio::null())
+                        .status();
+                }
+            }
+        }
+        // Unmount anything still mounted under the root (deepest first).
+        let root = std::fs::canonicalize(self.root()).unwrap_or(self.root().to_path_buf());
+        let mut mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+            .filter(|m| m.starts_with(&*root.to_string_lossy()))
+            .collect();
+        mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in mounts {
+            let _ = Command::new("umount").args(["-l", &m]).status();
+        }
+        // Containers' cgroups: the engine puts them at /berth/<id> (runtime default).
+        for d in self.container_dirs() {
+            let id = d.file_name().unwrap().to_string_lossy().to_string();
+            for ctl in [
+                "memory",
+                "pids",
+                "cpu,cpuacct",
+                "cpuset",
+                "blkio",
+                "devices",
+                "freezer",
+                "systemd",
+                "unified",
+                "hugetlb",
+                "net_cls,net_prio",
+                "perf_event",
+            ] {
+                let _ = std::fs::remove_dir(format!("/sys/fs/cgroup/{ctl}/berth/{id}"));
+            }
+        }
+    }
+}

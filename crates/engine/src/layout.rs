@@ -1,0 +1,97 @@
+//! Where the engine keeps things under the storage root `R` (default /var/lib/berth):
+//!
+//! ```text
+//! R/engine/containers/<id>/config.json   what the container is (written by create, rename)
+//! R/engine/containers/<id>/state.json    what it is doing (written by the monitor)
+//! R/engine/containers/<id>/lock          flock guarding read-modify-write of both files
+//! R/engine/containers/<id>/bundle/       the OCI bundle handed to the runtime (config.json)
+//! R/engine/containers/<id>/<id>-json.log docker's json-file log (+ .1, .2 ... when rotated)
+//! R/engine/containers/<id>/attach        the monitor's unix socket (see proto.rs)
+//! R/engine/containers/<id>/monitor.log   the monitor's own errors
+//! R/engine/names/<name>                  symlink -> <id>; created atomically, so names are unique
+//! R/engine/volumes/<name>/{_data,volume.json}
+//! R/engine/events.jsonl                  one JSON event per line, appended with O_APPEND
+//! R/engine/runtime/<runtime-name>/       the runtime's --root
+//! R/containers/<id>/{upper,work,merged}  the rootfs (berth_image::overlay)
+//! ```
+
+use crate::error::{Error, Result};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct Layout {
+    root: PathBuf,
+}
+
+impl Layout {
+    /// The layout under storage root `root`; creates the engine's directories (0700).
+    pub fn open(root: impl Into<PathBuf>) -> Result<Layout> {
+        let l = Layout { root: root.into() };
+        for d in [l.containers_dir(), l.names_dir(), l.volumes_dir()] {
+            mkdir_private(&d)?;
+        }
+        Ok(l)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    pub fn engine_dir(&self) -> PathBuf {
+        self.root.join("engine")
+    }
+    pub fn containers_dir(&self) -> PathBuf {
+        self.engine_dir().join("containers")
+    }
+    pub fn container_dir(&self, id: &str) -> PathBuf {
+        self.containers_dir().join(id)
+    }
+    pub fn config_path(&self, id: &str) -> PathBuf {
+        self.container_dir(id).join("config.json")
+    }
+    pub fn state_path(&self, id: &str) -> PathBuf {
+        self.container_dir(id).join("state.json")
+    }
+    pub fn lock_path(&self, id: &str) -> PathBuf {
+        self.container_dir(id).join("lock")
+    }
+    pub fn bundle_dir(&self, id: &str) -> PathBuf {
+        self.container_dir(id).join("bundle")
+    }
+    pub fn log_path(&self, id: &str) -> PathBuf {
+        self.container_dir(id).join(format!("{id}-json.log"))
+    }
+    /// The monitor's socket. Its path can exceed sun_path's 108 bytes; bind and connect
+    /// through `/proc/self/fd/<dirfd>/attach` (see proto::connect).
+    pub fn attach_path(&self, id: &str) -> PathBuf {
+        self.container_dir(id).join("attach")
+    }
+    pub fn monitor_log_path(&self, id: &str) -> PathBuf {
+        self.container_dir(id).join("monitor.log")
+    }
+    pub fn names_dir(&self) -> PathBuf {
+        self.engine_dir().join("names")
+    }
+    pub fn volumes_dir(&self) -> PathBuf {
+        self.engine_dir().join("volumes")
+    }
+    pub fn events_path(&self) -> PathBuf {
+        self.engine_dir().join("events.jsonl")
+    }
+    /// The runtime's `--root` for runtime binary `runtime` (one state dir per runtime).
+    pub fn runtime_root(&self, runtime: &Path) -> PathBuf {
+        let name = runtime
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "runtime".into());
+        self.engine_dir().join("runtime").join(name)
+    }
+}
+
+pub fn mkdir_private(d: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(d)
+        .map_err(|e| Error::io(d, e))
+}

@@ -1,0 +1,190 @@
+//! `run`/`create` options after the CLI has parsed and resolved its flags (the "HiArgs").
+//! Stored in the container's config.json, so `start`, `restart`, the monitor and `inspect`
+//! see exactly what was asked for.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateOptions {
+    /// The image as the user named it (`busybox`, `127.0.0.1:5000/x:1`, an ID).
+    pub image: String,
+    pub name: Option<String>,
+    /// --entrypoint ("" clears the image's entrypoint, as docker).
+    pub entrypoint: Option<Vec<String>>,
+    /// Arguments after the image; None keeps the image's Cmd.
+    pub cmd: Option<Vec<String>>,
+    /// -e and --env-file, resolved to KEY=VALUE (a bare KEY takes the caller's value).
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    /// -u user[:group]
+    pub user: Option<String>,
+    /// --group-add (names resolved through the image's /etc/group, or numbers)
+    pub group_add: Vec<String>,
+    pub hostname: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub tty: bool,
+    /// -i
+    pub open_stdin: bool,
+    /// --rm
+    pub auto_remove: bool,
+    /// --init
+    pub init: bool,
+    pub read_only: bool,
+    pub mounts: Vec<MountSpec>,
+    pub resources: Resources,
+    pub security: Security,
+    pub restart: RestartPolicy,
+    pub health: Option<HealthConfig>,
+    /// --no-healthcheck
+    pub no_healthcheck: bool,
+    pub health_on_failure: HealthOnFailure,
+    /// --stop-signal (name or number, as given)
+    pub stop_signal: Option<String>,
+    /// --stop-timeout in seconds
+    pub stop_timeout: Option<i64>,
+    pub network: NetworkMode,
+    /// --sysctl
+    pub sysctls: BTreeMap<String, String>,
+    /// --runtime: a path or a name found in PATH; None = berth-runtime next to berth.
+    pub runtime: Option<String>,
+    /// --log-opt max-size / max-file
+    pub log: LogOptions,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", tag = "type")]
+pub enum MountSpec {
+    /// -v /host:/ctr[:ro] or --mount type=bind
+    Bind {
+        source: String,
+        target: String,
+        read_only: bool,
+        /// bind-propagation (private by default)
+        propagation: Option<String>,
+    },
+    /// -v name:/ctr or --mount type=volume; name None = anonymous (from -v /ctr or the image)
+    Volume {
+        name: Option<String>,
+        target: String,
+        read_only: bool,
+    },
+    /// --tmpfs /ctr[:opts] or --mount type=tmpfs
+    Tmpfs {
+        target: String,
+        size: Option<u64>,
+        mode: Option<u32>,
+        options: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Resources {
+    /// -m bytes
+    pub memory: Option<i64>,
+    /// --memory-swap bytes (-1 unlimited)
+    pub memory_swap: Option<i64>,
+    /// --cpus as nano-cpus (docker's NanoCPUs)
+    pub nano_cpus: Option<i64>,
+    pub cpu_shares: Option<u64>,
+    pub cpuset_cpus: Option<String>,
+    pub pids_limit: Option<i64>,
+    /// --ulimit name=soft[:hard]
+    pub ulimits: Vec<Ulimit>,
+    /// --device host[:ctr[:rwm]]
+    pub devices: Vec<DeviceSpec>,
+    /// --shm-size bytes (default 64 MiB)
+    pub shm_size: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Ulimit {
+    pub name: String,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceSpec {
+    pub host_path: String,
+    pub container_path: String,
+    /// "rwm" subset
+    pub permissions: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Security {
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub privileged: bool,
+    /// --security-opt seccomp=...: None = moby's default profile.
+    pub seccomp: Option<SeccompOpt>,
+    /// --security-opt no-new-privileges[=true|false]; docker's default is false, Berth's
+    /// is true (DEF-*): None means the default.
+    pub no_new_privileges: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", tag = "kind", content = "value")]
+pub enum SeccompOpt {
+    Unconfined,
+    /// The profile's JSON, read at create time (the file may go away later).
+    Profile(String),
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartPolicy {
+    #[default]
+    No,
+    /// on-failure[:N]; N = 0 means no limit
+    OnFailure(u32),
+    Always,
+    UnlessStopped,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthConfig {
+    /// docker's Test: ["CMD", args...] or ["CMD-SHELL", "cmd"] or ["NONE"]
+    pub test: Vec<String>,
+    /// nanoseconds, as docker (0 = default: 30 s interval, 30 s timeout, 0 start period)
+    pub interval: i64,
+    pub timeout: i64,
+    pub start_period: i64,
+    /// 0 = default 3
+    pub retries: i64,
+}
+
+/// podman's --health-on-failure.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum HealthOnFailure {
+    #[default]
+    None,
+    Kill,
+    Restart,
+    Stop,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum NetworkMode {
+    /// docker's default is a bridge; Berth has none yet, so the default is `none`.
+    #[default]
+    None,
+    Host,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LogOptions {
+    /// bytes; None = no rotation
+    pub max_size: Option<u64>,
+    /// files kept, including the current one (docker's default 1)
+    pub max_file: Option<u32>,
+}

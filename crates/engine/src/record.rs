@@ -1,0 +1,327 @@
+//! Container records: `config.json` (what the container is; written at create and rename)
+//! and `state.json` (what it is doing; written by its monitor, or by the CLI when no monitor
+//! runs). Both are replaced atomically (temp, fsync, rename) under the container's flock, so
+//! readers never see half a record and concurrent `berth` commands do not lose updates.
+
+use crate::error::{Error, Result};
+use crate::layout::Layout;
+use crate::options::CreateOptions;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::fs::File;
+use std::path::Path;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerConfig {
+    /// 64 hex characters.
+    pub id: String,
+    pub name: String,
+    /// RFC 3339 with nanoseconds, UTC.
+    pub created: String,
+    /// The image's ID (config digest) and manifest digest it was created from.
+    pub image_id: String,
+    pub image_manifest: String,
+    /// The runtime binary, resolved to an absolute path at create.
+    pub runtime: String,
+    /// The runtime's --root.
+    pub runtime_root: String,
+    /// The command as resolved from the image and the flags (for ps/inspect).
+    pub path: String,
+    pub args: Vec<String>,
+    /// Named and anonymous volumes this container uses (anonymous ones go with `rm -v`).
+    #[serde(default)]
+    pub volumes: Vec<VolumeUse>,
+    /// The health check in effect (from the flags, else the image), if any.
+    #[serde(default)]
+    pub health: Option<crate::options::HealthConfig>,
+    /// Stop signal in effect (flag, else image, else SIGTERM), as a number.
+    pub stop_signal: i32,
+    pub options: CreateOptions,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeUse {
+    pub name: String,
+    pub target: String,
+    pub anonymous: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    #[default]
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Removing,
+    Exited,
+    Dead,
+}
+
+impl Status {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Restarting => "restarting",
+            Status::Removing => "removing",
+            Status::Exited => "exited",
+            Status::Dead => "dead",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerState {
+    pub status: Status,
+    /// Host pid of the container's init while it runs (0 otherwise).
+    pub pid: i32,
+    /// Its start time in clock ticks since boot (/proc/PID/stat field 22), so a recycled pid
+    /// is never mistaken for the container.
+    pub pid_start: u64,
+    /// The monitor's pid and start time, same reasoning.
+    pub monitor_pid: i32,
+    pub monitor_start: u64,
+    /// RFC 3339 nanoseconds, UTC; "" when never.
+    pub started_at: String,
+    pub finished_at: String,
+    pub exit_code: i32,
+    pub oom_killed: bool,
+    /// Set by `stop`/`kill` through the monitor so restart policies leave it stopped.
+    pub stopped_by_user: bool,
+    pub restart_count: u32,
+    /// An engine error (what `inspect` shows as State.Error).
+    pub error: String,
+    pub health: Option<Health>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Health {
+    /// "starting", "healthy" or "unhealthy"
+    pub status: String,
+    pub failing_streak: u32,
+    /// The last five probes, oldest first.
+    pub log: Vec<HealthProbe>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthProbe {
+    pub start: String,
+    pub end: String,
+    pub exit_code: i32,
+    /// At most 4 KiB of the probe's output, as docker.
+    pub output: String,
+}
+
+/// An exclusive flock on a container's `lock` file, released on drop.
+pub struct ContainerLock {
+    _f: File,
+}
+
+impl Layout {
+    /// Locks container `id` (blocking).
+    pub fn lock(&self, id: &str) -> Result<ContainerLock> {
+        let p = self.lock_path(id);
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .map_err(|e| Error::io(&p, e))?;
+        rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| Error::io(&p, e.into()))?;
+        Ok(ContainerLock { _f: f })
+    }
+
+    pub fn load_config(&self, id: &str) -> Result<ContainerConfig> {
+        load_json(&self.config_path(id))
+    }
+    pub fn save_config(&self, c: &ContainerConfig, _lock: &ContainerLock) -> Result<()> {
+        save_json(&self.config_path(&c.id), c)
+    }
+    /// The state; a container without state.json yet is `created`.
+    pub fn load_state(&self, id: &str) -> Result<ContainerState> {
+        match load_json(&self.state_path(id)) {
+            Err(Error::Io(_, e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                Ok(ContainerState::default())
+            }
+            r => r,
+        }
+    }
+    pub fn save_state(&self, id: &str, s: &ContainerState, _lock: &ContainerLock) -> Result<()> {
+        save_json(&self.state_path(id), s)
+    }
+    /// Read-modify-write of the state under the lock.
+    pub fn update_state<T>(&self, id: &str, f: impl FnOnce(&mut ContainerState) -> T) -> Result<T> {
+        let l = self.lock(id)?;
+        let mut s = self.load_state(id)?;
+        let r = f(&mut s);
+        self.save_state(id, &s, &l)?;
+        Ok(r)
+    }
+
+    /// IDs of every container with a config.
+    pub fn container_ids(&self) -> Result<Vec<String>> {
+        let d = self.containers_dir();
+        let mut v = Vec::new();
+        for e in std::fs::read_dir(&d).map_err(|e| Error::io(&d, e))? {
+            let e = e.map_err(|e| Error::io(&d, e))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !name.starts_with('.') && e.path().join("config.json").exists() {
+                v.push(name);
+            }
+        }
+        Ok(v)
+    }
+}
+
+pub fn load_json<T: DeserializeOwned>(p: &Path) -> Result<T> {
+    let b = std::fs::read(p).map_err(|e| Error::io(p, e))?;
+    serde_json::from_slice(&b).map_err(|e| Error::Json(p.to_path_buf(), e))
+}
+
+/// Temp file beside `p`, fsync, rename over `p`.
+pub fn save_json<T: Serialize>(p: &Path, v: &T) -> Result<()> {
+    let data = serde_json::to_vec_pretty(v).expect("records serialise");
+    berth_image::store::atomic_write(p, &data).map_err(Error::from)
+}
+
+/// Start time of `pid` in clock ticks since boot, or None when it does not exist.
+pub fn pid_start_time(pid: i32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // comm may contain spaces and parens: the fields start after the last ')'.
+    let rest = &s[s.rfind(')')? + 2..];
+    rest.split(' ').nth(19)?.parse().ok()
+}
+
+/// True when `pid` is alive and is the process that started at `start`.
+pub fn same_process(pid: i32, start: u64) -> bool {
+    pid > 0 && pid_start_time(pid) == Some(start)
+}
+
+/// RFC 3339 UTC with nanoseconds (docker's time format) for a SystemTime.
+pub fn rfc3339(t: std::time::SystemTime) -> String {
+    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
+    let (y, m, dd) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{dd:02}T{:02}:{:02}:{:02}.{:09}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_nanos()
+    )
+}
+
+pub fn now_rfc3339() -> String {
+    rfc3339(std::time::SystemTime::now())
+}
+
+/// Parses what rfc3339() writes (and offsets like +01:00) back into a SystemTime.
+pub fn parse_rfc3339(s: &str) -> Option<std::time::SystemTime> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || (b[10] != b'T' && b[10] != b' ') {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let mut i = 19;
+    let mut nanos: u32 = 0;
+    if b.get(i) == Some(&b'.') {
+        let st = i + 1;
+        i = st;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        let frac = &s[st..i];
+        let digits = frac.get(..9.min(frac.len()))?;
+        nanos = format!("{digits:0<9}").parse().ok()?;
+    }
+    let off = match s.get(i..)? {
+        "Z" | "z" => 0,
+        o if o.len() == 6 && (o.starts_with('+') || o.starts_with('-')) => {
+            let sign = if o.starts_with('-') { -1 } else { 1 };
+            sign * (o[1..3].parse::<i64>().ok()? * 3600 + o[4..6].parse::<i64>().ok()? * 60)
+        }
+        _ => return None,
+    };
+    let secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - off;
+    if secs < 0 {
+        return None;
+    }
+    Some(std::time::UNIX_EPOCH + std::time::Duration::new(secs as u64, nanos))
+}
+
+// Howard Hinnant's civil calendar algorithms.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z.rem_euclid(146097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_round_trip() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::new(1_795_000_000, 123_456_789);
+        let s = rfc3339(t);
+        assert_eq!(s, "2026-11-18T11:06:40.123456789Z");
+        assert_eq!(parse_rfc3339(&s), Some(t));
+        assert_eq!(
+            parse_rfc3339("2026-11-18T12:06:40+01:00"),
+            Some(std::time::UNIX_EPOCH + std::time::Duration::new(1_795_000_000, 0))
+        );
+        assert_eq!(parse_rfc3339("nope"), None);
+    }
+
+    #[test]
+    fn own_start_time() {
+        let me = std::process::id() as i32;
+        let st = pid_start_time(me).unwrap();
+        assert!(same_process(me, st));
+        assert!(!same_process(me, st + 1));
+    }
+
+    #[test]
+    fn state_round_trip_and_lock() {
+        let d = tempfile::tempdir().unwrap();
+        let l = Layout::open(d.path()).unwrap();
+        let id = "a".repeat(64);
+        std::fs::create_dir(l.container_dir(&id)).unwrap();
+        assert_eq!(l.load_state(&id).unwrap().status, Status::Created);
+        l.update_state(&id, |s| {
+            s.status = Status::Running;
+            s.pid = 7;
+        })
+        .unwrap();
+        let s = l.load_state(&id).unwrap();
+        assert_eq!((s.status, s.pid), (Status::Running, 7));
+    }
+}
