@@ -13,6 +13,18 @@ use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+mod containers;
+mod io_cmds;
+mod run_flags;
+mod volume_cmd;
+
+/// What every engine command gets: the storage root and how to reach registries (for
+/// `run` of an image that is not here yet).
+pub struct Globals {
+    pub root: PathBuf,
+    pub client_opts: ClientOptions,
+}
+
 #[derive(Parser)]
 #[command(name = "berth", version, about = "Berth container engine")]
 struct Cli {
@@ -59,6 +71,12 @@ enum Cmd {
     Load(LoadArgs),
     /// Import a rootfs tarball as an image
     Import(ImportArgs),
+    #[command(flatten)]
+    Containers(containers::Cmd),
+    #[command(flatten)]
+    Io(io_cmds::Cmd),
+    #[command(flatten)]
+    Volumes(volume_cmd::Cmd),
 }
 
 #[derive(Subcommand)]
@@ -243,26 +261,52 @@ fn main() {
             std::process::exit(code);
         }
     };
+    // Container commands run without tokio: most are a few file reads and a fork.
+    if matches!(cli.cmd, Cmd::Containers(_) | Cmd::Io(_) | Cmd::Volumes(_)) {
+        let code = match client_options(&cli) {
+            Ok(client_opts) => {
+                let g = Globals {
+                    root: cli.root.clone(),
+                    client_opts,
+                };
+                match cli.cmd {
+                    Cmd::Containers(c) => containers::dispatch(&g, c),
+                    Cmd::Io(c) => io_cmds::dispatch(&g, c),
+                    Cmd::Volumes(c) => volume_cmd::dispatch(&g, c),
+                    _ => unreachable!("matched above"),
+                }
+            }
+            Err(e) => {
+                print_error(&e);
+                125
+            }
+        };
+        std::process::exit(code);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
     if let Err(e) = rt.block_on(run(cli)) {
-        let mut msg = format!("Error: {e}");
-        for c in e.chain().skip(1) {
-            msg.push_str(&format!(": {c}"));
-        }
-        eprintln!("{msg}");
+        print_error(&e);
         std::process::exit(125);
     }
 }
 
-async fn run(cli: Cli) -> Result<()> {
-    // Commands that need no store.
+/// The one error printer: the message and its chain of causes on one line.
+pub fn print_error(e: &anyhow::Error) {
+    let mut msg = format!("Error: {e}");
+    for c in e.chain().skip(1) {
+        msg.push_str(&format!(": {c}"));
+    }
+    eprintln!("{msg}");
+}
+
+fn client_options(cli: &Cli) -> Result<ClientOptions> {
     let authfile = cli.authfile.clone().unwrap_or_else(auth::default_auth_file);
     let mut insecure = cli.insecure_registries.clone();
     insecure.extend(config_insecure()?);
-    let client_opts = ClientOptions {
+    Ok(ClientOptions {
         tls_verify: cli.tls_verify,
         insecure_registries: insecure,
         authfile: Some(authfile.clone()),
@@ -272,7 +316,35 @@ async fn run(cli: Cli) -> Result<()> {
                 .unwrap_or_else(|| PathBuf::from("/etc/berth/certs.d")),
         ),
         ..Default::default()
+    })
+}
+
+/// Pulls `image` into the store at `root` (for `run`/`create` of an image not yet here).
+pub fn pull_image(g: &Globals, image: &str, quiet: bool) -> Result<()> {
+    let store = Store::open(&g.root).with_context(|| format!("open store {}", g.root.display()))?;
+    let ctx = Ctx {
+        store,
+        client_opts: g.client_opts.clone(),
     };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(pull(
+        &ctx,
+        PullArgs {
+            image: image.to_string(),
+            platform: None,
+            quiet,
+            allow_devices: false,
+        },
+    ))
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    // Commands that need no store.
+    let authfile = cli.authfile.clone().unwrap_or_else(auth::default_auth_file);
+    let client_opts = client_options(&cli)?;
     match &cli.cmd {
         Cmd::Login(a) => return login(&client_opts, &authfile, a).await,
         Cmd::Logout(a) => {
@@ -309,6 +381,7 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Load(a) | Cmd::Image(ImageCmd::Load(a)) => load(&ctx, a),
         Cmd::Import(a) | Cmd::Image(ImageCmd::Import(a)) => import(&ctx, a),
         Cmd::Login(_) | Cmd::Logout(_) => unreachable!("handled above"),
+        Cmd::Containers(_) | Cmd::Io(_) | Cmd::Volumes(_) => unreachable!("run without tokio"),
     }
 }
 

@@ -10,5 +10,6 @@ pub mod layout;
 pub mod options;
 pub mod proto;
 pub mod record;
+pub mod spec;
 
 pub use error::{Error, Result};

@@ -51,6 +51,9 @@ pub struct CreateOptions {
     pub runtime: Option<String>,
     /// --log-opt max-size / max-file
     pub log: LogOptions,
+    /// --cgroup-parent, else $BERTH_CGROUP_PARENT, else "/berth" (resolved at create);
+    /// the container's cgroupsPath is `<parent>/<id>`.
+    pub cgroup_parent: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -12,6 +12,8 @@ pub const IMAGE: &str = "busybox:latest";
 pub struct Engine {
     pub dir: tempfile::TempDir,
     pub b: Berth,
+    /// Containers' cgroups go under /berth-test/<this> (BERTH_CGROUP_PARENT).
+    pub cgroup_parent: String,
 }
 
 /// A one-layer busybox image with the given image config ("config" object of the image).
@@ -83,7 +85,17 @@ impl Engine {
             .tempdir()
             .unwrap();
         let b = Berth::new(dir.path());
-        Engine { dir, b }
+        let tag = dir
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
+        Engine {
+            dir,
+            b,
+            cgroup_parent: format!("/berth-test/{tag}"),
+        }
     }
 
     /// Loads a busybox image tagged `tag` with image config `config`.
@@ -103,6 +115,7 @@ impl Engine {
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = self.b.cmd(args);
         c.stdin(Stdio::null());
+        c.env("BERTH_CGROUP_PARENT", &self.cgroup_parent);
         c
     }
 
