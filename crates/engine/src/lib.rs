@@ -4,12 +4,23 @@
 #![forbid(unsafe_code)]
 
 pub mod bins;
+pub mod cp;
+pub mod create;
 pub mod error;
 pub mod events;
+pub mod init;
 pub mod layout;
+pub mod logfile;
+pub mod lookup;
 pub mod options;
+pub mod parse;
 pub mod proto;
 pub mod record;
+pub mod remove;
 pub mod spec;
+pub mod stats;
+pub mod status;
+pub mod template;
+pub mod volumes;
 
 pub use error::{Error, Result};

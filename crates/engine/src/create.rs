@@ -1,0 +1,1 @@
+//! (placeholder; its owner fills it in, see docs/engine.md)
