@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# The main job: build berth-runtime and run the seed's walk-through with it.
+# The main job: build Berth and run the seed's walk-through, first with the
+# runtime alone (berth-runtime on a bundle), then with the engine (`berth run`
+# from an image imported here):
 #  1. a busybox container in its own pid, net, mount, uts and ipc namespaces:
 #     ps sees only itself, ip link shows only lo, the hostname is its own;
 #  2. the same container limited to 5 MB of memory allocates 50 MB: the OOM
-#     killer ends it, `run` exits 137, and `events` reports the oom.
+#     killer ends it, `run` exits 137, and `events` reports the oom;
+#  3. the engine: the same two from an image, then a health check that turns
+#     unhealthy and a container that the monitor restarts because of it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "scripts/demo.sh: run as root (containers need it)" >&2; exit 1; }
@@ -12,18 +16,23 @@ if [ ! -x /bin/busybox ] || ! file -L /bin/busybox 2>/dev/null | grep -q static;
   apt-get update -q -o DPkg::Lock::Timeout=600
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends busybox-static file
 fi
-echo "== building berth-runtime (release)"
-cargo build --release -p berth-runtime
+echo "== building berth-runtime, berth and berth-monitor (release)"
+cargo build --release -p berth-runtime -p berth -p berth-monitor
 RT=$(pwd)/target/release/berth-runtime
 
 WORK=$(mktemp -d /tmp/berth-demo.XXXXXX)
 STATE=$WORK/state
 ID1=demo-ns-$$
 ID2=demo-oom-$$
+B="$(pwd)/target/release/berth --root $WORK/berth"
+export BERTH_CGROUP_PARENT=/berth-demo/engine
 cleanup() {
+  for id in $($B ps -aq --no-trunc 2>/dev/null); do $B rm -f -v "$id" >/dev/null 2>&1; done
   "$RT" --root "$STATE" delete --force "$ID1" >/dev/null 2>&1 || true
   "$RT" --root "$STATE" delete --force "$ID2" >/dev/null 2>&1 || true
   [ -n "${EVPID:-}" ] && kill "$EVPID" 2>/dev/null || true
+  rmdir /sys/fs/cgroup/*/berth-demo/engine /sys/fs/cgroup/*/berth-demo /sys/fs/cgroup/unified/berth-demo 2>/dev/null || true
+  grep " $WORK" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -78,5 +87,35 @@ kill "$EVPID" 2>/dev/null || true
 echo "run exited with status $rc (137 = killed by SIGKILL, the OOM killer)"
 echo "events:"
 grep '"oom"' "$WORK/events.log" || { echo "(no oom event seen)"; cat "$WORK/events.log"; }
-rmdir /sys/fs/cgroup/*/berth-demo /sys/fs/cgroup/unified/berth-demo 2>/dev/null || true
 [ "$rc" = 137 ]
+
+echo
+echo "== 3. the engine: berth run from an image"
+tar -C "$WORK/bundle/rootfs" -cf "$WORK/rootfs.tar" .
+$B import "$WORK/rootfs.tar" demo:latest
+echo "-- berth run --rm --hostname berth-demo demo sh -c 'hostname; ps; ip link'"
+$B run --rm --hostname berth-demo demo:latest sh -c 'echo "hostname: $(hostname)"; ps; ip link'
+echo "-- berth run -m 5m demo dd (50 MB)"
+set +e
+$B run --name demo-oom -m 5m --memory-swap 5m demo:latest dd if=/dev/zero of=/dev/null bs=50M count=1
+rc=$?
+set -e
+echo "berth run exited with status $rc; OOMKilled=$($B inspect --format '{{.State.OOMKilled}}' demo-oom)"
+[ "$rc" = 137 ]
+echo "-- a health check that fails after 3 s, with --health-on-failure=restart"
+$B run -d --name demo-health --health-cmd 'test -f /tmp/ok' --health-interval 1s \
+  --health-retries 2 --health-on-failure=restart demo:latest \
+  sh -c 'touch /tmp/ok; sleep 3; rm /tmp/ok; sleep 600' >/dev/null
+last=""
+for _ in $(seq 150); do
+  now="$($B inspect --format '{{.State.Status}} {{.State.Health.Status}} restarts={{.RestartCount}}' demo-health)"
+  [ "$now" != "$last" ] && echo "   $now" && last=$now
+  [ "$($B inspect --format '{{.RestartCount}}' demo-health)" -ge 1 ] && \
+    [ "$($B inspect --format '{{.State.Health.Status}}' demo-health)" = healthy ] && break
+  sleep 0.1
+done
+[ "$($B inspect --format '{{.RestartCount}}' demo-health)" -ge 1 ]
+$B ps -a
+$B rm -f demo-health demo-oom >/dev/null
+rmdir /sys/fs/cgroup/*/berth-demo/engine /sys/fs/cgroup/*/berth-demo /sys/fs/cgroup/unified/berth-demo 2>/dev/null || true
+echo "demo done"

@@ -1,10 +1,222 @@
-//! Placeholder; filled in by its owner (see docs/engine.md).
+//! Container lifecycle commands with docker's flags, output and exit codes: run, create,
+//! start, stop, kill, restart, rm, ps, inspect, wait, rename, attach, container prune, and
+//! the `container` group that holds them (plus the io commands).
 
 use crate::Globals;
+use anyhow::{anyhow, Result};
+use berth_engine::layout::Layout;
+use berth_image::store::Store;
+
+mod attach;
+mod inspect;
+mod life;
+mod ps;
 
 #[derive(clap::Subcommand)]
-pub enum Cmd {}
+pub enum Cmd {
+    /// Create and run a new container from an image
+    Run(life::RunArgs),
+    /// Create a new container
+    Create(life::CreateArgs),
+    /// Start one or more stopped containers
+    Start(life::StartArgs),
+    /// Stop one or more running containers
+    Stop(life::StopArgs),
+    /// Kill one or more running containers
+    Kill(life::KillArgs),
+    /// Restart one or more containers
+    Restart(life::StopArgs),
+    /// Remove one or more containers
+    Rm(life::RmArgs),
+    /// List containers
+    Ps(ps::PsArgs),
+    /// Return low-level information on containers or images
+    Inspect(inspect::InspectArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(life::RefsArgs),
+    /// Rename a container
+    Rename(life::RenameArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(life::AttachArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(ContainerCmd),
+}
 
-pub fn dispatch(_g: &Globals, c: Cmd) -> i32 {
-    match c {}
+#[derive(clap::Subcommand)]
+pub enum ContainerCmd {
+    /// List containers
+    #[command(visible_aliases = ["ps", "list"])]
+    Ls(ps::PsArgs),
+    /// Create and run a new container from an image
+    Run(life::RunArgs),
+    /// Create a new container
+    Create(life::CreateArgs),
+    /// Start one or more stopped containers
+    Start(life::StartArgs),
+    /// Stop one or more running containers
+    Stop(life::StopArgs),
+    /// Kill one or more running containers
+    Kill(life::KillArgs),
+    /// Restart one or more containers
+    Restart(life::StopArgs),
+    /// Remove one or more containers
+    #[command(visible_alias = "remove")]
+    Rm(life::RmArgs),
+    /// Display detailed information on one or more containers
+    Inspect(inspect::InspectArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(life::RefsArgs),
+    /// Rename a container
+    Rename(life::RenameArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(life::AttachArgs),
+    /// Remove all stopped containers
+    Prune(life::PruneArgs),
+    #[command(flatten)]
+    Io(crate::io_cmds::Cmd),
+}
+
+pub fn dispatch(g: &Globals, c: Cmd) -> i32 {
+    let c = match c {
+        Cmd::Container(cc) => match cc {
+            ContainerCmd::Ls(a) => Cmd::Ps(a),
+            ContainerCmd::Run(a) => Cmd::Run(a),
+            ContainerCmd::Create(a) => Cmd::Create(a),
+            ContainerCmd::Start(a) => Cmd::Start(a),
+            ContainerCmd::Stop(a) => Cmd::Stop(a),
+            ContainerCmd::Kill(a) => Cmd::Kill(a),
+            ContainerCmd::Restart(a) => Cmd::Restart(a),
+            ContainerCmd::Rm(a) => Cmd::Rm(a),
+            ContainerCmd::Inspect(mut a) => {
+                // `container inspect` is about containers only, as docker's.
+                a.kind.get_or_insert_with(|| "container".into());
+                Cmd::Inspect(a)
+            }
+            ContainerCmd::Wait(a) => Cmd::Wait(a),
+            ContainerCmd::Rename(a) => Cmd::Rename(a),
+            ContainerCmd::Attach(a) => Cmd::Attach(a),
+            ContainerCmd::Prune(a) => return report(open(g).and_then(|e| life::prune(&e, a))),
+            ContainerCmd::Io(c) => return crate::io_cmds::dispatch(g, c),
+        },
+        c => c,
+    };
+    let e = match open(g) {
+        Ok(e) => e,
+        Err(e) => return report(Err(e)),
+    };
+    match c {
+        Cmd::Run(a) => life::run(g, &e, a),
+        Cmd::Create(a) => report(life::create(g, &e, a)),
+        Cmd::Start(a) => life::start(&e, a),
+        Cmd::Stop(a) => life::stop(&e, a, false),
+        Cmd::Restart(a) => life::stop(&e, a, true),
+        Cmd::Kill(a) => life::kill(&e, a),
+        Cmd::Rm(a) => life::rm(&e, a),
+        Cmd::Ps(a) => report(ps::ps(&e, a)),
+        Cmd::Inspect(a) => inspect::inspect(&e, a),
+        Cmd::Wait(a) => life::wait(&e, a),
+        Cmd::Rename(a) => report(life::rename(&e, a)),
+        Cmd::Attach(a) => life::attach_cmd(&e, a),
+        Cmd::Container(_) => unreachable!("mapped above"),
+    }
+}
+
+/// What every container command works on.
+pub struct Eng {
+    pub layout: Layout,
+    pub store: Store,
+}
+
+fn open(g: &Globals) -> Result<Eng> {
+    let store = Store::open(&g.root)
+        .map_err(|e| anyhow!(e).context(format!("open store {}", g.root.display())))?;
+    let layout = Layout::open(&g.root)?;
+    Ok(Eng { layout, store })
+}
+
+/// Prints an error like docker and returns 125 (the engine failed).
+pub fn report(r: Result<()>) -> i32 {
+    match r {
+        Ok(()) => 0,
+        Err(e) => {
+            crate::print_error(&e);
+            125
+        }
+    }
+}
+
+/// Engine errors in docker's words.
+pub fn engine_err(eng: &Eng, e: berth_engine::Error) -> anyhow::Error {
+    use berth_engine::Error as E;
+    match e {
+        E::NoSuchContainer(r) => anyhow!("No such container: {r}"),
+        E::NameInUse(n) => anyhow!(berth_engine::create::name_in_use_message(&eng.layout, &n)),
+        e => anyhow::Error::new(e),
+    }
+}
+
+/// docker's short ID.
+pub fn short_id(id: &str) -> &str {
+    &id[..12.min(id.len())]
+}
+
+/// docker's units.HumanDuration.
+pub fn human_duration(secs: i64) -> String {
+    crate::ago(secs)
+        .strip_suffix(" ago")
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Seconds since an RFC 3339 time (None when empty or unparsable).
+pub fn secs_since(t: &str) -> Option<i64> {
+    let t = berth_engine::record::parse_rfc3339(t)?;
+    Some(
+        std::time::SystemTime::now()
+            .duration_since(t)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0),
+    )
+}
+
+/// Bytes under `p` (files as they are, symlinks not followed).
+pub fn dir_size(p: &std::path::Path) -> u64 {
+    let Ok(m) = std::fs::symlink_metadata(p) else {
+        return 0;
+    };
+    if !m.is_dir() {
+        return m.len();
+    }
+    std::fs::read_dir(p)
+        .map(|d| d.flatten().map(|x| dir_size(&x.path())).sum())
+        .unwrap_or(0)
+}
+
+/// The name of signal `n` (`SIGTERM`), or its number.
+pub fn signal_name(n: i32) -> String {
+    const NAMES: &[&str] = &[
+        "", "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV",
+        "USR2", "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU",
+        "URG", "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
+    ];
+    match NAMES.get(n as usize) {
+        Some(s) if !s.is_empty() => format!("SIG{s}"),
+        _ if (34..=64).contains(&n) => format!("SIGRTMIN+{}", n - 34),
+        _ => n.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_signals() {
+        assert_eq!(human_duration(0), "Less than a second");
+        assert_eq!(human_duration(3), "3 seconds");
+        assert_eq!(human_duration(61), "About a minute");
+        assert_eq!(signal_name(15), "SIGTERM");
+        assert_eq!(signal_name(36), "SIGRTMIN+2");
+    }
 }

@@ -1,4 +1,5 @@
-//! berth: the engine CLI (image commands for now). Flags and output follow docker's.
+#![recursion_limit = "256"]
+//! berth: the engine CLI (images, containers, volumes). Flags and output follow docker's.
 
 use anyhow::{anyhow, bail, Context, Result};
 use berth_image::archive::{self, Format};
@@ -44,6 +45,8 @@ struct Cli {
     cmd: Cmd,
 }
 
+// Parsed once per process: the size of the run flags does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Cmd {
     /// Download an image from a registry
@@ -59,8 +62,6 @@ enum Cmd {
     Rmi(RmArgs),
     /// Create a tag TARGET that refers to SOURCE
     Tag(TagArgs),
-    /// Show image details as JSON
-    Inspect(InspectArgs),
     /// Log in to a registry
     Login(LoginArgs),
     /// Log out from a registry
@@ -124,6 +125,9 @@ struct PullArgs {
     /// Create device nodes found in layers
     #[arg(long)]
     allow_devices: bool,
+    /// Status lines go to stderr (`run`/`create` pulling: stdout is the container's).
+    #[arg(skip)]
+    to_stderr: bool,
 }
 
 #[derive(clap::Args)]
@@ -173,6 +177,9 @@ struct TagArgs {
 struct InspectArgs {
     #[arg(required = true)]
     images: Vec<String>,
+    /// Format the output using a Go template (or `json`)
+    #[arg(short, long)]
+    format: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -337,6 +344,7 @@ pub fn pull_image(g: &Globals, image: &str, quiet: bool) -> Result<()> {
             platform: None,
             quiet,
             allow_devices: false,
+            to_stderr: true,
         },
     ))
 }
@@ -364,7 +372,7 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Images(a) | Cmd::Image(ImageCmd::Ls(a)) => images(&ctx, a),
         Cmd::Rmi(a) | Cmd::Image(ImageCmd::Rm(a)) => rmi(&ctx, a),
         Cmd::Tag(a) | Cmd::Image(ImageCmd::Tag(a)) => tag(&ctx, a),
-        Cmd::Inspect(a) | Cmd::Image(ImageCmd::Inspect(a)) => inspect(&ctx, a),
+        Cmd::Image(ImageCmd::Inspect(a)) => inspect(&ctx, a),
         Cmd::Image(ImageCmd::Prune(a)) => prune(&ctx, a),
         Cmd::Image(ImageCmd::Mount(a)) => {
             let recs = ctx.store.records()?;
@@ -495,21 +503,31 @@ async fn pull(ctx: &Ctx, a: PullArgs) -> Result<()> {
             .ok_or_else(|| anyhow!("invalid --platform {p:?} (want os/arch[/variant])"))?;
     }
     opts.unpack.allow_devices = a.allow_devices;
+    let say = |l: String| {
+        if a.to_stderr {
+            eprintln!("{l}")
+        } else {
+            println!("{l}")
+        }
+    };
     if !a.quiet {
-        println!(
+        say(format!(
             "{}: Pulling from {}",
             r.tag.as_deref().or(r.digest.as_deref()).unwrap_or("latest"),
             r.repository
-        );
+        ));
     }
     let client = ctx.client()?;
     let rec = distribution::pull(&ctx.store, &client, &r, &opts, Bars::new(a.quiet)).await?;
     if a.quiet {
-        println!("{r}");
+        say(format!("{r}"));
     } else {
-        println!("Digest: {}", rec.index.as_deref().unwrap_or(&rec.manifest));
-        println!("Status: Downloaded newer image for {r}");
-        println!("{r}");
+        say(format!(
+            "Digest: {}",
+            rec.index.as_deref().unwrap_or(&rec.manifest)
+        ));
+        say(format!("Status: Downloaded newer image for {r}"));
+        say(format!("{r}"));
     }
     Ok(())
 }
@@ -653,7 +671,7 @@ fn parse_rfc3339(s: &str) -> Option<i64> {
 }
 
 /// docker's "N units ago".
-fn ago(secs: i64) -> String {
+pub fn ago(secs: i64) -> String {
     let plural = |n: i64, u: &str| {
         if n == 1 {
             format!("1 {u}")
@@ -698,7 +716,7 @@ fn created_ago(ctx: &Ctx, i: &ImageRecord) -> String {
     }
 }
 
-fn human(n: u64) -> String {
+pub fn human(n: u64) -> String {
     let f = n as f64;
     if f >= 1e9 {
         format!("{:.3}GB", f / 1e9)
@@ -819,32 +837,44 @@ fn tag(ctx: &Ctx, a: TagArgs) -> Result<()> {
 }
 
 fn inspect(ctx: &Ctx, a: InspectArgs) -> Result<()> {
-    let recs = ctx.store.records()?;
     let mut out = Vec::new();
     for what in &a.images {
-        let rec = ctx.store.resolve(&recs, what)?;
-        let cfg: serde_json::Value = serde_json::from_slice(&ctx.store.read_blob(&rec.config)?)?;
-        let manifest: serde_json::Value =
-            serde_json::from_slice(&ctx.store.read_blob(&rec.manifest)?)?;
-        out.push(serde_json::json!({
-            "Id": rec.config,
-            "RepoTags": recs.tags_of(&rec.manifest).iter().filter(|t| !t.contains('@')).map(|t| { let (r, t) = display_name(t); format!("{r}:{t}") }).collect::<Vec<_>>(),
-            "RepoDigests": rec.repo_digests,
-            "Created": cfg.get("created"),
-            "Author": cfg.get("author"),
-            "Config": cfg.get("config"),
-            "Architecture": cfg.get("architecture"),
-            "Os": cfg.get("os"),
-            "Variant": cfg.get("variant"),
-            "Size": rec.size,
-            "RootFS": {"Type": "layers", "Layers": cfg.pointer("/rootfs/diff_ids")},
-            "Manifest": {"Digest": rec.manifest, "MediaType": manifest.get("mediaType"), "Layers": rec.layers},
-            "Index": rec.index,
-            "GraphDriver": {"Name": "overlay", "Data": {"LowerDirs": rec.chain_ids.iter().rev().map(|c| ctx.store.layer_dir(c).map(|d| d.join("diff").display().to_string()).unwrap_or_default()).collect::<Vec<_>>()}},
-        }));
+        out.push(image_inspect_value(&ctx.store, what)?);
     }
-    println!("{}", serde_json::to_string_pretty(&out)?);
+    match &a.format {
+        Some(f) => {
+            let t = berth_engine::template::Template::parse(f)?;
+            for v in &out {
+                println!("{}", t.render(v)?);
+            }
+        }
+        None => println!("{}", serde_json::to_string_pretty(&out)?),
+    }
     Ok(())
+}
+
+/// `inspect` of one image, in docker's shape (also used by `berth inspect` after containers).
+pub fn image_inspect_value(store: &Store, what: &str) -> Result<serde_json::Value> {
+    let recs = store.records()?;
+    let rec = store.resolve(&recs, what)?;
+    let cfg: serde_json::Value = serde_json::from_slice(&store.read_blob(&rec.config)?)?;
+    let manifest: serde_json::Value = serde_json::from_slice(&store.read_blob(&rec.manifest)?)?;
+    Ok(serde_json::json!({
+        "Id": rec.config,
+        "RepoTags": recs.tags_of(&rec.manifest).iter().filter(|t| !t.contains('@')).map(|t| { let (r, t) = display_name(t); format!("{r}:{t}") }).collect::<Vec<_>>(),
+        "RepoDigests": rec.repo_digests,
+        "Created": cfg.get("created"),
+        "Author": cfg.get("author"),
+        "Config": cfg.get("config"),
+        "Architecture": cfg.get("architecture"),
+        "Os": cfg.get("os"),
+        "Variant": cfg.get("variant"),
+        "Size": rec.size,
+        "RootFS": {"Type": "layers", "Layers": cfg.pointer("/rootfs/diff_ids")},
+        "Manifest": {"Digest": rec.manifest, "MediaType": manifest.get("mediaType"), "Layers": rec.layers},
+        "Index": rec.index,
+        "GraphDriver": {"Name": "overlay", "Data": {"LowerDirs": rec.chain_ids.iter().rev().map(|c| store.layer_dir(c).map(|d| d.join("diff").display().to_string()).unwrap_or_default()).collect::<Vec<_>>()}},
+    }))
 }
 
 fn save(ctx: &Ctx, a: SaveArgs) -> Result<()> {

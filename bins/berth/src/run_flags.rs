@@ -1,22 +1,758 @@
 //! `run`/`create` flags as parsed (LowArgs), resolved once into CreateOptions (HiArgs).
+//! Names, short options and value syntax are docker's; values are parsed by
+//! berth_engine::parse. `-h` is --hostname as in docker, so help is `--help` only.
 
-use berth_engine::options::CreateOptions;
+use anyhow::{anyhow, bail, Context, Result};
+use berth_engine::options::{
+    CreateOptions, HealthConfig, HealthOnFailure, LogOptions, NetworkMode, Resources, SeccompOpt,
+    Security,
+};
+use berth_engine::parse;
+use std::collections::BTreeMap;
 
 #[derive(clap::Args, Debug, Clone, Default)]
+#[command(disable_help_flag = true)]
 pub struct RunFlags {
+    /// Print help
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
     /// Assign a name to the container
     #[arg(long)]
     pub name: Option<String>,
+    /// Set environment variables (KEY=VALUE, or KEY to pass the caller's value)
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long = "env-file")]
+    pub env_file: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long)]
+    pub workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Add additional groups to join
+    #[arg(long = "group-add")]
+    pub group_add: Vec<String>,
+    /// Overwrite the default ENTRYPOINT of the image ("" clears it)
+    #[arg(long, allow_hyphen_values = true)]
+    pub entrypoint: Option<String>,
+    /// Container host name
+    #[arg(short = 'h', long)]
+    pub hostname: Option<String>,
+    /// Set meta data on a container (KEY=VALUE)
+    #[arg(short = 'l', long = "label")]
+    pub label: Vec<String>,
+    /// Read in a line delimited file of labels
+    #[arg(long = "label-file")]
+    pub label_file: Vec<String>,
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Keep STDIN open even if not attached
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Automatically remove the container when it exits
+    #[arg(long)]
+    pub rm: bool,
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    pub init: bool,
+    /// Mount the container's root filesystem as read only
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+    /// Bind mount a volume ([SOURCE:]DEST[:OPTIONS])
+    #[arg(short = 'v', long = "volume")]
+    pub volume: Vec<String>,
+    /// Attach a filesystem mount to the container
+    #[arg(long)]
+    pub mount: Vec<String>,
+    /// Mount a tmpfs directory (DEST[:OPTIONS])
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
+    /// Memory limit
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Number of CPUs
+    #[arg(long)]
+    pub cpus: Option<String>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<u64>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Ulimit options (name=soft[:hard])
+    #[arg(long)]
+    pub ulimit: Vec<String>,
+    /// Add a host device to the container
+    #[arg(long)]
+    pub device: Vec<String>,
+    /// Size of /dev/shm
+    #[arg(long = "shm-size")]
+    pub shm_size: Option<String>,
+    /// Sysctl options (KEY=VALUE)
+    #[arg(long)]
+    pub sysctl: Vec<String>,
+    /// Add Linux capabilities
+    #[arg(long = "cap-add")]
+    pub cap_add: Vec<String>,
+    /// Drop Linux capabilities
+    #[arg(long = "cap-drop")]
+    pub cap_drop: Vec<String>,
+    /// Give extended privileges to this container
+    #[arg(long)]
+    pub privileged: bool,
+    /// Security options (seccomp=FILE|unconfined, no-new-privileges[=true|false])
+    #[arg(long = "security-opt")]
+    pub security_opt: Vec<String>,
+    /// Restart policy to apply when a container exits
+    #[arg(long)]
+    pub restart: Option<String>,
+    /// Command to run to check health
+    #[arg(long = "health-cmd", allow_hyphen_values = true)]
+    pub health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h)
+    #[arg(long = "health-interval")]
+    pub health_interval: Option<String>,
+    /// Maximum time to allow one check to run (ms|s|m|h)
+    #[arg(long = "health-timeout")]
+    pub health_timeout: Option<String>,
+    /// Consecutive failures needed to report unhealthy
+    #[arg(long = "health-retries")]
+    pub health_retries: Option<i64>,
+    /// Start period for the container to initialize before counting retries (ms|s|m|h)
+    #[arg(long = "health-start-period")]
+    pub health_start_period: Option<String>,
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long = "no-healthcheck")]
+    pub no_healthcheck: bool,
+    /// Action when the container turns unhealthy: none, kill, restart, stop
+    #[arg(long = "health-on-failure")]
+    pub health_on_failure: Option<String>,
+    /// Signal to stop the container
+    #[arg(long = "stop-signal")]
+    pub stop_signal: Option<String>,
+    /// Timeout (in seconds) to stop a container
+    #[arg(long = "stop-timeout", allow_hyphen_values = true)]
+    pub stop_timeout: Option<i64>,
+    /// Connect a container to a network (none, host)
+    #[arg(long, visible_alias = "net")]
+    pub network: Option<String>,
+    /// Publish a container's port(s) to the host
+    #[arg(short = 'p', long)]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports to random ports
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Runtime to use for this container (a path or a name in PATH)
+    #[arg(long)]
+    pub runtime: Option<String>,
+    /// Log driver options (max-size, max-file)
+    #[arg(long = "log-opt")]
+    pub log_opt: Vec<String>,
+    /// Logging driver for the container (json-file)
+    #[arg(long = "log-driver")]
+    pub log_driver: Option<String>,
+    /// Parent cgroup for the container (absolute)
+    #[arg(long = "cgroup-parent")]
+    pub cgroup_parent: Option<String>,
+}
+
+/// docker's container name rule.
+fn valid_name(n: &str) -> bool {
+    let n = n.strip_prefix('/').unwrap_or(n);
+    parse::valid_volume_name(n)
+}
+
+/// `KEY=VALUE` stays; a bare `KEY` takes the caller's value (dropped when unset, as docker).
+fn env_entry(e: &str) -> Result<Option<String>> {
+    if e.is_empty() || e.starts_with('=') {
+        bail!("invalid environment variable: {e:?}");
+    }
+    if e.contains('=') {
+        return Ok(Some(e.to_string()));
+    }
+    Ok(std::env::var_os(e).map(|v| format!("{e}={}", v.to_string_lossy())))
+}
+
+fn kv(what: &str, s: &str) -> Result<(String, String)> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => bail!("invalid {what} {s:?}: expected KEY=VALUE"),
+    }
+}
+
+fn bool_opt(v: &str, s: &str) -> Result<bool> {
+    match s {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => bail!("invalid --security-opt {v:?}: {s:?} is not a boolean"),
+    }
+}
+
+fn security(f: &RunFlags) -> Result<Security> {
+    let mut s = Security {
+        cap_add: f.cap_add.clone(),
+        cap_drop: f.cap_drop.clone(),
+        privileged: f.privileged,
+        ..Default::default()
+    };
+    for o in &f.security_opt {
+        if o == "no-new-privileges" {
+            s.no_new_privileges = Some(true);
+            continue;
+        }
+        if let Some(b) = o
+            .strip_prefix("no-new-privileges:")
+            .or_else(|| o.strip_prefix("no-new-privileges="))
+        {
+            s.no_new_privileges = Some(bool_opt(o, b)?);
+            continue;
+        }
+        match o.split_once(['=', ':']) {
+            Some(("seccomp", "unconfined")) => s.seccomp = Some(SeccompOpt::Unconfined),
+            Some(("seccomp", path)) if !path.is_empty() => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("opening seccomp profile ({path}) failed"))?;
+                s.seccomp = Some(SeccompOpt::Profile(text));
+            }
+            Some((k @ ("apparmor" | "label" | "systempaths" | "mask" | "unmask"), _)) => {
+                bail!("invalid --security-opt {o:?}: {k} is not supported by berth")
+            }
+            _ => bail!(
+                "invalid --security-opt {o:?}: expected seccomp=FILE|unconfined or \
+                 no-new-privileges[=true|false]"
+            ),
+        }
+    }
+    Ok(s)
 }
 
 impl RunFlags {
     /// Resolves the flags, the image and the command after it into options.
     pub fn resolve(self, image: String, cmd: Vec<String>) -> anyhow::Result<CreateOptions> {
+        let f = self;
+        if let Some(n) = &f.name {
+            if !valid_name(n) {
+                bail!("Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+            }
+        }
+        // Networks: only none and host exist today.
+        let network = match f.network.as_deref() {
+            None | Some("none") => NetworkMode::None,
+            Some("host") => NetworkMode::Host,
+            Some(n) => bail!(
+                "network {n:?}: bridge networks are not supported yet (use --network none or host)"
+            ),
+        };
+        if !f.publish.is_empty() || f.publish_all {
+            bail!("publishing ports (-p/-P) needs a bridge network: bridge networks are not supported yet");
+        }
+
+        let mut env = Vec::new();
+        for file in &f.env_file {
+            for l in parse::lines_file(file).with_context(|| format!("read env file {file}"))? {
+                env.extend(env_entry(&l)?);
+            }
+        }
+        for e in &f.env {
+            env.extend(env_entry(e)?);
+        }
+
+        let mut labels = BTreeMap::new();
+        for file in &f.label_file {
+            for l in parse::lines_file(file).with_context(|| format!("read label file {file}"))? {
+                let (k, v) = l.split_once('=').unwrap_or((&l, ""));
+                labels.insert(k.to_string(), v.to_string());
+            }
+        }
+        for l in &f.label {
+            let (k, v) = l.split_once('=').unwrap_or((l, ""));
+            if k.is_empty() {
+                bail!("invalid label {l:?}: empty name");
+            }
+            labels.insert(k.to_string(), v.to_string());
+        }
+
+        if let Some(w) = &f.workdir {
+            if !w.starts_with('/') {
+                bail!("the working directory '{w}' is invalid, it needs to be an absolute path");
+            }
+        }
+
+        let mut mounts = Vec::new();
+        for v in &f.volume {
+            mounts.push(parse::volume_flag(v)?);
+        }
+        for m in &f.mount {
+            mounts.push(parse::mount_flag(m)?);
+        }
+        for t in &f.tmpfs {
+            mounts.push(parse::tmpfs_flag(t)?);
+        }
+
+        let memory = match &f.memory {
+            Some(m) => Some(parse::size(m)? as i64).filter(|m| *m > 0),
+            None => None,
+        };
+        let resources = Resources {
+            memory,
+            memory_swap: f
+                .memory_swap
+                .as_deref()
+                .map(parse::memory_swap)
+                .transpose()?,
+            nano_cpus: f
+                .cpus
+                .as_deref()
+                .map(parse::nano_cpus)
+                .transpose()?
+                .filter(|n| *n > 0),
+            cpu_shares: f.cpu_shares.filter(|s| *s > 0),
+            cpuset_cpus: f.cpuset_cpus.clone(),
+            pids_limit: f.pids_limit,
+            ulimits: f
+                .ulimit
+                .iter()
+                .map(|u| parse::ulimit(u))
+                .collect::<Result<_, _>>()?,
+            devices: f
+                .device
+                .iter()
+                .map(|d| parse::device(d))
+                .collect::<Result<_, _>>()?,
+            shm_size: f
+                .shm_size
+                .as_deref()
+                .map(parse::size)
+                .transpose()?
+                .filter(|s| *s > 0),
+        };
+
+        let mut sysctls = BTreeMap::new();
+        for s in &f.sysctl {
+            let (k, v) = kv("sysctl", s)?;
+            sysctls.insert(k, v);
+        }
+
+        let restart = match &f.restart {
+            Some(r) => parse::restart(r)?,
+            None => Default::default(),
+        };
+        if f.rm && restart != Default::default() {
+            bail!("conflicting options: cannot specify both --restart and --rm");
+        }
+
+        let any_health = f.health_cmd.is_some()
+            || f.health_interval.is_some()
+            || f.health_timeout.is_some()
+            || f.health_retries.is_some()
+            || f.health_start_period.is_some();
+        if f.no_healthcheck && any_health {
+            bail!("--no-healthcheck conflicts with --health-* options");
+        }
+        let dur = |flag: &str, v: &Option<String>| -> Result<i64> {
+            let Some(v) = v else { return Ok(0) };
+            let n = parse::duration(v)?;
+            if n != 0 && n < 1_000_000 {
+                bail!("{flag} cannot be less than 1ms");
+            }
+            Ok(n)
+        };
+        let health = if any_health {
+            let retries = f.health_retries.unwrap_or(0);
+            if retries < 0 {
+                bail!("--health-retries cannot be negative");
+            }
+            Some(HealthConfig {
+                test: match &f.health_cmd {
+                    Some(c) if c.is_empty() => vec![],
+                    Some(c) => vec!["CMD-SHELL".into(), c.clone()],
+                    None => vec![],
+                },
+                interval: dur("--health-interval", &f.health_interval)?,
+                timeout: dur("--health-timeout", &f.health_timeout)?,
+                start_period: dur("--health-start-period", &f.health_start_period)?,
+                retries,
+            })
+        } else {
+            None
+        };
+        let health_on_failure = match f.health_on_failure.as_deref() {
+            None | Some("none") => HealthOnFailure::None,
+            Some("kill") => HealthOnFailure::Kill,
+            Some("restart") => HealthOnFailure::Restart,
+            Some("stop") => HealthOnFailure::Stop,
+            Some(o) => {
+                bail!("invalid --health-on-failure {o:?}: expected none, kill, restart or stop")
+            }
+        };
+
+        if let Some(s) = &f.stop_signal {
+            parse::signal(s)?;
+        }
+
+        match f.log_driver.as_deref() {
+            None | Some("json-file") => {}
+            Some(d) => bail!("logging driver {d:?} is not supported (only json-file)"),
+        }
+        let mut log = LogOptions::default();
+        for o in &f.log_opt {
+            let (k, v) = kv("log-opt", o)?;
+            match k.as_str() {
+                "max-size" => {
+                    let n = parse::size(&v)?;
+                    if n == 0 {
+                        bail!("invalid --log-opt {o:?}: max-size must be positive");
+                    }
+                    log.max_size = Some(n);
+                }
+                "max-file" => {
+                    let n: u32 = v.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                        anyhow!("invalid --log-opt {o:?}: max-file must be a number >= 1")
+                    })?;
+                    log.max_file = Some(n);
+                }
+                _ => bail!("unknown log opt {k:?} for json-file log driver (max-size, max-file)"),
+            }
+        }
+        if log.max_file.is_some_and(|n| n > 1) && log.max_size.is_none() {
+            bail!("max-file cannot be set without max-size");
+        }
+
+        let security = security(&f)?;
+        let cgroup_parent = match f.cgroup_parent.clone() {
+            Some(p) => p,
+            None => std::env::var("BERTH_CGROUP_PARENT")
+                .ok()
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| "/berth".into()),
+        };
+        if !cgroup_parent.starts_with('/') || cgroup_parent.split('/').any(|c| c == "..") {
+            bail!("invalid --cgroup-parent {cgroup_parent:?}: must be an absolute path without \"..\"");
+        }
+
         Ok(CreateOptions {
             image,
-            name: self.name,
+            name: f.name.map(|n| n.trim_start_matches('/').to_string()),
+            entrypoint: f
+                .entrypoint
+                .map(|e| if e.is_empty() { vec![] } else { vec![e] }),
             cmd: if cmd.is_empty() { None } else { Some(cmd) },
-            ..Default::default()
+            env,
+            workdir: f.workdir,
+            user: f.user,
+            group_add: f.group_add,
+            hostname: f.hostname,
+            labels,
+            tty: f.tty,
+            open_stdin: f.interactive,
+            auto_remove: f.rm,
+            init: f.init,
+            read_only: f.read_only,
+            mounts,
+            resources,
+            security,
+            restart,
+            health,
+            no_healthcheck: f.no_healthcheck,
+            health_on_failure,
+            stop_signal: f.stop_signal,
+            stop_timeout: f.stop_timeout,
+            network,
+            sysctls,
+            runtime: f.runtime,
+            log,
+            cgroup_parent,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_engine::options::{MountSpec, RestartPolicy};
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        f: RunFlags,
+        image: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        cmd: Vec<String>,
+    }
+
+    fn parse(args: &[&str]) -> Result<CreateOptions> {
+        let t = T::try_parse_from(std::iter::once("run").chain(args.iter().copied()))?;
+        t.f.resolve(t.image, t.cmd)
+    }
+
+    fn err(args: &[&str], needle: &str) {
+        let e = format!("{:#}", parse(args).unwrap_err());
+        assert!(
+            e.contains(needle),
+            "{args:?}: {e:?} should contain {needle:?}"
+        );
+    }
+
+    #[test]
+    fn docker_flags() {
+        std::env::set_var("BERTH_H1_TEST_VAR", "from-caller");
+        let o = parse(&[
+            "--name",
+            "web",
+            "-e",
+            "A=1",
+            "-e",
+            "BERTH_H1_TEST_VAR",
+            "-e",
+            "BERTH_H1_UNSET_X",
+            "-w",
+            "/srv",
+            "-u",
+            "app:wheel",
+            "--group-add",
+            "audio",
+            "--entrypoint",
+            "",
+            "-h",
+            "box",
+            "-l",
+            "a=b",
+            "-l",
+            "flag",
+            "-t",
+            "-i",
+            "--rm",
+            "--init",
+            "--read-only",
+            "-v",
+            "/tmp:/h:ro",
+            "-v",
+            "vol:/v",
+            "-v",
+            "/anon",
+            "--mount",
+            "type=tmpfs,dst=/t",
+            "--tmpfs",
+            "/run:size=1m",
+            "-m",
+            "5m",
+            "--memory-swap",
+            "-1",
+            "--cpus",
+            "0.5",
+            "-c",
+            "512",
+            "--cpuset-cpus",
+            "0",
+            "--pids-limit",
+            "-1",
+            "--ulimit",
+            "nofile=1024:2048",
+            "--device",
+            "/dev/null:/dev/n:r",
+            "--shm-size",
+            "1m",
+            "--sysctl",
+            "net.ipv4.ping_group_range=0 0",
+            "--cap-add",
+            "sys_admin",
+            "--cap-drop",
+            "NET_RAW",
+            "--security-opt",
+            "no-new-privileges:false",
+            "--security-opt",
+            "seccomp=unconfined",
+            "--health-cmd",
+            "true",
+            "--health-interval",
+            "1s",
+            "--health-retries",
+            "2",
+            "--health-on-failure",
+            "restart",
+            "--stop-signal",
+            "SIGQUIT",
+            "--stop-timeout",
+            "3",
+            "--net",
+            "host",
+            "--runtime",
+            "crun",
+            "--log-opt",
+            "max-size=1k",
+            "--log-opt",
+            "max-file=3",
+            "--log-driver",
+            "json-file",
+            "--cgroup-parent",
+            "/berth-test/p",
+            "busybox",
+            "sh",
+            "-c",
+            "echo hi",
+        ])
+        .unwrap();
+        assert_eq!(o.name.as_deref(), Some("web"));
+        assert_eq!(o.env, vec!["A=1", "BERTH_H1_TEST_VAR=from-caller"]);
+        assert_eq!(o.workdir.as_deref(), Some("/srv"));
+        assert_eq!(o.user.as_deref(), Some("app:wheel"));
+        assert_eq!(o.group_add, vec!["audio"]);
+        assert_eq!(o.entrypoint, Some(vec![]));
+        assert_eq!(o.hostname.as_deref(), Some("box"));
+        assert_eq!(o.labels["a"], "b");
+        assert_eq!(o.labels["flag"], "");
+        assert!(o.tty && o.open_stdin && o.auto_remove && o.init && o.read_only);
+        assert_eq!(o.mounts.len(), 5);
+        assert!(matches!(&o.mounts[2], MountSpec::Volume { name: None, .. }));
+        assert_eq!(o.resources.memory, Some(5 << 20));
+        assert_eq!(o.resources.memory_swap, Some(-1));
+        assert_eq!(o.resources.nano_cpus, Some(500_000_000));
+        assert_eq!(o.resources.cpu_shares, Some(512));
+        assert_eq!(o.resources.pids_limit, Some(-1));
+        assert_eq!(o.resources.ulimits[0].hard, 2048);
+        assert_eq!(o.resources.devices[0].permissions, "r");
+        assert_eq!(o.resources.shm_size, Some(1 << 20));
+        assert_eq!(o.sysctls["net.ipv4.ping_group_range"], "0 0");
+        assert_eq!(o.security.cap_add, vec!["sys_admin"]);
+        assert_eq!(o.security.no_new_privileges, Some(false));
+        assert_eq!(o.security.seccomp, Some(SeccompOpt::Unconfined));
+        let h = o.health.unwrap();
+        assert_eq!(h.test, vec!["CMD-SHELL", "true"]);
+        assert_eq!((h.interval, h.retries), (1_000_000_000, 2));
+        assert_eq!(o.health_on_failure, HealthOnFailure::Restart);
+        assert_eq!(o.stop_signal.as_deref(), Some("SIGQUIT"));
+        assert_eq!(o.stop_timeout, Some(3));
+        assert_eq!(o.network, NetworkMode::Host);
+        assert_eq!(o.runtime.as_deref(), Some("crun"));
+        assert_eq!((o.log.max_size, o.log.max_file), (Some(1024), Some(3)));
+        assert_eq!(o.cgroup_parent, "/berth-test/p");
+        assert_eq!(
+            o.cmd,
+            Some(vec!["sh".into(), "-c".into(), "echo hi".into()])
+        );
+        assert_eq!(o.image, "busybox");
+    }
+
+    #[test]
+    fn defaults() {
+        let o = parse(&["busybox"]).unwrap();
+        assert_eq!(o.network, NetworkMode::None);
+        assert_eq!(o.cmd, None);
+        assert_eq!(o.entrypoint, None);
+        assert_eq!(o.restart, RestartPolicy::No);
+        assert!(o.health.is_none() && o.security.no_new_privileges.is_none());
+        assert!(o.cgroup_parent.starts_with('/'));
+        let o = parse(&[
+            "--entrypoint",
+            "/bin/echo",
+            "--restart",
+            "on-failure:2",
+            "busybox",
+        ])
+        .unwrap();
+        assert_eq!(o.entrypoint, Some(vec!["/bin/echo".to_string()]));
+        assert_eq!(o.restart, RestartPolicy::OnFailure(2));
+        let o = parse(&["--security-opt", "no-new-privileges", "busybox"]).unwrap();
+        assert_eq!(o.security.no_new_privileges, Some(true));
+    }
+
+    #[test]
+    fn env_and_label_files() {
+        let d = tempfile::tempdir().unwrap();
+        let ef = d.path().join("env");
+        std::fs::write(&ef, "# comment\nA=1\n\nB=two words\nA=3\n").unwrap();
+        let lf = d.path().join("labels");
+        std::fs::write(&lf, "x=1\ny\n").unwrap();
+        let o = parse(&[
+            "--env-file",
+            ef.to_str().unwrap(),
+            "-e",
+            "C=4",
+            "--label-file",
+            lf.to_str().unwrap(),
+            "busybox",
+        ])
+        .unwrap();
+        assert_eq!(o.env, vec!["A=1", "B=two words", "A=3", "C=4"]);
+        assert_eq!(o.labels["x"], "1");
+        assert_eq!(o.labels["y"], "");
+        err(
+            &["--env-file", "/nonexistent/env", "busybox"],
+            "/nonexistent/env",
+        );
+    }
+
+    #[test]
+    fn bad_input_is_named() {
+        err(
+            &["--network", "bridge", "busybox"],
+            "bridge networks are not supported yet",
+        );
+        err(
+            &["--network", "default", "busybox"],
+            "bridge networks are not supported yet",
+        );
+        err(
+            &["--net", "mynet", "busybox"],
+            "bridge networks are not supported yet",
+        );
+        err(
+            &["-p", "80:80", "busybox"],
+            "bridge networks are not supported yet",
+        );
+        err(&["-P", "busybox"], "bridge networks are not supported yet");
+        err(&["-m", "lots", "busybox"], "\"lots\"");
+        err(&["--cpus", "x", "busybox"], "\"x\"");
+        err(&["--ulimit", "nofile=9:1", "busybox"], "nofile=9:1");
+        err(&["--device", "dev/x", "busybox"], "dev/x");
+        err(&["-v", "a/b:/c", "busybox"], "a/b:/c");
+        err(&["--mount", "type=nfs,dst=/x", "busybox"], "type=nfs");
+        err(&["--tmpfs", "rel", "busybox"], "rel");
+        err(&["--restart", "sometimes", "busybox"], "sometimes");
+        err(
+            &["--restart", "always", "--rm", "busybox"],
+            "--restart and --rm",
+        );
+        err(&["--stop-signal", "SIGNOPE", "busybox"], "SIGNOPE");
+        err(&["--health-interval", "5", "busybox"], "\"5\"");
+        err(
+            &["--no-healthcheck", "--health-cmd", "true", "busybox"],
+            "conflicts",
+        );
+        err(&["--health-on-failure", "explode", "busybox"], "explode");
+        err(
+            &["--security-opt", "apparmor=unconfined", "busybox"],
+            "apparmor",
+        );
+        err(&["--security-opt", "label=disable", "busybox"], "label");
+        err(
+            &["--security-opt", "no-new-privileges=maybe", "busybox"],
+            "maybe",
+        );
+        err(
+            &[
+                "--security-opt",
+                "seccomp=/nonexistent/prof.json",
+                "busybox",
+            ],
+            "/nonexistent/prof.json",
+        );
+        err(&["--log-driver", "syslog", "busybox"], "syslog");
+        err(&["--log-opt", "compress=true", "busybox"], "compress");
+        err(&["--log-opt", "max-file=0", "busybox"], "max-file");
+        err(&["-w", "rel", "busybox"], "'rel'");
+        err(&["--name", "bad name", "busybox"], "bad name");
+        err(&["--sysctl", "novalue", "busybox"], "novalue");
+        err(&["--cgroup-parent", "rel", "busybox"], "rel");
     }
 }

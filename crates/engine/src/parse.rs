@@ -1,1 +1,922 @@
-//! (placeholder; its owner fills it in, see docs/engine.md)
+//! Parsers for `run`/`create` flag values, with docker's syntax. Every error names the value.
+
+use crate::error::{Error, Result};
+use crate::options::{DeviceSpec, MountSpec, RestartPolicy, Ulimit};
+
+fn bad(what: &str, v: &str, why: impl std::fmt::Display) -> Error {
+    Error::Invalid(format!("invalid {what} {v:?}: {why}"))
+}
+
+/// A size in bytes, docker's RAMInBytes: `512`, `512b`, `5k`, `5m`, `1.5g`, `1GiB`, `2t`
+/// (binary units; a trailing `b`/`ib` is allowed).
+pub fn size(v: &str) -> Result<u64> {
+    let s = v.trim();
+    let lower = s.to_ascii_lowercase();
+    let num_end = lower
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(lower.len());
+    let (num, unit) = lower.split_at(num_end);
+    let unit = unit.trim_start();
+    if num.is_empty() || num.starts_with('.') || num.ends_with('.') || num.matches('.').count() > 1
+    {
+        return Err(bad(
+            "size",
+            v,
+            "expected a number with an optional unit (b, k, m, g, t)",
+        ));
+    }
+    let unit = unit
+        .strip_suffix("ib")
+        .or_else(|| unit.strip_suffix('b'))
+        .unwrap_or(unit);
+    let mult: u64 = match unit {
+        "" => 1,
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        "t" => 1 << 40,
+        "p" => 1 << 50,
+        _ => return Err(bad("size", v, "unknown unit")),
+    };
+    let (int, frac) = num.split_once('.').unwrap_or((num, ""));
+    let int: u64 = int
+        .parse()
+        .map_err(|_| bad("size", v, "number too large"))?;
+    let mut bytes = int
+        .checked_mul(mult)
+        .ok_or_else(|| bad("size", v, "number too large"))?;
+    if !frac.is_empty() {
+        let f: f64 = format!("0.{frac}")
+            .parse()
+            .map_err(|_| bad("size", v, "bad number"))?;
+        bytes = bytes
+            .checked_add((f * mult as f64) as u64)
+            .ok_or_else(|| bad("size", v, "number too large"))?;
+    }
+    if bytes > i64::MAX as u64 {
+        return Err(bad("size", v, "number too large"));
+    }
+    Ok(bytes)
+}
+
+/// `--memory-swap`: a size, or -1 for unlimited.
+pub fn memory_swap(v: &str) -> Result<i64> {
+    if v.trim() == "-1" {
+        return Ok(-1);
+    }
+    Ok(size(v)? as i64)
+}
+
+/// A Go duration (`time.ParseDuration`) as docker accepts it: `1s`, `500ms`, `1m30s`, `1.5h`,
+/// `0`. A unit is required except for 0. Returns nanoseconds; negative values are refused.
+pub fn duration(v: &str) -> Result<i64> {
+    let s = v.trim();
+    if s == "0" {
+        return Ok(0);
+    }
+    if s.is_empty() || s.starts_with('-') {
+        return Err(bad("duration", v, "expected e.g. 30s, 500ms or 1m30s"));
+    }
+    let s = s.strip_prefix('+').unwrap_or(s);
+    let mut rest = s;
+    let mut total: f64 = 0.0;
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(|| bad("duration", v, "missing unit (ns, us, ms, s, m, h)"))?;
+        if n == 0 {
+            return Err(bad("duration", v, "expected a number before each unit"));
+        }
+        let num: f64 = rest[..n]
+            .parse()
+            .map_err(|_| bad("duration", v, "bad number"))?;
+        rest = &rest[n..];
+        let u = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let mult = match &rest[..u] {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            other => return Err(bad("duration", v, format!("unknown unit {other:?}"))),
+        };
+        rest = &rest[u..];
+        total += num * mult;
+    }
+    if total >= i64::MAX as f64 {
+        return Err(bad("duration", v, "too long"));
+    }
+    Ok(total.round() as i64)
+}
+
+/// `--cpus 1.5` -> nano CPUs (1_500_000_000), exact decimal arithmetic as docker's big.Rat.
+pub fn nano_cpus(v: &str) -> Result<i64> {
+    let s = v.trim();
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    if (int.is_empty() && frac.is_empty())
+        || !int.chars().all(|c| c.is_ascii_digit())
+        || !frac.chars().all(|c| c.is_ascii_digit())
+    {
+        return Err(bad(
+            "--cpus value",
+            v,
+            "expected a decimal number such as 0.5 or 2",
+        ));
+    }
+    let frac_t = frac.trim_end_matches('0');
+    if frac_t.len() > 9 {
+        return Err(bad("--cpus value", v, "value is too precise"));
+    }
+    let i: i64 = if int.is_empty() {
+        0
+    } else {
+        int.parse()
+            .map_err(|_| bad("--cpus value", v, "too large"))?
+    };
+    let f: i64 = if frac_t.is_empty() {
+        0
+    } else {
+        format!("{frac_t:0<9}").parse().expect("digits")
+    };
+    i.checked_mul(1_000_000_000)
+        .and_then(|n| n.checked_add(f))
+        .ok_or_else(|| bad("--cpus value", v, "too large"))
+}
+
+const ULIMITS: &[&str] = &[
+    "as",
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
+];
+
+/// `--ulimit nofile=1024:2048` (soft[:hard]; -1 = unlimited).
+pub fn ulimit(v: &str) -> Result<Ulimit> {
+    let (name, vals) = v
+        .split_once('=')
+        .ok_or_else(|| bad("ulimit", v, "expected name=soft[:hard]"))?;
+    if !ULIMITS.contains(&name) {
+        return Err(bad("ulimit", v, format!("unknown limit {name:?}")));
+    }
+    let num = |s: &str| -> Result<u64> {
+        if s == "-1" {
+            return Ok(u64::MAX);
+        }
+        s.parse::<u64>()
+            .map_err(|_| bad("ulimit", v, format!("{s:?} is not a number")))
+    };
+    let (soft, hard) = match vals.split_once(':') {
+        Some((s, h)) => (num(s)?, num(h)?),
+        None => {
+            let n = num(vals)?;
+            (n, n)
+        }
+    };
+    if soft > hard {
+        return Err(bad(
+            "ulimit",
+            v,
+            "soft limit is greater than the hard limit",
+        ));
+    }
+    Ok(Ulimit {
+        name: name.to_string(),
+        soft,
+        hard,
+    })
+}
+
+fn is_perms(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 3 && s.chars().all(|c| "rwm".contains(c)) && {
+        let mut v: Vec<char> = s.chars().collect();
+        v.sort();
+        v.dedup();
+        v.len() == s.len()
+    }
+}
+
+/// `--device /dev/x[:/dev/y][:rwm]`.
+pub fn device(v: &str) -> Result<DeviceSpec> {
+    let parts: Vec<&str> = v.split(':').collect();
+    let (host, ctr, perms) = match parts.as_slice() {
+        [h] => (*h, *h, "rwm"),
+        [h, p] if is_perms(p) => (*h, *h, *p),
+        [h, c] => (*h, *c, "rwm"),
+        [h, c, p] => (*h, *c, *p),
+        _ => {
+            return Err(bad(
+                "device",
+                v,
+                "expected /dev/host[:/dev/container][:rwm]",
+            ))
+        }
+    };
+    if !is_perms(perms) {
+        return Err(bad(
+            "device",
+            v,
+            format!("bad permissions {perms:?} (a subset of rwm)"),
+        ));
+    }
+    for p in [host, ctr] {
+        if !p.starts_with('/') {
+            return Err(bad("device", v, format!("{p:?} is not an absolute path")));
+        }
+    }
+    Ok(DeviceSpec {
+        host_path: host.into(),
+        container_path: ctr.into(),
+        permissions: perms.into(),
+    })
+}
+
+/// Docker's volume name rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
+pub fn valid_volume_name(n: &str) -> bool {
+    let b = n.as_bytes();
+    b.len() >= 2
+        && b[0].is_ascii_alphanumeric()
+        && b[1..]
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(c))
+}
+
+fn check_target(what: &str, v: &str, t: &str) -> Result<()> {
+    if !t.starts_with('/') {
+        return Err(bad(
+            what,
+            v,
+            format!("destination {t:?} is not an absolute path"),
+        ));
+    }
+    if t.contains('\0') {
+        return Err(bad(what, v, "destination contains NUL"));
+    }
+    if t.split('/').all(|c| c.is_empty() || c == "." || c == "..") {
+        return Err(bad(what, v, "destination can't be '/'"));
+    }
+    Ok(())
+}
+
+const PROPAGATIONS: &[&str] = &[
+    "private", "rprivate", "shared", "rshared", "slave", "rslave",
+];
+
+/// `-v host:ctr[:opts]`, `-v name:ctr[:opts]`, `-v /ctr` (anonymous volume).
+/// Options: ro, rw, a propagation, and z/Z (SELinux relabeling: a no-op here, as docker on a
+/// host without SELinux).
+pub fn volume_flag(v: &str) -> Result<MountSpec> {
+    let parts: Vec<&str> = v.split(':').collect();
+    let (src, dst, opts) = match parts.as_slice() {
+        [d] => (None, *d, ""),
+        [s, d] => (Some(*s), *d, ""),
+        [s, d, o] => (Some(*s), *d, *o),
+        _ => return Err(bad("volume", v, "expected [SOURCE:]DEST[:OPTIONS]")),
+    };
+    check_target("volume", v, dst)?;
+    let mut read_only = false;
+    let mut propagation = None;
+    let mut seen_mode = false;
+    for o in opts.split(',').filter(|o| !o.is_empty()) {
+        match o {
+            "ro" | "rw" => {
+                if seen_mode {
+                    return Err(bad("volume", v, "ro and rw given twice"));
+                }
+                seen_mode = true;
+                read_only = o == "ro";
+            }
+            "z" | "Z" => {}
+            p if PROPAGATIONS.contains(&p) => {
+                if propagation.replace(p.to_string()).is_some() {
+                    return Err(bad("volume", v, "propagation given twice"));
+                }
+            }
+            other => return Err(bad("volume", v, format!("unsupported option {other:?}"))),
+        }
+    }
+    match src {
+        None => Ok(MountSpec::Volume {
+            name: None,
+            target: dst.into(),
+            read_only,
+        }),
+        Some(s) if s.starts_with('/') => Ok(MountSpec::Bind {
+            source: s.into(),
+            target: dst.into(),
+            read_only,
+            propagation,
+        }),
+        Some(s) => {
+            if !valid_volume_name(s) {
+                return Err(bad(
+                    "volume",
+                    v,
+                    format!(
+                        "{s:?} includes invalid characters for a local volume name, only \
+                         \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed; if you intended to pass a \
+                         host directory, use absolute path"
+                    ),
+                ));
+            }
+            if propagation.is_some() {
+                return Err(bad("volume", v, "propagation applies to bind mounts only"));
+            }
+            Ok(MountSpec::Volume {
+                name: Some(s.into()),
+                target: dst.into(),
+                read_only,
+            })
+        }
+    }
+}
+
+fn parse_bool(what: &str, v: &str, s: &str) -> Result<bool> {
+    match s.to_ascii_lowercase().as_str() {
+        "" | "1" | "true" | "t" => Ok(true),
+        "0" | "false" | "f" => Ok(false),
+        _ => Err(bad(what, v, format!("{s:?} is not a boolean"))),
+    }
+}
+
+/// `--mount type=bind|volume|tmpfs,source=..,target=..,readonly,bind-propagation=..,
+/// tmpfs-size=..,tmpfs-mode=..`.
+pub fn mount_flag(v: &str) -> Result<MountSpec> {
+    let mut ty = "volume".to_string();
+    let (mut src, mut dst) = (None::<String>, None::<String>);
+    let mut ro = false;
+    let mut prop = None;
+    let (mut tsize, mut tmode) = (None, None);
+    let mut seen_tmpfs_opt = false;
+    let mut seen_bind_opt = false;
+    for field in v.split(',') {
+        let (k, val) = match field.split_once('=') {
+            Some((k, val)) => (k.trim().to_ascii_lowercase(), Some(val.trim())),
+            None => (field.trim().to_ascii_lowercase(), None),
+        };
+        let need = |val: Option<&str>| -> Result<String> {
+            val.filter(|x| !x.is_empty())
+                .map(str::to_string)
+                .ok_or_else(|| bad("mount", v, format!("{k} needs a value")))
+        };
+        match k.as_str() {
+            "type" => ty = need(val)?,
+            "source" | "src" => src = Some(need(val)?),
+            "target" | "dst" | "destination" => dst = Some(need(val)?),
+            "readonly" | "ro" => ro = parse_bool("mount", v, val.unwrap_or(""))?,
+            "bind-propagation" => {
+                let p = need(val)?;
+                if !PROPAGATIONS.contains(&p.as_str()) {
+                    return Err(bad("mount", v, format!("bad bind-propagation {p:?}")));
+                }
+                prop = Some(p);
+                seen_bind_opt = true;
+            }
+            "tmpfs-size" => {
+                tsize = Some(size(&need(val)?).map_err(|e| bad("mount", v, e))?);
+                seen_tmpfs_opt = true;
+            }
+            "tmpfs-mode" => {
+                let m = need(val)?;
+                tmode = Some(
+                    u32::from_str_radix(&m, 8)
+                        .ok()
+                        .filter(|m| *m <= 0o7777)
+                        .ok_or_else(|| bad("mount", v, format!("bad tmpfs-mode {m:?}")))?,
+                );
+                seen_tmpfs_opt = true;
+            }
+            "" => {}
+            other => return Err(bad("mount", v, format!("unsupported key {other:?}"))),
+        }
+    }
+    let dst = dst.ok_or_else(|| bad("mount", v, "target is required"))?;
+    check_target("mount", v, &dst)?;
+    if seen_tmpfs_opt && ty != "tmpfs" {
+        return Err(bad("mount", v, "tmpfs options need type=tmpfs"));
+    }
+    if seen_bind_opt && ty != "bind" {
+        return Err(bad("mount", v, "bind-propagation needs type=bind"));
+    }
+    match ty.as_str() {
+        "bind" => {
+            let s = src.ok_or_else(|| bad("mount", v, "source is required for a bind mount"))?;
+            if !s.starts_with('/') {
+                return Err(bad(
+                    "mount",
+                    v,
+                    format!("bind source {s:?} is not an absolute path"),
+                ));
+            }
+            Ok(MountSpec::Bind {
+                source: s,
+                target: dst,
+                read_only: ro,
+                propagation: prop,
+            })
+        }
+        "volume" => {
+            if let Some(s) = &src {
+                if !valid_volume_name(s) {
+                    return Err(bad("mount", v, format!("invalid volume name {s:?}")));
+                }
+            }
+            Ok(MountSpec::Volume {
+                name: src,
+                target: dst,
+                read_only: ro,
+            })
+        }
+        "tmpfs" => {
+            if src.is_some() {
+                return Err(bad("mount", v, "a tmpfs mount has no source"));
+            }
+            Ok(MountSpec::Tmpfs {
+                target: dst,
+                size: tsize,
+                mode: tmode,
+                options: if ro { vec!["ro".into()] } else { vec![] },
+            })
+        }
+        other => Err(bad(
+            "mount",
+            v,
+            format!("unsupported type {other:?} (bind, volume, tmpfs)"),
+        )),
+    }
+}
+
+const TMPFS_FLAGS: &[&str] = &[
+    "ro",
+    "rw",
+    "noexec",
+    "exec",
+    "nosuid",
+    "suid",
+    "nodev",
+    "dev",
+    "sync",
+    "async",
+    "dirsync",
+    "atime",
+    "noatime",
+    "diratime",
+    "nodiratime",
+    "relatime",
+    "norelatime",
+    "strictatime",
+    "nostrictatime",
+];
+
+/// `--tmpfs /x[:size=64m,mode=1777,noexec,...]`.
+pub fn tmpfs_flag(v: &str) -> Result<MountSpec> {
+    let (dst, opts) = v.split_once(':').unwrap_or((v, ""));
+    check_target("tmpfs", v, dst)?;
+    let (mut sz, mut mode) = (None, None);
+    let mut options = Vec::new();
+    for o in opts.split(',').filter(|o| !o.is_empty()) {
+        match o.split_once('=') {
+            Some(("size", s)) => sz = Some(size(s).map_err(|e| bad("tmpfs", v, e))?),
+            Some(("mode", m)) => {
+                mode = Some(
+                    u32::from_str_radix(m, 8)
+                        .ok()
+                        .filter(|m| *m <= 0o7777)
+                        .ok_or_else(|| bad("tmpfs", v, format!("bad mode {m:?}")))?,
+                )
+            }
+            Some(("uid" | "gid" | "nr_inodes", n)) if n.parse::<u64>().is_ok() => {
+                options.push(o.to_string())
+            }
+            None if TMPFS_FLAGS.contains(&o) => options.push(o.to_string()),
+            _ => return Err(bad("tmpfs", v, format!("unsupported option {o:?}"))),
+        }
+    }
+    Ok(MountSpec::Tmpfs {
+        target: dst.into(),
+        size: sz,
+        mode,
+        options,
+    })
+}
+
+/// `--restart no|on-failure[:N]|always|unless-stopped`.
+pub fn restart(v: &str) -> Result<RestartPolicy> {
+    let (name, n) = match v.split_once(':') {
+        Some((a, b)) => (a, Some(b)),
+        None => (v, None),
+    };
+    let p = match name {
+        "no" | "" => RestartPolicy::No,
+        "always" => RestartPolicy::Always,
+        "unless-stopped" => RestartPolicy::UnlessStopped,
+        "on-failure" => {
+            let n = match n {
+                None => 0,
+                Some(s) => s
+                    .parse::<u32>()
+                    .map_err(|_| bad("restart policy", v, format!("{s:?} is not a retry count")))?,
+            };
+            return Ok(RestartPolicy::OnFailure(n));
+        }
+        _ => {
+            return Err(bad(
+                "restart policy",
+                v,
+                "expected no, on-failure[:N], always or unless-stopped",
+            ))
+        }
+    };
+    if n.is_some() {
+        return Err(bad(
+            "restart policy",
+            v,
+            format!("maximum retry count cannot be used with restart policy {name:?}"),
+        ));
+    }
+    Ok(p)
+}
+
+const SIGNALS: &[(&str, i32)] = &[
+    ("HUP", 1),
+    ("INT", 2),
+    ("QUIT", 3),
+    ("ILL", 4),
+    ("TRAP", 5),
+    ("ABRT", 6),
+    ("IOT", 6),
+    ("BUS", 7),
+    ("FPE", 8),
+    ("KILL", 9),
+    ("USR1", 10),
+    ("SEGV", 11),
+    ("USR2", 12),
+    ("PIPE", 13),
+    ("ALRM", 14),
+    ("TERM", 15),
+    ("STKFLT", 16),
+    ("CHLD", 17),
+    ("CONT", 18),
+    ("STOP", 19),
+    ("TSTP", 20),
+    ("TTIN", 21),
+    ("TTOU", 22),
+    ("URG", 23),
+    ("XCPU", 24),
+    ("XFSZ", 25),
+    ("VTALRM", 26),
+    ("PROF", 27),
+    ("WINCH", 28),
+    ("IO", 29),
+    ("POLL", 29),
+    ("PWR", 30),
+    ("SYS", 31),
+];
+
+/// A signal by name (`SIGTERM`, `term`, `RTMIN+3`) or number (1..=64).
+pub fn signal(v: &str) -> Result<i32> {
+    let s = v.trim();
+    if let Ok(n) = s.parse::<i32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+        return Err(bad("signal", v, "out of range (1-64)"));
+    }
+    let up = s.to_ascii_uppercase();
+    let name = up.strip_prefix("SIG").unwrap_or(&up);
+    if let Some((_, n)) = SIGNALS.iter().find(|(k, _)| *k == name) {
+        return Ok(*n);
+    }
+    let rt = |base: i32, off: &str, sign: i32| -> Option<i32> {
+        let o: i32 = if off.is_empty() { 0 } else { off.parse().ok()? };
+        let n = base + sign * o;
+        (34..=64).contains(&n).then_some(n)
+    };
+    let r = if let Some(r) = name.strip_prefix("RTMIN") {
+        match r.strip_prefix('+') {
+            Some(o) => rt(34, o, 1),
+            None if r.is_empty() => Some(34),
+            None => None,
+        }
+    } else if let Some(r) = name.strip_prefix("RTMAX") {
+        match r.strip_prefix('-') {
+            Some(o) => rt(64, o, -1),
+            None if r.is_empty() => Some(64),
+            None => None,
+        }
+    } else {
+        None
+    };
+    r.ok_or_else(|| bad("signal", v, "unknown signal name"))
+}
+
+/// `--label-file` / `--env-file` lines: skips blank lines and `#` comments.
+pub fn lines_file(path: &str) -> Result<Vec<String>> {
+    let s = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    Ok(s.lines()
+        .map(|l| l.trim_start())
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.trim_end_matches('\r').to_string())
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err_names<T: std::fmt::Debug>(r: Result<T>, v: &str) {
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains(&format!("{v:?}")), "{e:?} should name {v:?}");
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(size("512").unwrap(), 512);
+        assert_eq!(size("512b").unwrap(), 512);
+        assert_eq!(size("5k").unwrap(), 5 << 10);
+        assert_eq!(size("5m").unwrap(), 5 << 20);
+        assert_eq!(size("5M").unwrap(), 5 << 20);
+        assert_eq!(size("1g").unwrap(), 1 << 30);
+        assert_eq!(size("1GiB").unwrap(), 1 << 30);
+        assert_eq!(size("1.5g").unwrap(), 3 << 29);
+        assert_eq!(size("64mb").unwrap(), 64 << 20);
+        for b in [
+            "",
+            "m",
+            "5x",
+            "-5m",
+            "1..5g",
+            "99999999999999999999",
+            "9000000p",
+            "5 m m",
+        ] {
+            err_names(size(b), b);
+        }
+        assert_eq!(memory_swap("-1").unwrap(), -1);
+        assert_eq!(memory_swap("1g").unwrap(), 1 << 30);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration("1s").unwrap(), 1_000_000_000);
+        assert_eq!(duration("500ms").unwrap(), 500_000_000);
+        assert_eq!(duration("1m30s").unwrap(), 90_000_000_000);
+        assert_eq!(duration("1.5h").unwrap(), 5_400_000_000_000);
+        assert_eq!(duration("0").unwrap(), 0);
+        assert_eq!(duration("10us").unwrap(), 10_000);
+        for b in ["", "5", "-1s", "1x", "s", "1s2", "1.2.3s"] {
+            err_names(duration(b), b);
+        }
+    }
+
+    #[test]
+    fn cpus() {
+        assert_eq!(nano_cpus("0.5").unwrap(), 500_000_000);
+        assert_eq!(nano_cpus("2").unwrap(), 2_000_000_000);
+        assert_eq!(nano_cpus("1.25").unwrap(), 1_250_000_000);
+        assert_eq!(nano_cpus(".5").unwrap(), 500_000_000);
+        assert_eq!(nano_cpus("0.000000001").unwrap(), 1);
+        for b in ["", "abc", "-1", "0.0000000001", "1e3", "."] {
+            err_names(nano_cpus(b), b);
+        }
+    }
+
+    #[test]
+    fn ulimits() {
+        let u = ulimit("nofile=1024:2048").unwrap();
+        assert_eq!((u.name.as_str(), u.soft, u.hard), ("nofile", 1024, 2048));
+        let u = ulimit("nproc=100").unwrap();
+        assert_eq!((u.soft, u.hard), (100, 100));
+        assert_eq!(ulimit("core=-1").unwrap().hard, u64::MAX);
+        for b in [
+            "nofile",
+            "bogus=1",
+            "nofile=2048:1024",
+            "nofile=x",
+            "nofile=1:2:3",
+        ] {
+            err_names(ulimit(b), b);
+        }
+    }
+
+    #[test]
+    fn devices() {
+        let d = device("/dev/fuse").unwrap();
+        assert_eq!(
+            (
+                d.host_path.as_str(),
+                d.container_path.as_str(),
+                d.permissions.as_str()
+            ),
+            ("/dev/fuse", "/dev/fuse", "rwm")
+        );
+        let d = device("/dev/null:/dev/mynull").unwrap();
+        assert_eq!(d.container_path, "/dev/mynull");
+        let d = device("/dev/null:r").unwrap();
+        assert_eq!(
+            (d.container_path.as_str(), d.permissions.as_str()),
+            ("/dev/null", "r")
+        );
+        let d = device("/dev/null:/dev/x:rw").unwrap();
+        assert_eq!(d.permissions, "rw");
+        for b in [
+            "dev/null",
+            "/dev/null:/dev/x:rwx",
+            "/dev/null:/dev/x:rr",
+            "/a:/b:r:w",
+            "/a:b",
+        ] {
+            err_names(device(b), b);
+        }
+    }
+
+    #[test]
+    fn volumes() {
+        assert_eq!(
+            volume_flag("/data").unwrap(),
+            MountSpec::Volume {
+                name: None,
+                target: "/data".into(),
+                read_only: false
+            }
+        );
+        assert_eq!(
+            volume_flag("/h:/c:ro").unwrap(),
+            MountSpec::Bind {
+                source: "/h".into(),
+                target: "/c".into(),
+                read_only: true,
+                propagation: None
+            }
+        );
+        assert_eq!(
+            volume_flag("/h:/c:rw,rshared,z").unwrap(),
+            MountSpec::Bind {
+                source: "/h".into(),
+                target: "/c".into(),
+                read_only: false,
+                propagation: Some("rshared".into())
+            }
+        );
+        assert_eq!(
+            volume_flag("vol1:/c").unwrap(),
+            MountSpec::Volume {
+                name: Some("vol1".into()),
+                target: "/c".into(),
+                read_only: false
+            }
+        );
+        for b in [
+            "rel",
+            "/h:rel",
+            "/h:/",
+            "/h:/c:bogus",
+            "/h:/c:ro,rw",
+            "a/b:/c",
+            "x:/c:shared",
+            "/a:/b:ro:x",
+            "-x:/c",
+        ] {
+            err_names(volume_flag(b), b);
+        }
+    }
+
+    #[test]
+    fn mounts() {
+        assert_eq!(
+            mount_flag("type=bind,source=/h,target=/c,readonly,bind-propagation=rslave").unwrap(),
+            MountSpec::Bind {
+                source: "/h".into(),
+                target: "/c".into(),
+                read_only: true,
+                propagation: Some("rslave".into())
+            }
+        );
+        assert_eq!(
+            mount_flag("type=volume,src=v1,dst=/c,ro=false").unwrap(),
+            MountSpec::Volume {
+                name: Some("v1".into()),
+                target: "/c".into(),
+                read_only: false
+            }
+        );
+        assert_eq!(
+            mount_flag("destination=/c").unwrap(),
+            MountSpec::Volume {
+                name: None,
+                target: "/c".into(),
+                read_only: false
+            }
+        );
+        assert_eq!(
+            mount_flag("type=tmpfs,target=/t,tmpfs-size=1m,tmpfs-mode=1770").unwrap(),
+            MountSpec::Tmpfs {
+                target: "/t".into(),
+                size: Some(1 << 20),
+                mode: Some(0o1770),
+                options: vec![]
+            }
+        );
+        for b in [
+            "type=bind,target=/c",
+            "type=bind,source=rel,target=/c",
+            "type=nfs,target=/c",
+            "type=volume,source=/abs,target=/c",
+            "type=tmpfs,source=x,target=/t",
+            "type=tmpfs,target=/t,tmpfs-mode=99",
+            "type=volume,target=/t,tmpfs-size=1m",
+            "source=v",
+            "type=bind,source=/h,target=/c,readonly=maybe",
+            "type=bind,source=/h,target=/c,bogus=1",
+            "type=bind,source=/h,target=/c,bind-propagation=sideways",
+        ] {
+            err_names(mount_flag(b), b);
+        }
+    }
+
+    #[test]
+    fn tmpfs() {
+        assert_eq!(
+            tmpfs_flag("/run").unwrap(),
+            MountSpec::Tmpfs {
+                target: "/run".into(),
+                size: None,
+                mode: None,
+                options: vec![]
+            }
+        );
+        assert_eq!(
+            tmpfs_flag("/run:size=64m,mode=755,noexec,uid=1000").unwrap(),
+            MountSpec::Tmpfs {
+                target: "/run".into(),
+                size: Some(64 << 20),
+                mode: Some(0o755),
+                options: vec!["noexec".into(), "uid=1000".into()]
+            }
+        );
+        for b in [
+            "run",
+            "/run:size=lots",
+            "/run:mode=9",
+            "/run:bogus",
+            "/run:uid=x",
+        ] {
+            err_names(tmpfs_flag(b), b);
+        }
+    }
+
+    #[test]
+    fn restarts() {
+        assert_eq!(restart("no").unwrap(), RestartPolicy::No);
+        assert_eq!(restart("always").unwrap(), RestartPolicy::Always);
+        assert_eq!(
+            restart("unless-stopped").unwrap(),
+            RestartPolicy::UnlessStopped
+        );
+        assert_eq!(restart("on-failure").unwrap(), RestartPolicy::OnFailure(0));
+        assert_eq!(
+            restart("on-failure:3").unwrap(),
+            RestartPolicy::OnFailure(3)
+        );
+        for b in ["sometimes", "always:3", "on-failure:x", "on-failure:-1"] {
+            err_names(restart(b), b);
+        }
+    }
+
+    #[test]
+    fn signals() {
+        assert_eq!(signal("SIGTERM").unwrap(), 15);
+        assert_eq!(signal("term").unwrap(), 15);
+        assert_eq!(signal("KILL").unwrap(), 9);
+        assert_eq!(signal("9").unwrap(), 9);
+        assert_eq!(signal("SIGRTMIN+3").unwrap(), 37);
+        assert_eq!(signal("RTMAX").unwrap(), 64);
+        assert_eq!(signal("RTMAX-1").unwrap(), 63);
+        for b in ["SIGNOPE", "0", "65", "RTMIN+40", "", "RTMINX"] {
+            err_names(signal(b), b);
+        }
+    }
+
+    #[test]
+    fn volume_names() {
+        assert!(valid_volume_name("my_vol.1-x"));
+        assert!(!valid_volume_name("a"));
+        assert!(!valid_volume_name("_a"));
+        assert!(!valid_volume_name("a/b"));
+        assert!(!valid_volume_name("a b"));
+    }
+}

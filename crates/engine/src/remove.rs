@@ -1,1 +1,226 @@
-//! (placeholder; its owner fills it in, see docs/engine.md)
+//! Removing a container that no longer runs: what `berth rm` does after stopping it, and
+//! what the monitor does on exit with `--rm`.
+
+use crate::error::{Error, Result};
+use crate::layout::Layout;
+use crate::record::Status;
+use berth_image::store::Store;
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+
+/// Removes container `id`: its runtime state (if the runtime still has it), rootfs and image
+/// lease, name link (if it still names this id), anonymous volumes (with
+/// `remove_anonymous_volumes`) and, last, its directory; then emits "destroy".
+///
+/// Idempotent: a missing part is skipped. Two concurrent calls are safe: the directory is
+/// renamed away before it is deleted, and only the caller whose rename wins emits the event.
+pub fn remove_container(
+    layout: &Layout,
+    store: &Store,
+    id: &str,
+    remove_anonymous_volumes: bool,
+) -> Result<()> {
+    berth_image::store::check_id(id).map_err(Error::from)?;
+    let dir = layout.container_dir(id);
+    if !dir.exists() {
+        return Ok(());
+    }
+    let cfg = match tidy(layout, store, id, remove_anonymous_volumes) {
+        Ok(c) => c,
+        // A concurrent removal took the directory away under us: it is done.
+        Err(_) if !dir.exists() => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    // The directory goes last, through a rename so that exactly one caller wins.
+    let gone = layout
+        .containers_dir()
+        .join(format!(".{id}.removing-{}", std::process::id()));
+    match std::fs::rename(&dir, &gone) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(&dir, e)),
+    }
+    berth_image::store::remove_tree(&gone)?;
+    let mut attrs = BTreeMap::new();
+    if let Some(c) = &cfg {
+        attrs.insert("name".to_string(), c.name.clone());
+        attrs.insert("image".to_string(), c.options.image.clone());
+    }
+    crate::events::emit(layout, "container", "destroy", id, attrs)
+}
+
+/// Everything but the directory itself; returns the config if there still was one.
+fn tidy(
+    layout: &Layout,
+    store: &Store,
+    id: &str,
+    remove_anonymous_volumes: bool,
+) -> Result<Option<crate::record::ContainerConfig>> {
+    let cfg = match layout.load_config(id) {
+        Ok(c) => Some(c),
+        Err(Error::Io(_, e)) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    match layout.update_state(id, |s| {
+        s.status = Status::Removing;
+        s.pid = 0;
+    }) {
+        Ok(()) => {}
+        // Someone else finished first.
+        Err(Error::Io(_, e)) if e.kind() == std::io::ErrorKind::NotFound => return Ok(cfg),
+        Err(e) => return Err(e),
+    }
+    if let Some(c) = &cfg {
+        // Asking the runtime costs a process: only when its state dir says it knows `id`.
+        let rt_root = std::path::Path::new(&c.runtime_root);
+        if rt_root.join(id).exists() {
+            let st = Command::new(&c.runtime)
+                .arg("--root")
+                .arg(rt_root)
+                .args(["delete", "--force", id])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .map_err(|e| Error::io(&c.runtime, e))?;
+            if !st.success() && rt_root.join(id).exists() {
+                return Err(Error::Invalid(format!(
+                    "{} delete --force {id} failed ({st})",
+                    c.runtime
+                )));
+            }
+        }
+    }
+    berth_image::overlay::unmount_rootfs(store, id, true)?;
+    if let Some(c) = &cfg {
+        let link = layout.names_dir().join(&c.name);
+        if std::fs::read_link(&link).is_ok_and(|t| t.as_os_str() == id) {
+            match std::fs::remove_file(&link) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(link, e)),
+            }
+        }
+        if remove_anonymous_volumes {
+            for v in c.volumes.iter().filter(|v| v.anonymous) {
+                if v.name.is_empty() || v.name.contains('/') || v.name.starts_with('.') {
+                    continue;
+                }
+                berth_image::store::remove_tree(&layout.volumes_dir().join(&v.name))?;
+            }
+        }
+    }
+    Ok(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{ContainerConfig, VolumeUse};
+
+    fn config(l: &Layout, id: &str, name: &str, dir: &std::path::Path) {
+        let cfg = ContainerConfig {
+            id: id.to_string(),
+            name: name.into(),
+            created: String::new(),
+            image_id: String::new(),
+            image_manifest: String::new(),
+            runtime: "/nonexistent/runtime".into(),
+            runtime_root: dir.join("rt").display().to_string(),
+            path: "sh".into(),
+            args: vec![],
+            volumes: vec![],
+            health: None,
+            stop_signal: 15,
+            options: Default::default(),
+        };
+        std::fs::create_dir(l.container_dir(id)).unwrap();
+        let lock = l.lock(id).unwrap();
+        l.save_config(&cfg, &lock).unwrap();
+        let upper = dir.join("containers").join(id).join("upper");
+        for i in 0..50 {
+            std::fs::create_dir_all(upper.join(format!("d{i}"))).unwrap();
+            std::fs::write(upper.join(format!("d{i}/f")), b"x").unwrap();
+        }
+    }
+
+    #[test]
+    fn concurrent_removals_one_destroy() {
+        let d = tempfile::tempdir().unwrap();
+        let l = Layout::open(d.path()).unwrap();
+        let store = Store::open(d.path()).unwrap();
+        for round in 0..10 {
+            let id = format!("{round:064x}");
+            config(&l, &id, &format!("n{round}"), d.path());
+            std::thread::scope(|s| {
+                for _ in 0..3 {
+                    s.spawn(|| remove_container(&l, &store, &id, true).unwrap());
+                }
+            });
+            assert!(!l.container_dir(&id).exists());
+            assert!(!d.path().join("containers").join(&id).exists());
+        }
+        let ev = crate::events::read_all(&l).unwrap();
+        assert_eq!(ev.iter().filter(|e| e.action == "destroy").count(), 10);
+    }
+
+    #[test]
+    fn removes_everything_once() {
+        let d = tempfile::tempdir().unwrap();
+        let l = Layout::open(d.path()).unwrap();
+        let store = Store::open(d.path()).unwrap();
+        let id = "b".repeat(64);
+        std::fs::create_dir(l.container_dir(&id)).unwrap();
+        let cfg = ContainerConfig {
+            id: id.clone(),
+            name: "web".into(),
+            created: String::new(),
+            image_id: String::new(),
+            image_manifest: String::new(),
+            runtime: "/nonexistent/runtime".into(),
+            runtime_root: d.path().join("rt").display().to_string(),
+            path: "sh".into(),
+            args: vec![],
+            volumes: vec![
+                VolumeUse {
+                    name: "anon1".into(),
+                    target: "/data".into(),
+                    anonymous: true,
+                },
+                VolumeUse {
+                    name: "named".into(),
+                    target: "/n".into(),
+                    anonymous: false,
+                },
+            ],
+            health: None,
+            stop_signal: 15,
+            options: Default::default(),
+        };
+        let lock = l.lock(&id).unwrap();
+        l.save_config(&cfg, &lock).unwrap();
+        drop(lock);
+        std::os::unix::fs::symlink(&id, l.names_dir().join("web")).unwrap();
+        // A link that now names another container stays.
+        std::os::unix::fs::symlink("c".repeat(64), l.names_dir().join("other")).unwrap();
+        for v in ["anon1", "named"] {
+            std::fs::create_dir_all(l.volumes_dir().join(v).join("_data")).unwrap();
+        }
+        std::fs::create_dir_all(d.path().join("containers").join(&id).join("upper")).unwrap();
+
+        remove_container(&l, &store, &id, true).unwrap();
+        assert!(!l.container_dir(&id).exists());
+        assert!(!l.names_dir().join("web").exists());
+        assert!(l.names_dir().join("other").symlink_metadata().is_ok());
+        assert!(!l.volumes_dir().join("anon1").exists());
+        assert!(l.volumes_dir().join("named").exists());
+        assert!(!d.path().join("containers").join(&id).exists());
+        remove_container(&l, &store, &id, true).unwrap();
+        let ev = crate::events::read_all(&l).unwrap();
+        assert_eq!(ev.iter().filter(|e| e.action == "destroy").count(), 1);
+        assert!(std::fs::read_dir(l.containers_dir())
+            .unwrap()
+            .next()
+            .is_none());
+    }
+}

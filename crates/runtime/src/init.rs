@@ -248,7 +248,18 @@ pub(crate) fn find_executable(cfg: &Config) -> Result<CString> {
         } else {
             cfg.process.cwd.join(a0)
         };
-        check(&p).then_some(PathBuf::from(a0))
+        // runc's wording, which engines map to 127 (missing) and 126 (not runnable).
+        match std::fs::metadata(&p) {
+            Err(_) => {
+                return Err(Error::Invalid(format!(
+                    "exec: {a0:?}: stat {a0}: no such file or directory"
+                )))
+            }
+            Ok(_) if !check(&p) => {
+                return Err(Error::Invalid(format!("exec: {a0:?}: permission denied")))
+            }
+            Ok(_) => Some(PathBuf::from(a0)),
+        }
     } else {
         let path = cfg
             .process

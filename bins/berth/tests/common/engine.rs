@@ -243,25 +243,30 @@ impl Drop for Engine {
         for m in mounts {
             let _ = Command::new("umount").args(["-l", &m]).status();
         }
-        // Containers' cgroups: the engine puts them at /berth/<id> (runtime default).
-        for d in self.container_dirs() {
-            let id = d.file_name().unwrap().to_string_lossy().to_string();
-            for ctl in [
-                "memory",
-                "pids",
-                "cpu,cpuacct",
-                "cpuset",
-                "blkio",
-                "devices",
-                "freezer",
-                "systemd",
-                "unified",
-                "hugetlb",
-                "net_cls,net_prio",
-                "perf_event",
-            ] {
-                let _ = std::fs::remove_dir(format!("/sys/fs/cgroup/{ctl}/berth/{id}"));
+        // Containers' cgroups: <cgroup_parent>/<id>, then the parent itself. A killed
+        // process stays in its cgroup until reaped, so retry for a while.
+        let t = Instant::now();
+        loop {
+            let mut left = false;
+            for ctl in std::fs::read_dir("/sys/fs/cgroup")
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let parent = ctl.path().join(self.cgroup_parent.trim_start_matches('/'));
+                for c in std::fs::read_dir(&parent).into_iter().flatten().flatten() {
+                    if c.path().is_dir() {
+                        let _ = std::fs::remove_dir(c.path());
+                    }
+                }
+                if std::fs::remove_dir(&parent).is_err() && parent.exists() {
+                    left = true;
+                }
             }
+            if !left || t.elapsed() > Duration::from_secs(5) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 }

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# The engine side by side with podman (crun + conmon) and docker (dockerd +
+# containerd + runc), all from Debian, on one busybox image:
+#   1. `run --rm IMAGE true`, hyperfine;
+#   2. `berth ps` with 100 containers;
+#   3. the peak RSS (VmHWM) of berth's monitor and of podman's conmon, each
+#      holding a running container.
+#
+# crun 1.8 refuses this hybrid host, so everything runs inside one private
+# mount namespace in which /sys/fs/cgroup/unified is unmounted (as
+# bench/runtime.sh does). dockerd gets its own roots and socket, no bridge and
+# no iptables/forwarding changes. Nothing is left behind.
+#
+# Usage: bench/engine.sh [RUNS]        (as root; writes bench/results/)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${1:-30}
+if [ -z "${BERTH_BENCH_INNER:-}" ]; then
+  for t in hyperfine podman conmon crun dockerd docker jq; do
+    command -v $t >/dev/null || { echo "bench: $t is missing" >&2; exit 1; }
+  done
+  cargo build --release -p berth >&2
+  # The runtime and the monitor static and not position-independent, as
+  # bench/runtime.sh builds the runtime: no dynamic loader, no relocations,
+  # and no libc.so pages in the monitor's RSS (2.3 MiB dynamic, 1.5 MiB static).
+  RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
+    cargo build --release --target x86_64-unknown-linux-gnu -p berth-runtime -p berth-monitor >&2
+  exec unshare -m --propagation private env BERTH_BENCH_INNER=1 "$0" "$@"
+fi
+umount /sys/fs/cgroup/unified 2>/dev/null || true
+
+BIN=$(pwd)/target/release
+export BERTH_RUNTIME=$(pwd)/target/x86_64-unknown-linux-gnu/release/berth-runtime
+export BERTH_MONITOR=$(pwd)/target/x86_64-unknown-linux-gnu/release/berth-monitor
+OUT=$(pwd)/bench/results
+mkdir -p "$OUT"
+W=$(mktemp -d /tmp/berth-ebench.XXXXXX)
+CG=/berth-test/ebench-$$
+export BERTH_CGROUP_PARENT=$CG
+B="$BIN/berth --root $W/berth"
+export CONTAINERS_CONF=$W/containers.conf
+P="podman --root $W/podman --runroot $W/podman-run --tmpdir $W/podman-tmp --storage-driver overlay --cgroup-manager cgroupfs --events-backend file"
+D="docker -H unix://$W/docker.sock"
+DOCKERD_PID=
+cleanup() {
+  set +e
+  for id in $($B ps -aq --no-trunc 2>/dev/null); do $B rm -f "$id" >/dev/null 2>&1; done
+  $P rm -a -f -t 0 >/dev/null 2>&1
+  if [ -n "$DOCKERD_PID" ]; then
+    $D rm -f $($D ps -aq) >/dev/null 2>&1
+    kill "$DOCKERD_PID"; wait "$DOCKERD_PID" 2>/dev/null
+  fi
+  grep " $W" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
+  find /sys/fs/cgroup/*/"${CG#/}" -depth -type d -exec rmdir {} \; 2>/dev/null
+  rm -rf "$W"
+}
+trap cleanup EXIT
+
+# The image: busybox with every applet.
+mkdir -p "$W/rootfs"/{bin,etc,tmp}
+cp /bin/busybox "$W/rootfs/bin/"
+for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$W/rootfs/bin/$a"; done
+echo 'root:x:0:0:root:/:/bin/sh' > "$W/rootfs/etc/passwd"
+echo 'root:x:0:' > "$W/rootfs/etc/group"
+tar -C "$W/rootfs" -cf "$W/bb.tar" .
+
+cat > "$CONTAINERS_CONF" <<CONF
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+netns = "none"
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = "$W/podman-events.log"
+CONF
+
+$B import "$W/bb.tar" bench:latest >/dev/null
+$P import "$W/bb.tar" bench:latest >/dev/null
+dockerd --data-root "$W/docker" --exec-root "$W/docker-exec" --pidfile "$W/docker.pid" \
+  -H "unix://$W/docker.sock" --exec-opt native.cgroupdriver=cgroupfs --cgroup-parent "$CG/docker" \
+  --bridge=none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
+  --userland-proxy=false --containerd-namespace berth-bench --containerd-plugins-namespace berth-bench-p \
+  >"$W/dockerd.log" 2>&1 &
+DOCKERD_PID=$!
+for _ in $(seq 300); do $D version >/dev/null 2>&1 && break; sleep 0.1; done
+$D import "$W/bb.tar" bench:latest >/dev/null
+
+echo "== 1. run --rm IMAGE true ($RUNS runs each)"
+hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$OUT/engine-run.json" \
+  -n berth "$B run --rm bench:latest true" \
+  -n podman "$P run --rm --network none --cgroup-parent $CG/podman bench:latest true" \
+  -n docker "$D run --rm --network none bench:latest true"
+
+echo "== 2. berth ps with 100 containers"
+for i in $(seq 100); do $B create --name "c$i" bench:latest true >/dev/null; done
+hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$OUT/engine-ps.json" \
+  -n "ps -a (100)" "$B ps -a" -n "ps (running: 0)" "$B ps"
+for id in $($B ps -aq --no-trunc); do $B rm -f "$id" >/dev/null; done
+
+echo "== 3. monitor peak RSS, container running sleep"
+id=$($B run -d bench:latest sleep 60)
+mon=$(jq -r .monitorPid "$W/berth/engine/containers/$id/state.json")
+sleep 1
+berth_hwm=$(awk '/VmHWM/{print $2}' /proc/$mon/status)
+pid=$($P run -d --network none --cgroup-parent $CG/podman bench:latest sleep 60)
+cm=$($P inspect --format '{{.State.ConmonPid}}' "$pid")
+sleep 1
+conmon_hwm=$(awk '/VmHWM/{print $2}' /proc/$cm/status)
+echo "berth-monitor VmHWM: ${berth_hwm} kB   conmon VmHWM: ${conmon_hwm} kB"
+printf '{"berth_monitor_vmhwm_kb":%s,"conmon_vmhwm_kb":%s}\n' "$berth_hwm" "$conmon_hwm" > "$OUT/engine-rss.json"
+
+echo "== summary (median, ms)"
+jq -r '.results[] | "\(.command)\t\(.median*1000|.*100|round/100) ms"' "$OUT/engine-run.json" "$OUT/engine-ps.json"

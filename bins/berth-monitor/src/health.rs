@@ -1,0 +1,259 @@
+//! The health check: `runtime exec` of the configured test on its interval, killed at its
+//! timeout; status starting -> healthy | unhealthy after `retries` failures in a row
+//! (failures inside the start period do not count), the last five probes in state.json.
+
+use crate::run::Mon;
+use berth_engine::options::HealthConfig;
+use berth_engine::record::{self, HealthProbe};
+use rustix::io::Errno;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant, SystemTime};
+
+/// docker keeps at most 4 KiB of a probe's output.
+const MAX_OUTPUT: usize = 4096;
+const KEEP_PROBES: usize = 5;
+
+pub struct Checker {
+    argv: Vec<String>,
+    interval: Duration,
+    timeout: Duration,
+    start_period: Duration,
+    retries: u32,
+    started: Instant,
+    next: Option<Instant>,
+    status: &'static str,
+    streak: u32,
+    pub probe: Option<Probe>,
+}
+
+pub struct Probe {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+    pub out: Option<OwnedFd>,
+    buf: Vec<u8>,
+    start: SystemTime,
+    began: Instant,
+    deadline: Instant,
+    pidfile: PathBuf,
+    timed_out: bool,
+}
+
+fn dur(ns: i64, default: Duration) -> Duration {
+    if ns > 0 {
+        Duration::from_nanos(ns as u64)
+    } else {
+        default
+    }
+}
+
+impl Checker {
+    /// None for ["NONE"] or an empty test.
+    pub fn new(h: &HealthConfig) -> Option<Checker> {
+        let argv = match h.test.first().map(String::as_str) {
+            Some("CMD-SHELL") => vec!["/bin/sh".into(), "-c".into(), h.test.get(1)?.clone()],
+            Some("CMD") if h.test.len() > 1 => h.test[1..].to_vec(),
+            _ => return None,
+        };
+        Some(Checker {
+            argv,
+            interval: dur(h.interval, Duration::from_secs(30)),
+            timeout: dur(h.timeout, Duration::from_secs(30)),
+            start_period: dur(h.start_period, Duration::ZERO),
+            retries: if h.retries > 0 { h.retries as u32 } else { 3 },
+            started: Instant::now(),
+            next: None,
+            status: "starting",
+            streak: 0,
+            probe: None,
+        })
+    }
+
+    /// The container (re)started: status "starting", first probe one interval from now.
+    pub fn on_start(&mut self, now: Instant) -> String {
+        self.cancel();
+        self.started = now;
+        self.next = Some(now + self.interval);
+        self.status = "starting";
+        self.streak = 0;
+        self.status.to_string()
+    }
+
+    /// When the loop must wake up for us next.
+    pub fn deadline(&self) -> Option<Instant> {
+        match &self.probe {
+            Some(p) if !p.timed_out => Some(p.deadline),
+            Some(_) => None,
+            None => self.next,
+        }
+    }
+
+    /// Stops any running probe (the container is gone) and the schedule.
+    pub fn cancel(&mut self) {
+        if let Some(p) = self.probe.take() {
+            p.kill();
+        }
+        self.next = None;
+    }
+
+    pub fn read_output(&mut self) {
+        if let Some(p) = self.probe.as_mut() {
+            p.read();
+        }
+    }
+}
+
+impl Probe {
+    fn read(&mut self) {
+        let mut b = [0u8; 1024];
+        while let Some(fd) = &self.out {
+            match rustix::io::read(fd, &mut b) {
+                Ok(0) => self.out = None,
+                Ok(n) => {
+                    let room = MAX_OUTPUT.saturating_sub(self.buf.len());
+                    self.buf.extend_from_slice(&b[..n.min(room)]);
+                }
+                Err(Errno::INTR) => {}
+                Err(Errno::AGAIN) => break,
+                Err(_) => self.out = None,
+            }
+        }
+    }
+
+    /// SIGKILL to the probe's process in the container (its pid file) and to the
+    /// runtime's exec.
+    fn kill(&self) {
+        if let Some(pid) = std::fs::read_to_string(&self.pidfile)
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+            .and_then(rustix::process::Pid::from_raw)
+        {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+        let _ = rustix::process::pidfd_send_signal(&self.pidfd, rustix::process::Signal::KILL);
+    }
+}
+
+/// Starts a due probe, or kills one past its timeout.
+pub fn tick(m: &mut Mon, now: Instant) {
+    let Some(h) = m.health.as_mut() else { return };
+    if let Some(p) = h.probe.as_mut() {
+        if !p.timed_out && now >= p.deadline {
+            p.timed_out = true;
+            p.kill();
+        }
+        return;
+    }
+    if !h.next.is_some_and(|n| now >= n) {
+        return;
+    }
+    h.next = None;
+    let pidfile = m.layout.container_dir(&m.id).join("health.pid");
+    let _ = std::fs::remove_file(&pidfile);
+    let (r, w) = match rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC) {
+        Ok(p) => p,
+        Err(e) => {
+            m.mlog.say(&format!("health pipe: {e}"));
+            return;
+        }
+    };
+    let _ = rustix::io::ioctl_fionbio(&r, true);
+    let w2 = match w.try_clone() {
+        Ok(w2) => w2,
+        Err(e) => {
+            m.mlog.say(&format!("health pipe: {e}"));
+            return;
+        }
+    };
+    let mut cmd = m.runtime();
+    cmd.arg("exec")
+        .arg("--pid-file")
+        .arg(&pidfile)
+        .arg(&m.id)
+        .args(&m.health.as_ref().expect("checked above").argv)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(w))
+        .stderr(Stdio::from(w2));
+    let spawned = cmd.spawn();
+    drop(cmd);
+    let h = m.health.as_mut().expect("checked above");
+    let child = match spawned {
+        Ok(c) => c,
+        Err(e) => {
+            m.mlog.say(&format!("health check exec: {e}"));
+            h.next = Some(now + h.interval);
+            return;
+        }
+    };
+    let pid = child.id() as i32;
+    // The loop reaps it (waitpid(-1)); the Child handle is not needed.
+    drop(child);
+    let Some(pidfd) = rustix::process::Pid::from_raw(pid)
+        .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok())
+    else {
+        return;
+    };
+    h.probe = Some(Probe {
+        pid,
+        pidfd,
+        out: Some(r),
+        buf: Vec::new(),
+        start: SystemTime::now(),
+        began: now,
+        deadline: now + h.timeout,
+        pidfile,
+        timed_out: false,
+    });
+}
+
+/// A probe ended with `code`: record it, update the status, act on "unhealthy".
+pub fn done(m: &mut Mon, code: i32) {
+    let Some(h) = m.health.as_mut() else { return };
+    let Some(mut p) = h.probe.take() else { return };
+    p.read();
+    let now = Instant::now();
+    let (code, output) = if p.timed_out {
+        (
+            -1,
+            format!(
+                "Health check exceeded timeout ({}s)",
+                h.timeout.as_secs_f64()
+            ),
+        )
+    } else {
+        (code, String::from_utf8_lossy(&p.buf).into_owned())
+    };
+    let old = h.status;
+    if code == 0 {
+        h.streak = 0;
+        h.status = "healthy";
+    } else if now.duration_since(h.started) >= h.start_period || h.status == "healthy" {
+        h.streak += 1;
+        if h.streak >= h.retries {
+            h.status = "unhealthy";
+        }
+    }
+    h.next = Some((p.began + h.interval).max(now));
+    let probe = HealthProbe {
+        start: record::rfc3339(p.start),
+        end: record::now_rfc3339(),
+        exit_code: code,
+        output,
+    };
+    let (status, streak) = (h.status, h.streak);
+    m.update_state(|s| {
+        let hs = s.health.get_or_insert_with(Default::default);
+        hs.status = status.to_string();
+        hs.failing_streak = streak;
+        hs.log.push(probe);
+        let extra = hs.log.len().saturating_sub(KEEP_PROBES);
+        hs.log.drain(..extra);
+    });
+    if status != old {
+        m.event(&format!("health_status: {status}"), &[]);
+        if status == "unhealthy" {
+            m.on_unhealthy();
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! Attaching the CLI to a container's monitor: its output to ours, our stdin to it, our
+//! terminal in raw mode with -t (restored on exit), window size changes as RESIZE frames,
+//! and our signals forwarded to the container (sig-proxy) as kill requests.
+
+use berth_engine::layout::Layout;
+use berth_engine::proto::{self, ExitInfo, Request};
+use berth_engine::{status, Error, Result};
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Mutex};
+
+pub struct Opts {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    pub tty: bool,
+    pub sig_proxy: bool,
+}
+
+/// Puts our stdin terminal in raw mode; restores it on drop.
+struct RawMode {
+    saved: Option<rustix::termios::Termios>,
+}
+
+impl RawMode {
+    fn enter() -> RawMode {
+        let stdin = rustix::stdio::stdin();
+        let saved = rustix::termios::tcgetattr(stdin).ok();
+        if let Some(t) = &saved {
+            let mut raw = t.clone();
+            raw.make_raw();
+            let _ = rustix::termios::tcsetattr(stdin, rustix::termios::OptionalActions::Now, &raw);
+        }
+        RawMode { saved }
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        if let Some(t) = &self.saved {
+            let _ = rustix::termios::tcsetattr(
+                rustix::stdio::stdin(),
+                rustix::termios::OptionalActions::Now,
+                t,
+            );
+        }
+    }
+}
+
+fn io_err(what: &str, e: std::io::Error) -> Error {
+    Error::io(what, e)
+}
+
+/// The terminal's size (from stdout, else stdin), if either is a terminal.
+fn winsize() -> Option<(u16, u16)> {
+    let w = rustix::termios::tcgetwinsize(rustix::stdio::stdout())
+        .or_else(|_| rustix::termios::tcgetwinsize(rustix::stdio::stdin()))
+        .ok()?;
+    (w.ws_row > 0 && w.ws_col > 0).then_some((w.ws_row, w.ws_col))
+}
+
+fn send_resize(w: &Mutex<UnixStream>) {
+    if let Some((r, c)) = winsize() {
+        if let Ok(mut s) = w.lock() {
+            let _ = proto::write_frame(&mut *s, proto::RESIZE, &proto::resize_payload(r, c));
+        }
+    }
+}
+
+/// Signals forwarded to the container; the rest keep their default meaning (job control
+/// signals stay with the CLI so a shell can still stop and resume it).
+const PROXIED: &[i32] = &[
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGTERM,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGALRM,
+    libc::SIGVTALRM,
+    libc::SIGPROF,
+    libc::SIGXCPU,
+    libc::SIGXFSZ,
+    libc::SIGIO,
+    libc::SIGPWR,
+    libc::SIGSYS,
+];
+
+/// Attaches to container `id`'s monitor; returns the container's exit code. A start failure
+/// the monitor reports (attach-wait) is `Error::Protocol(msg)`.
+pub fn attach(layout: &Layout, id: &str, o: &Opts) -> Result<i32> {
+    let sock_path = layout.attach_path(id);
+    let mut sock = proto::connect(&sock_path)?;
+    proto::send_request(
+        &mut sock,
+        &Request::Attach {
+            stdin: o.stdin,
+            stdout: o.stdout,
+            stderr: o.stderr,
+        },
+    )
+    .map_err(|e| io_err("attach request", e))?;
+    let writer = Arc::new(Mutex::new(
+        sock.try_clone().map_err(|e| io_err("socket", e))?,
+    ));
+    let stdin_tty = rustix::termios::isatty(rustix::stdio::stdin());
+    let _raw = (o.tty && o.stdin && stdin_tty).then(RawMode::enter);
+    if o.tty {
+        send_resize(&writer);
+    }
+
+    // Signals: a self-pipe thread (signal-hook), no unsafe here.
+    let mut sigs: Vec<i32> = Vec::new();
+    if o.sig_proxy {
+        sigs.extend_from_slice(PROXIED);
+    }
+    if o.tty {
+        sigs.push(libc::SIGWINCH);
+    }
+    if !sigs.is_empty() {
+        if let Ok(mut signals) = signal_hook::iterator::Signals::new(&sigs) {
+            let w = writer.clone();
+            let (tty, path) = (o.tty, sock_path.clone());
+            std::thread::spawn(move || {
+                for s in signals.forever() {
+                    if s == libc::SIGWINCH && tty {
+                        send_resize(&w);
+                        continue;
+                    }
+                    // A new connection per signal: the attach stream stays a byte stream.
+                    if let Ok(mut c) = proto::connect(&path) {
+                        let _ = proto::send_request(&mut c, &Request::Kill { signal: s });
+                        let _ = proto::read_frame(&mut c);
+                    }
+                }
+            });
+        }
+    }
+
+    if o.stdin {
+        let w = writer.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 32 * 1024];
+            let mut input = std::io::stdin().lock();
+            loop {
+                match input.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        let Ok(mut s) = w.lock() else { return };
+                        if proto::write_frame(&mut *s, proto::STDIN, &buf[..n]).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+            if let Ok(mut s) = w.lock() {
+                let _ = proto::write_frame(&mut *s, proto::STDIN_EOF, &[]);
+            }
+        });
+    }
+
+    let mut out = std::io::stdout();
+    let mut err = std::io::stderr();
+    loop {
+        match proto::read_frame(&mut sock) {
+            Ok(Some((proto::STDOUT, p))) => {
+                let _ = out.write_all(&p);
+                let _ = out.flush();
+            }
+            Ok(Some((proto::STDERR, p))) => {
+                let _ = err.write_all(&p);
+                let _ = err.flush();
+            }
+            Ok(Some((proto::EXIT, p))) => {
+                let x: ExitInfo = serde_json::from_slice(&p).unwrap_or_default();
+                return Ok(x.exit_code);
+            }
+            Ok(Some((proto::ERROR, p))) => {
+                return Err(Error::Protocol(String::from_utf8_lossy(&p).into_owned()))
+            }
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => break,
+        }
+    }
+    // The monitor went away without an EXIT frame: the record decides.
+    let s = status::current(layout, id)?;
+    if status::is_running(&s) {
+        return Err(Error::Protocol(format!(
+            "lost the connection to the monitor of container {id}"
+        )));
+    }
+    Ok(s.exit_code)
+}

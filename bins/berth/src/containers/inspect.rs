@@ -1,0 +1,327 @@
+//! `inspect`: containers first, then images; docker's JSON shape; `--format` templates.
+
+use super::{signal_name, Eng};
+use anyhow::{anyhow, bail, Result};
+use berth_engine::options::{MountSpec, NetworkMode, RestartPolicy};
+use berth_engine::record::{ContainerConfig, ContainerState, Status};
+use berth_engine::template::Template;
+use berth_engine::{lookup, status};
+use serde_json::{json, Value};
+
+#[derive(clap::Args)]
+pub struct InspectArgs {
+    /// Format output using a Go template, or `json`
+    #[arg(short, long)]
+    pub format: Option<String>,
+    /// Only inspect objects of this type (container or image)
+    #[arg(long = "type")]
+    pub kind: Option<String>,
+    /// Display total file sizes (SizeRw: the container's own layer; SizeRootFs: with the image)
+    #[arg(short, long)]
+    pub size: bool,
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+/// docker's zero time for "never".
+const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+fn time_or_zero(t: &str) -> &str {
+    if t.is_empty() {
+        ZERO_TIME
+    } else {
+        t
+    }
+}
+
+/// A container in `docker inspect`'s shape.
+pub fn container_json(e: &Eng, c: &ContainerConfig, s: &ContainerState) -> Value {
+    let o = &c.options;
+    // What the image contributed, for Config.
+    let image: Value = e
+        .store
+        .records()
+        .ok()
+        .and_then(|r| r.images.get(&c.image_manifest).cloned())
+        .and_then(|rec| e.store.read_blob(&rec.config).ok())
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|v| v.get("config").cloned())
+        .unwrap_or(Value::Null);
+    // The process as the runtime gets it (env, cwd, user after resolution).
+    let spec: Value = std::fs::read(e.layout.bundle_dir(&c.id).join("config.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(Value::Null);
+    let process = &spec["process"];
+    let env = process
+        .get("env")
+        .cloned()
+        .unwrap_or_else(|| json!(o.env.clone()));
+    let cmd = match &o.cmd {
+        Some(c) => json!(c),
+        None if o.entrypoint.is_some() => Value::Null,
+        None => image.get("Cmd").cloned().unwrap_or(Value::Null),
+    };
+    let entrypoint = match &o.entrypoint {
+        Some(e) if e.is_empty() => Value::Null,
+        Some(e) => json!(e),
+        None => image.get("Entrypoint").cloned().unwrap_or(Value::Null),
+    };
+    let mut labels = image
+        .get("Labels")
+        .and_then(|l| l.as_object().cloned())
+        .unwrap_or_default();
+    for (k, v) in &o.labels {
+        labels.insert(k.clone(), json!(v));
+    }
+    let health = c.health.as_ref().map(|h| {
+        json!({"Test": h.test, "Interval": h.interval, "Timeout": h.timeout,
+               "StartPeriod": h.start_period, "Retries": h.retries})
+    });
+    let (policy, retries) = match &o.restart {
+        RestartPolicy::No => ("no", 0),
+        RestartPolicy::OnFailure(n) => ("on-failure", *n),
+        RestartPolicy::Always => ("always", 0),
+        RestartPolicy::UnlessStopped => ("unless-stopped", 0),
+    };
+    let mut mounts = Vec::new();
+    for m in &o.mounts {
+        match m {
+            MountSpec::Bind {
+                source,
+                target,
+                read_only,
+                propagation,
+            } => mounts.push(json!({
+                "Type": "bind", "Source": source, "Destination": target, "Mode": "",
+                "RW": !read_only, "Propagation": propagation.clone().unwrap_or_else(|| "rprivate".into()),
+            })),
+            MountSpec::Tmpfs { target, .. } => mounts.push(json!({
+                "Type": "tmpfs", "Source": "", "Destination": target, "Mode": "", "RW": true,
+                "Propagation": "",
+            })),
+            MountSpec::Volume { .. } => {}
+        }
+    }
+    for v in &c.volumes {
+        let ro = o.mounts.iter().any(|m| {
+            matches!(m, MountSpec::Volume { target, read_only: true, .. } if *target == v.target)
+        });
+        mounts.push(json!({
+            "Type": "volume", "Name": v.name,
+            "Source": e.layout.volumes_dir().join(&v.name).join("_data"),
+            "Destination": v.target, "Driver": "local", "Mode": "", "RW": !ro, "Propagation": "",
+        }));
+    }
+    let tmpfs: serde_json::Map<String, Value> = o
+        .mounts
+        .iter()
+        .filter_map(|m| match m {
+            MountSpec::Tmpfs {
+                target, options, ..
+            } => Some((target.clone(), json!(options.join(",")))),
+            _ => None,
+        })
+        .collect();
+    let rootfs_dir = e.store.root().join("containers").join(&c.id);
+    let mut state = json!({
+        "Status": s.status.as_str(),
+        "Running": matches!(s.status, Status::Running | Status::Paused),
+        "Paused": s.status == Status::Paused,
+        "Restarting": s.status == Status::Restarting,
+        "OOMKilled": s.oom_killed,
+        "Dead": s.status == Status::Dead,
+        "Pid": if status::is_running(s) { s.pid } else { 0 },
+        "ExitCode": s.exit_code,
+        "Error": s.error,
+        "StartedAt": time_or_zero(&s.started_at),
+        "FinishedAt": time_or_zero(&s.finished_at),
+    });
+    if let Some(h) = &s.health {
+        state["Health"] = json!({
+            "Status": h.status, "FailingStreak": h.failing_streak,
+            "Log": h.log.iter().map(|p| json!({"Start": p.start, "End": p.end,
+                "ExitCode": p.exit_code, "Output": p.output})).collect::<Vec<_>>(),
+        });
+    }
+    let user = process["user"]["username"]
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| o.user.clone())
+        .or_else(|| {
+            image
+                .get("User")
+                .and_then(|u| u.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    let workdir = o
+        .workdir
+        .clone()
+        .or_else(|| process["cwd"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    json!({
+        "Id": c.id,
+        "Created": c.created,
+        "Path": c.path,
+        "Args": c.args,
+        "State": state,
+        "Image": c.image_id,
+        "ResolvConfPath": "",
+        "HostnamePath": "",
+        "HostsPath": "",
+        "LogPath": e.layout.log_path(&c.id),
+        "Name": format!("/{}", c.name),
+        "RestartCount": s.restart_count,
+        "Driver": "overlay",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": Value::Null,
+        "HostConfig": {
+            "Binds": Value::Null,
+            "LogConfig": {"Type": "json-file", "Config": {
+                "max-size": o.log.max_size.map(|v| v.to_string()),
+                "max-file": o.log.max_file.map(|v| v.to_string())}},
+            "NetworkMode": match o.network { NetworkMode::Host => "host", NetworkMode::None => "none" },
+            "RestartPolicy": {"Name": policy, "MaximumRetryCount": retries},
+            "AutoRemove": o.auto_remove,
+            "CapAdd": o.security.cap_add,
+            "CapDrop": o.security.cap_drop,
+            "GroupAdd": o.group_add,
+            "Privileged": o.security.privileged,
+            "ReadonlyRootfs": o.read_only,
+            "SecurityOpt": security_opts(c),
+            "Tmpfs": tmpfs,
+            "ShmSize": o.resources.shm_size.unwrap_or(64 << 20),
+            "Runtime": c.runtime,
+            "Sysctls": o.sysctls,
+            "CgroupParent": o.cgroup_parent,
+            "Memory": o.resources.memory.unwrap_or(0),
+            "MemorySwap": o.resources.memory_swap.unwrap_or(0),
+            "NanoCpus": o.resources.nano_cpus.unwrap_or(0),
+            "CpuShares": o.resources.cpu_shares.unwrap_or(0),
+            "CpusetCpus": o.resources.cpuset_cpus.clone().unwrap_or_default(),
+            "PidsLimit": o.resources.pids_limit,
+            "Ulimits": o.resources.ulimits.iter().map(|u| json!({"Name": u.name, "Soft": u.soft, "Hard": u.hard})).collect::<Vec<_>>(),
+            "Devices": o.resources.devices.iter().map(|d| json!({"PathOnHost": d.host_path, "PathInContainer": d.container_path, "CgroupPermissions": d.permissions})).collect::<Vec<_>>(),
+            "Init": o.init,
+            "HealthOnFailure": format!("{:?}", o.health_on_failure).to_lowercase(),
+        },
+        "GraphDriver": {"Name": "overlay", "Data": {
+            "UpperDir": rootfs_dir.join("upper"), "WorkDir": rootfs_dir.join("work"),
+            "MergedDir": rootfs_dir.join("merged")}},
+        "Mounts": mounts,
+        "Config": {
+            "Hostname": o.hostname.clone().unwrap_or_else(|| c.id[..12].to_string()),
+            "Domainname": "",
+            "User": user,
+            "AttachStdin": o.open_stdin,
+            "AttachStdout": true,
+            "AttachStderr": true,
+            "Tty": o.tty,
+            "OpenStdin": o.open_stdin,
+            "StdinOnce": o.open_stdin,
+            "Env": env,
+            "Cmd": cmd,
+            "Healthcheck": health,
+            "Image": o.image,
+            "Volumes": image.get("Volumes").cloned().unwrap_or(Value::Null),
+            "WorkingDir": workdir,
+            "Entrypoint": entrypoint,
+            "Labels": labels,
+            "StopSignal": signal_name(c.stop_signal),
+            "StopTimeout": o.stop_timeout,
+        },
+        "NetworkSettings": {"Networks": {}, "Ports": {}, "IPAddress": "", "SandboxKey": ""},
+    })
+}
+
+fn security_opts(c: &ContainerConfig) -> Vec<String> {
+    let s = &c.options.security;
+    let mut v = Vec::new();
+    match &s.seccomp {
+        Some(berth_engine::options::SeccompOpt::Unconfined) => v.push("seccomp=unconfined".into()),
+        Some(berth_engine::options::SeccompOpt::Profile(_)) => v.push("seccomp=<profile>".into()),
+        None => {}
+    }
+    if let Some(b) = s.no_new_privileges {
+        v.push(format!("no-new-privileges={b}"));
+    }
+    v
+}
+
+pub fn inspect(e: &Eng, a: InspectArgs) -> i32 {
+    let kind = a.kind.as_deref().unwrap_or("");
+    if !["", "container", "image"].contains(&kind) {
+        return super::report(Err(anyhow!("\"{kind}\" is not a valid value for --type")));
+    }
+    let mut out = Vec::new();
+    let mut code = 0;
+    for n in &a.names {
+        let v = (|| -> Result<Value> {
+            if kind != "image" {
+                match lookup::resolve(&e.layout, n) {
+                    Ok(id) => {
+                        let c = e.layout.load_config(&id)?;
+                        let s = status::current(&e.layout, &id)?;
+                        let mut v = container_json(e, &c, &s);
+                        if a.size {
+                            let upper = e.store.root().join("containers").join(&id).join("upper");
+                            let rw = super::dir_size(&upper);
+                            let image = e
+                                .store
+                                .records()
+                                .ok()
+                                .and_then(|r| r.images.get(&c.image_manifest).map(|i| i.size))
+                                .unwrap_or(0);
+                            v["SizeRw"] = json!(rw);
+                            v["SizeRootFs"] = json!(rw + image);
+                        }
+                        return Ok(v);
+                    }
+                    Err(berth_engine::Error::NoSuchContainer(_)) => {}
+                    Err(x) => return Err(x.into()),
+                }
+            }
+            if kind != "container" {
+                match crate::image_inspect_value(&e.store, n) {
+                    Ok(v) => return Ok(v),
+                    Err(x) => match x.downcast_ref::<berth_image::Error>() {
+                        Some(berth_image::Error::NoSuchImage(_)) => {}
+                        _ => return Err(x),
+                    },
+                }
+            }
+            match kind {
+                "container" => bail!("No such container: {n}"),
+                "image" => bail!("No such image: {n}"),
+                _ => bail!("No such object: {n}"),
+            }
+        })();
+        match v {
+            Ok(v) => out.push(v),
+            Err(x) => {
+                crate::print_error(&x);
+                code = 125;
+            }
+        }
+    }
+    match &a.format {
+        Some(f) => {
+            let t = match Template::parse(f) {
+                Ok(t) => t,
+                Err(x) => return super::report(Err(x.into())),
+            };
+            for v in &out {
+                match t.render(v) {
+                    Ok(s) => println!("{s}"),
+                    Err(x) => return super::report(Err(x.into())),
+                }
+            }
+        }
+        None => println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default()),
+    }
+    code
+}
