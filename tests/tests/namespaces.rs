@@ -258,3 +258,34 @@ fn pid_namespace_sees_only_its_processes() {
     assert!(n <= 3, "pid namespace shows {n} processes:{o}");
     let _ = T;
 }
+
+/// runtime-tools linux_ns_itype: with no mount namespace in the config the container shares
+/// the runtime's, berth-runtime only chroots into root.path (the caller's mount table is
+/// left exactly as it was) and says which settings it did not apply.
+#[test]
+fn no_mount_namespace_shares_it_and_only_chroots() {
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox();
+    b.remove_namespace("mount").remove_namespace("uts");
+    b.unset("/hostname");
+    b.sh("sleep 30");
+    let mounts_before = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let id = unique("nomntns");
+    let o = rt.create(&id, &b);
+    o.ok().errors_contain("no mount namespace");
+    let pid = rt.pid(&id);
+    assert_eq!(ns_of(&pid.to_string(), "mnt"), host_ns("mnt"));
+    let root = std::fs::read_link(format!("/proc/{pid}/root")).unwrap();
+    assert_eq!(
+        root,
+        std::fs::canonicalize(b.path().join("rootfs")).unwrap()
+    );
+    let mounts_after = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert_eq!(
+        mounts_before, mounts_after,
+        "create changed the caller's mount table"
+    );
+    rt.start(&id).ok();
+    rt.wait_status(&id, "running", T);
+    rt.delete_force(&id).ok();
+}

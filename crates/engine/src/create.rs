@@ -481,7 +481,10 @@ pub fn create_container_with(
     undo.dir = true;
     mkdir_private(&layout.bundle_dir(&id))?;
 
-    let merged = overlay::mount_rootfs(store, &rec, &id)?;
+    // `run --rm`: the rootfs is never mounted again and goes at exit, so its overlay is
+    // volatile: unmounting it does not sync the store's whole filesystem (podman does this).
+    let volatile = keep_mounted && opts.auto_remove;
+    let merged = overlay::mount_rootfs_opts(store, &rec, &id, volatile)?;
     undo.rootfs = true;
     let merged = std::path::absolute(&merged).map_err(|e| Error::io(&merged, e))?;
     let rootfs = std::fs::OpenOptions::new()

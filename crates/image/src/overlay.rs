@@ -21,6 +21,19 @@ fn merr(what: &str, e: rustix::io::Errno) -> Error {
 
 /// Mounts an overlay of `lowers` (topmost first) with `upper`/`work` at `target`.
 pub fn mount_overlay(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<()> {
+    mount_overlay_opts(lowers, upper, work, target, false)
+}
+
+/// [`mount_overlay`]; with `volatile` the overlay never syncs its upper filesystem (not at
+/// unmount, not on fsync/syncfs): for a rootfs thrown away when the container exits. The
+/// kernel refuses to mount that upper/work again (`work/work/incompat/volatile`).
+pub fn mount_overlay_opts(
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+    volatile: bool,
+) -> Result<()> {
     let what = target.display().to_string();
     if lowers.is_empty() {
         return Err(Error::Invalid(format!(
@@ -70,6 +83,10 @@ pub fn mount_overlay(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Pat
     let _ = m::fsconfig_set_string(&fs, "xino", "auto");
     m::fsconfig_set_string(&fs, "redirect_dir", "off").map_err(|e| merr(&what, e))?;
     m::fsconfig_set_string(&fs, "metacopy", "off").map_err(|e| merr(&what, e))?;
+    if volatile {
+        m::fsconfig_set_flag(&fs, "volatile")
+            .map_err(|e| merr(&format!("{what} (volatile)"), e))?;
+    }
     m::fsconfig_create(&fs).map_err(|e| merr(&what, e))?;
     let mnt = m::fsmount(
         &fs,
@@ -90,6 +107,18 @@ pub fn mount_overlay(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Pat
 /// Mounts a fresh rootfs for `container_id` from `image` and leases the image so GC keeps
 /// its layers. Returns the mount point (`containers/<id>/merged`).
 pub fn mount_rootfs(store: &Store, image: &ImageRecord, container_id: &str) -> Result<PathBuf> {
+    mount_rootfs_opts(store, image, container_id, false)
+}
+
+/// [`mount_rootfs`]; `volatile` mounts it with overlay's `volatile` option (see
+/// [`mount_overlay_opts`]): for a container removed at its exit (`run --rm`), whose unmount
+/// then does not sync the store's filesystem. Such a rootfs cannot be remounted.
+pub fn mount_rootfs_opts(
+    store: &Store,
+    image: &ImageRecord,
+    container_id: &str,
+    volatile: bool,
+) -> Result<PathBuf> {
     let _gc = store.lock_shared()?;
     let dir = container_dir(store, container_id)?;
     let mut b = std::fs::DirBuilder::new();
@@ -109,7 +138,7 @@ pub fn mount_rootfs(store: &Store, image: &ImageRecord, container_id: &str) -> R
             image.manifest
         )));
     }
-    mount_overlay(&lowers, &upper, &work, &merged)?;
+    mount_overlay_opts(&lowers, &upper, &work, &merged, volatile)?;
     Ok(merged)
 }
 

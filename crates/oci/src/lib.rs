@@ -381,6 +381,17 @@ pub fn validate(spec: Spec, bundle: &Path) -> Result<Config> {
             ));
         }
     }
+    if !has(LinuxNamespaceType::Mount) {
+        // The spec: an absent namespace is the runtime's own. Mounting into it would
+        // change the caller's view (and the host's, through shared propagation), so
+        // nothing filesystem-related is set up, as runc does.
+        warnings.push(
+            "linux.namespaces has no mount namespace: the container shares the runtime's \
+             mount namespace (berth-runtime only chroots into root.path), so mounts, \
+             devices, maskedPaths, readonlyPaths and root.readonly are not applied"
+                .to_string(),
+        );
+    }
     if let Some(l) = linux.mount_label().as_ref().filter(|l| !l.is_empty()) {
         // Without SELinux a mount label means nothing; runc and crun drop it.
         warnings.push(format!(

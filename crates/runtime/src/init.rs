@@ -63,8 +63,16 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext) -> Result<Never> {
             .map_err(|e| err("[6]/[7] runtime hooks", e))?; // [6] [7]
     }
     hooks::run(&cfg.hooks, HookKind::CreateContainer, &state)?;
+    let mut early_procfs = None;
     if let Some(p) = &prepared {
         rootfs::enter(p, cfg, ctx.no_pivot)?;
+    } else {
+        // No mount namespace: the caller's mount table stays as it is; chroot only.
+        // A chrooted process may not make a procfs, so make the private one first.
+        early_procfs = Some(Procfs::new().map_err(|e| err("mount a private procfs", e))?);
+        rustix::process::chdir(&cfg.rootfs).map_err(|e| err("chdir to rootfs", e))?;
+        rustix::process::chroot(".").map_err(|e| err("chroot to rootfs", e))?;
+        rustix::process::chdir("/").map_err(|e| err("chdir /", e))?;
     }
     drop(prepared);
 
@@ -77,7 +85,9 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext) -> Result<Never> {
 
     // A private procfs, never the container's /proc, for the writes below
     // (CVE-2025-52881); made only when something needs it.
-    let procfs = if !cfg.sysctls.is_empty() || cfg.process.oom_score_adj.is_some() {
+    let procfs = if early_procfs.is_some() {
+        early_procfs
+    } else if !cfg.sysctls.is_empty() || cfg.process.oom_score_adj.is_some() {
         Some(Procfs::new().map_err(|e| err("mount a private procfs", e))?)
     } else {
         None

@@ -103,11 +103,6 @@ pub fn create(root: &Root, opts: &CreateOpts, console: Option<OwnedFd>) -> Resul
             "cannot use console socket if berth-runtime will not detach or allocate tty".into(),
         ));
     }
-    if !config.has(NS::Mount) {
-        return Err(Error::Invalid(
-            "linux.namespaces must hold a mount namespace".into(),
-        ));
-    }
     let hierarchy = berth_cgroups::probe()?;
     let cgroup = berth_cgroups::new_manager(
         &CgroupConfig {
