@@ -73,7 +73,7 @@ config 'sleep 1; echo "allocating 50 MB"; exec dd if=/dev/zero of=/dev/null bs=5
 "$RT" --root "$STATE" run --bundle "$WORK/bundle" "$ID2" &
 RUNPID=$!
 for _ in $(seq 100); do
-  "$RT" --root "$STATE" state "$ID2" >/dev/null 2>&1 && break
+  "$RT" --root "$STATE" state "$ID2" 2>/dev/null | grep -q '"status": "running"' && break
   sleep 0.02
 done
 "$RT" --root "$STATE" events "$ID2" > "$WORK/events.log" 2>&1 &

@@ -243,7 +243,9 @@ impl Mon {
     }
 
     pub fn update_state(&mut self, f: impl FnOnce(&mut record::ContainerState)) {
-        if let Err(e) = self.layout.update_state(&self.id, f) {
+        // A --rm container's record is deleted at its exit: atomic, but not synced.
+        let sync = !self.cfg.options.auto_remove;
+        if let Err(e) = self.layout.update_state_with(&self.id, sync, f) {
             self.mlog.say(&format!("update state: {}", chain(&e)));
         }
     }
@@ -1079,10 +1081,13 @@ impl Mon {
 
     /// Final exit: unmount, --rm, EXIT to every waiting client, remove the socket.
     fn finish(&mut self) -> i32 {
-        if let Err(e) = berth_image::overlay::unmount_rootfs(&self.store, &self.id, false) {
-            self.mlog.say(&format!("unmount rootfs: {}", chain(&e)));
-        }
         let removed = self.cfg.options.auto_remove;
+        // With --rm the removal unmounts it.
+        if !removed {
+            if let Err(e) = berth_image::overlay::unmount_rootfs(&self.store, &self.id, false) {
+                self.mlog.say(&format!("unmount rootfs: {}", chain(&e)));
+            }
+        }
         // Normally on_exit wrote the final state already; a stop during backoff did not.
         let live = |s: &record::ContainerState| {
             matches!(
@@ -1102,14 +1107,20 @@ impl Mon {
                 s.pid = 0;
             });
         }
+        let mut leftovers = None;
         if removed {
-            if let Err(e) =
-                berth_engine::remove::remove_container(&self.layout, &self.store, &self.id, true)
+            // Gone for every reader once detached; its trees are deleted after the EXIT
+            // frames, so `run --rm` does not wait for that.
+            match berth_engine::remove::detach_container(&self.layout, &self.store, &self.id, true)
             {
-                self.mlog.say(&format!("remove: {}", chain(&e)));
-                let now = std::mem::take(&mut self.finished_at);
-                if !now.is_empty() {
-                    self.write_exit(false, now);
+                Ok(l) => leftovers = Some(l),
+                Err(e) => {
+                    self.mlog.say(&format!("remove: {}", chain(&e)));
+                    let _ = berth_image::overlay::unmount_rootfs(&self.store, &self.id, false);
+                    let now = std::mem::take(&mut self.finished_at);
+                    if !now.is_empty() {
+                        self.write_exit(false, now);
+                    }
                 }
             }
         }
@@ -1120,6 +1131,10 @@ impl Mon {
             }
         }
         self.clients.clear();
+        if let Some(l) = leftovers {
+            // The log is gone with the directory: nowhere to say a failure.
+            let _ = l.delete();
+        }
         if !removed {
             let _ = std::fs::remove_file(self.layout.attach_path(&self.id));
         }

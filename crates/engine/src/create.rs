@@ -508,7 +508,12 @@ pub fn create_container_with(
     let spec_path = layout.bundle_dir(&id).join("config.json");
     let spec_json =
         serde_json::to_vec_pretty(&built.spec).map_err(|e| Error::Json(spec_path.clone(), e))?;
-    berth_image::store::atomic_write(&spec_path, &spec_json)?;
+    if volatile {
+        // Run at once and thrown away at exit: a crash leaves nothing worth syncing.
+        crate::record::write_nosync(&spec_path, &spec_json)?;
+    } else {
+        berth_image::store::atomic_write(&spec_path, &spec_json)?;
+    }
     if !keep_mounted {
         overlay::unmount_rootfs(store, &id, false)?;
     }
@@ -652,7 +657,11 @@ pub fn start_container(
     s.monitor_pid = pid as i32;
     s.monitor_start = pid_start_time(pid as i32).unwrap_or(0);
     s.error.clear();
-    layout.save_state(id, &s, &lock)?;
+    if config.options.auto_remove {
+        layout.save_state_nosync(id, &s, &lock)?;
+    } else {
+        layout.save_state(id, &s, &lock)?;
+    }
     drop(lock);
     // Reap it if it exits while we still run (attach), so it never lingers as our zombie.
     std::thread::spawn(move || {

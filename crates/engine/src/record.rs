@@ -2,6 +2,10 @@
 //! and `state.json` (what it is doing; written by its monitor, or by the CLI when no monitor
 //! runs). Both are replaced atomically (temp, fsync, rename) under the container's flock, so
 //! readers never see half a record and concurrent `berth` commands do not lose updates.
+//! The state of a `--rm` container, and the `removing` mark, skip the fsyncs (still
+//! temp + rename): such a record is thrown away soon, durability buys nothing, and each
+//! fsync costs `run --rm` milliseconds. An unsynced new file can read back empty after a
+//! crash: an empty state.json reads as "no state yet".
 
 use crate::error::{Error, Result};
 use crate::layout::Layout;
@@ -147,22 +151,47 @@ impl Layout {
     }
     /// The state; a container without state.json yet is `created`.
     pub fn load_state(&self, id: &str) -> Result<ContainerState> {
-        match load_json(&self.state_path(id)) {
-            Err(Error::Io(_, e)) if e.kind() == std::io::ErrorKind::NotFound => {
-                Ok(ContainerState::default())
-            }
-            r => r,
+        let p = self.state_path(id);
+        match std::fs::read(&p) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ContainerState::default()),
+            Err(e) => Err(Error::io(&p, e)),
+            // Left by a crash right after an unsynced first write (see the module doc).
+            Ok(b) if b.is_empty() => Ok(ContainerState::default()),
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::Json(p, e)),
         }
     }
     pub fn save_state(&self, id: &str, s: &ContainerState, _lock: &ContainerLock) -> Result<()> {
         save_json(&self.state_path(id), s)
     }
+    /// [`Layout::save_state`] without fsync (atomic still): for `--rm` containers and marks
+    /// that are about to be deleted.
+    pub fn save_state_nosync(
+        &self,
+        id: &str,
+        s: &ContainerState,
+        _lock: &ContainerLock,
+    ) -> Result<()> {
+        save_json_nosync(&self.state_path(id), s)
+    }
     /// Read-modify-write of the state under the lock.
     pub fn update_state<T>(&self, id: &str, f: impl FnOnce(&mut ContainerState) -> T) -> Result<T> {
+        self.update_state_with(id, true, f)
+    }
+    /// [`Layout::update_state`]; `sync: false` skips the fsyncs (see the module doc).
+    pub fn update_state_with<T>(
+        &self,
+        id: &str,
+        sync: bool,
+        f: impl FnOnce(&mut ContainerState) -> T,
+    ) -> Result<T> {
         let l = self.lock(id)?;
         let mut s = self.load_state(id)?;
         let r = f(&mut s);
-        self.save_state(id, &s, &l)?;
+        if sync {
+            self.save_state(id, &s, &l)?;
+        } else {
+            self.save_state_nosync(id, &s, &l)?;
+        }
         Ok(r)
     }
 
@@ -190,6 +219,26 @@ pub fn load_json<T: DeserializeOwned>(p: &Path) -> Result<T> {
 pub fn save_json<T: Serialize>(p: &Path, v: &T) -> Result<()> {
     let data = serde_json::to_vec_pretty(v).expect("records serialise");
     berth_image::store::atomic_write(p, &data).map_err(Error::from)
+}
+
+/// Temp file beside `p`, rename over `p`; no fsync: readers see the old or the new
+/// record, but a crash may lose the update (or leave a new file empty).
+pub fn save_json_nosync<T: Serialize>(p: &Path, v: &T) -> Result<()> {
+    let data = serde_json::to_vec_pretty(v).expect("records serialise");
+    write_nosync(p, &data)
+}
+
+/// Atomic replace of `p` by `data` without fsync (see [`save_json_nosync`]).
+pub fn write_nosync(p: &Path, data: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let dir = p.parent().unwrap_or(Path::new("."));
+    let mut t = tempfile::Builder::new()
+        .prefix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, e))?;
+    t.write_all(data).map_err(|e| Error::io(t.path(), e))?;
+    t.persist(p).map_err(|e| Error::io(p, e.error))?;
+    Ok(())
 }
 
 /// Start time of `pid` in clock ticks since boot, or None when it does not exist.
@@ -323,5 +372,26 @@ mod tests {
         .unwrap();
         let s = l.load_state(&id).unwrap();
         assert_eq!((s.status, s.pid), (Status::Running, 7));
+        l.update_state_with(&id, false, |s| s.pid = 8).unwrap();
+        let s = l.load_state(&id).unwrap();
+        assert_eq!((s.status, s.pid), (Status::Running, 8));
+        // No temp file is left beside the record.
+        let names: Vec<_> = std::fs::read_dir(l.container_dir(&id))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(names.iter().all(|n| !n.starts_with(".tmp")), "{names:?}");
+    }
+
+    #[test]
+    fn empty_state_after_crash_reads_as_created() {
+        let d = tempfile::tempdir().unwrap();
+        let l = Layout::open(d.path()).unwrap();
+        let id = "c".repeat(64);
+        std::fs::create_dir(l.container_dir(&id)).unwrap();
+        std::fs::write(l.state_path(&id), b"").unwrap();
+        assert_eq!(l.load_state(&id).unwrap(), ContainerState::default());
+        std::fs::write(l.state_path(&id), b"{").unwrap();
+        assert!(l.load_state(&id).is_err());
     }
 }

@@ -6,6 +6,7 @@ use crate::layout::Layout;
 use crate::record::Status;
 use berth_image::store::Store;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 /// Removes container `id`: its runtime state (if the runtime still has it), rootfs and image
@@ -20,33 +21,76 @@ pub fn remove_container(
     id: &str,
     remove_anonymous_volumes: bool,
 ) -> Result<()> {
+    detach_container(layout, store, id, remove_anonymous_volumes)?.delete()
+}
+
+/// What [`detach_container`] renamed away: trees no name leads to any more.
+#[derive(Debug, Default)]
+#[must_use = "the renamed trees stay on disk until delete()"]
+pub struct Leftovers {
+    trees: Vec<PathBuf>,
+}
+
+impl Leftovers {
+    /// Deletes the renamed trees.
+    pub fn delete(self) -> Result<()> {
+        for t in &self.trees {
+            berth_image::store::remove_tree(t)?;
+        }
+        Ok(())
+    }
+}
+
+/// [`remove_container`] up to the deletion of its trees: once this returns, the container
+/// is gone for every reader (records, name, lease, rootfs mount), and what is left on disk
+/// sits under dot-names that nothing lists. The monitor of a `--rm` container replies EXIT
+/// in between, so `run --rm` does not wait for the deletion.
+pub fn detach_container(
+    layout: &Layout,
+    store: &Store,
+    id: &str,
+    remove_anonymous_volumes: bool,
+) -> Result<Leftovers> {
     berth_image::store::check_id(id).map_err(Error::from)?;
     let dir = layout.container_dir(id);
     if !dir.exists() {
-        return Ok(());
+        return Ok(Leftovers::default());
     }
-    let cfg = match tidy(layout, store, id, remove_anonymous_volumes) {
+    let mut left = Leftovers::default();
+    let cfg = match tidy(layout, store, id, remove_anonymous_volumes, &mut left) {
         Ok(c) => c,
         // A concurrent removal took the directory away under us: it is done.
-        Err(_) if !dir.exists() => return Ok(()),
+        Err(_) if !dir.exists() => return Ok(left),
         Err(e) => return Err(e),
     };
     // The directory goes last, through a rename so that exactly one caller wins.
-    let gone = layout
-        .containers_dir()
-        .join(format!(".{id}.removing-{}", std::process::id()));
+    let gone = layout.containers_dir().join(trash_name(id));
     match std::fs::rename(&dir, &gone) {
         Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(left),
         Err(e) => return Err(Error::io(&dir, e)),
     }
-    berth_image::store::remove_tree(&gone)?;
+    left.trees.push(gone);
     let mut attrs = BTreeMap::new();
     if let Some(c) = &cfg {
         attrs.insert("name".to_string(), c.name.clone());
         attrs.insert("image".to_string(), c.options.image.clone());
     }
-    crate::events::emit(layout, "container", "destroy", id, attrs)
+    if let Err(e) = crate::events::emit(layout, "container", "destroy", id, attrs) {
+        let _ = left.delete();
+        return Err(e);
+    }
+    Ok(left)
+}
+
+/// A dot-name for a tree being deleted: unique per process and call, so a leftover of a
+/// crashed removal never blocks the rename.
+fn trash_name(id: &str) -> String {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .subsec_nanos();
+    format!(".{id}.removing-{}-{n}", std::process::id())
 }
 
 /// Everything but the directory itself; returns the config if there still was one.
@@ -55,13 +99,15 @@ fn tidy(
     store: &Store,
     id: &str,
     remove_anonymous_volumes: bool,
+    left: &mut Leftovers,
 ) -> Result<Option<crate::record::ContainerConfig>> {
     let cfg = match layout.load_config(id) {
         Ok(c) => Some(c),
         Err(Error::Io(_, e)) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(e),
     };
-    match layout.update_state(id, |s| {
+    // The mark only guards against concurrent users; the record goes soon: no fsync.
+    match layout.update_state_with(id, false, |s| {
         s.status = Status::Removing;
         s.pid = 0;
     }) {
@@ -91,7 +137,16 @@ fn tidy(
             }
         }
     }
-    berth_image::overlay::unmount_rootfs(store, id, true)?;
+    // The rootfs (upper layer) is renamed away now and deleted with the directory.
+    berth_image::overlay::unmount_rootfs(store, id, false)?;
+    let rootfs = berth_image::overlay::container_dir(store, id)?;
+    let trash = rootfs.with_file_name(trash_name(id));
+    match std::fs::rename(&rootfs, &trash) {
+        Ok(()) => left.trees.push(trash),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io(&rootfs, e)),
+    }
+    store.release(id)?;
     if let Some(c) = &cfg {
         let link = layout.names_dir().join(&c.name);
         if std::fs::read_link(&link).is_ok_and(|t| t.as_os_str() == id) {
