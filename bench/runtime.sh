@@ -23,7 +23,7 @@ if [ -z "${BERTH_BENCH_INNER:-}" ]; then
 fi
 umount /sys/fs/cgroup/unified 2>/dev/null || true
 
-BERTH=$(pwd)/target/x86_64-unknown-linux-gnu/release/berth-runtime
+BERTH=${CARGO_TARGET_DIR:-$(pwd)/target}/x86_64-unknown-linux-gnu/release/berth-runtime
 OUT=$(pwd)/bench/results
 mkdir -p "$OUT"
 W=$(mktemp -d /tmp/berth-bench.XXXXXX)

@@ -1,6 +1,7 @@
 //! berth-runtime: an OCI runtime with runc's command line.
 //!
-//! Raw flags are parsed by clap (`args`), resolved once into ready options,
+//! Raw flags are parsed by clap (`args`; the plain forms of the lifecycle
+//! commands without it, to the same result), resolved once into ready options,
 //! and each command runs against the runtime library. Errors go to stderr
 //! and, with `--log`, to the log file in runc's text or JSON shape, which is
 //! what containerd reads back.
@@ -10,7 +11,7 @@ mod cgroup_cmds;
 mod log;
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use berth_runtime_core::container::{self, Container};
@@ -29,6 +30,11 @@ macro_rules! outln {
 }
 
 fn main() {
+    // Re-exec from the sealed copy before any parsing, so that the first
+    // image does nothing the second one repeats.
+    if let Some(root) = early_seal_root() {
+        let _ = berth_runtime_core::selfexe::ensure_sealed(&root);
+    }
     let (global, cmd) = args::parse();
     let logger = log::Logger::new(&global);
     let code = match run(&global, cmd, &logger) {
@@ -40,6 +46,42 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// The state root of a command that makes setup processes (create, run,
+/// exec), read from argv without the full parser. None when in doubt: then
+/// `hygiene` seals after parsing.
+fn early_seal_root() -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut root = PathBuf::from(args::DEFAULT_ROOT);
+    let mut it = std::env::args_os().skip(1);
+    while let Some(a) = it.next() {
+        let b = a.as_bytes();
+        match b {
+            b"--root" => root = it.next()?.into(),
+            b"--log" | b"--log-format" | b"--criu" | b"--rootless" => {
+                it.next()?;
+            }
+            b"--debug" | b"--systemd-cgroup" => {}
+            // A global --root after the command would change the root.
+            b"create" | b"run" | b"exec" => {
+                return it
+                    .all(|x| !x.as_bytes().starts_with(b"--root"))
+                    .then_some(root)
+            }
+            _ => {
+                if let Some(v) = b.strip_prefix(b"--root=") {
+                    root = std::ffi::OsStr::from_bytes(v).into();
+                } else if ![&b"--log="[..], b"--log-format=", b"--criu=", b"--rootless="]
+                    .iter()
+                    .any(|p| b.starts_with(p))
+                {
+                    return None;
+                }
+            }
+        }
+    }
+    None
 }
 
 /// One line: the error and each cause, without repeating a cause that the
@@ -71,8 +113,9 @@ fn run(g: &Global, cmd: Command, logger: &log::Logger) -> Result<i32> {
         }
         Command::Run(c, detach, keep) => {
             hygiene(&root, c.preserve_fds);
-            let opts = c.to_opts(g)?;
-            let cfg = berth_oci::load(&opts.bundle)?;
+            let mut opts = c.to_opts(g)?;
+            opts.run = true;
+            let (cfg, raw) = berth_oci::load_with_bytes(&opts.bundle)?;
             let mut pty_end = None;
             let mut console = None;
             if cfg.process.terminal && opts.console_socket.is_none() {
@@ -89,7 +132,7 @@ fn run(g: &Global, cmd: Command, logger: &log::Logger) -> Result<i32> {
                 pty_end = Some(a);
                 console = Some(b);
             }
-            let created = spawn::create(&root, &opts, console)?;
+            let created = spawn::create_loaded(&root, &opts, console, cfg, &raw)?;
             for w in &created.config.warnings {
                 logger.warn(w);
             }
@@ -101,7 +144,11 @@ fn run(g: &Global, cmd: Command, logger: &log::Logger) -> Result<i32> {
                     dir: created.dir,
                     state: created.state,
                 };
-                for w in ctr.start()? {
+                let warnings = match &created.release {
+                    Some(sync) => ctr.start_run(sync)?,
+                    None => ctr.start()?,
+                };
+                for w in warnings {
                     logger.warn(&w);
                 }
                 return Ok(0);
@@ -436,6 +483,7 @@ impl args::CreateArgs {
             no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds,
             systemd_cgroup: g.systemd_cgroup,
+            run: false,
         })
     }
 }

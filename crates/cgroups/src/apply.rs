@@ -750,24 +750,25 @@ fn exec(a: &Action) -> Result<(), Error> {
             dir,
             file,
             value,
-        } => {
-            if !dir.join(file).exists() {
-                return Err(unsupported(
+        } => match write(dir, file, value) {
+            // Written without a look first: a missing file shows as ENOENT.
+            Err(Error::Write { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                Err(unsupported(
                     field,
                     format!(
                         "{} does not exist (the kernel lacks this control)",
                         dir.join(file).display()
                     ),
-                ));
+                ))
             }
-            write(dir, file, value)
-        }
-        Action::WriteIfExists { dir, file, value } => {
-            if dir.join(file).exists() {
-                write(dir, file, value)?;
+            r => r,
+        },
+        Action::WriteIfExists { dir, file, value } => match write(dir, file, value) {
+            Err(Error::Write { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                Ok(())
             }
-            Ok(())
-        }
+            r => r,
+        },
         Action::CfsV1 { dir, period, quota } => {
             let set_p =
                 || period.map_or(Ok(()), |v| write(dir, "cpu.cfs_period_us", &v.to_string()));

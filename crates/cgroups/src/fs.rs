@@ -297,6 +297,49 @@ impl FsManager {
         self.wait_state(frozen)
     }
 
+    /// The usual case of [`Manager::create`]: every leaf is new and its
+    /// parent exists, so one mkdir each makes it, with nothing to check for
+    /// reuse. Ok(false), with nothing left behind, when that is not so.
+    fn create_fresh(&self) -> Result<bool, Error> {
+        let undo = |made: &[PathBuf]| {
+            for m in made.iter().rev() {
+                let _ = fs::remove_dir(m);
+            }
+        };
+        let mut made = Vec::new();
+        for d in self.dirs() {
+            if fs::create_dir(d).is_err() {
+                undo(&made);
+                return Ok(false);
+            }
+            made.push(d.to_path_buf());
+        }
+        if let Err(e) = self.fill_new() {
+            undo(&made);
+            return Err(e);
+        }
+        self.created
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(made);
+        Ok(true)
+    }
+
+    /// What new directories need before they take tasks.
+    fn fill_new(&self) -> Result<(), Error> {
+        if let (Some(leaf), Some(mnt)) = (self.v1.get("cpuset"), self.v1_mounts.get("cpuset")) {
+            cpuset_fill(mnt, leaf)?;
+        }
+        if self.pure_v2 {
+            if let Some(root) = &self.v2_root {
+                let avail = read(root, "cgroup.controllers")?;
+                let all: Vec<&str> = avail.split_whitespace().collect();
+                self.v2_enable(&all)?;
+            }
+        }
+        Ok(())
+    }
+
     fn any_exists(&self) -> bool {
         self.dirs().iter().any(|d| d.exists())
     }
@@ -455,6 +498,9 @@ fn cpuset_fill(mount: &Path, leaf: &Path) -> Result<(), Error> {
 
 impl Manager for FsManager {
     fn create(&self) -> Result<(), Error> {
+        if self.create_fresh()? {
+            return Ok(());
+        }
         for d in self.dirs() {
             self.check_reusable(d)?;
         }
@@ -469,16 +515,7 @@ impl Manager for FsManager {
         for d in self.dirs() {
             created.extend(util::mkdir_all(d)?);
         }
-        if let (Some(leaf), Some(mnt)) = (self.v1.get("cpuset"), self.v1_mounts.get("cpuset")) {
-            cpuset_fill(mnt, leaf)?;
-        }
-        if self.pure_v2 {
-            if let Some(root) = &self.v2_root {
-                let avail = read(root, "cgroup.controllers")?;
-                let all: Vec<&str> = avail.split_whitespace().collect();
-                self.v2_enable(&all)?;
-            }
-        }
+        self.fill_new()?;
         self.created
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -566,7 +603,13 @@ impl Manager for FsManager {
     }
 
     fn destroy(&self) -> Result<(), Error> {
-        if self.any_exists() {
+        // The usual case: nothing left inside, so rmdir succeeds at once (it
+        // fails with EBUSY while a task or a sub-cgroup remains).
+        let gone = self.dirs().iter().all(|d| match fs::remove_dir(d) {
+            Ok(()) => true,
+            Err(e) => e.kind() == io::ErrorKind::NotFound,
+        });
+        if !gone && self.any_exists() {
             let mut left = self.pids()?;
             if !left.is_empty() {
                 self.kill_all(SIGKILL)?;

@@ -157,7 +157,12 @@ pub fn hierarchy_from_mountinfo(text: &str) -> Result<Hierarchy, Error> {
 /// Probes the host's cgroup layout from /proc/self/mountinfo.
 pub fn probe() -> Result<Hierarchy, Error> {
     let path = PathBuf::from("/proc/self/mountinfo");
-    let text = fs::read_to_string(&path).map_err(|source| Error::Read { path, source })?;
+    // procfs reports size 0: read into a buffer sized for a typical table
+    // rather than growing one from 32 bytes, a syscall per doubling.
+    let mut text = String::with_capacity(16 * 1024);
+    fs::File::open(&path)
+        .and_then(|mut f| std::io::Read::read_to_string(&mut f, &mut text))
+        .map_err(|source| Error::Read { path, source })?;
     hierarchy_from_mountinfo(&text)
 }
 

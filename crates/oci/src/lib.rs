@@ -171,6 +171,13 @@ impl Config {
 
 /// Read and validate `<bundle>/config.json`. `bundle` must be absolute.
 pub fn load(bundle: &Path) -> Result<Config> {
+    load_with_bytes(bundle).map(|(c, _)| c)
+}
+
+/// [`load`], also returning the bytes that were parsed, so that a copy of
+/// the config needs no serialising back.
+pub fn load_with_bytes(bundle: &Path) -> Result<(Config, Vec<u8>)> {
+    use std::io::Read;
     let path = bundle.join("config.json");
     let file = std::fs::File::open(&path).map_err(|source| Error::Read {
         path: path.clone(),
@@ -180,17 +187,32 @@ pub fn load(bundle: &Path) -> Result<Config> {
         path: path.clone(),
         source,
     })?;
-    if meta.len() > MAX_CONFIG_BYTES {
-        return Err(invalid(format!(
+    let too_big = |len: u64| {
+        invalid(format!(
             "{} is {} bytes, more than the {} allowed",
             path.display(),
-            meta.len(),
+            len,
             MAX_CONFIG_BYTES
-        )));
+        ))
+    };
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(too_big(meta.len()));
     }
-    let spec: Spec = serde_json::from_reader(std::io::BufReader::new(file))
-        .map_err(|source| Error::Parse { path, source })?;
-    validate(spec, bundle)
+    // One read of the whole file, then a parse from memory (faster than
+    // from a reader).
+    let mut data = Vec::with_capacity(meta.len() as usize + 1);
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut data)
+        .map_err(|source| Error::Read {
+            path: path.clone(),
+            source,
+        })?;
+    if data.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(too_big(data.len() as u64));
+    }
+    let spec: Spec =
+        serde_json::from_slice(&data).map_err(|source| Error::Parse { path, source })?;
+    Ok((validate(spec, bundle)?, data))
 }
 
 /// Validate an already parsed spec for a bundle directory.

@@ -62,17 +62,21 @@ pub fn status_of(dir: &ContainerDir, st: &State) -> Status {
 }
 
 pub fn cgroup_of(st: &State) -> Option<Box<dyn Manager>> {
-    // The host's hierarchy does not change while a command runs: probe it
-    // (read mountinfo) once per process, not at every status check.
-    static HIERARCHY: std::sync::OnceLock<Option<berth_cgroups::Hierarchy>> =
-        std::sync::OnceLock::new();
     if st.cgroup_paths.is_empty() {
         return None;
     }
-    let h = HIERARCHY
-        .get_or_init(|| berth_cgroups::probe().ok())
-        .as_ref()?;
-    berth_cgroups::load_manager(&st.cgroup_paths, h).ok()
+    berth_cgroups::load_manager(&st.cgroup_paths, hierarchy().ok()?).ok()
+}
+
+/// The host's cgroup hierarchy. It does not change while a command runs:
+/// probe it (read mountinfo) once per process, not at every status check.
+pub(crate) fn hierarchy() -> Result<&'static berth_cgroups::Hierarchy> {
+    static HIERARCHY: std::sync::OnceLock<berth_cgroups::Hierarchy> = std::sync::OnceLock::new();
+    if let Some(h) = HIERARCHY.get() {
+        return Ok(h);
+    }
+    let h = berth_cgroups::probe()?;
+    Ok(HIERARCHY.get_or_init(|| h))
 }
 
 impl Container {
@@ -122,6 +126,14 @@ impl Container {
         self.state.phase = Phase::Started;
         self.dir.save(&self.state)?;
         let _ = std::fs::remove_file(self.dir.fifo_path());
+        Ok(self.poststart())
+    }
+
+    /// `run`: release init over the sync socket (no exec fifo was made).
+    pub fn start_run(&mut self, sync: &crate::sync::ParentSync) -> Result<Vec<String>> {
+        sync.start()?;
+        self.state.phase = Phase::Started;
+        self.dir.save(&self.state)?;
         Ok(self.poststart())
     }
 
@@ -304,9 +316,18 @@ fn release_init(dir: &ContainerDir, st: &State) -> Result<()> {
 pub fn run_foreground(created: Created, pty: Option<OwnedFd>) -> Result<(i32, Vec<String>)> {
     let (sigfd, _old) = berth_sys::signal::block_all_signalfd()
         .map_err(|e| Error::io("block signals".into(), e))?;
-    let Created { dir, state, .. } = created;
+    let Created {
+        dir,
+        state,
+        release,
+        ..
+    } = created;
     let mut c = Container { dir, state };
-    let mut warnings = c.start()?;
+    let mut warnings = match &release {
+        Some(sync) => c.start_run(sync)?,
+        None => c.start()?,
+    };
+    drop(release);
     c.dir.unlock();
     let pid = c.state.pid;
     let code = attend(pid, &sigfd, pty.as_ref());

@@ -20,10 +20,15 @@ fn err(what: impl Into<String>, e: impl Into<std::io::Error>) -> Error {
     Error::io(what.into(), e.into())
 }
 
+/// The rootfs, made ahead of [5] while P still places init in its cgroups
+/// (see `spawn::direct_init`); an error of it is reported where it would
+/// have arisen otherwise.
+pub type Early = Option<Result<rootfs::Prepared>>;
+
 /// Entry point of I. Never returns: it execs the container process or
 /// exits after reporting an error.
-pub fn run(config: &Config, sync: InitSync, ctx: InitContext) -> ! {
-    match setup(config, &sync, ctx) {
+pub fn run(config: &Config, sync: InitSync, ctx: InitContext, early: Early) -> ! {
+    match setup(config, &sync, ctx, early) {
         Ok(never) => match never {},
         Err(e) => {
             let msg = error_chain(&e);
@@ -40,7 +45,7 @@ pub fn run(config: &Config, sync: InitSync, ctx: InitContext) -> ! {
 
 enum Never {}
 
-fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext) -> Result<Never> {
+fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext, early: Early) -> Result<Never> {
     let state = sync
         .wait_setup()
         .map_err(|e| err("[5] wait for setup", e))?; // [5]
@@ -49,15 +54,18 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext) -> Result<Never> {
     rustix::process::setsid().map_err(|e| err("setsid", e))?;
 
     // The exec fifo, opened by P (O_PATH) in the host's state dir, which
-    // init may not be allowed to search from a user namespace.
-    let fifo = ctx.fifo.take().expect("P opens the exec fifo");
+    // init may not be allowed to search from a user namespace (none for `run`).
+    let fifo = ctx.fifo.take();
 
     // A mount namespace joined by path gets the rootfs set up too.
-    let prepared = if cfg.has(NS::Mount) {
-        Some(rootfs::prepare(cfg, &ctx)?)
-    } else {
-        None
+    let prepared = match early {
+        Some(p) => Some(p?),
+        None if cfg.has(NS::Mount) => Some(rootfs::prepare(cfg, &ctx)?),
+        None => None,
     };
+    if let Some(p) = &prepared {
+        rootfs::devices(p, cfg)?;
+    }
     if hooks::has_runtime_hooks(&cfg.hooks) {
         sync.runtime_hooks()
             .map_err(|e| err("[6]/[7] runtime hooks", e))?; // [6] [7]
@@ -168,11 +176,19 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext) -> Result<Never> {
     }
     sync.ready().map_err(|e| err("[8] report ready", e))?; // [8]
 
-    // [9]: parked until `start` opens the fifo for reading.
-    let w = reopen_fifo(&fifo, procfs)?;
-    rustix::io::write(&w, b"0").map_err(|e| err("write exec fifo", e))?;
-    drop(w);
-    drop(fifo);
+    // [9]: parked until `start` opens the fifo for reading (`run`: until P
+    // says so on the socket).
+    match fifo {
+        Some(fifo) => {
+            let w = reopen_fifo(&fifo, procfs)?;
+            rustix::io::write(&w, b"0").map_err(|e| err("write exec fifo", e))?;
+        }
+        None => {
+            drop(procfs);
+            sync.wait_start()
+                .map_err(|e| err("[9] wait for start", e))?;
+        }
+    }
 
     hooks::run(&cfg.hooks, HookKind::StartContainer, &state)?;
     if cfg.process.no_new_privileges {

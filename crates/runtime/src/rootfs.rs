@@ -39,6 +39,10 @@ const EMPTY: &CStr = c"";
 /// The rootfs, mounted on itself, as a root for in-root resolution.
 pub struct Prepared {
     pub root: Root,
+    /// /dev is not bound from elsewhere: make the device nodes in it.
+    make_devices: bool,
+    /// A devpts is mounted on /dev/pts (for the /dev/ptmx link).
+    devpts: bool,
 }
 
 /// Paths under /proc that may be bind-mounted over (lxcfs and friends), as
@@ -103,7 +107,6 @@ pub fn prepare(cfg: &Config, ctx: &InitContext) -> Result<Prepared> {
         }
     }
 
-    let in_userns = cfg.has(NS::User);
     let mut dev_bound = false;
     let mut devpts = false;
     for m in &cfg.mounts {
@@ -121,10 +124,20 @@ pub fn prepare(cfg: &Config, ctx: &InitContext) -> Result<Prepared> {
             other => other,
         })?;
     }
-    if !dev_bound {
-        create_devices(cfg, &root, in_userns, devpts)?;
+    Ok(Prepared {
+        root,
+        make_devices: !dev_bound,
+        devpts,
+    })
+}
+
+/// The device nodes and /dev links, once init is in its cgroups: mknod is
+/// subject to the devices controller, whose rules P writes before [1].
+pub fn devices(prep: &Prepared, cfg: &Config) -> Result<()> {
+    if prep.make_devices {
+        create_devices(cfg, &prep.root, cfg.has(NS::User), prep.devpts)?;
     }
-    Ok(Prepared { root })
+    Ok(())
 }
 
 fn set_propagation(dir: BorrowedFd<'_>, path: &CStr, prop: u64, rec: bool) -> std::io::Result<()> {
@@ -361,10 +374,28 @@ fn mount_cgroup(ctx: &InitContext, root: &Root, m: &MountSpec) -> Result<()> {
         } else {
             ctrl.trim_start_matches("name=").to_string()
         };
+        // In the tmpfs just made (nobody else can reach it yet): one
+        // component each, no resolution from the root again.
         let sub = dest.join(&name);
-        let h = root
-            .mkdir_all(&sub, 0o755)
-            .map_err(|e| perr(format!("create {}", sub.display()), e))?;
+        let serr = |e| err(format!("create {}", sub.display()), e);
+        match rustix::fs::mkdirat(
+            t.as_fd(),
+            name.as_str(),
+            rustix::fs::Mode::from_raw_mode(0o755),
+        ) {
+            Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+            Err(e) => return Err(serr(e)),
+        }
+        let h = rustix::fs::openat(
+            t.as_fd(),
+            name.as_str(),
+            rustix::fs::OFlags::PATH
+                | rustix::fs::OFlags::DIRECTORY
+                | rustix::fs::OFlags::NOFOLLOW
+                | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(serr)?;
         bind(dir, h.as_fd())?;
     }
     if m.readonly() {

@@ -33,8 +33,14 @@ fn exe_id(f: &File) -> Option<String> {
     Some(format!("{}:{}", st.st_dev, st.st_ino))
 }
 
-/// Whether this process already runs from a sealed copy.
+/// Whether this process already runs from a sealed copy (worked out once:
+/// the mark is taken out of the environment after the first look).
 pub fn is_sealed() -> bool {
+    static SEALED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SEALED.get_or_init(check_sealed)
+}
+
+fn check_sealed() -> bool {
     let Ok(f) = File::open("/proc/self/exe") else {
         return false;
     };
@@ -90,10 +96,16 @@ fn overlay_copy(scratch: &Path) -> std::io::Result<OwnedFd> {
     let empty = scratch.join(".exe-empty");
     {
         use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&empty)?;
+        // Made once; later runs find it (one mkdir, no stat).
+        match std::fs::DirBuilder::new().mode(0o700).create(&empty) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(&empty)?;
+            }
+            _ => {}
+        }
     }
     let (d, e) = (dir.as_os_str().as_bytes(), empty.as_os_str().as_bytes());
     // overlayfs option syntax has no escapes for these.

@@ -28,13 +28,18 @@ pub struct CreateOpts {
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
     pub systemd_cgroup: bool,
+    /// `run`: the caller starts the container at once. Init is released
+    /// over the sync socket (no exec fifo), and the `created` state, which
+    /// nobody could observe, is not written.
+    pub run: bool,
 }
 
 /// Everything init needs that is not in the config.
 pub struct InitContext {
     pub id: String,
     pub console: Option<OwnedFd>,
-    /// O_PATH fd of the exec fifo.
+    /// O_PATH fd of the exec fifo; None for `run`, where P releases init
+    /// over the sync socket.
     pub fifo: Option<OwnedFd>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
@@ -49,6 +54,8 @@ pub struct Created {
     pub state: State,
     pub config: Config,
     pub cgroup: Box<dyn Manager>,
+    /// `run`: P's end of the sync socket, over which init is released.
+    pub release: Option<ParentSync>,
 }
 
 /// Undo-on-drop for a create in progress.
@@ -83,13 +90,31 @@ impl Drop for Undo<'_> {
 /// `create`: returns once init is parked before exec, with everything in
 /// place (or an error, after undoing everything).
 pub fn create(root: &Root, opts: &CreateOpts, console: Option<OwnedFd>) -> Result<Created> {
+    check_bundle(opts)?;
+    let (config, raw) = berth_oci::load_with_bytes(&opts.bundle)?;
+    create_loaded(root, opts, console, config, &raw)
+}
+
+fn check_bundle(opts: &CreateOpts) -> Result<()> {
     if !opts.bundle.is_absolute() {
         return Err(Error::Invalid(format!(
             "bundle {} is not absolute",
             opts.bundle.display()
         )));
     }
-    let config = berth_oci::load(&opts.bundle)?;
+    Ok(())
+}
+
+/// [`create`] with the bundle's config already loaded (`run` reads it
+/// first); `raw` is the config.json that was parsed.
+pub fn create_loaded(
+    root: &Root,
+    opts: &CreateOpts,
+    console: Option<OwnedFd>,
+    config: Config,
+    raw: &[u8],
+) -> Result<Created> {
+    check_bundle(opts)?;
     if config.process.terminal && opts.console_socket.is_none() && console.is_none() {
         // `run` in the foreground makes its own console socket; `create`
         // cannot give a tty to nobody.
@@ -103,14 +128,13 @@ pub fn create(root: &Root, opts: &CreateOpts, console: Option<OwnedFd>) -> Resul
             "cannot use console socket if berth-runtime will not detach or allocate tty".into(),
         ));
     }
-    let hierarchy = berth_cgroups::probe()?;
     let cgroup = berth_cgroups::new_manager(
         &CgroupConfig {
             path: config.cgroups_path.as_deref(),
             id: &opts.id,
             systemd: opts.systemd_cgroup,
         },
-        &hierarchy,
+        crate::container::hierarchy()?,
     )?;
     let mut dir = root.create(&opts.id)?;
     let mut st = State {
@@ -129,30 +153,25 @@ pub fn create(root: &Root, opts: &CreateOpts, console: Option<OwnedFd>) -> Resul
         hooks: Some(config.hooks.clone()),
     };
     // The state comes first, so that delete --force can undo what follows.
-    root.publish(&mut dir, &st)?;
+    // exec starts from the container's own config (the very bytes parsed),
+    // whatever becomes of the bundle afterwards.
+    root.publish(&mut dir, &st, &[(state::CONFIG_FILE, raw)])?;
     let mut undo = Undo {
         dir: Some(&dir),
         cgroup: None,
         init_pid: 0,
         armed: true,
     };
-    // exec starts from the container's own config, whatever becomes of the
-    // bundle afterwards.
-    let spec_json = serde_json::to_vec(&config.spec).expect("spec serialises");
-    state::write_atomic(&dir.path, state::CONFIG_FILE, &spec_json, 0o600)?;
     cgroup.create()?;
     undo.cgroup = Some(cgroup.as_ref());
 
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        dir.fifo_path(),
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o622),
-        0,
-    )
-    .map_err(|e| Error::io(format!("mkfifo {}", dir.fifo_path().display()), e.into()))?;
-    // Mode 0622 lets an unprivileged container user open it for writing.
-    let _ = rustix::fs::chmod(dir.fifo_path(), rustix::fs::Mode::from_raw_mode(0o622));
+    // `run` releases init over the sync socket; `create` parks it on the
+    // exec fifo until `start`.
+    let fifo = if opts.run {
+        None
+    } else {
+        Some(make_fifo(&dir)?)
+    };
 
     let console = match (&opts.console_socket, console) {
         (_, Some(fd)) => Some(fd),
@@ -163,19 +182,7 @@ pub fn create(root: &Root, opts: &CreateOpts, console: Option<OwnedFd>) -> Resul
     let ctx = InitContext {
         id: opts.id.clone(),
         console,
-        fifo: Some(
-            rustix::fs::open(
-                dir.fifo_path(),
-                rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
-                rustix::fs::Mode::empty(),
-            )
-            .map_err(|e| {
-                Error::io(
-                    format!("open exec fifo {}", dir.fifo_path().display()),
-                    e.into(),
-                )
-            })?,
-        ),
+        fifo,
         no_pivot: opts.no_pivot,
         no_new_keyring: opts.no_new_keyring,
         preserve_fds: opts.preserve_fds,
@@ -235,6 +242,7 @@ pub fn create(root: &Root, opts: &CreateOpts, console: Option<OwnedFd>) -> Resul
         c_pid,
         in_cgroup,
         direct_flags.is_some(),
+        opts.run,
         &dir,
         &mut st,
         &mut undo,
@@ -266,7 +274,29 @@ pub fn create(root: &Root, opts: &CreateOpts, console: Option<OwnedFd>) -> Resul
         state: st,
         config,
         cgroup,
+        release: opts.run.then_some(parent),
     })
+}
+
+/// The exec fifo, and an O_PATH fd of it for init.
+fn make_fifo(dir: &ContainerDir) -> Result<OwnedFd> {
+    let path = dir.fifo_path();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o622),
+        0,
+    )
+    .map_err(|e| Error::io(format!("mkfifo {}", path.display()), e.into()))?;
+    // Mode 0622 lets an unprivileged container user open it for writing.
+    let _ = rustix::fs::chmod(&path, rustix::fs::Mode::from_raw_mode(0o622));
+    rustix::fs::open(
+        &path,
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| Error::io(format!("open exec fifo {}", path.display()), e.into()))
 }
 
 fn kill_and_clean(dir: &ContainerDir, cg: &dyn Manager, pid: i32) {
@@ -299,6 +329,7 @@ fn drive_parent<'a>(
     c_pid: i32,
     in_cgroup: bool,
     direct: bool,
+    run: bool,
     dir: &ContainerDir,
     st: &mut State,
     undo: &mut Undo<'a>,
@@ -337,7 +368,16 @@ fn drive_parent<'a>(
     st.pid = pid;
     st.pid_start_time = state::process_start_time(pid)
         .ok_or_else(|| Error::Child(format!("container init {pid} died during setup")))?;
-    dir.save(st)?;
+    // `run` without hooks up to startContainer: nothing of the container's
+    // reads the state before start, which records the pid with the phase (a
+    // write less). If P dies meanwhile, init sees the socket close and exits.
+    let early_hooks = hooks::has_runtime_hooks(&config.hooks)
+        || [HookKind::CreateContainer, HookKind::StartContainer]
+            .into_iter()
+            .any(|k| !hooks::list(&config.hooks, k).is_empty());
+    if !run || early_hooks {
+        dir.save(st)?;
+    }
 
     // runtime-tools (and crun) expect "created" here.
     let hook_state = hooks::state_json(config, &st.id, "created", pid);
@@ -350,7 +390,9 @@ fn drive_parent<'a>(
     }
     sync.wait_ready()?; // [8]
     st.phase = Phase::Created;
-    dir.save(st)?;
+    if !run {
+        dir.save(st)?;
+    }
     Ok(())
 }
 
@@ -405,6 +447,14 @@ fn clone_plain(flags: u64) -> std::io::Result<Fork> {
 /// I made directly in its namespaces: sync points [1] to [3] as C would
 /// do them, then init.
 fn direct_init(config: &Config, sync: IntermediateSync, ctx: InitContext) -> ! {
+    // Without a new user namespace, mounts need nothing from P: make the
+    // rootfs while P places this process in its cgroups (runtime code only;
+    // the container's own runs after [9], in the cgroups).
+    let early = (!config.has_new(NS::User) && config.has(NS::Mount)).then(|| {
+        // Modes are exact during setup, as in `init::run`.
+        rustix::process::umask(rustix::fs::Mode::empty());
+        crate::rootfs::prepare(config, &ctx)
+    });
     let res = sync
         .wait_go()
         .map_err(|e| Error::io("[1] wait for go".into(), e))
@@ -422,7 +472,7 @@ fn direct_init(config: &Config, sync: IntermediateSync, ctx: InitContext) -> ! {
             Ok(())
         });
     match res {
-        Ok(()) => init::run(config, sync.into_init(), ctx),
+        Ok(()) => init::run(config, sync.into_init(), ctx, early),
         Err(e) => {
             sync.error(&error_chain(&e));
             exit_now(1)
@@ -440,7 +490,7 @@ fn intermediate(config: &Config, sync: IntermediateSync, ctx: InitContext) -> ! 
     let res = match prep {
         Err(e) => Err(e),
         Ok(()) => match fork().map_err(|e| Error::io("fork init".into(), e)) {
-            Ok(Fork::Child) => init::run(config, sync.into_init(), ctx),
+            Ok(Fork::Child) => init::run(config, sync.into_init(), ctx, None),
             Ok(Fork::Parent(pid)) => Ok(pid),
             Err(e) => Err(e),
         },

@@ -1,5 +1,5 @@
 //! The state directory: one directory per container under `--root`, holding
-//! `state.json` (written atomically: temp file, fsync, rename), the exec fifo
+//! `state.json` (written atomically: temp file, rename), the exec fifo
 //! that parks init until `start`, and a per-container lock (flock on the
 //! directory itself).
 //!
@@ -141,10 +141,15 @@ impl Root {
     }
 
     /// Publish a new container: its directory is made under a temporary
-    /// name with `first` as state.json, locked, then renamed into place, so
-    /// that a reader never sees a directory without state. Of two racing
-    /// creators exactly one rename succeeds.
-    pub fn publish(&self, dir: &mut ContainerDir, first: &State) -> Result<()> {
+    /// name with `first` as state.json (and `files`), locked, then renamed
+    /// into place, so that a reader never sees a directory without state.
+    /// Of two racing creators exactly one rename succeeds.
+    pub fn publish(
+        &self,
+        dir: &mut ContainerDir,
+        first: &State,
+        files: &[(&str, &[u8])],
+    ) -> Result<()> {
         let tmp = self.path.join(format!(
             ".tmp-{}-{}",
             std::process::id(),
@@ -159,25 +164,29 @@ impl Root {
             .map_err(|e| Error::io(format!("create state dir {}", tmp.display()), e))?;
         let lock = lock_dir(&tmp, true)?;
         let data = serde_json::to_vec(first).expect("state serialises");
-        let res = write_atomic(&tmp, STATE_FILE, &data, 0o600).and_then(|()| {
-            // renameat2(RENAME_NOREPLACE): fails if the id appeared meanwhile.
-            rustix::fs::renameat_with(
-                rustix::fs::CWD,
-                &tmp,
-                rustix::fs::CWD,
-                &dir.path,
-                rustix::fs::RenameFlags::NOREPLACE,
-            )
-            .map_err(|e| match e {
-                rustix::io::Errno::EXIST | rustix::io::Errno::NOTEMPTY => {
-                    Error::Exists(dir.id.clone())
-                }
-                e => Error::io(
-                    format!("publish state dir {}", dir.path.display()),
-                    e.into(),
-                ),
-            })
-        });
+        // Nobody sees the directory before the rename: no temp files needed.
+        let res = std::iter::once((STATE_FILE, &data[..]))
+            .chain(files.iter().copied())
+            .try_for_each(|(name, data)| write_new(&tmp, name, data, 0o600))
+            .and_then(|()| {
+                // renameat2(RENAME_NOREPLACE): fails if the id appeared meanwhile.
+                rustix::fs::renameat_with(
+                    rustix::fs::CWD,
+                    &tmp,
+                    rustix::fs::CWD,
+                    &dir.path,
+                    rustix::fs::RenameFlags::NOREPLACE,
+                )
+                .map_err(|e| match e {
+                    rustix::io::Errno::EXIST | rustix::io::Errno::NOTEMPTY => {
+                        Error::Exists(dir.id.clone())
+                    }
+                    e => Error::io(
+                        format!("publish state dir {}", dir.path.display()),
+                        e.into(),
+                    ),
+                })
+            });
         if let Err(e) = res {
             let _ = fs::remove_dir_all(&tmp);
             return Err(e);
@@ -293,6 +302,14 @@ impl ContainerDir {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(_) => self.path.clone(),
         };
+        // The runtime's own files, then the directory: no directory walk
+        // unless something else was left there.
+        for f in [STATE_FILE, CONFIG_FILE, EXEC_FIFO] {
+            let _ = fs::remove_file(target.join(f));
+        }
+        if fs::remove_dir(&target).is_ok() {
+            return Ok(());
+        }
         match fs::remove_dir_all(&target) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -327,9 +344,24 @@ pub fn write_atomic(dir: &Path, name: &str, data: &[u8], mode: u32) -> Result<()
             .custom_flags(libc::O_CLOEXEC)
             .open(&tmp)?;
         f.write_all(data)?;
-        // No fsync: the rename alone makes the update atomic for readers,
-        // and state lives on /run, which a reboot empties anyway.
-        fs::rename(&tmp, &target)?;
+        // No fsync: the swap alone makes the update atomic for readers, and
+        // state lives on /run, which a reboot empties anyway. The new file
+        // is exchanged with the old one rather than renamed over it: ext4
+        // writes out the data of a file renamed over another (auto_da_alloc),
+        // a disk write per update; readers see one whole file either way.
+        match rustix::fs::renameat_with(
+            rustix::fs::CWD,
+            &tmp,
+            rustix::fs::CWD,
+            &target,
+            rustix::fs::RenameFlags::EXCHANGE,
+        ) {
+            Ok(()) => {
+                let _ = fs::remove_file(&tmp);
+            }
+            // No old file yet, or no exchange on this filesystem.
+            Err(_) => fs::rename(&tmp, &target)?,
+        }
         Ok(())
     })();
     if let Err(e) = res {
@@ -337,6 +369,19 @@ pub fn write_atomic(dir: &Path, name: &str, data: &[u8], mode: u32) -> Result<()
         return Err(Error::io(format!("write {}", target.display()), e));
     }
     Ok(())
+}
+
+/// Write `dir/name`, which must not exist yet.
+fn write_new(dir: &Path, name: &str, data: &[u8], mode: u32) -> Result<()> {
+    let path = dir.join(name);
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(&path)
+        .and_then(|mut f| f.write_all(data))
+        .map_err(|e| Error::io(format!("write {}", path.display()), e))
 }
 
 /// Write the pid file atomically. A relative path is relative to the
@@ -364,7 +409,12 @@ pub fn process_start_time(pid: i32) -> Option<u64> {
     if pid <= 0 {
         return None;
     }
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // procfs reports size 0: one read into a buffer that fits the line,
+    // not a syscall per doubling from 32 bytes.
+    let mut stat = String::with_capacity(1024);
+    File::open(format!("/proc/{pid}/stat"))
+        .and_then(|mut f| std::io::Read::read_to_string(&mut f, &mut stat))
+        .ok()?;
     parse_stat(&stat).and_then(|(state, start)| (state != 'Z' && state != 'X').then_some(start))
 }
 
@@ -435,9 +485,9 @@ mod tests {
         };
         let mut a = root.create("same").unwrap();
         let mut b = root.create("same").unwrap();
-        assert!(root.publish(&mut a, &st("same")).is_ok());
+        assert!(root.publish(&mut a, &st("same"), &[]).is_ok());
         assert!(matches!(
-            root.publish(&mut b, &st("same")),
+            root.publish(&mut b, &st("same"), &[]),
             Err(Error::Exists(_))
         ));
         assert!(matches!(root.create("same"), Err(Error::Exists(_))));

@@ -34,13 +34,15 @@
 //!  [8] <----------------------------------------------------------  Ready (parked before exec)
 //!  state "created", pid file; exit                                 opens exec.fifo for writing
 //!  `start` opens exec.fifo for reading ------------------------->  [9] released: startContainer
-//!                                                                  hooks, exec
+//!  (`run`: no fifo; [9] Start on the socket)                        hooks, exec
 //! ```
 //!
 //! When no namespace is joined by path and no time offsets must be written
 //! first, C is skipped: P makes I directly with clone3 and every CLONE_NEW*
 //! flag (and CLONE_INTO_CGROUP on cgroup2); I then plays C's part of [1] to
 //! [3], unshares its cgroup namespace once placed, and there is no [4].
+//! Without a new user namespace I builds the rootfs before [1], while P
+//! places it in its cgroups, and reports a failure of it after [5].
 //!
 //! At any point C or I may send `Error{msg}` instead and exit; P prints the
 //! message and undoes everything. If P dies, C dies with it (pdeathsig) and
@@ -72,6 +74,8 @@ enum Msg {
     HooksDone,
     /// [8] I → P.
     Ready,
+    /// [9] P → I, for `run` (no exec fifo): exec now.
+    Start,
     /// C or I → P: setup failed.
     Error { msg: String },
 }
@@ -186,6 +190,11 @@ impl ParentSync {
         self.expect("[8] ready", |m| matches!(m, Msg::Ready))
             .map(|_| ())
     }
+    /// [9] for `run`: release init. Fails if init is gone.
+    pub fn start(&self) -> Result<()> {
+        send(&self.fd, &Msg::Start)
+            .map_err(|_| Error::BadState("container init exited before it could be started".into()))
+    }
     /// Forward an error of P's own to I, so that it stops waiting.
     pub fn abort(&self, msg: &str) {
         let _ = send(
@@ -270,6 +279,13 @@ impl InitSync {
     /// [8]
     pub fn ready(&self) -> io::Result<()> {
         send(&self.fd, &Msg::Ready)
+    }
+    /// [9] for `run`.
+    pub fn wait_start(&self) -> io::Result<()> {
+        match recv(&self.fd)? {
+            Msg::Start => Ok(()),
+            m => Err(unexpected("[9] start", m)),
+        }
     }
     /// Whether the message could be sent (P may be gone after [8]).
     pub fn error(&self, msg: &str) -> bool {
