@@ -268,7 +268,9 @@ fn signal_init(st: &State, sig: i32) -> Result<()> {
 }
 
 /// [9]: open the exec fifo for reading, which lets init's blocking open
-/// for writing finish; init then writes one byte and execs.
+/// for writing finish; init then writes one byte and execs. The end of the
+/// fifo (init's CLOEXEC writer closed by execve, or init gone) tells that the
+/// process has been executed.
 fn release_init(dir: &ContainerDir, st: &State) -> Result<()> {
     let path = dir.fifo_path();
     let fd = rustix::fs::open(
@@ -278,6 +280,7 @@ fn release_init(dir: &ContainerDir, st: &State) -> Result<()> {
     )
     .map_err(|e| Error::io(format!("open exec fifo {}", path.display()), e.into()))?;
     let deadline = Instant::now() + Duration::from_secs(30);
+    let mut released = false;
     loop {
         let mut pfd = [rustix::event::PollFd::new(
             &fd,
@@ -293,11 +296,17 @@ fn release_init(dir: &ContainerDir, st: &State) -> Result<()> {
         }
         let mut b = [0u8; 1];
         match rustix::io::read(&fd, &mut b) {
-            Ok(1) => return Ok(()),
+            Ok(1) => released = true,
+            // EOF: no writer left. Before the byte, init never opened it (keep waiting).
+            Ok(_) if released => return Ok(()),
             Ok(_) | Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::INTR) => {}
             Err(e) => return Err(Error::io("read exec fifo".into(), e.into())),
         }
         if !same_process(st.pid, st.pid_start_time) {
+            // It may have written, executed and exited since the read above.
+            if released || matches!(rustix::io::read(&fd, &mut b), Ok(1)) {
+                return Ok(());
+            }
             return Err(Error::BadState(
                 "container init exited before it could be started".into(),
             ));

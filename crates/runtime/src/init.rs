@@ -178,17 +178,21 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext, early: Early) -> R
 
     // [9]: parked until `start` opens the fifo for reading (`run`: until P
     // says so on the socket).
-    match fifo {
+    // The writer stays open (CLOEXEC) until execve closes it: `start` waits for that
+    // EOF, so poststart hooks run after the process is executed, as the spec says.
+    let _exec_fifo_writer = match fifo {
         Some(fifo) => {
             let w = reopen_fifo(&fifo, procfs)?;
             rustix::io::write(&w, b"0").map_err(|e| err("write exec fifo", e))?;
+            Some(w)
         }
         None => {
             drop(procfs);
             sync.wait_start()
                 .map_err(|e| err("[9] wait for start", e))?;
+            None
         }
-    }
+    };
 
     hooks::run(&cfg.hooks, HookKind::StartContainer, &state)?;
     if cfg.process.no_new_privileges {
