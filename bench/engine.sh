@@ -11,7 +11,8 @@
 # bench/runtime.sh does). dockerd gets its own roots and socket, no bridge and
 # no iptables/forwarding changes. Nothing is left behind.
 #
-# Usage: bench/engine.sh [RUNS]        (as root; writes bench/results/)
+# Usage: bench/engine.sh [RUNS]        (as root; writes bench/results/; honours
+#        CARGO_TARGET_DIR for the build and the binaries)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-30}
@@ -29,9 +30,11 @@ if [ -z "${BERTH_BENCH_INNER:-}" ]; then
 fi
 umount /sys/fs/cgroup/unified 2>/dev/null || true
 
-BIN=$(pwd)/target/release
-export BERTH_RUNTIME=$(pwd)/target/x86_64-unknown-linux-gnu/release/berth-runtime
-export BERTH_MONITOR=$(pwd)/target/x86_64-unknown-linux-gnu/release/berth-monitor
+# cargo honours CARGO_TARGET_DIR; so do the paths.
+T=${CARGO_TARGET_DIR:-$(pwd)/target}
+BIN=$T/release
+export BERTH_RUNTIME=$T/x86_64-unknown-linux-gnu/release/berth-runtime
+export BERTH_MONITOR=$T/x86_64-unknown-linux-gnu/release/berth-monitor
 OUT=$(pwd)/bench/results
 mkdir -p "$OUT"
 W=$(mktemp -d /tmp/berth-ebench.XXXXXX)
@@ -84,6 +87,9 @@ dockerd --data-root "$W/docker" --exec-root "$W/docker-exec" --pidfile "$W/docke
 DOCKERD_PID=$!
 for _ in $(seq 300); do $D version >/dev/null 2>&1 && break; sleep 0.1; done
 $D import "$W/bb.tar" bench:latest >/dev/null
+# The three imports leave the page cache dirty; until written back, every run
+# pays for some of it (berth: about 49 ms instead of 23 here). Start clean.
+sync
 
 echo "== 1. run --rm IMAGE true ($RUNS runs each)"
 hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$OUT/engine-run.json" \
