@@ -16,7 +16,7 @@ use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -999,7 +999,6 @@ impl Mon {
     fn on_exit(&mut self, code: i32) {
         self.drain_output();
         let oom = self.oom_killed();
-        self.delete_runtime();
         self.pid = 0;
         self.pidfd = None;
         self.close_stdio();
@@ -1018,6 +1017,11 @@ impl Mon {
                     RestartPolicy::Always | RestartPolicy::UnlessStopped => true,
                     RestartPolicy::OnFailure(n) => code != 0 && (n == 0 || self.restart_count < n),
                 });
+        // A --rm container's runtime state goes after the EXIT frames (finish()):
+        // `run --rm` need not wait for that process.
+        if restart || !self.cfg.options.auto_remove {
+            self.delete_runtime();
+        }
         if restart {
             self.restart_count += 1;
             if ran >= BACKOFF_RESET {
@@ -1111,11 +1115,17 @@ impl Mon {
         if removed {
             // Gone for every reader once detached; its trees are deleted after the EXIT
             // frames, so `run --rm` does not wait for that.
-            match berth_engine::remove::detach_container(&self.layout, &self.store, &self.id, true)
-            {
+            match berth_engine::remove::detach_container_with(
+                &self.layout,
+                &self.store,
+                &self.id,
+                true,
+                false,
+            ) {
                 Ok(l) => leftovers = Some(l),
                 Err(e) => {
                     self.mlog.say(&format!("remove: {}", chain(&e)));
+                    self.delete_runtime();
                     let _ = berth_image::overlay::unmount_rootfs(&self.store, &self.id, false);
                     let now = std::mem::take(&mut self.finished_at);
                     if !now.is_empty() {
@@ -1131,6 +1141,9 @@ impl Mon {
             }
         }
         self.clients.clear();
+        if leftovers.is_some() && Path::new(&self.cfg.runtime_root).join(&self.id).exists() {
+            self.delete_runtime();
+        }
         if let Some(l) = leftovers {
             // The log is gone with the directory: nowhere to say a failure.
             let _ = l.delete();

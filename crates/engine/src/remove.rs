@@ -51,13 +51,33 @@ pub fn detach_container(
     id: &str,
     remove_anonymous_volumes: bool,
 ) -> Result<Leftovers> {
+    detach_container_with(layout, store, id, remove_anonymous_volumes, true)
+}
+
+/// [`detach_container`]; with `runtime_delete` false the runtime's own state (and the
+/// cgroup it removes) is left to the caller, who knows the container is dead and deletes
+/// it after answering (the monitor of a `--rm` container).
+pub fn detach_container_with(
+    layout: &Layout,
+    store: &Store,
+    id: &str,
+    remove_anonymous_volumes: bool,
+    runtime_delete: bool,
+) -> Result<Leftovers> {
     berth_image::store::check_id(id).map_err(Error::from)?;
     let dir = layout.container_dir(id);
     if !dir.exists() {
         return Ok(Leftovers::default());
     }
     let mut left = Leftovers::default();
-    let cfg = match tidy(layout, store, id, remove_anonymous_volumes, &mut left) {
+    let cfg = match tidy(
+        layout,
+        store,
+        id,
+        remove_anonymous_volumes,
+        runtime_delete,
+        &mut left,
+    ) {
         Ok(c) => c,
         // A concurrent removal took the directory away under us: it is done.
         Err(_) if !dir.exists() => return Ok(left),
@@ -99,6 +119,7 @@ fn tidy(
     store: &Store,
     id: &str,
     remove_anonymous_volumes: bool,
+    runtime_delete: bool,
     left: &mut Leftovers,
 ) -> Result<Option<crate::record::ContainerConfig>> {
     let cfg = match layout.load_config(id) {
@@ -116,7 +137,7 @@ fn tidy(
         Err(Error::Io(_, e)) if e.kind() == std::io::ErrorKind::NotFound => return Ok(cfg),
         Err(e) => return Err(e),
     }
-    if let Some(c) = &cfg {
+    if let Some(c) = cfg.as_ref().filter(|_| runtime_delete) {
         // Asking the runtime costs a process: only when its state dir says it knows `id`.
         let rt_root = std::path::Path::new(&c.runtime_root);
         if rt_root.join(id).exists() {
