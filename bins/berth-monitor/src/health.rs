@@ -145,7 +145,7 @@ pub fn tick(m: &mut Mon, now: Instant) {
         }
         return;
     }
-    if !h.next.is_some_and(|n| now >= n) {
+    if h.next.is_none_or(|n| now < n) {
         return;
     }
     h.next = None;

@@ -736,11 +736,11 @@ impl Mon {
                 Err(e) => self.reply_error(i, &format!("bad request: {e}")),
             },
             (Role::New, _) => self.reply_error(i, "expected a request"),
-            (Role::Attach { stdin: true, .. }, proto::STDIN) => {
-                if self.stdin.is_some() || self.pty.is_some() {
-                    self.stdin_buf.extend_from_slice(&payload);
-                    self.flush_stdin();
-                }
+            (Role::Attach { stdin: true, .. }, proto::STDIN)
+                if (self.stdin.is_some() || self.pty.is_some()) =>
+            {
+                self.stdin_buf.extend_from_slice(&payload);
+                self.flush_stdin();
             }
             (Role::Attach { .. }, proto::RESIZE) => {
                 if let (Some(p), Some((rows, cols))) = (&self.pty, proto::parse_resize(&payload)) {
@@ -753,11 +753,9 @@ impl Mon {
                     let _ = rustix::termios::tcsetwinsize(p, ws);
                 }
             }
-            (Role::Attach { stdin: true, .. }, proto::STDIN_EOF) => {
-                if self.stdin.is_some() {
-                    self.stdin_close = true;
-                    self.flush_stdin();
-                }
+            (Role::Attach { stdin: true, .. }, proto::STDIN_EOF) if self.stdin.is_some() => {
+                self.stdin_close = true;
+                self.flush_stdin();
             }
             _ => {}
         }
