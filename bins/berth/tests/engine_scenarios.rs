@@ -6,6 +6,7 @@
 
 mod common;
 use common::engine::*;
+use common::Registry;
 
 fn fmt(e: &Engine, c: &str, f: &str) -> String {
     let o = e.run(&["inspect", "--type", "container", "--format", f, c]);
@@ -216,4 +217,27 @@ fn init_reaps_zombies_counted() {
     e.ok(&["stop", "-t", "10", "withinit"]);
     assert!(t.elapsed() < std::time::Duration::from_secs(5));
     assert_eq!(fmt(&e, "withinit", "{{.State.ExitCode}}"), "143");
+}
+
+/// `run` of an image that is not in the store pulls it from the registry (here Debian's
+/// docker-registry on 127.0.0.1, fed by `berth push` from another root), as docker does.
+#[test]
+fn run_pulls_a_missing_image_from_the_local_registry() {
+    let reg = Registry::start(None);
+    let src = Engine::new();
+    let image = format!("{}/engine/busybox:1", reg.addr);
+    src.ok(&["push", IMAGE, &image]);
+    let e = Engine::empty();
+    let o = e.run(&["run", "--rm", &image, "echo", "pulled"]);
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout).to_string(),
+        String::from_utf8_lossy(&o.stderr).to_string(),
+    );
+    assert!(o.status.success(), "{out}\n{err}");
+    assert_eq!(out, "pulled\n", "stderr: {err}");
+    assert!(err.contains("Unable to find image"), "{err}");
+    // Now it is local: no pull the second time.
+    let (out, err) = e.code(0, &["run", "--rm", &image, "echo", "again"]);
+    assert_eq!(out, "again\n");
+    assert!(!err.contains("Unable to find image"), "{err}");
 }
