@@ -388,6 +388,8 @@ struct Undo<'a> {
     name: Option<String>,
     dir: bool,
     rootfs: bool,
+    /// Anonymous volumes build_spec made for this container.
+    anonymous_volumes: Vec<String>,
     done: bool,
 }
 
@@ -404,6 +406,9 @@ impl Drop for Undo<'_> {
         }
         if let Some(n) = &self.name {
             unlink_name(self.layout, n, &self.id);
+        }
+        for v in &self.anonymous_volumes {
+            let _ = crate::volumes::discard(self.layout, v);
         }
     }
 }
@@ -453,6 +458,7 @@ pub fn create_container_with(
         name: None,
         dir: false,
         rootfs: false,
+        anonymous_volumes: Vec::new(),
         done: false,
     };
     let name = match opts.name.clone() {
@@ -504,6 +510,12 @@ pub fn create_container_with(
         init_path: init.as_deref(),
     };
     let built = build_spec(&opts, &image, rootfs.as_fd(), &ctx)?;
+    undo.anonymous_volumes = built
+        .volumes
+        .iter()
+        .filter(|v| v.anonymous)
+        .map(|v| v.name.clone())
+        .collect();
     drop(rootfs);
     let spec_path = layout.bundle_dir(&id).join("config.json");
     let spec_json =
