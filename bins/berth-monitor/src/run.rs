@@ -1155,32 +1155,13 @@ impl Mon {
 
 /// The pty master the runtime sent on the console socket (SCM_RIGHTS).
 fn recv_pty(l: &UnixListener) -> Result<OwnedFd, String> {
-    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
-    use std::mem::MaybeUninit;
     l.set_nonblocking(true).map_err(|e| e.to_string())?;
     let (s, _) = l
         .accept()
         .map_err(|e| format!("the runtime sent no console: {e}"))?;
     s.set_nonblocking(false).map_err(|e| e.to_string())?;
     let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-    let mut anc = RecvAncillaryBuffer::new(&mut space);
-    let mut b = [0u8; 256];
-    rustix::net::recvmsg(
-        s.as_fd(),
-        &mut [std::io::IoSliceMut::new(&mut b)],
-        &mut anc,
-        RecvFlags::CMSG_CLOEXEC,
-    )
-    .map_err(|e| format!("receive the console: {e}"))?;
-    for m in anc.drain() {
-        if let RecvAncillaryMessage::ScmRights(mut fds) = m {
-            if let Some(fd) = fds.next() {
-                return Ok(fd);
-            }
-        }
-    }
-    Err("the runtime sent no console fd".into())
+    proto::recv_fd(s.as_fd()).map_err(|e| format!("receive the console: {e}"))
 }
 
 impl Mon {

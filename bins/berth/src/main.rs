@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 mod containers;
 mod io_cmds;
 mod run_flags;
+mod term;
 mod volume_cmd;
 
 /// What every engine command gets: the storage root and how to reach registries (for

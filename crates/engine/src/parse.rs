@@ -551,77 +551,15 @@ pub fn restart(v: &str) -> Result<RestartPolicy> {
     Ok(p)
 }
 
-const SIGNALS: &[(&str, i32)] = &[
-    ("HUP", 1),
-    ("INT", 2),
-    ("QUIT", 3),
-    ("ILL", 4),
-    ("TRAP", 5),
-    ("ABRT", 6),
-    ("IOT", 6),
-    ("BUS", 7),
-    ("FPE", 8),
-    ("KILL", 9),
-    ("USR1", 10),
-    ("SEGV", 11),
-    ("USR2", 12),
-    ("PIPE", 13),
-    ("ALRM", 14),
-    ("TERM", 15),
-    ("STKFLT", 16),
-    ("CHLD", 17),
-    ("CONT", 18),
-    ("STOP", 19),
-    ("TSTP", 20),
-    ("TTIN", 21),
-    ("TTOU", 22),
-    ("URG", 23),
-    ("XCPU", 24),
-    ("XFSZ", 25),
-    ("VTALRM", 26),
-    ("PROF", 27),
-    ("WINCH", 28),
-    ("IO", 29),
-    ("POLL", 29),
-    ("PWR", 30),
-    ("SYS", 31),
-];
-
-/// A signal by name (`SIGTERM`, `term`, `RTMIN+3`) or number (1..=64).
+/// A signal by name (`SIGTERM`, `term`, `RTMIN+3`) or number (1..=64), as the runtime
+/// reads them (berth_oci::signal).
 pub fn signal(v: &str) -> Result<i32> {
     let s = v.trim();
-    if let Ok(n) = s.parse::<i32>() {
-        if (1..=64).contains(&n) {
-            return Ok(n);
-        }
-        return Err(bad("signal", v, "out of range (1-64)"));
+    match berth_oci::signal::parse(s) {
+        Some(n) => Ok(n),
+        None if s.parse::<i32>().is_ok() => Err(bad("signal", v, "out of range (1-64)")),
+        None => Err(bad("signal", v, "unknown signal name")),
     }
-    let up = s.to_ascii_uppercase();
-    let name = up.strip_prefix("SIG").unwrap_or(&up);
-    if let Some((_, n)) = SIGNALS.iter().find(|(k, _)| *k == name) {
-        return Ok(*n);
-    }
-    let rt = |base: i32, off: &str, sign: i32| -> Option<i32> {
-        let o: i32 = if off.is_empty() { 0 } else { off.parse().ok()? };
-        let n = base + sign * o;
-        (34..=64).contains(&n).then_some(n)
-    };
-    let r = if let Some(r) = name.strip_prefix("RTMIN") {
-        match r.strip_prefix('+') {
-            Some(o) => rt(34, o, 1),
-            None if r.is_empty() => Some(34),
-            None => None,
-        }
-    } else if let Some(r) = name.strip_prefix("RTMAX") {
-        match r.strip_prefix('-') {
-            Some(o) => rt(64, o, -1),
-            None if r.is_empty() => Some(64),
-            None => None,
-        }
-    } else {
-        None
-    };
-    r.ok_or_else(|| bad("signal", v, "unknown signal name"))
 }
 
 /// `--label-file` / `--env-file` lines: skips blank lines and `#` comments.

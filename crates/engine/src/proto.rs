@@ -151,6 +151,36 @@ pub fn bind(p: &Path) -> Result<UnixListener> {
     short_path(p, |s| UnixListener::bind(s))
 }
 
+/// Receives one fd sent with SCM_RIGHTS on `sock` (a runtime's `--console-socket`
+/// sends the pty master this way); it arrives close-on-exec.
+pub fn recv_fd(sock: std::os::fd::BorrowedFd<'_>) -> std::io::Result<std::os::fd::OwnedFd> {
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut anc = RecvAncillaryBuffer::new(&mut space);
+    let mut buf = [0u8; 4096];
+    let r = rustix::net::recvmsg(
+        sock,
+        &mut [std::io::IoSliceMut::new(&mut buf)],
+        &mut anc,
+        RecvFlags::CMSG_CLOEXEC,
+    )?;
+    for m in anc.drain() {
+        if let RecvAncillaryMessage::ScmRights(mut fds) = m {
+            if let Some(fd) = fds.next() {
+                return Ok(fd);
+            }
+        }
+    }
+    Err(std::io::Error::new(
+        if r.bytes == 0 {
+            std::io::ErrorKind::UnexpectedEof
+        } else {
+            std::io::ErrorKind::InvalidData
+        },
+        "no fd arrived on the console socket",
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

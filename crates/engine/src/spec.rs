@@ -59,50 +59,8 @@ pub struct BuiltSpec {
     pub volumes_lock: Option<crate::volumes::VolumesLock>,
 }
 
-/// Every capability Linux defines, by number.
-pub const ALL_CAPS: [&str; 41] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-];
+// Every capability Linux defines, by number.
+use berth_oci::caps::CAP_NAMES as ALL_CAPS;
 
 /// Docker's 14 default capabilities (moby caps/defaults.go), mask 0xa80425fb.
 pub const DEFAULT_CAPS: [&str; 14] = [
@@ -156,7 +114,7 @@ fn invalid(s: impl Into<String>) -> Error {
 /// Capabilities the running kernel knows (docker's GetAllCapabilities), limited to the
 /// engine's own bounding set: what is not there cannot be granted (this machine, for one,
 /// has no CAP_SYS_RESOURCE), so `--privileged` and `--cap-add ALL` mean "all we have".
-fn kernel_caps() -> Vec<String> {
+pub fn kernel_caps() -> Vec<String> {
     let last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .ok()
         .and_then(|s| s.trim().parse::<usize>().ok())
@@ -280,23 +238,13 @@ fn check_cpuset(s: &str) -> Result<()> {
 
 /// docker's sysctl whitelist (namespaced ones only).
 fn check_sysctl(k: &str, v: &str, net: &NetworkMode) -> Result<()> {
-    const IPC: [&str; 8] = [
-        "kernel.msgmax",
-        "kernel.msgmnb",
-        "kernel.msgmni",
-        "kernel.sem",
-        "kernel.shmall",
-        "kernel.shmmax",
-        "kernel.shmmni",
-        "kernel.shm_rmid_forced",
-    ];
     if k.contains('/') || k.contains("..") || k.starts_with('.') || k.is_empty() {
         return Err(invalid(format!("sysctl {k:?} is not a valid name")));
     }
     if v.contains('\n') || v.contains('\0') {
         return Err(invalid(format!("sysctl {k:?}: value {v:?} is invalid")));
     }
-    if IPC.contains(&k) || k.starts_with("fs.mqueue.") {
+    if berth_oci::sysctl::IPC_KEYS.contains(&k) || k.starts_with("fs.mqueue.") {
         return Ok(());
     }
     if k.starts_with("net.") {

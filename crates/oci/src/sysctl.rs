@@ -17,7 +17,8 @@ pub struct Namespaces {
     pub uts: bool,
 }
 
-const IPC_KEYS: &[&str] = &[
+/// The IPC sysctls an IPC namespace owns (besides fs.mqueue.*).
+pub const IPC_KEYS: &[&str] = &[
     "kernel.msgmax",
     "kernel.msgmnb",
     "kernel.msgmni",

@@ -17,46 +17,12 @@ pub struct Opts {
     pub sig_proxy: bool,
 }
 
-/// Puts our stdin terminal in raw mode; restores it on drop.
-struct RawMode {
-    saved: Option<rustix::termios::Termios>,
-}
-
-impl RawMode {
-    fn enter() -> RawMode {
-        let stdin = rustix::stdio::stdin();
-        let saved = rustix::termios::tcgetattr(stdin).ok();
-        if let Some(t) = &saved {
-            let mut raw = t.clone();
-            raw.make_raw();
-            let _ = rustix::termios::tcsetattr(stdin, rustix::termios::OptionalActions::Now, &raw);
-        }
-        RawMode { saved }
-    }
-}
-
-impl Drop for RawMode {
-    fn drop(&mut self) {
-        if let Some(t) = &self.saved {
-            let _ = rustix::termios::tcsetattr(
-                rustix::stdio::stdin(),
-                rustix::termios::OptionalActions::Now,
-                t,
-            );
-        }
-    }
-}
-
 fn io_err(what: &str, e: std::io::Error) -> Error {
     Error::io(what, e)
 }
 
-/// The terminal's size (from stdout, else stdin), if either is a terminal.
 fn winsize() -> Option<(u16, u16)> {
-    let w = rustix::termios::tcgetwinsize(rustix::stdio::stdout())
-        .or_else(|_| rustix::termios::tcgetwinsize(rustix::stdio::stdin()))
-        .ok()?;
-    (w.ws_row > 0 && w.ws_col > 0).then_some((w.ws_row, w.ws_col))
+    crate::term::size().map(|w| (w.ws_row, w.ws_col))
 }
 
 fn send_resize(w: &Mutex<UnixStream>) {
@@ -104,7 +70,7 @@ pub fn attach(layout: &Layout, id: &str, o: &Opts) -> Result<i32> {
         sock.try_clone().map_err(|e| io_err("socket", e))?,
     ));
     let stdin_tty = rustix::termios::isatty(rustix::stdio::stdin());
-    let _raw = (o.tty && o.stdin && stdin_tty).then(RawMode::enter);
+    let _raw = (o.tty && o.stdin && stdin_tty).then(crate::term::RawMode::enter);
     if o.tty {
         send_resize(&writer);
     }

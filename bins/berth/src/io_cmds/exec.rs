@@ -53,70 +53,6 @@ pub struct ExecArgs {
     command: Vec<String>,
 }
 
-/// Every capability Linux 6.x knows, in bit order (exec --privileged).
-const ALL_CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-];
-
-/// Every capability this process may hand on (its bounding set): docker's "all
-/// capabilities", minus those the host withholds from us (asking for more is EPERM).
-fn own_bounding_caps() -> Vec<&'static str> {
-    let bnd = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("CapBnd:"))
-                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        })
-        .unwrap_or(u64::MAX);
-    ALL_CAPS
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| bnd & (1u64 << i) != 0)
-        .map(|(_, c)| *c)
-        .collect()
-}
-
 /// `-e`/`--env-file` entries: KEY=VALUE, or a bare KEY taking the caller's value (and
 /// dropped when the caller has none), as docker.
 fn env_entries(a: &ExecArgs) -> Result<Vec<String>> {
@@ -179,7 +115,7 @@ fn process_json(layout: &Layout, id: &str, a: &ExecArgs) -> Result<serde_json::V
         o.remove("consoleSize");
     }
     if a.tty {
-        if let Some(ws) = terminal_size() {
+        if let Some(ws) = crate::term::size() {
             proc_["consoleSize"] = serde_json::json!({"height": ws.ws_row, "width": ws.ws_col});
         }
     }
@@ -217,7 +153,7 @@ fn process_json(layout: &Layout, id: &str, a: &ExecArgs) -> Result<serde_json::V
         proc_["user"] = uj;
     }
     if a.privileged {
-        let all = serde_json::json!(own_bounding_caps());
+        let all = serde_json::json!(berth_engine::spec::kernel_caps());
         proc_["capabilities"] = serde_json::json!({
             "bounding": all, "effective": all, "permitted": all,
         });
@@ -253,81 +189,8 @@ fn status_code(s: std::process::ExitStatus) -> i32 {
     s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))
 }
 
-/// Receives the pty master sent over the console socket.
-fn recv_fd(sock: BorrowedFd<'_>) -> std::io::Result<OwnedFd> {
-    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
-    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-    let mut anc = RecvAncillaryBuffer::new(&mut space);
-    let mut buf = [0u8; 4096];
-    let r = rustix::net::recvmsg(
-        sock,
-        &mut [std::io::IoSliceMut::new(&mut buf)],
-        &mut anc,
-        RecvFlags::CMSG_CLOEXEC,
-    )?;
-    if r.bytes == 0 {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            "console socket closed before a pty arrived",
-        ));
-    }
-    for m in anc.drain() {
-        if let RecvAncillaryMessage::ScmRights(mut fds) = m {
-            if let Some(fd) = fds.next() {
-                return Ok(fd);
-            }
-        }
-    }
-    Err(std::io::Error::new(
-        std::io::ErrorKind::InvalidData,
-        "no fd in the console socket message",
-    ))
-}
-
-/// The CLI's terminal in raw mode until dropped.
-struct RawMode {
-    saved: Option<rustix::termios::Termios>,
-}
-
-impl RawMode {
-    fn enter() -> RawMode {
-        let stdin = std::io::stdin();
-        if !stdin.is_terminal() {
-            return RawMode { saved: None };
-        }
-        let Ok(t) = rustix::termios::tcgetattr(stdin.as_fd()) else {
-            return RawMode { saved: None };
-        };
-        let mut raw = t.clone();
-        raw.make_raw();
-        let _ =
-            rustix::termios::tcsetattr(stdin.as_fd(), rustix::termios::OptionalActions::Now, &raw);
-        RawMode { saved: Some(t) }
-    }
-}
-
-impl Drop for RawMode {
-    fn drop(&mut self) {
-        if let Some(t) = &self.saved {
-            let _ = rustix::termios::tcsetattr(
-                std::io::stdin().as_fd(),
-                rustix::termios::OptionalActions::Now,
-                t,
-            );
-        }
-    }
-}
-
-/// The CLI's terminal size (stdin's, else stdout's).
-fn terminal_size() -> Option<rustix::termios::Winsize> {
-    [std::io::stdin().as_fd(), std::io::stdout().as_fd()]
-        .into_iter()
-        .find_map(|fd| rustix::termios::tcgetwinsize(fd).ok())
-        .filter(|ws| ws.ws_row > 0 && ws.ws_col > 0)
-}
-
 fn copy_winsize(master: BorrowedFd<'_>) {
-    if let Some(ws) = terminal_size() {
+    if let Some(ws) = crate::term::size() {
         let _ = rustix::termios::tcsetwinsize(master, ws);
     }
 }
@@ -516,7 +379,9 @@ fn accept_master(
         match l.accept() {
             Ok((s, _)) => {
                 s.set_nonblocking(false)?;
-                return Ok(Some(recv_fd(s.as_fd()).context("receive the pty")?));
+                return Ok(Some(
+                    berth_engine::proto::recv_fd(s.as_fd()).context("receive the pty")?,
+                ));
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 if child.try_wait()?.is_some() {
@@ -542,7 +407,7 @@ fn tty_session(
     copy_winsize(master.as_fd());
     let winch = Arc::new(AtomicBool::new(false));
     let _ = signal_hook::flag::register(libc::SIGWINCH, winch.clone());
-    let _raw = RawMode::enter();
+    let _raw = crate::term::RawMode::enter();
     if interactive {
         let to = rustix::io::dup(&master)?;
         std::thread::spawn(move || {
