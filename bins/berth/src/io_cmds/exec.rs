@@ -3,9 +3,12 @@
 //! replaced; the user is resolved through the image's /etc/passwd and /etc/group, read
 //! with RESOLVE_IN_ROOT from an fd of the mounted rootfs.
 //!
-//! Without -t the CLI's stdio is the process's (stdin only with -i). With -t the runtime
-//! sends the pty master over a console socket (SCM_RIGHTS); the CLI puts its terminal in
-//! raw mode and copies both ways, passing window size changes on.
+//! Without -t the process gets pipes whose other ends the CLI holds and copies (stdin only
+//! with -i): no fd of the caller ever enters the container, so a process the exec leaves
+//! behind cannot keep the caller's terminal or reopen its files through /proc/self/fd
+//! (issue 16, item 1; docker and podman do the same). With -t the runtime sends the pty
+//! master over a console socket (SCM_RIGHTS); the CLI puts its terminal in raw mode and
+//! copies both ways, passing window size changes on.
 //!
 //! Exit codes (docker's): the process's status; 126 when it cannot be invoked, 127 when
 //! it is not found (from the runtime's error, read from its --log); 1 when the container
@@ -301,12 +304,19 @@ fn exec(layout: &Layout, a: &ExecArgs) -> Result<i32> {
         None
     };
     cmd.arg(&id);
-    if a.detach {
+    // Never the caller's own fds (see the module doc): null, or pipes we copy.
+    if a.detach || a.tty {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-    } else if !a.interactive {
-        cmd.stdin(Stdio::null());
+    } else {
+        cmd.stdin(if a.interactive {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     }
     let mut child = cmd
         .spawn()
@@ -320,13 +330,8 @@ fn exec(layout: &Layout, a: &ExecArgs) -> Result<i32> {
             let _ = accept_master(&mut child, &l);
             child.wait()?
         }
-        None => loop {
-            if let Some(s) = child.try_wait()? {
-                break s;
-            }
-            fwd.pass(child.id());
-            std::thread::sleep(Duration::from_millis(20));
-        },
+        None if a.detach => child.wait()?,
+        None => pipe_session(&mut child, &fwd)?,
     };
     let errors = runtime_errors(&log);
     let code = if let Some(msg) = errors.last() {
@@ -392,6 +397,91 @@ fn accept_master(
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// Copies the process's stdout and stderr pipes to ours (and our stdin to its stdin pipe,
+/// with -i) until the runtime reports the process's exit. What the process wrote before it
+/// exited is copied; a process it left behind keeps only the pipes, which we stop reading.
+fn pipe_session(child: &mut std::process::Child, fwd: &Forward) -> Result<std::process::ExitStatus> {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    if let Some(to) = child.stdin.take() {
+        // EOF on our stdin closes the pipe, which is the process's EOF.
+        std::thread::spawn(move || {
+            let mut to = to;
+            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut to);
+        });
+    }
+    let mut out: Option<OwnedFd> = child.stdout.take().map(OwnedFd::from);
+    let mut err: Option<OwnedFd> = child.stderr.take().map(OwnedFd::from);
+    for f in out.iter().chain(err.iter()) {
+        rustix::io::ioctl_fionbio(f, true)?;
+    }
+    let mut buf = vec![0u8; 32 << 10];
+    let mut done: Option<std::process::ExitStatus> = None;
+    loop {
+        fwd.pass(child.id());
+        if done.is_none() {
+            done = child.try_wait()?;
+        }
+        // Once the runtime is gone, copy what is buffered and stop.
+        let timeout = Timespec {
+            tv_sec: 0,
+            tv_nsec: if done.is_some() { 0 } else { 20_000_000 },
+        };
+        let mut fds = Vec::with_capacity(2);
+        if let Some(f) = &out {
+            fds.push(PollFd::new(f, PollFlags::IN));
+        }
+        if let Some(f) = &err {
+            fds.push(PollFd::new(f, PollFlags::IN));
+        }
+        if fds.is_empty() {
+            break;
+        }
+        let n = match poll(&mut fds, Some(&timeout)) {
+            Ok(n) => n,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
+        drop(fds);
+        if n == 0 {
+            if done.is_some() {
+                break;
+            }
+            continue;
+        }
+        let mut i = 0;
+        for (slot, is_err) in [(&mut out, false), (&mut err, true)] {
+            let Some(f) = slot.as_ref() else { continue };
+            let r = ready[i];
+            i += 1;
+            if !r {
+                continue;
+            }
+            match rustix::io::read(f, &mut buf) {
+                Ok(0) => *slot = None,
+                Ok(k) => {
+                    let w = if is_err {
+                        std::io::stderr().write_all(&buf[..k])
+                    } else {
+                        let mut o = std::io::stdout();
+                        o.write_all(&buf[..k]).and_then(|_| o.flush())
+                    };
+                    if w.is_err() {
+                        // Our reader went away: stop copying this stream.
+                        *slot = None;
+                    }
+                }
+                Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::INTR) => {}
+                Err(_) => *slot = None,
+            }
+        }
+    }
+    Ok(match done {
+        Some(s) => s,
+        None => child.wait()?,
+    })
 }
 
 /// Proxies the pty to the CLI's terminal until the process is done.
