@@ -1,8 +1,14 @@
 //! berth-monitor: one per running container (the role conmon plays for podman).
 //!
 //! `berth-monitor --root R --id ID --ready-fd N [--attach-wait]`
+//! `berth-monitor --root R --id ID --adopt` (what a keeper execs after its monitor died)
 //!
-//! It becomes a session leader and the child subreaper, runs `runtime create` with stdio it
+//! It becomes a session leader and a child subreaper, then forks: the parent is the
+//! keeper (keeper.rs), which only reaps; the child is the monitor. If the monitor is
+//! killed, the container's init becomes the keeper's child, and the keeper execs a new
+//! keeper + monitor pair that adopts the container, so its real exit status is recorded
+//! and stop, kill, wait, health and the restart policy go on working. The monitor runs
+//! `runtime create` with stdio it
 //! holds (pipes, or the pty master from --console-socket), `runtime start`, writes "ok\n"
 //! or "error: MSG\n" on fd N, then serves one single-threaded poll(2) loop: container output
 //! to the json-file log and attached clients, the socket (attach, stop, kill, wait), the
@@ -11,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 mod health;
+mod keeper;
 mod run;
 
 use berth_engine::layout::Layout;
@@ -20,13 +27,20 @@ use std::path::PathBuf;
 pub struct Args {
     pub root: PathBuf,
     pub id: String,
-    pub ready_fd: i32,
+    /// None with --adopt.
+    pub ready_fd: Option<i32>,
     pub attach_wait: bool,
+    /// Take over a container whose previous monitor died (exec'd by its keeper).
+    pub adopt: bool,
+    /// The keeper's report pipe (read, write), inherited across the keeper's exec so that
+    /// reports the dead monitor did not read are not lost.
+    pub report_fds: Option<(i32, i32)>,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args_os().skip(1);
-    let (mut root, mut id, mut fd, mut wait) = (None, None, None, false);
+    let (mut root, mut id, mut fd, mut wait, mut adopt) = (None, None, None, false, false);
+    let mut report_fds = None;
     while let Some(a) = it.next() {
         let a = a.to_string_lossy().into_owned();
         let mut val = |name: &str| {
@@ -42,6 +56,15 @@ fn parse_args() -> Result<Args, String> {
                 fd = Some(v.parse().map_err(|_| format!("bad --ready-fd {v:?}"))?)
             }
             "--attach-wait" => wait = true,
+            "--adopt" => adopt = true,
+            "--report-fds" => {
+                let v = val("--report-fds")?;
+                let p = v
+                    .split_once(',')
+                    .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+                    .ok_or_else(|| format!("bad --report-fds {v:?}"))?;
+                report_fds = Some(p)
+            }
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -49,11 +72,16 @@ fn parse_args() -> Result<Args, String> {
     if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(format!("bad container id {id:?}"));
     }
+    if fd.is_none() && !adopt {
+        return Err("--ready-fd is required".into());
+    }
     Ok(Args {
         root: root.ok_or("--root is required")?,
         id,
-        ready_fd: fd.ok_or("--ready-fd is required")?,
+        ready_fd: fd,
         attach_wait: wait,
+        adopt,
+        report_fds,
     })
 }
 
@@ -78,10 +106,12 @@ fn main() {
     };
     // The ready pipe, reopened by path so no unsafe is needed; the inherited fd (and any
     // other stray fd) must not leak into the runtime and the container.
-    let ready = std::fs::OpenOptions::new()
-        .write(true)
-        .open(format!("/proc/self/fd/{}", args.ready_fd))
-        .ok();
+    let ready = args.ready_fd.and_then(|fd| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(format!("/proc/self/fd/{fd}"))
+            .ok()
+    });
     let _ = berth_sys::process::cloexec_from(3);
     // A CLI that blocked signals for itself must not pass that on to the runtime and the
     // container through us.
@@ -114,22 +144,61 @@ fn main() {
             .ok(),
     );
     let _ = std::env::set_current_dir("/");
+    // (A keeper that exec'd itself is a session leader already.)
     let _ = rustix::process::setsid();
-    let code = run::main(layout, args, ready, mlog);
-    std::process::exit(code);
+    if let Err(e) = rustix::process::set_child_subreaper(Some(rustix::process::getpid())) {
+        fail_ready(ready, &format!("become a subreaper: {e}"));
+        std::process::exit(1);
+    }
+    // The keeper's reports of children it reaped (an adopted container's init).
+    let report = match args.report_fds {
+        Some((r, w)) => berth_sys::process::inherited_fd(r)
+            .and_then(|r| Ok((r, berth_sys::process::inherited_fd(w)?)))
+            .map_err(|e| e.to_string()),
+        None => {
+            rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| e.to_string())
+        }
+    };
+    let (report_r, report_w) = match report {
+        Ok(p) => p,
+        Err(e) => {
+            fail_ready(ready, &format!("keeper pipe: {e}"));
+            std::process::exit(1);
+        }
+    };
+    match berth_sys::process::fork() {
+        Ok(berth_sys::process::Fork::Parent(monitor)) => {
+            // The monitor answers on the ready pipe; our copy must not keep it open. The
+            // read end of the report pipe stays open here too: what the monitor did not
+            // read survives it.
+            drop(ready);
+            let code = keeper::keep(&args, monitor, report_r, report_w, mlog);
+            std::process::exit(code);
+        }
+        Ok(berth_sys::process::Fork::Child) => {
+            drop(report_w);
+            // Not inherited across fork: the container's init must become our child.
+            if let Err(e) = rustix::process::set_child_subreaper(Some(rustix::process::getpid())) {
+                fail_ready(ready, &format!("become a subreaper: {e}"));
+                std::process::exit(1);
+            }
+            let code = run::main(layout, args, ready, mlog, report_r);
+            std::process::exit(code);
+        }
+        Err(e) => {
+            fail_ready(ready, &format!("fork the monitor: {e}"));
+            std::process::exit(1);
+        }
+    }
 }
 
-/// An error and its sources, joined with ": ".
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        let t = c.to_string();
-        if !s.ends_with(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        src = c.source();
+fn fail_ready(ready: Option<std::fs::File>, msg: &str) {
+    if let Some(mut r) = ready {
+        let _ = writeln!(r, "error: {msg}");
     }
-    s
+}
+
+/// An error and its sources (the engine's one printer).
+pub fn chain(e: &dyn std::error::Error) -> String {
+    berth_engine::error::chain(e)
 }

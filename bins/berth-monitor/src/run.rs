@@ -68,6 +68,7 @@ enum Tag {
     Init,
     Probe,
     ProbeOut,
+    Keeper,
 }
 
 pub struct Mon {
@@ -104,10 +105,26 @@ pub struct Mon {
     pub health: Option<Checker>,
     cgroup: Option<String>,
     buf: Vec<u8>,
+    /// The keeper's reports ("<pid> <code>\n") of children it reaped (keeper.rs).
+    report: OwnedFd,
+    report_buf: Vec<u8>,
+    /// This monitor took over a running container whose monitor died: the init is the
+    /// keeper's child (its exit comes as a report) and its output is lost.
+    adopted: bool,
+    /// An adopted init that was already gone: its exit is reported by the keeper soon,
+    /// or it was lost with the old monitor (recorded as 255 at this deadline).
+    lost_at: Option<Instant>,
 }
 
-pub fn main(layout: Layout, args: Args, ready: Option<File>, mut mlog: MonLog) -> i32 {
-    let mut m = match Mon::new(layout, &args, ready, &mut mlog) {
+pub fn main(
+    layout: Layout,
+    args: Args,
+    ready: Option<File>,
+    mut mlog: MonLog,
+    report: OwnedFd,
+) -> i32 {
+    nonblock(&report);
+    let mut m = match Mon::new(layout, &args, ready, &mut mlog, report) {
         Ok(m) => m,
         Err(msg) => {
             mlog.say(&msg);
@@ -115,7 +132,7 @@ pub fn main(layout: Layout, args: Args, ready: Option<File>, mut mlog: MonLog) -
         }
     };
     m.mlog = mlog;
-    m.run()
+    m.run(args.adopt)
 }
 
 fn nonblock(fd: &OwnedFd) {
@@ -139,6 +156,7 @@ impl Mon {
         args: &Args,
         mut ready: Option<File>,
         mlog: &mut MonLog,
+        report: OwnedFd,
     ) -> Result<Mon, String> {
         let fail = |ready: &mut Option<File>, msg: String| {
             if let Some(r) = ready.as_mut() {
@@ -152,9 +170,6 @@ impl Mon {
             Err(e) => return Err(fail(&mut ready, chain(&e))),
         };
         let store = Store::open(layout.root()).map_err(|e| fail(&mut ready, chain(&e)))?;
-        if let Err(e) = rustix::process::set_child_subreaper(Some(rustix::process::getpid())) {
-            return Err(fail(&mut ready, format!("become a subreaper: {e}")));
-        }
         let listener = proto::bind(&layout.attach_path(&id))
             .and_then(|l| {
                 l.set_nonblocking(true)
@@ -214,10 +229,21 @@ impl Mon {
             health,
             cgroup,
             buf: vec![0; 16 << 10],
+            report,
+            report_buf: Vec::new(),
+            adopted: false,
+            lost_at: None,
         })
     }
 
-    fn run(mut self) -> i32 {
+    fn run(mut self, adopt: bool) -> i32 {
+        if adopt {
+            self.adopt();
+            while self.phase != Phase::Done {
+                self.turn();
+            }
+            return self.finish();
+        }
         if let Err(msg) = self.create() {
             return self.fail_start(msg);
         }
@@ -312,6 +338,8 @@ impl Mon {
 
     /// `runtime create`: the init is parked before exec; it becomes our child (subreaper).
     fn create(&mut self) -> Result<(), String> {
+        // A new run is our own child again.
+        self.adopted = false;
         let dir = self.layout.container_dir(&self.id);
         let pidfile = dir.join("init.pid");
         let _ = std::fs::remove_file(&pidfile);
@@ -396,15 +424,105 @@ impl Mon {
         self.pid = pid;
         self.pidfd = Some(pidfd);
         let pid_start = record::pid_start_time(pid).unwrap_or(0);
-        let me = std::process::id() as i32;
-        let me_start = record::pid_start_time(me).unwrap_or(0);
+        let (me, me_start, keeper, keeper_start) = ids();
         self.update_state(|s| {
             s.pid = pid;
             s.pid_start = pid_start;
             s.monitor_pid = me;
             s.monitor_start = me_start;
+            s.keeper_pid = keeper;
+            s.keeper_start = keeper_start;
         });
         Ok(())
+    }
+
+    /// Takes over after a killed monitor (keeper.rs): the record says what the container
+    /// was doing; the init, if it still runs or has just died, is the keeper's child.
+    fn adopt(&mut self) {
+        let (me, me_start, keeper, keeper_start) = ids();
+        let st = self.layout.load_state(&self.id).unwrap_or_default();
+        self.mlog.say(&format!(
+            "adopting container {} (status {}, pid {}) after its monitor died",
+            self.id,
+            st.status.as_str(),
+            st.pid
+        ));
+        self.update_state(|s| {
+            s.monitor_pid = me;
+            s.monitor_start = me_start;
+            s.keeper_pid = keeper;
+            s.keeper_start = keeper_start;
+        });
+        self.restart_count = st.restart_count;
+        self.stopped_by_user = st.stopped_by_user;
+        // The init as recorded: alive, or a zombie whose exit the keeper will report.
+        let init_known = st.pid > 0 && record::same_process(st.pid, st.pid_start);
+        match st.status {
+            Status::Running | Status::Paused if st.pid > 0 && !init_known => {
+                // Gone already: the keeper may have reaped it just now (its report is on
+                // the way), or the old monitor reaped it and died before recording it.
+                self.adopted = true;
+                self.pid = st.pid;
+                self.phase = Phase::Running;
+                self.lost_at = Some(Instant::now() + Duration::from_secs(1));
+            }
+            Status::Running | Status::Paused if init_known => {
+                self.adopted = true;
+                self.pid = st.pid;
+                self.pidfd = rustix::process::Pid::from_raw(st.pid).and_then(|p| {
+                    rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok()
+                });
+                self.phase = Phase::Running;
+                if let Some(h) = self.health.as_mut() {
+                    h.on_start(Instant::now());
+                }
+            }
+            Status::Created | Status::Restarting if init_known => {
+                // Made but never started (or restarting): nobody attached will come back
+                // for it. End it; its exit follows as a report.
+                self.adopted = true;
+                self.pid = st.pid;
+                self.pidfd = rustix::process::Pid::from_raw(st.pid).and_then(|p| {
+                    rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok()
+                });
+                self.phase = Phase::Running;
+                self.signal(SIGKILL);
+            }
+
+            Status::Restarting => {
+                // Between two runs: go on with the restart policy.
+                self.phase = Phase::Backoff;
+                self.restart_at = Some(Instant::now());
+            }
+            _ => self.phase = Phase::Done,
+        }
+    }
+
+    /// Reads the keeper's reports; the adopted init's exit ends its run.
+    fn read_reports(&mut self) {
+        let mut b = [0u8; 512];
+        loop {
+            match rustix::io::read(&self.report, &mut b) {
+                Ok(0) => break,
+                Ok(n) => self.report_buf.extend_from_slice(&b[..n]),
+                Err(_) => break,
+            }
+        }
+        while let Some(i) = self.report_buf.iter().position(|c| *c == b'\n') {
+            let line: Vec<u8> = self.report_buf.drain(..=i).collect();
+            let line = String::from_utf8_lossy(&line);
+            let mut it = line.split_whitespace();
+            let (Some(pid), Some(code)) = (
+                it.next().and_then(|p| p.parse::<i32>().ok()),
+                it.next().and_then(|c| c.parse::<i32>().ok()),
+            ) else {
+                continue;
+            };
+            if pid == self.pid && self.pid > 0 {
+                self.lost_at = None;
+                self.on_exit(code);
+            }
+        }
     }
 
     fn close_stdio(&mut self) {
@@ -497,6 +615,15 @@ impl Mon {
             self.relaunch();
             return;
         }
+        if self.lost_at.is_some_and(|t| now >= t) {
+            self.lost_at = None;
+            if self.adopted && self.pid > 0 {
+                self.mlog
+                    .say("the container's exit was lost with its monitor; recorded as 255");
+                self.on_exit(berth_engine::status::LOST_EXIT_CODE);
+                return;
+            }
+        }
         if self.phase == Phase::Running {
             self.health_tick(now);
         }
@@ -504,6 +631,7 @@ impl Mon {
         for d in [
             self.stop_deadline,
             self.restart_at,
+            self.lost_at,
             self.health.as_ref().and_then(|h| h.deadline()),
         ]
         .into_iter()
@@ -555,10 +683,13 @@ impl Mon {
                     tags.push(Tag::Stdin);
                 }
             }
-            if let Some(f) = &self.pidfd {
+            // An adopted init is not our child: its exit comes from the keeper.
+            if let Some(f) = self.pidfd.as_ref().filter(|_| !self.adopted) {
                 fds.push(PollFd::new(f, inp));
                 tags.push(Tag::Init);
             }
+            fds.push(PollFd::new(&self.report, inp));
+            tags.push(Tag::Keeper);
             if let Some(p) = self.health.as_ref().and_then(|h| h.probe.as_ref()) {
                 fds.push(PollFd::new(&p.pidfd, inp));
                 tags.push(Tag::Probe);
@@ -602,6 +733,7 @@ impl Mon {
                 Tag::Stdin => self.flush_stdin(),
                 Tag::ProbeOut => self.health_read(),
                 Tag::Init => init_ready = true,
+                Tag::Keeper => self.read_reports(),
                 Tag::Probe => {}
             }
         }
@@ -769,6 +901,15 @@ impl Mon {
 
     fn request(&mut self, i: usize, r: Request) {
         match r {
+            Request::Attach { .. } if self.adopted => {
+                let msg = format!(
+                    "container {} runs on, but its output was lost when its monitor was \
+                     killed; attach is not possible until it restarts (see `logs` for what \
+                     was written before)",
+                    self.id
+                );
+                self.reply_error(i, &msg);
+            }
             Request::Attach {
                 stdin,
                 stdout,
@@ -1118,7 +1259,7 @@ impl Mon {
                 &self.store,
                 &self.id,
                 true,
-                false,
+                berth_engine::remove::Remover::Monitor,
             ) {
                 Ok(l) => leftovers = Some(l),
                 Err(e) => {
@@ -1151,6 +1292,28 @@ impl Mon {
         }
         0
     }
+}
+
+/// This process's and its keeper's (parent's) pid and start time.
+fn ids() -> (i32, u64, i32, u64) {
+    let me = std::process::id() as i32;
+    // Our parent is the keeper unless the keeper died (we were reparented then).
+    let keeper = rustix::process::getppid()
+        .map_or(0, |p| p.as_raw_nonzero().get())
+        .max(0);
+    let keeper = if std::fs::read_to_string(format!("/proc/{keeper}/comm"))
+        .is_ok_and(|c| c.trim_end() == "berth-monitor")
+    {
+        keeper
+    } else {
+        0
+    };
+    (
+        me,
+        record::pid_start_time(me).unwrap_or(0),
+        keeper,
+        record::pid_start_time(keeper).unwrap_or(0),
+    )
 }
 
 /// The pty master the runtime sent on the console socket (SCM_RIGHTS).

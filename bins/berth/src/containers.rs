@@ -152,6 +152,7 @@ pub fn engine_err(eng: &Eng, e: berth_engine::Error) -> anyhow::Error {
     match e {
         E::NoSuchContainer(r) => anyhow!("No such container: {r}"),
         E::NameInUse(n) => anyhow!(berth_engine::create::name_in_use_message(&eng.layout, &n)),
+        E::Busy(id) => anyhow!("container {id} is running"),
         e => anyhow::Error::new(e),
     }
 }

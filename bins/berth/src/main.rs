@@ -735,7 +735,16 @@ fn gc(ctx: &Ctx) -> Result<berth_image::store::GcReport> {
     Ok(ctx.store.gc(&l)?)
 }
 
+/// Containers whose creation was cut short hold image leases: sweep them before deciding
+/// that an image is in use.
+fn sweep_containers(ctx: &Ctx) {
+    if let Ok(l) = berth_engine::layout::Layout::open(ctx.store.root()) {
+        let _ = berth_engine::inventory::sweep(&l, &ctx.store);
+    }
+}
+
 fn rmi(ctx: &Ctx, a: RmArgs) -> Result<()> {
+    sweep_containers(ctx);
     let mut failed = Vec::new();
     for what in &a.images {
         let res = (|| -> Result<Vec<String>> {
@@ -797,6 +806,7 @@ fn rmi(ctx: &Ctx, a: RmArgs) -> Result<()> {
 
 fn prune(ctx: &Ctx, a: PruneArgs) -> Result<()> {
     let _ = a.force;
+    sweep_containers(ctx);
     let in_use = ctx.store.images_in_use()?;
     let removed = ctx.store.update_records(|recs| {
         let mut removed = Vec::new();

@@ -280,7 +280,12 @@ impl Fixture {
 impl Drop for Fixture {
     fn drop(&mut self) {
         let st = self.layout.load_state(&self.id).unwrap_or_default();
-        for (pid, start) in [(st.monitor_pid, st.monitor_start), (st.pid, st.pid_start)] {
+        // The keeper first: it would start a new monitor for a killed one.
+        for (pid, start) in [
+            (st.keeper_pid, st.keeper_start),
+            (st.monitor_pid, st.monitor_start),
+            (st.pid, st.pid_start),
+        ] {
             if record::same_process(pid, start) {
                 let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
             }
@@ -587,36 +592,35 @@ fn logs_survive_monitor_sigkill() {
         f.logs().contains("before\n").then_some(())
     });
     let st = f.state();
-    let mut m = f.monitor.take().unwrap();
-    m.kill().unwrap();
-    m.wait().unwrap();
-    assert!(!record::same_process(st.monitor_pid, st.monitor_start));
+    let _ = Command::new("kill")
+        .args(["-9", &st.monitor_pid.to_string()])
+        .status();
+    // The keeper starts a new monitor that adopts the container.
+    let new = f.wait_for(5, "a new monitor", || {
+        let n = f.state();
+        (n.monitor_pid != st.monitor_pid && record::same_process(n.monitor_pid, n.monitor_start))
+            .then_some(n)
+    });
+    assert_eq!(new.keeper_pid, st.keeper_pid);
     // The container lives on; its log is intact and readable.
     assert!(record::same_process(st.pid, st.pid_start));
     assert_eq!(f.logs(), "before\n");
-    // Once it is gone too, a new monitor starts it again over the runtime's stale state,
-    // appending to the same log.
+    // Its end is recorded with its real status by the new monitor.
     let _ = Command::new("kill")
         .args(["-9", &st.pid.to_string()])
         .status();
-    f.wait_for(5, "the container's end", || {
-        (!record::same_process(st.pid, st.pid_start)).then_some(())
+    let ended = f.wait_for(5, "the recorded exit", || {
+        let n = f.state();
+        (n.status == Status::Exited).then_some(n)
     });
+    assert_eq!(ended.exit_code, 137);
+    assert_eq!(f.monitor_exits(5), 0);
+    // A new start appends to the same log.
     assert_eq!(f.spawn(false), "ok\n");
     f.wait_for(5, "the second run's line", || {
         (f.logs() == "before\nbefore\n").then_some(())
     });
 }
-
-fn zombies(f: &Fixture) -> usize {
-    f.exec("ps -o stat | grep -c Z")
-        .trim()
-        .parse()
-        .unwrap_or(usize::MAX)
-}
-
-// Five orphans that exit once pid 1 is `sleep` (which never reaps) or berth-init.
-const ZOMBIE_MAKER: &str = "for i in 1 2 3 4 5; do (sleep 0.3 &); done; exec sleep 30";
 
 #[test]
 fn without_init_zombies_pile_up() {
@@ -737,11 +741,23 @@ fn monitor_sigterm_leaves_the_container_running() {
     let mut f = Fixture::new(opts(&["/bin/sleep", "30"]));
     assert_eq!(f.spawn(false), "ok\n");
     let st = f.state();
-    let mut m = f.monitor.take().unwrap();
     let _ = Command::new("kill")
         .args(["-TERM", &st.monitor_pid.to_string()])
         .status();
-    m.wait().unwrap();
+    f.wait_for(5, "a new monitor", || {
+        let n = f.state();
+        (n.monitor_pid != st.monitor_pid && record::same_process(n.monitor_pid, n.monitor_start))
+            .then_some(())
+    });
+    assert!(record::same_process(st.pid, st.pid_start));
+    // Killing the keeper as well leaves the container running too.
+    let n = f.state();
+    for p in [n.keeper_pid, n.monitor_pid] {
+        let _ = Command::new("kill").args(["-9", &p.to_string()]).status();
+    }
+    if let Some(mut m) = f.monitor.take() {
+        let _ = m.wait();
+    }
     std::thread::sleep(Duration::from_millis(100));
     assert!(record::same_process(st.pid, st.pid_start));
 }
@@ -823,3 +839,13 @@ fn attach_wait_start_failure_goes_to_the_client() {
     f.monitor_exits(10);
     assert_eq!(f.state().exit_code, 127);
 }
+
+fn zombies(f: &Fixture) -> usize {
+    f.exec("ps -o stat | grep -c Z")
+        .trim()
+        .parse()
+        .unwrap_or(usize::MAX)
+}
+
+// Five orphans that exit once pid 1 is `sleep` (which never reaps) or berth-init.
+const ZOMBIE_MAKER: &str = "for i in 1 2 3 4 5; do (sleep 0.3 &); done; exec sleep 30";

@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::layout::{mkdir_private, Layout};
 use crate::options::CreateOptions;
-use crate::record::{now_rfc3339, pid_start_time, ContainerConfig, Status};
+use crate::record::{now_rfc3339, pid_start_time, ContainerConfig, Creating, Status};
 use crate::spec::{build_spec, SpecContext};
 use crate::status;
 use berth_image::overlay;
@@ -461,17 +461,47 @@ pub fn create_container_with(
         anonymous_volumes: Vec::new(),
         done: false,
     };
+    // The directory appears whole, with its creator's mark: from here on a creation cut
+    // short (a signal, a crash) is a half-made container that inventory recognises by its
+    // dead creator and sweeps (docs/engine.md, "Crash safety").
+    let me = std::process::id() as i32;
+    let creating = Creating {
+        pid: me,
+        pid_start: pid_start_time(me).unwrap_or(0),
+        name: opts.name.clone().unwrap_or_default(),
+        image: opts.image.clone(),
+        created: now_rfc3339(),
+    };
+    let cdir = layout.container_dir(&id);
+    let staging = layout.containers_dir().join(format!(".{id}.creating-{me}"));
+    mkdir_private(&staging)?;
+    let staged = crate::record::save_json_nosync(&staging.join("creating.json"), &creating)
+        .and_then(|_| mkdir_private(&staging.join("bundle")))
+        .and_then(|_| std::fs::rename(&staging, &cdir).map_err(|e| Error::io(&cdir, e)));
+    if let Err(e) = staged {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(e);
+    }
+    undo.dir = true;
+
+    // A name held by a dangling link or by an abandoned creation is taken back once.
+    let link = |n: &str| match link_name(layout, n, &id) {
+        Err(Error::NameInUse(_)) if crate::inventory::reclaim_name(layout, store, n) => {
+            link_name(layout, n, &id)
+        }
+        r => r,
+    };
     let name = match opts.name.clone() {
         Some(n) => {
             let n = n.strip_prefix('/').unwrap_or(&n).to_string();
-            link_name(layout, &n, &id)?;
+            link(&n)?;
             n
         }
         None => {
             let mut tries = 0;
             loop {
                 let n = random_name()?;
-                match link_name(layout, &n, &id) {
+                match link(&n) {
                     Ok(()) => break n,
                     Err(Error::NameInUse(_)) if tries < 20 => tries += 1,
                     Err(e) => return Err(e),
@@ -481,11 +511,6 @@ pub fn create_container_with(
     };
     undo.name = Some(name.clone());
     opts.name = Some(name.clone());
-
-    let cdir = layout.container_dir(&id);
-    mkdir_private(&cdir)?;
-    undo.dir = true;
-    mkdir_private(&layout.bundle_dir(&id))?;
 
     // `run --rm`: the rootfs is never mounted again and goes at exit, so its overlay is
     // volatile: unmounting it does not sync the store's whole filesystem (podman does this).
@@ -548,9 +573,15 @@ pub fn create_container_with(
     {
         // No state.json yet: a container without one is `created` (Layout::load_state).
         let lock = layout.lock(&id)?;
-        layout.save_config(&config, &lock)?;
+        if volatile {
+            crate::record::save_json_nosync(&layout.config_path(&id), &config)?;
+        } else {
+            layout.save_config(&config, &lock)?;
+        }
     }
     undo.done = true;
+    // Complete now (config.json decides); the mark is only clutter.
+    let _ = std::fs::remove_file(layout.creating_path(&id));
     let _ = crate::events::emit(layout, "container", "create", &id, attrs(&config));
     Ok(config)
 }
@@ -575,6 +606,17 @@ pub struct StartHandle {
     pub monitor_pid: u32,
 }
 
+/// An unreadable record says how to get rid of the container.
+fn cannot_start(e: Error) -> Error {
+    match e {
+        Error::Unreadable { id, reason } => Error::Unreadable {
+            id,
+            reason: format!("{reason}: it cannot be started; remove it with `rm -f`"),
+        },
+        e => e,
+    }
+}
+
 /// docker's exit code for a start failure reported by the runtime.
 pub fn start_failure_code(msg: &str) -> i32 {
     let m = msg.to_ascii_lowercase();
@@ -597,12 +639,11 @@ pub fn start_container(
     id: &str,
     attach_wait: bool,
 ) -> Result<StartHandle> {
-    let config = layout.load_config(id)?;
     // An old monitor may still be finishing (unmount, events) after its container exited.
     let t = Instant::now();
     loop {
-        let s = status::current(layout, id)?;
-        if status::monitor_alive(&s)
+        let s = status::current(layout, id).map_err(cannot_start)?;
+        if status::watched(&s)
             && !matches!(
                 s.status,
                 Status::Running | Status::Restarting | Status::Paused
@@ -614,10 +655,23 @@ pub fn start_container(
         }
         break;
     }
-    let lock = layout.lock(id)?;
-    let state = layout.load_state(id)?;
+    let lock = match layout.lock(id) {
+        Ok(l) => l,
+        Err(Error::Io(_, e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::NoSuchContainer(id.to_string()))
+        }
+        Err(e) => return Err(e),
+    };
+    // Under the lock: a removal that held it before us has renamed the directory away.
+    let config = match layout.load_config(id) {
+        Err(Error::Io(_, e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::NoSuchContainer(id.to_string()))
+        }
+        r => r?,
+    };
+    let state = status::load(layout, id).map_err(cannot_start)?;
     let state = status::corrected(&state).unwrap_or(state);
-    if status::monitor_alive(&state) || status::init_alive(&state) {
+    if status::watched(&state) || status::init_alive(&state) {
         return Ok(StartHandle {
             id: id.to_string(),
             already_running: true,
@@ -627,6 +681,17 @@ pub fn start_container(
     if state.status == Status::Removing || state.status == Status::Dead {
         return Err(Error::Invalid(format!(
             "container {id} is marked for removal and cannot be started"
+        )));
+    }
+    // Whatever the record says, processes in its cgroup mean it is not stopped.
+    let stray = status::cgroup_pids(layout, id);
+    if !stray.is_empty() {
+        return Err(Error::Invalid(format!(
+            "container {id} has {} processes in its cgroup {} although its record says {}: \
+             remove it with `rm -f`",
+            stray.len(),
+            status::cgroup_path(layout, id),
+            state.status.as_str()
         )));
     }
     let recs = store.records()?;
@@ -664,10 +729,13 @@ pub fn start_container(
     let mut child = cmd.spawn().map_err(|e| Error::io(&monitor, e))?;
     drop(cmd); // closes our copy of the write end
     let pid = child.id();
-    // Record the monitor now, so a concurrent `start` sees it and does nothing.
+    // Record the process now, so a concurrent `start` sees it and does nothing. It is the
+    // monitor's keeper (it forks the monitor, which records itself).
     let mut s = state.clone();
-    s.monitor_pid = pid as i32;
-    s.monitor_start = pid_start_time(pid as i32).unwrap_or(0);
+    s.keeper_pid = pid as i32;
+    s.keeper_start = pid_start_time(pid as i32).unwrap_or(0);
+    s.monitor_pid = 0;
+    s.monitor_start = 0;
     s.error.clear();
     if config.options.auto_remove {
         layout.save_state_nosync(id, &s, &lock)?;

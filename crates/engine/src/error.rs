@@ -20,10 +20,35 @@ pub enum Error {
     Json(PathBuf, #[source] serde_json::Error),
     #[error("{0}")]
     Protocol(String),
+    /// A container whose creation was cut short (its config.json was never written).
+    #[error("container {id} is incomplete: {reason}")]
+    Incomplete { id: String, reason: String },
+    /// A container whose record cannot be read.
+    #[error("container {id}: {reason}")]
+    Unreadable { id: String, reason: String },
+    /// The container has live processes or a live monitor; the operation needs it stopped.
+    #[error("container {0} is running")]
+    Busy(String),
 }
 
 impl Error {
     pub fn io(p: impl Into<PathBuf>, e: std::io::Error) -> Error {
         Error::Io(p.into(), e)
     }
+}
+
+/// An error and its sources, joined with ": " (a source already at the end of the text
+/// is not repeated): the one printer of error chains for the engine's binaries.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        let t = c.to_string();
+        if !s.ends_with(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        src = c.source();
+    }
+    s
 }

@@ -3,6 +3,7 @@
 //! ```text
 //! R/engine/containers/<id>/config.json   what the container is (written by create, rename)
 //! R/engine/containers/<id>/state.json    what it is doing (written by the monitor)
+//! R/engine/containers/<id>/creating.json who is creating it, until config.json exists
 //! R/engine/containers/<id>/lock          flock guarding read-modify-write of both files
 //! R/engine/containers/<id>/bundle/       the OCI bundle handed to the runtime (config.json)
 //! R/engine/containers/<id>/<id>-json.log docker's json-file log (+ .1, .2 ... when rotated)
@@ -47,6 +48,10 @@ impl Layout {
     }
     pub fn config_path(&self, id: &str) -> PathBuf {
         self.container_dir(id).join("config.json")
+    }
+    /// Present while a create is under way (see record::Creating).
+    pub fn creating_path(&self, id: &str) -> PathBuf {
+        self.container_dir(id).join("creating.json")
     }
     pub fn state_path(&self, id: &str) -> PathBuf {
         self.container_dir(id).join("state.json")

@@ -4,11 +4,13 @@
 #![forbid(unsafe_code)]
 
 pub mod bins;
+pub mod control;
 pub mod cp;
 pub mod create;
 pub mod error;
 pub mod events;
 pub mod init;
+pub mod inventory;
 pub mod layout;
 pub mod logfile;
 pub mod lookup;

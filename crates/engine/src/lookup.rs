@@ -21,25 +21,25 @@ pub fn id_of_name(layout: &Layout, name: &str) -> Option<String> {
     is_full_id(&id).then_some(id)
 }
 
-/// Resolves `reference` to a container ID; docker's errors for none or many.
+/// Resolves `reference` to a container ID; docker's errors for none or many. A container
+/// whose records are half-made or unreadable resolves too (so `rm -f` can remove it).
 pub fn resolve(layout: &Layout, reference: &str) -> Result<String> {
     // docker accepts names with their leading slash ("/web").
     let r = reference.strip_prefix('/').unwrap_or(reference);
     if r.is_empty() {
         return Err(Error::NoSuchContainer(reference.to_string()));
     }
-    if is_full_id(r) && layout.config_path(r).exists() {
+    if is_full_id(r) && layout.container_dir(r).is_dir() {
         return Ok(r.to_string());
     }
     if let Some(id) = id_of_name(layout, r) {
-        if layout.config_path(&id).exists() {
+        if layout.container_dir(&id).is_dir() {
             return Ok(id);
         }
     }
     if r.bytes().all(|b| b.is_ascii_hexdigit()) {
         let lower = r.to_ascii_lowercase();
-        let hits: Vec<String> = layout
-            .container_ids()?
+        let hits: Vec<String> = crate::inventory::ids(layout)?
             .into_iter()
             .filter(|id| id.starts_with(&lower))
             .collect();

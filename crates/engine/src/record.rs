@@ -90,6 +90,12 @@ pub struct ContainerState {
     /// The monitor's pid and start time, same reasoning.
     pub monitor_pid: i32,
     pub monitor_start: u64,
+    /// The monitor's keeper (its parent, a subreaper too): it outlives a killed monitor,
+    /// reaps the container's init in its place and starts a new monitor (docs/engine.md).
+    #[serde(default)]
+    pub keeper_pid: i32,
+    #[serde(default)]
+    pub keeper_start: u64,
     /// RFC 3339 nanoseconds, UTC; "" when never.
     pub started_at: String,
     pub finished_at: String,
@@ -123,6 +129,19 @@ pub struct HealthProbe {
     pub output: String,
 }
 
+/// `creating.json`: who is creating a container whose config.json is not written yet.
+/// The directory appears with it (made under a dot-name, then renamed into place), so a
+/// creation cut short is always recognisable: its creator (pid + start time) is gone.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Creating {
+    pub pid: i32,
+    pub pid_start: u64,
+    pub name: String,
+    pub image: String,
+    pub created: String,
+}
+
 /// An exclusive flock on a container's `lock` file, released on drop.
 pub struct ContainerLock {
     _f: File,
@@ -144,7 +163,28 @@ impl Layout {
     }
 
     pub fn load_config(&self, id: &str) -> Result<ContainerConfig> {
-        load_json(&self.config_path(id))
+        match load_json(&self.config_path(id)) {
+            Err(Error::Io(_, e))
+                if e.kind() == std::io::ErrorKind::NotFound && self.creating_path(id).exists() =>
+            {
+                let who: Option<Creating> = load_json(&self.creating_path(id)).ok();
+                let reason = match who {
+                    Some(c) if same_process(c.pid, c.pid_start) => {
+                        format!("it is being created (by pid {})", c.pid)
+                    }
+                    Some(c) => format!(
+                        "its creation was cut short (pid {} is gone); remove it with `rm -f`",
+                        c.pid
+                    ),
+                    None => "its creation was cut short; remove it with `rm -f`".to_string(),
+                };
+                Err(Error::Incomplete {
+                    id: id.to_string(),
+                    reason,
+                })
+            }
+            r => r,
+        }
     }
     pub fn save_config(&self, c: &ContainerConfig, _lock: &ContainerLock) -> Result<()> {
         save_json(&self.config_path(&c.id), c)
@@ -233,7 +273,7 @@ pub fn write_nosync(p: &Path, data: &[u8]) -> Result<()> {
     use std::io::Write;
     let dir = p.parent().unwrap_or(Path::new("."));
     let mut t = tempfile::Builder::new()
-        .prefix(".tmp")
+        .prefix(&berth_image::store::temp_prefix())
         .tempfile_in(dir)
         .map_err(|e| Error::io(dir, e))?;
     t.write_all(data).map_err(|e| Error::io(t.path(), e))?;

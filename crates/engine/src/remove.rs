@@ -14,7 +14,9 @@ use std::process::{Command, Stdio};
 /// `remove_anonymous_volumes`) and, last, its directory; then emits "destroy".
 ///
 /// Idempotent: a missing part is skipped. Two concurrent calls are safe: the directory is
-/// renamed away before it is deleted, and only the caller whose rename wins emits the event.
+/// renamed away (under the container's lock) before it is deleted, and only the caller
+/// whose rename wins emits the event. [`Error::Busy`] when anything of it still runs
+/// (control::remove stops it first).
 pub fn remove_container(
     layout: &Layout,
     store: &Store,
@@ -41,6 +43,14 @@ impl Leftovers {
     }
 }
 
+/// Who removes a container: a command (which must find nothing alive), or its own
+/// monitor at the exit of a `--rm` container (the monitor is alive, its container not).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Remover {
+    Command,
+    Monitor,
+}
+
 /// [`remove_container`] up to the deletion of its trees: once this returns, the container
 /// is gone for every reader (records, name, lease, rootfs mount), and what is left on disk
 /// sits under dot-names that nothing lists. The monitor of a `--rm` container replies EXIT
@@ -51,45 +61,73 @@ pub fn detach_container(
     id: &str,
     remove_anonymous_volumes: bool,
 ) -> Result<Leftovers> {
-    detach_container_with(layout, store, id, remove_anonymous_volumes, true)
+    detach_container_with(
+        layout,
+        store,
+        id,
+        remove_anonymous_volumes,
+        Remover::Command,
+    )
 }
 
-/// [`detach_container`]; with `runtime_delete` false the runtime's own state (and the
-/// cgroup it removes) is left to the caller, who knows the container is dead and deletes
-/// it after answering (the monitor of a `--rm` container).
+/// [`detach_container`]. The container's lock is held from the check that nothing of it
+/// runs to the rename of its directory, so a `start` racing the removal either wins (and
+/// the removal says [`Error::Busy`]) or finds the container gone. With
+/// [`Remover::Monitor`] the runtime's own state (and the cgroup it removes) is left to the
+/// caller, who knows the container is dead and deletes it after answering.
 pub fn detach_container_with(
     layout: &Layout,
     store: &Store,
     id: &str,
     remove_anonymous_volumes: bool,
-    runtime_delete: bool,
+    by: Remover,
 ) -> Result<Leftovers> {
     berth_image::store::check_id(id).map_err(Error::from)?;
     let dir = layout.container_dir(id);
-    if !dir.exists() {
+    let lock = match layout.lock(id) {
+        Ok(l) => l,
+        // Removed meanwhile (the lock file goes with the directory).
+        Err(Error::Io(_, e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Leftovers::default())
+        }
+        Err(e) => return Err(e),
+    };
+    // A removal that held the lock before us renamed the directory away.
+    if !dir.is_dir() {
         return Ok(Leftovers::default());
     }
+    let state = crate::status::load(layout, id).ok();
+    if by == Remover::Command {
+        let alive = match &state {
+            Some(s) => {
+                crate::status::watched(s)
+                    || crate::status::init_alive(s)
+                    || !crate::status::cgroup_pids(layout, id).is_empty()
+            }
+            None => !crate::status::cgroup_pids(layout, id).is_empty(),
+        };
+        if alive {
+            return Err(Error::Busy(id.to_string()));
+        }
+    }
     let mut left = Leftovers::default();
-    let cfg = match tidy(
+    let cfg = tidy(
         layout,
         store,
         id,
         remove_anonymous_volumes,
-        runtime_delete,
+        by == Remover::Command,
+        &lock,
         &mut left,
-    ) {
-        Ok(c) => c,
-        // A concurrent removal took the directory away under us: it is done.
-        Err(_) if !dir.exists() => return Ok(left),
-        Err(e) => return Err(e),
-    };
-    // The directory goes last, through a rename so that exactly one caller wins.
+    )?;
+    // The directory goes last, through a rename, with the lock still held.
     let gone = layout.containers_dir().join(trash_name(id));
     match std::fs::rename(&dir, &gone) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(left),
         Err(e) => return Err(Error::io(&dir, e)),
     }
+    drop(lock);
     left.trees.push(gone);
     let mut attrs = BTreeMap::new();
     if let Some(c) = &cfg {
@@ -104,8 +142,9 @@ pub fn detach_container_with(
 }
 
 /// A dot-name for a tree being deleted: unique per process and call, so a leftover of a
-/// crashed removal never blocks the rename.
-fn trash_name(id: &str) -> String {
+/// crashed removal never blocks the rename (inventory::sweep deletes it once the process
+/// is gone).
+pub(crate) fn trash_name(id: &str) -> String {
     let n = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
@@ -113,50 +152,77 @@ fn trash_name(id: &str) -> String {
     format!(".{id}.removing-{}-{n}", std::process::id())
 }
 
-/// Everything but the directory itself; returns the config if there still was one.
+/// The runtime binary and --root that know container `id`: from its config, else the
+/// runtime state directory that holds `id` (a config that cannot be read).
+pub fn runtime_of(
+    layout: &Layout,
+    id: &str,
+    cfg: Option<&crate::record::ContainerConfig>,
+) -> Option<(PathBuf, PathBuf)> {
+    if let Some(c) = cfg {
+        return Some((PathBuf::from(&c.runtime), PathBuf::from(&c.runtime_root)));
+    }
+    let base = layout.engine_dir().join("runtime");
+    for e in std::fs::read_dir(&base).ok()?.flatten() {
+        if e.path().join(id).exists() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let bin = crate::bins::resolve_runtime(Some(&name)).ok()?;
+            return Some((bin, e.path()));
+        }
+    }
+    None
+}
+
+/// `runtime delete --force id`, when the runtime's state dir says it knows `id`.
+fn runtime_delete(
+    layout: &Layout,
+    id: &str,
+    cfg: Option<&crate::record::ContainerConfig>,
+) -> Result<()> {
+    let Some((bin, rt_root)) = runtime_of(layout, id, cfg) else {
+        return Ok(());
+    };
+    // Asking the runtime costs a process: only when its state dir says it knows `id`.
+    if !rt_root.join(id).exists() {
+        return Ok(());
+    }
+    let st = Command::new(&bin)
+        .arg("--root")
+        .arg(&rt_root)
+        .args(["delete", "--force", id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map_err(|e| Error::io(&bin, e))?;
+    if !st.success() && rt_root.join(id).exists() {
+        return Err(Error::Invalid(format!(
+            "{} delete --force {id} failed ({st})",
+            bin.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Everything but the directory itself; returns the config if it could be read.
 fn tidy(
     layout: &Layout,
     store: &Store,
     id: &str,
     remove_anonymous_volumes: bool,
-    runtime_delete: bool,
+    runtime_delete_too: bool,
+    lock: &crate::record::ContainerLock,
     left: &mut Leftovers,
 ) -> Result<Option<crate::record::ContainerConfig>> {
-    let cfg = match layout.load_config(id) {
-        Ok(c) => Some(c),
-        Err(Error::Io(_, e)) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e),
-    };
-    // The mark only guards against concurrent users; the record goes soon: no fsync.
-    match layout.update_state_with(id, false, |s| {
-        s.status = Status::Removing;
-        s.pid = 0;
-    }) {
-        Ok(()) => {}
-        // Someone else finished first.
-        Err(Error::Io(_, e)) if e.kind() == std::io::ErrorKind::NotFound => return Ok(cfg),
-        Err(e) => return Err(e),
-    }
-    if let Some(c) = cfg.as_ref().filter(|_| runtime_delete) {
-        // Asking the runtime costs a process: only when its state dir says it knows `id`.
-        let rt_root = std::path::Path::new(&c.runtime_root);
-        if rt_root.join(id).exists() {
-            let st = Command::new(&c.runtime)
-                .arg("--root")
-                .arg(rt_root)
-                .args(["delete", "--force", id])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .map_err(|e| Error::io(&c.runtime, e))?;
-            if !st.success() && rt_root.join(id).exists() {
-                return Err(Error::Invalid(format!(
-                    "{} delete --force {id} failed ({st})",
-                    c.runtime
-                )));
-            }
-        }
+    let cfg = layout.load_config(id).ok();
+    // The mark tells readers (and a concurrent start) what is going on; the record goes
+    // soon: no fsync. A record that cannot be read is simply replaced.
+    let mut s = crate::status::load(layout, id).unwrap_or_default();
+    s.status = Status::Removing;
+    s.pid = 0;
+    layout.save_state_nosync(id, &s, lock)?;
+    if runtime_delete_too {
+        runtime_delete(layout, id, cfg.as_ref())?;
     }
     // The rootfs (upper layer) is renamed away now and deleted with the directory.
     berth_image::overlay::unmount_rootfs(store, id, false)?;
@@ -168,8 +234,13 @@ fn tidy(
         Err(e) => return Err(Error::io(&rootfs, e)),
     }
     store.release(id)?;
-    if let Some(c) = &cfg {
-        let link = layout.names_dir().join(&c.name);
+    // Every name that leads here (the config's, or any when it cannot be read).
+    let names = match &cfg {
+        Some(c) => vec![c.name.clone()],
+        None => crate::inventory::names_of(layout, id),
+    };
+    for n in names {
+        let link = layout.names_dir().join(&n);
         if std::fs::read_link(&link).is_ok_and(|t| t.as_os_str() == id) {
             match std::fs::remove_file(&link) {
                 Ok(()) => {}
@@ -177,13 +248,18 @@ fn tidy(
                 Err(e) => return Err(Error::io(link, e)),
             }
         }
-        if remove_anonymous_volumes {
-            for v in c.volumes.iter().filter(|v| v.anonymous) {
-                if v.name.is_empty() || v.name.contains('/') || v.name.starts_with('.') {
-                    continue;
+    }
+    if remove_anonymous_volumes {
+        match &cfg {
+            Some(c) => {
+                for v in c.volumes.iter().filter(|v| v.anonymous) {
+                    if v.name.is_empty() || v.name.contains('/') || v.name.starts_with('.') {
+                        continue;
+                    }
+                    berth_image::store::remove_tree(&layout.volumes_dir().join(&v.name))?;
                 }
-                berth_image::store::remove_tree(&layout.volumes_dir().join(&v.name))?;
             }
+            None => crate::volumes::discard_anonymous_of(layout, id),
         }
     }
     Ok(cfg)

@@ -1032,6 +1032,18 @@ pub fn build_spec(
     };
     let mut volumes: Vec<VolumeUse> = Vec::new();
     let mut user_mounts: Vec<Value> = Vec::new();
+    let anon_count = std::cell::Cell::new(0usize);
+    let next_anonymous = || -> Result<String> {
+        let n = anon_count.get();
+        if n >= crate::volumes::MAX_ANONYMOUS {
+            return Err(Error::Invalid(format!(
+                "too many anonymous volumes (at most {})",
+                crate::volumes::MAX_ANONYMOUS
+            )));
+        }
+        anon_count.set(n + 1);
+        Ok(crate::volumes::anonymous_name(ctx.id, n))
+    };
     let created = (|| -> Result<()> {
         for m in &opts.mounts {
             match m {
@@ -1051,9 +1063,17 @@ pub fn build_spec(
                     target,
                     read_only,
                 } => {
+                    let anon;
+                    let vname = match name {
+                        Some(n) => n.as_str(),
+                        None => {
+                            anon = next_anonymous()?;
+                            anon.as_str()
+                        }
+                    };
                     let (v, _) = crate::volumes::create(
                         ctx.layout,
-                        name.as_deref(),
+                        Some(vname),
                         Default::default(),
                         name.is_none(),
                     )?;
@@ -1103,7 +1123,8 @@ pub fn build_spec(
             }
         }
         for t in &image_vols {
-            let (v, _) = crate::volumes::create(ctx.layout, None, Default::default(), true)?;
+            let anon = next_anonymous()?;
+            let (v, _) = crate::volumes::create(ctx.layout, Some(&anon), Default::default(), true)?;
             volumes.push(VolumeUse {
                 name: v.name.clone(),
                 target: t.clone(),

@@ -164,7 +164,8 @@ pub fn from_stats(
     }
 }
 
-fn manager(cgroups_path: &str, id: &str) -> Result<Box<dyn berth_cgroups::Manager>> {
+/// The manager of the cgroup `cgroups_path` of container `id` (nothing is created).
+pub fn manager(cgroups_path: &str, id: &str) -> Result<Box<dyn berth_cgroups::Manager>> {
     let h = berth_cgroups::probe().map_err(|e| Error::Invalid(format!("cgroups: {e}")))?;
     manager_in(&h, cgroups_path, id)
 }

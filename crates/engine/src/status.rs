@@ -4,11 +4,19 @@
 //! exited. The record is then corrected under the container's lock, so every later reader
 //! agrees. Only /proc reads: no runtime calls, no processes spawned (`ps` stays fast).
 //!
-//! Exit code when nobody saw the exit (the monitor died first): the recorded code if the
-//! monitor recorded one, else 255, which is what docker reports for a container whose exit
-//! status was lost (e.g. its shim died).
+//! A monitor has a keeper (its parent, also a subreaper): when the monitor is killed, the
+//! container's init becomes the keeper's child, and the keeper starts a new monitor that
+//! records the real exit status. While the keeper lives the record is trusted too.
+//!
+//! Exit code when nobody saw the exit (monitor and keeper died first): the recorded code if
+//! the monitor recorded one, else 255, which is what docker reports for a container whose
+//! exit status was lost (e.g. its shim died).
+//!
+//! A record that cannot be read (garbage in state.json, or an empty one while the
+//! container's cgroup has processes) is [`Error::Unreadable`]: listed as unknown with the
+//! reason, and removable with `rm -f` (control::remove), which kills through the cgroup.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::record::{now_rfc3339, ContainerState, Status};
 
@@ -40,6 +48,16 @@ pub fn monitor_alive(s: &ContainerState) -> bool {
     process_alive(s.monitor_pid, s.monitor_start)
 }
 
+/// True when the monitor's keeper is alive (it starts a new monitor if the monitor dies).
+pub fn keeper_alive(s: &ContainerState) -> bool {
+    process_alive(s.keeper_pid, s.keeper_start)
+}
+
+/// True when a monitor or its keeper looks after the container.
+pub fn watched(s: &ContainerState) -> bool {
+    monitor_alive(s) || keeper_alive(s)
+}
+
 /// True when the state's container init is alive.
 pub fn init_alive(s: &ContainerState) -> bool {
     process_alive(s.pid, s.pid_start)
@@ -50,12 +68,12 @@ fn is_live(s: &ContainerState) -> bool {
     matches!(
         s.status,
         Status::Running | Status::Restarting | Status::Paused | Status::Removing
-    ) || (s.status == Status::Created && (s.monitor_pid > 0 || s.pid > 0))
+    ) || (s.status == Status::Created && (s.monitor_pid > 0 || s.pid > 0 || s.keeper_pid > 0))
 }
 
 /// What `s` really is, given which processes are alive; None when it is already right.
 pub fn corrected(s: &ContainerState) -> Option<ContainerState> {
-    if !is_live(s) || monitor_alive(s) {
+    if !is_live(s) || watched(s) {
         return None;
     }
     let mut n = s.clone();
@@ -71,6 +89,8 @@ pub fn corrected(s: &ContainerState) -> Option<ContainerState> {
         // A monitor died before creating anything: still just created.
         n.monitor_pid = 0;
         n.monitor_start = 0;
+        n.keeper_pid = 0;
+        n.keeper_start = 0;
         return Some(n);
     }
     n.status = Status::Exited;
@@ -84,18 +104,82 @@ pub fn corrected(s: &ContainerState) -> Option<ContainerState> {
     n.pid_start = 0;
     n.monitor_pid = 0;
     n.monitor_start = 0;
+    n.keeper_pid = 0;
+    n.keeper_start = 0;
     Some(n)
+}
+
+/// The state as recorded, or [`Error::Unreadable`] naming what is wrong. An empty
+/// state.json (a crash right after an unsynced first write) reads as "created" only while
+/// nothing runs in the container's cgroup.
+pub fn load(layout: &Layout, id: &str) -> Result<ContainerState> {
+    let p = layout.state_path(id);
+    match std::fs::read(&p) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ContainerState::default()),
+        Err(e) => Err(Error::Unreadable {
+            id: id.to_string(),
+            reason: format!("read {}: {e}", p.display()),
+        }),
+        Ok(b) if b.is_empty() => {
+            let n = cgroup_pids(layout, id).len();
+            if n > 0 {
+                return Err(Error::Unreadable {
+                    id: id.to_string(),
+                    reason: format!(
+                        "{} is empty but {n} processes run in its cgroup",
+                        p.display()
+                    ),
+                });
+            }
+            Ok(ContainerState::default())
+        }
+        Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::Unreadable {
+            id: id.to_string(),
+            reason: format!("decode {}: {e}", p.display()),
+        }),
+    }
+}
+
+/// The container's cgroup path (`linux.cgroupsPath`): from its config, else from its
+/// bundle, else the default parent's.
+pub fn cgroup_path(layout: &Layout, id: &str) -> String {
+    if let Ok(c) = layout.load_config(id) {
+        if !c.options.cgroup_parent.is_empty() {
+            return format!("{}/{id}", c.options.cgroup_parent.trim_end_matches('/'));
+        }
+    }
+    let spec = layout.bundle_dir(id).join("config.json");
+    if let Ok(v) = crate::record::load_json::<serde_json::Value>(&spec) {
+        if let Some(p) = v["linux"]["cgroupsPath"].as_str() {
+            return p.to_string();
+        }
+    }
+    let parent = std::env::var("BERTH_CGROUP_PARENT")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| crate::create::DEFAULT_CGROUP_PARENT.to_string());
+    format!("{}/{id}", parent.trim_end_matches('/'))
+}
+
+/// Processes in the container's cgroup (empty when it has none, or no cgroup).
+pub fn cgroup_pids(layout: &Layout, id: &str) -> Vec<i32> {
+    crate::stats::manager(&cgroup_path(layout, id), id)
+        .and_then(|m| {
+            m.pids()
+                .map_err(|e| Error::Invalid(format!("cgroup of {id}: {e}")))
+        })
+        .unwrap_or_default()
 }
 
 /// The container's state, corrected (and the record fixed) when its monitor is gone.
 pub fn current(layout: &Layout, id: &str) -> Result<ContainerState> {
-    let s = layout.load_state(id)?;
+    let s = load(layout, id)?;
     if corrected(&s).is_none() {
         return Ok(s);
     }
     // Decide again under the lock: a monitor may have written in between.
     let lock = layout.lock(id)?;
-    let s = layout.load_state(id)?;
+    let s = load(layout, id)?;
     match corrected(&s) {
         None => Ok(s),
         Some(n) => {
@@ -107,7 +191,7 @@ pub fn current(layout: &Layout, id: &str) -> Result<ContainerState> {
 
 /// The state without correcting the record (for readers that must not write).
 pub fn peek(layout: &Layout, id: &str) -> Result<ContainerState> {
-    let s = layout.load_state(id)?;
+    let s = load(layout, id)?;
     Ok(corrected(&s).unwrap_or(s))
 }
 
@@ -116,7 +200,7 @@ pub fn is_running(s: &ContainerState) -> bool {
     matches!(
         s.status,
         Status::Running | Status::Paused | Status::Restarting
-    ) && (monitor_alive(s) || init_alive(s))
+    ) && (watched(s) || init_alive(s))
 }
 
 #[cfg(test)]

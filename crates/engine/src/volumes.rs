@@ -238,6 +238,33 @@ pub fn remove(l: &Layout, name: &str) -> Result<()> {
     remove_dir(l, name)
 }
 
+/// The name of the `n`th anonymous volume of container `id`: 64 hex digits like docker's
+/// random ones, but derived from the id, so that the anonymous volumes of a creation cut
+/// short can be found and removed (inventory::sweep_half_made).
+pub fn anonymous_name(id: &str, n: usize) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(format!("berth-anonymous-volume:{id}:{n}").as_bytes());
+    d.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// How many anonymous volumes one container may have (create refuses more).
+pub const MAX_ANONYMOUS: usize = 256;
+
+/// Removes the anonymous volumes [`anonymous_name`] gives for container `id` that exist,
+/// are anonymous and that no container lists.
+pub fn discard_anonymous_of(l: &Layout, id: &str) {
+    let Ok(_lock) = lock(l, true) else { return };
+    for n in 0..MAX_ANONYMOUS {
+        let name = anonymous_name(id, n);
+        match load(l, &name) {
+            Ok(v) if v.anonymous() && users(l, &name).is_ok_and(|u| u.is_empty()) => {
+                let _ = remove_dir(l, &name);
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Removes volume `name` without any check or lock (a volume this process just created
 /// for a container that then failed).
 pub fn discard(l: &Layout, name: &str) -> Result<()> {

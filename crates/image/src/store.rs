@@ -117,13 +117,24 @@ pub fn fsync_dir(p: &Path) -> Result<()> {
         .map_err(|e| Error::io(p, e))
 }
 
+/// The prefix of temp files this process makes (`.tmp-<pid>-`): one whose process is
+/// gone was left by a crash and may be deleted (the engine's sweep does).
+pub fn temp_prefix() -> String {
+    format!(".tmp-{}-", std::process::id())
+}
+
+/// The pid in a name made with [`temp_prefix`].
+pub fn temp_owner(name: &str) -> Option<i32> {
+    name.strip_prefix(".tmp-")?.split('-').next()?.parse().ok()
+}
+
 /// Writes a file atomically: temp file in the same dir, fsync, rename, fsync dir.
 pub fn atomic_write(path: &Path, data: &[u8]) -> Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| Error::io(path, std::io::ErrorKind::InvalidInput.into()))?;
     let mut t = tempfile::Builder::new()
-        .prefix(".tmp")
+        .prefix(&temp_prefix())
         .tempfile_in(dir)
         .map_err(|e| Error::io(dir, e))?;
     t.write_all(data)

@@ -132,6 +132,23 @@ pub fn clear_cloexec(fd: RawFd) -> io::Result<()> {
     Ok(())
 }
 
+/// Takes ownership of fd number `fd` that this process inherited across exec (named on its
+/// command line), marking it close-on-exec. Fails with EBADF when no such fd is open.
+/// The caller must not take the same number twice, nor one it already owns.
+pub fn inherited_fd(fd: RawFd) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    if fd < 3 {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    // SAFETY: fcntl(F_SETFD) on an integer fd touches no memory; a closed fd gives EBADF.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the fd is open (checked above) and, per this function's contract, owned by
+    // nothing else in this process: an inherited fd named on the command line.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
 /// unshare(2). Safe here because the runtime is single-threaded: no other
 /// thread shares the fd table or fs info that CLONE_FILES/CLONE_FS would
 /// split.

@@ -252,6 +252,26 @@ fn security_opts(c: &ContainerConfig) -> Vec<String> {
     v
 }
 
+/// What inspect shows of a container whose config cannot be read (or was never written).
+fn unreadable_json(e: &Eng, id: &str, why: &berth_engine::Error) -> Value {
+    let name = berth_engine::inventory::names_of(&e.layout, id)
+        .into_iter()
+        .next()
+        .map(|n| format!("/{n}"))
+        .unwrap_or_default();
+    json!({
+        "Id": id,
+        "Name": name,
+        "State": {
+            "Status": "unknown",
+            "Running": false, "Paused": false, "Restarting": false, "OOMKilled": false,
+            "Dead": false, "Pid": 0, "ExitCode": 0,
+            "Error": berth_engine::error::chain(why),
+            "StartedAt": ZERO_TIME, "FinishedAt": ZERO_TIME,
+        },
+    })
+}
+
 pub fn inspect(e: &Eng, a: InspectArgs) -> i32 {
     let kind = a.kind.as_deref().unwrap_or("");
     if !["", "container", "image"].contains(&kind) {
@@ -264,8 +284,21 @@ pub fn inspect(e: &Eng, a: InspectArgs) -> i32 {
             if kind != "image" {
                 match lookup::resolve(&e.layout, n) {
                     Ok(id) => {
-                        let c = e.layout.load_config(&id)?;
-                        let s = status::current(&e.layout, &id)?;
+                        // A record that cannot be read is shown, with what is wrong.
+                        let c = match e.layout.load_config(&id) {
+                            Ok(c) => c,
+                            Err(x) => return Ok(unreadable_json(e, &id, &x)),
+                        };
+                        let s = match status::current(&e.layout, &id) {
+                            Ok(s) => s,
+                            Err(x @ berth_engine::Error::Unreadable { .. }) => {
+                                let mut v = container_json(e, &c, &ContainerState::default());
+                                v["State"]["Status"] = json!("unknown");
+                                v["State"]["Error"] = json!(berth_engine::error::chain(&x));
+                                return Ok(v);
+                            }
+                            Err(x) => return Err(x.into()),
+                        };
                         let mut v = container_json(e, &c, &s);
                         if a.size {
                             let upper = e.store.root().join("containers").join(&id).join("upper");

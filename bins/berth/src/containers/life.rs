@@ -3,12 +3,10 @@
 use super::{engine_err, report, Eng};
 use crate::run_flags::RunFlags;
 use crate::Globals;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use berth_engine::create::{self, start_failure_code};
-use berth_engine::proto::{self, ExitInfo, Request};
-use berth_engine::record::{now_rfc3339, ContainerConfig, Status};
+use berth_engine::record::ContainerConfig;
 use berth_engine::{lookup, status, Error as EngErr};
-use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -182,7 +180,7 @@ pub fn run(g: &Globals, e: &Eng, a: RunArgs) -> i32 {
         // monitor, if one started, has finished first.
         settle(e, &c.id);
         let s = status::current(&e.layout, &c.id).unwrap_or_default();
-        if !status::is_running(&s) && !status::monitor_alive(&s) {
+        if !status::is_running(&s) && !status::watched(&s) {
             if c.options.auto_remove {
                 if e.layout.config_path(&c.id).exists() {
                     let _ =
@@ -291,163 +289,14 @@ fn parse_signal(s: &str) -> Result<i32> {
     Ok(berth_engine::parse::signal(s)?)
 }
 
-/// Reads frames until EXIT (Some), OK (None) or an ERROR.
-fn await_reply(s: &mut std::os::unix::net::UnixStream) -> Result<Option<ExitInfo>> {
-    loop {
-        match proto::read_frame(s).context("read from the monitor")? {
-            None => bail!("the monitor closed the connection"),
-            Some((proto::EXIT, p)) => {
-                return Ok(Some(serde_json::from_slice(&p).unwrap_or_default()))
-            }
-            Some((proto::OK, _)) => return Ok(None),
-            Some((proto::ERROR, p)) => bail!("{}", String::from_utf8_lossy(&p)),
-            Some(_) => {}
-        }
-    }
-}
-
-/// Sends one request to the container's monitor and waits for its reply.
-fn ask_monitor(e: &Eng, id: &str, req: &Request) -> Result<Option<ExitInfo>> {
-    let mut s = proto::connect(&e.layout.attach_path(id))?;
-    proto::send_request(&mut s, req).context("write to the monitor")?;
-    await_reply(&mut s)
-}
-
-/// Signals the container's init directly (its monitor is gone), through a pidfd opened
-/// before checking the start time, so a recycled pid is never signalled.
-fn signal_init(pid: i32, start: u64, sig: i32) -> Result<Option<std::os::fd::OwnedFd>> {
-    use rustix::process::{pidfd_open, pidfd_send_signal, Pid, PidfdFlags, Signal};
-    let Some(p) = Pid::from_raw(pid) else {
-        return Ok(None);
-    };
-    let fd = match pidfd_open(p, PidfdFlags::empty()) {
-        Ok(fd) => fd,
-        Err(rustix::io::Errno::SRCH) => return Ok(None),
-        Err(x) => return Err(anyhow!(std::io::Error::from(x)).context(format!("pidfd_open {pid}"))),
-    };
-    if !status::process_alive(pid, start) {
-        return Ok(None);
-    }
-    let s = Signal::from_named_raw(sig)
-        .ok_or_else(|| anyhow!("signal {sig} cannot be sent directly"))?;
-    match pidfd_send_signal(&fd, s) {
-        Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(Some(fd)),
-        Err(x) => Err(anyhow!(std::io::Error::from(x)).context(format!("signal {pid}"))),
-    }
-}
-
-/// Waits until the pidfd's process exits; false on timeout.
-fn wait_pidfd(fd: &std::os::fd::OwnedFd, timeout: Duration) -> bool {
-    use rustix::event::{poll, PollFd, PollFlags, Timespec};
-    let mut fds = [PollFd::new(fd, PollFlags::IN)];
-    let ts = Timespec {
-        tv_sec: timeout.as_secs() as i64,
-        tv_nsec: timeout.subsec_nanos() as i64,
-    };
-    matches!(poll(&mut fds, Some(&ts)), Ok(n) if n > 0)
-}
-
-/// Records the exit of a container whose monitor is gone, deletes it from the runtime and
-/// unmounts its rootfs (what the monitor would have done).
-fn tidy_without_monitor(e: &Eng, c: &ContainerConfig, exit_code: i32) -> Result<()> {
-    let _ = std::process::Command::new(&c.runtime)
-        .arg("--root")
-        .arg(&c.runtime_root)
-        .args(["delete", "--force", &c.id])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status();
-    let _ = berth_image::overlay::unmount_rootfs(&e.store, &c.id, false);
-    e.layout.update_state(&c.id, |s| {
-        if s.status != Status::Exited || s.finished_at.is_empty() {
-            s.status = Status::Exited;
-            s.finished_at = now_rfc3339();
-            s.exit_code = exit_code;
-        }
-        s.pid = 0;
-        s.pid_start = 0;
-        s.monitor_pid = 0;
-        s.monitor_start = 0;
-        s.stopped_by_user = true;
-    })?;
-    let mut at = create::attrs(c);
-    at.insert("exitCode".into(), exit_code.to_string());
-    let _ = berth_engine::events::emit(&e.layout, "container", "die", &c.id, at);
-    Ok(())
-}
-
-/// Stops a container whose monitor is gone: signal, wait, SIGKILL, then tidy. The exit code
-/// cannot be read by a non-parent: it is recorded as 128 + the signal that ended it.
-fn stop_direct(
-    e: &Eng,
-    c: &ContainerConfig,
-    s: &berth_engine::record::ContainerState,
-    sig: i32,
-    timeout: i64,
-) -> Result<()> {
-    let mut code = 128 + sig;
-    if let Some(fd) = signal_init(s.pid, s.pid_start, sig)? {
-        let limit = Duration::from_secs(timeout.max(0) as u64);
-        if !wait_pidfd(&fd, limit) {
-            signal_init(s.pid, s.pid_start, libc::SIGKILL)?;
-            wait_pidfd(&fd, Duration::from_secs(10));
-            code = 137;
-        }
-    }
-    tidy_without_monitor(e, c, code)?;
-    if c.options.auto_remove {
-        berth_engine::remove::remove_container(&e.layout, &e.store, &c.id, true)?;
-    }
-    Ok(())
-}
-
-/// Waits (up to 5 s) for a monitor that is finishing after its container exited.
 fn settle(e: &Eng, id: &str) {
-    let t = Instant::now();
-    while t.elapsed() < Duration::from_secs(5) {
-        let s = e.layout.load_state(id).unwrap_or_default();
-        if !status::monitor_alive(&s) || status::is_running(&s) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    berth_engine::control::settle(&e.layout, id)
 }
 
 /// Stops container `id`: its stop signal, `timeout` seconds, then SIGKILL.
 pub fn stop_one(e: &Eng, id: &str, signal: Option<i32>, timeout: Option<i64>) -> Result<()> {
-    let c = e.layout.load_config(id)?;
-    let s = status::current(&e.layout, id)?;
-    let sig = signal
-        .or((c.stop_signal > 0).then_some(c.stop_signal))
-        .unwrap_or(libc::SIGTERM);
-    let timeout = timeout.or(c.options.stop_timeout).unwrap_or(10);
-    if status::monitor_alive(&s) {
-        let r = ask_monitor(
-            e,
-            id,
-            &Request::Stop {
-                signal: sig,
-                timeout_secs: timeout,
-            },
-        );
-        if let Err(x) = r {
-            // A monitor that just died or finished refuses the connection: the processes
-            // decide what is left to do.
-            let now = status::current(&e.layout, id)?;
-            if status::monitor_alive(&now) && status::is_running(&now) {
-                return Err(x.context(format!("stop container {id}")));
-            }
-            if status::init_alive(&now) {
-                stop_direct(e, &c, &now, sig, timeout)?;
-            }
-        }
-    } else if status::init_alive(&s) {
-        stop_direct(e, &c, &s, sig, timeout)?;
-    } else {
-        return Ok(());
-    }
-    let _ = berth_engine::events::emit(&e.layout, "container", "stop", id, create::attrs(&c));
-    Ok(())
+    berth_engine::control::stop(&e.layout, &e.store, id, signal, timeout)
+        .map_err(|x| engine_err(e, x))
 }
 
 pub fn stop(e: &Eng, a: StopArgs, restart: bool) -> i32 {
@@ -492,24 +341,8 @@ pub fn kill(e: &Eng, a: KillArgs) -> i32 {
     let mut code = 0;
     for r in &a.containers {
         let res = resolve(e, r).and_then(|id| {
-            let s = status::current(&e.layout, &id)?;
-            if !status::is_running(&s) {
-                bail!("cannot kill container: {r}: container {id} is not running");
-            }
-            if status::monitor_alive(&s) {
-                ask_monitor(e, &id, &Request::Kill { signal: sig })?;
-            } else if let Some(fd) = signal_init(s.pid, s.pid_start, sig)? {
-                // Nobody else will record this exit: do it if it dies of this signal.
-                if wait_pidfd(&fd, Duration::from_millis(200)) {
-                    let c = e.layout.load_config(&id)?;
-                    tidy_without_monitor(e, &c, 128 + sig)?;
-                }
-            }
-            let c = e.layout.load_config(&id)?;
-            let mut at = create::attrs(&c);
-            at.insert("signal".into(), sig.to_string());
-            let _ = berth_engine::events::emit(&e.layout, "container", "kill", &id, at);
-            Ok(())
+            berth_engine::control::kill(&e.layout, &e.store, &id, r, sig)
+                .map_err(|x| engine_err(e, x))
         });
         match res {
             Ok(()) => println!("{r}"),
@@ -525,22 +358,8 @@ pub fn kill(e: &Eng, a: KillArgs) -> i32 {
 /// Removes one container (killing it first with `force`).
 fn rm_one(e: &Eng, r: &str, force: bool, volumes: bool) -> Result<()> {
     let id = resolve(e, r)?;
-    let s = status::current(&e.layout, &id)?;
-    if status::is_running(&s) || (status::monitor_alive(&s) && s.status != Status::Exited) {
-        if !force {
-            bail!(
-                "cannot remove container \"{r}\": container is running: stop the container before removing or force remove"
-            );
-        }
-        stop_one(e, &id, Some(libc::SIGKILL), Some(0))?;
-    }
-    // A monitor may still be finishing (or removing an --rm container itself).
-    settle(e, &id);
-    if !e.layout.config_path(&id).exists() {
-        return Ok(());
-    }
-    berth_engine::remove::remove_container(&e.layout, &e.store, &id, volumes)?;
-    Ok(())
+    berth_engine::control::remove(&e.layout, &e.store, &id, r, force, volumes)
+        .map_err(|x| engine_err(e, x))
 }
 
 pub fn rm(e: &Eng, a: RmArgs) -> i32 {
@@ -557,25 +376,8 @@ pub fn rm(e: &Eng, a: RmArgs) -> i32 {
     code
 }
 
-/// Waits for container `id` to exit; its exit code.
 fn wait_one(e: &Eng, id: &str) -> Result<i32> {
-    loop {
-        let s = status::current(&e.layout, id)?;
-        // docker's default condition, "not-running": a created container returns at once.
-        let live = status::is_running(&s) || status::monitor_alive(&s);
-        if !live {
-            return Ok(s.exit_code);
-        }
-        if status::monitor_alive(&s) && s.status != Status::Exited {
-            if let Ok(Some(x)) = ask_monitor(e, id, &Request::Wait) {
-                return Ok(x.exit_code);
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-        if !e.layout.config_path(id).exists() {
-            bail!("No such container: {id}");
-        }
-    }
+    berth_engine::control::wait(&e.layout, id).map_err(|x| engine_err(e, x))
 }
 
 pub fn wait(e: &Eng, a: RefsArgs) -> i32 {
@@ -624,12 +426,17 @@ pub fn rename(e: &Eng, a: RenameArgs) -> Result<()> {
 
 pub fn prune(e: &Eng, a: PruneArgs) -> Result<()> {
     let _ = a.force;
+    // What crashes left (creations cut short, trees of dead removals) goes first.
+    berth_engine::inventory::sweep(&e.layout, &e.store)?;
     let mut deleted = Vec::new();
     let mut bytes = 0;
     for id in e.layout.container_ids()? {
         settle(e, &id);
-        let s = status::current(&e.layout, &id)?;
-        if status::is_running(&s) || status::monitor_alive(&s) {
+        // An unreadable record is left to `rm -f` (listed by ps as unknown).
+        let Ok(s) = status::current(&e.layout, &id) else {
+            continue;
+        };
+        if status::is_running(&s) || status::watched(&s) {
             continue;
         }
         let upper = e.store.root().join("containers").join(&id).join("upper");
@@ -639,6 +446,8 @@ pub fn prune(e: &Eng, a: PruneArgs) -> Result<()> {
                 bytes += size;
                 deleted.push(id);
             }
+            // Started meanwhile: not prunable.
+            Err(EngErr::Busy(_)) => {}
             Err(x) => crate::print_error(&anyhow!(x).context(format!("remove {id}"))),
         }
     }
@@ -656,9 +465,18 @@ pub fn prune(e: &Eng, a: PruneArgs) -> Result<()> {
 pub fn attach_cmd(e: &Eng, a: AttachArgs) -> i32 {
     let res = resolve(e, &a.container).and_then(|id| {
         let c = e.layout.load_config(&id)?;
+        settle(e, &id);
         let s = status::current(&e.layout, &id)?;
-        if !status::is_running(&s) || !status::monitor_alive(&s) {
+        if !status::is_running(&s) {
             bail!("You cannot attach to a stopped container, start it first");
+        }
+        if !status::monitor_alive(&s) {
+            // Not stopped: its monitor (and keeper) were killed, so nobody holds its
+            // output any more.
+            bail!(
+                "container {id} is running, but its monitor is gone: its output is no longer \
+                 collected and it cannot be attached; stop or restart it"
+            );
         }
         Ok((id, c))
     });

@@ -3,6 +3,7 @@
 
 use super::{human_duration, secs_since, short_id, Eng};
 use anyhow::{bail, Result};
+use berth_engine::inventory::Entry;
 use berth_engine::record::{ContainerConfig, ContainerState, Status};
 use berth_engine::status;
 use berth_engine::template::Template;
@@ -199,6 +200,7 @@ impl Filters {
                         "paused",
                         "exited",
                         "dead",
+                        "unknown",
                     ]
                     .contains(&v)
                     {
@@ -237,6 +239,10 @@ impl Filters {
             }
         }
         Ok(())
+    }
+
+    fn wants_status(&self, v: &str) -> bool {
+        self.by.iter().any(|(k, x)| k == "status" && x == v)
     }
 
     fn has(&self, key: &str) -> bool {
@@ -295,19 +301,69 @@ impl Filters {
     }
 }
 
+/// A config to list a container whose own cannot be read: its id, the name that links
+/// to it, and what its creator recorded.
+fn placeholder(
+    layout: &berth_engine::layout::Layout,
+    id: &str,
+    creator: Option<&berth_engine::record::Creating>,
+) -> ContainerConfig {
+    let name = berth_engine::inventory::names_of(layout, id)
+        .into_iter()
+        .next()
+        .or_else(|| creator.map(|c| c.name.clone()))
+        .unwrap_or_default();
+    let options = berth_engine::options::CreateOptions {
+        image: creator.map(|c| c.image.clone()).unwrap_or_default(),
+        ..Default::default()
+    };
+    ContainerConfig {
+        id: id.to_string(),
+        name,
+        created: creator.map(|c| c.created.clone()).unwrap_or_default(),
+        image_id: String::new(),
+        image_manifest: String::new(),
+        runtime: String::new(),
+        runtime_root: String::new(),
+        path: String::new(),
+        args: vec![],
+        volumes: vec![],
+        health: None,
+        stop_signal: 0,
+        options,
+    }
+}
+
 pub fn ps(e: &Eng, a: PsArgs) -> Result<()> {
     let mut filters = Filters::parse(&a.filter)?;
     filters.resolve_refs(e)?;
     let mut items: Vec<(ContainerConfig, ContainerState)> = Vec::new();
-    for id in e.layout.container_ids()? {
-        // A container removed meanwhile is simply not listed.
-        let Ok(c) = e.layout.load_config(&id) else {
-            continue;
-        };
-        let Ok(s) = status::current(&e.layout, &id) else {
-            continue;
-        };
-        items.push((c, s));
+    // What cannot be read is listed too, as unknown with the reason (docker has no such
+    // state; its `dead` is a removal that failed).
+    let mut odd: std::collections::BTreeMap<String, (&'static str, String)> = Default::default();
+    for ent in berth_engine::inventory::entries(&e.layout, &e.store)? {
+        match ent {
+            Entry::Container(c) => match status::current(&e.layout, &c.id) {
+                Ok(s) => items.push((*c, s)),
+                Err(berth_engine::Error::Unreadable { reason, .. }) => {
+                    odd.insert(c.id.clone(), ("unknown", format!("Unknown ({reason})")));
+                    items.push((*c, ContainerState::default()));
+                }
+                // Removed meanwhile.
+                Err(_) => {}
+            },
+            Entry::Broken { id, reason } => {
+                odd.insert(id.clone(), ("unknown", format!("Unknown ({reason})")));
+                items.push((placeholder(&e.layout, &id, None), ContainerState::default()));
+            }
+            Entry::HalfMade { id, creator, .. } => {
+                odd.insert(id.clone(), ("created", "Creating".to_string()));
+                items.push((
+                    placeholder(&e.layout, &id, creator.as_ref()),
+                    ContainerState::default(),
+                ));
+            }
+        }
     }
     items.sort_by(|x, y| y.0.created.cmp(&x.0.created));
     let last = if a.latest {
@@ -318,7 +374,9 @@ pub fn ps(e: &Eng, a: PsArgs) -> Result<()> {
     let all = a.all || last.is_some() || filters.has("status") || filters.has("exited");
     let mut rows = Vec::new();
     for (c, s) in &items {
+        let unknown = odd.get(&c.id).is_some_and(|o| o.0 == "unknown");
         if !all
+            && !unknown
             && !matches!(
                 s.status,
                 Status::Running | Status::Paused | Status::Restarting
@@ -326,10 +384,18 @@ pub fn ps(e: &Eng, a: PsArgs) -> Result<()> {
         {
             continue;
         }
+        if unknown && filters.has("status") && !filters.wants_status("unknown") {
+            continue;
+        }
         if !filters.matches(c, s) {
             continue;
         }
-        rows.push(row(c, s, !a.no_trunc));
+        let mut r = row(c, s, !a.no_trunc);
+        if let Some((state, text)) = odd.get(&c.id) {
+            r["State"] = json!(state);
+            r["Status"] = json!(text);
+        }
+        rows.push(r);
         if last.is_some_and(|n| rows.len() >= n) {
             break;
         }

@@ -402,7 +402,10 @@ fn accept_master(
 /// Copies the process's stdout and stderr pipes to ours (and our stdin to its stdin pipe,
 /// with -i) until the runtime reports the process's exit. What the process wrote before it
 /// exited is copied; a process it left behind keeps only the pipes, which we stop reading.
-fn pipe_session(child: &mut std::process::Child, fwd: &Forward) -> Result<std::process::ExitStatus> {
+fn pipe_session(
+    child: &mut std::process::Child,
+    fwd: &Forward,
+) -> Result<std::process::ExitStatus> {
     use rustix::event::{poll, PollFd, PollFlags, Timespec};
     if let Some(to) = child.stdin.take() {
         // EOF on our stdin closes the pipe, which is the process's EOF.

@@ -200,7 +200,12 @@ impl Drop for Engine {
                 .ok()
                 .and_then(|b| serde_json::from_slice(&b).ok())
                 .unwrap_or_default();
-            for (p, s) in [("monitorPid", "monitorStart"), ("pid", "pidStart")] {
+            // The keeper first: it would start a new monitor for a killed one.
+            for (p, s) in [
+                ("keeperPid", "keeperStart"),
+                ("monitorPid", "monitorStart"),
+                ("pid", "pidStart"),
+            ] {
                 let pid = st[p].as_i64().unwrap_or(0);
                 if pid > 0
                     && pid_start(pid).as_deref() == st[s].as_u64().map(|v| v.to_string()).as_deref()

@@ -1,0 +1,356 @@
+//! Stopping, killing, waiting for and removing containers: through the container's monitor
+//! while it lives, directly (pidfd, cgroup) when it is gone. The CLI, and later the API
+//! server and the compose supervisor, call these; none of them talks to monitors itself.
+
+use crate::error::{Error, Result};
+use crate::inventory::{self, Entry};
+use crate::layout::Layout;
+use crate::proto::{self, ExitInfo, Request};
+use crate::record::{now_rfc3339, ContainerConfig, ContainerState, Status};
+use crate::status;
+use berth_image::store::Store;
+use std::time::{Duration, Instant};
+
+/// How long a command waits for a keeper to bring up a new monitor.
+const KEEPER_GRACE: Duration = Duration::from_secs(3);
+
+/// Reads frames until EXIT (Some), OK (None) or an ERROR.
+fn await_reply(s: &mut std::os::unix::net::UnixStream) -> Result<Option<ExitInfo>> {
+    loop {
+        match proto::read_frame(s).map_err(|e| Error::io("read from the monitor", e))? {
+            None => return Err(Error::Protocol("the monitor closed the connection".into())),
+            Some((proto::EXIT, p)) => {
+                return Ok(Some(serde_json::from_slice(&p).unwrap_or_default()))
+            }
+            Some((proto::OK, _)) => return Ok(None),
+            Some((proto::ERROR, p)) => {
+                return Err(Error::Protocol(String::from_utf8_lossy(&p).into_owned()))
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+/// Sends one request to the container's monitor and waits for its reply.
+pub fn ask_monitor(layout: &Layout, id: &str, req: &Request) -> Result<Option<ExitInfo>> {
+    let mut s = proto::connect(&layout.attach_path(id))?;
+    proto::send_request(&mut s, req).map_err(|e| Error::io("write to the monitor", e))?;
+    await_reply(&mut s)
+}
+
+/// Waits (up to 5 s) for a monitor that is finishing after its container exited, and for
+/// a keeper that is bringing up a new monitor after the old one was killed.
+pub fn settle(layout: &Layout, id: &str) {
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(5) {
+        let Ok(s) = status::load(layout, id) else {
+            return;
+        };
+        let replacing = !status::monitor_alive(&s) && status::keeper_alive(&s);
+        if !replacing && (!status::watched(&s) || status::is_running(&s)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The state once a killed monitor's keeper has started the new one (bounded wait).
+fn with_monitor(layout: &Layout, id: &str) -> Result<ContainerState> {
+    let t = Instant::now();
+    loop {
+        let s = status::current(layout, id)?;
+        if status::monitor_alive(&s) || !status::keeper_alive(&s) || t.elapsed() > KEEPER_GRACE {
+            return Ok(s);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Signals the container's init directly (its monitor is gone), through a pidfd opened
+/// before checking the start time, so a recycled pid is never signalled.
+fn signal_init(pid: i32, start: u64, sig: i32) -> Result<Option<std::os::fd::OwnedFd>> {
+    use rustix::process::{pidfd_open, pidfd_send_signal, Pid, PidfdFlags, Signal};
+    let Some(p) = Pid::from_raw(pid) else {
+        return Ok(None);
+    };
+    let fd = match pidfd_open(p, PidfdFlags::empty()) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::SRCH) => return Ok(None),
+        Err(x) => return Err(Error::io(format!("pidfd_open {pid}"), x.into())),
+    };
+    if !status::process_alive(pid, start) {
+        return Ok(None);
+    }
+    let s = Signal::from_named_raw(sig)
+        .ok_or_else(|| Error::Invalid(format!("signal {sig} cannot be sent directly")))?;
+    match pidfd_send_signal(&fd, s) {
+        Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(Some(fd)),
+        Err(x) => Err(Error::io(format!("signal {pid}"), x.into())),
+    }
+}
+
+/// Waits until the pidfd's process exits; false on timeout.
+fn wait_pidfd(fd: &std::os::fd::OwnedFd, timeout: Duration) -> bool {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let mut fds = [PollFd::new(fd, PollFlags::IN)];
+    let ts = Timespec {
+        tv_sec: timeout.as_secs() as i64,
+        tv_nsec: timeout.subsec_nanos() as i64,
+    };
+    matches!(poll(&mut fds, Some(&ts)), Ok(n) if n > 0)
+}
+
+/// Records the exit of a container that nobody watches any more (monitor and keeper
+/// gone), deletes it from the runtime and unmounts its rootfs (what the monitor would
+/// have done).
+fn tidy_unwatched(
+    layout: &Layout,
+    store: &Store,
+    c: &ContainerConfig,
+    exit_code: i32,
+) -> Result<()> {
+    let _ = std::process::Command::new(&c.runtime)
+        .arg("--root")
+        .arg(&c.runtime_root)
+        .args(["delete", "--force", &c.id])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    let _ = berth_image::overlay::unmount_rootfs(store, &c.id, false);
+    layout.update_state(&c.id, |s| {
+        if s.status != Status::Exited || s.finished_at.is_empty() {
+            s.status = Status::Exited;
+            s.finished_at = now_rfc3339();
+            s.exit_code = exit_code;
+        }
+        s.pid = 0;
+        s.pid_start = 0;
+        s.monitor_pid = 0;
+        s.monitor_start = 0;
+        s.keeper_pid = 0;
+        s.keeper_start = 0;
+        s.stopped_by_user = true;
+    })?;
+    let mut at = crate::create::attrs(c);
+    at.insert("exitCode".into(), exit_code.to_string());
+    let _ = crate::events::emit(layout, "container", "die", &c.id, at);
+    Ok(())
+}
+
+/// Stops an unwatched container: signal, wait, SIGKILL, then tidy. The exit code cannot be
+/// read by a non-parent: it is recorded as 128 + the signal that ended it.
+fn stop_direct(
+    layout: &Layout,
+    store: &Store,
+    c: &ContainerConfig,
+    s: &ContainerState,
+    sig: i32,
+    timeout: i64,
+) -> Result<()> {
+    let mut code = 128 + sig;
+    if let Some(fd) = signal_init(s.pid, s.pid_start, sig)? {
+        let limit = Duration::from_secs(timeout.max(0) as u64);
+        if !wait_pidfd(&fd, limit) {
+            signal_init(s.pid, s.pid_start, libc::SIGKILL)?;
+            wait_pidfd(&fd, Duration::from_secs(10));
+            code = 137;
+        }
+    }
+    tidy_unwatched(layout, store, c, code)?;
+    if c.options.auto_remove {
+        crate::remove::remove_container(layout, store, &c.id, true)?;
+    }
+    Ok(())
+}
+
+/// Stops container `id`: its stop signal (or `signal`), `timeout` seconds (or its own,
+/// else 10), then SIGKILL. Nothing to do for a container that does not run.
+pub fn stop(
+    layout: &Layout,
+    store: &Store,
+    id: &str,
+    signal: Option<i32>,
+    timeout: Option<i64>,
+) -> Result<()> {
+    let c = layout.load_config(id)?;
+    let s = with_monitor(layout, id)?;
+    let sig = signal
+        .or((c.stop_signal > 0).then_some(c.stop_signal))
+        .unwrap_or(libc::SIGTERM);
+    let timeout = timeout.or(c.options.stop_timeout).unwrap_or(10);
+    if status::monitor_alive(&s) {
+        let r = ask_monitor(
+            layout,
+            id,
+            &Request::Stop {
+                signal: sig,
+                timeout_secs: timeout,
+            },
+        );
+        if let Err(x) = r {
+            // A monitor that just died or finished refuses the connection: the processes
+            // decide what is left to do.
+            let now = with_monitor(layout, id)?;
+            if status::monitor_alive(&now) && status::is_running(&now) {
+                return Err(Error::Invalid(format!(
+                    "stop container {id}: {}",
+                    crate::error::chain(&x)
+                )));
+            }
+            if status::init_alive(&now) && !status::watched(&now) {
+                stop_direct(layout, store, &c, &now, sig, timeout)?;
+            }
+        }
+    } else if status::init_alive(&s) {
+        stop_direct(layout, store, &c, &s, sig, timeout)?;
+    } else {
+        return Ok(());
+    }
+    let _ = crate::events::emit(layout, "container", "stop", id, crate::create::attrs(&c));
+    Ok(())
+}
+
+/// Sends `sig` to a running container (docker's kill: no restart after).
+pub fn kill(layout: &Layout, store: &Store, id: &str, reference: &str, sig: i32) -> Result<()> {
+    let s = with_monitor(layout, id)?;
+    if !status::is_running(&s) {
+        return Err(Error::Invalid(format!(
+            "cannot kill container: {reference}: container {id} is not running"
+        )));
+    }
+    if status::monitor_alive(&s) {
+        ask_monitor(layout, id, &Request::Kill { signal: sig })?;
+    } else if let Some(fd) = signal_init(s.pid, s.pid_start, sig)? {
+        // Nobody else will record this exit: do it if it dies of this signal.
+        if wait_pidfd(&fd, Duration::from_millis(200)) && !status::keeper_alive(&s) {
+            let c = layout.load_config(id)?;
+            tidy_unwatched(layout, store, &c, 128 + sig)?;
+        }
+    }
+    let c = layout.load_config(id)?;
+    let mut at = crate::create::attrs(&c);
+    at.insert("signal".into(), sig.to_string());
+    let _ = crate::events::emit(layout, "container", "kill", id, at);
+    Ok(())
+}
+
+/// Waits for container `id` to exit; its exit code (docker's "not-running" condition: a
+/// created container returns at once).
+pub fn wait(layout: &Layout, id: &str) -> Result<i32> {
+    loop {
+        let s = status::current(layout, id)?;
+        let live = status::is_running(&s) || status::watched(&s);
+        if !live {
+            return Ok(s.exit_code);
+        }
+        if status::monitor_alive(&s) && s.status != Status::Exited {
+            if let Ok(Some(x)) = ask_monitor(layout, id, &Request::Wait) {
+                return Ok(x.exit_code);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        if !layout.container_dir(id).exists() {
+            return Err(Error::NoSuchContainer(id.to_string()));
+        }
+    }
+}
+
+/// docker's refusal to remove a running container without force.
+fn running_refusal(reference: &str) -> Error {
+    Error::Invalid(format!(
+        "cannot remove container \"{reference}\": container is running: stop the container \
+         before removing or force remove"
+    ))
+}
+
+/// Kills everything of a container whose records cannot be trusted: its monitor and keeper
+/// (when the state names them), then every process in its cgroup.
+fn kill_everything(layout: &Layout, id: &str) {
+    if let Ok(s) = status::load(layout, id) {
+        for (p, st) in [
+            (s.keeper_pid, s.keeper_start),
+            (s.monitor_pid, s.monitor_start),
+            (s.pid, s.pid_start),
+        ] {
+            let _ = signal_init(p, st, libc::SIGKILL);
+        }
+    }
+    let path = status::cgroup_path(layout, id);
+    if let Ok(m) = crate::stats::manager(&path, id) {
+        let t = Instant::now();
+        while m.pids().is_ok_and(|p| !p.is_empty()) && t.elapsed() < Duration::from_secs(5) {
+            let _ = m.kill_all(libc::SIGKILL);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Removes container `id` (`reference` is what the user typed). With `force` a running
+/// container is killed first, and a container whose records cannot be read is killed
+/// through its cgroup and removed whatever its files say. A half-made container (its
+/// creation cut short) is swept. A start racing the removal is stopped again.
+pub fn remove(
+    layout: &Layout,
+    store: &Store,
+    id: &str,
+    reference: &str,
+    force: bool,
+    volumes: bool,
+) -> Result<()> {
+    for _ in 0..20 {
+        match inventory::entry(layout, id) {
+            None => return Ok(()),
+            Some(Entry::HalfMade { .. }) => return inventory::sweep_half_made(layout, store, id),
+            Some(Entry::Broken { reason, .. }) => {
+                if !force {
+                    return Err(Error::Unreadable {
+                        id: id.to_string(),
+                        reason: format!("{reason}; remove it with `rm -f`"),
+                    });
+                }
+                kill_everything(layout, id);
+            }
+            Some(Entry::Container(_)) => match status::current(layout, id) {
+                Err(Error::Unreadable { reason, .. }) => {
+                    if !force {
+                        return Err(Error::Unreadable {
+                            id: id.to_string(),
+                            reason: format!("{reason}; remove it with `rm -f`"),
+                        });
+                    }
+                    kill_everything(layout, id);
+                }
+                Err(e) => return Err(e),
+                Ok(s) => {
+                    let running = status::is_running(&s)
+                        || (status::watched(&s) && s.status != Status::Exited);
+                    if running {
+                        if !force {
+                            return Err(running_refusal(reference));
+                        }
+                        stop(layout, store, id, Some(libc::SIGKILL), Some(0))?;
+                    }
+                    // A monitor may still be finishing (or removing an --rm container).
+                    settle(layout, id);
+                }
+            },
+        }
+        match crate::remove::remove_container(layout, store, id, volumes) {
+            Ok(()) => return Ok(()),
+            // Something of it runs again (a racing start, stray processes): again.
+            Err(Error::Busy(_)) if force => {
+                if !status::cgroup_pids(layout, id).is_empty()
+                    && status::load(layout, id).is_ok_and(|s| !status::watched(&s))
+                {
+                    kill_everything(layout, id);
+                }
+                continue;
+            }
+            Err(Error::Busy(_)) => return Err(running_refusal(reference)),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::Invalid(format!(
+        "remove container {id}: it kept being started again"
+    )))
+}
