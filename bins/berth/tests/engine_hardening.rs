@@ -370,7 +370,7 @@ fn run_rm_race_leaks_no_mount_and_no_unknown_container() {
             let e = &e;
             let ops = &ops;
             s.spawn(move || {
-                let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (w + 1) * 0x1000_0001);
+                let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ ((w + 1) * 0x1000_0001));
                 while Instant::now() < deadline {
                     let name = format!("m{}", rng.below(4));
                     let args: Vec<&str> = if rng.below(2) == 0 {
