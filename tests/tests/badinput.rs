@@ -307,3 +307,59 @@ fn cve_2026_41579_dev_symlink_to_outside_is_not_followed() {
         "runtime created device entries in a host directory through rootfs /dev:{o}"
     );
 }
+
+// Issue 16, item 8: bad inputs with a poor answer (the runtime's share).
+
+#[test]
+fn item8_config_json_array_gets_a_clear_error() {
+    // serde reads `[]` as an empty struct: the error named ociVersion, not the real problem.
+    let rt = Runtime::new();
+    let b = Bundle::busybox();
+    let id = unique("cfgarray");
+    let bundle = b.path().to_string_lossy().into_owned();
+    fs::write(b.path().join("config.json"), "[]\n").unwrap();
+    rt.track(&id, Some(&b));
+    let o = rt.cmd(&["run", "--bundle", &bundle, &id]);
+    o.code_is(1).errors_contain("JSON object");
+    assert!(!o.errors().contains("ociVersion"), "misleading message:{o}");
+}
+
+#[test]
+fn item8_relative_mount_destination_is_refused() {
+    // The runtime-spec: a mount destination MUST be absolute (runc only warns, and used to
+    // take it as relative to "/").
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox();
+    b.mount("mnt/rel", "tmpfs", "tmpfs", &[]);
+    let o = rt.run(&unique("reldest2"), &b);
+    o.failed().errors_contain("mnt/rel");
+    assert!(o.errors().contains("absolute"), "{o}");
+    assert!(host_mounts_under(b.path()).is_empty());
+}
+
+#[test]
+fn item8_fifo_as_config_json_is_refused_without_hanging() {
+    let rt = Runtime::new();
+    let b = Bundle::busybox();
+    let id = unique("cfgfifo");
+    let cfg = b.path().join("config.json");
+    let _ = fs::remove_file(&cfg);
+    let st = std::process::Command::new("mkfifo")
+        .arg(&cfg)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    rt.track(&id, Some(&b));
+    let bundle = b.path().to_string_lossy().into_owned();
+    let (mut c, _out, errp, _log) = rt.command(&["run", "--bundle", &bundle, &id]);
+    let mut child = c.spawn().unwrap();
+    // Before the fix the open blocked forever (no writer ever comes).
+    let st = wait_timeout(
+        &mut child,
+        Duration::from_secs(10),
+        "run with a FIFO config.json",
+    );
+    let err = fs::read_to_string(errp).unwrap();
+    assert_eq!(st.code(), Some(1), "{err}");
+    assert!(err.contains("not a regular file"), "{err}");
+}

@@ -445,3 +445,59 @@ fn bind_mount_with_type_none() {
     let o = run_out(&rt, &b, "typenone");
     assert_eq!(o.probe()["data"], "none-type", "{o}");
 }
+
+// Issue 16, item 9: systemd-based images ship /etc/resolv.conf as a relative symlink
+// (dangling in the image); a file bind-mount onto it follows it inside the rootfs, as runc
+// does, and never outside.
+#[test]
+fn item9_file_mount_on_a_symlinked_etc_file_follows_it_inside_the_rootfs() {
+    let rt = Runtime::new();
+    let victim = Marker::new();
+    let mut b = Bundle::busybox();
+    let etc = b.rootfs().join("etc");
+    std::os::unix::fs::symlink(
+        "../run/systemd/resolve/stub-resolv.conf",
+        etc.join("resolv.conf"),
+    )
+    .unwrap();
+    // Links aimed at the host: a relative one full of `..` and an absolute one.
+    let v = victim.dir.path().to_str().unwrap().to_string();
+    std::os::unix::fs::symlink(
+        format!("../../../../../../../..{v}/created"),
+        etc.join("hosts"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(&victim.path, etc.join("hostname")).unwrap();
+    let src = b.host_dir("files");
+    for (f, text) in [
+        ("resolv", "nameserver 192.0.2.1\n"),
+        ("hosts", "h\n"),
+        ("name", "n\n"),
+    ] {
+        fs::write(src.join(f), text).unwrap();
+    }
+    let s = |f: &str| src.join(f).to_string_lossy().into_owned();
+    b.readonly_root(false)
+        .mount("/etc/resolv.conf", "bind", &s("resolv"), &["bind", "ro"])
+        .mount("/etc/hosts", "bind", &s("hosts"), &["bind", "ro"])
+        .mount("/etc/hostname", "bind", &s("name"), &["bind", "ro"])
+        .sh("cat /etc/resolv.conf /etc/hosts /etc/hostname");
+    let o = rt.run(&unique("etclinks"), &b);
+    let names: Vec<String> = fs::read_dir(victim.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        ["marker"],
+        "the runtime created files in a host dir through rootfs symlinks:{o}"
+    );
+    assert_eq!(fs::read_to_string(&victim.path).unwrap(), victim.secret);
+    o.ok();
+    assert_eq!(o.stdout, "nameserver 192.0.2.1\nh\nn\n", "{o}");
+    assert!(b
+        .rootfs()
+        .join("run/systemd/resolve/stub-resolv.conf")
+        .is_file());
+    assert!(b.rootfs().join(&v[1..]).join("created").is_file());
+}

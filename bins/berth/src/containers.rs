@@ -128,7 +128,7 @@ pub struct Eng {
     pub store: Store,
 }
 
-fn open(g: &Globals) -> Result<Eng> {
+pub fn open(g: &Globals) -> Result<Eng> {
     let store = Store::open(&g.root)
         .map_err(|e| anyhow!(e).context(format!("open store {}", g.root.display())))?;
     let layout = Layout::open(&g.root)?;

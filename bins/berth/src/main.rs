@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 mod containers;
 mod io_cmds;
 mod run_flags;
+mod system;
 mod term;
 mod volume_cmd;
 
@@ -79,6 +80,9 @@ enum Cmd {
     Io(io_cmds::Cmd),
     #[command(flatten)]
     Volumes(volume_cmd::Cmd),
+    /// Manage berth itself (`system boot`: start containers after a reboot)
+    #[command(subcommand)]
+    System(system::Cmd),
 }
 
 #[derive(Subcommand)]
@@ -270,7 +274,10 @@ fn main() {
         }
     };
     // Container commands run without tokio: most are a few file reads and a fork.
-    if matches!(cli.cmd, Cmd::Containers(_) | Cmd::Io(_) | Cmd::Volumes(_)) {
+    if matches!(
+        cli.cmd,
+        Cmd::Containers(_) | Cmd::Io(_) | Cmd::Volumes(_) | Cmd::System(_)
+    ) {
         let code = match client_options(&cli) {
             Ok(client_opts) => {
                 let g = Globals {
@@ -281,6 +288,7 @@ fn main() {
                     Cmd::Containers(c) => containers::dispatch(&g, c),
                     Cmd::Io(c) => io_cmds::dispatch(&g, c),
                     Cmd::Volumes(c) => volume_cmd::dispatch(&g, c),
+                    Cmd::System(c) => system::dispatch(&g, c),
                     _ => unreachable!("matched above"),
                 }
             }
@@ -390,7 +398,9 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Load(a) | Cmd::Image(ImageCmd::Load(a)) => load(&ctx, a),
         Cmd::Import(a) | Cmd::Image(ImageCmd::Import(a)) => import(&ctx, a),
         Cmd::Login(_) | Cmd::Logout(_) => unreachable!("handled above"),
-        Cmd::Containers(_) | Cmd::Io(_) | Cmd::Volumes(_) => unreachable!("run without tokio"),
+        Cmd::Containers(_) | Cmd::Io(_) | Cmd::Volumes(_) | Cmd::System(_) => {
+            unreachable!("run without tokio")
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 use anyhow::{anyhow, bail, Context, Result};
 use berth_engine::options::{
     CreateOptions, HealthConfig, HealthOnFailure, LogOptions, NetworkMode, Resources, SeccompOpt,
-    Security,
+    Security, MIN_MEMORY,
 };
 use berth_engine::parse;
 use std::collections::BTreeMap;
@@ -154,7 +154,7 @@ pub struct RunFlags {
     /// Runtime to use for this container (a path or a name in PATH)
     #[arg(long)]
     pub runtime: Option<String>,
-    /// Log driver options (max-size, max-file)
+    /// Log driver options: max-size (default 10m; -1 for unbounded), max-file (default 3)
     #[arg(long = "log-opt")]
     pub log_opt: Vec<String>,
     /// Logging driver for the container (json-file)
@@ -302,6 +302,9 @@ impl RunFlags {
             Some(m) => Some(parse::size(m)? as i64).filter(|m| *m > 0),
             None => None,
         };
+        if memory.is_some_and(|m| m < MIN_MEMORY) {
+            bail!("Minimum memory limit allowed is {}MB", MIN_MEMORY >> 20);
+        }
         let resources = Resources {
             memory,
             memory_swap: f
@@ -403,29 +406,40 @@ impl RunFlags {
             None | Some("json-file") => {}
             Some(d) => bail!("logging driver {d:?} is not supported (only json-file)"),
         }
-        let mut log = LogOptions::default();
+        // Bounded by default (max-size 10m, max-file 3); max-size=-1 is unbounded.
+        let mut max_size: Option<Option<u64>> = None;
+        let mut max_file = None;
         for o in &f.log_opt {
             let (k, v) = kv("log-opt", o)?;
             match k.as_str() {
+                "max-size" if v.trim() == "-1" => max_size = Some(None),
                 "max-size" => {
                     let n = parse::size(&v)?;
                     if n == 0 {
-                        bail!("invalid --log-opt {o:?}: max-size must be positive");
+                        bail!("invalid --log-opt {o:?}: max-size must be positive (or -1 for unbounded)");
                     }
-                    log.max_size = Some(n);
+                    max_size = Some(Some(n));
                 }
                 "max-file" => {
                     let n: u32 = v.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
                         anyhow!("invalid --log-opt {o:?}: max-file must be a number >= 1")
                     })?;
-                    log.max_file = Some(n);
+                    max_file = Some(n);
                 }
                 _ => bail!("unknown log opt {k:?} for json-file log driver (max-size, max-file)"),
             }
         }
-        if log.max_file.is_some_and(|n| n > 1) && log.max_size.is_none() {
-            bail!("max-file cannot be set without max-size");
+        let max_size = max_size.unwrap_or(Some(LogOptions::DEFAULT_MAX_SIZE));
+        if max_file.is_some_and(|n| n > 1) && max_size.is_none() {
+            bail!("max-file cannot be set with an unbounded log (max-size=-1)");
         }
+        let log = LogOptions {
+            max_size,
+            max_file: match max_size {
+                Some(_) => Some(max_file.unwrap_or(LogOptions::DEFAULT_MAX_FILE)),
+                None => max_file,
+            },
+        };
 
         let security = security(&f)?;
         let cgroup_parent = match f.cgroup_parent.clone() {
@@ -664,6 +678,45 @@ mod tests {
         assert_eq!(o.restart, RestartPolicy::OnFailure(2));
         let o = parse(&["--security-opt", "no-new-privileges", "busybox"]).unwrap();
         assert_eq!(o.security.no_new_privileges, Some(true));
+    }
+
+    #[test]
+    fn logs_are_bounded_by_default() {
+        let o = parse(&["busybox"]).unwrap();
+        assert_eq!((o.log.max_size, o.log.max_file), (Some(10 << 20), Some(3)));
+        let o = parse(&["--log-opt", "max-size=1m", "busybox"]).unwrap();
+        assert_eq!((o.log.max_size, o.log.max_file), (Some(1 << 20), Some(3)));
+        let o = parse(&["--log-opt", "max-file=5", "busybox"]).unwrap();
+        assert_eq!((o.log.max_size, o.log.max_file), (Some(10 << 20), Some(5)));
+        let o = parse(&["--log-opt", "max-size=-1", "busybox"]).unwrap();
+        assert_eq!((o.log.max_size, o.log.max_file), (None, None));
+        err(
+            &[
+                "--log-opt",
+                "max-size=-1",
+                "--log-opt",
+                "max-file=2",
+                "busybox",
+            ],
+            "unbounded",
+        );
+        err(&["--log-opt", "max-size=0", "busybox"], "-1 for unbounded");
+    }
+
+    #[test]
+    fn memory_below_the_minimum_says_it() {
+        err(
+            &["-m", "1", "busybox"],
+            "Minimum memory limit allowed is 1MB",
+        );
+        err(
+            &["-m", "1023k", "busybox"],
+            "Minimum memory limit allowed is 1MB",
+        );
+        assert_eq!(
+            parse(&["-m", "1m", "busybox"]).unwrap().resources.memory,
+            Some(1 << 20)
+        );
     }
 
     #[test]

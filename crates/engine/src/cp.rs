@@ -51,6 +51,9 @@ pub struct Side<'a> {
     pub path: &'a Path,
     /// Resolve inside `dir` as if it were `/` (a container side).
     pub in_root: bool,
+    /// Where `dir` is mounted in the container (a volume or bind mount's target), so that
+    /// messages name the path as the user wrote it.
+    pub shown_under: Option<&'a Path>,
 }
 
 impl<'a> Side<'a> {
@@ -60,6 +63,23 @@ impl<'a> Side<'a> {
             dir: rootfs,
             path,
             in_root: true,
+            shown_under: None,
+        }
+    }
+    /// A container path inside a mount whose target in the container is `target`;
+    /// `self.dir` is the mount's source.
+    pub fn under(mut self, target: &'a Path) -> Side<'a> {
+        self.shown_under = Some(target);
+        self
+    }
+    /// `p` (a path on this side) as the user sees it.
+    fn show(&self, p: &Path) -> PathBuf {
+        match self.shown_under {
+            Some(m) => match p.strip_prefix("/").unwrap_or(p) {
+                r if r.as_os_str().is_empty() => m.to_path_buf(),
+                r => m.join(r),
+            },
+            None => p.to_path_buf(),
         }
     }
     /// A host path, resolved as any other host path.
@@ -68,6 +88,7 @@ impl<'a> Side<'a> {
             dir: rustix::fs::CWD,
             path,
             in_root: false,
+            shown_under: None,
         }
     }
 }
@@ -198,7 +219,7 @@ struct Dest {
 /// Resolves `parsed` to its parent directory's fd and final name; a symlink at the final
 /// name is followed (re-resolved from the parent, inside the root) when `follow`.
 fn resolve(side: &Side<'_>, parsed: &Parsed, follow: bool, source: bool) -> Result<Dest> {
-    let shown = side.path.to_path_buf();
+    let shown = side.show(side.path);
     let mut p = parsed.path.clone();
     let mut links = 0;
     loop {
@@ -228,9 +249,9 @@ fn resolve(side: &Side<'_>, parsed: &Parsed, follow: bool, source: bool) -> Resu
                 rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR if source => not_found(side),
                 rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR => invalid(format!(
                     "destination directory {} does not exist",
-                    parent.display()
+                    side.show(&parent).display()
                 )),
-                e => io(&parent, e),
+                e => io(&side.show(&parent), e),
             })?;
         match rustix::fs::statat(&dir, name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW) {
             Err(rustix::io::Errno::NOENT) => {
@@ -292,7 +313,7 @@ fn copy_name(parsed: &Parsed, source: &Dest) -> OsString {
 fn not_found(side: &Side<'_>) -> Error {
     invalid(format!(
         "could not find the file {}{}",
-        side.path.display(),
+        side.show(side.path).display(),
         if side.in_root {
             " in the container"
         } else {
@@ -313,7 +334,7 @@ pub fn copy(src: Side<'_>, dst: Side<'_>, opts: &CopyOptions) -> Result<Report> 
     if sp.trailing_slash && !src_is_dir {
         return Err(invalid(format!(
             "{} is not a directory",
-            src.path.display()
+            src.show(src.path).display()
         )));
     }
     // `/`, `.` and `..` have no name of their own to copy under.
@@ -782,7 +803,7 @@ pub fn write_tar<W: std::io::Write>(src: Side<'_>, opts: &CopyOptions, w: W) -> 
     if sp.trailing_slash && file_type(&sst) != FileType::Directory {
         return Err(invalid(format!(
             "{} is not a directory",
-            src.path.display()
+            src.show(src.path).display()
         )));
     }
     if source.name == "." || source.name == ".." {
@@ -791,7 +812,7 @@ pub fn write_tar<W: std::io::Write>(src: Side<'_>, opts: &CopyOptions, w: W) -> 
     let mut t = TarOut {
         b: tar::Builder::new(w),
         report: Report::default(),
-        shown: src.path.to_path_buf(),
+        shown: src.show(src.path),
         linked: Default::default(),
     };
     t.b.follow_symlinks(false);

@@ -14,7 +14,8 @@ pub enum Error {
     NameInUse(String),
     #[error("no such volume: {0}")]
     NoSuchVolume(String),
-    #[error("{0}")]
+    // transparent: the image error's own message and sources, once each.
+    #[error(transparent)]
     Image(#[from] berth_image::Error),
     #[error("decode {}", .0.display())]
     Json(PathBuf, #[source] serde_json::Error),

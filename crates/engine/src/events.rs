@@ -57,10 +57,12 @@ pub fn emit(
     };
     let mut line = serde_json::to_vec(&ev).expect("events serialise");
     line.push(b'\n');
+    use std::os::unix::fs::OpenOptionsExt;
     let p = layout.events_path();
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(&p)
         .map_err(|e| Error::io(&p, e))?;
     f.write_all(&line).map_err(|e| Error::io(&p, e))

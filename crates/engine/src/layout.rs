@@ -26,10 +26,26 @@ pub struct Layout {
 
 impl Layout {
     /// The layout under storage root `root`; creates the engine's directories (0700).
+    /// The root, those directories and the shared files must belong to the user running
+    /// berth and be writable by nobody else (berth_image::store::check_owned): another
+    /// user's tree could redirect root's writes with a planted symlink. A few lstat calls.
     pub fn open(root: impl Into<PathBuf>) -> Result<Layout> {
+        use berth_image::store::{check_if_present, private_dir, private_root, Kind};
         let l = Layout { root: root.into() };
-        for d in [l.containers_dir(), l.names_dir(), l.volumes_dir()] {
-            mkdir_private(&d)?;
+        private_root(&l.root)?;
+        for d in [
+            l.engine_dir(),
+            l.containers_dir(),
+            l.names_dir(),
+            l.volumes_dir(),
+        ] {
+            private_dir(&d)?;
+        }
+        for d in ["runtime", "bin"] {
+            check_if_present(&l.engine_dir().join(d), Kind::Dir)?;
+        }
+        for f in [l.events_path(), l.engine_dir().join("volumes.lock")] {
+            check_if_present(&f, Kind::File)?;
         }
         Ok(l)
     }

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bins;
+pub mod boot;
 pub mod control;
 pub mod cp;
 pub mod create;

@@ -47,6 +47,7 @@ fn open_append(p: &Path) -> Result<File> {
         .create(true)
         .append(true)
         .mode(0o640)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(p)
         .map_err(|e| Error::io(p, e))
 }

@@ -183,11 +183,24 @@ pub enum NetworkMode {
     Host,
 }
 
+/// The smallest `-m` accepted: below it the runtime's own setup does not fit (measured for
+/// berth-runtime on cgroup v1: 256-384 KiB already fails now and then), so `-m 1` gets this
+/// message instead of the kernel's EBUSY or an OOM kill. docker's floor is 6 MiB.
+pub const MIN_MEMORY: i64 = 1 << 20;
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct LogOptions {
-    /// bytes; None = no rotation
+    /// bytes; None = no rotation (as stored; the CLI fills in the defaults below)
     pub max_size: Option<u64>,
-    /// files kept, including the current one (docker's default 1)
+    /// files kept, including the current one
     pub max_file: Option<u32>,
+}
+
+impl LogOptions {
+    /// `--log-opt max-size` when none is given: logs are bounded by default (docker's are
+    /// not; `max-size=-1` asks for that).
+    pub const DEFAULT_MAX_SIZE: u64 = 10 << 20;
+    /// `--log-opt max-file` when none is given and the log is bounded.
+    pub const DEFAULT_MAX_FILE: u32 = 3;
 }

@@ -660,6 +660,36 @@ fn network_files(ctx: &SpecContext<'_>, hostname: &str, net: &NetworkMode) -> Re
     Ok([a.0, b.0, c.0])
 }
 
+/// The kernel's limit on one argument or environment string, NUL included
+/// (MAX_ARG_STRLEN, 32 pages): execve fails with E2BIG beyond it.
+pub const MAX_ARG_STRLEN: usize = 32 * 4096;
+
+/// A string execve would refuse is an error now, naming it, rather than an exit 1 with no
+/// error from inside the container after it started.
+fn check_exec_strings(args: &[String], env: &[String]) -> Result<()> {
+    let max = MAX_ARG_STRLEN - 1;
+    for e in env {
+        if e.len() > max {
+            let k = e.split('=').next().unwrap_or_default();
+            return Err(invalid(format!(
+                "environment variable {k:?} is {} bytes long: the kernel limits one variable \
+                 (NAME=value) to {max} bytes",
+                e.len()
+            )));
+        }
+    }
+    for (i, a) in args.iter().enumerate() {
+        if a.len() > max {
+            return Err(invalid(format!(
+                "argument {i} of the command is {} bytes long: the kernel limits one argument \
+                 to {max} bytes",
+                a.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Builds the spec. `rootfs` is an fd of the mounted rootfs, used (only) to read the
 /// image's /etc/passwd and /etc/group with RESOLVE_IN_ROOT.
 ///
@@ -784,6 +814,7 @@ pub fn build_spec(
     if !has(&env, "HOSTNAME") {
         env.insert(1.min(env.len()), format!("HOSTNAME={hostname}"));
     }
+    check_exec_strings(&run_args, &env)?;
     s["process"]["env"] = json!(env);
 
     // root
@@ -1252,6 +1283,25 @@ mod tests {
             .unwrap()
             .iter()
             .find(|m| m["destination"] == dst)
+    }
+
+    #[test]
+    fn strings_execve_would_refuse_are_named() {
+        let f = fx();
+        let mut o = opts();
+        o.env = vec![format!("BIG={}", "a".repeat(MAX_ARG_STRLEN))];
+        let Err(e) = build(&f, &o, &image(ContainerConfig::default())) else {
+            panic!("built")
+        };
+        assert!(e.to_string().contains("\"BIG\""), "{e}");
+        assert!(!e.to_string().contains("aaaa"), "{e}");
+        o.env = vec![format!("OK={}", "a".repeat(MAX_ARG_STRLEN - 5))];
+        build(&f, &o, &image(ContainerConfig::default())).unwrap();
+        o.cmd = Some(vec!["echo".into(), "b".repeat(MAX_ARG_STRLEN)]);
+        let Err(e) = build(&f, &o, &image(ContainerConfig::default())) else {
+            panic!("built")
+        };
+        assert!(e.to_string().contains("argument 1"), "{e}");
     }
 
     #[test]

@@ -470,10 +470,13 @@ fn field(dot: &Value, path: &[String]) -> Result<Value> {
                     return Ok(Value::String("<no value>".into()))
                 }
                 None => {
+                    let mut known: Vec<&str> = m.keys().map(String::as_str).collect();
+                    known.sort_unstable();
                     return Err(err(format!(
-                        "can't evaluate field {k} in .{}",
-                        path[..i].join(".")
-                    )))
+                        "can't evaluate field {k} in .{} (fields: {})",
+                        path[..i].join("."),
+                        known.join(", ")
+                    )));
                 }
             },
             Value::Null => return Ok(Value::Null),

@@ -47,11 +47,13 @@ pub struct VolumesLock {
 /// Takes the volumes lock (blocking).
 pub fn lock(l: &Layout, exclusive: bool) -> Result<VolumesLock> {
     // Beside the volumes, not among them.
+    use std::os::unix::fs::OpenOptionsExt;
     let p = l.engine_dir().join("volumes.lock");
     let f = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(&p)
         .map_err(|e| Error::io(&p, e))?;
     let op = if exclusive {

@@ -362,9 +362,16 @@ fn load_oci(store: &Store, x: &Extracted, opts: &UnpackOptions) -> Result<Vec<Lo
         let got = sha256_digest(&b);
         if got != d.digest {
             return Err(Error::Corrupt {
-                what: d.digest.clone(),
+                what: format!("blob {}", d.digest),
                 expected: d.digest.clone(),
                 actual: got,
+            });
+        }
+        if b.len() as u64 != d.size {
+            return Err(Error::Corrupt {
+                what: format!("blob {}", d.digest),
+                expected: format!("{} bytes (the descriptor's size)", d.size),
+                actual: format!("{} bytes", b.len()),
             });
         }
         Ok(b)
@@ -401,11 +408,18 @@ fn load_oci(store: &Store, x: &Extracted, opts: &UnpackOptions) -> Result<Vec<Lo
             let p = x.path(&format!("blobs/sha256/{hexd}"))?;
             let mut f = std::fs::File::open(&p).map_err(|e| Error::io(&p, e))?;
             let (got, size) = store.ingest_reader(&mut f)?;
-            if got != l.digest || size != l.size {
+            if got != l.digest {
                 return Err(Error::Corrupt {
                     what: format!("layer {}", l.digest),
                     expected: l.digest.clone(),
                     actual: got,
+                });
+            }
+            if size != l.size {
+                return Err(Error::Corrupt {
+                    what: format!("layer {}", l.digest),
+                    expected: format!("{} bytes (the manifest's size)", l.size),
+                    actual: format!("{size} bytes"),
                 });
             }
         }

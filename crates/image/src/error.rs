@@ -59,6 +59,9 @@ pub enum Error {
     Reference(#[from] berth_registry::reference::ReferenceError),
     #[error("mount of {0}")]
     Mount(String, #[source] std::io::Error),
+    /// A path under the storage root that another user could have planted or can change.
+    #[error("refusing storage path {path}: {reason}")]
+    Untrusted { path: String, reason: String },
 }
 
 impl Error {

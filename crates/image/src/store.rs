@@ -95,6 +95,107 @@ fn mkdir(p: &Path) -> Result<()> {
         .map_err(|e| Error::io(p, e))
 }
 
+/// What a path under the storage root must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Dir,
+    File,
+}
+
+fn untrusted(p: &Path, reason: String) -> Error {
+    Error::Untrusted {
+        path: p.display().to_string(),
+        reason,
+    }
+}
+
+/// Refuses `st` (of path `p`) unless it is a `kind` (a symlink never is) that the user
+/// running berth owns and nobody else may write: root must never act inside a tree
+/// another user controls (a planted symlink would redirect its writes).
+pub fn check_owned(p: &Path, st: &rustix::fs::Stat, kind: Kind) -> Result<()> {
+    use rustix::fs::FileType;
+    let ft = FileType::from_raw_mode(st.st_mode);
+    let want = match kind {
+        Kind::Dir => FileType::Directory,
+        Kind::File => FileType::RegularFile,
+    };
+    if ft != want {
+        let what = match ft {
+            FileType::Symlink => "a symlink".to_string(),
+            FileType::Directory => "a directory".to_string(),
+            FileType::RegularFile => "a regular file".to_string(),
+            other => format!("a {other:?}"),
+        };
+        let need = match kind {
+            Kind::Dir => "a directory",
+            Kind::File => "a regular file",
+        };
+        return Err(untrusted(p, format!("it is {what}, not {need}")));
+    }
+    let me = rustix::process::geteuid().as_raw();
+    if st.st_uid != me {
+        return Err(untrusted(
+            p,
+            format!(
+                "it is owned by uid {}, not by uid {me} who runs berth (another user could \
+                 redirect what berth writes there)",
+                st.st_uid
+            ),
+        ));
+    }
+    if st.st_mode & 0o022 != 0 {
+        return Err(untrusted(
+            p,
+            format!(
+                "it is writable by other users (mode {:04o}); chmod go-w it",
+                st.st_mode & 0o7777
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The storage root: created (0700) when missing, else checked with [`check_owned`]. A
+/// symlink as the root itself is followed (an administrator's choice of where it lives).
+pub fn private_root(root: &Path) -> Result<()> {
+    match rustix::fs::stat(root) {
+        Ok(st) => check_owned(root, &st, Kind::Dir),
+        Err(rustix::io::Errno::NOENT) => {
+            mkdir(root)?;
+            let st = rustix::fs::stat(root).map_err(|e| Error::io(root, e.into()))?;
+            check_owned(root, &st, Kind::Dir)
+        }
+        Err(e) => Err(Error::io(root, e.into())),
+    }
+}
+
+/// A directory inside the (already checked) root: made 0700 when missing, else checked
+/// with [`check_owned`] without following a symlink. Parents must be checked first.
+pub fn private_dir(p: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    match rustix::fs::lstat(p) {
+        Ok(st) => check_owned(p, &st, Kind::Dir),
+        Err(rustix::io::Errno::NOENT) => match std::fs::DirBuilder::new().mode(0o700).create(p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let st = rustix::fs::lstat(p).map_err(|e| Error::io(p, e.into()))?;
+                check_owned(p, &st, Kind::Dir)
+            }
+            Err(e) => Err(Error::io(p, e)),
+        },
+        Err(e) => Err(Error::io(p, e.into())),
+    }
+}
+
+/// Checks `p` with [`check_owned`] when it exists (not following a symlink).
+pub fn check_if_present(p: &Path, kind: Kind) -> Result<()> {
+    match rustix::fs::lstat(p) {
+        Ok(st) => check_owned(p, &st, kind),
+        Err(rustix::io::Errno::NOENT) => Ok(()),
+        Err(e) => Err(Error::io(p, e.into())),
+    }
+}
+
 pub fn sha256_digest(b: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(b)))
 }
@@ -146,10 +247,14 @@ pub fn atomic_write(path: &Path, data: &[u8]) -> Result<()> {
 
 impl Store {
     /// Opens (creating if needed) a store at `root`.
+    ///
+    /// The root and the directories it holds must belong to the user running berth and be
+    /// writable by nobody else (see [`check_owned`]); a few stat calls, no tree walk.
     pub fn open(root: impl Into<PathBuf>) -> Result<Store> {
         let root = root.into();
+        private_root(&root)?;
         for d in [
-            "",
+            "blobs",
             "blobs/sha256",
             "tmp",
             "layers",
@@ -157,7 +262,10 @@ impl Store {
             "leases",
             "containers",
         ] {
-            mkdir(&root.join(d))?;
+            private_dir(&root.join(d))?;
+        }
+        for f in ["lock", "images.json"] {
+            check_if_present(&root.join(f), Kind::File)?;
         }
         std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700))
             .map_err(|e| Error::io(&root, e))?;
@@ -173,12 +281,14 @@ impl Store {
     }
 
     fn lock_file(&self, name: &str, op: rustix::fs::FlockOperation) -> Result<Lock> {
+        use std::os::unix::fs::OpenOptionsExt;
         let p = self.root.join(name);
         let f = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&p)
             .map_err(|e| Error::io(&p, e))?;
         rustix::fs::flock(&f, op).map_err(|e| Error::io(&p, e.into()))?;

@@ -178,15 +178,25 @@ pub fn load(bundle: &Path) -> Result<Config> {
 /// the config needs no serialising back.
 pub fn load_with_bytes(bundle: &Path) -> Result<(Config, Vec<u8>)> {
     use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
     let path = bundle.join("config.json");
-    let file = std::fs::File::open(&path).map_err(|source| Error::Read {
-        path: path.clone(),
-        source,
-    })?;
+    // O_NONBLOCK: a FIFO (or a device) here must not block the open; only a regular file
+    // is read.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&path)
+        .map_err(|source| Error::Read {
+            path: path.clone(),
+            source,
+        })?;
     let meta = file.metadata().map_err(|source| Error::Read {
         path: path.clone(),
         source,
     })?;
+    if !meta.file_type().is_file() {
+        return Err(invalid(format!("{} is not a regular file", path.display())));
+    }
     let too_big = |len: u64| {
         invalid(format!(
             "{} is {} bytes, more than the {} allowed",
@@ -209,6 +219,23 @@ pub fn load_with_bytes(bundle: &Path) -> Result<(Config, Vec<u8>)> {
         })?;
     if data.len() as u64 > MAX_CONFIG_BYTES {
         return Err(too_big(data.len() as u64));
+    }
+    // serde would read a JSON array as a struct's fields in order: `[]` would become an
+    // empty spec, refused later for a misleading reason.
+    match data.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        first => {
+            let what = match first {
+                None => "empty",
+                Some(b'[') => "a JSON array",
+                Some(b'"') => "a JSON string",
+                Some(_) => "not a JSON object",
+            };
+            return Err(invalid(format!(
+                "{} must hold a JSON object (the runtime-spec config), but it is {what}",
+                path.display()
+            )));
+        }
     }
     let spec: Spec =
         serde_json::from_slice(&data).map_err(|source| Error::Parse { path, source })?;

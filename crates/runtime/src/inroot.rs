@@ -12,7 +12,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path};
 
-use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
 
 /// Symlinks followed while creating one path, as the kernel's own limit.
 const MAX_LINKS: u32 = 40;
@@ -133,23 +133,55 @@ impl Root {
         }
     }
 
-    /// Create (or open) a regular file at `p` for a bind-mount target. The
-    /// final component is never followed: a symlink there is an error.
+    /// Create (or open) a regular file at `p` for a bind-mount target. A symlink
+    /// at the final component (`/etc/resolv.conf -> ../run/systemd/resolve/...`,
+    /// dangling in the image) is followed inside the root, as runc does: its
+    /// target is resolved again from the root, so it can only ever land beneath
+    /// it. Every open is O_NOFOLLOW, so a link is read, never followed by the
+    /// kernel from outside the root.
     pub fn create_file(&self, p: impl AsRef<Path>, mode: u32) -> io::Result<OwnedFd> {
-        let p = p.as_ref();
-        let name = p
-            .file_name()
-            .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
-        let parent = match p.parent() {
-            Some(d) => self.mkdir_all(d, 0o755)?,
-            None => rustix::io::fcntl_dupfd_cloexec(&self.fd, 0)?,
-        };
-        Ok(rustix::fs::openat(
-            &parent,
-            name,
-            OFlags::CREATE | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC,
-            Mode::from_raw_mode(mode),
-        )?)
+        let mut p = p.as_ref().to_path_buf();
+        let mut links = 0;
+        loop {
+            let name = p
+                .file_name()
+                .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?
+                .to_os_string();
+            let dir = p.parent().map(Path::to_path_buf);
+            let parent = match &dir {
+                Some(d) => self.mkdir_all(d, 0o755)?,
+                None => rustix::io::fcntl_dupfd_cloexec(&self.fd, 0)?,
+            };
+            match rustix::fs::openat(
+                &parent,
+                &name,
+                OFlags::CREATE | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC,
+                Mode::from_raw_mode(mode),
+            ) {
+                Ok(fd) => return Ok(fd),
+                Err(rustix::io::Errno::LOOP) => {
+                    let st = rustix::fs::statat(&parent, &name, AtFlags::SYMLINK_NOFOLLOW)?;
+                    if FileType::from_raw_mode(st.st_mode) != FileType::Symlink {
+                        return Err(io::Error::from_raw_os_error(libc::ELOOP));
+                    }
+                    links += 1;
+                    if links > MAX_LINKS {
+                        return Err(io::Error::from_raw_os_error(libc::ELOOP));
+                    }
+                    let target = rustix::fs::readlinkat(&parent, &name, Vec::new())?;
+                    let target = Path::new(OsStr::from_bytes(target.as_bytes()));
+                    // Relative to the link's directory; `..` is taken physically by
+                    // the walk in mkdir_all and never climbs above the root.
+                    p = if target.is_absolute() {
+                        target.to_path_buf()
+                    } else {
+                        dir.unwrap_or_else(|| Path::new("/").to_path_buf())
+                            .join(target)
+                    };
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 }
 
@@ -292,15 +324,47 @@ mod tests {
     }
 
     #[test]
-    fn create_file_refuses_final_symlink() {
+    fn create_file_follows_a_final_symlink_inside_the_root_only() {
         let t = tmp();
         let root_dir = t.join("root");
         std::fs::write(t.join("outside/secret"), b"x").unwrap();
         std::os::unix::fs::symlink(t.join("outside/secret"), root_dir.join("f")).unwrap();
+        std::os::unix::fs::symlink("../../../../../outside/new", root_dir.join("g")).unwrap();
         let r = Root::open(&root_dir).unwrap();
-        assert!(r.create_file("/f", 0o644).is_err());
+        r.create_file("/f", 0o644).unwrap();
+        r.create_file("/g", 0o644).unwrap();
+        // Both links land beneath the root; the host side is untouched.
+        assert!(root_dir
+            .join(t.join("outside/secret").strip_prefix("/").unwrap())
+            .is_file());
+        assert!(root_dir.join("outside/new").is_file());
+        assert_eq!(std::fs::read(t.join("outside/secret")).unwrap(), b"x");
+        assert!(!t.join("outside/new").exists());
         assert!(r.create_file("/d/e/g", 0o644).is_ok());
         assert!(root_dir.join("d/e/g").is_file());
+        let _ = std::fs::remove_dir_all(&t);
+    }
+
+    #[test]
+    fn create_file_follows_a_dangling_relative_link_as_systemd_images_ship() {
+        let t = tmp();
+        let root_dir = t.join("root");
+        std::fs::create_dir_all(root_dir.join("etc")).unwrap();
+        std::os::unix::fs::symlink(
+            "../run/systemd/resolve/stub-resolv.conf",
+            root_dir.join("etc/resolv.conf"),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("a", root_dir.join("etc/loop")).unwrap();
+        std::os::unix::fs::symlink("loop", root_dir.join("etc/a")).unwrap();
+        let r = Root::open(&root_dir).unwrap();
+        r.create_file("/etc/resolv.conf", 0o644).unwrap();
+        assert!(root_dir
+            .join("run/systemd/resolve/stub-resolv.conf")
+            .is_file());
+        assert!(root_dir.join("etc/resolv.conf").is_symlink());
+        let e = r.create_file("/etc/loop", 0o644).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ELOOP));
         let _ = std::fs::remove_dir_all(&t);
     }
 }

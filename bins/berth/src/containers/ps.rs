@@ -176,6 +176,26 @@ pub fn row(c: &ContainerConfig, s: &ContainerState, trunc: bool) -> Value {
     })
 }
 
+/// A row with every field, for checking a template when there is nothing to list.
+fn sample_row() -> Value {
+    let c = ContainerConfig {
+        id: "0".repeat(64),
+        name: String::new(),
+        created: String::new(),
+        image_id: String::new(),
+        image_manifest: String::new(),
+        runtime: String::new(),
+        runtime_root: String::new(),
+        path: String::new(),
+        args: vec![],
+        volumes: vec![],
+        health: None,
+        stop_signal: 15,
+        options: Default::default(),
+    };
+    row(&c, &ContainerState::default(), true)
+}
+
 struct Filters {
     by: Vec<(String, String)>,
     /// `before=`/`since=` references resolved to the created time of that container.
@@ -409,6 +429,10 @@ pub fn ps(e: &Eng, a: PsArgs) -> Result<()> {
         }
     };
     let t = Template::parse(&fmt)?;
+    // An unknown field is an error even with no rows to render (docker checks it too).
+    if rows.is_empty() {
+        t.render(&sample_row())?;
+    }
     let out = t.render_all(&rows, &header_name)?;
     use std::io::Write;
     let mut so = std::io::stdout().lock();

@@ -121,6 +121,8 @@ struct InMount {
     dir: PathBuf,
     rest: PathBuf,
     read_only: bool,
+    /// The mount's target in the container, for messages.
+    target: PathBuf,
 }
 
 /// The mount (longest target first) that holds container path `p`, judged on the path as
@@ -196,6 +198,7 @@ fn in_mount(
             dir,
             rest: PathBuf::from(r),
             read_only: ro,
+            target,
         }));
     }
     Ok(None)
@@ -219,12 +222,12 @@ pub fn run(g: &Globals, layout: &Layout, a: CpArgs) -> Result<()> {
     let ctr_arg = if into { dp } else { sp };
     // A path inside one of the container's volumes or bind mounts is copied there (they
     // are not part of the rootfs); anything else in the rootfs, mounted if need be.
-    let (rootfs, base, ctr_path) = match in_mount(layout, &cfg, ctr_arg)? {
+    let (rootfs, base, ctr_path, mount_target) = match in_mount(layout, &cfg, ctr_arg)? {
         Some(m) => {
             if into && m.read_only {
                 bail!("mounted volume is marked read-only");
             }
-            (None, m.dir, m.rest)
+            (None, m.dir, m.rest, Some(m.target))
         }
         None => {
             if into && cfg.options.read_only {
@@ -232,7 +235,7 @@ pub fn run(g: &Globals, layout: &Layout, a: CpArgs) -> Result<()> {
             }
             let r = Rootfs::open(layout, &store, &id)?;
             let merged = r.merged.clone();
-            (Some(r), merged, cpath(ctr_arg))
+            (Some(r), merged, cpath(ctr_arg), None)
         }
     };
     let root = rustix::fs::open(
@@ -241,6 +244,14 @@ pub fn run(g: &Globals, layout: &Layout, a: CpArgs) -> Result<()> {
         Mode::empty(),
     )
     .with_context(|| format!("open {} of container {}", base.display(), super::short(&id)))?;
+    // Messages name paths under a mount with the mount's target, as the user wrote them.
+    let side = |p| {
+        let s = Side::container(root.as_fd(), p);
+        match &mount_target {
+            Some(t) => s.under(t),
+            None => s,
+        }
+    };
     let owner = match (a.archive, into) {
         (true, _) => Owner::Source,
         // docker: files copied into a container belong to its root user ...
@@ -254,31 +265,19 @@ pub fn run(g: &Globals, layout: &Layout, a: CpArgs) -> Result<()> {
     };
     let report = if into && sp == "-" {
         let dst = ctr_path;
-        cp::extract_tar(
-            std::io::stdin().lock(),
-            Side::container(root.as_fd(), &dst),
-            &opts,
-        )
+        cp::extract_tar(std::io::stdin().lock(), side(&dst), &opts)
     } else if !into && dp == "-" {
         let src = ctr_path;
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        let r = cp::write_tar(Side::container(root.as_fd(), &src), &opts, &mut out);
+        let r = cp::write_tar(side(&src), &opts, &mut out);
         std::io::Write::flush(&mut out).context("write the tar stream")?;
         r
     } else if into {
         let dst = ctr_path;
-        cp::copy(
-            Side::host(Path::new(sp)),
-            Side::container(root.as_fd(), &dst),
-            &opts,
-        )
+        cp::copy(Side::host(Path::new(sp)), side(&dst), &opts)
     } else {
         let src = ctr_path;
-        cp::copy(
-            Side::container(root.as_fd(), &src),
-            Side::host(Path::new(dp)),
-            &opts,
-        )
+        cp::copy(side(&src), Side::host(Path::new(dp)), &opts)
     }?;
     drop(root);
     drop(rootfs);
