@@ -22,6 +22,7 @@ mod run;
 
 use berth_engine::layout::Layout;
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 pub struct Args {
@@ -131,6 +132,7 @@ fn main() {
         if let Ok(mut f) = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .custom_flags(libc_nofollow())
             .open(&mlog_path)
         {
             let _ = writeln!(f, "panic: {info}");
@@ -140,6 +142,7 @@ fn main() {
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .custom_flags(libc_nofollow())
             .open(layout.monitor_log_path(&args.id))
             .ok(),
     );
@@ -196,6 +199,12 @@ fn fail_ready(ready: Option<std::fs::File>, msg: &str) {
     if let Some(mut r) = ready {
         let _ = writeln!(r, "error: {msg}");
     }
+}
+
+/// O_NOFOLLOW: files the monitor opens in the container's directory are never reached
+/// through a symlink.
+fn libc_nofollow() -> i32 {
+    rustix::fs::OFlags::NOFOLLOW.bits() as i32
 }
 
 /// An error and its sources (the engine's one printer).

@@ -299,7 +299,7 @@ impl Mon {
     /// The runtime with `--log` (truncated first) so its error message can be read back.
     fn runtime_logged(&self) -> Command {
         let p = self.runtime_log();
-        let _ = File::create(&p);
+        let _ = std::fs::remove_file(&p);
         let mut c = self.runtime();
         c.arg("--log").arg(p).args(["--log-format", "json"]);
         c

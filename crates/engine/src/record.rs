@@ -251,8 +251,30 @@ impl Layout {
 }
 
 pub fn load_json<T: DeserializeOwned>(p: &Path) -> Result<T> {
-    let b = std::fs::read(p).map_err(|e| Error::io(p, e))?;
+    let b = read_nofollow(p)?;
     serde_json::from_slice(&b).map_err(|e| Error::Json(p.to_path_buf(), e))
+}
+
+/// The bytes of regular file `p`, never through a symlink (O_NOFOLLOW) and never
+/// blocking on a FIFO planted in its place (O_NONBLOCK).
+pub fn read_nofollow(p: &Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(p)
+        .map_err(|e| Error::io(p, e))?;
+    let m = f.metadata().map_err(|e| Error::io(p, e))?;
+    if !m.is_file() {
+        return Err(Error::io(
+            p,
+            std::io::Error::new(std::io::ErrorKind::InvalidData, "not a regular file"),
+        ));
+    }
+    let mut b = Vec::with_capacity(m.len() as usize);
+    f.read_to_end(&mut b).map_err(|e| Error::io(p, e))?;
+    Ok(b)
 }
 
 /// Temp file beside `p`, fsync, rename over `p`.

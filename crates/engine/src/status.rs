@@ -114,11 +114,13 @@ pub fn corrected(s: &ContainerState) -> Option<ContainerState> {
 /// nothing runs in the container's cgroup.
 pub fn load(layout: &Layout, id: &str) -> Result<ContainerState> {
     let p = layout.state_path(id);
-    match std::fs::read(&p) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ContainerState::default()),
+    match crate::record::read_nofollow(&p) {
+        Err(Error::Io(_, e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            Ok(ContainerState::default())
+        }
         Err(e) => Err(Error::Unreadable {
             id: id.to_string(),
-            reason: format!("read {}: {e}", p.display()),
+            reason: format!("read {}", crate::error::chain(&e)),
         }),
         Ok(b) if b.is_empty() => {
             let n = cgroup_pids(layout, id).len();
