@@ -1,0 +1,658 @@
+//! berth's nftables table, `table inet berth`: published ports (DNAT), masquerade and
+//! isolation between networks. See README.md for the chains drawn in order and the paths
+//! packets take.
+//!
+//! Why this shape:
+//! - One table of berth's own, never anyone else's (no iptables, no other table touched),
+//!   so berth can add and remove it whole and cannot break a host firewall's rules.
+//! - Everything goes through `nft -j -f -` (JSON, one transaction per change): the kernel
+//!   applies a transaction atomically, so a packet never sees half a change.
+//! - Published ports are map ELEMENTS, not rules: starting or stopping a container adds or
+//!   deletes a few elements (each with the container id as comment, so a sweep can find
+//!   an owner's leftovers), and the DNAT rules never change.
+//! - Per-network rules live in per-network chains reached through verdict maps keyed by
+//!   bridge name or subnet, so a network is added or removed as a unit by adding or
+//!   deleting its chains and its map elements; no rule handles are ever needed.
+//! - Every change is idempotent: "add" of a table, set, map or chain that exists is a no-op;
+//!   base chains are flushed and refilled inside the same transaction; a deletion first
+//!   re-adds what it deletes (same key and value), so deleting what is already gone is
+//!   fine. nft 1.0.6 has no `destroy` command; this is how to get its effect.
+//! - The forward chain only drops (policy accept): it isolates berth's bridges, it does
+//!   not open anything another firewall closes.
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use ipnet::IpNet;
+use serde_json::{json, Value};
+
+use crate::error::{Error, Result};
+use crate::ports::Proto;
+use crate::NetNs;
+
+/// The table's name (family inet).
+pub const TABLE: &str = "berth";
+
+const FAMILY: &str = "inet";
+
+/// A network's part of the ruleset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkRules {
+    /// The network's bridge; it also names the network's chains.
+    pub bridge: String,
+    /// Its subnets (IPv4 and/or IPv6).
+    pub subnets: Vec<IpNet>,
+    /// `--internal`: no traffic to or from any other interface, no masquerade.
+    pub internal: bool,
+}
+
+/// One published port: traffic to `host_ip` (or any local address of the container's
+/// family when None) on `host_port` goes to `container_ip:container_port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortRule {
+    /// Whose it is (the container id), stored as the element's comment.
+    pub owner: String,
+    pub proto: Proto,
+    pub host_ip: Option<IpAddr>,
+    pub host_port: u16,
+    pub container_ip: IpAddr,
+    pub container_port: u16,
+}
+
+impl PortRule {
+    fn map(&self) -> &'static str {
+        match (self.container_ip.is_ipv4(), self.host_ip.is_some()) {
+            (true, false) => "dnat4",
+            (true, true) => "dnat4-addr",
+            (false, false) => "dnat6",
+            (false, true) => "dnat6-addr",
+        }
+    }
+
+    fn key(&self) -> Value {
+        let proto = self.proto.name();
+        match self.host_ip {
+            Some(ip) => json!({"concat": [ip.to_string(), proto, self.host_port]}),
+            None => json!({"concat": [proto, self.host_port]}),
+        }
+    }
+
+    fn value(&self) -> Value {
+        json!({"concat": [self.container_ip.to_string(), self.container_port]})
+    }
+
+    fn check(&self) -> Result<()> {
+        if let Some(h) = self.host_ip {
+            if h.is_ipv4() != self.container_ip.is_ipv4() {
+                return Err(Error::Invalid(format!(
+                    "cannot publish {h}:{} to {}: the addresses' families differ",
+                    self.host_port, self.container_ip
+                )));
+            }
+        }
+        if self.owner.contains('"') || self.owner.len() > 128 {
+            return Err(Error::Invalid(format!("invalid port owner {:?}", self.owner)));
+        }
+        Ok(())
+    }
+}
+
+// ---- JSON builders (pure; unit tested) ----
+
+fn obj(kind: &str, mut body: Value) -> Value {
+    body["family"] = json!(FAMILY);
+    body["table"] = json!(TABLE);
+    json!({ kind: body })
+}
+
+fn add(kind: &str, body: Value) -> Value {
+    json!({"add": obj(kind, body)})
+}
+
+fn cmd(verb: &str, kind: &str, body: Value) -> Value {
+    json!({ verb: obj(kind, body) })
+}
+
+fn rule(chain: &str, expr: Vec<Value>) -> Value {
+    add("rule", json!({"chain": chain, "expr": expr}))
+}
+
+fn m_eq(left: Value, right: Value) -> Value {
+    json!({"match": {"op": "==", "left": left, "right": right}})
+}
+
+fn m_ne(left: Value, right: Value) -> Value {
+    json!({"match": {"op": "!=", "left": left, "right": right}})
+}
+
+fn meta(key: &str) -> Value {
+    json!({"meta": {"key": key}})
+}
+
+fn payload(proto: &str, field: &str) -> Value {
+    json!({"payload": {"protocol": proto, "field": field}})
+}
+
+fn ct_dnat() -> Value {
+    json!({"match": {"op": "in", "left": {"ct": {"key": "status"}}, "right": "dnat"}})
+}
+
+fn masquerade() -> Value {
+    json!({"masquerade": null})
+}
+
+fn dnat_map(ip_family: &str, with_addr: bool, map: &str) -> Vec<Value> {
+    let daddr = payload(if ip_family == "ip" { "ip" } else { "ip6" }, "daddr");
+    let mut key = vec![meta("l4proto"), payload("th", "dport")];
+    let mut expr = Vec::new();
+    if with_addr {
+        key.insert(0, daddr);
+    } else {
+        expr.push(m_eq(meta("nfproto"), json!(if ip_family == "ip" { "ipv4" } else { "ipv6" })));
+    }
+    expr.push(json!({"dnat": {"family": ip_family, "addr": {"map": {"key": {"concat": key}, "data": format!("@{map}")}}}}));
+    expr
+}
+
+/// The table, its sets and maps, its base chains and their (fixed) rules. Safe to send
+/// again: existing objects are kept, the base chains are flushed and refilled in the
+/// same transaction.
+pub fn base_commands() -> Vec<Value> {
+    let mut v = declarations();
+    let hooks = [
+        ("prerouting", "nat", "prerouting", -100),
+        ("output", "nat", "output", -100),
+        ("postrouting", "nat", "postrouting", 100),
+        ("forward", "filter", "forward", 0),
+    ];
+    for (name, ty, hook, prio) in hooks {
+        v.push(add(
+            "chain",
+            json!({"name": name, "type": ty, "hook": hook, "prio": prio, "policy": "accept"}),
+        ));
+        v.push(cmd("flush", "chain", json!({"name": name})));
+    }
+    v.push(add("chain", json!({"name": "published"})));
+    v.push(cmd("flush", "chain", json!({"name": "published"})));
+    // Published ports: only traffic to a local address (of the host namespace) is DNATed,
+    // from outside (prerouting) or from the host itself (output).
+    let local = m_eq(json!({"fib": {"result": "type", "flags": ["daddr"]}}), json!("local"));
+    for chain in ["prerouting", "output"] {
+        v.push(rule(chain, vec![local.clone(), json!({"jump": {"target": "published"}})]));
+    }
+    v.push(rule("published", dnat_map("ip", true, "dnat4-addr")));
+    v.push(rule("published", dnat_map("ip", false, "dnat4")));
+    v.push(rule("published", dnat_map("ip6", true, "dnat6-addr")));
+    v.push(rule("published", dnat_map("ip6", false, "dnat6")));
+    // Source NAT: a connection to a port published on 127.0.0.1 leaves through a bridge
+    // with a loopback source, which must become the bridge's address; then each network's
+    // chain, chosen by the packet's source subnet.
+    v.push(rule(
+        "postrouting",
+        vec![
+            m_eq(payload("ip", "saddr"), json!({"prefix": {"addr": "127.0.0.0", "len": 8}})),
+            m_eq(meta("oifname"), json!("@bridges")),
+            masquerade(),
+        ],
+    ));
+    v.push(rule(
+        "postrouting",
+        vec![json!({"vmap": {"key": payload("ip", "saddr"), "data": "@snat4"}})],
+    ));
+    v.push(rule(
+        "postrouting",
+        vec![json!({"vmap": {"key": payload("ip6", "saddr"), "data": "@snat6"}})],
+    ));
+    // Isolation: each network's chains, chosen by the bridge the packet comes in by or
+    // goes out by.
+    v.push(rule(
+        "forward",
+        vec![json!({"vmap": {"key": meta("iifname"), "data": "@fwd-in"}})],
+    ));
+    v.push(rule(
+        "forward",
+        vec![json!({"vmap": {"key": meta("oifname"), "data": "@fwd-out"}})],
+    ));
+    v
+}
+
+/// The table and its sets and maps (idempotent "add"s).
+fn declarations() -> Vec<Value> {
+    let mut v = vec![json!({"add": {"table": {"family": FAMILY, "name": TABLE}}})];
+    v.push(add("set", json!({"name": "bridges", "type": "ifname"})));
+    for (name, key) in [("fwd-in", "ifname"), ("fwd-out", "ifname")] {
+        v.push(add("map", json!({"name": name, "type": key, "map": "verdict"})));
+    }
+    for (name, key) in [("snat4", "ipv4_addr"), ("snat6", "ipv6_addr")] {
+        v.push(add(
+            "map",
+            json!({"name": name, "type": key, "map": "verdict", "flags": ["interval"]}),
+        ));
+    }
+    for (name, key, val) in [
+        ("dnat4", json!(["inet_proto", "inet_service"]), "ipv4_addr . inet_service"),
+        ("dnat4-addr", json!(["ipv4_addr", "inet_proto", "inet_service"]), "ipv4_addr . inet_service"),
+        ("dnat6", json!(["inet_proto", "inet_service"]), "ipv6_addr . inet_service"),
+        ("dnat6-addr", json!(["ipv6_addr", "inet_proto", "inet_service"]), "ipv6_addr . inet_service"),
+    ] {
+        v.push(add("map", json!({"name": name, "type": key, "map": val})));
+    }
+    v
+}
+
+fn snat_chain(bridge: &str) -> String {
+    format!("snat-{bridge}")
+}
+fn fwd_in_chain(bridge: &str) -> String {
+    format!("fwd-in-{bridge}")
+}
+fn fwd_out_chain(bridge: &str) -> String {
+    format!("fwd-out-{bridge}")
+}
+
+fn network_chains(n: &NetworkRules) -> [String; 3] {
+    [snat_chain(&n.bridge), fwd_in_chain(&n.bridge), fwd_out_chain(&n.bridge)]
+}
+
+fn elem(set: &str, elems: Vec<Value>) -> Value {
+    json!({"name": set, "elem": elems})
+}
+
+fn jump(chain: String) -> Value {
+    json!({"jump": {"target": chain}})
+}
+
+fn subnet_key(s: &IpNet) -> Value {
+    json!({"prefix": {"addr": s.network().to_string(), "len": s.prefix_len()}})
+}
+
+/// The elements that tie a network's chains in: (set or map name, element).
+fn network_elements(n: &NetworkRules) -> Vec<(&'static str, Value)> {
+    let b = n.bridge.as_str();
+    let mut v = vec![
+        ("bridges", json!(b)),
+        ("fwd-in", json!([b, jump(fwd_in_chain(b))])),
+        ("fwd-out", json!([b, jump(fwd_out_chain(b))])),
+    ];
+    for s in &n.subnets {
+        let map = if s.addr().is_ipv4() { "snat4" } else { "snat6" };
+        v.push((map, json!([subnet_key(&s.trunc()), jump(snat_chain(b))])));
+    }
+    v
+}
+
+fn check_network(n: &NetworkRules) -> Result<()> {
+    let ok = !n.bridge.is_empty()
+        && n.bridge.len() <= crate::netlink::IFNAME_MAX
+        && n.bridge.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_');
+    if !ok {
+        return Err(Error::Invalid(format!("invalid bridge name {:?}", n.bridge)));
+    }
+    Ok(())
+}
+
+/// The commands that install (or refresh) the base table and network `n`.
+pub fn network_commands(n: &NetworkRules) -> Result<Vec<Value>> {
+    check_network(n)?;
+    let b = n.bridge.as_str();
+    let mut v = base_commands();
+    let [snat, fwd_in, fwd_out] = network_chains(n);
+    for c in [&snat, &fwd_in, &fwd_out] {
+        v.push(add("chain", json!({"name": c})));
+        v.push(cmd("flush", "chain", json!({"name": c})));
+    }
+    let oif_is_b = m_eq(meta("oifname"), json!(b));
+    // Source NAT of the network's subnet(s), by where the packet goes:
+    // back out of its own bridge after DNAT (hairpin, or a neighbour reaching a published
+    // port through the host's address): masquerade, else the reply would bypass the host;
+    // to another berth bridge: keep the source (only DNATed traffic gets there);
+    // anywhere else: masquerade (egress), unless the network is internal.
+    v.push(rule(&snat, vec![oif_is_b.clone(), ct_dnat(), masquerade()]));
+    v.push(rule(
+        &snat,
+        vec![m_eq(meta("oifname"), json!("@bridges")), json!({"return": null})],
+    ));
+    if !n.internal {
+        v.push(rule(&snat, vec![masquerade()]));
+    }
+    // Forwarding from the bridge: to itself fine; to another berth bridge only for
+    // published ports (DNAT); an internal network nowhere else at all.
+    v.push(rule(&fwd_in, vec![oif_is_b, json!({"return": null})]));
+    if n.internal {
+        v.push(rule(&fwd_in, vec![json!({"drop": null})]));
+    } else {
+        v.push(rule(&fwd_in, vec![ct_dnat(), json!({"return": null})]));
+        v.push(rule(
+            &fwd_in,
+            vec![m_eq(meta("oifname"), json!("@bridges")), json!({"drop": null})],
+        ));
+    }
+    // Forwarding to the bridge: only an internal network refuses what comes from
+    // elsewhere.
+    if n.internal {
+        v.push(rule(
+            &fwd_out,
+            vec![m_ne(meta("iifname"), json!(b)), json!({"drop": null})],
+        ));
+    }
+    for (set, e) in network_elements(n) {
+        if set == "fwd-out" && !n.internal {
+            continue;
+        }
+        v.push(add("element", elem(set, vec![e])));
+    }
+    Ok(v)
+}
+
+/// The commands that remove network `n` (its elements, then its chains). Idempotent: each
+/// element and chain is added before it is deleted.
+pub fn network_teardown_commands(n: &NetworkRules) -> Result<Vec<Value>> {
+    check_network(n)?;
+    let mut v = declarations();
+    let chains = network_chains(n);
+    for c in &chains {
+        v.push(add("chain", json!({"name": c})));
+    }
+    for (set, e) in network_elements(n) {
+        v.push(add("element", elem(set, vec![e.clone()])));
+        let key = match e {
+            Value::Array(kv) => kv[0].clone(),
+            k => k,
+        };
+        v.push(cmd("delete", "element", elem(set, vec![key])));
+    }
+    for c in &chains {
+        v.push(cmd("flush", "chain", json!({"name": c})));
+        v.push(cmd("delete", "chain", json!({"name": c})));
+    }
+    Ok(v)
+}
+
+fn port_elem(p: &PortRule) -> Value {
+    json!([{"elem": {"val": p.key(), "comment": p.owner}}, p.value()])
+}
+
+/// The commands that publish `ports`.
+pub fn port_add_commands(ports: &[PortRule]) -> Result<Vec<Value>> {
+    let mut v = declarations();
+    for p in ports {
+        p.check()?;
+        v.push(add("element", elem(p.map(), vec![port_elem(p)])));
+    }
+    Ok(v)
+}
+
+/// The commands that unpublish `ports` (idempotent: each element is re-added, with the
+/// same key and value, before it is deleted).
+pub fn port_remove_commands(ports: &[PortRule]) -> Result<Vec<Value>> {
+    let mut v = declarations();
+    for p in ports {
+        p.check()?;
+        v.push(add("element", elem(p.map(), vec![port_elem(p)])));
+        v.push(cmd("delete", "element", elem(p.map(), vec![p.key()])));
+    }
+    Ok(v)
+}
+
+/// Deletes the table (idempotent: added first).
+pub fn table_delete_commands() -> Vec<Value> {
+    vec![
+        json!({"add": {"table": {"family": FAMILY, "name": TABLE}}}),
+        json!({"delete": {"table": {"family": FAMILY, "name": TABLE}}}),
+    ]
+}
+
+/// The document `nft -j -f -` reads.
+pub fn document(cmds: Vec<Value>) -> Value {
+    let mut all = vec![json!({"metainfo": {"json_schema_version": 1}})];
+    all.extend(cmds);
+    json!({ "nftables": all })
+}
+
+// ---- reading the table back ----
+
+/// Published ports found in a `nft -j list table inet berth` document.
+pub fn parse_ports(listing: &Value) -> Vec<PortRule> {
+    let mut out = Vec::new();
+    let items = listing["nftables"].as_array().cloned().unwrap_or_default();
+    for it in items {
+        let Some(m) = it.get("map") else { continue };
+        let name = m["name"].as_str().unwrap_or("");
+        let addr_keyed = match name {
+            "dnat4" | "dnat6" => false,
+            "dnat4-addr" | "dnat6-addr" => true,
+            _ => continue,
+        };
+        for e in m["elem"].as_array().into_iter().flatten() {
+            let (k, val) = (&e[0], &e[1]);
+            let (key, owner) = match k.get("elem") {
+                Some(inner) => (&inner["val"], inner["comment"].as_str().unwrap_or("")),
+                None => (k, ""),
+            };
+            let key = key["concat"].as_array().cloned().unwrap_or_default();
+            let val = val["concat"].as_array().cloned().unwrap_or_default();
+            let (host_ip, rest) = if addr_keyed {
+                (key.first().and_then(|x| x.as_str()).and_then(|s| s.parse().ok()), key.get(1..))
+            } else {
+                (None, key.get(0..))
+            };
+            let Some([proto, hport]) = rest.and_then(|r| <[Value; 2]>::try_from(r.to_vec()).ok())
+            else {
+                continue;
+            };
+            let proto = match &proto {
+                Value::String(s) => Proto::from_name(s),
+                Value::Number(n) => n.as_u64().and_then(|n| Proto::from_number(n as u8)),
+                _ => None,
+            };
+            let cip = val.first().and_then(|x| x.as_str()).and_then(|s| s.parse().ok());
+            let cport = val.get(1).and_then(|x| x.as_u64());
+            if let (Some(proto), Some(hport), Some(cip), Some(cport)) =
+                (proto, hport.as_u64(), cip, cport)
+            {
+                if addr_keyed && host_ip.is_none() {
+                    continue;
+                }
+                out.push(PortRule {
+                    owner: owner.to_string(),
+                    proto,
+                    host_ip,
+                    host_port: hport as u16,
+                    container_ip: cip,
+                    container_port: cport as u16,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Bridges of the networks in a listing (the `bridges` set).
+pub fn parse_bridges(listing: &Value) -> Vec<String> {
+    let items = listing["nftables"].as_array().cloned().unwrap_or_default();
+    for it in items {
+        if let Some(s) = it.get("set") {
+            if s["name"] == "bridges" {
+                return s["elem"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|e| e.as_str().map(str::to_string))
+                    .collect();
+            }
+        }
+    }
+    Vec::new()
+}
+
+// ---- running nft ----
+
+/// Runs `nft` in one network namespace.
+#[derive(Debug)]
+pub struct Nft {
+    ns: Option<NetNs>,
+    bin: PathBuf,
+}
+
+impl Nft {
+    /// `nft` (found on PATH) in the caller's namespace.
+    pub fn new() -> Nft {
+        Nft {
+            ns: None,
+            bin: PathBuf::from("nft"),
+        }
+    }
+
+    /// `nft` in namespace `ns` (spawned from a thread that entered it).
+    pub fn in_netns(ns: &NetNs) -> Result<Nft> {
+        Ok(Nft {
+            ns: Some(ns.try_clone()?),
+            bin: PathBuf::from("nft"),
+        })
+    }
+
+    /// Uses `bin` instead of `nft` from PATH.
+    pub fn with_binary(mut self, bin: impl Into<PathBuf>) -> Nft {
+        self.bin = bin.into();
+        self
+    }
+
+    fn run(&self, args: &[&str], stdin: Option<&[u8]>) -> Result<Vec<u8>> {
+        let go = || -> Result<std::process::Output> {
+            let mut c = Command::new(&self.bin);
+            c.args(args)
+                .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            let mut child = c
+                .spawn()
+                .map_err(|e| Error::Nft(format!("cannot run {}: {e}", self.bin.display())))?;
+            if let Some(data) = stdin {
+                let mut i = child.stdin.take().expect("piped stdin");
+                i.write_all(data)
+                    .map_err(|e| Error::Nft(format!("writing the ruleset: {e}")))?;
+            }
+            child
+                .wait_with_output()
+                .map_err(|e| Error::Nft(format!("waiting for {}: {e}", self.bin.display())))
+        };
+        let out = match &self.ns {
+            Some(ns) => ns.run(go)??,
+            None => go()?,
+        };
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            return Err(Error::Nft(err.trim().to_string()));
+        }
+        Ok(out.stdout)
+    }
+
+    /// Applies `cmds` as one transaction (`nft -j -f -`).
+    pub fn apply(&self, cmds: Vec<Value>) -> Result<()> {
+        let doc = serde_json::to_vec(&document(cmds)).expect("json");
+        self.run(&["-j", "-f", "-"], Some(&doc)).map(|_| ())
+    }
+
+    /// `nft -j list table inet berth`, or None when there is no such table.
+    pub fn list_table(&self) -> Result<Option<Value>> {
+        match self.run(&["-j", "list", "table", FAMILY, TABLE], None) {
+            Ok(out) => serde_json::from_slice(&out)
+                .map(Some)
+                .map_err(|e| Error::Nft(format!("unreadable listing: {e}"))),
+            Err(Error::Nft(m)) if m.contains("No such file or directory") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Installs (or refreshes) the base table and network `n`.
+    pub fn add_network(&self, n: &NetworkRules) -> Result<()> {
+        self.apply(network_commands(n)?)
+    }
+
+    /// Removes network `n`'s chains and elements (idempotent).
+    pub fn remove_network(&self, n: &NetworkRules) -> Result<()> {
+        self.apply(network_teardown_commands(n)?)
+    }
+
+    /// Publishes `ports` (one transaction).
+    pub fn add_ports(&self, ports: &[PortRule]) -> Result<()> {
+        if ports.is_empty() {
+            return Ok(());
+        }
+        self.apply(port_add_commands(ports)?)
+    }
+
+    /// Unpublishes `ports` (one transaction, idempotent). If a port's key now holds
+    /// another value (not ours), that one is left alone and ours is known gone.
+    pub fn remove_ports(&self, ports: &[PortRule]) -> Result<()> {
+        if ports.is_empty() {
+            return Ok(());
+        }
+        match self.apply(port_remove_commands(ports)?) {
+            Ok(()) => Ok(()),
+            // The re-add of a key held with another value fails the whole transaction:
+            // fall back to deleting exactly what the listing shows as ours.
+            Err(_) => {
+                let mine: Vec<PortRule> = self
+                    .list_ports()?
+                    .into_iter()
+                    .filter(|l| ports.iter().any(|p| p == l))
+                    .collect();
+                if mine.is_empty() {
+                    return Ok(());
+                }
+                self.apply(port_remove_commands(&mine)?)
+            }
+        }
+    }
+
+    /// Every published port in the table (for a sweep of stale owners).
+    pub fn list_ports(&self) -> Result<Vec<PortRule>> {
+        Ok(self.list_table()?.map(|l| parse_ports(&l)).unwrap_or_default())
+    }
+
+    /// Unpublishes every port of `owner`; returns how many there were.
+    pub fn remove_owner(&self, owner: &str) -> Result<usize> {
+        let mine: Vec<PortRule> = self
+            .list_ports()?
+            .into_iter()
+            .filter(|p| p.owner == owner)
+            .collect();
+        if !mine.is_empty() {
+            self.apply(port_remove_commands(&mine)?)?;
+        }
+        Ok(mine.len())
+    }
+
+    /// The bridges of the networks installed.
+    pub fn bridges(&self) -> Result<Vec<String>> {
+        Ok(self.list_table()?.map(|l| parse_bridges(&l)).unwrap_or_default())
+    }
+
+    /// Deletes the table if no network and no published port is left in it; returns
+    /// whether it is gone. Run it under the lock that guards network creation, or a
+    /// network added between the listing and the deletion loses its rules.
+    pub fn delete_table_if_unused(&self) -> Result<bool> {
+        let Some(l) = self.list_table()? else {
+            return Ok(true);
+        };
+        if !parse_bridges(&l).is_empty() || !parse_ports(&l).is_empty() {
+            return Ok(false);
+        }
+        self.apply(table_delete_commands())?;
+        Ok(true)
+    }
+
+    /// Deletes the table, whatever is in it (idempotent).
+    pub fn delete_table(&self) -> Result<()> {
+        self.apply(table_delete_commands())
+    }
+}
+
+impl Default for Nft {
+    fn default() -> Self {
+        Nft::new()
+    }
+}
