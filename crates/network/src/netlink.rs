@@ -20,10 +20,12 @@
 //! ```
 //!
 //! The peer is created directly inside the container's namespace (`IFLA_NET_NS_FD` in the
-//! peer's attributes) under its final name, with its MAC, MTU and up flag, in the same
-//! request that creates the host end with its master and up flag: nothing needs moving
-//! or renaming afterwards, and a failure leaves nothing half-made in the host namespace
-//! except the host end, which [`teardown_endpoint`] removes.
+//! peer's attributes) under its final name, with its MAC and MTU, in the same request
+//! that creates the host end with its master and up flag: nothing needs moving or
+//! renaming afterwards (the namespace is the container's own, so its name is free). Only
+//! its up flag must wait for a request from inside (the kernel refuses to open a veth
+//! whose pair is not linked yet). A failure leaves nothing in the host namespace but the
+//! host end, which [`setup_endpoint`] deletes again.
 
 use std::io;
 use std::net::IpAddr;
@@ -413,8 +415,8 @@ impl Netlink {
     }
 
     /// Creates a veth pair: `host` here, `peer` directly inside `peer_ns` with its MAC;
-    /// both get `mtu` and come up, and the host end becomes a port of bridge index
-    /// `master` when given.
+    /// both get `mtu`, the host end comes up and becomes a port of bridge index `master`
+    /// when given. The peer stays down (see below): bring it up from inside `peer_ns`.
     pub fn create_veth(
         &mut self,
         host: &str,
@@ -427,8 +429,8 @@ impl Netlink {
         check_ifname(host)?;
         check_ifname(peer)?;
         let mut p = link_by_name(peer);
-        p.header.flags = LinkFlags::Up;
-        p.header.change_mask = LinkFlags::Up;
+        // Not IFF_UP on the peer: the kernel configures the peer before it links the pair,
+        // and opening a veth without its peer fails (ENOTCONN). The caller brings it up.
         p.attributes.push(LinkAttribute::NetNsFd(peer_ns.as_fd().as_raw_fd()));
         if let Some(mac) = peer_mac {
             p.attributes.push(LinkAttribute::Address(mac.0.to_vec()));
@@ -701,6 +703,7 @@ pub fn setup_endpoint(host: &mut Netlink, container: &mut Netlink, ep: &Endpoint
     }
     let plumb = (|| {
         host.set_hairpin(&ep.host_ifname, true)?;
+        container.set_up(&ep.ifname, true)?;
         let index = container.link_index(&ep.ifname)?.ok_or_else(|| Error::Netlink {
             op: format!("find {} in {}", ep.ifname, ns.path().display()),
             source: io::Error::from_raw_os_error(ENODEV),

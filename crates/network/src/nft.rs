@@ -28,7 +28,7 @@ use std::process::{Command, Stdio};
 use ipnet::IpNet;
 use serde_json::{json, Value};
 
-use crate::error::{Error, Result};
+use crate::error::{sys_err, Error, Result};
 use crate::ports::Proto;
 use crate::NetNs;
 
@@ -62,12 +62,13 @@ pub struct PortRule {
 }
 
 impl PortRule {
-    fn map(&self) -> &'static str {
+    /// The map pair (container address, container port) this port's key lives in.
+    fn maps(&self) -> (&'static str, &'static str) {
         match (self.container_ip.is_ipv4(), self.host_ip.is_some()) {
-            (true, false) => "dnat4",
-            (true, true) => "dnat4-addr",
-            (false, false) => "dnat6",
-            (false, true) => "dnat6-addr",
+            (true, false) => ("dnat4-ip", "dnat4-port"),
+            (true, true) => ("dnat4-addr-ip", "dnat4-addr-port"),
+            (false, false) => ("dnat6-ip", "dnat6-port"),
+            (false, true) => ("dnat6-addr-ip", "dnat6-addr-port"),
         }
     }
 
@@ -77,10 +78,6 @@ impl PortRule {
             Some(ip) => json!({"concat": [ip.to_string(), proto, self.host_port]}),
             None => json!({"concat": [proto, self.host_port]}),
         }
-    }
-
-    fn value(&self) -> Value {
-        json!({"concat": [self.container_ip.to_string(), self.container_port]})
     }
 
     fn check(&self) -> Result<()> {
@@ -143,7 +140,10 @@ fn masquerade() -> Value {
     json!({"masquerade": null})
 }
 
-fn dnat_map(ip_family: &str, with_addr: bool, map: &str) -> Vec<Value> {
+/// `dnat ip to <key> map @X-ip : <key> map @X-port`: two lookups with the same key, one
+/// for the address and one for the port. (A single map with `ipv4_addr . inet_service`
+/// values is shorter, but nft 1.0.6 crashes parsing that rule from JSON.)
+fn dnat_maps(ip_family: &str, with_addr: bool, maps: &str) -> Vec<Value> {
     let daddr = payload(if ip_family == "ip" { "ip" } else { "ip6" }, "daddr");
     let mut key = vec![meta("l4proto"), payload("th", "dport")];
     let mut expr = Vec::new();
@@ -152,7 +152,12 @@ fn dnat_map(ip_family: &str, with_addr: bool, map: &str) -> Vec<Value> {
     } else {
         expr.push(m_eq(meta("nfproto"), json!(if ip_family == "ip" { "ipv4" } else { "ipv6" })));
     }
-    expr.push(json!({"dnat": {"family": ip_family, "addr": {"map": {"key": {"concat": key}, "data": format!("@{map}")}}}}));
+    let lookup = |data: String| json!({"map": {"key": {"concat": key.clone()}, "data": data}});
+    expr.push(json!({"dnat": {
+        "family": ip_family,
+        "addr": lookup(format!("@{maps}-ip")),
+        "port": lookup(format!("@{maps}-port")),
+    }}));
     expr
 }
 
@@ -182,10 +187,10 @@ pub fn base_commands() -> Vec<Value> {
     for chain in ["prerouting", "output"] {
         v.push(rule(chain, vec![local.clone(), json!({"jump": {"target": "published"}})]));
     }
-    v.push(rule("published", dnat_map("ip", true, "dnat4-addr")));
-    v.push(rule("published", dnat_map("ip", false, "dnat4")));
-    v.push(rule("published", dnat_map("ip6", true, "dnat6-addr")));
-    v.push(rule("published", dnat_map("ip6", false, "dnat6")));
+    v.push(rule("published", dnat_maps("ip", true, "dnat4-addr")));
+    v.push(rule("published", dnat_maps("ip", false, "dnat4")));
+    v.push(rule("published", dnat_maps("ip6", true, "dnat6-addr")));
+    v.push(rule("published", dnat_maps("ip6", false, "dnat6")));
     // Source NAT: a connection to a port published on 127.0.0.1 leaves through a bridge
     // with a loopback source, which must become the bridge's address; then each network's
     // chain, chosen by the packet's source subnet.
@@ -231,13 +236,18 @@ fn declarations() -> Vec<Value> {
             json!({"name": name, "type": key, "map": "verdict", "flags": ["interval"]}),
         ));
     }
-    for (name, key, val) in [
-        ("dnat4", json!(["inet_proto", "inet_service"]), "ipv4_addr . inet_service"),
-        ("dnat4-addr", json!(["ipv4_addr", "inet_proto", "inet_service"]), "ipv4_addr . inet_service"),
-        ("dnat6", json!(["inet_proto", "inet_service"]), "ipv6_addr . inet_service"),
-        ("dnat6-addr", json!(["ipv6_addr", "inet_proto", "inet_service"]), "ipv6_addr . inet_service"),
+    let any = json!(["inet_proto", "inet_service"]);
+    for (name, key, addr) in [
+        ("dnat4", any.clone(), "ipv4_addr"),
+        ("dnat4-addr", json!(["ipv4_addr", "inet_proto", "inet_service"]), "ipv4_addr"),
+        ("dnat6", any, "ipv6_addr"),
+        ("dnat6-addr", json!(["ipv6_addr", "inet_proto", "inet_service"]), "ipv6_addr"),
     ] {
-        v.push(add("map", json!({"name": name, "type": key, "map": val})));
+        v.push(add("map", json!({"name": format!("{name}-ip"), "type": key, "map": addr})));
+        v.push(add(
+            "map",
+            json!({"name": format!("{name}-port"), "type": key, "map": "inet_service"}),
+        ));
     }
     v
 }
@@ -370,8 +380,14 @@ pub fn network_teardown_commands(n: &NetworkRules) -> Result<Vec<Value>> {
     Ok(v)
 }
 
-fn port_elem(p: &PortRule) -> Value {
-    json!([{"elem": {"val": p.key(), "comment": p.owner}}, p.value()])
+/// A port's two elements: (map, element) for the address map and the port map.
+fn port_elems(p: &PortRule) -> [(&'static str, Value); 2] {
+    let (ip_map, port_map) = p.maps();
+    let k = json!({"elem": {"val": p.key(), "comment": p.owner}});
+    [
+        (ip_map, json!([k, p.container_ip.to_string()])),
+        (port_map, json!([k, p.container_port])),
+    ]
 }
 
 /// The commands that publish `ports`.
@@ -379,7 +395,9 @@ pub fn port_add_commands(ports: &[PortRule]) -> Result<Vec<Value>> {
     let mut v = declarations();
     for p in ports {
         p.check()?;
-        v.push(add("element", elem(p.map(), vec![port_elem(p)])));
+        for (map, e) in port_elems(p) {
+            v.push(add("element", elem(map, vec![e])));
+        }
     }
     Ok(v)
 }
@@ -390,8 +408,10 @@ pub fn port_remove_commands(ports: &[PortRule]) -> Result<Vec<Value>> {
     let mut v = declarations();
     for p in ports {
         p.check()?;
-        v.push(add("element", elem(p.map(), vec![port_elem(p)])));
-        v.push(cmd("delete", "element", elem(p.map(), vec![p.key()])));
+        for (map, e) in port_elems(p) {
+            v.push(add("element", elem(map, vec![e])));
+            v.push(cmd("delete", "element", elem(map, vec![p.key()])));
+        }
     }
     Ok(v)
 }
@@ -413,57 +433,68 @@ pub fn document(cmds: Vec<Value>) -> Value {
 
 // ---- reading the table back ----
 
-/// Published ports found in a `nft -j list table inet berth` document.
-pub fn parse_ports(listing: &Value) -> Vec<PortRule> {
+fn elements<'a>(listing: &'a Value, map: &str) -> Vec<(&'a Value, &'a str, &'a Value)> {
     let mut out = Vec::new();
-    let items = listing["nftables"].as_array().cloned().unwrap_or_default();
-    for it in items {
+    for it in listing["nftables"].as_array().into_iter().flatten() {
         let Some(m) = it.get("map") else { continue };
-        let name = m["name"].as_str().unwrap_or("");
-        let addr_keyed = match name {
-            "dnat4" | "dnat6" => false,
-            "dnat4-addr" | "dnat6-addr" => true,
-            _ => continue,
-        };
+        if m["name"] != map {
+            continue;
+        }
         for e in m["elem"].as_array().into_iter().flatten() {
             let (k, val) = (&e[0], &e[1]);
-            let (key, owner) = match k.get("elem") {
-                Some(inner) => (&inner["val"], inner["comment"].as_str().unwrap_or("")),
-                None => (k, ""),
-            };
-            let key = key["concat"].as_array().cloned().unwrap_or_default();
-            let val = val["concat"].as_array().cloned().unwrap_or_default();
-            let (host_ip, rest) = if addr_keyed {
-                (key.first().and_then(|x| x.as_str()).and_then(|s| s.parse().ok()), key.get(1..))
-            } else {
-                (None, key.get(0..))
-            };
-            let Some([proto, hport]) = rest.and_then(|r| <[Value; 2]>::try_from(r.to_vec()).ok())
+            match k.get("elem") {
+                Some(inner) => out.push((&inner["val"], inner["comment"].as_str().unwrap_or(""), val)),
+                None => out.push((k, "", val)),
+            }
+        }
+    }
+    out
+}
+
+fn proto_of(v: &Value) -> Option<Proto> {
+    match v {
+        Value::String(s) => Proto::from_name(s),
+        Value::Number(n) => n.as_u64().and_then(|n| u8::try_from(n).ok()).and_then(Proto::from_number),
+        _ => None,
+    }
+}
+
+/// Published ports found in a `nft -j list table inet berth` document: the address map's
+/// elements joined with the port map's by key.
+pub fn parse_ports(listing: &Value) -> Vec<PortRule> {
+    let mut out = Vec::new();
+    for (maps, addr_keyed) in [("dnat4", false), ("dnat4-addr", true), ("dnat6", false), ("dnat6-addr", true)] {
+        let ports = elements(listing, &format!("{maps}-port"));
+        for (key, owner, ip) in elements(listing, &format!("{maps}-ip")) {
+            let Some(cport) = ports.iter().find(|(k, _, _)| *k == key).and_then(|(_, _, v)| v.as_u64())
             else {
                 continue;
             };
-            let proto = match &proto {
-                Value::String(s) => Proto::from_name(s),
-                Value::Number(n) => n.as_u64().and_then(|n| Proto::from_number(n as u8)),
-                _ => None,
-            };
-            let cip = val.first().and_then(|x| x.as_str()).and_then(|s| s.parse().ok());
-            let cport = val.get(1).and_then(|x| x.as_u64());
-            if let (Some(proto), Some(hport), Some(cip), Some(cport)) =
-                (proto, hport.as_u64(), cip, cport)
-            {
-                if addr_keyed && host_ip.is_none() {
-                    continue;
+            let parts = key["concat"].as_array().cloned().unwrap_or_default();
+            let (host_ip, rest) = if addr_keyed {
+                match parts.first().and_then(|x| x.as_str()).and_then(|s| s.parse().ok()) {
+                    Some(h) => (Some(h), &parts[1..]),
+                    None => continue,
                 }
-                out.push(PortRule {
-                    owner: owner.to_string(),
-                    proto,
-                    host_ip,
-                    host_port: hport as u16,
-                    container_ip: cip,
-                    container_port: cport as u16,
-                });
-            }
+            } else {
+                (None, &parts[..])
+            };
+            let [proto, hport] = rest else { continue };
+            let (Some(proto), Some(hport), Some(cip)) = (
+                proto_of(proto),
+                hport.as_u64().and_then(|p| u16::try_from(p).ok()),
+                ip.as_str().and_then(|s| s.parse().ok()),
+            ) else {
+                continue;
+            };
+            out.push(PortRule {
+                owner: owner.to_string(),
+                proto,
+                host_ip,
+                host_port: hport,
+                container_ip: cip,
+                container_port: cport as u16,
+            });
         }
     }
     out
@@ -526,17 +557,13 @@ impl Nft {
                 .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped());
-            let mut child = c
-                .spawn()
-                .map_err(|e| Error::Nft(format!("cannot run {}: {e}", self.bin.display())))?;
+            let what = format!("run {}", self.bin.display());
+            let mut child = c.spawn().map_err(sys_err(&what))?;
             if let Some(data) = stdin {
                 let mut i = child.stdin.take().expect("piped stdin");
-                i.write_all(data)
-                    .map_err(|e| Error::Nft(format!("writing the ruleset: {e}")))?;
+                i.write_all(data).map_err(sys_err(&what))?;
             }
-            child
-                .wait_with_output()
-                .map_err(|e| Error::Nft(format!("waiting for {}: {e}", self.bin.display())))
+            child.wait_with_output().map_err(sys_err(&what))
         };
         let out = match &self.ns {
             Some(ns) => ns.run(go)??,
@@ -568,11 +595,17 @@ impl Nft {
 
     /// Installs (or refreshes) the base table and network `n`.
     pub fn add_network(&self, n: &NetworkRules) -> Result<()> {
+        // Two transactions: nft 1.0.6 fails (ENOENT) to add an element to an interval map
+        // created in the same JSON transaction, so the maps are made first.
+        self.apply(declarations())?;
         self.apply(network_commands(n)?)
     }
 
     /// Removes network `n`'s chains and elements (idempotent).
     pub fn remove_network(&self, n: &NetworkRules) -> Result<()> {
+        if self.list_table()?.is_none() {
+            return Ok(());
+        }
         self.apply(network_teardown_commands(n)?)
     }
 
