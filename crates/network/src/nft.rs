@@ -689,3 +689,156 @@ impl Default for Nft {
         Nft::new()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(internal: bool) -> NetworkRules {
+        NetworkRules {
+            bridge: "br-x".into(),
+            subnets: vec!["172.18.0.0/16".parse().unwrap(), "fd00:1::/64".parse().unwrap()],
+            internal,
+        }
+    }
+
+    fn port(host: Option<&str>, cip: &str) -> PortRule {
+        PortRule {
+            owner: "c1".into(),
+            proto: Proto::Udp,
+            host_ip: host.map(|h| h.parse().unwrap()),
+            host_port: 5353,
+            container_ip: cip.parse().unwrap(),
+            container_port: 53,
+        }
+    }
+
+    /// The commands as "verb kind name" lines, to compare shapes.
+    fn shape(cmds: &[Value]) -> Vec<String> {
+        cmds.iter()
+            .map(|c| {
+                let (verb, body) = c.as_object().unwrap().iter().next().unwrap();
+                let (kind, o) = body.as_object().unwrap().iter().next().unwrap();
+                let name = o.get("name").or(o.get("chain")).and_then(|n| n.as_str()).unwrap_or("");
+                format!("{verb} {kind} {name}")
+            })
+            .collect()
+    }
+
+    fn text(cmds: &[Value]) -> String {
+        serde_json::to_string(cmds).unwrap()
+    }
+
+    #[test]
+    fn base_is_only_berths_table_and_refills_its_chains() {
+        let b = base_commands();
+        let s = text(&b);
+        assert!(b.iter().all(|c| {
+            let t = c.to_string();
+            t.contains(r#""family":"inet""#) && !t.contains(r#""table":"filter""#)
+        }));
+        assert!(!s.contains(r#""table":"nat""#));
+        let sh = shape(&b);
+        for chain in ["prerouting", "output", "postrouting", "forward", "published"] {
+            let add = sh.iter().position(|l| *l == format!("add chain {chain}")).unwrap();
+            assert_eq!(sh[add + 1], format!("flush chain {chain}"), "{chain}");
+        }
+        // Only the forward chain filters, and it never accepts.
+        assert!(s.contains(r#""hook":"forward""#) && s.contains(r#""policy":"accept""#));
+        assert!(!s.contains(r#""accept":null"#));
+        // Both dnat lookups per family use the same key; the 127/8 masquerade is there.
+        assert_eq!(s.matches("@dnat4-ip").count(), 1);
+        assert_eq!(s.matches("@dnat6-addr-port").count(), 1);
+        assert!(s.contains(r#""addr":"127.0.0.0","len":8"#));
+    }
+
+    #[test]
+    fn network_rules_depend_on_internal() {
+        let open = text(&network_commands(&net(false)).unwrap());
+        let closed = text(&network_commands(&net(true)).unwrap());
+        // Egress masquerade only for a network that may leave.
+        assert_eq!(open.matches(r#"{"masquerade":null}"#).count(), 3, "127/8, hairpin, egress");
+        assert_eq!(closed.matches(r#"{"masquerade":null}"#).count(), 2);
+        // An internal network's bridge is tied into fwd-out too, the other is not.
+        assert!(closed.contains(r#""name":"fwd-out","elem":[["br-x",{"jump":{"target":"fwd-out-br-x"}}]]"#));
+        assert!(!open.contains(r#""name":"fwd-out","elem""#));
+        for s in [&open, &closed] {
+            assert!(s.contains(r#"[{"prefix":{"addr":"172.18.0.0","len":16}},{"jump":{"target":"snat-br-x"}}]"#));
+            assert!(s.contains(r#"{"prefix":{"addr":"fd00:1::","len":64}}"#));
+            assert!(s.contains(r#""name":"snat6""#));
+        }
+    }
+
+    #[test]
+    fn teardown_readds_before_it_deletes() {
+        let t = network_teardown_commands(&net(false)).unwrap();
+        let sh = shape(&t);
+        for (i, l) in sh.iter().enumerate() {
+            if let Some(rest) = l.strip_prefix("delete element ") {
+                assert_eq!(sh[i - 1], format!("add element {rest}"));
+            }
+            if let Some(rest) = l.strip_prefix("delete chain ") {
+                assert_eq!(sh[i - 1], format!("flush chain {rest}"));
+                assert!(sh.contains(&format!("add chain {rest}")));
+            }
+        }
+        // Chains go after every element that jumps to them.
+        let last_elem = sh.iter().rposition(|l| l.starts_with("delete element")).unwrap();
+        let first_chain = sh.iter().position(|l| l.starts_with("delete chain")).unwrap();
+        assert!(last_elem < first_chain);
+        assert!(!sh.iter().any(|l| l.starts_with("flush chain prerouting")));
+    }
+
+    #[test]
+    fn ports_go_to_the_right_maps_with_their_owner() {
+        let cases = [
+            (None, "172.18.0.2", "dnat4"),
+            (Some("127.0.0.1"), "172.18.0.2", "dnat4-addr"),
+            (None, "fd00:1::2", "dnat6"),
+            (Some("fd00:9::1"), "fd00:1::2", "dnat6-addr"),
+        ];
+        for (h, c, maps) in cases {
+            let p = port(h, c);
+            let add = text(&port_add_commands(std::slice::from_ref(&p)).unwrap());
+            assert!(add.contains(&format!(r#""name":"{maps}-ip","elem":[[{{"elem":{{"val":"#)), "{add}");
+            assert_eq!(add.matches(r#""comment":"c1""#).count(), 2, "{add}");
+            assert!(add.contains(&format!(r#""name":"{maps}-port""#)));
+            assert!(add.contains(&format!(r#""{c}"]"#)) && add.contains(",53]"), "{add}");
+            let del = port_remove_commands(&[p]).unwrap();
+            let sh = shape(&del);
+            assert_eq!(sh.iter().filter(|l| l.starts_with("delete element")).count(), 2);
+        }
+        let bad = PortRule { host_ip: Some("::1".parse().unwrap()), ..port(None, "172.18.0.2") };
+        assert!(port_add_commands(&[bad]).is_err());
+        let bad = PortRule { owner: "a\"b".into(), ..port(None, "172.18.0.2") };
+        assert!(port_add_commands(&[bad]).is_err());
+    }
+
+    #[test]
+    fn listing_parses_back_into_ports() {
+        let ports = [port(None, "172.18.0.2"), port(Some("127.0.0.1"), "172.18.0.2"), port(Some("fd00:9::1"), "fd00:1::2")];
+        // What `nft -j list table` prints for these: the maps with their elements.
+        let mut items = vec![json!({"metainfo": {}})];
+        for maps in ["dnat4", "dnat4-addr", "dnat6", "dnat6-addr"] {
+            let mine: Vec<&PortRule> = ports.iter().filter(|p| p.maps().0 == format!("{maps}-ip")).collect();
+            let ip: Vec<Value> = mine.iter().map(|p| port_elems(p)[0].1.clone()).collect();
+            let pt: Vec<Value> = mine.iter().map(|p| port_elems(p)[1].1.clone()).collect();
+            items.push(json!({"map": {"name": format!("{maps}-ip"), "elem": ip}}));
+            items.push(json!({"map": {"name": format!("{maps}-port"), "elem": pt}}));
+        }
+        items.push(json!({"set": {"name": "bridges", "elem": ["br-a", "br-b"]}}));
+        let listing = json!({"nftables": items});
+        assert_eq!(parse_ports(&listing), ports.to_vec());
+        assert_eq!(parse_bridges(&listing), ["br-a", "br-b"]);
+        assert!(parse_ports(&json!({})).is_empty());
+    }
+
+    #[test]
+    fn bridge_names_are_checked() {
+        for bad in ["", "br x", "br\"x", "a-very-long-bridge"] {
+            let n = NetworkRules { bridge: bad.into(), ..net(false) };
+            assert!(network_commands(&n).is_err(), "{bad:?}");
+            assert!(network_teardown_commands(&n).is_err(), "{bad:?}");
+        }
+    }
+}
