@@ -44,7 +44,10 @@ impl Zone {
             }
             if !ep.name.is_empty() {
                 for a in &ep.addresses {
-                    z.ptrs.insert(*a, format!("{}.{}.", ep.name, net.name).to_ascii_lowercase());
+                    z.ptrs.insert(
+                        *a,
+                        format!("{}.{}.", ep.name, net.name).to_ascii_lowercase(),
+                    );
                 }
             }
         }
@@ -148,7 +151,11 @@ pub fn handle(zone: &Zone, req: &[u8], udp: bool) -> Outcome {
                     };
                     let mut r = reply(&m, ResponseCode::NoError);
                     r.metadata.authoritative = true;
-                    r.add_answer(Record::from_rdata(q.name().clone(), TTL, RData::PTR(PTR(target))));
+                    r.add_answer(Record::from_rdata(
+                        q.name().clone(),
+                        TTL,
+                        RData::PTR(PTR(target)),
+                    ));
                     return encode(&r, limit);
                 }
             }
@@ -215,7 +222,12 @@ mod tests {
         Zone::new(
             &net(false),
             &[
-                ep("0123456789abcdef", "web", &["api"], &["172.18.0.2", "fd00::2"]),
+                ep(
+                    "0123456789abcdef",
+                    "web",
+                    &["api"],
+                    &["172.18.0.2", "fd00::2"],
+                ),
                 ep("fedcba9876543210", "web2", &["api"], &["172.18.0.3"]),
             ],
         )
@@ -257,11 +269,23 @@ mod tests {
         assert_eq!(r.metadata.response_code, ResponseCode::NoError);
         assert!(r.metadata.authoritative && r.metadata.recursion_available);
         assert!(r.answers.iter().all(|a| a.ttl == TTL));
-        assert_eq!(addrs(&ask(&z, "WEB.", RecordType::AAAA).unwrap()), ["fd00::2"]);
-        assert_eq!(addrs(&ask(&z, "web.appnet", RecordType::A).unwrap()), ["172.18.0.2"]);
-        assert_eq!(addrs(&ask(&z, "0123456789ab", RecordType::A).unwrap()), ["172.18.0.2"]);
+        assert_eq!(
+            addrs(&ask(&z, "WEB.", RecordType::AAAA).unwrap()),
+            ["fd00::2"]
+        );
+        assert_eq!(
+            addrs(&ask(&z, "web.appnet", RecordType::A).unwrap()),
+            ["172.18.0.2"]
+        );
+        assert_eq!(
+            addrs(&ask(&z, "0123456789ab", RecordType::A).unwrap()),
+            ["172.18.0.2"]
+        );
         // An alias shared by two containers answers with both.
-        assert_eq!(addrs(&ask(&z, "api", RecordType::A).unwrap()), ["172.18.0.2", "172.18.0.3"]);
+        assert_eq!(
+            addrs(&ask(&z, "api", RecordType::A).unwrap()),
+            ["172.18.0.2", "172.18.0.3"]
+        );
         // Ours without data of that type: NOERROR and empty, not forwarded.
         let r = ask(&z, "web2", RecordType::AAAA).unwrap();
         assert!(r.answers.is_empty());
@@ -274,7 +298,10 @@ mod tests {
         let z = zone();
         assert!(ask(&z, "example.com", RecordType::A).is_none());
         assert!(ask(&z, "web.other", RecordType::A).is_none());
-        assert!(ask(&z, "0123456789abcdef", RecordType::A).is_none(), "only the short id");
+        assert!(
+            ask(&z, "0123456789abcdef", RecordType::A).is_none(),
+            "only the short id"
+        );
         assert!(ask(&Zone::default(), "web", RecordType::A).is_none());
     }
 
@@ -283,7 +310,9 @@ mod tests {
         let z = zone();
         let r = ask(&z, "2.0.18.172.in-addr.arpa.", RecordType::PTR).unwrap();
         assert_eq!(addrs(&r), ["web.appnet."]);
-        let six = Name::from(IpAddr::from("fd00::2".parse::<std::net::Ipv6Addr>().unwrap()));
+        let six = Name::from(IpAddr::from(
+            "fd00::2".parse::<std::net::Ipv6Addr>().unwrap(),
+        ));
         let r = ask(&z, &six.to_ascii(), RecordType::PTR).unwrap();
         assert_eq!(addrs(&r), ["web.appnet."]);
         assert!(ask(&z, "9.0.18.172.in-addr.arpa.", RecordType::PTR).is_none());
@@ -294,15 +323,31 @@ mod tests {
     fn malformed_and_unsupported_requests() {
         let z = zone();
         assert_eq!(handle(&z, &[0x12], true), Outcome::Drop);
-        let Outcome::Reply(b) = handle(&z, &[0x12, 0x34, 0xff], true) else { panic!() };
+        let Outcome::Reply(b) = handle(&z, &[0x12, 0x34, 0xff], true) else {
+            panic!()
+        };
         let r = Message::from_vec(&b).unwrap();
-        assert_eq!((r.metadata.id, r.metadata.response_code), (0x1234, ResponseCode::FormErr));
+        assert_eq!(
+            (r.metadata.id, r.metadata.response_code),
+            (0x1234, ResponseCode::FormErr)
+        );
         // Two questions: FORMERR.
         let mut m = Message::query();
-        m.add_query(Query::query(Name::from_ascii("web").unwrap(), RecordType::A));
-        m.add_query(Query::query(Name::from_ascii("api").unwrap(), RecordType::A));
-        let Outcome::Reply(b) = handle(&z, &m.to_vec().unwrap(), true) else { panic!() };
-        assert_eq!(Message::from_vec(&b).unwrap().metadata.response_code, ResponseCode::FormErr);
+        m.add_query(Query::query(
+            Name::from_ascii("web").unwrap(),
+            RecordType::A,
+        ));
+        m.add_query(Query::query(
+            Name::from_ascii("api").unwrap(),
+            RecordType::A,
+        ));
+        let Outcome::Reply(b) = handle(&z, &m.to_vec().unwrap(), true) else {
+            panic!()
+        };
+        assert_eq!(
+            Message::from_vec(&b).unwrap().metadata.response_code,
+            ResponseCode::FormErr
+        );
         // A response is not a query.
         let (mut q, _) = query("web", RecordType::A);
         q.metadata.message_type = MessageType::Response;
@@ -318,14 +363,25 @@ mod tests {
     #[test]
     fn big_udp_answers_are_truncated_tcp_ones_not() {
         let eps: Vec<EndpointRecord> = (2..60)
-            .map(|i| ep(&format!("{i:016x}"), &format!("r{i}"), &["svc"], &[&format!("172.18.0.{i}")]))
+            .map(|i| {
+                ep(
+                    &format!("{i:016x}"),
+                    &format!("r{i}"),
+                    &["svc"],
+                    &[&format!("172.18.0.{i}")],
+                )
+            })
             .collect();
         let z = Zone::new(&net(false), &eps);
         let (_, b) = query("svc", RecordType::A);
-        let Outcome::Reply(u) = handle(&z, &b, true) else { panic!() };
+        let Outcome::Reply(u) = handle(&z, &b, true) else {
+            panic!()
+        };
         let u = Message::from_vec(&u).unwrap();
         assert!(u.metadata.truncation && u.answers.is_empty());
-        let Outcome::Reply(t) = handle(&z, &b, false) else { panic!() };
+        let Outcome::Reply(t) = handle(&z, &b, false) else {
+            panic!()
+        };
         assert_eq!(Message::from_vec(&t).unwrap().answers.len(), 58);
     }
 

@@ -54,7 +54,10 @@ fn parse_args() -> Result<Args> {
             "--resolv-conf" => a.resolv_conf = PathBuf::from(val("--resolv-conf")?),
             "--timeout-ms" => {
                 let v = val("--timeout-ms")?;
-                a.timeout = Duration::from_millis(v.parse().with_context(|| format!("bad --timeout-ms {v:?}"))?);
+                a.timeout = Duration::from_millis(
+                    v.parse()
+                        .with_context(|| format!("bad --timeout-ms {v:?}"))?,
+                );
             }
             "--port" => {
                 let v = val("--port")?;
@@ -107,7 +110,10 @@ impl PidLock {
 fn report(fd: Option<i32>, msg: &str) {
     if let Some(fd) = fd {
         // The fd is inherited; reopening it through /proc needs no unsafe.
-        if let Ok(mut f) = OpenOptions::new().write(true).open(format!("/proc/self/fd/{fd}")) {
+        if let Ok(mut f) = OpenOptions::new()
+            .write(true)
+            .open(format!("/proc/self/fd/{fd}"))
+        {
             let _ = f.write_all(msg.as_bytes());
         }
     }
@@ -131,7 +137,8 @@ fn main() {
 
 fn run(args: Args) -> Result<()> {
     let dir = NetworksDir::new(&args.root);
-    std::fs::create_dir_all(dir.path()).with_context(|| format!("create {}", dir.path().display()))?;
+    std::fs::create_dir_all(dir.path())
+        .with_context(|| format!("create {}", dir.path().display()))?;
     let mut lock = PidLock {
         path: dir.dns_pidfile(),
         file: None,

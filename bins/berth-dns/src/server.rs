@@ -48,7 +48,11 @@ pub struct Server {
 }
 
 fn bind_fd(addr: SocketAddr, ty: SocketType) -> std::io::Result<OwnedFd> {
-    let fam = if addr.is_ipv4() { AddressFamily::INET } else { AddressFamily::INET6 };
+    let fam = if addr.is_ipv4() {
+        AddressFamily::INET
+    } else {
+        AddressFamily::INET6
+    };
     let fd = rustix::net::socket_with(fam, ty, SocketFlags::CLOEXEC | SocketFlags::NONBLOCK, None)?;
     if addr.is_ipv4() {
         rustix::net::sockopt::set_ip_freebind(&fd, true)?;
@@ -71,7 +75,13 @@ fn zone_of(zones: &Zones, ip: IpAddr) -> Option<Arc<Zone>> {
 }
 
 /// What to send back for `req` that arrived on `local`; None: nothing.
-async fn respond(zones: &Zones, cfg: &Config, local: IpAddr, req: &[u8], udp: bool) -> Option<Vec<u8>> {
+async fn respond(
+    zones: &Zones,
+    cfg: &Config,
+    local: IpAddr,
+    req: &[u8],
+    udp: bool,
+) -> Option<Vec<u8>> {
     let zone = zone_of(zones, local)?;
     match answer::handle(&zone, req, udp) {
         Outcome::Reply(b) => Some(b),
@@ -109,17 +119,25 @@ async fn serve_tcp_conn(mut s: TcpStream, local: IpAddr, zones: Zones, cfg: Arc<
     let idle = Duration::from_secs(10);
     loop {
         let mut l = [0u8; 2];
-        if !matches!(tokio::time::timeout(idle, s.read_exact(&mut l)).await, Ok(Ok(_))) {
+        if !matches!(
+            tokio::time::timeout(idle, s.read_exact(&mut l)).await,
+            Ok(Ok(_))
+        ) {
             return;
         }
         let mut req = vec![0u8; usize::from(u16::from_be_bytes(l))];
-        if !matches!(tokio::time::timeout(idle, s.read_exact(&mut req)).await, Ok(Ok(_))) {
+        if !matches!(
+            tokio::time::timeout(idle, s.read_exact(&mut req)).await,
+            Ok(Ok(_))
+        ) {
             return;
         }
         let Some(r) = respond(&zones, &cfg, local, &req, false).await else {
             return;
         };
-        let Ok(len) = u16::try_from(r.len()) else { return };
+        let Ok(len) = u16::try_from(r.len()) else {
+            return;
+        };
         let mut out = len.to_be_bytes().to_vec();
         out.extend_from_slice(&r);
         if s.write_all(&out).await.is_err() {
@@ -207,7 +225,13 @@ impl Server {
         }
         let want: HashSet<IpAddr> = zones.keys().copied().collect();
         *self.zones.write().unwrap() = zones;
-        for gone in self.listeners.keys().copied().filter(|a| !want.contains(a)).collect::<Vec<_>>() {
+        for gone in self
+            .listeners
+            .keys()
+            .copied()
+            .filter(|a| !want.contains(a))
+            .collect::<Vec<_>>()
+        {
             if let Some(l) = self.listeners.remove(&gone) {
                 l.udp.abort();
                 l.tcp.abort();

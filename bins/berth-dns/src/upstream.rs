@@ -40,7 +40,9 @@ pub async fn udp(upstreams: &[SocketAddr], query: &[u8], total: Duration) -> Opt
         } else {
             "[::]:0".parse().unwrap()
         };
-        let Ok(s) = UdpSocket::bind(bind).await else { continue };
+        let Ok(s) = UdpSocket::bind(bind).await else {
+            continue;
+        };
         if s.connect(up).await.is_err() || s.send(query).await.is_err() {
             continue;
         }
@@ -121,7 +123,13 @@ mod tests {
         // Nobody answers: None within the time given.
         let silent = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let t = Instant::now();
-        assert!(udp(&[silent.local_addr().unwrap()], &q, Duration::from_millis(200)).await.is_none());
+        assert!(udp(
+            &[silent.local_addr().unwrap()],
+            &q,
+            Duration::from_millis(200)
+        )
+        .await
+        .is_none());
         assert!(t.elapsed() < Duration::from_secs(1));
         assert!(udp(&[], &q, Duration::from_millis(10)).await.is_none());
     }

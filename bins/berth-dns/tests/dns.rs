@@ -24,7 +24,11 @@ struct TestNs {
 impl TestNs {
     fn new(tag: &str) -> TestNs {
         let name = format!("berth-nt-{tag}-{}", std::process::id());
-        assert!(Command::new("ip").args(["netns", "add", &name]).status().unwrap().success());
+        assert!(Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .unwrap()
+            .success());
         let ns = NetNs::named(&name).unwrap();
         Netlink::open_in(&ns).unwrap().loopback_up().unwrap();
         TestNs { name, ns }
@@ -33,7 +37,9 @@ impl TestNs {
 
 impl Drop for TestNs {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
     }
 }
 
@@ -52,14 +58,23 @@ fn start_dns(ns: &TestNs, root: &Path, resolv: &Path) -> (Child, String, Duratio
     let mut c = Command::new("nsenter")
         .arg(format!("--net=/run/netns/{}", ns.name))
         .arg(env!("CARGO_BIN_EXE_berth-dns"))
-        .args(["--root", root.to_str().unwrap(), "--ready-fd", "1", "--timeout-ms", "500"])
+        .args([
+            "--root",
+            root.to_str().unwrap(),
+            "--ready-fd",
+            "1",
+            "--timeout-ms",
+            "500",
+        ])
         .arg("--resolv-conf")
         .arg(resolv)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(c.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(c.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     (c, line, t.elapsed())
 }
 
@@ -113,7 +128,11 @@ fn query_bytes(name: &str, t: RecordType) -> Vec<u8> {
 /// Asks `server` over UDP from inside the namespace: (rcode, answers as text).
 fn ask(ns: &NetNs, server: &str, name: &str, t: RecordType) -> (ResponseCode, Vec<String>) {
     let server: SocketAddr = server.parse().unwrap();
-    let bind = if server.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+    let bind = if server.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    };
     let s = ns.run(|| UdpSocket::bind(bind)).unwrap().unwrap();
     s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
     let q = query_bytes(name, t);
@@ -122,12 +141,18 @@ fn ask(ns: &NetNs, server: &str, name: &str, t: RecordType) -> (ResponseCode, Ve
     let n = s.recv(&mut buf).unwrap();
     let m = Message::from_vec(&buf[..n]).unwrap();
     assert_eq!(m.metadata.id, u16::from_be_bytes([q[0], q[1]]));
-    (m.metadata.response_code, m.answers.iter().map(|r| r.data.to_string()).collect())
+    (
+        m.metadata.response_code,
+        m.answers.iter().map(|r| r.data.to_string()).collect(),
+    )
 }
 
 fn ask_tcp(ns: &NetNs, server: &str, name: &str) -> Vec<String> {
     let server: SocketAddr = server.parse().unwrap();
-    let mut s = ns.run(|| TcpStream::connect_timeout(&server, Duration::from_secs(2))).unwrap().unwrap();
+    let mut s = ns
+        .run(|| TcpStream::connect_timeout(&server, Duration::from_secs(2)))
+        .unwrap()
+        .unwrap();
     let q = query_bytes(name, RecordType::A);
     let mut out = (q.len() as u16).to_be_bytes().to_vec();
     out.extend_from_slice(&q);
@@ -136,7 +161,12 @@ fn ask_tcp(ns: &NetNs, server: &str, name: &str) -> Vec<String> {
     s.read_exact(&mut l).unwrap();
     let mut b = vec![0u8; u16::from_be_bytes(l) as usize];
     s.read_exact(&mut b).unwrap();
-    Message::from_vec(&b).unwrap().answers.iter().map(|r| r.data.to_string()).collect()
+    Message::from_vec(&b)
+        .unwrap()
+        .answers
+        .iter()
+        .map(|r| r.data.to_string())
+        .collect()
 }
 
 /// A fake upstream resolver: answers every A question with 192.0.2.99.
@@ -146,7 +176,9 @@ fn fake_upstream(ns: &NetNs) -> UdpSocket {
     std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
         while let Ok((n, peer)) = s2.recv_from(&mut buf) {
-            let Ok(q) = Message::from_vec(&buf[..n]) else { return };
+            let Ok(q) = Message::from_vec(&buf[..n]) else {
+                return;
+            };
             if q.queries.is_empty() {
                 return; // the test's stop signal
             }
@@ -179,9 +211,20 @@ fn dns_answers_forwards_reloads_and_exits() {
     }
     let h = TestNs::new("dns");
     let mut nl = Netlink::open_in(&h.ns).unwrap();
-    for (b, a) in [("br-dns1", vec!["10.88.0.1/24", "fd88::1/64"]), ("br-dns2", vec!["10.89.0.1/24"])] {
+    for (b, a) in [
+        ("br-dns1", vec!["10.88.0.1/24", "fd88::1/64"]),
+        ("br-dns2", vec!["10.89.0.1/24"]),
+    ] {
         let addresses = a.iter().map(|s| s.parse().unwrap()).collect();
-        netlink::ensure_bridge(&mut nl, &BridgeSpec { name: b.into(), mtu: None, addresses }).unwrap();
+        netlink::ensure_bridge(
+            &mut nl,
+            &BridgeSpec {
+                name: b.into(),
+                mtu: None,
+                addresses,
+            },
+        )
+        .unwrap();
     }
     let root = tempfile::tempdir().unwrap();
     let nd = NetworksDir::new(root.path());
@@ -189,8 +232,13 @@ fn dns_answers_forwards_reloads_and_exits() {
     let n2 = network('2', "back", "br-dns2", "10.89.0", None);
     nd.write_network(&n1).unwrap();
     nd.write_network(&n2).unwrap();
-    nd.write_endpoint(&n1.id, &endpoint('a', "web", &["api"], &["10.88.0.2", "fd88::2"])).unwrap();
-    nd.write_endpoint(&n2.id, &endpoint('b', "db", &[], &["10.89.0.2"])).unwrap();
+    nd.write_endpoint(
+        &n1.id,
+        &endpoint('a', "web", &["api"], &["10.88.0.2", "fd88::2"]),
+    )
+    .unwrap();
+    nd.write_endpoint(&n2.id, &endpoint('b', "db", &[], &["10.89.0.2"]))
+        .unwrap();
     let resolv = root.path().join("resolv.conf");
     std::fs::write(&resolv, "nameserver 127.0.0.1\n").unwrap();
     let upstream = fake_upstream(&h.ns);
@@ -202,22 +250,43 @@ fn dns_answers_forwards_reloads_and_exits() {
 
     // Names of the network the question came in on.
     let g1 = "10.88.0.1:53";
-    assert_eq!(ask(&h.ns, g1, "web", RecordType::A), (ResponseCode::NoError, vec!["10.88.0.2".into()]));
-    assert_eq!(ask(&h.ns, "[fd88::1]:53", "WEB.", RecordType::AAAA).1, ["fd88::2"]);
+    assert_eq!(
+        ask(&h.ns, g1, "web", RecordType::A),
+        (ResponseCode::NoError, vec!["10.88.0.2".into()])
+    );
+    assert_eq!(
+        ask(&h.ns, "[fd88::1]:53", "WEB.", RecordType::AAAA).1,
+        ["fd88::2"]
+    );
     assert_eq!(ask(&h.ns, g1, "api.", RecordType::A).1, ["10.88.0.2"]);
-    assert_eq!(ask(&h.ns, g1, "aaaaaaaaaaaa", RecordType::A).1, ["10.88.0.2"]);
+    assert_eq!(
+        ask(&h.ns, g1, "aaaaaaaaaaaa", RecordType::A).1,
+        ["10.88.0.2"]
+    );
     assert_eq!(ask(&h.ns, g1, "web.front", RecordType::A).1, ["10.88.0.2"]);
-    assert_eq!(ask(&h.ns, g1, "2.0.88.10.in-addr.arpa", RecordType::PTR).1, ["web.front."]);
+    assert_eq!(
+        ask(&h.ns, g1, "2.0.88.10.in-addr.arpa", RecordType::PTR).1,
+        ["web.front."]
+    );
     assert_eq!(ask_tcp(&h.ns, g1, "web"), ["10.88.0.2"]);
     // Not across networks: "db" is back's; front's server forwards it upstream.
     assert_eq!(ask(&h.ns, g1, "db", RecordType::A).1, ["192.0.2.99"]);
-    assert_eq!(ask(&h.ns, "10.89.0.1:53", "db", RecordType::A).1, ["10.89.0.2"]);
+    assert_eq!(
+        ask(&h.ns, "10.89.0.1:53", "db", RecordType::A).1,
+        ["10.89.0.2"]
+    );
     // Other names go upstream, over UDP and TCP alike (TCP upstream: none here -> SERVFAIL).
-    assert_eq!(ask(&h.ns, g1, "example.com", RecordType::A).1, ["192.0.2.99"]);
+    assert_eq!(
+        ask(&h.ns, g1, "example.com", RecordType::A).1,
+        ["192.0.2.99"]
+    );
 
     // A new endpoint is served at once (inotify, no polling).
-    nd.write_endpoint(&n2.id, &endpoint('c', "late", &[], &["10.89.0.3"])).unwrap();
-    wait_until("late to resolve", || ask(&h.ns, "10.89.0.1:53", "late", RecordType::A).1 == ["10.89.0.3"]);
+    nd.write_endpoint(&n2.id, &endpoint('c', "late", &[], &["10.89.0.3"]))
+        .unwrap();
+    wait_until("late to resolve", || {
+        ask(&h.ns, "10.89.0.1:53", "late", RecordType::A).1 == ["10.89.0.3"]
+    });
 
     // A second instance finds the first and leaves.
     let (mut second, line, _) = start_dns(&h, root.path(), &resolv);
@@ -225,14 +294,20 @@ fn dns_answers_forwards_reloads_and_exits() {
     assert!(second.wait().unwrap().success());
     let pid = std::fs::read_to_string(nd.dns_pidfile()).unwrap();
     assert_eq!(pid.trim(), dns.0.id().to_string());
-    assert_eq!(berth_network::dns::server_pid(&nd).unwrap(), Some(dns.0.id()));
+    assert_eq!(
+        berth_network::dns::server_pid(&nd).unwrap(),
+        Some(dns.0.id())
+    );
 
     // Upstream gone: SERVFAIL within the timeout, local names still fine.
     upstream.send_to(&[0u8; 12], "127.0.0.1:53").unwrap();
     drop(upstream);
     std::thread::sleep(Duration::from_millis(50));
     let t = Instant::now();
-    assert_eq!(ask(&h.ns, g1, "example.org", RecordType::A).0, ResponseCode::ServFail);
+    assert_eq!(
+        ask(&h.ns, g1, "example.org", RecordType::A).0,
+        ResponseCode::ServFail
+    );
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     assert_eq!(ask(&h.ns, g1, "web", RecordType::A).1, ["10.88.0.2"]);
 
@@ -242,7 +317,8 @@ fn dns_answers_forwards_reloads_and_exits() {
     }
     std::fs::remove_dir_all(nd.network_dir(&n2.id)).unwrap();
     wait_until("the back listener to close", || {
-        h.ns.run(|| UdpSocket::bind("10.89.0.1:53").is_ok()).unwrap()
+        h.ns.run(|| UdpSocket::bind("10.89.0.1:53").is_ok())
+            .unwrap()
     });
 
     // No endpoint left: the server exits, and its sockets are free again.
@@ -257,7 +333,10 @@ fn dns_answers_forwards_reloads_and_exits() {
     };
     assert!(status.success());
     assert_eq!(berth_network::dns::server_pid(&nd).unwrap(), None);
-    assert!(h.ns.run(|| UdpSocket::bind("10.88.0.1:53").is_ok()).unwrap());
+    assert!(h
+        .ns
+        .run(|| UdpSocket::bind("10.88.0.1:53").is_ok())
+        .unwrap());
     let _: IpAddr = "10.88.0.1".parse().unwrap();
 }
 

@@ -149,10 +149,12 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>> {
     match std::fs::read(path) {
-        Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| Error::Record {
-            path: path.to_path_buf(),
-            msg: e.to_string(),
-        }),
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| Error::Record {
+                path: path.to_path_buf(),
+                msg: e.to_string(),
+            }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io_err(path)(e)),
     }
@@ -350,12 +352,20 @@ mod tests {
 
     #[test]
     fn names_of_an_endpoint() {
-        let e = ep("0123456789abcdef", "Web", &["api", "API", "db."], &["172.18.0.2"]);
+        let e = ep(
+            "0123456789abcdef",
+            "Web",
+            &["api", "API", "db."],
+            &["172.18.0.2"],
+        );
         assert_eq!(
             e.dns_names("appnet"),
             ["web", "web.appnet", "api", "db", "0123456789ab"]
         );
-        assert_eq!(ep("short", "", &[], &[]).dns_names("n"), Vec::<String>::new());
+        assert_eq!(
+            ep("short", "", &[], &[]).dns_names("n"),
+            Vec::<String>::new()
+        );
     }
 
     #[test]
@@ -408,7 +418,11 @@ mod tests {
         assert_eq!(server_pid(&nd).unwrap(), None);
         std::fs::create_dir_all(nd.path()).unwrap();
         std::fs::write(nd.dns_pidfile(), "4242\n").unwrap();
-        assert_eq!(server_pid(&nd).unwrap(), None, "a pidfile nobody locks is stale");
+        assert_eq!(
+            server_pid(&nd).unwrap(),
+            None,
+            "a pidfile nobody locks is stale"
+        );
         let f = std::fs::File::open(nd.dns_pidfile()).unwrap();
         rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive).unwrap();
         assert_eq!(server_pid(&nd).unwrap(), Some(4242));

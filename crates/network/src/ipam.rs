@@ -73,10 +73,16 @@ pub fn parse_subnet_flags(
     gateways: &[String],
 ) -> Result<Vec<SubnetConfig>> {
     if subnets.len() < ranges.len() || subnets.len() < gateways.len() {
-        return Err(invalid("every ip-range or gateway must have a corresponding subnet"));
+        return Err(invalid(
+            "every ip-range or gateway must have a corresponding subnet",
+        ));
     }
     let mut out: Vec<(String, SubnetConfig)> = Vec::new();
-    let subnet_of = |s: &str| parse_cidr(s).map(|(_, n)| n).map_err(|e| invalid(format!("invalid subnet: {e}")));
+    let subnet_of = |s: &str| {
+        parse_cidr(s)
+            .map(|(_, n)| n)
+            .map_err(|e| invalid(format!("invalid subnet: {e}")))
+    };
     // subnetMatches(subnet, data): the subnet contains data's address (a CIDR's address
     // part with its host bits, or a plain IP; an unparsable plain IP matches nothing).
     let matches = |s: &str, data: &str| -> Result<bool> {
@@ -91,7 +97,9 @@ pub fn parse_subnet_flags(
     for s in subnets {
         for (k, _) in &out {
             if matches(s, k)? || matches(k, s)? {
-                return Err(invalid("multiple overlapping subnet configuration is not supported"));
+                return Err(invalid(
+                    "multiple overlapping subnet configuration is not supported",
+                ));
             }
         }
         out.push((
@@ -183,7 +191,11 @@ impl Pool {
                 if reserved(&subnet, g) {
                     return Err(invalid(format!(
                         "invalid gateway {g}: it is the {} address of subnet {subnet}",
-                        if g == subnet.network() { "network" } else { "broadcast" }
+                        if g == subnet.network() {
+                            "network"
+                        } else {
+                            "broadcast"
+                        }
                     )));
                 }
                 g
@@ -228,7 +240,8 @@ fn reserved(subnet: &IpNet, ip: IpAddr) -> bool {
 /// 192.168.0.0/16 cut into /20s.
 pub fn default_pools() -> impl Iterator<Item = IpNet> {
     let a = (17u8..=31).map(|b| IpNet::V4(Ipv4Net::new(Ipv4Addr::new(172, b, 0, 0), 16).unwrap()));
-    let b = (0u8..16).map(|i| IpNet::V4(Ipv4Net::new(Ipv4Addr::new(192, 168, i * 16, 0), 20).unwrap()));
+    let b =
+        (0u8..16).map(|i| IpNet::V4(Ipv4Net::new(Ipv4Addr::new(192, 168, i * 16, 0), 20).unwrap()));
     a.chain(b)
 }
 
@@ -367,7 +380,12 @@ impl Leases {
     /// Every lease, of every pool.
     pub fn leases(&self) -> Result<Vec<Lease>> {
         let _l = self.lock()?;
-        Ok(self.read()?.pools.into_iter().flat_map(|p| p.leases).collect())
+        Ok(self
+            .read()?
+            .pools
+            .into_iter()
+            .flat_map(|p| p.leases)
+            .collect())
     }
 
     /// Leases an address of `pool` to `owner`: `requested` if given (it must be in the
@@ -415,7 +433,11 @@ impl Leases {
                 if reserved(&pool.subnet, ip) {
                     return Err(invalid(format!(
                         "invalid address {ip}: it is the {} address of subnet {}",
-                        if ip == pool.subnet.network() { "network" } else { "broadcast" },
+                        if ip == pool.subnet.network() {
+                            "network"
+                        } else {
+                            "broadcast"
+                        },
                         pool.subnet
                     )));
                 }
@@ -641,7 +663,11 @@ mod tests {
     #[test]
     fn pick_subnet_skips_routes_and_networks() {
         assert_eq!(pick_subnet(&[]).unwrap(), net("172.17.0.0/16"));
-        let taken = [net("172.17.0.0/16"), net("172.18.5.0/24"), net("172.16.0.0/12")];
+        let taken = [
+            net("172.17.0.0/16"),
+            net("172.18.5.0/24"),
+            net("172.16.0.0/12"),
+        ];
         assert_eq!(pick_subnet(&taken[..2]).unwrap(), net("172.19.0.0/16"));
         // A wide host route covers all of 172.16/12.
         assert_eq!(pick_subnet(&taken).unwrap(), net("192.168.0.0/20"));
@@ -669,7 +695,9 @@ mod tests {
         let others = [net("10.0.0.0/16")];
         assert!(check_overlap(&net("10.1.0.0/16"), &others).is_ok());
         assert_eq!(
-            check_overlap(&net("10.0.5.0/24"), &others).unwrap_err().to_string(),
+            check_overlap(&net("10.0.5.0/24"), &others)
+                .unwrap_err()
+                .to_string(),
             "invalid pool request: Pool overlaps with other one on this address space"
         );
         assert!(check_overlap(&net("10.0.0.0/8"), &others).is_err());
@@ -687,7 +715,10 @@ mod tests {
         let a: Vec<IpAddr> = (0..5)
             .map(|i| l.allocate(&p, &format!("c{i}"), None, live).unwrap())
             .collect();
-        assert_eq!(a, ["10.9.0.2", "10.9.0.3", "10.9.0.4", "10.9.0.5", "10.9.0.6"].map(ip));
+        assert_eq!(
+            a,
+            ["10.9.0.2", "10.9.0.3", "10.9.0.4", "10.9.0.5", "10.9.0.6"].map(ip)
+        );
         assert_eq!(
             l.allocate(&p, "c5", None, live).unwrap_err().to_string(),
             "no available IPv4 addresses on this network's address pools"
@@ -710,10 +741,16 @@ mod tests {
         assert_eq!(l.allocate(&p, "c", None, live).unwrap(), a);
         assert_eq!(l.leases().unwrap().len(), 1);
         // Asking for another address moves the lease.
-        assert_eq!(l.allocate(&p, "c", Some(ip("10.9.0.50")), live).unwrap(), ip("10.9.0.50"));
+        assert_eq!(
+            l.allocate(&p, "c", Some(ip("10.9.0.50")), live).unwrap(),
+            ip("10.9.0.50")
+        );
         assert_eq!(
             l.leases().unwrap(),
-            vec![Lease { address: ip("10.9.0.50"), owner: "c".into() }]
+            vec![Lease {
+                address: ip("10.9.0.50"),
+                owner: "c".into()
+            }]
         );
     }
 
@@ -723,17 +760,26 @@ mod tests {
         let l = Leases::new(d.path());
         let p = pool("10.9.0.0/24", Some("10.9.0.128/25"), None);
         // Outside the ip-range but inside the subnet is allowed (static addresses), as docker.
-        assert_eq!(l.allocate(&p, "a", Some(ip("10.9.0.10")), live).unwrap(), ip("10.9.0.10"));
         assert_eq!(
-            l.allocate(&p, "b", Some(ip("10.9.0.10")), live).unwrap_err().to_string(),
+            l.allocate(&p, "a", Some(ip("10.9.0.10")), live).unwrap(),
+            ip("10.9.0.10")
+        );
+        assert_eq!(
+            l.allocate(&p, "b", Some(ip("10.9.0.10")), live)
+                .unwrap_err()
+                .to_string(),
             "Address already in use"
         );
         assert_eq!(
-            l.allocate(&p, "b", Some(ip("10.9.0.1")), live).unwrap_err().to_string(),
+            l.allocate(&p, "b", Some(ip("10.9.0.1")), live)
+                .unwrap_err()
+                .to_string(),
             "Address already in use"
         );
         assert_eq!(
-            l.allocate(&p, "b", Some(ip("10.8.0.1")), live).unwrap_err().to_string(),
+            l.allocate(&p, "b", Some(ip("10.8.0.1")), live)
+                .unwrap_err()
+                .to_string(),
             "Invalid address 10.8.0.1: It does not belong to any of this network's subnets"
         );
         assert!(l
@@ -746,7 +792,8 @@ mod tests {
         assert_eq!(l.allocate(&p, "d", None, live).unwrap(), ip("10.9.0.128"));
         // A requested address held by a stale owner is taken over.
         assert_eq!(
-            l.allocate(&p, "b", Some(ip("10.9.0.10")), |x: &Lease| x.owner == "a").unwrap(),
+            l.allocate(&p, "b", Some(ip("10.9.0.10")), |x: &Lease| x.owner == "a")
+                .unwrap(),
             ip("10.9.0.10")
         );
         let owners: Vec<String> = l.leases().unwrap().into_iter().map(|x| x.owner).collect();
@@ -785,7 +832,10 @@ mod tests {
         let p6 = pool("fd00:9::/64", None, None);
         l.allocate(&p4, "c", None, live).unwrap();
         l.allocate(&p6, "c", None, live).unwrap();
-        assert_eq!(l.release("c").unwrap(), vec![ip("10.9.0.2"), ip("fd00:9::2")]);
+        assert_eq!(
+            l.release("c").unwrap(),
+            vec![ip("10.9.0.2"), ip("fd00:9::2")]
+        );
     }
 
     #[test]

@@ -110,7 +110,12 @@ mod tests {
         let m: MacAddr = "02:42:AC:11:00:02".parse().unwrap();
         assert_eq!(m.to_string(), "02:42:ac:11:00:02");
         assert_eq!(serde_json::to_string(&m).unwrap(), "\"02:42:ac:11:00:02\"");
-        for bad in ["", "02:42:ac:11:00", "02:42:ac:11:00:zz", "02:42:ac:11:00:002"] {
+        for bad in [
+            "",
+            "02:42:ac:11:00",
+            "02:42:ac:11:00:zz",
+            "02:42:ac:11:00:002",
+        ] {
             assert_eq!(
                 bad.parse::<MacAddr>().unwrap_err().to_string(),
                 format!("{bad} is not a valid mac address")

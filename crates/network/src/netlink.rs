@@ -33,10 +33,12 @@ use std::os::fd::{AsFd, AsRawFd};
 
 use ipnet::IpNet;
 use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP,
-    NLM_F_EXCL, NLM_F_REQUEST,
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
+    NLM_F_REQUEST,
 };
-use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage};
+use netlink_packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
+};
 use netlink_packet_route::link::{
     InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoPortKind, InfoVeth, LinkAttribute,
     LinkFlags, LinkInfo as NlLinkInfo, LinkMessage,
@@ -303,9 +305,10 @@ impl Netlink {
 
     /// Every link of the namespace (to find stale veths by their name prefix).
     pub fn links(&mut self) -> Result<Vec<Link>> {
-        let msgs = self.dump(RouteNetlinkMessage::GetLink(LinkMessage::default()), &|| {
-            "dump links".to_string()
-        })?;
+        let msgs = self.dump(
+            RouteNetlinkMessage::GetLink(LinkMessage::default()),
+            &|| "dump links".to_string(),
+        )?;
         Ok(msgs
             .iter()
             .filter_map(|m| match m {
@@ -327,7 +330,9 @@ impl Netlink {
             m.attributes.push(LinkAttribute::Mtu(mtu));
         }
         m.attributes
-            .push(LinkAttribute::LinkInfo(vec![NlLinkInfo::Kind(InfoKind::Bridge)]));
+            .push(LinkAttribute::LinkInfo(vec![NlLinkInfo::Kind(
+                InfoKind::Bridge,
+            )]));
         let op = || format!("create bridge {name}");
         match self.request(
             RouteNetlinkMessage::NewLink(m),
@@ -367,7 +372,9 @@ impl Netlink {
         if up {
             m.header.flags = LinkFlags::Up;
         }
-        self.set_link(m, &|| format!("set {name} {}", if up { "up" } else { "down" }))
+        self.set_link(m, &|| {
+            format!("set {name} {}", if up { "up" } else { "down" })
+        })
     }
 
     /// Sets the MTU of link `name`.
@@ -399,7 +406,9 @@ impl Netlink {
         let mut m = link_by_name(name);
         m.attributes.push(LinkAttribute::LinkInfo(vec![
             NlLinkInfo::PortKind(InfoPortKind::Bridge),
-            NlLinkInfo::PortData(InfoPortData::BridgePort(vec![InfoBridgePort::HairpinMode(on)])),
+            NlLinkInfo::PortData(InfoPortData::BridgePort(vec![InfoBridgePort::HairpinMode(
+                on,
+            )])),
         ]));
         self.set_link(m, &|| format!("set hairpin on bridge port {name}"))
     }
@@ -431,7 +440,8 @@ impl Netlink {
         let mut p = link_by_name(peer);
         // Not IFF_UP on the peer: the kernel configures the peer before it links the pair,
         // and opening a veth without its peer fails (ENOTCONN). The caller brings it up.
-        p.attributes.push(LinkAttribute::NetNsFd(peer_ns.as_fd().as_raw_fd()));
+        p.attributes
+            .push(LinkAttribute::NetNsFd(peer_ns.as_fd().as_raw_fd()));
         if let Some(mac) = peer_mac {
             p.attributes.push(LinkAttribute::Address(mac.0.to_vec()));
         }
@@ -452,7 +462,12 @@ impl Netlink {
         self.request(
             RouteNetlinkMessage::NewLink(m),
             NLM_F_CREATE | NLM_F_EXCL,
-            &|| format!("create veth {host} (peer {peer} in {})", peer_ns.path().display()),
+            &|| {
+                format!(
+                    "create veth {host} (peer {peer} in {})",
+                    peer_ns.path().display()
+                )
+            },
         )
     }
 
@@ -471,12 +486,14 @@ impl Netlink {
         match addr {
             IpNet::V4(v4) => {
                 if v4.prefix_len() < 31 {
-                    m.attributes.push(AddressAttribute::Broadcast(v4.broadcast()));
+                    m.attributes
+                        .push(AddressAttribute::Broadcast(v4.broadcast()));
                 }
             }
             IpNet::V6(_) => {
                 m.header.flags = AddressHeaderFlags::Nodad;
-                m.attributes.push(AddressAttribute::Flags(AddressFlags::Nodad));
+                m.attributes
+                    .push(AddressAttribute::Flags(AddressFlags::Nodad));
             }
         }
         match self.request(
@@ -497,7 +514,8 @@ impl Netlink {
         m.header.protocol = RouteProtocol::Boot;
         m.header.scope = RouteScope::Universe;
         m.header.kind = RouteType::Unicast;
-        m.attributes.push(RouteAttribute::Gateway(RouteAddress::from(gateway)));
+        m.attributes
+            .push(RouteAttribute::Gateway(RouteAddress::from(gateway)));
         m.attributes.push(RouteAttribute::Oif(oif));
         match self.request(
             RouteNetlinkMessage::NewRoute(m),
@@ -515,7 +533,9 @@ impl Netlink {
         for fam in [AddressFamily::Inet, AddressFamily::Inet6] {
             let mut m = RouteMessage::default();
             m.header.address_family = fam;
-            for msg in self.dump(RouteNetlinkMessage::GetRoute(m), &|| "dump routes".to_string())? {
+            for msg in self.dump(RouteNetlinkMessage::GetRoute(m), &|| {
+                "dump routes".to_string()
+            })? {
                 if let RouteNetlinkMessage::NewRoute(r) = msg {
                     if let Some(r) = parse_route(&r) {
                         out.push(r);
@@ -544,7 +564,6 @@ impl Netlink {
         self.set_up("lo", true)
     }
 }
-
 
 const EEXIST: i32 = 17;
 const ENODEV: i32 = 19;
@@ -611,7 +630,9 @@ fn parse_route(r: &RouteMessage) -> Option<Route> {
         _ => None,
     })?;
     Some(Route {
-        dst: IpNet::new(dst, r.header.destination_prefix_length).ok()?.trunc(),
+        dst: IpNet::new(dst, r.header.destination_prefix_length)
+            .ok()?
+            .trunc(),
         gateway,
         oif,
         table,
@@ -704,11 +725,13 @@ pub fn setup_endpoint(host: &mut Netlink, container: &mut Netlink, ep: &Endpoint
     let plumb = (|| {
         host.set_hairpin(&ep.host_ifname, true)?;
         container.set_up(&ep.ifname, true)?;
-        let index = container.link_index(&ep.ifname)?.ok_or_else(|| Error::Netlink {
-            op: format!("find {} in {}", ep.ifname, ns.path().display()),
-            source: io::Error::from_raw_os_error(ENODEV),
-            ext: None,
-        })?;
+        let index = container
+            .link_index(&ep.ifname)?
+            .ok_or_else(|| Error::Netlink {
+                op: format!("find {} in {}", ep.ifname, ns.path().display()),
+                source: io::Error::from_raw_os_error(ENODEV),
+                ext: None,
+            })?;
         for a in &ep.addresses {
             container.add_address(index, *a)?;
         }
@@ -770,9 +793,10 @@ mod tests {
         r.header.destination_prefix_length = 16;
         r.header.table = RouteHeader::RT_TABLE_MAIN;
         r.header.kind = RouteType::Unicast;
-        r.attributes.push(RouteAttribute::Destination(RouteAddress::Inet(
-            "172.17.0.0".parse().unwrap(),
-        )));
+        r.attributes
+            .push(RouteAttribute::Destination(RouteAddress::Inet(
+                "172.17.0.0".parse().unwrap(),
+            )));
         r.attributes.push(RouteAttribute::Oif(3));
         let p = parse_route(&r).unwrap();
         assert_eq!(p.dst, "172.17.0.0/16".parse::<IpNet>().unwrap());
@@ -780,6 +804,9 @@ mod tests {
         assert!(p.unicast);
         let mut d = RouteMessage::default();
         d.header.address_family = AddressFamily::Inet6;
-        assert_eq!(parse_route(&d).unwrap().dst, "::/0".parse::<IpNet>().unwrap());
+        assert_eq!(
+            parse_route(&d).unwrap().dst,
+            "::/0".parse::<IpNet>().unwrap()
+        );
     }
 }

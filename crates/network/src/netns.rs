@@ -111,6 +111,10 @@ mod tests {
     #[test]
     fn open_missing_names_the_path() {
         let e = NetNs::named("berth-no-such-netns").unwrap_err();
-        assert!(e.to_string().starts_with("/run/netns/berth-no-such-netns: "), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("/run/netns/berth-no-such-netns: "),
+            "{e}"
+        );
     }
 }

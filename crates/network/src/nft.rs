@@ -90,7 +90,10 @@ impl PortRule {
             }
         }
         if self.owner.contains('"') || self.owner.len() > 128 {
-            return Err(Error::Invalid(format!("invalid port owner {:?}", self.owner)));
+            return Err(Error::Invalid(format!(
+                "invalid port owner {:?}",
+                self.owner
+            )));
         }
         Ok(())
     }
@@ -150,7 +153,10 @@ fn dnat_maps(ip_family: &str, with_addr: bool, maps: &str) -> Vec<Value> {
     if with_addr {
         key.insert(0, daddr);
     } else {
-        expr.push(m_eq(meta("nfproto"), json!(if ip_family == "ip" { "ipv4" } else { "ipv6" })));
+        expr.push(m_eq(
+            meta("nfproto"),
+            json!(if ip_family == "ip" { "ipv4" } else { "ipv6" }),
+        ));
     }
     let lookup = |data: String| json!({"map": {"key": {"concat": key.clone()}, "data": data}});
     expr.push(json!({"dnat": {
@@ -183,9 +189,15 @@ pub fn base_commands() -> Vec<Value> {
     v.push(cmd("flush", "chain", json!({"name": "published"})));
     // Published ports: only traffic to a local address (of the host namespace) is DNATed,
     // from outside (prerouting) or from the host itself (output).
-    let local = m_eq(json!({"fib": {"result": "type", "flags": ["daddr"]}}), json!("local"));
+    let local = m_eq(
+        json!({"fib": {"result": "type", "flags": ["daddr"]}}),
+        json!("local"),
+    );
     for chain in ["prerouting", "output"] {
-        v.push(rule(chain, vec![local.clone(), json!({"jump": {"target": "published"}})]));
+        v.push(rule(
+            chain,
+            vec![local.clone(), json!({"jump": {"target": "published"}})],
+        ));
     }
     v.push(rule("published", dnat_maps("ip", true, "dnat4-addr")));
     v.push(rule("published", dnat_maps("ip", false, "dnat4")));
@@ -197,7 +209,10 @@ pub fn base_commands() -> Vec<Value> {
     v.push(rule(
         "postrouting",
         vec![
-            m_eq(payload("ip", "saddr"), json!({"prefix": {"addr": "127.0.0.0", "len": 8}})),
+            m_eq(
+                payload("ip", "saddr"),
+                json!({"prefix": {"addr": "127.0.0.0", "len": 8}}),
+            ),
             m_eq(meta("oifname"), json!("@bridges")),
             masquerade(),
         ],
@@ -228,7 +243,10 @@ fn declarations() -> Vec<Value> {
     let mut v = vec![json!({"add": {"table": {"family": FAMILY, "name": TABLE}}})];
     v.push(add("set", json!({"name": "bridges", "type": "ifname"})));
     for (name, key) in [("fwd-in", "ifname"), ("fwd-out", "ifname")] {
-        v.push(add("map", json!({"name": name, "type": key, "map": "verdict"})));
+        v.push(add(
+            "map",
+            json!({"name": name, "type": key, "map": "verdict"}),
+        ));
     }
     for (name, key) in [("snat4", "ipv4_addr"), ("snat6", "ipv6_addr")] {
         v.push(add(
@@ -239,11 +257,22 @@ fn declarations() -> Vec<Value> {
     let any = json!(["inet_proto", "inet_service"]);
     for (name, key, addr) in [
         ("dnat4", any.clone(), "ipv4_addr"),
-        ("dnat4-addr", json!(["ipv4_addr", "inet_proto", "inet_service"]), "ipv4_addr"),
+        (
+            "dnat4-addr",
+            json!(["ipv4_addr", "inet_proto", "inet_service"]),
+            "ipv4_addr",
+        ),
         ("dnat6", any, "ipv6_addr"),
-        ("dnat6-addr", json!(["ipv6_addr", "inet_proto", "inet_service"]), "ipv6_addr"),
+        (
+            "dnat6-addr",
+            json!(["ipv6_addr", "inet_proto", "inet_service"]),
+            "ipv6_addr",
+        ),
     ] {
-        v.push(add("map", json!({"name": format!("{name}-ip"), "type": key, "map": addr})));
+        v.push(add(
+            "map",
+            json!({"name": format!("{name}-ip"), "type": key, "map": addr}),
+        ));
         v.push(add(
             "map",
             json!({"name": format!("{name}-port"), "type": key, "map": "inet_service"}),
@@ -263,7 +292,11 @@ fn fwd_out_chain(bridge: &str) -> String {
 }
 
 fn network_chains(n: &NetworkRules) -> [String; 3] {
-    [snat_chain(&n.bridge), fwd_in_chain(&n.bridge), fwd_out_chain(&n.bridge)]
+    [
+        snat_chain(&n.bridge),
+        fwd_in_chain(&n.bridge),
+        fwd_out_chain(&n.bridge),
+    ]
 }
 
 fn elem(set: &str, elems: Vec<Value>) -> Value {
@@ -296,9 +329,14 @@ fn network_elements(n: &NetworkRules) -> Vec<(&'static str, Value)> {
 fn check_network(n: &NetworkRules) -> Result<()> {
     let ok = !n.bridge.is_empty()
         && n.bridge.len() <= crate::netlink::IFNAME_MAX
-        && n.bridge.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_');
+        && n.bridge
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_');
     if !ok {
-        return Err(Error::Invalid(format!("invalid bridge name {:?}", n.bridge)));
+        return Err(Error::Invalid(format!(
+            "invalid bridge name {:?}",
+            n.bridge
+        )));
     }
     Ok(())
 }
@@ -322,7 +360,10 @@ pub fn network_commands(n: &NetworkRules) -> Result<Vec<Value>> {
     v.push(rule(&snat, vec![oif_is_b.clone(), ct_dnat(), masquerade()]));
     v.push(rule(
         &snat,
-        vec![m_eq(meta("oifname"), json!("@bridges")), json!({"return": null})],
+        vec![
+            m_eq(meta("oifname"), json!("@bridges")),
+            json!({"return": null}),
+        ],
     ));
     if !n.internal {
         v.push(rule(&snat, vec![masquerade()]));
@@ -336,7 +377,10 @@ pub fn network_commands(n: &NetworkRules) -> Result<Vec<Value>> {
         v.push(rule(&fwd_in, vec![ct_dnat(), json!({"return": null})]));
         v.push(rule(
             &fwd_in,
-            vec![m_eq(meta("oifname"), json!("@bridges")), json!({"drop": null})],
+            vec![
+                m_eq(meta("oifname"), json!("@bridges")),
+                json!({"drop": null}),
+            ],
         ));
     }
     // Forwarding to the bridge: only an internal network refuses what comes from
@@ -443,7 +487,9 @@ fn elements<'a>(listing: &'a Value, map: &str) -> Vec<(&'a Value, &'a str, &'a V
         for e in m["elem"].as_array().into_iter().flatten() {
             let (k, val) = (&e[0], &e[1]);
             match k.get("elem") {
-                Some(inner) => out.push((&inner["val"], inner["comment"].as_str().unwrap_or(""), val)),
+                Some(inner) => {
+                    out.push((&inner["val"], inner["comment"].as_str().unwrap_or(""), val))
+                }
                 None => out.push((k, "", val)),
             }
         }
@@ -454,7 +500,10 @@ fn elements<'a>(listing: &'a Value, map: &str) -> Vec<(&'a Value, &'a str, &'a V
 fn proto_of(v: &Value) -> Option<Proto> {
     match v {
         Value::String(s) => Proto::from_name(s),
-        Value::Number(n) => n.as_u64().and_then(|n| u8::try_from(n).ok()).and_then(Proto::from_number),
+        Value::Number(n) => n
+            .as_u64()
+            .and_then(|n| u8::try_from(n).ok())
+            .and_then(Proto::from_number),
         _ => None,
     }
 }
@@ -463,16 +512,28 @@ fn proto_of(v: &Value) -> Option<Proto> {
 /// elements joined with the port map's by key.
 pub fn parse_ports(listing: &Value) -> Vec<PortRule> {
     let mut out = Vec::new();
-    for (maps, addr_keyed) in [("dnat4", false), ("dnat4-addr", true), ("dnat6", false), ("dnat6-addr", true)] {
+    for (maps, addr_keyed) in [
+        ("dnat4", false),
+        ("dnat4-addr", true),
+        ("dnat6", false),
+        ("dnat6-addr", true),
+    ] {
         let ports = elements(listing, &format!("{maps}-port"));
         for (key, owner, ip) in elements(listing, &format!("{maps}-ip")) {
-            let Some(cport) = ports.iter().find(|(k, _, _)| *k == key).and_then(|(_, _, v)| v.as_u64())
+            let Some(cport) = ports
+                .iter()
+                .find(|(k, _, _)| *k == key)
+                .and_then(|(_, _, v)| v.as_u64())
             else {
                 continue;
             };
             let parts = key["concat"].as_array().cloned().unwrap_or_default();
             let (host_ip, rest) = if addr_keyed {
-                match parts.first().and_then(|x| x.as_str()).and_then(|s| s.parse().ok()) {
+                match parts
+                    .first()
+                    .and_then(|x| x.as_str())
+                    .and_then(|s| s.parse().ok())
+                {
                     Some(h) => (Some(h), &parts[1..]),
                     None => continue,
                 }
@@ -554,7 +615,11 @@ impl Nft {
         let go = || -> Result<std::process::Output> {
             let mut c = Command::new(&self.bin);
             c.args(args)
-                .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+                .stdin(if stdin.is_some() {
+                    Stdio::piped()
+                } else {
+                    Stdio::null()
+                })
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped());
             let what = format!("run {}", self.bin.display());
@@ -643,7 +708,10 @@ impl Nft {
 
     /// Every published port in the table (for a sweep of stale owners).
     pub fn list_ports(&self) -> Result<Vec<PortRule>> {
-        Ok(self.list_table()?.map(|l| parse_ports(&l)).unwrap_or_default())
+        Ok(self
+            .list_table()?
+            .map(|l| parse_ports(&l))
+            .unwrap_or_default())
     }
 
     /// Unpublishes every port of `owner`; returns how many there were.
@@ -661,7 +729,10 @@ impl Nft {
 
     /// The bridges of the networks installed.
     pub fn bridges(&self) -> Result<Vec<String>> {
-        Ok(self.list_table()?.map(|l| parse_bridges(&l)).unwrap_or_default())
+        Ok(self
+            .list_table()?
+            .map(|l| parse_bridges(&l))
+            .unwrap_or_default())
     }
 
     /// Deletes the table if no network and no published port is left in it; returns
@@ -697,7 +768,10 @@ mod tests {
     fn net(internal: bool) -> NetworkRules {
         NetworkRules {
             bridge: "br-x".into(),
-            subnets: vec!["172.18.0.0/16".parse().unwrap(), "fd00:1::/64".parse().unwrap()],
+            subnets: vec![
+                "172.18.0.0/16".parse().unwrap(),
+                "fd00:1::/64".parse().unwrap(),
+            ],
             internal,
         }
     }
@@ -719,7 +793,11 @@ mod tests {
             .map(|c| {
                 let (verb, body) = c.as_object().unwrap().iter().next().unwrap();
                 let (kind, o) = body.as_object().unwrap().iter().next().unwrap();
-                let name = o.get("name").or(o.get("chain")).and_then(|n| n.as_str()).unwrap_or("");
+                let name = o
+                    .get("name")
+                    .or(o.get("chain"))
+                    .and_then(|n| n.as_str())
+                    .unwrap_or("");
                 format!("{verb} {kind} {name}")
             })
             .collect()
@@ -739,8 +817,17 @@ mod tests {
         }));
         assert!(!s.contains(r#""table":"nat""#));
         let sh = shape(&b);
-        for chain in ["prerouting", "output", "postrouting", "forward", "published"] {
-            let add = sh.iter().position(|l| *l == format!("add chain {chain}")).unwrap();
+        for chain in [
+            "prerouting",
+            "output",
+            "postrouting",
+            "forward",
+            "published",
+        ] {
+            let add = sh
+                .iter()
+                .position(|l| *l == format!("add chain {chain}"))
+                .unwrap();
             assert_eq!(sh[add + 1], format!("flush chain {chain}"), "{chain}");
         }
         // Only the forward chain filters, and it never accepts.
@@ -757,13 +844,20 @@ mod tests {
         let open = text(&network_commands(&net(false)).unwrap());
         let closed = text(&network_commands(&net(true)).unwrap());
         // Egress masquerade only for a network that may leave.
-        assert_eq!(open.matches(r#"{"masquerade":null}"#).count(), 3, "127/8, hairpin, egress");
+        assert_eq!(
+            open.matches(r#"{"masquerade":null}"#).count(),
+            3,
+            "127/8, hairpin, egress"
+        );
         assert_eq!(closed.matches(r#"{"masquerade":null}"#).count(), 2);
         // An internal network's bridge is tied into fwd-out too, the other is not.
-        assert!(closed.contains(r#""name":"fwd-out","elem":[["br-x",{"jump":{"target":"fwd-out-br-x"}}]]"#));
+        assert!(closed
+            .contains(r#""name":"fwd-out","elem":[["br-x",{"jump":{"target":"fwd-out-br-x"}}]]"#));
         assert!(!open.contains(r#""name":"fwd-out","elem""#));
         for s in [&open, &closed] {
-            assert!(s.contains(r#"[{"prefix":{"addr":"172.18.0.0","len":16}},{"jump":{"target":"snat-br-x"}}]"#));
+            assert!(s.contains(
+                r#"[{"prefix":{"addr":"172.18.0.0","len":16}},{"jump":{"target":"snat-br-x"}}]"#
+            ));
             assert!(s.contains(r#"{"prefix":{"addr":"fd00:1::","len":64}}"#));
             assert!(s.contains(r#""name":"snat6""#));
         }
@@ -783,8 +877,14 @@ mod tests {
             }
         }
         // Chains go after every element that jumps to them.
-        let last_elem = sh.iter().rposition(|l| l.starts_with("delete element")).unwrap();
-        let first_chain = sh.iter().position(|l| l.starts_with("delete chain")).unwrap();
+        let last_elem = sh
+            .iter()
+            .rposition(|l| l.starts_with("delete element"))
+            .unwrap();
+        let first_chain = sh
+            .iter()
+            .position(|l| l.starts_with("delete chain"))
+            .unwrap();
         assert!(last_elem < first_chain);
         assert!(!sh.iter().any(|l| l.starts_with("flush chain prerouting")));
     }
@@ -800,27 +900,51 @@ mod tests {
         for (h, c, maps) in cases {
             let p = port(h, c);
             let add = text(&port_add_commands(std::slice::from_ref(&p)).unwrap());
-            assert!(add.contains(&format!(r#""name":"{maps}-ip","elem":[[{{"elem":{{"val":"#)), "{add}");
+            assert!(
+                add.contains(&format!(r#""name":"{maps}-ip","elem":[[{{"elem":{{"val":"#)),
+                "{add}"
+            );
             assert_eq!(add.matches(r#""comment":"c1""#).count(), 2, "{add}");
             assert!(add.contains(&format!(r#""name":"{maps}-port""#)));
-            assert!(add.contains(&format!(r#""{c}"]"#)) && add.contains(",53]"), "{add}");
+            assert!(
+                add.contains(&format!(r#""{c}"]"#)) && add.contains(",53]"),
+                "{add}"
+            );
             let del = port_remove_commands(&[p]).unwrap();
             let sh = shape(&del);
-            assert_eq!(sh.iter().filter(|l| l.starts_with("delete element")).count(), 2);
+            assert_eq!(
+                sh.iter()
+                    .filter(|l| l.starts_with("delete element"))
+                    .count(),
+                2
+            );
         }
-        let bad = PortRule { host_ip: Some("::1".parse().unwrap()), ..port(None, "172.18.0.2") };
+        let bad = PortRule {
+            host_ip: Some("::1".parse().unwrap()),
+            ..port(None, "172.18.0.2")
+        };
         assert!(port_add_commands(&[bad]).is_err());
-        let bad = PortRule { owner: "a\"b".into(), ..port(None, "172.18.0.2") };
+        let bad = PortRule {
+            owner: "a\"b".into(),
+            ..port(None, "172.18.0.2")
+        };
         assert!(port_add_commands(&[bad]).is_err());
     }
 
     #[test]
     fn listing_parses_back_into_ports() {
-        let ports = [port(None, "172.18.0.2"), port(Some("127.0.0.1"), "172.18.0.2"), port(Some("fd00:9::1"), "fd00:1::2")];
+        let ports = [
+            port(None, "172.18.0.2"),
+            port(Some("127.0.0.1"), "172.18.0.2"),
+            port(Some("fd00:9::1"), "fd00:1::2"),
+        ];
         // What `nft -j list table` prints for these: the maps with their elements.
         let mut items = vec![json!({"metainfo": {}})];
         for maps in ["dnat4", "dnat4-addr", "dnat6", "dnat6-addr"] {
-            let mine: Vec<&PortRule> = ports.iter().filter(|p| p.maps().0 == format!("{maps}-ip")).collect();
+            let mine: Vec<&PortRule> = ports
+                .iter()
+                .filter(|p| p.maps().0 == format!("{maps}-ip"))
+                .collect();
             let ip: Vec<Value> = mine.iter().map(|p| port_elems(p)[0].1.clone()).collect();
             let pt: Vec<Value> = mine.iter().map(|p| port_elems(p)[1].1.clone()).collect();
             items.push(json!({"map": {"name": format!("{maps}-ip"), "elem": ip}}));
@@ -836,7 +960,10 @@ mod tests {
     #[test]
     fn bridge_names_are_checked() {
         for bad in ["", "br x", "br\"x", "a-very-long-bridge"] {
-            let n = NetworkRules { bridge: bad.into(), ..net(false) };
+            let n = NetworkRules {
+                bridge: bad.into(),
+                ..net(false)
+            };
             assert!(network_commands(&n).is_err(), "{bad:?}");
             assert!(network_teardown_commands(&n).is_err(), "{bad:?}");
         }

@@ -90,7 +90,11 @@ fn split_parts(raw: &str) -> (String, String, String) {
         1 => (String::new(), String::new(), parts[0].into()),
         2 => (String::new(), parts[0].into(), parts[1].into()),
         3 => (parts[0].into(), parts[1].into(), parts[2].into()),
-        _ => (parts[..n - 2].join(":"), parts[n - 2].into(), parts[n - 1].into()),
+        _ => (
+            parts[..n - 2].join(":"),
+            parts[n - 2].into(),
+            parts[n - 1].into(),
+        ),
     }
 }
 
@@ -154,8 +158,13 @@ pub fn parse_publish(raw: &str) -> Result<Vec<PortSpec>> {
     if port.is_empty() {
         return Err(invalid(format!("no port specified: {raw}<empty>")));
     }
-    let proto_l = if proto.is_empty() { "tcp".to_string() } else { proto.to_lowercase() };
-    let proto = Proto::from_name(&proto_l).ok_or_else(|| invalid(format!("invalid proto: {proto_l}")))?;
+    let proto_l = if proto.is_empty() {
+        "tcp".to_string()
+    } else {
+        proto.to_lowercase()
+    };
+    let proto =
+        Proto::from_name(&proto_l).ok_or_else(|| invalid(format!("invalid proto: {proto_l}")))?;
     let mut ip_s = ip.clone();
     if ip_s.starts_with('[') {
         ip_s = strip_brackets(&ip).map_err(|e| invalid(format!("invalid IP address {ip}: {e}")))?;
@@ -233,7 +242,11 @@ impl Reservation {
 }
 
 fn bind_one(ip: IpAddr, port: u16, proto: Proto) -> std::io::Result<(OwnedFd, u16)> {
-    let family = if ip.is_ipv4() { AddressFamily::INET } else { AddressFamily::INET6 };
+    let family = if ip.is_ipv4() {
+        AddressFamily::INET
+    } else {
+        AddressFamily::INET6
+    };
     let (ty, p) = match proto {
         Proto::Tcp => (SocketType::STREAM, rustix::net::ipproto::TCP),
         Proto::Udp => (SocketType::DGRAM, rustix::net::ipproto::UDP),
@@ -258,9 +271,12 @@ fn in_use(e: &std::io::Error) -> bool {
 
 /// The host has no IPv6 (module off, or disabled): [::] is then skipped.
 fn no_ipv6(e: &std::io::Error) -> bool {
-    [rustix::io::Errno::AFNOSUPPORT, rustix::io::Errno::ADDRNOTAVAIL]
-        .iter()
-        .any(|x| e.raw_os_error() == Some(x.raw_os_error()))
+    [
+        rustix::io::Errno::AFNOSUPPORT,
+        rustix::io::Errno::ADDRNOTAVAIL,
+    ]
+    .iter()
+    .any(|x| e.raw_os_error() == Some(x.raw_os_error()))
 }
 
 /// Reserves the host ports of `specs` in the caller's network namespace (run it with
@@ -402,13 +418,21 @@ mod tests {
     fn every_docker_form_parses() {
         assert_eq!(
             one("80"),
-            PortSpec { host_ip: None, host_ports: None, container_port: 80, proto: Proto::Tcp }
+            PortSpec {
+                host_ip: None,
+                host_ports: None,
+                container_port: 80,
+                proto: Proto::Tcp
+            }
         );
         assert_eq!(one("8080:80").host_ports, Some((8080, 8080)));
         assert_eq!(one("8080:80/udp").proto, Proto::Udp);
         assert_eq!(one("8080:80/SCTP").proto, Proto::Sctp);
         let s = one("127.0.0.1:8080:80");
-        assert_eq!((s.host_ip, s.host_ports), (Some(ip("127.0.0.1")), Some((8080, 8080))));
+        assert_eq!(
+            (s.host_ip, s.host_ports),
+            (Some(ip("127.0.0.1")), Some((8080, 8080)))
+        );
         let s = one("127.0.0.1::80");
         assert_eq!((s.host_ip, s.host_ports), (Some(ip("127.0.0.1")), None));
         let s = one("[::1]:8080:80");
@@ -416,7 +440,10 @@ mod tests {
         let s = one("::1:8080:80");
         assert_eq!(s.host_ip, Some(ip("::1")));
         let s = one("[fd00::5]::80/udp");
-        assert_eq!((s.host_ip, s.host_ports, s.proto), (Some(ip("fd00::5")), None, Proto::Udp));
+        assert_eq!(
+            (s.host_ip, s.host_ports, s.proto),
+            (Some(ip("fd00::5")), None, Proto::Udp)
+        );
         assert_eq!(one("0:80").host_ports, None);
         assert_eq!(one("80-80").container_port, 80);
         // A host range for one container port: pick from it.
@@ -426,13 +453,19 @@ mod tests {
         let pairs: Vec<_> = v.iter().map(|s| (s.host_ports, s.container_port)).collect();
         assert_eq!(
             pairs,
-            vec![(Some((8000, 8000)), 80), (Some((8001, 8001)), 81), (Some((8002, 8002)), 82)]
+            vec![
+                (Some((8000, 8000)), 80),
+                (Some((8001, 8001)), 81),
+                (Some((8002, 8002)), 82)
+            ]
         );
         assert!(v.iter().all(|s| s.proto == Proto::Udp));
         // A container range without host ports: each gets any port.
         let v = parse_publish("1.2.3.4::80-81").unwrap();
         assert_eq!(v.len(), 2);
-        assert!(v.iter().all(|s| s.host_ports.is_none() && s.host_ip == Some(ip("1.2.3.4"))));
+        assert!(v
+            .iter()
+            .all(|s| s.host_ports.is_none() && s.host_ip == Some(ip("1.2.3.4"))));
     }
 
     #[test]
@@ -503,10 +536,18 @@ mod tests {
 
     #[test]
     fn binding_addresses_print_as_docker() {
-        let b = Binding { host_ip: ip("::"), host_port: 8080, container_port: 80, proto: Proto::Tcp };
+        let b = Binding {
+            host_ip: ip("::"),
+            host_port: 8080,
+            container_port: 80,
+            proto: Proto::Tcp,
+        };
         assert_eq!(b.host_addr(), ":::8080");
         assert_eq!(
-            Error::PortAllocated { addr: "0.0.0.0:8080".into() }.to_string(),
+            Error::PortAllocated {
+                addr: "0.0.0.0:8080".into()
+            }
+            .to_string(),
             "Bind for 0.0.0.0:8080 failed: port is already allocated"
         );
     }
@@ -521,12 +562,17 @@ mod tests {
             container_port: 80,
             proto: Proto::Tcp,
         };
-        let r = reserve(&[s.clone()], false).unwrap();
+        let r = reserve(std::slice::from_ref(&s), false).unwrap();
         let port = r.bindings[0].host_port;
         assert_ne!(port, 0);
-        let again = PortSpec { host_ports: Some((port, port)), ..s.clone() };
+        let again = PortSpec {
+            host_ports: Some((port, port)),
+            ..s.clone()
+        };
         assert_eq!(
-            reserve(&[again.clone()], false).unwrap_err().to_string(),
+            reserve(std::slice::from_ref(&again), false)
+                .unwrap_err()
+                .to_string(),
             format!("Bind for 127.0.0.1:{port} failed: port is already allocated")
         );
         // Another program is kept off too, even with SO_REUSEADDR (ours does not set it).
@@ -551,12 +597,15 @@ mod tests {
             container_port: 53,
             proto: Proto::Udp,
         };
-        match reserve(&[s.clone()], false) {
+        match reserve(std::slice::from_ref(&s), false) {
             Ok(r) => assert_eq!(r.bindings[0].host_port, p + 1),
             // p+1 may be someone else's: then the whole range is taken.
             Err(e) => assert_eq!(
                 e.to_string(),
-                format!("Bind for 127.0.0.1:{p}-{} failed: port is already allocated", p + 1)
+                format!(
+                    "Bind for 127.0.0.1:{p}-{} failed: port is already allocated",
+                    p + 1
+                )
             ),
         }
     }

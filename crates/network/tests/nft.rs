@@ -30,7 +30,15 @@ fn port(owner: &str, proto: Proto, host: Option<&str>, hp: u16, cip: &str, cp: u
 }
 
 fn sorted(mut v: Vec<PortRule>) -> Vec<PortRule> {
-    v.sort_by_key(|p| (p.owner.clone(), p.host_port, p.proto, p.host_ip, p.container_ip));
+    v.sort_by_key(|p| {
+        (
+            p.owner.clone(),
+            p.host_port,
+            p.proto,
+            p.host_ip,
+            p.container_ip,
+        )
+    });
     v
 }
 
@@ -95,7 +103,10 @@ fn ruleset_loads_is_idempotent_and_goes() {
     nft.remove_network(&n2).unwrap();
     assert!(nft.bridges().unwrap().is_empty());
     let text = h.sh("nft list table inet berth");
-    assert!(!text.contains("br-one") && !text.contains("br-two"), "{text}");
+    assert!(
+        !text.contains("br-one") && !text.contains("br-two"),
+        "{text}"
+    );
     assert!(!nft.delete_table_if_unused().unwrap(), "bbb's port is left");
     nft.remove_ports(&b).unwrap();
     assert!(nft.delete_table_if_unused().unwrap());
@@ -114,11 +125,18 @@ fn nft_errors_carry_nfts_words() {
     let h = TestNs::new("nfterr");
     let nft = Nft::in_netns(&h.ns).unwrap();
     let e = nft
-        .apply(vec![serde_json::json!({"add": {"chain": {"family": "inet", "table": "nope", "name": "x"}}})])
+        .apply(vec![
+            serde_json::json!({"add": {"chain": {"family": "inet", "table": "nope", "name": "x"}}}),
+        ])
         .unwrap_err()
         .to_string();
-    assert!(e.starts_with("nft: ") && e.contains("No such file or directory"), "{e}");
-    let missing = Nft::in_netns(&h.ns).unwrap().with_binary("/nonexistent/nft");
+    assert!(
+        e.starts_with("nft: ") && e.contains("No such file or directory"),
+        "{e}"
+    );
+    let missing = Nft::in_netns(&h.ns)
+        .unwrap()
+        .with_binary("/nonexistent/nft");
     let e = missing.list_ports().unwrap_err().to_string();
     assert!(e.starts_with("run /nonexistent/nft: "), "{e}");
 }
@@ -130,7 +148,8 @@ fn port_transaction_time() {
     need_root!();
     let h = TestNs::new("nfttime");
     let nft = Nft::in_netns(&h.ns).unwrap();
-    nft.add_network(&net("br-t", &["172.18.0.0/16", "fd00:1::/64"], false)).unwrap();
+    nft.add_network(&net("br-t", &["172.18.0.0/16", "fd00:1::/64"], false))
+        .unwrap();
     let rounds = 20;
     let (mut add, mut del) = (Duration::ZERO, Duration::ZERO);
     for i in 0..rounds {
@@ -149,9 +168,14 @@ fn port_transaction_time() {
         del += t2 - t1;
     }
     let n = u32::from(rounds);
-    eprintln!("nft add 4 port elements {:?}, remove {:?} (mean of {n})", add / n, del / n);
+    eprintln!(
+        "nft add 4 port elements {:?}, remove {:?} (mean of {n})",
+        add / n,
+        del / n
+    );
     let t = Instant::now();
-    nft.add_network(&net("br-u", &["172.20.0.0/16"], false)).unwrap();
+    nft.add_network(&net("br-u", &["172.20.0.0/16"], false))
+        .unwrap();
     eprintln!("nft add_network {:?}", t.elapsed());
     assert!(nft.list_ports().unwrap().is_empty());
 }

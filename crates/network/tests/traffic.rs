@@ -41,18 +41,30 @@ impl World {
         // Uplink H <-> X.
         let mut hnl = h.nl();
         let mut xnl = x.nl();
-        hnl.create_veth("up0", "up0", &x.ns, None, None, None).unwrap();
+        hnl.create_veth("up0", "up0", &x.ns, None, None, None)
+            .unwrap();
         xnl.set_up("up0", true).unwrap();
         let hi = hnl.link_index("up0").unwrap().unwrap();
         let xi = xnl.link_index("up0").unwrap().unwrap();
-        hnl.add_address(hi, "198.51.100.1/24".parse().unwrap()).unwrap();
-        hnl.add_address(hi, "2001:db8:1::1/64".parse().unwrap()).unwrap();
-        xnl.add_address(xi, "198.51.100.2/24".parse().unwrap()).unwrap();
-        xnl.add_address(xi, "2001:db8:1::2/64".parse().unwrap()).unwrap();
-        xnl.add_default_route("198.51.100.1".parse().unwrap(), xi).unwrap();
-        xnl.add_default_route("2001:db8:1::1".parse().unwrap(), xi).unwrap();
+        hnl.add_address(hi, "198.51.100.1/24".parse().unwrap())
+            .unwrap();
+        hnl.add_address(hi, "2001:db8:1::1/64".parse().unwrap())
+            .unwrap();
+        xnl.add_address(xi, "198.51.100.2/24".parse().unwrap())
+            .unwrap();
+        xnl.add_address(xi, "2001:db8:1::2/64".parse().unwrap())
+            .unwrap();
+        xnl.add_default_route("198.51.100.1".parse().unwrap(), xi)
+            .unwrap();
+        xnl.add_default_route("2001:db8:1::1".parse().unwrap(), xi)
+            .unwrap();
         let nft = Nft::in_netns(&h.ns).unwrap();
-        World { h, x, nft, containers: Vec::new() }
+        World {
+            h,
+            x,
+            nft,
+            containers: Vec::new(),
+        }
     }
 
     fn network(&self, n: &Net) {
@@ -64,12 +76,20 @@ impl World {
         }
         netlink::ensure_bridge(
             &mut self.h.nl(),
-            &BridgeSpec { name: n.bridge.clone(), mtu: None, addresses: addrs },
+            &BridgeSpec {
+                name: n.bridge.clone(),
+                mtu: None,
+                addresses: addrs,
+            },
         )
         .unwrap();
         sysctl::enable_route_localnet(&self.h.ns, &n.bridge).unwrap();
         self.nft
-            .add_network(&NetworkRules { bridge: n.bridge.clone(), subnets, internal: n.internal })
+            .add_network(&NetworkRules {
+                bridge: n.bridge.clone(),
+                subnets,
+                internal: n.internal,
+            })
             .unwrap();
     }
 
@@ -109,8 +129,16 @@ impl World {
 
     /// Publishes `specs` (docker -p forms) for container `i` (owner "c<i>").
     fn publish(&self, i: usize, specs: &[&str]) -> Reservation {
-        let specs: Vec<_> = specs.iter().flat_map(|s| ports::parse_publish(s).unwrap()).collect();
-        let r = self.h.ns.run(|| ports::reserve(&specs, true)).unwrap().unwrap();
+        let specs: Vec<_> = specs
+            .iter()
+            .flat_map(|s| ports::parse_publish(s).unwrap())
+            .collect();
+        let r = self
+            .h
+            .ns
+            .run(|| ports::reserve(&specs, true))
+            .unwrap()
+            .unwrap();
         let ep = &self.containers[i].1;
         let v4 = ep.addresses.iter().find_map(|a| match a.addr() {
             IpAddr::V4(v) => Some(v),
@@ -127,7 +155,12 @@ impl World {
 }
 
 fn net1() -> Net {
-    Net { bridge: "br-one".into(), v4: "10.77.0".into(), v6: Some("fd77".into()), internal: false }
+    Net {
+        bridge: "br-one".into(),
+        v4: "10.77.0".into(),
+        v6: Some("fd77".into()),
+        internal: false,
+    }
 }
 
 #[test]
@@ -141,10 +174,19 @@ fn published_port_keeps_the_client_address() {
     let s6 = Server::start(w.c(a).listen(sa("[fd77::2]:80")));
     let _r = w.publish(a, &["8080:80"]);
     // From outside, v4 and v6: the container sees the client itself.
-    assert_eq!(w.x.connect(sa("198.51.100.1:8080"), OK).unwrap(), "198.51.100.2");
-    assert_eq!(w.x.connect(sa("[2001:db8:1::1]:8080"), OK).unwrap(), "2001:db8:1::2");
+    assert_eq!(
+        w.x.connect(sa("198.51.100.1:8080"), OK).unwrap(),
+        "198.51.100.2"
+    );
+    assert_eq!(
+        w.x.connect(sa("[2001:db8:1::1]:8080"), OK).unwrap(),
+        "2001:db8:1::2"
+    );
     // From the host itself, to its own outside address (output chain).
-    assert_eq!(w.h.connect(sa("198.51.100.1:8080"), OK).unwrap(), "198.51.100.1");
+    assert_eq!(
+        w.h.connect(sa("198.51.100.1:8080"), OK).unwrap(),
+        "198.51.100.1"
+    );
     // A port nobody published is not forwarded (and nothing listens on the host).
     assert!(w.x.connect(sa("198.51.100.1:8081"), DROP).is_err());
     // Unpublished: gone.
@@ -184,10 +226,16 @@ fn hairpin_and_neighbours_reach_a_published_port() {
     let s = Server::start(w.c(a).listen(sa("10.77.0.2:80")));
     let _r = w.publish(a, &["8080:80"]);
     // The container reaches its own published port through the host's address...
-    assert_eq!(w.c(a).connect(sa("198.51.100.1:8080"), OK).unwrap(), "10.77.0.1");
+    assert_eq!(
+        w.c(a).connect(sa("198.51.100.1:8080"), OK).unwrap(),
+        "10.77.0.1"
+    );
     // ...and so does a neighbour on the same bridge (masqueraded: the reply must go
     // back through the host to be un-DNATed).
-    assert_eq!(w.c(b).connect(sa("198.51.100.1:8080"), OK).unwrap(), "10.77.0.1");
+    assert_eq!(
+        w.c(b).connect(sa("198.51.100.1:8080"), OK).unwrap(),
+        "10.77.0.1"
+    );
     // Directly, neighbours see each other as they are.
     assert_eq!(w.c(b).connect(sa("10.77.0.2:80"), OK).unwrap(), "10.77.0.3");
     assert_eq!(s.stop().len(), 3);
@@ -202,8 +250,14 @@ fn egress_is_masqueraded() {
     let a = w.container(&n, 2);
     let s4 = Server::start(w.x.listen(sa("198.51.100.2:9000")));
     let s6 = Server::start(w.x.listen(sa("[2001:db8:1::2]:9000")));
-    assert_eq!(w.c(a).connect(sa("198.51.100.2:9000"), OK).unwrap(), "198.51.100.1");
-    assert_eq!(w.c(a).connect(sa("[2001:db8:1::2]:9000"), OK).unwrap(), "2001:db8:1::1");
+    assert_eq!(
+        w.c(a).connect(sa("198.51.100.2:9000"), OK).unwrap(),
+        "198.51.100.1"
+    );
+    assert_eq!(
+        w.c(a).connect(sa("[2001:db8:1::2]:9000"), OK).unwrap(),
+        "2001:db8:1::1"
+    );
     s4.stop();
     s6.stop();
 }
@@ -213,8 +267,18 @@ fn networks_are_isolated_and_internal_ones_closed() {
     need_root!();
     let mut w = World::new();
     let one = net1();
-    let two = Net { bridge: "br-two".into(), v4: "10.78.0".into(), v6: None, internal: false };
-    let int = Net { bridge: "br-int".into(), v4: "10.79.0".into(), v6: None, internal: true };
+    let two = Net {
+        bridge: "br-two".into(),
+        v4: "10.78.0".into(),
+        v6: None,
+        internal: false,
+    };
+    let int = Net {
+        bridge: "br-int".into(),
+        v4: "10.79.0".into(),
+        v6: None,
+        internal: true,
+    };
     w.network(&one);
     w.network(&two);
     w.network(&int);
@@ -230,15 +294,23 @@ fn networks_are_isolated_and_internal_ones_closed() {
     // Network two cannot reach network one directly...
     assert!(w.c(d).connect(sa("10.77.0.2:80"), DROP).is_err());
     // ...but can reach its published port, with its own address kept.
-    assert_eq!(w.c(d).connect(sa("198.51.100.1:8080"), OK).unwrap(), "10.78.0.2");
+    assert_eq!(
+        w.c(d).connect(sa("198.51.100.1:8080"), OK).unwrap(),
+        "10.78.0.2"
+    );
     // The internal network reaches its own members, not the outside nor the others...
-    assert_eq!(w.c(i2).connect(sa("10.79.0.2:80"), OK).unwrap(), "10.79.0.3");
+    assert_eq!(
+        w.c(i2).connect(sa("10.79.0.2:80"), OK).unwrap(),
+        "10.79.0.3"
+    );
     assert!(w.c(i).connect(sa("198.51.100.2:9000"), DROP).is_err());
     assert!(w.c(i).connect(sa("10.77.0.2:80"), DROP).is_err());
     // ...and nothing reaches into it.
     let mut xnl = w.x.nl();
     let xi = xnl.link_index("up0").unwrap().unwrap();
-    w.x.sh(&format!("ip route add 10.79.0.0/24 via 198.51.100.1 dev up0 # {xi}"));
+    w.x.sh(&format!(
+        "ip route add 10.79.0.0/24 via 198.51.100.1 dev up0 # {xi}"
+    ));
     assert!(w.x.connect(sa("10.79.0.2:80"), DROP).is_err());
     assert!(w.c(a).connect(sa("10.79.0.2:80"), DROP).is_err());
     // Removing network two's rules lifts nothing for the others.

@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use berth_network::netlink::Netlink;
 use berth_network::NetNs;
@@ -45,7 +45,10 @@ impl TestNs {
                 .subsec_nanos()
                 % 100_000
         );
-        let st = Command::new("ip").args(["netns", "add", &name]).status().unwrap();
+        let st = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .unwrap();
         assert!(st.success(), "ip netns add {name}");
         let ns = NetNs::named(&name).unwrap();
         let t = TestNs { name, ns };
@@ -66,8 +69,7 @@ impl TestNs {
 
     pub fn sh(&self, script: &str) -> String {
         let out = self.cmd("sh").args(["-c", script]).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
     }
 
     pub fn listen(&self, addr: SocketAddr) -> TcpListener {
@@ -78,7 +80,8 @@ impl TestNs {
     pub fn connect(&self, addr: SocketAddr, timeout: Duration) -> Result<String, String> {
         self.ns
             .run(|| {
-                let mut s = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
+                let mut s =
+                    TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
                 s.set_read_timeout(Some(timeout)).unwrap();
                 let mut buf = String::new();
                 s.read_to_string(&mut buf).map_err(|e| e.to_string())?;
@@ -90,7 +93,9 @@ impl TestNs {
 
 impl Drop for TestNs {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
     }
 }
 
@@ -139,7 +144,16 @@ pub fn host_snapshot() -> (String, String) {
     (
         String::from_utf8_lossy(&links.stdout)
             .lines()
-            .map(|l| l.split('@').next().unwrap_or(l).split(':').nth(1).unwrap_or("").trim().to_string())
+            .map(|l| {
+                l.split('@')
+                    .next()
+                    .unwrap_or(l)
+                    .split(':')
+                    .nth(1)
+                    .unwrap_or("")
+                    .trim()
+                    .to_string()
+            })
             .collect::<Vec<_>>()
             .join(","),
         fwd.trim().to_string(),
