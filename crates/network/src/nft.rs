@@ -675,11 +675,33 @@ impl Nft {
     }
 
     /// Publishes `ports` (one transaction).
+    /// Publishing a key that another owner holds fails, naming that owner (a stale one
+    /// is for the caller to sweep with [`Nft::remove_owner`] before trying again).
     pub fn add_ports(&self, ports: &[PortRule]) -> Result<()> {
         if ports.is_empty() {
             return Ok(());
         }
-        self.apply(port_add_commands(ports)?)
+        let err = match self.apply(port_add_commands(ports)?) {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        let held = self.list_ports().unwrap_or_default();
+        for p in ports {
+            if let Some(h) = held
+                .iter()
+                .find(|h| h.maps() == p.maps() && h.key() == p.key() && *h != p)
+            {
+                return Err(Error::Nft(format!(
+                    "{} port {} on {} is published for {} already",
+                    p.proto,
+                    p.host_port,
+                    p.host_ip
+                        .map_or_else(|| "every address".to_string(), |ip| ip.to_string()),
+                    h.owner
+                )));
+            }
+        }
+        Err(err)
     }
 
     /// Unpublishes `ports` (one transaction, idempotent). If a port's key now holds

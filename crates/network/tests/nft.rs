@@ -91,9 +91,14 @@ fn ruleset_loads_is_idempotent_and_goes() {
     assert_eq!(nft.remove_owner("aaa").unwrap(), 3);
     assert_eq!(nft.remove_owner("aaa").unwrap(), 0);
     assert_eq!(nft.list_ports().unwrap(), b);
-    // A key held by someone else (stale) makes our removal a no-op, not an error.
+    // A key held by someone else (stale) makes our removal a no-op, not an error, and
+    // our publishing an error naming the holder.
     let other = port("ccc", Proto::Tcp, None, 8081, "172.19.0.9", 80);
-    nft.remove_ports(&[other]).unwrap();
+    nft.remove_ports(std::slice::from_ref(&other)).unwrap();
+    assert_eq!(
+        nft.add_ports(&[other]).unwrap_err().to_string(),
+        "nft: tcp port 8081 on every address is published for bbb already"
+    );
     assert_eq!(nft.list_ports().unwrap(), b);
 
     // With a network or a port left, the table stays.
