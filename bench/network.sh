@@ -43,7 +43,8 @@
 # Honours CARGO_TARGET_DIR for the build and the binaries. Writes
 # bench/results/network.json.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+SELF=$(realpath "$0")
+cd "$(dirname "$SELF")/.."
 OUT=$(pwd)/bench/results
 RUNS=${1:-30}
 SECONDS_=${2:-10}
@@ -70,11 +71,13 @@ summary() {
     "",
     "1. `run --rm IMAGE true`, median wall time",
     "",
-    "| engine | `--network none` | `--network \(.params.network)` | cost of the network | berth = N x this |",
-    "|---|---:|---:|---:|---:|",
+    "| engine | `--network none` | `--network \(.params.network)` | cost of the network | berth\u0027s cost / this | the same, 4 containers on the network | cost | berth\u0027s cost / this |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|",
     ($e | to_entries[] | .key as $k | .value.run as $r |
       "| \($k) \(.value.version) | \($r.none_median | ms) | \($r.net_median | ms) | \($r.cost | ms) | " +
-      (if $k == "berth" then "-" else ratio($e.berth.run.cost; $r.cost) + " of \($k)" end) + " |"),
+      (if $k == "berth" then "-" else ratio($e.berth.run.cost; $r.cost) end) +
+      " | \($r.busy_median | ms) | \($r.busy_cost | ms) | " +
+      (if $k == "berth" then "-" else ratio($e.berth.run.busy_cost; $r.busy_cost) end) + " |"),
     "",
     "2. iperf3 TCP throughput, Gbit/s (receiver)",
     "",
@@ -131,7 +134,7 @@ case "${BNB_STAGE:-}" in
   before=$(host_state)
   [ "$(cat /proc/sys/net/ipv4/ip_forward)" = 0 ] || { echo "bench: the host's ip_forward is not 0 to begin with" >&2; exit 1; }
   rc=0
-  unshare -m --propagation private env BNB_STAGE=mnt BNB_ID=$$ "$0" "$@" || rc=$?
+  unshare -m --propagation private env BNB_STAGE=mnt BNB_ID=$$ "$SELF" "$@" || rc=$?
   after=$(host_state)
   if [ "$before" != "$after" ] || [ "$(cat /proc/sys/net/ipv4/ip_forward)" != 0 ]; then
     echo "bench: the real host's network state changed:" >&2
@@ -225,7 +228,7 @@ LUA
       $n sysctl -qw net.ipv4.ip_local_port_range="1024 65000" net.ipv4.tcp_tw_reuse=1
     done
     echo "== $e (host namespace $H)" >&2
-    $HN env BNB_STAGE=engine BNB_ENGINE=$e BNB_CLIENT=/run/netns/$C "$0" "$@"
+    $HN env BNB_STAGE=engine BNB_ENGINE=$e BNB_CLIENT=/run/netns/$C "$SELF" "$@"
     kill_ns $H
     kill_ns $C
     ip netns del $H
@@ -258,11 +261,14 @@ engine)
   T=${CARGO_TARGET_DIR:-$(pwd)/target}
   case $e in
   berth)
-    export BERTH_RUNTIME=$T/x86_64-unknown-linux-gnu/release/berth-runtime
-    export BERTH_MONITOR=$T/x86_64-unknown-linux-gnu/release/berth-monitor
-    export BERTH_DNS=$T/release/berth-dns
+    # The four binaries side by side, so that each finds the others (berth
+    # the runtime and the monitor, the monitor berth-dns) by any rule.
+    mkdir -p "$E/bin"
+    cp "$T/release/berth" "$T/release/berth-dns" "$T/x86_64-unknown-linux-gnu/release/berth-runtime" \
+      "$T/x86_64-unknown-linux-gnu/release/berth-monitor" "$E/bin/"
+    export BERTH_RUNTIME=$E/bin/berth-runtime BERTH_MONITOR=$E/bin/berth-monitor
     export BERTH_CGROUP_PARENT=$CG/berth
-    X="$T/release/berth --root $E/root"
+    X="$E/bin/berth --root $E/root"
     RUNFLAGS=
     version=$(git rev-parse --short HEAD)
     ;;
@@ -348,7 +354,7 @@ CONF
     local name=$1 hp=$2 cp=$3 addr
     shift 3
     $X run -d --name "$name" --network $NET -p "$hp:$cp" $RUNFLAGS bench:latest "$@" >/dev/null
-    addr=$($X inspect --format '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$name")
+    addr=$($X inspect --format "{{.NetworkSettings.Networks.$NET.IPAddress}}" "$name")
     [[ $addr =~ ^[0-9]+(\.[0-9]+){3}$ ]] || { echo "bench: $e: no IPv4 address for $name: '$addr'" >&2; exit 1; }
     ip[$name]=$addr hport[$name]=$hp
     # The client reaches the container through this host.
@@ -361,6 +367,11 @@ CONF
     start nb-http-$p $hp $HTTP_PORT httpd -f -p $HTTP_PORT -h /www
     hp=$((hp + 1))
   done
+  echo "== 1b. run --rm --network $NET with the four servers running on it ($RUNS runs)" >&2
+  # podman starts aardvark-dns for the first container of a network and stops
+  # it after the last; berth-dns likewise (docker's DNS lives in dockerd).
+  hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$E/run-busy.json" \
+    -n "$NET, busy" "$X run --rm --network $NET $RUNFLAGS bench:latest true" >&2
   echo "   nftables tables in this namespace: $(nft list tables | awk '{print $2 "/" $3}' | tr '\n' ' ')" >&2
   proxies=0
   if [ $e = docker ]; then
@@ -423,7 +434,7 @@ CONF
   done
 
   jq -n --arg engine $e --arg version "$version" --arg net $NET --argjson proxies "$proxies" \
-    --slurpfile run "$E/run.json" --slurpfile iperf "$E/iperf3.jsonl" --slurpfile wrk "$E/wrk.jsonl" '
+    --slurpfile run "$E/run.json" --slurpfile busy "$E/run-busy.json" --slurpfile iperf "$E/iperf3.jsonl" --slurpfile wrk "$E/wrk.jsonl" '
     def median: sort | if length == 0 then null elif length % 2 == 1 then .[length / 2 | floor]
       else (.[length / 2 - 1] + .[length / 2]) / 2 end;
     def bypath($xs; f): reduce ("published", "direct", "localhost") as $p ({};
@@ -431,7 +442,9 @@ CONF
     ($run[0].results | map({(.command): .}) | add) as $h |
     {engine: $engine, version: $version, userland_proxies: $proxies,
      run: {none_median: $h.none.median, net_median: $h[$net].median,
-           cost: ($h[$net].median - $h.none.median), hyperfine: $run[0].results},
+           cost: ($h[$net].median - $h.none.median), busy_median: $busy[0].results[0].median,
+           busy_cost: ($busy[0].results[0].median - $h.none.median),
+           hyperfine: ($run[0].results + $busy[0].results)},
      iperf3: bypath($iperf; .bits_per_second),
      wrk: bypath($wrk; .per_second)}' > "$W/result-$e.json"
   ;;
