@@ -3,14 +3,19 @@
 # docker 20.10 (dockerd + containerd + runc, userland proxy on, as shipped), all
 # from Debian, on one busybox image that also holds iperf3:
 #   1. the cost of a network: `run --rm --network NET IMAGE true` against
-#      `--network none` (hyperfine; NET is a user-defined bridge network);
+#      `--network none` (hyperfine; NET is a user-defined bridge network),
+#      once with nothing else on NET and once with the four servers below on
+#      it (podman and berth run a DNS server only while NET has containers);
 #   2. TCP throughput (iperf3) to a server in a container, through a published
 #      port (host address:published port) and straight to the container's own
 #      address, from a "client" namespace (a client machine);
 #   3. new TCP connections per second (wrk, `Connection: close`, against busybox
 #      httpd in a container), the same two ways.
 # 2 and 3 are also measured from the host itself to 127.0.0.1:published port
-# ("localhost"): the one path on which docker uses its userland proxy.
+# ("localhost"): the one path on which docker uses its userland proxy (from
+# outside, docker DNATs in the kernel too). The ratios within an engine come
+# from interleaved runs; numbers of different engines come from runs minutes
+# apart, so compare them only on a quiet machine.
 #
 # Each engine gets a fresh "host" network namespace of its own, as if on its
 # own machine, joined by a veth pair to a "client" namespace:
@@ -41,7 +46,9 @@
 # docker.io (dockerd, containerd, runc, docker-proxy) iptables (iptables-nft,
 # for docker and netavark) nftables iproute2 iperf3 wrk jq busybox-static.
 # Honours CARGO_TARGET_DIR for the build and the binaries. Writes
-# bench/results/network.json.
+# bench/results/network.json; stage by stage: 0 on the real host (build, host
+# state), 1 in the private mount namespace (image, namespaces), 2 per engine in
+# its host namespace (the engine and the measurements).
 set -euo pipefail
 SELF=$(realpath "$0")
 cd "$(dirname "$SELF")/.."
