@@ -417,8 +417,9 @@ CONF
       $n iperf3 -c "$a" -p "$port" -t "$SECONDS_" -J > "$E/iperf3.json"
       bps=$(jq '.end.sum_received.bits_per_second' "$E/iperf3.json")
       printf '   %-9s %s:%s  %.2f Gbit/s\n' $p "$a" "$port" "$(jq -n "$bps / 1e9")" >&2
-      jq -c --arg p $p '{path: $p, bits_per_second: .end.sum_received.bits_per_second,
-        retransmits: .end.sum_sent.retransmits}' "$E/iperf3.json" >> "$E/iperf3.jsonl"
+      jq -c --arg p $p --arg load "$(cut -d' ' -f1 /proc/loadavg)" '{path: $p,
+        bits_per_second: .end.sum_received.bits_per_second, retransmits: .end.sum_sent.retransmits,
+        load: ($load | tonumber)}' "$E/iperf3.json" >> "$E/iperf3.jsonl"
     done
   done
 
@@ -434,8 +435,9 @@ CONF
       ct=$(cat /proc/sys/net/netfilter/nf_conntrack_count)
       [ "$ct" -lt $(($(cat /proc/sys/net/netfilter/nf_conntrack_max) * 9 / 10)) ] ||
         echo "bench: warning: conntrack table nearly full ($ct entries): wrk's numbers are doubtful" >&2
-      jq -c --arg p $p --argjson ct "$ct" '{path: $p} + . +
-        {per_second: (.requests / (.duration_us / 1e6)), conntrack_entries: $ct}' <<<"$line" >> "$E/wrk.jsonl"
+      jq -c --arg p $p --argjson ct "$ct" --arg load "$(cut -d' ' -f1 /proc/loadavg)" '{path: $p} + . +
+        {per_second: (.requests / (.duration_us / 1e6)), conntrack_entries: $ct,
+         load: ($load | tonumber)}' <<<"$line" >> "$E/wrk.jsonl"
       tail -1 "$E/wrk.jsonl" | jq -r --arg ct "$ct" '"   \(.path | . + "         " | .[:9]) \(.per_second | round)/s  errors: connect \(.connect_errors) read \(.read_errors) write \(.write_errors) status \(.status_errors) timeout \(.timeouts); conntrack entries \($ct)"' >&2
     done
   done
