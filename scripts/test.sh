@@ -42,10 +42,12 @@ command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 echo "== build"
 cargo build --workspace --bins
 
-# 3. Unit and black-box tests, one process per test.
-echo "== cargo nextest (host: cgroup v1 hybrid)"
+# 3. Unit and black-box tests, one process per test, all inside a network namespace of
+# their own (scripts/in-netns.sh): the engine turns on forwarding and makes bridges and
+# nftables rules where it runs, and no test may touch the host's network.
+echo "== cargo nextest (host: cgroup v1 hybrid), in a network namespace of its own"
 status=0
-cargo nextest run --workspace --no-fail-fast || status=1
+bash scripts/in-netns.sh cargo nextest run --workspace --no-fail-fast || status=1
 
 # 4. cgroup v2, in a VM whose only hierarchy is cgroup2.
 V2VM=${V2VM:-$ROOT/../shared/tools/v2vm.sh}
@@ -61,6 +63,10 @@ else
   status=1
 fi
 
+if [ "$(cat /proc/sys/net/ipv4/ip_forward)" != 0 ]; then
+  echo "scripts/test.sh: net.ipv4.ip_forward of the host turned 1 during the tests" >&2
+  status=1
+fi
 # Leftovers are failures too.
 left=$(ls -d /sys/fs/cgroup/*/berth-test* /sys/fs/cgroup/*/berth 2>/dev/null || true)
 if [ -n "$left" ]; then

@@ -5,6 +5,7 @@ use crate::health::Checker;
 use crate::{chain, Args, MonLog};
 use berth_engine::layout::Layout;
 use berth_engine::logfile::LogWriter;
+use berth_engine::net::attach as net;
 use berth_engine::options::{HealthOnFailure, RestartPolicy};
 use berth_engine::proto::{self, ExitInfo, Request};
 use berth_engine::record::{self, ContainerConfig, Status};
@@ -105,6 +106,10 @@ pub struct Mon {
     pub health: Option<Checker>,
     cgroup: Option<String>,
     buf: Vec<u8>,
+    /// What the current run holds of the network (host port sockets among others).
+    net: Option<net::Attachment>,
+    /// Counts runs: successive runs get different host veth names.
+    generation: u32,
     /// The keeper's reports ("<pid> <code>\n") of children it reaped (keeper.rs).
     report: OwnedFd,
     report_buf: Vec<u8>,
@@ -231,6 +236,8 @@ impl Mon {
             buf: vec![0; 16 << 10],
             report,
             report_buf: Vec::new(),
+            net: None,
+            generation: 0,
             adopted: false,
             lost_at: None,
         })
@@ -336,10 +343,49 @@ impl Mon {
         }
     }
 
-    /// `runtime create`: the init is parked before exec; it becomes our child (subreaper).
+    /// One run's setup: networking prepared, `runtime create`, the namespace plugged in.
     fn create(&mut self) -> Result<(), String> {
         // A new run is our own child again.
         self.adopted = false;
+        self.generation = self.generation.wrapping_add(1);
+        self.net = net::prepare(&self.layout, &self.cfg, self.generation)
+            .map_err(|e| format!("network: {}", chain(&e)))?;
+        if let Err(m) = self.create_runtime() {
+            self.release_net();
+            return Err(m);
+        }
+        if let Err(e) = net::plug(&self.cfg, self.net.as_ref(), self.pid) {
+            self.delete_runtime();
+            self.reap_init_blocking();
+            self.close_stdio();
+            self.release_net();
+            return Err(format!("network: {}", chain(&e)));
+        }
+        let ns = self.net.as_ref().map(|a| a.state.clone());
+        self.update_state(|s| s.network = ns);
+        Ok(())
+    }
+
+    /// What the run held of the network goes back (an adopted run's, by its id).
+    fn release_net(&mut self) {
+        self.release_net_keeping(false)
+    }
+
+    /// [`Mon::release_net`]; `keep_leases` between two runs of a restart policy, so the
+    /// container comes back with its addresses.
+    fn release_net_keeping(&mut self, keep_leases: bool) {
+        let errs = match self.net.take() {
+            Some(a) => net::unplug_keeping(&self.layout, &self.cfg, a, keep_leases),
+            None if self.adopted => net::unplug_owner(&self.layout, &self.cfg),
+            None => vec![],
+        };
+        for e in errs {
+            self.mlog.say(&format!("network: {e}"));
+        }
+    }
+
+    /// `runtime create`: the init is parked before exec; it becomes our child (subreaper).
+    fn create_runtime(&mut self) -> Result<(), String> {
         let dir = self.layout.container_dir(&self.id);
         let pidfile = dir.join("init.pid");
         let _ = std::fs::remove_file(&pidfile);
@@ -554,6 +600,7 @@ impl Mon {
             self.delete_runtime();
             self.reap_init_blocking();
             self.close_stdio();
+            self.release_net();
             return Err(msg);
         }
         self.started = Instant::now();
@@ -597,6 +644,7 @@ impl Mon {
             self.delete_runtime();
             self.reap_init_blocking();
         }
+        self.release_net();
         self.fail_after_attach(msg);
         self.clients.retain(|c| !c.dead);
         self.finish();
@@ -772,45 +820,36 @@ impl Mon {
 
     /// Reaps every child that exited: the init, a health probe, orphans.
     fn reap(&mut self) {
-        loop {
-            match rustix::process::wait(rustix::process::WaitOptions::NOHANG) {
-                Ok(Some((pid, st))) => {
-                    let pid = pid.as_raw_nonzero().get();
-                    let code = st
-                        .exit_status()
-                        .or_else(|| st.terminating_signal().map(|s| 128 + s))
-                        .unwrap_or(255);
-                    if pid == self.pid {
-                        self.on_exit(code);
-                    } else if self
-                        .health
-                        .as_ref()
-                        .and_then(|h| h.probe.as_ref())
-                        .is_some_and(|p| p.pid == pid)
-                    {
-                        self.health_done(code);
-                    }
-                }
-                _ => break,
+        while let Ok(Some((pid, st))) = rustix::process::wait(rustix::process::WaitOptions::NOHANG)
+        {
+            let pid = pid.as_raw_nonzero().get();
+            let code = st
+                .exit_status()
+                .or_else(|| st.terminating_signal().map(|s| 128 + s))
+                .unwrap_or(255);
+            if pid == self.pid {
+                self.on_exit(code);
+            } else if self
+                .health
+                .as_ref()
+                .and_then(|h| h.probe.as_ref())
+                .is_some_and(|p| p.pid == pid)
+            {
+                self.health_done(code);
             }
         }
     }
 
     fn accept(&mut self) {
-        loop {
-            match self.listener.accept() {
-                Ok((s, _)) => {
-                    let _ = s.set_nonblocking(false);
-                    let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
-                    self.clients.push(Client {
-                        s,
-                        buf: Vec::new(),
-                        role: Role::New,
-                        dead: false,
-                    });
-                }
-                Err(_) => break,
-            }
+        while let Ok((s, _)) = self.listener.accept() {
+            let _ = s.set_nonblocking(false);
+            let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
+            self.clients.push(Client {
+                s,
+                buf: Vec::new(),
+                role: Role::New,
+                dead: false,
+            });
         }
     }
 
@@ -1156,6 +1195,7 @@ impl Mon {
                     RestartPolicy::Always | RestartPolicy::UnlessStopped => true,
                     RestartPolicy::OnFailure(n) => code != 0 && (n == 0 || self.restart_count < n),
                 });
+        self.release_net_keeping(restart);
         // A --rm container's runtime state goes after the EXIT frames (finish()):
         // `run --rm` need not wait for that process.
         if restart || !self.cfg.options.auto_remove {
@@ -1203,6 +1243,7 @@ impl Mon {
             s.oom_killed = oom;
             s.finished_at = now;
             s.restart_count = count;
+            s.network = None;
         });
     }
 
@@ -1224,6 +1265,8 @@ impl Mon {
 
     /// Final exit: unmount, --rm, EXIT to every waiting client, remove the socket.
     fn finish(&mut self) -> i32 {
+        // Kept across a restart that does not come (stopped during the backoff).
+        net::release_leases(&self.layout, &self.cfg);
         let removed = self.cfg.options.auto_remove;
         // With --rm the removal unmounts it.
         if !removed {
@@ -1274,10 +1317,19 @@ impl Mon {
             }
         }
         let payload = serde_json::to_vec(&self.last).expect("exit info serialises");
+        // Clients that connected while the exit was being handled are still in the
+        // backlog or have not sent their request yet: each gets its request read and the
+        // EXIT (closing with a request unread would reset the connection).
+        self.accept();
         for c in self.clients.iter_mut() {
-            if c.role != Role::New && !c.dead {
-                let _ = proto::write_frame(&mut c.s, proto::EXIT, &payload);
+            if c.dead {
+                continue;
             }
+            if c.role == Role::New && c.buf.is_empty() {
+                let _ = c.s.set_read_timeout(Some(Duration::from_millis(200)));
+                let _ = proto::read_frame(&mut c.s);
+            }
+            let _ = proto::write_frame(&mut c.s, proto::EXIT, &payload);
         }
         self.clients.clear();
         if leftovers.is_some() && Path::new(&self.cfg.runtime_root).join(&self.id).exists() {

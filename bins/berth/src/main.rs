@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 
 mod containers;
 mod io_cmds;
+mod network_cmd;
 mod run_flags;
 mod system;
 mod term;
@@ -80,6 +81,8 @@ enum Cmd {
     Io(io_cmds::Cmd),
     #[command(flatten)]
     Volumes(volume_cmd::Cmd),
+    #[command(flatten)]
+    Networks(network_cmd::Cmd),
     /// Manage berth itself (`system boot`: start containers after a reboot)
     #[command(subcommand)]
     System(system::Cmd),
@@ -276,7 +279,7 @@ fn main() {
     // Container commands run without tokio: most are a few file reads and a fork.
     if matches!(
         cli.cmd,
-        Cmd::Containers(_) | Cmd::Io(_) | Cmd::Volumes(_) | Cmd::System(_)
+        Cmd::Containers(_) | Cmd::Io(_) | Cmd::Volumes(_) | Cmd::System(_) | Cmd::Networks(_)
     ) {
         let code = match client_options(&cli) {
             Ok(client_opts) => {
@@ -289,6 +292,7 @@ fn main() {
                     Cmd::Io(c) => io_cmds::dispatch(&g, c),
                     Cmd::Volumes(c) => volume_cmd::dispatch(&g, c),
                     Cmd::System(c) => system::dispatch(&g, c),
+                    Cmd::Networks(c) => network_cmd::dispatch(&g, c),
                     _ => unreachable!("matched above"),
                 }
             }
@@ -398,7 +402,7 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Load(a) | Cmd::Image(ImageCmd::Load(a)) => load(&ctx, a),
         Cmd::Import(a) | Cmd::Image(ImageCmd::Import(a)) => import(&ctx, a),
         Cmd::Login(_) | Cmd::Logout(_) => unreachable!("handled above"),
-        Cmd::Containers(_) | Cmd::Io(_) | Cmd::Volumes(_) | Cmd::System(_) => {
+        Cmd::Containers(_) | Cmd::Io(_) | Cmd::Volumes(_) | Cmd::System(_) | Cmd::Networks(_) => {
             unreachable!("run without tokio")
         }
     }

@@ -4,8 +4,8 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use berth_engine::options::{
-    CreateOptions, HealthConfig, HealthOnFailure, LogOptions, NetworkMode, Resources, SeccompOpt,
-    Security, MIN_MEMORY,
+    CreateOptions, DnsOptions, HealthConfig, HealthOnFailure, LogOptions, NetworkAttach,
+    NetworkMode, Resources, SeccompOpt, Security, MIN_MEMORY,
 };
 use berth_engine::parse;
 use std::collections::BTreeMap;
@@ -142,9 +142,37 @@ pub struct RunFlags {
     /// Timeout (in seconds) to stop a container
     #[arg(long = "stop-timeout", allow_hyphen_values = true)]
     pub stop_timeout: Option<i64>,
-    /// Connect a container to a network (none, host)
+    /// Connect a container to a network (bridge, a network's name or ID, host, none,
+    /// container:NAME; repeatable; name=NET[,alias=A][,ip=IP][,ip6=IP][,mac-address=MAC])
     #[arg(long, visible_alias = "net")]
-    pub network: Option<String>,
+    pub network: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104) on the first network
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// IPv6 address (e.g., 2001:db8::33) on the first network
+    #[arg(long)]
+    pub ip6: Option<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
+    #[arg(long = "mac-address")]
+    pub mac_address: Option<String>,
+    /// Add network-scoped alias for the container
+    #[arg(long = "network-alias", visible_alias = "net-alias")]
+    pub network_alias: Vec<String>,
+    /// Set custom DNS servers
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Set custom DNS search domains
+    #[arg(long = "dns-search")]
+    pub dns_search: Vec<String>,
+    /// Set DNS options
+    #[arg(long = "dns-option", visible_alias = "dns-opt")]
+    pub dns_option: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip; ip may be host-gateway)
+    #[arg(long = "add-host")]
+    pub add_host: Vec<String>,
+    /// Expose a port or a range of ports
+    #[arg(long)]
+    pub expose: Vec<String>,
     /// Publish a container's port(s) to the host
     #[arg(short = 'p', long)]
     pub publish: Vec<String>,
@@ -235,6 +263,90 @@ fn security(f: &RunFlags) -> Result<Security> {
     Ok(s)
 }
 
+/// `--network` values (and --ip, --ip6, --mac-address, --network-alias for the first
+/// network) into the mode and the networks; names are resolved by the engine at create.
+fn networks(f: &RunFlags) -> anyhow::Result<(NetworkMode, Vec<NetworkAttach>)> {
+    let mut mode = None;
+    let mut nets: Vec<NetworkAttach> = Vec::new();
+    for v in &f.network {
+        let m = match v.as_str() {
+            "host" => Some(NetworkMode::Host),
+            "none" => Some(NetworkMode::None),
+            c if c.starts_with("container:") => {
+                let r = &c["container:".len()..];
+                if r.is_empty() {
+                    bail!("invalid network mode {c:?}: container: needs a container name or ID");
+                }
+                Some(NetworkMode::Container(r.to_string()))
+            }
+            _ => None,
+        };
+        if let Some(m) = m {
+            if mode.is_some() || !nets.is_empty() || f.network.len() > 1 {
+                bail!("conflicting options: cannot attach both user-defined and non-user-defined network-modes");
+            }
+            mode = Some(m);
+            continue;
+        }
+        let mut a = NetworkAttach::default();
+        if v.contains('=') {
+            for kv in v.split(',') {
+                let (k, val) = kv
+                    .split_once('=')
+                    .ok_or_else(|| anyhow!("invalid network option {kv:?} in --network {v:?}"))?;
+                match k {
+                    "name" => a.name = val.to_string(),
+                    "alias" => a.aliases.push(val.to_string()),
+                    "ip" => a.ipv4 = Some(val.to_string()),
+                    "ip6" => a.ipv6 = Some(val.to_string()),
+                    "mac-address" => a.mac = Some(val.to_string()),
+                    _ => bail!("invalid network option {k:?} in --network {v:?} (name, alias, ip, ip6, mac-address)"),
+                }
+            }
+            if a.name.is_empty() {
+                bail!("invalid --network {v:?}: name= is required");
+            }
+        } else {
+            a.name = if v == "default" {
+                "bridge".into()
+            } else {
+                v.clone()
+            };
+        }
+        nets.push(a);
+    }
+    let mode = mode.unwrap_or(NetworkMode::Bridge);
+    let first_flags =
+        f.ip.is_some() || f.ip6.is_some() || f.mac_address.is_some() || !f.network_alias.is_empty();
+    if first_flags {
+        if nets.is_empty() {
+            // On the default network (or a mode): the engine refuses what needs more.
+            nets.push(NetworkAttach {
+                name: "bridge".into(),
+                ..Default::default()
+            });
+        }
+        let a = &mut nets[0];
+        if f.ip.is_some() {
+            a.ipv4 = f.ip.clone();
+        }
+        if f.ip6.is_some() {
+            a.ipv6 = f.ip6.clone();
+        }
+        if f.mac_address.is_some() {
+            a.mac = f.mac_address.clone();
+        }
+        a.aliases.extend(f.network_alias.iter().cloned());
+        if mode != NetworkMode::Bridge
+            && (a.ipv4.is_none() && a.ipv6.is_none() && a.aliases.is_empty())
+        {
+            // --mac-address alone with host/none: docker ignores nothing; neither do we.
+            bail!("conflicting options: mac-address and the network mode");
+        }
+    }
+    Ok((mode, nets))
+}
+
 impl RunFlags {
     /// Resolves the flags, the image and the command after it into options.
     pub fn resolve(self, image: String, cmd: Vec<String>) -> anyhow::Result<CreateOptions> {
@@ -244,16 +356,17 @@ impl RunFlags {
                 bail!("Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
             }
         }
-        // Networks: only none and host exist today.
-        let network = match f.network.as_deref() {
-            None | Some("none") => NetworkMode::None,
-            Some("host") => NetworkMode::Host,
-            Some(n) => bail!(
-                "network {n:?}: bridge networks are not supported yet (use --network none or host)"
-            ),
-        };
-        if !f.publish.is_empty() || f.publish_all {
-            bail!("publishing ports (-p/-P) needs a bridge network: bridge networks are not supported yet");
+        let (network, networks) = networks(&f)?;
+        for d in &f.dns {
+            if d.parse::<std::net::IpAddr>().is_err() {
+                bail!("{d} is not an ip address");
+            }
+        }
+        for h in &f.add_host {
+            berth_engine::net::files::parse_extra_host(h).map_err(|e| anyhow!(e))?;
+        }
+        for e in &f.expose {
+            berth_engine::net::parse_expose(e)?;
         }
 
         let mut env = Vec::new();
@@ -481,6 +594,16 @@ impl RunFlags {
             stop_signal: f.stop_signal,
             stop_timeout: f.stop_timeout,
             network,
+            networks,
+            publish: f.publish,
+            publish_all: f.publish_all,
+            expose: f.expose,
+            dns: DnsOptions {
+                servers: f.dns,
+                search: f.dns_search,
+                options: f.dns_option,
+                extra_hosts: f.add_host,
+            },
             sysctls,
             runtime: f.runtime,
             log,
@@ -660,7 +783,60 @@ mod tests {
     #[test]
     fn defaults() {
         let o = parse(&["busybox"]).unwrap();
-        assert_eq!(o.network, NetworkMode::None);
+        // docker's default: the bridge network (named by the engine at create).
+        assert_eq!(o.network, NetworkMode::Bridge);
+        assert!(o.networks.is_empty());
+        let o = parse(&[
+            "--network",
+            "front",
+            "--net",
+            "name=back,alias=db,ip=10.1.0.9",
+            "--ip",
+            "172.20.0.5",
+            "--network-alias",
+            "web",
+            "-p",
+            "8080:80",
+            "-P",
+            "--expose",
+            "90",
+            "--dns",
+            "9.9.9.9",
+            "--dns-search",
+            "example.org",
+            "--dns-option",
+            "ndots:2",
+            "--add-host",
+            "gw:host-gateway",
+            "busybox",
+        ])
+        .unwrap();
+        assert_eq!(o.networks.len(), 2);
+        assert_eq!(o.networks[0].name, "front");
+        assert_eq!(o.networks[0].ipv4.as_deref(), Some("172.20.0.5"));
+        assert_eq!(o.networks[0].aliases, vec!["web"]);
+        assert_eq!(o.networks[1].name, "back");
+        assert_eq!(o.networks[1].aliases, vec!["db"]);
+        assert_eq!(o.networks[1].ipv4.as_deref(), Some("10.1.0.9"));
+        assert_eq!(o.publish, vec!["8080:80"]);
+        assert!(o.publish_all);
+        assert_eq!(o.expose, vec!["90"]);
+        assert_eq!(o.dns.servers, vec!["9.9.9.9"]);
+        assert_eq!(o.dns.extra_hosts, vec!["gw:host-gateway"]);
+        assert_eq!(
+            parse(&["--network", "container:web", "busybox"])
+                .unwrap()
+                .network,
+            NetworkMode::Container("web".into())
+        );
+        assert_eq!(
+            parse(&["--network", "default", "busybox"])
+                .unwrap()
+                .networks[0]
+                .name,
+            "bridge"
+        );
+        let o = parse(&["busybox"]).unwrap();
         assert_eq!(o.cmd, None);
         assert_eq!(o.entrypoint, None);
         assert_eq!(o.restart, RestartPolicy::No);
@@ -748,22 +924,35 @@ mod tests {
     #[test]
     fn bad_input_is_named() {
         err(
-            &["--network", "bridge", "busybox"],
-            "bridge networks are not supported yet",
+            &["--network", "host", "--network", "front", "busybox"],
+            "conflicting options",
         );
         err(
-            &["--network", "default", "busybox"],
-            "bridge networks are not supported yet",
+            &["--network", "container:", "busybox"],
+            "container: needs a container name",
+        );
+        err(&["--network", "name=x,color=red", "busybox"], "\"color\"");
+        err(&["--network", "alias=a", "busybox"], "name= is required");
+        err(
+            &["--dns", "not-an-ip", "busybox"],
+            "not-an-ip is not an ip address",
         );
         err(
-            &["--net", "mynet", "busybox"],
-            "bridge networks are not supported yet",
+            &["--add-host", "nohost", "busybox"],
+            "bad format for add-host",
         );
+        err(&["--add-host", "x:1.2.3", "busybox"], "invalid IP address");
+        err(&["--expose", "80/icmp", "busybox"], "invalid proto");
         err(
-            &["-p", "80:80", "busybox"],
-            "bridge networks are not supported yet",
+            &[
+                "--network",
+                "none",
+                "--mac-address",
+                "02:42:ac:11:00:09",
+                "busybox",
+            ],
+            "mac-address",
         );
-        err(&["-P", "busybox"], "bridge networks are not supported yet");
         err(&["-m", "lots", "busybox"], "\"lots\"");
         err(&["--cpus", "x", "busybox"], "\"x\"");
         err(&["--ulimit", "nofile=9:1", "busybox"], "nofile=9:1");

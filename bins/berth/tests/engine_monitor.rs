@@ -730,7 +730,7 @@ fn monitor_peak_rss_at_most_conmons() {
     let bound = if std::env::var_os("BERTH_MONITOR").is_some() {
         CONMON_VMHWM_KB
     } else {
-        4096
+        8192
     };
     assert!(kb <= bound, "monitor VmHWM {kb} kB > {bound} kB");
     drop(s);

@@ -223,11 +223,12 @@ fn init_reaps_zombies_counted() {
 /// docker-registry on 127.0.0.1, fed by `berth push` from another root), as docker does.
 #[test]
 fn run_pulls_a_missing_image_from_the_local_registry() {
-    let reg = Registry::start(None);
     let src = Engine::new();
+    // In the engines' network namespace, where their 127.0.0.1 is.
+    let reg = Registry::start_in(&src.netns);
     let image = format!("{}/engine/busybox:1", reg.addr);
     src.ok(&["push", IMAGE, &image]);
-    let e = Engine::empty();
+    let e = Engine::empty_sharing_netns(&src);
     let o = e.run(&["run", "--rm", &image, "echo", "pulled"]);
     let (out, err) = (
         String::from_utf8_lossy(&o.stdout).to_string(),

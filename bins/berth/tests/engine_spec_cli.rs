@@ -88,12 +88,12 @@ fn bad_flags_are_clear_errors() {
     let e = Engine::new();
     for (args, needle) in [
         (
-            vec!["--network", "bridge"],
-            "bridge networks are not supported yet",
+            vec!["--network", "no-such-net"],
+            "network no-such-net not found",
         ),
         (
-            vec!["-p", "8080:80"],
-            "bridge networks are not supported yet",
+            vec!["--network", "host", "-p", "8080:80"],
+            "conflicting options: port publishing",
         ),
         (vec!["--security-opt", "apparmor=unconfined"], "apparmor"),
         (vec!["-m", "lots"], "\"lots\""),
@@ -318,7 +318,8 @@ fn privileged_init_network_device_seccomp_file() {
         "-c",
         "ls /sys/class/net; cat /proc/sys/net/ipv4/ip_unprivileged_port_start",
     ]);
-    assert_eq!(out, "lo\n80\n", "own network namespace");
+    // Its own network namespace: lo and its veth on the default network.
+    assert_eq!(out, "eth0\nlo\n80\n", "own network namespace");
 
     let out = e.ok(&[
         "run",

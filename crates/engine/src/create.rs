@@ -438,6 +438,13 @@ pub fn create_container_with(
     if let Some(n) = &opts.name {
         check_name(n.strip_prefix('/').unwrap_or(n))?;
     }
+    let image_exposed: Vec<String> = image
+        .config
+        .as_ref()
+        .and_then(|c| c.exposed_ports.as_ref())
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    crate::net::resolve_create(layout, &mut opts, &image_exposed)?;
     if opts.cgroup_parent.is_empty() {
         opts.cgroup_parent = std::env::var("BERTH_CGROUP_PARENT")
             .ok()

@@ -30,6 +30,10 @@ pub enum Error {
     /// The container has live processes or a live monitor; the operation needs it stopped.
     #[error("container {0} is running")]
     Busy(String),
+    #[error("network {0} not found")]
+    NoSuchNetwork(String),
+    #[error("{0}")]
+    Network(#[from] berth_network::Error),
 }
 
 impl Error {

@@ -15,6 +15,7 @@ pub mod inventory;
 pub mod layout;
 pub mod logfile;
 pub mod lookup;
+pub mod net;
 pub mod options;
 pub mod parse;
 pub mod proto;

@@ -45,6 +45,22 @@ pub struct CreateOptions {
     /// --stop-timeout in seconds
     pub stop_timeout: Option<i64>,
     pub network: NetworkMode,
+    /// The networks of NetworkMode::Bridge, in order (the first one gives the default
+    /// route, the hostname's address and the published ports' target).
+    #[serde(default)]
+    pub networks: Vec<NetworkAttach>,
+    /// -p values as given, plus (-P) one `PORT/PROTO` per exposed port (resolved at
+    /// create, with the image's ExposedPorts); parsed again at each start.
+    #[serde(default)]
+    pub publish: Vec<String>,
+    /// -P
+    #[serde(default)]
+    pub publish_all: bool,
+    /// --expose values as given (PORT[-END][/PROTO]).
+    #[serde(default)]
+    pub expose: Vec<String>,
+    #[serde(default)]
+    pub dns: DnsOptions,
     /// --sysctl
     pub sysctls: BTreeMap<String, String>,
     /// --runtime: a path or a name found in PATH; None = berth-runtime next to berth.
@@ -177,10 +193,48 @@ pub enum HealthOnFailure {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum NetworkMode {
-    /// docker's default is a bridge; Berth has none yet, so the default is `none`.
+    /// On bridge networks (`CreateOptions::networks`; `bridge`, the default network,
+    /// when none is named), as docker.
     #[default]
+    Bridge,
+    /// Its own network namespace with only `lo`.
     None,
+    /// The host's network namespace.
     Host,
+    /// `container:NAME|ID`: the network namespace of another (running) container.
+    Container(String),
+}
+
+/// One network a container is on (`--network NAME`, `network connect`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkAttach {
+    /// The network's id (resolved at create, so a rename or a new network of the same
+    /// name does not change what the container is on) and its name.
+    pub network_id: String,
+    pub name: String,
+    /// --network-alias (user-defined networks only, as docker).
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// --ip / --ip6 (user-defined networks only, as docker).
+    #[serde(default)]
+    pub ipv4: Option<String>,
+    #[serde(default)]
+    pub ipv6: Option<String>,
+    /// --mac-address
+    #[serde(default)]
+    pub mac: Option<String>,
+}
+
+/// DNS and hosts options (--dns, --dns-search, --dns-option, --add-host).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct DnsOptions {
+    pub servers: Vec<String>,
+    pub search: Vec<String>,
+    pub options: Vec<String>,
+    /// NAME:IP (IP may be `host-gateway`)
+    pub extra_hosts: Vec<String>,
 }
 
 /// The smallest `-m` accepted: below it the runtime's own setup does not fit (measured for

@@ -107,6 +107,47 @@ pub struct ContainerState {
     /// An engine error (what `inspect` shows as State.Error).
     pub error: String,
     pub health: Option<Health>,
+    /// Its addresses and published ports while it runs (inspect's NetworkSettings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkState>,
+}
+
+/// What a running container's networking is (written by its monitor at start).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkState {
+    pub endpoints: Vec<EndpointState>,
+    pub ports: Vec<PortState>,
+}
+
+/// One network the container is on.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointState {
+    pub network_id: String,
+    pub network: String,
+    /// eth0, eth1 ... in the container; the veth's host end.
+    pub ifname: String,
+    pub host_ifname: String,
+    pub mac: String,
+    pub ipv4: Option<std::net::IpAddr>,
+    pub ipv4_prefix: u8,
+    pub gateway: Option<std::net::IpAddr>,
+    pub ipv6: Option<std::net::IpAddr>,
+    pub ipv6_prefix: u8,
+    pub ipv6_gateway: Option<std::net::IpAddr>,
+    pub aliases: Vec<String>,
+}
+
+/// One published port: host address and port -> the container's port.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PortState {
+    pub container_port: u16,
+    /// tcp, udp, sctp
+    pub proto: String,
+    pub host_ip: String,
+    pub host_port: u16,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

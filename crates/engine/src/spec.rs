@@ -622,13 +622,20 @@ fn network_files(ctx: &SpecContext<'_>, hostname: &str, net: &NetworkMode) -> Re
     let dir = ctx.layout.container_dir(ctx.id);
     crate::layout::mkdir_private(&dir)?;
     let host_file = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    // Bridge networks: what a start writes again once its addresses are known
+    // (net::attach); `container:` modes copy the other container's at start.
     let hosts = match net {
         NetworkMode::Host => host_file("/etc/hosts"),
-        NetworkMode::None => HOSTS_NONE.to_string(),
+        NetworkMode::None | NetworkMode::Bridge | NetworkMode::Container(_) => {
+            HOSTS_NONE.to_string()
+        }
     };
     let resolv = match net {
         NetworkMode::Host => host_file("/etc/resolv.conf"),
-        NetworkMode::None => host_file("/etc/resolv.conf")
+        NetworkMode::Bridge => {
+            crate::net::files::resolv_conf(&host_file("/etc/resolv.conf"), None, &[], &[], &[])
+        }
+        NetworkMode::None | NetworkMode::Container(_) => host_file("/etc/resolv.conf")
             .lines()
             .filter(|l| !l.trim_start().starts_with("nameserver"))
             .map(|l| format!("{l}\n"))
@@ -800,7 +807,7 @@ pub fn build_spec(
             .nodename()
             .to_string_lossy()
             .into_owned(),
-        (None, NetworkMode::None) => ctx.id.chars().take(12).collect(),
+        (None, _) => ctx.id.chars().take(12).collect(),
     };
     check_hostname(&hostname)?;
     s["hostname"] = json!(hostname);
@@ -822,7 +829,9 @@ pub fn build_spec(
 
     // namespaces
     let mut ns = vec!["pid", "ipc", "uts", "mount"];
-    if opts.network == NetworkMode::None {
+    // Bridge networks: the runtime makes the namespace, the monitor plugs it in before
+    // `runtime start`; `container:`: the path is set at each start (net::attach).
+    if opts.network != NetworkMode::Host {
         ns.push("network");
     }
     if cgroup_v2_host() {

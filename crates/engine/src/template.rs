@@ -30,6 +30,8 @@ enum Term {
     Bool(bool),
     Func(String),
     Sub(Pipeline),
+    /// `(pipeline).A.B`: fields of a parenthesized value.
+    SubField(Pipeline, Vec<String>),
 }
 
 #[derive(Debug, Clone)]
@@ -244,6 +246,8 @@ enum Tok {
     Str(String),
     Open,
     Close,
+    /// `.A.B` written right after `)`: fields of the parenthesized value.
+    Chain(String),
     Pipe,
 }
 
@@ -261,7 +265,18 @@ fn tokenize(s: &str) -> Result<Vec<Tok>> {
             }
             ')' => {
                 it.next();
-                toks.push(Tok::Close)
+                toks.push(Tok::Close);
+                if it.peek() == Some(&'.') {
+                    let mut w = String::new();
+                    while let Some(&c) = it.peek() {
+                        if c.is_whitespace() || "()|\"`".contains(c) {
+                            break;
+                        }
+                        w.push(c);
+                        it.next();
+                    }
+                    toks.push(Tok::Chain(w));
+                }
             }
             '|' => {
                 it.next();
@@ -342,6 +357,18 @@ fn pipeline(toks: &[Tok], pos: &mut usize, src: &str) -> Result<Pipeline> {
     }
 }
 
+/// `.A.B` -> ["A", "B"].
+fn field_path(w: &str, src: &str) -> Result<Vec<String>> {
+    let parts: Vec<String> = w[1..].split('.').map(str::to_string).collect();
+    if parts
+        .iter()
+        .any(|p| p.is_empty() || !p.chars().all(|c| c.is_alphanumeric() || c == '_'))
+    {
+        return Err(err(format!("bad field {w:?} in {src:?}")));
+    }
+    Ok(parts)
+}
+
 fn term(toks: &[Tok], pos: &mut usize, src: &str) -> Result<Term> {
     let t = &toks[*pos];
     *pos += 1;
@@ -353,19 +380,15 @@ fn term(toks: &[Tok], pos: &mut usize, src: &str) -> Result<Term> {
                 return Err(err(format!("unclosed '(' in {src:?}")));
             }
             *pos += 1;
-            Term::Sub(p)
+            if let Some(Tok::Chain(w)) = toks.get(*pos) {
+                *pos += 1;
+                Term::SubField(p, field_path(w, src)?)
+            } else {
+                Term::Sub(p)
+            }
         }
         Tok::Word(w) if w == "." => Term::Field(vec![]),
-        Tok::Word(w) if w.starts_with('.') => {
-            let parts: Vec<String> = w[1..].split('.').map(str::to_string).collect();
-            if parts
-                .iter()
-                .any(|p| p.is_empty() || !p.chars().all(|c| c.is_alphanumeric() || c == '_'))
-            {
-                return Err(err(format!("bad field {w:?} in {src:?}")));
-            }
-            Term::Field(parts)
-        }
+        Tok::Word(w) if w.starts_with('.') => Term::Field(field_path(w, src)?),
         Tok::Word(w) if w == "true" || w == "false" => Term::Bool(w == "true"),
         Tok::Word(w) if w.parse::<f64>().is_ok() => Term::Num(w.parse().expect("checked")),
         Tok::Word(w) if FUNCS.contains(&w.as_str()) => Term::Func(w.clone()),
@@ -396,6 +419,7 @@ fn eval_term(t: &Term, dot: &Value) -> Result<Value> {
             .unwrap_or(Value::Null)),
         Term::Bool(b) => Ok(Value::Bool(*b)),
         Term::Sub(p) => eval_pipeline(p, dot),
+        Term::SubField(p, f) => field(&eval_pipeline(p, dot)?, f),
         Term::Func(f) => Err(err(format!("{f} needs arguments"))),
     }
 }
@@ -598,6 +622,11 @@ mod tests {
             "Config": {"Labels": {"a": "1"}, "Cmd": ["sh", "-c", "x"]}, "Labels": "a=1,b=2"});
         assert_eq!(r("{{.Name}} {{.State.Status}}", &v), "/web running");
         assert_eq!(r("{{.State.Pid}}", &v), "42");
+        let n = json!({"Networks": {"my-net": {"IPAddress": "10.0.0.2"}}});
+        assert_eq!(
+            r("{{(index .Networks \"my-net\").IPAddress}}", &n),
+            "10.0.0.2"
+        );
         assert_eq!(r("{{json .State}}", &v), r#"{"Status":"running","Pid":42}"#);
         assert_eq!(r(r#"{{index .Config.Labels "a"}}"#, &v), "1");
         assert_eq!(r(r#"{{.Label "b"}}"#, &v), "2");

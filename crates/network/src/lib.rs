@@ -33,5 +33,7 @@ pub mod ports;
 pub mod sysctl;
 
 pub use error::{Error, Result};
+/// The address types this crate's API uses.
+pub use ipnet;
 pub use mac::MacAddr;
 pub use netns::NetNs;

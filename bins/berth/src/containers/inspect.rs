@@ -184,7 +184,14 @@ pub fn container_json(e: &Eng, c: &ContainerConfig, s: &ContainerState) -> Value
             "LogConfig": {"Type": "json-file", "Config": {
                 "max-size": o.log.max_size.map(|v| v.to_string()),
                 "max-file": o.log.max_file.map(|v| v.to_string())}},
-            "NetworkMode": match o.network { NetworkMode::Host => "host", NetworkMode::None => "none" },
+            "NetworkMode": match &o.network {
+                NetworkMode::Host => "host".to_string(),
+                NetworkMode::None => "none".to_string(),
+                NetworkMode::Container(r) => format!("container:{r}"),
+                NetworkMode::Bridge => o.networks.first().map_or("bridge".to_string(), |n| {
+                    if n.name == "bridge" { "default".to_string() } else { n.name.clone() }
+                }),
+            },
             "RestartPolicy": {"Name": policy, "MaximumRetryCount": retries},
             "AutoRemove": o.auto_remove,
             "CapAdd": o.security.cap_add,
@@ -234,7 +241,96 @@ pub fn container_json(e: &Eng, c: &ContainerConfig, s: &ContainerState) -> Value
             "StopSignal": signal_name(c.stop_signal),
             "StopTimeout": o.stop_timeout,
         },
-        "NetworkSettings": {"Networks": {}, "Ports": {}, "IPAddress": "", "SandboxKey": ""},
+        "NetworkSettings": network_settings(c, s),
+    })
+}
+
+/// docker's NetworkSettings: per network the addresses while it runs (the config's
+/// networks, empty, while it does not); the top-level address fields only for the default
+/// network, as docker; Ports: the published ones, and exposed ones as null.
+fn network_settings(c: &ContainerConfig, s: &ContainerState) -> Value {
+    let o = &c.options;
+    let eps = s
+        .network
+        .as_ref()
+        .map(|n| n.endpoints.as_slice())
+        .unwrap_or(&[]);
+    let ip_s = |ip: &Option<std::net::IpAddr>| ip.map(|i| i.to_string()).unwrap_or_default();
+    let mut networks = serde_json::Map::new();
+    for a in &o.networks {
+        let e = eps.iter().find(|e| e.network_id == a.network_id);
+        let running = e.is_some();
+        let e = e.cloned().unwrap_or_default();
+        let ipam = if a.ipv4.is_some() || a.ipv6.is_some() {
+            json!({"IPv4Address": a.ipv4.clone().unwrap_or_default(),
+                   "IPv6Address": a.ipv6.clone().unwrap_or_default()})
+        } else {
+            Value::Null
+        };
+        let mut aliases: Vec<String> = a.aliases.clone();
+        if a.name != "bridge" {
+            aliases.push(c.id[..12].to_string());
+        }
+        networks.insert(
+            a.name.clone(),
+            json!({
+                "IPAMConfig": ipam,
+                "Links": null,
+                "Aliases": if aliases.is_empty() { Value::Null } else { json!(aliases) },
+                "NetworkID": a.network_id,
+                "EndpointID": if running { berth_engine::net::store::endpoint_id(&c.id, &a.network_id) } else { String::new() },
+                "Gateway": ip_s(&e.gateway),
+                "IPAddress": ip_s(&e.ipv4),
+                "IPPrefixLen": e.ipv4_prefix,
+                "IPv6Gateway": ip_s(&e.ipv6_gateway),
+                "GlobalIPv6Address": ip_s(&e.ipv6),
+                "GlobalIPv6PrefixLen": e.ipv6_prefix,
+                "MacAddress": e.mac,
+                "DriverOpts": null,
+            }),
+        );
+    }
+    let mut ports = serde_json::Map::new();
+    if let Some(n) = &s.network {
+        for p in &n.ports {
+            let k = format!("{}/{}", p.container_port, p.proto);
+            let entry = ports.entry(k).or_insert_with(|| json!([]));
+            if let Some(arr) = entry.as_array_mut() {
+                arr.push(json!({"HostIp": p.host_ip, "HostPort": p.host_port.to_string()}));
+            }
+        }
+    }
+    for e in &o.expose {
+        for (port, proto) in berth_engine::net::parse_expose(e).unwrap_or_default() {
+            ports
+                .entry(format!("{port}/{proto}"))
+                .or_insert(Value::Null);
+        }
+    }
+    let default = eps
+        .iter()
+        .find(|e| e.network == "bridge")
+        .cloned()
+        .unwrap_or_default();
+    json!({
+        "Bridge": "",
+        "SandboxID": if eps.is_empty() { String::new() } else { c.id.clone() },
+        "HairpinMode": false,
+        "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0,
+        "Ports": ports,
+        "SandboxKey": if s.pid > 0 && o.network != NetworkMode::Host { format!("/proc/{}/ns/net", s.pid) } else { String::new() },
+        "SecondaryIPAddresses": null,
+        "SecondaryIPv6Addresses": null,
+        "EndpointID": if default.network_id.is_empty() { String::new() } else { berth_engine::net::store::endpoint_id(&c.id, &default.network_id) },
+        "Gateway": ip_s(&default.gateway),
+        "GlobalIPv6Address": ip_s(&default.ipv6),
+        "GlobalIPv6PrefixLen": default.ipv6_prefix,
+        "IPAddress": ip_s(&default.ipv4),
+        "IPPrefixLen": default.ipv4_prefix,
+        "IPv6Gateway": ip_s(&default.ipv6_gateway),
+        "MacAddress": default.mac,
+        "Networks": networks,
     })
 }
 

@@ -124,6 +124,11 @@ fn create_pulling(
     keep_mounted: bool,
 ) -> Result<ContainerConfig> {
     let create = |o| create::create_container_with(&e.layout, &e.store, o, keep_mounted);
+    if opts.network == berth_engine::options::NetworkMode::Bridge {
+        if let Some(w) = berth_engine::net::store::forwarding_warning() {
+            eprintln!("{w}");
+        }
+    }
     match create(opts.clone()) {
         Err(EngErr::Image(berth_image::Error::NoSuchImage(_))) => {
             eprintln!("Unable to find image '{}' locally", opts.image);
@@ -180,8 +185,11 @@ pub fn run(g: &Globals, e: &Eng, a: RunArgs) -> i32 {
         // monitor, if one started, has finished first.
         settle(e, &c.id);
         let s = status::current(&e.layout, &c.id).unwrap_or_default();
+        // A container whose network could not be set up (a host port in use, an address
+        // taken meanwhile) never ran: bad input changes nothing, so it goes.
+        let network_failure = m.to_string().starts_with("network: ");
         if !status::is_running(&s) && !status::watched(&s) {
-            if c.options.auto_remove {
+            if c.options.auto_remove || network_failure {
                 if e.layout.config_path(&c.id).exists() {
                     let _ =
                         berth_engine::remove::remove_container(&e.layout, &e.store, &c.id, true);

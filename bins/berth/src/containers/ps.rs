@@ -128,6 +128,40 @@ fn go_time(rfc: &str) -> String {
     }
 }
 
+/// docker's NETWORKS column: the mode's name, or the networks (comma-separated).
+fn network_names(c: &ContainerConfig) -> String {
+    use berth_engine::options::NetworkMode;
+    match &c.options.network {
+        NetworkMode::Host => "host".into(),
+        NetworkMode::None => "none".into(),
+        NetworkMode::Container(r) => format!("container:{r}"),
+        NetworkMode::Bridge => c
+            .options
+            .networks
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+    }
+}
+
+/// docker's PORTS column: `0.0.0.0:8080->80/tcp, :::8080->80/tcp` (ranges are listed
+/// port by port, not folded as docker folds them).
+pub fn ports_text(s: &ContainerState) -> String {
+    let Some(n) = &s.network else {
+        return String::new();
+    };
+    n.ports
+        .iter()
+        .map(|p| {
+            // docker: "0.0.0.0:8080", ":::8080" (the address, then ':' and the port).
+            let ip = format!("{}:", p.host_ip);
+            format!("{ip}{}->{}/{}", p.host_port, p.container_port, p.proto)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// One `ps` row, in docker's `ps --format json` shape.
 pub fn row(c: &ContainerConfig, s: &ContainerState, trunc: bool) -> Value {
     let mut command = c.path.clone();
@@ -164,11 +198,8 @@ pub fn row(c: &ContainerConfig, s: &ContainerState, trunc: bool) -> Value {
         "LocalVolumes": c.volumes.len().to_string(),
         "Mounts": mounts.join(","),
         "Names": c.name,
-        "Networks": match c.options.network {
-            berth_engine::options::NetworkMode::Host => "host",
-            berth_engine::options::NetworkMode::None => "none",
-        },
-        "Ports": "",
+        "Networks": network_names(c),
+        "Ports": ports_text(s),
         "RunningFor": secs_since(&c.created).map(|x| format!("{} ago", human_duration(x))).unwrap_or_default(),
         "Size": "0B",
         "State": s.status.as_str(),

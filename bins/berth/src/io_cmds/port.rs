@@ -1,5 +1,5 @@
-//! `berth port`: published ports. Berth's networks (none, host) publish nothing, so the
-//! list is empty and asking for one port is docker's "No public port" error.
+//! `berth port`: a running container's published ports, as docker lists them
+//! (`80/tcp -> 0.0.0.0:8080`), or the host addresses of one of them.
 
 use super::resolve;
 use anyhow::{bail, Result};
@@ -28,11 +28,34 @@ fn normalize(p: &str) -> Result<String> {
 
 pub fn run(layout: &Layout, a: PortArgs) -> Result<()> {
     let id = resolve(layout, &a.container)?;
-    // Nothing is published on `none` or `host` (the only networks there are).
-    let _cfg = layout.load_config(&id)?;
-    if let Some(p) = &a.private_port {
-        let p = normalize(p)?;
-        bail!("No public port '{p}' published for {}", a.container);
+    let s = berth_engine::status::current(layout, &id)?;
+    let ports = s.network.map(|n| n.ports).unwrap_or_default();
+    let addr = |p: &berth_engine::record::PortState| {
+        if p.host_ip.contains(':') {
+            format!("[{}]:{}", p.host_ip, p.host_port)
+        } else {
+            format!("{}:{}", p.host_ip, p.host_port)
+        }
+    };
+    match &a.private_port {
+        Some(p) => {
+            let want = normalize(p)?;
+            let hits: Vec<_> = ports
+                .iter()
+                .filter(|x| format!("{}/{}", x.container_port, x.proto) == want)
+                .collect();
+            if hits.is_empty() {
+                bail!("No public port '{want}' published for {}", a.container);
+            }
+            for h in hits {
+                println!("{}", addr(h));
+            }
+        }
+        None => {
+            for p in &ports {
+                println!("{}/{} -> {}", p.container_port, p.proto, addr(p));
+            }
+        }
     }
     Ok(())
 }

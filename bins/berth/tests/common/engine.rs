@@ -14,6 +14,12 @@ pub struct Engine {
     pub b: Berth,
     /// Containers' cgroups go under /berth-test/<this> (BERTH_CGROUP_PARENT).
     pub cgroup_parent: String,
+    /// The network namespace every `cmd` runs berth in (`ip netns`): the test's own
+    /// "host", so tests never share bridges, rules or address pools, and deleting it
+    /// takes whatever networking a test left.
+    pub netns: String,
+    /// False for an engine sharing another's namespace (that one deletes it).
+    owns_netns: bool,
 }
 
 /// A one-layer busybox image with the given image config ("config" object of the image).
@@ -68,6 +74,23 @@ pub fn full_busybox_layer() -> Vec<u8> {
         .tar()
 }
 
+/// The engine makes bridges, nftables rules and turns forwarding on where its containers
+/// run: tests must run in a network namespace of their own (scripts/test.sh runs the
+/// suite through scripts/in-netns.sh), never in the host's.
+pub fn assert_own_netns() {
+    let ino = |p: &str| {
+        std::fs::metadata(p)
+            .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+            .ok()
+    };
+    assert_ne!(
+        ino("/proc/self/ns/net"),
+        ino("/proc/1/ns/net"),
+        "the engine tests run in the host's network namespace: run them through \
+         scripts/in-netns.sh (scripts/test.sh does)"
+    );
+}
+
 impl Engine {
     /// A fresh root with busybox:latest (Cmd ["/bin/sh"], PATH=/bin).
     pub fn new() -> Engine {
@@ -80,6 +103,7 @@ impl Engine {
     }
 
     pub fn empty() -> Engine {
+        assert_own_netns();
         let dir = tempfile::Builder::new()
             .prefix("berth-eng")
             .tempdir()
@@ -91,11 +115,33 @@ impl Engine {
             .unwrap()
             .to_string_lossy()
             .to_string();
+        let netns = format!("berth-t-{}", tag.trim_start_matches("berth-eng"));
+        let st = Command::new("ip")
+            .args(["netns", "add", &netns])
+            .status()
+            .unwrap();
+        assert!(st.success(), "ip netns add {netns}");
+        Command::new("ip")
+            .args(["-n", &netns, "link", "set", "lo", "up"])
+            .status()
+            .unwrap();
         Engine {
             dir,
             b,
             cgroup_parent: format!("/berth-test/{tag}"),
+            netns,
+            owns_netns: true,
         }
+    }
+
+    /// An empty root whose commands run in `other`'s network namespace (`other` must
+    /// outlive it: it deletes the namespace).
+    pub fn empty_sharing_netns(other: &Engine) -> Engine {
+        let mut e = Engine::empty();
+        let _ = Command::new("ip").args(["netns", "del", &e.netns]).status();
+        e.netns = other.netns.clone();
+        e.owns_netns = false;
+        e
     }
 
     /// Loads a busybox image tagged `tag` with image config `config`.
@@ -113,7 +159,17 @@ impl Engine {
     }
 
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = self.b.cmd(args);
+        // nsenter switches only the network namespace (mounts stay shared) and execs
+        // berth in place: the child's pid is berth's.
+        let inner = self.b.cmd(args);
+        let mut c = self.in_netns(inner.get_program());
+        c.args(inner.get_args());
+        for (k, v) in inner.get_envs() {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
         c.stdin(Stdio::null());
         c.env("BERTH_CGROUP_PARENT", &self.cgroup_parent);
         c
@@ -121,6 +177,15 @@ impl Engine {
 
     pub fn run(&self, args: &[&str]) -> Output {
         self.cmd(args).output().unwrap()
+    }
+
+    /// `program` run in the test's network namespace.
+    pub fn in_netns(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--net=/run/netns/{}", self.netns))
+            .arg("--")
+            .arg(program);
+        c
     }
 
     /// Runs and asserts success; returns stdout.
@@ -235,6 +300,17 @@ impl Drop for Engine {
                         .status();
                 }
             }
+        }
+        // The root's DNS server; then the test's network namespace, with whatever
+        // bridges, veths and rules are left in it.
+        let dir = berth_network::dns::NetworksDir::new(self.root());
+        if let Ok(Some(pid)) = berth_network::dns::server_pid(&dir) {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+        if self.owns_netns {
+            let _ = Command::new("ip")
+                .args(["netns", "del", &self.netns])
+                .status();
         }
         // Unmount anything still mounted under the root (deepest first).
         let root = std::fs::canonicalize(self.root()).unwrap_or(self.root().to_path_buf());

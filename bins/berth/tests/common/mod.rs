@@ -45,6 +45,16 @@ impl Registry {
     }
 
     pub fn start_with(auth_cfg: Option<Auth>) -> Registry {
+        Self::start_with_in(auth_cfg, None)
+    }
+
+    /// A registry without auth inside network namespace `netns` (`ip netns` name): the
+    /// engine tests run berth there.
+    pub fn start_in(netns: &str) -> Registry {
+        Self::start_with_in(None, Some(netns))
+    }
+
+    pub fn start_with_in(auth_cfg: Option<Auth>, netns: Option<&str>) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
@@ -64,7 +74,15 @@ impl Registry {
             dir.path().join("data").display()
         );
         std::fs::write(dir.path().join("config.yml"), cfg).unwrap();
-        let child = Command::new("docker-registry")
+        let in_ns = |prog: &str| match netns {
+            Some(ns) => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net=/run/netns/{ns}")).arg("--").arg(prog);
+                c
+            }
+            None => Command::new(prog),
+        };
+        let child = in_ns("docker-registry")
             .arg("serve")
             .arg(dir.path().join("config.yml"))
             .stdout(std::fs::File::create(dir.path().join("access.log")).unwrap())
@@ -73,7 +91,16 @@ impl Registry {
             .expect("docker-registry (Debian package docker-registry)");
         let r = Registry { child, addr, dir };
         let t = Instant::now();
-        while std::net::TcpStream::connect(&r.addr).is_err() {
+        let up = || match netns {
+            None => std::net::TcpStream::connect(&r.addr).is_ok(),
+            Some(_) => in_ns("bash")
+                .arg("-c")
+                .arg(format!("exec 3<>/dev/tcp/127.0.0.1/{port}"))
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success()),
+        };
+        while !up() {
             assert!(
                 t.elapsed() < Duration::from_secs(20),
                 "registry did not start"
