@@ -122,6 +122,11 @@ pub fn dispatch(g: &Globals, c: Cmd) -> i32 {
     }
 }
 
+/// `container prune` for `system prune`.
+pub fn prune_containers(e: &Eng) -> Result<()> {
+    life::prune(e, life::PruneArgs { force: true })
+}
+
 /// What every container command works on.
 pub struct Eng {
     pub layout: Layout,

@@ -818,6 +818,16 @@ fn rmi(ctx: &Ctx, a: RmArgs) -> Result<()> {
     Ok(())
 }
 
+/// `image prune` for `system prune` (dangling images, or every unused one with `all`).
+pub fn prune_images(g: &Globals, all: bool) -> Result<()> {
+    let store = Store::open(&g.root).with_context(|| format!("open store {}", g.root.display()))?;
+    let ctx = Ctx {
+        store,
+        client_opts: g.client_opts.clone(),
+    };
+    prune(&ctx, PruneArgs { all, force: true })
+}
+
 fn prune(ctx: &Ctx, a: PruneArgs) -> Result<()> {
     let _ = a.force;
     sweep_containers(ctx);

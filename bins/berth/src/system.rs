@@ -14,6 +14,22 @@ pub enum Cmd {
     /// unless-stopped unless stopped by the user; on-failure after a failure), and remove
     /// the --rm containers it left behind. Run once at boot (contrib/berth-boot.service).
     Boot,
+    /// Remove stopped containers, unused networks, dangling images (all unused ones with
+    /// -a) and, with --volumes, unused anonymous volumes
+    Prune(PruneArgs),
+}
+
+#[derive(clap::Args)]
+pub struct PruneArgs {
+    /// Remove all unused images, not just dangling ones
+    #[arg(short, long)]
+    all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    force: bool,
+    /// Prune anonymous volumes
+    #[arg(long)]
+    volumes: bool,
 }
 
 pub fn dispatch(g: &Globals, c: Cmd) -> i32 {
@@ -23,6 +39,7 @@ pub fn dispatch(g: &Globals, c: Cmd) -> i32 {
     };
     match c {
         Cmd::Boot => boot_all(&e),
+        Cmd::Prune(a) => report(prune(g, &e, a)),
     }
 }
 
@@ -74,4 +91,57 @@ fn boot_all(e: &Eng) -> i32 {
         eprintln!("Error: failed to start containers: {}", failed.join(", "));
         125
     }
+}
+
+/// docker's `system prune`: containers first (so their networks, images and volumes are
+/// unused after), then networks (bridges and rules go with them), images, volumes.
+fn prune(g: &Globals, e: &Eng, a: PruneArgs) -> Result<()> {
+    if !a.force {
+        use std::io::Write;
+        let mut what = vec![
+            "all stopped containers",
+            "all networks not used by at least one container",
+        ];
+        if a.volumes {
+            what.push("all anonymous volumes not used by at least one container");
+        }
+        what.push(if a.all {
+            "all images without at least one container associated to them"
+        } else {
+            "all dangling images"
+        });
+        print!("WARNING! This will remove:\n");
+        for w in &what {
+            println!("  - {w}");
+        }
+        print!("\nAre you sure you want to continue? [y/N] ");
+        std::io::stdout().flush()?;
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        if !matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+            return Ok(());
+        }
+    }
+    crate::containers::prune_containers(e)?;
+    let gone = berth_engine::net::Networks::new(&e.layout)
+        .prune()
+        .map_err(|x| engine_err(e, x))?;
+    if !gone.is_empty() {
+        println!("Deleted Networks:");
+        for n in gone {
+            println!("{n}");
+        }
+        println!();
+    }
+    if a.volumes {
+        let (names, _) = berth_engine::volumes::prune(&e.layout, false)?;
+        if !names.is_empty() {
+            println!("Deleted Volumes:");
+            for n in names {
+                println!("{n}");
+            }
+            println!();
+        }
+    }
+    crate::prune_images(g, a.all)
 }

@@ -964,3 +964,22 @@ fn network_commands_like_docker() {
     assert!(err.contains("network nope not found"), "{err}");
     e.ok(&["rm", "-f", "web"]);
 }
+
+#[test]
+fn system_prune_leaves_no_bridge_rule_or_lease() {
+    let e = engine();
+    e.ok(&["network", "create", "front"]);
+    server(&e, "web", &["--network", "front", "-p", "8080:7000"]);
+    e.ok(&["run", "--name", "done", "--network", "front", NET_IMAGE, "true"]);
+    e.ok(&["stop", "-t", "0", "web"]);
+    let out = e.ok(&["system", "prune", "-f"]);
+    assert!(out.contains("Deleted Networks:\nfront\n"), "{out}");
+    assert_eq!(e.ok(&["ps", "-aq"]), "");
+    let l = links(&e);
+    assert!(!l.contains("vb") && !l.contains("br-"), "{l}");
+    let rules = nft_ruleset(&e);
+    assert!(!rules.contains("comment") && !rules.contains("br-"), "{rules}");
+    assert!(!e.root().join("engine/networks").read_dir().unwrap().flatten().any(|d| {
+        std::fs::read_to_string(d.path().join("ipam.json")).is_ok_and(|s| s.contains("\"owner\""))
+    }));
+}
