@@ -7,24 +7,36 @@
 #  2. the same container limited to 5 MB of memory allocates 50 MB: the OOM
 #     killer ends it, `run` exits 137, and `events` reports the oom;
 #  3. the engine: the same two from an image, then a health check that turns
-#     unhealthy and a container that the monitor restarts because of it.
+#     unhealthy and a container that the monitor restarts because of it;
+#  4. networks: two containers on a network reach each other by name, and a
+#     published port answers a client in another namespace with the client's own
+#     address (kernel DNAT, no proxy).
+# The engine's part runs in a throwaway network namespace (the "host"; a second
+# one is the client): Berth turns on forwarding and makes bridges and nftables
+# rules where its containers run, and the demo must not touch this machine's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "scripts/demo.sh: run as root (containers need it)" >&2; exit 1; }
 
-if [ ! -x /bin/busybox ] || ! file -L /bin/busybox 2>/dev/null | grep -q static; then
+if [ ! -x /bin/busybox ] || ! file -L /bin/busybox 2>/dev/null | grep -q static \
+   || ! command -v nft >/dev/null || ! command -v ip >/dev/null; then
   apt-get update -q -o DPkg::Lock::Timeout=600
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends busybox-static file
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    busybox-static file nftables iproute2
 fi
-echo "== building berth-runtime, berth and berth-monitor (release)"
-cargo build --release -p berth-runtime -p berth -p berth-monitor
+echo "== building berth-runtime, berth, berth-monitor and berth-dns (release)"
+cargo build --release -p berth-runtime -p berth -p berth-monitor -p berth-dns
 RT=$(pwd)/target/release/berth-runtime
 
 WORK=$(mktemp -d /tmp/berth-demo.XXXXXX)
 STATE=$WORK/state
 ID1=demo-ns-$$
 ID2=demo-oom-$$
-B="$(pwd)/target/release/berth --root $WORK/berth"
+NS=berth-demo-$$
+CNS=berth-demo-client-$$
+ip netns add "$NS"
+ip -n "$NS" link set lo up
+B="nsenter --net=/run/netns/$NS -- $(pwd)/target/release/berth --root $WORK/berth"
 export BERTH_CGROUP_PARENT=/berth-demo/engine
 cleanup() {
   for id in $($B ps -aq --no-trunc 2>/dev/null); do $B rm -f -v "$id" >/dev/null 2>&1; done
@@ -33,6 +45,8 @@ cleanup() {
   [ -n "${EVPID:-}" ] && kill "$EVPID" 2>/dev/null || true
   rmdir /sys/fs/cgroup/*/berth-demo/engine /sys/fs/cgroup/*/berth-demo /sys/fs/cgroup/unified/berth-demo 2>/dev/null || true
   grep " $WORK" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  ip netns del "$CNS" 2>/dev/null || true
+  ip netns del "$NS" 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -93,8 +107,8 @@ echo
 echo "== 3. the engine: berth run from an image"
 tar -C "$WORK/bundle/rootfs" -cf "$WORK/rootfs.tar" .
 $B import "$WORK/rootfs.tar" demo:latest
-echo "-- berth run --rm --hostname berth-demo demo sh -c 'hostname; ps; ip link'"
-$B run --rm --hostname berth-demo demo:latest sh -c 'echo "hostname: $(hostname)"; ps; ip link'
+echo "-- berth run --rm --network none --hostname berth-demo demo sh -c 'hostname; ps; ip link'"
+$B run --rm --network none --hostname berth-demo demo:latest sh -c 'echo "hostname: $(hostname)"; ps; ip link'
 echo "-- berth run -m 5m demo dd (50 MB)"
 set +e
 $B run --name demo-oom -m 5m --memory-swap 5m demo:latest dd if=/dev/zero of=/dev/null bs=50M count=1
@@ -117,5 +131,39 @@ done
 [ "$($B inspect --format '{{.RestartCount}}' demo-health)" -ge 1 ]
 $B ps -a
 $B rm -f demo-health demo-oom >/dev/null
+
+echo
+echo "== 4. networks: names on a network, a published port seen from a client"
+# The client machine: a namespace joined to the "host" one by a veth pair.
+ip netns add "$CNS"
+ip -n "$NS" link add eth-client type veth peer name eth0 netns "$CNS"
+ip -n "$NS" addr add 198.51.100.1/24 dev eth-client
+ip -n "$NS" link set eth-client up
+ip -n "$CNS" addr add 198.51.100.2/24 dev eth0
+ip -n "$CNS" link set eth0 up
+ip -n "$CNS" link set lo up
+$B network create shop >/dev/null
+echo "-- berth network ls"
+$B network ls
+# A web server whose CGI says who answered and who asked.
+$B run -d --name web --network shop --network-alias storefront -p 8080:80 demo:latest sh -c '
+  mkdir -p /www/cgi-bin
+  printf "#!/bin/sh\necho Content-Type: text/plain\necho\necho \"hello from \$(hostname), you are \$REMOTE_ADDR\"\n" > /www/cgi-bin/who
+  chmod +x /www/cgi-bin/who
+  exec httpd -f -p 0.0.0.0:80 -h /www' >/dev/null
+for _ in $(seq 50); do
+  nsenter --net=/run/netns/"$CNS" timeout 2 busybox wget -q -O /dev/null http://198.51.100.1:8080/cgi-bin/who 2>/dev/null && break
+  sleep 0.1
+done
+echo "-- a second container on the network, by name and by alias:"
+$B run --rm --network shop demo:latest sh -c 'wget -q -O- http://web/cgi-bin/who; wget -q -O- http://storefront/cgi-bin/who'
+echo "-- the client 198.51.100.2, through the host's published port 198.51.100.1:8080:"
+nsenter --net=/run/netns/"$CNS" timeout 5 busybox wget -q -O- http://198.51.100.1:8080/cgi-bin/who | tee "$WORK/client.out"
+grep -q "you are 198.51.100.2" "$WORK/client.out"
+echo "-- berth port web; berth ps"
+$B port web
+$B ps
+$B rm -f web >/dev/null
+$B network rm shop >/dev/null
 rmdir /sys/fs/cgroup/*/berth-demo/engine /sys/fs/cgroup/*/berth-demo /sys/fs/cgroup/unified/berth-demo 2>/dev/null || true
 echo "demo done"
