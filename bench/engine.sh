@@ -6,6 +6,10 @@
 #   3. the peak RSS (VmHWM) of berth's monitor and of podman's conmon, each
 #      holding a running container.
 #
+# Every engine runs its containers with --network none (this bench measures the
+# engine, bench/network.sh the networks; berth's default bridge network would
+# otherwise set up a bridge and forwarding in this namespace).
+#
 # crun 1.8 refuses this hybrid host, so everything runs inside one private
 # mount namespace in which /sys/fs/cgroup/unified is unmounted (as
 # bench/runtime.sh does). dockerd gets its own roots and socket, no bridge and
@@ -93,18 +97,18 @@ sync
 
 echo "== 1. run --rm IMAGE true ($RUNS runs each)"
 hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$OUT/engine-run.json" \
-  -n berth "$B run --rm bench:latest true" \
+  -n berth "$B run --rm --network none bench:latest true" \
   -n podman "$P run --rm --network none --cgroup-parent $CG/podman bench:latest true" \
   -n docker "$D run --rm --network none bench:latest true"
 
 echo "== 2. berth ps with 100 containers"
-for i in $(seq 100); do $B create --name "c$i" bench:latest true >/dev/null; done
+for i in $(seq 100); do $B create --name "c$i" --network none bench:latest true >/dev/null; done
 hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$OUT/engine-ps.json" \
   -n "ps -a (100)" "$B ps -a" -n "ps (running: 0)" "$B ps"
 for id in $($B ps -aq --no-trunc); do $B rm -f "$id" >/dev/null; done
 
 echo "== 3. monitor peak RSS, container running sleep"
-id=$($B run -d bench:latest sleep 60)
+id=$($B run -d --network none bench:latest sleep 60)
 mon=$(jq -r .monitorPid "$W/berth/engine/containers/$id/state.json")
 sleep 1
 berth_hwm=$(awk '/VmHWM/{print $2}' /proc/$mon/status)

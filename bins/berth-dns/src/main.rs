@@ -8,7 +8,8 @@
 //!
 //! One instance per root (an flock'd pidfile, `R/engine/networks/dns.pid`); a second one
 //! finds the lock taken, reports "ok" and exits. The engine starts it on demand (it is
-//! up in a few ms: no config beyond the records) and it exits when no endpoint is left.
+//! up in a few ms: no config beyond the records) and it exits once no endpoint has been
+//! left for 30 s (BERTH_DNS_LINGER_MS).
 //! With `--ready-fd`, "ok\n" (serving) or "error: MSG\n" is written to that fd.
 #![forbid(unsafe_code)]
 
@@ -24,6 +25,16 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use berth_network::dns::NetworksDir;
 use rustix::fs::FlockOperation;
+
+/// How long the server stays up once no endpoint is left (BERTH_DNS_LINGER_MS).
+static LINGER: std::sync::LazyLock<Duration> = std::sync::LazyLock::new(|| {
+    Duration::from_millis(
+        std::env::var("BERTH_DNS_LINGER_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(30_000),
+    )
+});
 
 struct Args {
     root: PathBuf,
@@ -176,7 +187,14 @@ fn run(args: Args) -> Result<()> {
                 first = false;
             }
             if n == 0 {
-                // Nothing left to serve. Close the sockets (a successor must be able to
+                // Nothing left to serve: linger a while first, so that containers coming
+                // and going one at a time (`run --rm`, a replica replaced) do not pay
+                // for a new server each time.
+                if let Ok(r) = tokio::time::timeout(*LINGER, srv.changed()).await {
+                    r?;
+                    continue;
+                }
+                // Close the sockets (a successor must be able to
                 // bind them), then unlock, then look once more: an endpoint written
                 // meanwhile was written by an engine that saw the lock held and so
                 // started no server; keep serving it if the lock is still ours to take.

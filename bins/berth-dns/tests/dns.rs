@@ -68,6 +68,8 @@ fn start_dns(ns: &TestNs, root: &Path, resolv: &Path) -> (Child, String, Duratio
         ])
         .arg("--resolv-conf")
         .arg(resolv)
+        // It lingers once idle; the tests wait for its exit.
+        .env("BERTH_DNS_LINGER_MS", "300")
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();

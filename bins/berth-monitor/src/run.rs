@@ -110,6 +110,8 @@ pub struct Mon {
     net: Option<net::Attachment>,
     /// Counts runs: successive runs get different host veth names.
     generation: u32,
+    /// BERTH_TRACE: phase timings in monitor.log.
+    trace: bool,
     /// The keeper's reports ("<pid> <code>\n") of children it reaped (keeper.rs).
     report: OwnedFd,
     report_buf: Vec<u8>,
@@ -238,6 +240,7 @@ impl Mon {
             report_buf: Vec::new(),
             net: None,
             generation: 0,
+            trace: std::env::var_os("BERTH_TRACE").is_some(),
             adopted: false,
             lost_at: None,
         })
@@ -348,13 +351,25 @@ impl Mon {
         // A new run is our own child again.
         self.adopted = false;
         self.generation = self.generation.wrapping_add(1);
+        let t0 = Instant::now();
         self.net = net::prepare(&self.layout, &self.cfg, self.generation)
             .map_err(|e| format!("network: {}", chain(&e)))?;
+        let t1 = Instant::now();
         if let Err(m) = self.create_runtime() {
             self.release_net();
             return Err(m);
         }
-        if let Err(e) = net::plug(&self.cfg, self.net.as_ref(), self.pid) {
+        let t2 = Instant::now();
+        let plugged = net::plug(&self.cfg, self.net.as_ref(), self.pid);
+        if self.trace {
+            self.trace(&format!(
+                "network prepare {:?}, runtime create {:?}, plug {:?}",
+                t1 - t0,
+                t2 - t1,
+                t2.elapsed()
+            ));
+        }
+        if let Err(e) = plugged {
             self.delete_runtime();
             self.reap_init_blocking();
             self.close_stdio();
@@ -364,6 +379,23 @@ impl Mon {
         let ns = self.net.as_ref().map(|a| a.state.clone());
         self.update_state(|s| s.network = ns);
         Ok(())
+    }
+
+    /// A timing line: to the file BERTH_TRACE names (an absolute path: it outlives a --rm
+    /// container's directory), else to monitor.log.
+    fn trace(&mut self, line: &str) {
+        match std::env::var_os("BERTH_TRACE").filter(|v| v.to_string_lossy().starts_with('/')) {
+            Some(p) => {
+                if let Ok(mut f) = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                {
+                    let _ = writeln!(f, "{} {line}", &self.id[..12]);
+                }
+            }
+            None => self.mlog.say(&format!("trace: {line}")),
+        }
     }
 
     /// What the run held of the network goes back (an adopted run's, by its id).
@@ -1195,7 +1227,11 @@ impl Mon {
                     RestartPolicy::Always | RestartPolicy::UnlessStopped => true,
                     RestartPolicy::OnFailure(n) => code != 0 && (n == 0 || self.restart_count < n),
                 });
+        let t = Instant::now();
         self.release_net_keeping(restart);
+        if self.trace {
+            self.trace(&format!("network release {:?}", t.elapsed()));
+        }
         // A --rm container's runtime state goes after the EXIT frames (finish()):
         // `run --rm` need not wait for that process.
         if restart || !self.cfg.options.auto_remove {

@@ -970,7 +970,15 @@ fn system_prune_leaves_no_bridge_rule_or_lease() {
     let e = engine();
     e.ok(&["network", "create", "front"]);
     server(&e, "web", &["--network", "front", "-p", "8080:7000"]);
-    e.ok(&["run", "--name", "done", "--network", "front", NET_IMAGE, "true"]);
+    e.ok(&[
+        "run",
+        "--name",
+        "done",
+        "--network",
+        "front",
+        NET_IMAGE,
+        "true",
+    ]);
     e.ok(&["stop", "-t", "0", "web"]);
     let out = e.ok(&["system", "prune", "-f"]);
     assert!(out.contains("Deleted Networks:\nfront\n"), "{out}");
@@ -978,8 +986,118 @@ fn system_prune_leaves_no_bridge_rule_or_lease() {
     let l = links(&e);
     assert!(!l.contains("vb") && !l.contains("br-"), "{l}");
     let rules = nft_ruleset(&e);
-    assert!(!rules.contains("comment") && !rules.contains("br-"), "{rules}");
-    assert!(!e.root().join("engine/networks").read_dir().unwrap().flatten().any(|d| {
-        std::fs::read_to_string(d.path().join("ipam.json")).is_ok_and(|s| s.contains("\"owner\""))
-    }));
+    assert!(
+        !rules.contains("comment") && !rules.contains("br-"),
+        "{rules}"
+    );
+    assert!(!e
+        .root()
+        .join("engine/networks")
+        .read_dir()
+        .unwrap()
+        .flatten()
+        .any(|d| {
+            std::fs::read_to_string(d.path().join("ipam.json"))
+                .is_ok_and(|s| s.contains("\"owner\""))
+        }));
+}
+
+/// `run -d` with a published port on a DNS network killed with SIGKILL at random points
+/// of its setup (the CLI, then the monitor and keeper it started, if any), many times:
+/// afterwards `rm -f` and `network rm` leave no veth, DNAT element, lease or DNS record.
+#[test]
+fn kill9_at_random_points_of_setup_leaves_nothing() {
+    let e = engine();
+    e.ok(&["network", "create", "front"]);
+    let n: u64 = std::env::var("BERTH_FAULT_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    eprintln!("seed {seed}");
+    let mut rnd = |m: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % m
+    };
+    for i in 0..n {
+        let name = format!("k{i}");
+        let port = (8000 + i).to_string();
+        let mut c = e
+            .cmd(&[
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "--network",
+                "front",
+                "-p",
+                &format!("{port}:7000"),
+                NET_IMAGE,
+                "sleep",
+                "1000",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_micros(rnd(60_000)));
+        let _ = c.kill();
+        let _ = c.wait();
+        // The monitor and keeper it may have started die too (a crash of everything).
+        if rnd(2) == 0 {
+            let o = e.run(&["inspect", "--format", "{{.Id}}", &name]);
+            let id = String::from_utf8_lossy(&o.stdout).trim().to_string();
+            if o.status.success() {
+                let p = e
+                    .root()
+                    .join("engine/containers")
+                    .join(&id)
+                    .join("state.json");
+                if let Ok(b) = std::fs::read(p) {
+                    let st: serde_json::Value = serde_json::from_slice(&b).unwrap_or_default();
+                    for k in ["keeperPid", "monitorPid", "pid"] {
+                        if let Some(pid) = st[k].as_i64().filter(|p| *p > 0) {
+                            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for i in 0..n {
+        let o = e.run(&["rm", "-f", &format!("k{i}")]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            o.status.success() || err.contains("No such container"),
+            "{err}"
+        );
+    }
+    assert_eq!(e.ok(&["ps", "-aq"]), "");
+    e.ok(&["network", "rm", "front"]);
+    // A port any of them had is free again, for a new container.
+    server(&e, "after", &["-p", "8000:7000"]);
+    e.ok(&["rm", "-f", "after"]);
+    let l = links(&e);
+    assert!(!l.contains("vb"), "veths left: {l}");
+    let rules = nft_ruleset(&e);
+    assert!(!rules.contains("comment"), "port elements left: {rules}");
+    let dir = e.root().join("engine/networks");
+    for d in std::fs::read_dir(&dir).unwrap().flatten() {
+        let ipam = std::fs::read_to_string(d.path().join("ipam.json")).unwrap_or_default();
+        assert!(
+            !ipam.contains("\"owner\""),
+            "leases left in {}: {ipam}",
+            d.path().display()
+        );
+        let eps = std::fs::read_dir(d.path().join("endpoints"))
+            .map(|r| r.count())
+            .unwrap_or(0);
+        assert_eq!(eps, 0, "DNS records left in {}", d.path().display());
+    }
 }

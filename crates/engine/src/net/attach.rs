@@ -343,6 +343,12 @@ pub fn plug(cfg: &ContainerConfig, att: Option<&Attachment>, pid: i32) -> Result
     if att.planned.is_empty() {
         return Ok(());
     }
+    // No IPv6 on its interfaces when none of its networks has IPv6 (as docker): the
+    // kernel skips link-local addresses, DAD and router solicitations for them.
+    if !att.planned.iter().any(|p| p.net.ipv6) {
+        berth_network::sysctl::set(&ns, "net.ipv6.conf.default.disable_ipv6", "1")
+            .map_err(net_err)?;
+    }
     let mut hnl = Netlink::open().map_err(net_err)?;
     for p in &att.planned {
         netlink::setup_endpoint(&mut hnl, &mut cnl, &p.endpoint).map_err(net_err)?;
