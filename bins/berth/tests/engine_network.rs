@@ -171,6 +171,16 @@ impl Drop for Client {
     }
 }
 
+/// A process killed (and reaped) when the test ends, even when it fails.
+struct Proc(std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// netprobe in the engine's namespace (the host itself).
 fn host_ask(e: &Engine, kind: &str, host: &str, port: u16) -> Option<String> {
     let o = e
@@ -500,11 +510,13 @@ fn networks_are_isolated_internal_has_no_egress() {
     let e = engine();
     let c = Client::new(&e);
     // A server in the client namespace stands in for the world beyond the host.
-    let mut world = Command::new("nsenter")
-        .arg(format!("--net=/run/netns/{}", c.ns))
-        .args(["--", netprobe(), "tcp-who", "6000"])
-        .spawn()
-        .unwrap();
+    let _world = Proc(
+        Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", c.ns))
+            .args(["--", netprobe(), "tcp-who", "6000"])
+            .spawn()
+            .unwrap(),
+    );
     e.ok(&["network", "create", "a"]);
     e.ok(&["network", "create", "b"]);
     e.ok(&["network", "create", "--internal", "inner"]);
@@ -564,19 +576,19 @@ fn networks_are_isolated_internal_has_no_egress() {
         ],
     );
     assert!(err.contains("internal"), "{err}");
-    let _ = world.kill();
-    let _ = world.wait();
 }
 
 #[test]
 fn no_forwarding_when_asked_and_warned() {
     let e = engine();
     let c = Client::new(&e);
-    let mut world = Command::new("nsenter")
-        .arg(format!("--net=/run/netns/{}", c.ns))
-        .args(["--", netprobe(), "tcp-who", "6000"])
-        .spawn()
-        .unwrap();
+    let _world = Proc(
+        Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", c.ns))
+            .args(["--", netprobe(), "tcp-who", "6000"])
+            .spawn()
+            .unwrap(),
+    );
     let o = e
         .cmd(&[
             "run", "--rm", NET_IMAGE, "netprobe", "tcp-ask", CLIENT_IP, "6000",
@@ -591,8 +603,6 @@ fn no_forwarding_when_asked_and_warned() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert_eq!(forwarding(&e), "0");
-    let _ = world.kill();
-    let _ = world.wait();
 }
 
 #[test]
@@ -780,11 +790,12 @@ fn bad_network_input_is_refused_and_changes_nothing() {
         &["--network", "taken", "--ip", "10.30.0.9", "-p", "8080:7000"],
     );
     // A program of the host listening on 8090.
-    let mut squatter = e
-        .in_netns(netprobe())
-        .args(["tcp-who", "8090"])
-        .spawn()
-        .unwrap();
+    let _squatter = Proc(
+        e.in_netns(netprobe())
+            .args(["tcp-who", "8090"])
+            .spawn()
+            .unwrap(),
+    );
     std::thread::sleep(Duration::from_millis(200));
     let nets_before = e.ok(&["network", "ls", "-q"]);
     let ps_before = e.ok(&["ps", "-aq"]);
@@ -871,8 +882,6 @@ fn bad_network_input_is_refused_and_changes_nothing() {
     assert_eq!(e.ok(&["network", "ls", "-q"]), nets_before);
     let (_, err) = e.code(1, &["network", "rm", "taken"]);
     assert!(err.contains("has active endpoints"), "{err}");
-    let _ = squatter.kill();
-    let _ = squatter.wait();
 }
 
 #[test]

@@ -31,9 +31,19 @@ fn await_reply(s: &mut std::os::unix::net::UnixStream) -> Result<Option<ExitInfo
     }
 }
 
-/// Sends one request to the container's monitor and waits for its reply.
+/// Sends one request to the container's monitor and waits for its reply (a stop: its
+/// timeout and 10 s more; a kill: 10 s; a wait: as long as it takes), so a monitor that
+/// no longer answers does not hang the caller.
 pub fn ask_monitor(layout: &Layout, id: &str, req: &Request) -> Result<Option<ExitInfo>> {
     let mut s = proto::connect(&layout.attach_path(id))?;
+    let limit = match req {
+        Request::Stop { timeout_secs, .. } => Some(Duration::from_secs(
+            (*timeout_secs).clamp(0, 3600) as u64 + 10,
+        )),
+        Request::Kill { .. } => Some(Duration::from_secs(10)),
+        _ => None,
+    };
+    let _ = s.set_read_timeout(limit);
     proto::send_request(&mut s, req).map_err(|e| Error::io("write to the monitor", e))?;
     await_reply(&mut s)
 }
@@ -263,10 +273,31 @@ fn running_refusal(reference: &str) -> Error {
     ))
 }
 
+/// The children of process `pid` (/proc/PID/task/*/children).
+fn children(pid: i32) -> Vec<i32> {
+    let mut v = Vec::new();
+    if let Ok(d) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in d.flatten() {
+            if let Ok(c) = std::fs::read_to_string(t.path().join("children")) {
+                v.extend(c.split_whitespace().filter_map(|x| x.parse::<i32>().ok()));
+            }
+        }
+    }
+    v
+}
+
 /// Kills everything of a container whose records cannot be trusted: its monitor and keeper
 /// (when the state names them), then every process in its cgroup.
 fn kill_everything(layout: &Layout, id: &str) {
     if let Ok(s) = status::load(layout, id) {
+        // The keeper's own children first: a monitor that never recorded itself.
+        if status::keeper_alive(&s) {
+            for c in children(s.keeper_pid) {
+                if let Some(st) = crate::record::pid_start_time(c) {
+                    let _ = signal_init(c, st, libc::SIGKILL);
+                }
+            }
+        }
         for (p, st) in [
             (s.keeper_pid, s.keeper_start),
             (s.monitor_pid, s.monitor_start),
@@ -297,7 +328,7 @@ pub fn remove(
     force: bool,
     volumes: bool,
 ) -> Result<()> {
-    for _ in 0..20 {
+    for round in 0..20 {
         match inventory::entry(layout, id) {
             None => return Ok(()),
             Some(Entry::HalfMade { .. }) => return inventory::sweep_half_made(layout, store, id),
@@ -339,9 +370,10 @@ pub fn remove(
             Ok(()) => return Ok(()),
             // Something of it runs again (a racing start, stray processes): again.
             Err(Error::Busy(_)) if force => {
-                if !status::cgroup_pids(layout, id).is_empty()
-                    && status::load(layout, id).is_ok_and(|s| !status::watched(&s))
-                {
+                let unwatched = status::load(layout, id).is_ok_and(|s| !status::watched(&s));
+                // Stray processes nobody watches, or a monitor that does not get its
+                // container stopped (hung, or not yet recorded): force means force.
+                if (unwatched && !status::cgroup_pids(layout, id).is_empty()) || round >= 2 {
                     kill_everything(layout, id);
                 }
                 continue;

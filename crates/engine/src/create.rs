@@ -402,7 +402,16 @@ impl Drop for Undo<'_> {
             let _ = overlay::unmount_rootfs(self.store, &self.id, true);
         }
         if self.dir {
-            let _ = std::fs::remove_dir_all(self.layout.container_dir(&self.id));
+            // Renamed away first: a signal in the middle of the deletion leaves a dot-named
+            // tree (swept once we are gone), never a directory without its records.
+            let dir = self.layout.container_dir(&self.id);
+            let trash = self
+                .layout
+                .containers_dir()
+                .join(crate::remove::trash_name(&self.id));
+            if std::fs::rename(&dir, &trash).is_ok() {
+                let _ = std::fs::remove_dir_all(&trash);
+            }
         }
         if let Some(n) = &self.name {
             unlink_name(self.layout, n, &self.id);

@@ -193,8 +193,7 @@ fn dot_name_pid(name: &str) -> Option<i32> {
     num.split('-').next()?.parse().ok()
 }
 
-/// Deletes dot-named trees under `dir` whose process is gone (older than a second, so
-/// a pid just recycled by a new process of ours does not matter).
+/// Deletes dot-named trees under `dir` whose process is gone.
 fn sweep_dot_trees(dir: &Path) {
     let Ok(d) = std::fs::read_dir(dir) else {
         return;
@@ -204,8 +203,9 @@ fn sweep_dot_trees(dir: &Path) {
         let Some(pid) = dot_name_pid(&name) else {
             continue;
         };
-        let alive = std::path::Path::new(&format!("/proc/{pid}")).exists();
-        if (!alive || pid == 0) && older_than(&e.path(), Duration::from_secs(1)) {
+        // The name was made by that process: once it is gone, nobody finishes the tree.
+        let alive = pid > 0 && std::path::Path::new(&format!("/proc/{pid}")).exists();
+        if !alive {
             let _ = berth_image::store::remove_tree(&e.path());
         }
     }

@@ -224,6 +224,16 @@ fn tidy(
     if runtime_delete_too {
         runtime_delete(layout, id, cfg.as_ref())?;
     }
+    // What a killed monitor could not take back of its network (DNAT elements, DNS
+    // records, leases), by the container's id. (Its own exit path did it otherwise.)
+    if let Some(c) = cfg.as_ref().filter(|_| runtime_delete_too) {
+        if let Some(e) = crate::net::attach::unplug_owner(layout, c)
+            .into_iter()
+            .next()
+        {
+            return Err(Error::Invalid(format!("remove container {id}: {e}")));
+        }
+    }
     // The rootfs (upper layer) is renamed away now and deleted with the directory.
     berth_image::overlay::unmount_rootfs(store, id, false)?;
     let rootfs = berth_image::overlay::container_dir(store, id)?;
