@@ -110,7 +110,7 @@ fn prune(g: &Globals, e: &Eng, a: PruneArgs) -> Result<()> {
         } else {
             "all dangling images"
         });
-        print!("WARNING! This will remove:\n");
+        println!("WARNING! This will remove:");
         for w in &what {
             println!("  - {w}");
         }
