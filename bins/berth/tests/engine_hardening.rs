@@ -9,37 +9,6 @@ use std::io::Write;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-/// The harness's Engine, plus removal of its (then empty) parent cgroup.
-struct Eng(Option<Engine>);
-
-impl Eng {
-    fn new() -> Eng {
-        Eng(Some(Engine::new()))
-    }
-}
-
-impl std::ops::Deref for Eng {
-    type Target = Engine;
-    fn deref(&self) -> &Engine {
-        self.0.as_ref().expect("engine")
-    }
-}
-
-impl Drop for Eng {
-    fn drop(&mut self) {
-        let Some(e) = self.0.take() else { return };
-        let parent = e.cgroup_parent.clone();
-        drop(e);
-        for d in std::fs::read_dir("/sys/fs/cgroup")
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let _ = std::fs::remove_dir(d.path().join(parent.trim_start_matches('/')));
-        }
-    }
-}
-
 fn iters(default: usize) -> usize {
     std::env::var("BERTH_FAULT_ITERS")
         .ok()

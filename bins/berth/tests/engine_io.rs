@@ -7,39 +7,6 @@ use std::io::Write;
 use std::process::Stdio;
 use std::time::Duration;
 
-/// The harness's Engine, plus removal of its (then empty) parent cgroup in every
-/// hierarchy once the engine has removed its containers.
-struct Eng(Option<Engine>);
-
-impl Eng {
-    fn new() -> Eng {
-        Eng(Some(Engine::new()))
-    }
-}
-
-impl std::ops::Deref for Eng {
-    type Target = Engine;
-    fn deref(&self) -> &Engine {
-        self.0.as_ref().expect("engine")
-    }
-}
-
-impl Drop for Eng {
-    fn drop(&mut self) {
-        let Some(e) = self.0.take() else { return };
-        let parent = e.cgroup_parent.clone();
-        drop(e);
-        for d in std::fs::read_dir("/sys/fs/cgroup")
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            // rmdir only: a cgroup that still holds anything stays.
-            let _ = std::fs::remove_dir(d.path().join(parent.trim_start_matches('/')));
-        }
-    }
-}
-
 /// A container that runs until it gets SIGTERM (pid 1 has no default handlers).
 const LOOP_TERM: &str = "trap 'exit 0' TERM; while :; do sleep 0.1; done";
 

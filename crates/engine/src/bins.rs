@@ -48,3 +48,28 @@ fn find_in_path(name: &str) -> Option<PathBuf> {
         .map(|d| d.join(name))
         .find(|p| p.is_file())
 }
+
+/// The first line a helper writes on its ready pipe ("ok", "error: MSG"), without
+/// waiting for EOF: a server keeps the pipe open while it serves. Empty when the writer
+/// closed it without a line.
+pub fn read_ready_line(r: std::os::fd::OwnedFd) -> Result<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::from(r);
+    let mut line = Vec::new();
+    let mut b = [0u8; 512];
+    loop {
+        match f.read(&mut b) {
+            Ok(0) => break,
+            Ok(n) => {
+                line.extend_from_slice(&b[..n]);
+                if line.contains(&b'\n') || line.len() > 64 * 1024 {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::io("ready pipe", e)),
+        }
+    }
+    let line = String::from_utf8_lossy(&line);
+    Ok(line.lines().next().unwrap_or("").trim_end().to_string())
+}

@@ -57,23 +57,16 @@ mod tests {
 
     fn cfg(restart: RestartPolicy, auto_remove: bool) -> ContainerConfig {
         ContainerConfig {
-            id: "a".repeat(64),
-            name: "c".into(),
-            created: String::new(),
-            image_id: String::new(),
-            image_manifest: String::new(),
-            runtime: String::new(),
-            runtime_root: String::new(),
-            path: String::new(),
-            args: vec![],
-            volumes: vec![],
-            health: None,
             stop_signal: 15,
-            options: CreateOptions {
-                restart,
-                auto_remove,
-                ..Default::default()
-            },
+            ..ContainerConfig::bare(
+                &"a".repeat(64),
+                "c",
+                CreateOptions {
+                    restart,
+                    auto_remove,
+                    ..Default::default()
+                },
+            )
         }
     }
 

@@ -20,16 +20,21 @@ use std::time::{Duration, Instant};
 /// Default parent of containers' cgroups.
 pub const DEFAULT_CGROUP_PARENT: &str = "/berth";
 
-/// docker's rule for names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
-pub fn check_name(name: &str) -> Result<()> {
+/// docker's rule for object names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at least `min` and at
+/// most 128 characters (containers: 2, networks: 1).
+pub fn valid_name(name: &str, min: usize) -> bool {
     let b = name.as_bytes();
-    let ok = b.len() >= 2
+    b.len() >= min.max(1)
         && b.len() <= 128
         && b[0].is_ascii_alphanumeric()
         && b[1..]
             .iter()
-            .all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(c));
-    if ok {
+            .all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(c))
+}
+
+/// docker's rule for container names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
+pub fn check_name(name: &str) -> Result<()> {
+    if valid_name(name, 2) {
         Ok(())
     } else {
         Err(Error::Invalid(format!(
@@ -764,24 +769,8 @@ pub fn start_container(
         let _ = child.wait();
     });
 
-    let mut line = Vec::new();
-    let mut f = std::fs::File::from(r);
-    let mut buf = [0u8; 512];
-    loop {
-        match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                line.extend_from_slice(&buf[..n]);
-                if line.contains(&b'\n') || line.len() > 64 * 1024 {
-                    break;
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::io("monitor ready pipe", e)),
-        }
-    }
-    let line = String::from_utf8_lossy(&line);
-    let line = line.lines().next().unwrap_or("").trim_end();
+    let line = crate::bins::read_ready_line(r)?;
+    let line = line.as_str();
     if line == "ok" {
         return Ok(StartHandle {
             id: id.to_string(),

@@ -116,3 +116,23 @@ pub fn mkdir_private(d: &Path) -> Result<()> {
         .create(d)
         .map_err(|e| Error::io(d, e))
 }
+
+/// Opens (creating, never through a symlink) and flocks `p`: exclusive or shared,
+/// blocking. The lock goes with the returned file.
+pub fn flock_file(p: &Path, exclusive: bool) -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(p)
+        .map_err(|e| Error::io(p, e))?;
+    let op = if exclusive {
+        rustix::fs::FlockOperation::LockExclusive
+    } else {
+        rustix::fs::FlockOperation::LockShared
+    };
+    rustix::fs::flock(&f, op).map_err(|e| Error::io(p, e.into()))?;
+    Ok(f)
+}

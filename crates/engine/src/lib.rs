@@ -28,3 +28,12 @@ pub mod template;
 pub mod volumes;
 
 pub use error::{Error, Result};
+
+/// The sha256 of `b` as 64 hex digits (ids derived from names: stable, docker-shaped).
+pub fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}

@@ -43,6 +43,28 @@ pub struct ContainerConfig {
     pub options: CreateOptions,
 }
 
+impl ContainerConfig {
+    /// A config with only an id, a name and options (the rest empty): what is shown of a
+    /// container whose own config cannot be read, and a base for tests.
+    pub fn bare(id: &str, name: &str, options: CreateOptions) -> ContainerConfig {
+        ContainerConfig {
+            id: id.to_string(),
+            name: name.to_string(),
+            created: String::new(),
+            image_id: String::new(),
+            image_manifest: String::new(),
+            runtime: String::new(),
+            runtime_root: String::new(),
+            path: String::new(),
+            args: vec![],
+            volumes: vec![],
+            health: None,
+            stop_signal: 0,
+            options,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct VolumeUse {
@@ -191,16 +213,9 @@ pub struct ContainerLock {
 impl Layout {
     /// Locks container `id` (blocking).
     pub fn lock(&self, id: &str) -> Result<ContainerLock> {
-        let p = self.lock_path(id);
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&p)
-            .map_err(|e| Error::io(&p, e))?;
-        rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)
-            .map_err(|e| Error::io(&p, e.into()))?;
-        Ok(ContainerLock { _f: f })
+        Ok(ContainerLock {
+            _f: crate::layout::flock_file(&self.lock_path(id), true)?,
+        })
     }
 
     pub fn load_config(&self, id: &str) -> Result<ContainerConfig> {

@@ -47,21 +47,7 @@ pub struct VolumesLock {
 /// Takes the volumes lock (blocking).
 pub fn lock(l: &Layout, exclusive: bool) -> Result<VolumesLock> {
     // Beside the volumes, not among them.
-    use std::os::unix::fs::OpenOptionsExt;
-    let p = l.engine_dir().join("volumes.lock");
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&p)
-        .map_err(|e| Error::io(&p, e))?;
-    let op = if exclusive {
-        rustix::fs::FlockOperation::LockExclusive
-    } else {
-        rustix::fs::FlockOperation::LockShared
-    };
-    rustix::fs::flock(&f, op).map_err(|e| Error::io(&p, e.into()))?;
+    let f = crate::layout::flock_file(&l.engine_dir().join("volumes.lock"), exclusive)?;
     Ok(VolumesLock { _f: f })
 }
 
@@ -244,9 +230,7 @@ pub fn remove(l: &Layout, name: &str) -> Result<()> {
 /// random ones, but derived from the id, so that the anonymous volumes of a creation cut
 /// short can be found and removed (inventory::sweep_half_made).
 pub fn anonymous_name(id: &str, n: usize) -> String {
-    use sha2::Digest;
-    let d = sha2::Sha256::digest(format!("berth-anonymous-volume:{id}:{n}").as_bytes());
-    d.iter().map(|x| format!("{x:02x}")).collect()
+    crate::sha256_hex(format!("berth-anonymous-volume:{id}:{n}").as_bytes())
 }
 
 /// How many anonymous volumes one container may have (create refuses more).

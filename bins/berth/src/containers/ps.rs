@@ -369,19 +369,8 @@ fn placeholder(
         ..Default::default()
     };
     ContainerConfig {
-        id: id.to_string(),
-        name,
         created: creator.map(|c| c.created.clone()).unwrap_or_default(),
-        image_id: String::new(),
-        image_manifest: String::new(),
-        runtime: String::new(),
-        runtime_root: String::new(),
-        path: String::new(),
-        args: vec![],
-        volumes: vec![],
-        health: None,
-        stop_signal: 0,
-        options,
+        ..ContainerConfig::bare(id, &name, options)
     }
 }
 

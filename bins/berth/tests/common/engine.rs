@@ -351,3 +351,36 @@ impl Drop for Engine {
         }
     }
 }
+
+/// The harness's Engine, plus removal of its (then empty) parent cgroup in every
+/// hierarchy once the engine has removed its containers.
+pub struct Eng(Option<Engine>);
+
+impl Eng {
+    pub fn new() -> Eng {
+        Eng(Some(Engine::new()))
+    }
+}
+
+impl std::ops::Deref for Eng {
+    type Target = Engine;
+    fn deref(&self) -> &Engine {
+        self.0.as_ref().expect("engine")
+    }
+}
+
+impl Drop for Eng {
+    fn drop(&mut self) {
+        let Some(e) = self.0.take() else { return };
+        let parent = e.cgroup_parent.clone();
+        drop(e);
+        for d in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            // rmdir only: a cgroup that still holds anything stays.
+            let _ = std::fs::remove_dir(d.path().join(parent.trim_start_matches('/')));
+        }
+    }
+}

@@ -70,6 +70,98 @@ fn hostname_of(cfg: &ContainerConfig) -> String {
         .unwrap_or_else(|| cfg.id[..12].to_string())
 }
 
+/// Network `net` brought up here, the container's addresses leased on it, and what its
+/// interface `eth<index>` will be (`default_route`: the first network's gateways).
+fn plan(
+    layout: &Layout,
+    net: &NetworkRecord,
+    a: &crate::options::NetworkAttach,
+    id: &str,
+    index: usize,
+    host_ifname: String,
+    default_route: bool,
+) -> Result<(Endpoint, EndpointState)> {
+    Networks::new(layout).ensure_up(net)?;
+    let leases = berth_network::dns::NetworksDir::new(layout.root()).leases(&net.id);
+    let mut addrs: Vec<IpNet> = Vec::new();
+    let r = (|| -> Result<()> {
+        for pool in &net.subnets {
+            let want = if pool.subnet.addr().is_ipv4() {
+                a.ipv4.as_deref().map(|v| parse_ip(v, "IPv4")).transpose()?
+            } else {
+                a.ipv6.as_deref().map(|v| parse_ip(v, "IPv6")).transpose()?
+            };
+            let ip = leases
+                .allocate(pool, id, want, |l| owner_stale(layout, &l.owner))
+                .map_err(net_err)?;
+            addrs.push(pool.with_prefix(ip));
+        }
+        Ok(())
+    })();
+    if let Err(e) = r {
+        let _ = leases.release(id);
+        return Err(e);
+    }
+    let v4 = addrs.iter().find(|x| x.addr().is_ipv4()).map(|x| x.addr());
+    let mac = match &a.mac {
+        Some(m) => m
+            .parse::<MacAddr>()
+            .map_err(|_| Error::Invalid(format!("invalid MAC address {m:?}")))?,
+        None => match v4 {
+            Some(ip) => MacAddr::for_ip(ip),
+            None => MacAddr::from_seed(&format!("{id}{}", net.id)),
+        },
+    };
+    let gateways = if default_route && !net.internal {
+        net.subnets.iter().map(|p| p.gateway).collect()
+    } else {
+        vec![]
+    };
+    let endpoint = Endpoint {
+        bridge: net.bridge.clone(),
+        host_ifname,
+        ifname: format!("eth{index}"),
+        mac,
+        addresses: addrs.clone(),
+        gateways,
+        mtu: net.mtu,
+    };
+    let find = |v6: bool| addrs.iter().find(|x| x.addr().is_ipv6() == v6);
+    let pool_gw = |v6: bool| {
+        net.subnets
+            .iter()
+            .find(|p| p.subnet.addr().is_ipv6() == v6)
+            .map(|p| p.gateway)
+    };
+    let state = EndpointState {
+        network_id: net.id.clone(),
+        network: net.name.clone(),
+        ifname: endpoint.ifname.clone(),
+        host_ifname: endpoint.host_ifname.clone(),
+        mac: mac.to_string(),
+        ipv4: find(false).map(|x| x.addr()),
+        ipv4_prefix: find(false).map_or(0, |x| x.prefix_len()),
+        gateway: pool_gw(false),
+        ipv6: find(true).map(|x| x.addr()),
+        ipv6_prefix: find(true).map_or(0, |x| x.prefix_len()),
+        ipv6_gateway: pool_gw(true),
+        aliases: a.aliases.clone(),
+    };
+    Ok((endpoint, state))
+}
+
+/// The DNS record of a container on network `net` (a DNS network).
+fn endpoint_record(cfg_id: &str, name: &str, aliases: &[String], ep: &Endpoint) -> EndpointRecord {
+    EndpointRecord {
+        container_id: cfg_id.to_string(),
+        name: name.to_string(),
+        aliases: aliases.to_vec(),
+        addresses: ep.addresses.iter().map(|x| x.addr()).collect(),
+        mac: Some(ep.mac),
+        host_ifname: Some(ep.host_ifname.clone()),
+    }
+}
+
 /// Sets up what must exist before the container's process does: see the module doc.
 /// `generation` makes the host veth names of successive runs differ, so a restart never
 /// waits for the previous namespace's veth to go.
@@ -87,7 +179,6 @@ pub fn prepare(
         NetworkMode::None | NetworkMode::Host => return Ok(None),
     }
     let nets = Networks::new(layout);
-    let dir = nets.dir().clone();
     let id = &cfg.id;
     let mut planned: Vec<Planned> = Vec::new();
     let mut att = Attachment {
@@ -106,65 +197,9 @@ pub fn prepare(
                     cfg.name
                 ))
             })?;
-            nets.ensure_up(&net)?;
-            let leases = dir.leases(&net.id);
-            let mut addrs: Vec<IpNet> = Vec::new();
-            for pool in &net.subnets {
-                let want = if pool.subnet.addr().is_ipv4() {
-                    a.ipv4.as_deref().map(|v| parse_ip(v, "IPv4")).transpose()?
-                } else {
-                    a.ipv6.as_deref().map(|v| parse_ip(v, "IPv6")).transpose()?
-                };
-                let ip = leases
-                    .allocate(pool, id, want, |l| owner_stale(layout, &l.owner))
-                    .map_err(net_err)?;
-                addrs.push(pool.with_prefix(ip));
-            }
-            let v4 = addrs.iter().find(|a| a.addr().is_ipv4()).map(|a| a.addr());
-            let mac = match &a.mac {
-                Some(m) => m
-                    .parse::<MacAddr>()
-                    .map_err(|_| Error::Invalid(format!("invalid MAC address {m:?}")))?,
-                None => match v4 {
-                    Some(ip) => MacAddr::for_ip(ip),
-                    None => MacAddr::from_seed(&format!("{id}{}", net.id)),
-                },
-            };
-            let gateways = if i == 0 && !net.internal {
-                net.subnets.iter().map(|p| p.gateway).collect()
-            } else {
-                vec![]
-            };
-            let endpoint = Endpoint {
-                bridge: net.bridge.clone(),
-                host_ifname: netlink::host_veth_name(id, ((generation * 16) as u16) | i as u16),
-                ifname: format!("eth{i}"),
-                mac,
-                addresses: addrs.clone(),
-                gateways,
-                mtu: net.mtu,
-            };
-            let find = |v6: bool| addrs.iter().find(|a| a.addr().is_ipv6() == v6);
-            let pool_gw = |v6: bool| {
-                net.subnets
-                    .iter()
-                    .find(|p| p.subnet.addr().is_ipv6() == v6)
-                    .map(|p| p.gateway)
-            };
-            att.state.endpoints.push(EndpointState {
-                network_id: net.id.clone(),
-                network: net.name.clone(),
-                ifname: endpoint.ifname.clone(),
-                host_ifname: endpoint.host_ifname.clone(),
-                mac: mac.to_string(),
-                ipv4: find(false).map(|a| a.addr()),
-                ipv4_prefix: find(false).map_or(0, |a| a.prefix_len()),
-                gateway: pool_gw(false),
-                ipv6: find(true).map(|a| a.addr()),
-                ipv6_prefix: find(true).map_or(0, |a| a.prefix_len()),
-                ipv6_gateway: pool_gw(true),
-                aliases: a.aliases.clone(),
-            });
+            let host_ifname = netlink::host_veth_name(id, ((generation * 16) as u16) | i as u16);
+            let (endpoint, state) = plan(layout, &net, a, id, i, host_ifname, i == 0)?;
+            att.state.endpoints.push(state);
             planned.push(Planned { net, endpoint });
         }
         publish(layout, cfg, &planned, &mut att)?;
@@ -312,14 +347,7 @@ fn register_dns(layout: &Layout, cfg: &ContainerConfig, planned: &[Planned]) -> 
         }
         dir.write_endpoint(
             &p.net.id,
-            &EndpointRecord {
-                container_id: cfg.id.clone(),
-                name: cfg.name.clone(),
-                aliases: a.aliases.clone(),
-                addresses: p.endpoint.addresses.iter().map(|a| a.addr()).collect(),
-                mac: Some(p.endpoint.mac),
-                host_ifname: Some(p.endpoint.host_ifname.clone()),
-            },
+            &endpoint_record(&cfg.id, &cfg.name, &a.aliases, &p.endpoint),
         )
         .map_err(net_err)?;
         any = true;
@@ -469,41 +497,10 @@ pub fn connect_running(
     let net = nets
         .get(&a.network_id)?
         .ok_or_else(|| Error::NoSuchNetwork(a.name.clone()))?;
-    nets.ensure_up(&net)?;
-    let leases = nets.dir().leases(&net.id);
-    let mut addrs: Vec<IpNet> = Vec::new();
-    let r = (|| -> Result<EndpointState> {
-        for pool in &net.subnets {
-            let want = if pool.subnet.addr().is_ipv4() {
-                a.ipv4.as_deref().map(|v| parse_ip(v, "IPv4")).transpose()?
-            } else {
-                a.ipv6.as_deref().map(|v| parse_ip(v, "IPv6")).transpose()?
-            };
-            let ip = leases
-                .allocate(pool, &cfg.id, want, |l| owner_stale(layout, &l.owner))
-                .map_err(net_err)?;
-            addrs.push(pool.with_prefix(ip));
-        }
-        let v4 = addrs.iter().find(|x| x.addr().is_ipv4()).map(|x| x.addr());
-        let mac = match &a.mac {
-            Some(m) => m
-                .parse::<MacAddr>()
-                .map_err(|_| Error::Invalid(format!("invalid MAC address {m:?}")))?,
-            None => v4.map_or_else(
-                || MacAddr::from_seed(&format!("{}{}", cfg.id, net.id)),
-                MacAddr::for_ip,
-            ),
-        };
-        // Apart from the monitor's names (generation * 16 + index).
-        let endpoint = Endpoint {
-            bridge: net.bridge.clone(),
-            host_ifname: netlink::host_veth_name(&cfg.id, 0xf00 | index as u16),
-            ifname: format!("eth{index}"),
-            mac,
-            addresses: addrs.clone(),
-            gateways: vec![],
-            mtu: net.mtu,
-        };
+    // Apart from the monitor's names (generation * 16 + index).
+    let host_ifname = netlink::host_veth_name(&cfg.id, 0xf00 | index as u16);
+    let (endpoint, state) = plan(layout, &net, a, &cfg.id, index, host_ifname, false)?;
+    let r = (|| -> Result<()> {
         let ns = NetNs::of_pid(pid as u32).map_err(net_err)?;
         let mut cnl = Netlink::open_in(&ns).map_err(net_err)?;
         let mut hnl = Netlink::open().map_err(net_err)?;
@@ -512,45 +509,19 @@ pub fn connect_running(
             nets.dir()
                 .write_endpoint(
                     &net.id,
-                    &EndpointRecord {
-                        container_id: cfg.id.clone(),
-                        name: cfg.name.clone(),
-                        aliases: a.aliases.clone(),
-                        addresses: addrs.iter().map(|x| x.addr()).collect(),
-                        mac: Some(mac),
-                        host_ifname: Some(endpoint.host_ifname.clone()),
-                    },
+                    &endpoint_record(&cfg.id, &cfg.name, &a.aliases, &endpoint),
                 )
                 .map_err(net_err)?;
             super::dns::ensure_running(layout)?;
         }
-        let find = |v6: bool| addrs.iter().find(|x| x.addr().is_ipv6() == v6);
-        let gw = |v6: bool| {
-            net.subnets
-                .iter()
-                .find(|p| p.subnet.addr().is_ipv6() == v6)
-                .map(|p| p.gateway)
-        };
-        Ok(EndpointState {
-            network_id: net.id.clone(),
-            network: net.name.clone(),
-            ifname: endpoint.ifname.clone(),
-            host_ifname: endpoint.host_ifname.clone(),
-            mac: mac.to_string(),
-            ipv4: find(false).map(|x| x.addr()),
-            ipv4_prefix: find(false).map_or(0, |x| x.prefix_len()),
-            gateway: gw(false),
-            ipv6: find(true).map(|x| x.addr()),
-            ipv6_prefix: find(true).map_or(0, |x| x.prefix_len()),
-            ipv6_gateway: gw(true),
-            aliases: a.aliases.clone(),
-        })
+        Ok(())
     })();
-    if r.is_err() {
-        let _ = leases.release(&cfg.id);
+    if let Err(e) = r {
+        let _ = nets.dir().leases(&net.id).release(&cfg.id);
         let _ = nets.dir().remove_endpoint(&net.id, &cfg.id);
+        return Err(e);
     }
-    r
+    Ok(state)
 }
 
 /// `network disconnect` of a running container: its interface on that network goes

@@ -6,7 +6,6 @@ use super::store::net_err;
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use berth_network::dns::{server_pid, NetworksDir};
-use std::io::Read;
 use std::process::Stdio;
 
 /// Starts berth-dns for this root unless it runs; returns once it serves.
@@ -35,28 +34,15 @@ pub fn ensure_running(layout: &Layout) -> Result<()> {
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let child = cmd.spawn().map_err(|e| Error::io(&bin, e))?;
     drop(cmd);
-    // One line; the server keeps the fd, so no EOF comes while it serves.
-    let mut f = std::fs::File::from(r);
-    let mut buf = Vec::new();
-    let mut b = [0u8; 1];
-    while buf.len() < 4096 {
-        match f.read(&mut b) {
-            Ok(1) if b[0] == b'\n' => break,
-            Ok(1) => buf.push(b[0]),
-            Ok(_) => break,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => break,
-        }
-    }
-    let line = String::from_utf8_lossy(&buf).into_owned();
+    let line = crate::bins::read_ready_line(r)?;
     // Whoever reaps our children (the monitor's loop) reaps it if it ends; it outlives us.
     drop(child);
-    match line.lines().next() {
-        Some("ok") => Ok(()),
-        Some(l) => Err(Error::Invalid(format!(
+    match line.as_str() {
+        "ok" => Ok(()),
+        "" => Err(Error::Invalid("berth-dns exited without reporting".into())),
+        l => Err(Error::Invalid(format!(
             "berth-dns: {}",
             l.strip_prefix("error: ").unwrap_or(l)
         ))),
-        None => Err(Error::Invalid("berth-dns exited without reporting".into())),
     }
 }

@@ -226,6 +226,15 @@ pub fn resolve_create(
     Ok(())
 }
 
+/// docker's network connect/disconnect event.
+fn network_event(layout: &Layout, action: &str, netid: &str, name: &str, container: &str) {
+    let mut at = std::collections::BTreeMap::new();
+    at.insert("container".to_string(), container.to_string());
+    at.insert("name".to_string(), name.to_string());
+    at.insert("type".to_string(), "bridge".to_string());
+    let _ = crate::events::emit(layout, "network", action, netid, at);
+}
+
 /// `network connect [--ip] [--ip6] [--alias] NET CONTAINER`: the container's config
 /// lists the network from now on; a running container gets its interface at once.
 pub fn connect(
@@ -279,11 +288,7 @@ pub fn connect(
         layout.save_state(&id, &s, &lock)?;
     }
     layout.save_config(&cfg, &lock)?;
-    let mut at = std::collections::BTreeMap::new();
-    at.insert("container".to_string(), id.clone());
-    at.insert("name".to_string(), rec.name.clone());
-    at.insert("type".to_string(), "bridge".to_string());
-    let _ = crate::events::emit(layout, "network", "connect", &rec.id, at);
+    network_event(layout, "connect", &rec.id, &rec.name, &id);
     Ok(())
 }
 
@@ -294,20 +299,7 @@ pub fn disconnect(layout: &Layout, net_ref: &str, container: &str, force: bool) 
     let rec = match nets.find(net_ref) {
         Ok(r) => r,
         // -f: the network may be gone already; drop it from the container by name.
-        Err(Error::NoSuchNetwork(_)) if force => berth_network::dns::NetworkRecord {
-            id: net_ref.to_string(),
-            name: net_ref.to_string(),
-            driver: "bridge".into(),
-            bridge: String::new(),
-            subnets: vec![],
-            internal: false,
-            ipv6: false,
-            dns: false,
-            mtu: None,
-            labels: Default::default(),
-            options: Default::default(),
-            created: String::new(),
-        },
+        Err(Error::NoSuchNetwork(_)) if force => store::bare_record(net_ref, net_ref, "bridge"),
         Err(e) => return Err(e),
     };
     let lock = layout.lock(&id)?;
@@ -340,11 +332,7 @@ pub fn disconnect(layout: &Layout, net_ref: &str, container: &str, force: bool) 
         }
     }
     layout.save_config(&cfg, &lock)?;
-    let mut at = std::collections::BTreeMap::new();
-    at.insert("container".to_string(), id.clone());
-    at.insert("name".to_string(), rec.name.clone());
-    at.insert("type".to_string(), "bridge".to_string());
-    let _ = crate::events::emit(layout, "network", "disconnect", &removed.network_id, at);
+    network_event(layout, "disconnect", &removed.network_id, &rec.name, &id);
     Ok(())
 }
 

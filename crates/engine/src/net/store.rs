@@ -63,14 +63,7 @@ pub struct Networks<'a> {
 
 /// docker's rule for network names (the same as for containers, one character allowed).
 fn check_network_name(n: &str) -> Result<()> {
-    let b = n.as_bytes();
-    let ok = !b.is_empty()
-        && b.len() <= 128
-        && b[0].is_ascii_alphanumeric()
-        && b[1..]
-            .iter()
-            .all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(c));
-    if ok {
+    if crate::create::valid_name(n, 1) {
         Ok(())
     } else {
         Err(Error::Invalid(format!(
@@ -103,10 +96,8 @@ fn default_bridge_name(layout: &Layout) -> String {
     if root == Path::new(berth_image::store::DEFAULT_ROOT) {
         return DEFAULT_BRIDGE.to_string();
     }
-    use sha2::Digest;
-    let d = sha2::Sha256::digest(root.as_os_str().as_encoded_bytes());
-    let hex: String = d.iter().take(4).map(|x| format!("{x:02x}")).collect();
-    format!("berth-{hex}")
+    let hex = crate::sha256_hex(root.as_os_str().as_encoded_bytes());
+    format!("berth-{}", &hex[..8])
 }
 
 /// The marker a ready bridge carries in its ifalias: its rules are installed.
@@ -129,17 +120,7 @@ impl<'a> Networks<'a> {
     /// The networks lock (exclusive, blocking), held while the set of networks changes.
     pub fn lock(&self) -> Result<std::fs::File> {
         crate::layout::mkdir_private(self.dir.path())?;
-        let p = self.dir.path().join("lock");
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&p)
-            .map_err(|e| Error::io(&p, e))?;
-        rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)
-            .map_err(|e| Error::io(&p, e.into()))?;
-        Ok(f)
+        crate::layout::flock_file(&self.dir.path().join("lock"), true)
     }
 
     /// Every network of the root (the default one only once it was used), by name.
@@ -182,18 +163,10 @@ impl<'a> Networks<'a> {
         })
         .map_err(net_err)?;
         let rec = NetworkRecord {
-            id: crate::create::new_id()?,
-            name: DEFAULT_NETWORK.into(),
-            driver: "bridge".into(),
             bridge: default_bridge_name(self.layout),
             subnets: vec![pool],
-            internal: false,
-            ipv6: false,
-            dns: false,
-            mtu: None,
-            labels: BTreeMap::new(),
-            options: BTreeMap::new(),
             created: crate::record::now_rfc3339(),
+            ..bare_record(&crate::create::new_id()?, DEFAULT_NETWORK, "bridge")
         };
         self.dir.write_network(&rec).map_err(net_err)?;
         Ok(rec)
@@ -510,20 +483,12 @@ fn attrs(rec: &NetworkRecord) -> BTreeMap<String, String> {
     a
 }
 
-use std::os::unix::fs::OpenOptionsExt;
-
-/// Stand-ins for docker's predefined `host` and `none` networks (modes, not networks
-/// here; listed and inspectable as docker lists them). IDs are stable per name.
-pub fn predefined(name: &str) -> Option<NetworkRecord> {
-    if name != "host" && name != "none" {
-        return None;
-    }
-    use sha2::Digest;
-    let d = sha2::Sha256::digest(format!("berth-predefined-network:{name}").as_bytes());
-    Some(NetworkRecord {
-        id: d.iter().map(|x| format!("{x:02x}")).collect(),
+/// A network record with only its id, name and driver (the rest empty).
+pub fn bare_record(id: &str, name: &str, driver: &str) -> NetworkRecord {
+    NetworkRecord {
+        id: id.into(),
         name: name.into(),
-        driver: if name == "host" { "host" } else { "null" }.into(),
+        driver: driver.into(),
         bridge: String::new(),
         subnets: vec![],
         internal: false,
@@ -533,7 +498,18 @@ pub fn predefined(name: &str) -> Option<NetworkRecord> {
         labels: BTreeMap::new(),
         options: BTreeMap::new(),
         created: String::new(),
-    })
+    }
+}
+
+/// Stand-ins for docker's predefined `host` and `none` networks (modes, not networks
+/// here; listed and inspectable as docker lists them). IDs are stable per name.
+pub fn predefined(name: &str) -> Option<NetworkRecord> {
+    if name != "host" && name != "none" {
+        return None;
+    }
+    let id = crate::sha256_hex(format!("berth-predefined-network:{name}").as_bytes());
+    let driver = if name == "host" { "host" } else { "null" };
+    Some(bare_record(&id, name, driver))
 }
 
 /// A network in `docker network inspect`'s shape, with the running containers on it.
@@ -597,9 +573,7 @@ pub fn inspect_value(layout: &Layout, rec: &NetworkRecord) -> serde_json::Value 
 
 /// docker's EndpointID: 64 hex, here derived from the container and the network.
 pub fn endpoint_id(cid: &str, netid: &str) -> String {
-    use sha2::Digest;
-    let d = sha2::Sha256::digest(format!("{cid}:{netid}").as_bytes());
-    d.iter().map(|x| format!("{x:02x}")).collect()
+    crate::sha256_hex(format!("{cid}:{netid}").as_bytes())
 }
 
 #[cfg(test)]
