@@ -95,6 +95,11 @@ impl Layout {
     pub fn volumes_dir(&self) -> PathBuf {
         self.engine_dir().join("volumes")
     }
+    /// Compose projects: `projects/<name>/` holds the desired state, the supervisor's
+    /// status and its pid file (crates/services).
+    pub fn projects_dir(&self) -> PathBuf {
+        self.engine_dir().join("projects")
+    }
     pub fn events_path(&self) -> PathBuf {
         self.engine_dir().join("events.jsonl")
     }

@@ -48,6 +48,10 @@ struct Planned {
 /// monitor (nor keeper) nor its init lives. A record that cannot be read is not stale
 /// (`rm -f` decides about that container).
 pub fn owner_stale(layout: &Layout, owner: &str) -> bool {
+    if let Some((project, _)) = service_owner(owner) {
+        // A service's virtual IP lives as long as its project's desired state.
+        return !layout.projects_dir().join(project).join("desired.json").is_file();
+    }
     if !crate::lookup::is_full_id(owner) || !layout.container_dir(owner).is_dir() {
         return true;
     }
@@ -55,6 +59,16 @@ pub fn owner_stale(layout: &Layout, owner: &str) -> bool {
         Ok(s) => !(crate::status::watched(&s) || crate::status::init_alive(&s)),
         Err(_) => false,
     }
+}
+
+/// The lease owner of a compose service's virtual IP on a network.
+pub fn service_lease_owner(project: &str, service: &str) -> String {
+    format!("svc:{project}:{service}")
+}
+
+/// (project, service) of a [`service_lease_owner`] string.
+pub fn service_owner(owner: &str) -> Option<(&str, &str)> {
+    owner.strip_prefix("svc:")?.split_once(':')
 }
 
 fn parse_ip(v: &str, what: &str) -> Result<IpAddr> {

@@ -1,0 +1,305 @@
+//! A project's load balancing, on top of berth-network's service load balancer
+//! (crates/network/src/lb.rs: nft slot maps, one transaction per membership change):
+//! - a service with published ports gets one entry per port on the host, spread over its
+//!   ready replicas' addresses on its first network; the host ports are reserved by
+//!   sockets the supervisor holds, as a container's monitor holds its own;
+//! - on each of its networks, the service name resolves (berth-dns service records) to a
+//!   virtual IP (endpoint_mode vip: a lease of that network owned by the service, a /32 on
+//!   its bridge, DNATed to the ready replicas' addresses on that network), or to the ready
+//!   replicas' own addresses (endpoint_mode dnsrr, and services that declare no port:
+//!   a VIP balances the ports it knows of).
+//! Membership changes touch elements only (`set_backends`, DNS records), never rules.
+
+use crate::compose::{EndpointMode, Project, Service};
+use crate::{Error, Result};
+use berth_engine::layout::Layout;
+use berth_engine::net::store::Networks;
+use berth_network::dns::{NetworkRecord, NetworksDir};
+use berth_network::lb::{service_id, LbPort, ServiceLb};
+use berth_network::ports::{self, Proto, Reservation};
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+/// One network a service is on.
+#[derive(Debug)]
+struct OnNet {
+    rec: NetworkRecord,
+    /// The VIP's load balancer id and address (vip mode with known ports).
+    vip: Option<(String, Ipv4Addr)>,
+}
+
+#[derive(Debug, Default)]
+struct SvcLb {
+    /// The published ports' load balancer id.
+    published: Option<String>,
+    nets: Vec<OnNet>,
+    /// Holds the published host ports.
+    _reservation: Option<Reservation>,
+    /// What was last configured (reconfigured only when it changes).
+    key: String,
+}
+
+pub struct Balancer {
+    layout: Layout,
+    project: String,
+    nft: berth_network::nft::Nft,
+    svcs: BTreeMap<String, SvcLb>,
+}
+
+fn net_err(e: berth_network::Error) -> Error {
+    Error::Engine(berth_engine::Error::Network(e))
+}
+
+impl Balancer {
+    pub fn new(layout: &Layout, project: &str) -> Balancer {
+        Balancer {
+            layout: layout.clone(),
+            project: project.to_string(),
+            nft: berth_engine::net::store::nft(),
+            svcs: BTreeMap::new(),
+        }
+    }
+
+    /// The networks of `svc`, in the order its containers get them.
+    fn networks(&self, p: &Project, svc: &Service) -> Result<Vec<NetworkRecord>> {
+        let nets = Networks::new(&self.layout);
+        let mut keys: Vec<(&String, i64)> =
+            svc.networks.iter().map(|(k, n)| (k, n.priority)).collect();
+        keys.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let mut v = Vec::new();
+        for (k, _) in keys {
+            let name = p.networks.get(k).map_or(k.as_str(), |n| n.name.as_str());
+            v.push(nets.find(name)?);
+        }
+        Ok(v)
+    }
+
+    /// Sets up (or updates) the load balancing of `svc`; idempotent.
+    pub fn configure(&mut self, p: &Project, svc: &Service) -> Result<()> {
+        if svc.network_mode.is_some() {
+            return Ok(());
+        }
+        let key = serde_json::to_string(&(
+            &svc.ports,
+            &svc.expose,
+            &svc.networks,
+            svc.deploy.endpoint_mode,
+        ))
+        .unwrap_or_default();
+        if self.svcs.get(&svc.name).is_some_and(|s| s.key == key) {
+            return Ok(());
+        }
+        let recs = self.networks(p, svc)?;
+        let nets = Networks::new(&self.layout);
+        for r in &recs {
+            nets.ensure_up(r)?;
+        }
+        let old = self.svcs.remove(&svc.name);
+        // Published ports: one entry for the service.
+        let mut published = Vec::new();
+        let mut specs = Vec::new();
+        for port in &svc.ports {
+            let Some(pubd) = &port.published else {
+                continue;
+            };
+            let raw = match &port.host_ip {
+                Some(ip) if ip.contains(':') => format!("[{ip}]:{pubd}:{}/{}", port.target, port.protocol),
+                Some(ip) => format!("{ip}:{pubd}:{}/{}", port.target, port.protocol),
+                None => format!("{pubd}:{}/{}", port.target, port.protocol),
+            };
+            specs.extend(ports::parse_publish(&raw).map_err(net_err)?);
+        }
+        let mut reservation = None;
+        if !specs.is_empty() {
+            // Our own earlier reservation must go before binding the same ports again.
+            drop(old);
+            let r = ports::reserve(&specs, false).map_err(|e| {
+                Error::Invalid(format!("service {}: {}", svc.name, e))
+            })?;
+            for b in &r.bindings {
+                published.push(LbPort {
+                    proto: b.proto,
+                    host_ip: (!b.host_ip.is_unspecified()).then_some(b.host_ip),
+                    host_port: b.host_port,
+                    target_port: b.container_port,
+                });
+            }
+            reservation = Some(r);
+        }
+        let pub_id = service_id(&self.project, &svc.name);
+        if published.is_empty() {
+            self.nft.remove_service(&pub_id).map_err(net_err)?;
+        } else {
+            self.nft
+                .set_service(&ServiceLb {
+                    id: pub_id.clone(),
+                    published,
+                    vip: None,
+                    vip_ports: Vec::new(),
+                    backends: Vec::new(),
+                })
+                .map_err(net_err)?;
+        }
+        // The VIP balances the ports the service declares.
+        let mut vip_ports: Vec<(Proto, u16)> = Vec::new();
+        for port in &svc.ports {
+            let proto = Proto::from_name(&port.protocol).unwrap_or(Proto::Tcp);
+            if !vip_ports.contains(&(proto, port.target)) {
+                vip_ports.push((proto, port.target));
+            }
+        }
+        for e in &svc.expose {
+            for (port, proto) in berth_engine::net::parse_expose(e)? {
+                let proto = Proto::from_name(&proto).unwrap_or(Proto::Tcp);
+                if !vip_ports.contains(&(proto, port)) {
+                    vip_ports.push((proto, port));
+                }
+            }
+        }
+        let mut on = Vec::new();
+        for rec in recs {
+            let lb_id = service_id(&self.project, &format!("{}@{}", svc.name, &rec.id[..12]));
+            let vip = if svc.deploy.endpoint_mode == EndpointMode::Vip
+                && !vip_ports.is_empty()
+                && rec.dns
+            {
+                let ip = self.lease_vip(&rec, &svc.name)?;
+                let mut nl = berth_network::netlink::Netlink::open().map_err(net_err)?;
+                berth_network::netlink::add_vip(&mut nl, &rec.bridge, ip).map_err(net_err)?;
+                self.nft
+                    .set_service(&ServiceLb {
+                        id: lb_id.clone(),
+                        published: Vec::new(),
+                        vip: Some((ip, rec.bridge.clone())),
+                        vip_ports: vip_ports.clone(),
+                        backends: Vec::new(),
+                    })
+                    .map_err(net_err)?;
+                Some((lb_id, ip))
+            } else {
+                self.nft.remove_service(&lb_id).map_err(net_err)?;
+                None
+            };
+            on.push(OnNet { rec, vip });
+        }
+        self.svcs.insert(
+            svc.name.clone(),
+            SvcLb {
+                published: (!specs.is_empty()).then_some(pub_id),
+                nets: on,
+                _reservation: reservation,
+                key,
+            },
+        );
+        Ok(())
+    }
+
+    fn lease_vip(&self, rec: &NetworkRecord, service: &str) -> Result<Ipv4Addr> {
+        let pool = rec
+            .subnets
+            .iter()
+            .find(|p| p.subnet.addr().is_ipv4())
+            .ok_or_else(|| Error::Invalid(format!("network {} has no IPv4 subnet", rec.name)))?;
+        let owner = berth_engine::net::attach::service_lease_owner(&self.project, service);
+        let layout = self.layout.clone();
+        let ip = NetworksDir::new(self.layout.root())
+            .leases(&rec.id)
+            .allocate(pool, &owner, None, |l| {
+                berth_engine::net::attach::owner_stale(&layout, &l.owner)
+            })
+            .map_err(net_err)?;
+        match ip {
+            IpAddr::V4(a) => Ok(a),
+            IpAddr::V6(_) => Err(Error::Invalid("a VIP must be IPv4".into())),
+        }
+    }
+
+    /// The ready replicas of `service` (each one's address on each network id): the
+    /// members of its load balancers and its DNS answers.
+    pub fn set_ready(&mut self, service: &str, ready: &[BTreeMap<String, Ipv4Addr>]) -> Result<()> {
+        let Some(s) = self.svcs.get(service) else {
+            return Ok(());
+        };
+        if let (Some(id), Some(first)) = (&s.published, s.nets.first()) {
+            let b: Vec<Ipv4Addr> = ready
+                .iter()
+                .filter_map(|m| m.get(&first.rec.id).copied())
+                .collect();
+            self.nft.set_backends(id, &b).map_err(net_err)?;
+        }
+        for n in &s.nets {
+            let b: Vec<Ipv4Addr> = ready.iter().filter_map(|m| m.get(&n.rec.id).copied()).collect();
+            let answer: Vec<IpAddr> = match &n.vip {
+                Some((id, vip)) => {
+                    self.nft.set_backends(id, &b).map_err(net_err)?;
+                    vec![IpAddr::V4(*vip)]
+                }
+                None => b.iter().map(|a| IpAddr::V4(*a)).collect(),
+            };
+            if n.rec.dns {
+                berth_engine::net::dns::set_service_record(&self.layout, &n.rec.id, service, &answer)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// New connections given to each backend so far (published ports and VIPs).
+    pub fn counters(&self, service: &str) -> BTreeMap<Ipv4Addr, u64> {
+        let mut m = BTreeMap::new();
+        let Some(s) = self.svcs.get(service) else {
+            return m;
+        };
+        let ids = s
+            .published
+            .iter()
+            .chain(s.nets.iter().filter_map(|n| n.vip.as_ref().map(|v| &v.0)));
+        for id in ids {
+            for (ip, c) in self.nft.backend_counters(id).unwrap_or_default() {
+                *m.entry(ip).or_insert(0) += c;
+            }
+        }
+        m
+    }
+
+    /// The service's VIP on each network (by name).
+    pub fn vips(&self, service: &str) -> BTreeMap<String, String> {
+        self.svcs
+            .get(service)
+            .map(|s| {
+                s.nets
+                    .iter()
+                    .filter_map(|n| n.vip.as_ref().map(|v| (n.rec.name.clone(), v.1.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Removes everything of every configured service: rules, VIPs and their leases,
+    /// DNS records, held ports.
+    pub fn remove_all(&mut self) {
+        let names: Vec<String> = self.svcs.keys().cloned().collect();
+        for n in names {
+            self.remove(&n);
+        }
+    }
+
+    pub fn remove(&mut self, service: &str) {
+        let Some(s) = self.svcs.remove(service) else {
+            return;
+        };
+        if let Some(id) = &s.published {
+            let _ = self.nft.remove_service(id);
+        }
+        let owner = berth_engine::net::attach::service_lease_owner(&self.project, service);
+        for n in &s.nets {
+            if let Some((id, vip)) = &n.vip {
+                let _ = self.nft.remove_service(id);
+                if let Ok(mut nl) = berth_network::netlink::Netlink::open() {
+                    let _ = berth_network::netlink::remove_vip(&mut nl, &n.rec.bridge, *vip);
+                }
+            }
+            let _ = NetworksDir::new(self.layout.root()).leases(&n.rec.id).release(&owner);
+            let _ = berth_engine::net::dns::remove_service_record(&self.layout, &n.rec.id, service);
+        }
+    }
+}
