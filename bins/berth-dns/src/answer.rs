@@ -1,10 +1,12 @@
-//! Answering one query from a network's records: A, AAAA and PTR for the containers of
-//! the network the query came in on; everything else is for the upstream servers.
+//! Answering one query from a network's records: A, AAAA and PTR for the containers and
+//! services of the network the query came in on; everything else is for the upstream
+//! servers. A name several records give (an alias shared by replicas, a service name)
+//! answers with every address of all of them.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use berth_network::dns::{EndpointRecord, NetworkRecord};
+use berth_network::dns::{EndpointRecord, NetworkRecord, ServiceRecord};
 use hickory_proto::op::{Edns, Message, MessageType, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA, PTR};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
@@ -28,20 +30,32 @@ pub struct Zone {
 }
 
 impl Zone {
-    pub fn new(net: &NetworkRecord, endpoints: &[EndpointRecord]) -> Zone {
+    pub fn new(
+        net: &NetworkRecord,
+        endpoints: &[EndpointRecord],
+        services: &[ServiceRecord],
+    ) -> Zone {
         let mut z = Zone {
             internal: net.internal,
             ..Zone::default()
         };
-        for ep in endpoints {
-            for n in ep.dns_names(&net.name) {
+        let mut add = |names: Vec<String>, addrs: &[IpAddr]| {
+            for n in names {
                 let v = z.names.entry(n).or_default();
-                for a in &ep.addresses {
+                for a in addrs {
                     if !v.contains(a) {
                         v.push(*a);
                     }
                 }
             }
+        };
+        for s in services {
+            add(s.dns_names(&net.name), &s.addresses);
+        }
+        for ep in endpoints {
+            add(ep.dns_names(&net.name), &ep.addresses);
+        }
+        for ep in endpoints {
             if !ep.name.is_empty() {
                 for a in &ep.addresses {
                     z.ptrs.insert(
@@ -230,6 +244,7 @@ mod tests {
                 ),
                 ep("fedcba9876543210", "web2", &["api"], &["172.18.0.3"]),
             ],
+            &[],
         )
     }
 
@@ -372,7 +387,7 @@ mod tests {
                 )
             })
             .collect();
-        let z = Zone::new(&net(false), &eps);
+        let z = Zone::new(&net(false), &eps, &[]);
         let (_, b) = query("svc", RecordType::A);
         let Outcome::Reply(u) = handle(&z, &b, true) else {
             panic!()
@@ -385,9 +400,67 @@ mod tests {
         assert_eq!(Message::from_vec(&t).unwrap().answers.len(), 58);
     }
 
+    fn svc(name: &str, addrs: &[&str]) -> ServiceRecord {
+        ServiceRecord {
+            name: name.into(),
+            addresses: addrs.iter().map(|a| a.parse().unwrap()).collect(),
+        }
+    }
+
+    #[test]
+    fn services_answer_with_all_their_addresses() {
+        let z = Zone::new(
+            &net(false),
+            &[
+                // dnsrr: the replicas carry the service's name as an alias.
+                ep("1111111111111111", "shop-pay-1", &["pay"], &["172.18.0.2"]),
+                ep("2222222222222222", "shop-pay-2", &["pay"], &["172.18.0.3"]),
+                ep("3333333333333333", "shop-pay-3", &["pay"], &["172.18.0.4"]),
+            ],
+            &[
+                svc("stock", &["172.18.0.200"]),
+                svc("Rr", &["172.18.0.5", "172.18.0.6", "fd00::6"]),
+                svc("gone", &[]),
+            ],
+        );
+        assert_eq!(
+            addrs(&ask(&z, "pay", RecordType::A).unwrap()),
+            ["172.18.0.2", "172.18.0.3", "172.18.0.4"]
+        );
+        assert_eq!(
+            addrs(&ask(&z, "stock", RecordType::A).unwrap()),
+            ["172.18.0.200"]
+        );
+        assert_eq!(
+            addrs(&ask(&z, "stock.appnet.", RecordType::A).unwrap()),
+            ["172.18.0.200"]
+        );
+        assert_eq!(
+            addrs(&ask(&z, "rr", RecordType::A).unwrap()),
+            ["172.18.0.5", "172.18.0.6"]
+        );
+        assert_eq!(addrs(&ask(&z, "RR", RecordType::AAAA).unwrap()), ["fd00::6"]);
+        // A service with no address now: ours, no data (never asked upstream).
+        let r = ask(&z, "gone", RecordType::A).unwrap();
+        assert!(r.answers.is_empty());
+        assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+        // Other networks' names and suffixes are not ours.
+        assert!(ask(&z, "stock.other", RecordType::A).is_none());
+        // A service sharing a name with endpoints answers with all of them.
+        let z = Zone::new(
+            &net(false),
+            &[ep("1111111111111111", "a", &["both"], &["172.18.0.2"])],
+            &[svc("both", &["172.18.0.200"])],
+        );
+        assert_eq!(
+            addrs(&ask(&z, "both", RecordType::A).unwrap()),
+            ["172.18.0.200", "172.18.0.2"]
+        );
+    }
+
     #[test]
     fn internal_zones_say_so() {
-        assert!(Zone::new(&net(true), &[]).internal);
+        assert!(Zone::new(&net(true), &[], &[]).internal);
         assert!(!zone().internal);
         assert_eq!(zone().names.len(), 7);
         assert!(Zone::default().names.is_empty());

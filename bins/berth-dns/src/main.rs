@@ -3,8 +3,9 @@
 //! DNS for berth's user-defined networks: on each such network's gateway address(es),
 //! port 53 UDP and TCP, in the network namespace it was started in, it answers the names
 //! of that network's containers (name, aliases, short id, `name.network`; A, AAAA and
-//! PTR) from `R/engine/networks/*/endpoints/*.json`, and forwards every other question to
-//! the resolvers of the host's resolv.conf.
+//! PTR) from `R/engine/networks/*/endpoints/*.json`, and its services' names (`name`,
+//! `name.network`; A and AAAA, every address) from `R/engine/networks/*/services/*.json`,
+//! and forwards every other question to the resolvers of the host's resolv.conf.
 //!
 //! One instance per root (an flock'd pidfile, `R/engine/networks/dns.pid`); a second one
 //! finds the lock taken, reports "ok" and exits. The engine starts it on demand (it is

@@ -3,8 +3,9 @@
 //! One UDP socket and one TCP listener per gateway address, bound with IP_FREEBIND so
 //! that binding does not depend on the bridge having its address yet. The address a
 //! query arrived on says which network it is for, so containers only ever resolve the
-//! names of their own network. Records are reloaded on inotify events (no polling); the
-//! server ends when no endpoint is left.
+//! names of their own network. Records (endpoints and services) are reloaded on inotify
+//! events (no polling); the server ends when no endpoint is left (a service record alone
+//! has nobody to answer: its clients are endpoints).
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
@@ -194,6 +195,7 @@ impl Server {
         for id in ids {
             let _ = w.add(self.dir.network_dir(id), MASK);
             let _ = w.add(self.dir.endpoints_dir(id), MASK);
+            let _ = w.add(self.dir.services_dir(id), MASK);
         }
     }
 
@@ -217,8 +219,12 @@ impl Server {
                 eprintln!("berth-dns: {e}");
                 Vec::new()
             });
+            let svcs = self.dir.services(id).unwrap_or_else(|e| {
+                eprintln!("berth-dns: {e}");
+                Vec::new()
+            });
             count += eps.len();
-            let z = Arc::new(Zone::new(&net, &eps));
+            let z = Arc::new(Zone::new(&net, &eps, &svcs));
             for gw in net.gateways() {
                 zones.insert(gw, z.clone());
             }

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use berth_network::dns::{EndpointRecord, NetworkRecord, NetworksDir};
+use berth_network::dns::{EndpointRecord, NetworkRecord, NetworksDir, ServiceRecord};
 use berth_network::ipam::Pool;
 use berth_network::netlink::{self, BridgeSpec, Netlink};
 use berth_network::NetNs;
@@ -357,4 +357,98 @@ fn dns_with_nothing_to_serve_exits_at_once() {
     assert_eq!(line, "ok\n");
     let st = dns.0.wait().unwrap();
     assert!(st.success());
+}
+
+/// Polls until `f` holds; returns how long it took (the records' reload latency).
+fn time_until(what: &str, mut f: impl FnMut() -> bool) -> Duration {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < Duration::from_secs(3), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    t.elapsed()
+}
+
+#[test]
+fn dns_serves_service_records_and_follows_them_at_once() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let h = TestNs::new("dnssvc");
+    let mut nl = Netlink::open_in(&h.ns).unwrap();
+    netlink::ensure_bridge(
+        &mut nl,
+        &BridgeSpec {
+            name: "br-svc".into(),
+            mtu: None,
+            addresses: vec!["10.87.0.1/24".parse().unwrap()],
+        },
+    )
+    .unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let nd = NetworksDir::new(root.path());
+    let n = network('3', "shop", "br-svc", "10.87.0", None);
+    nd.write_network(&n).unwrap();
+    // dnsrr replicas carry the service's name as an alias.
+    for (id, name, ip) in [
+        ('a', "shop-pay-1", "10.87.0.2"),
+        ('b', "shop-pay-2", "10.87.0.3"),
+        ('c', "shop-pay-3", "10.87.0.4"),
+    ] {
+        nd.write_endpoint(&n.id, &endpoint(id, name, &["pay"], &[ip]))
+            .unwrap();
+    }
+    let resolv = root.path().join("resolv.conf");
+    std::fs::write(&resolv, "nameserver 127.0.0.1\n").unwrap();
+    let upstream = fake_upstream(&h.ns);
+    let (child, line, _) = start_dns(&h, root.path(), &resolv);
+    let _dns = Dns(child);
+    assert_eq!(line, "ok\n");
+    let g = "10.87.0.1:53";
+    let a = |name: &str| {
+        let mut v = ask(&h.ns, g, name, RecordType::A).1;
+        v.sort();
+        v
+    };
+    assert_eq!(a("pay"), ["10.87.0.2", "10.87.0.3", "10.87.0.4"]);
+    assert_eq!(ask_tcp(&h.ns, g, "pay").len(), 3);
+
+    // A VIP service record: name and name.network.
+    let stock = ServiceRecord {
+        name: "stock".into(),
+        addresses: vec!["10.87.0.200".parse().unwrap()],
+    };
+    nd.write_service(&n.id, &stock).unwrap();
+    let took = time_until("stock to resolve", || a("stock") == ["10.87.0.200"]);
+    eprintln!("service record written -> answered: {took:?}");
+    assert_eq!(a("stock.shop"), ["10.87.0.200"]);
+    // A dnsrr service record with several addresses, shrinking.
+    let mut rr = ServiceRecord {
+        name: "rr".into(),
+        addresses: vec!["10.87.0.5".parse().unwrap(), "10.87.0.6".parse().unwrap()],
+    };
+    nd.write_service(&n.id, &rr).unwrap();
+    time_until("rr to resolve", || a("rr") == ["10.87.0.5", "10.87.0.6"]);
+    rr.addresses.pop();
+    nd.write_service(&n.id, &rr).unwrap();
+    let took = time_until("rr to shrink", || a("rr") == ["10.87.0.5"]);
+    eprintln!("service record shrunk -> answered: {took:?}");
+
+    // A replica leaving is out of the answer within milliseconds.
+    nd.remove_endpoint(&n.id, &"c".repeat(64)).unwrap();
+    let took = time_until("pay to lose a replica", || {
+        a("pay") == ["10.87.0.2", "10.87.0.3"]
+    });
+    eprintln!("replica endpoint removed -> out of the answer: {took:?}");
+    assert!(took < Duration::from_millis(500), "{took:?}");
+
+    // Removed records: the names are no longer ours (forwarded upstream).
+    nd.remove_service(&n.id, "stock").unwrap();
+    nd.remove_service(&n.id, "stock").unwrap();
+    time_until("stock to go upstream", || a("stock") == ["192.0.2.99"]);
+    nd.remove_service(&n.id, "rr").unwrap();
+    time_until("rr to go upstream", || a("rr") == ["192.0.2.99"]);
+    assert_eq!(a("pay"), ["10.87.0.2", "10.87.0.3"]);
+    upstream.send_to(&[0u8; 12], "127.0.0.1:53").unwrap();
 }

@@ -8,7 +8,14 @@
 //!   <netid>/endpoints/<cid>.json
 //!                            EndpointRecord: a container attached, with the names it
 //!                            answers to (written at start, removed at stop)
+//!   <netid>/services/<name>.json
+//!                            ServiceRecord: a service's name on this network and its
+//!                            addresses (its VIP, or every replica's for dnsrr); written
+//!                            and removed by the services' supervisor
 //! ```
+//!
+//! A name given by several records (endpoints sharing an alias, a service) answers with
+//! the addresses of all of them.
 //!
 //! Why files: berth has no daemon; the DNS server is one more process that watches these
 //! directories (inotify) and reloads, so the engine only writes a file to make a name
@@ -122,6 +129,47 @@ impl EndpointRecord {
     }
 }
 
+/// `R/engine/networks/<netid>/services/<name>.json`: a service's name on the network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceRecord {
+    /// The service's name (compose's service name).
+    pub name: String,
+    /// What the name resolves to: the VIP (endpoint_mode vip) or every healthy replica's
+    /// address (dnsrr). Empty: the name is ours but has no address now (answered with no
+    /// data, never forwarded upstream).
+    #[serde(default)]
+    pub addresses: Vec<IpAddr>,
+}
+
+impl ServiceRecord {
+    /// The names it answers to on network `network`: `name` and `name.<network>`,
+    /// lowercase.
+    pub fn dns_names(&self, network: &str) -> Vec<String> {
+        let n = self.name.trim_end_matches('.').to_ascii_lowercase();
+        if n.is_empty() {
+            return Vec::new();
+        }
+        let full = format!("{n}.{}", network.to_ascii_lowercase());
+        vec![n, full]
+    }
+}
+
+/// A service name is a file name here and a DNS name: compose's service names
+/// (`[a-zA-Z0-9][a-zA-Z0-9_.-]*`), at most 63 characters (one DNS label... or several).
+fn check_service_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(&c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!("invalid service name {name:?}")))
+    }
+}
+
 /// Where the records of a storage root live.
 #[derive(Debug, Clone)]
 pub struct NetworksDir {
@@ -160,6 +208,29 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>> {
     }
 }
 
+/// The JSON records in directory `d` (none when it does not exist), skipping temp and
+/// dot files; one removed between the listing and the read is gone, not an error.
+fn read_records<T: for<'de> Deserialize<'de>>(d: &Path) -> Result<Vec<T>> {
+    let rd = match std::fs::read_dir(d) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_err(d)(e)),
+    };
+    let mut out = Vec::new();
+    for e in rd {
+        let e = e.map_err(io_err(d))?;
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') || !name.ends_with(".json") {
+            continue;
+        }
+        if let Some(r) = read_json::<T>(&e.path())? {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
 impl NetworksDir {
     /// `<root>/engine/networks`.
     pub fn new(root: &Path) -> NetworksDir {
@@ -186,6 +257,14 @@ impl NetworksDir {
 
     pub fn endpoint_json(&self, netid: &str, cid: &str) -> PathBuf {
         self.endpoints_dir(netid).join(format!("{cid}.json"))
+    }
+
+    pub fn services_dir(&self, netid: &str) -> PathBuf {
+        self.network_dir(netid).join("services")
+    }
+
+    pub fn service_json(&self, netid: &str, name: &str) -> PathBuf {
+        self.services_dir(netid).join(format!("{name}.json"))
     }
 
     /// berth-dns's pidfile.
@@ -237,27 +316,39 @@ impl NetworksDir {
         }
     }
 
+    /// Writes (or replaces) service `rec.name`'s record on network `netid`.
+    pub fn write_service(&self, netid: &str, rec: &ServiceRecord) -> Result<()> {
+        check_id("network", netid)?;
+        check_service_name(&rec.name)?;
+        let d = self.services_dir(netid);
+        std::fs::create_dir_all(&d).map_err(io_err(&d))?;
+        write_atomic(
+            &self.service_json(netid, &rec.name),
+            &serde_json::to_vec(rec).expect("record serialises"),
+        )
+    }
+
+    /// Removes service `name`'s record from network `netid`; a missing one is fine.
+    pub fn remove_service(&self, netid: &str, name: &str) -> Result<()> {
+        check_id("network", netid)?;
+        check_service_name(name)?;
+        let p = self.service_json(netid, name);
+        match std::fs::remove_file(&p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(&p)(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// The service records of network `netid`, by name.
+    pub fn services(&self, netid: &str) -> Result<Vec<ServiceRecord>> {
+        let mut v: Vec<ServiceRecord> = read_records(&self.services_dir(netid))?;
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(v)
+    }
+
     /// The endpoints of network `netid` (skipping temp and dot files).
     pub fn endpoints(&self, netid: &str) -> Result<Vec<EndpointRecord>> {
-        let d = self.endpoints_dir(netid);
-        let rd = match std::fs::read_dir(&d) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io_err(&d)(e)),
-        };
-        let mut out = Vec::new();
-        for e in rd {
-            let e = e.map_err(io_err(&d))?;
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            if name.starts_with('.') || !name.ends_with(".json") {
-                continue;
-            }
-            // Removed between the listing and the read: gone, not an error.
-            if let Some(r) = read_json::<EndpointRecord>(&e.path())? {
-                out.push(r);
-            }
-        }
+        let mut out: Vec<EndpointRecord> = read_records(&self.endpoints_dir(netid))?;
         out.sort_by(|a, b| a.container_id.cmp(&b.container_id));
         Ok(out)
     }
@@ -398,6 +489,40 @@ mod tests {
         v["engine_only"] = serde_json::json!({"x": 1});
         std::fs::write(nd.network_json(&id), v.to_string()).unwrap();
         assert_eq!(nd.read_network(&id).unwrap(), Some(n));
+    }
+
+    #[test]
+    fn service_records_round_trip_and_go() {
+        let d = tempfile::tempdir().unwrap();
+        let nd = NetworksDir::new(d.path());
+        let id = "c".repeat(64);
+        nd.write_network(&net(&id)).unwrap();
+        assert!(nd.services(&id).unwrap().is_empty());
+        let web = ServiceRecord {
+            name: "Web".into(),
+            addresses: vec!["172.18.0.200".parse().unwrap()],
+        };
+        let api = ServiceRecord {
+            name: "api".into(),
+            addresses: vec!["172.18.0.2".parse().unwrap(), "172.18.0.3".parse().unwrap()],
+        };
+        nd.write_service(&id, &web).unwrap();
+        nd.write_service(&id, &api).unwrap();
+        nd.write_service(&id, &api).unwrap();
+        assert_eq!(nd.services(&id).unwrap(), vec![web.clone(), api.clone()]);
+        assert_eq!(web.dns_names("AppNet"), ["web", "web.appnet"]);
+        nd.remove_service(&id, "Web").unwrap();
+        nd.remove_service(&id, "Web").unwrap();
+        assert_eq!(nd.services(&id).unwrap(), vec![api]);
+        for bad in ["", "../x", "a/b", ".x", "-x", &"x".repeat(64)] {
+            let r = ServiceRecord {
+                name: bad.into(),
+                addresses: vec![],
+            };
+            assert!(nd.write_service(&id, &r).is_err(), "{bad:?}");
+            assert!(nd.remove_service(&id, bad).is_err(), "{bad:?}");
+        }
+        assert!(nd.remove_service("../n", "api").is_err());
     }
 
     #[test]

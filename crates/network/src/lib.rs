@@ -15,6 +15,8 @@
 //! - [`mac`]: docker's MAC addresses.
 //! - [`nft`]: berth's own nftables table (`inet berth`): published ports as map elements,
 //!   masquerade, isolation; applied with `nft -j -f -`.
+//! - [`lb`]: services' load balancers in the same table: published ports and a virtual IP
+//!   spread over backends in the kernel, per-backend connection counters.
 //! - [`ports`]: docker's `-p` syntax and host port reservation by binding.
 //! - [`dns`]: the records (`network.json`, `endpoints/<cid>.json`) that `berth-dns` serves,
 //!   and where they live.
@@ -25,6 +27,7 @@
 pub mod dns;
 mod error;
 pub mod ipam;
+pub mod lb;
 pub mod mac;
 pub mod netlink;
 pub mod netns;

@@ -506,6 +506,25 @@ impl Netlink {
         }
     }
 
+    /// Removes `addr` (address and prefix length) from link index `index`. An address
+    /// or a link already gone is fine.
+    pub fn delete_address(&mut self, index: u32, addr: IpNet) -> Result<()> {
+        let mut m = AddressMessage::default();
+        m.header.family = family_of(addr.addr());
+        m.header.prefix_len = addr.prefix_len();
+        m.header.index = index;
+        m.attributes.push(AddressAttribute::Local(addr.addr()));
+        m.attributes.push(AddressAttribute::Address(addr.addr()));
+        match self.request(
+            RouteNetlinkMessage::DelAddress(m),
+            0,
+            &|| format!("delete address {addr} from link {index}"),
+        ) {
+            Err(e) if matches!(errno(&e), Some(EADDRNOTAVAIL | ENODEV)) => Ok(()),
+            r => r,
+        }
+    }
+
     /// Adds a default route via `gateway` out of link index `oif`.
     pub fn add_default_route(&mut self, gateway: IpAddr, oif: u32) -> Result<()> {
         let mut m = RouteMessage::default();
@@ -567,6 +586,7 @@ impl Netlink {
 
 const EEXIST: i32 = 17;
 const ENODEV: i32 = 19;
+const EADDRNOTAVAIL: i32 = 99;
 
 fn check_ifname(name: &str) -> Result<()> {
     if name.is_empty() || name.len() > IFNAME_MAX || name.contains(['/', ' ', ':']) {
@@ -744,6 +764,26 @@ pub fn setup_endpoint(host: &mut Netlink, container: &mut Netlink, ep: &Endpoint
         let _ = host.delete_link(&ep.host_ifname);
     }
     plumb
+}
+
+/// Gives bridge `bridge` the virtual IP `vip` of a service (crate::lb) as a /32: the host
+/// then answers the containers' ARP for it and the VIP is a local address, so its traffic
+/// meets the DNAT of the `published` chain. A /32 adds no prefix route. Idempotent.
+pub fn add_vip(nl: &mut Netlink, bridge: &str, vip: std::net::Ipv4Addr) -> Result<()> {
+    let index = nl.link_index(bridge)?.ok_or_else(|| Error::Netlink {
+        op: format!("add VIP {vip} to bridge {bridge}"),
+        source: io::Error::from_raw_os_error(ENODEV),
+        ext: Some(format!("bridge {bridge} does not exist")),
+    })?;
+    nl.add_address(index, IpNet::new(vip.into(), 32).expect("/32"))
+}
+
+/// Takes the virtual IP `vip` off bridge `bridge`. Idempotent (a bridge already gone too).
+pub fn remove_vip(nl: &mut Netlink, bridge: &str, vip: std::net::Ipv4Addr) -> Result<()> {
+    match nl.link_index(bridge)? {
+        Some(index) => nl.delete_address(index, IpNet::new(vip.into(), 32).expect("/32")),
+        None => Ok(()),
+    }
 }
 
 /// Unplugs an endpoint: deleting the host end deletes its peer too. Idempotent (the pair

@@ -35,7 +35,7 @@ use crate::NetNs;
 /// The table's name (family inet).
 pub const TABLE: &str = "berth";
 
-const FAMILY: &str = "inet";
+pub(crate) const FAMILY: &str = "inet";
 
 /// A network's part of the ruleset.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,25 +101,25 @@ impl PortRule {
 
 // ---- JSON builders (pure; unit tested) ----
 
-fn obj(kind: &str, mut body: Value) -> Value {
+pub(crate) fn obj(kind: &str, mut body: Value) -> Value {
     body["family"] = json!(FAMILY);
     body["table"] = json!(TABLE);
     json!({ kind: body })
 }
 
-fn add(kind: &str, body: Value) -> Value {
+pub(crate) fn add(kind: &str, body: Value) -> Value {
     json!({"add": obj(kind, body)})
 }
 
-fn cmd(verb: &str, kind: &str, body: Value) -> Value {
+pub(crate) fn cmd(verb: &str, kind: &str, body: Value) -> Value {
     json!({ verb: obj(kind, body) })
 }
 
-fn rule(chain: &str, expr: Vec<Value>) -> Value {
+pub(crate) fn rule(chain: &str, expr: Vec<Value>) -> Value {
     add("rule", json!({"chain": chain, "expr": expr}))
 }
 
-fn m_eq(left: Value, right: Value) -> Value {
+pub(crate) fn m_eq(left: Value, right: Value) -> Value {
     json!({"match": {"op": "==", "left": left, "right": right}})
 }
 
@@ -127,15 +127,15 @@ fn m_ne(left: Value, right: Value) -> Value {
     json!({"match": {"op": "!=", "left": left, "right": right}})
 }
 
-fn meta(key: &str) -> Value {
+pub(crate) fn meta(key: &str) -> Value {
     json!({"meta": {"key": key}})
 }
 
-fn payload(proto: &str, field: &str) -> Value {
+pub(crate) fn payload(proto: &str, field: &str) -> Value {
     json!({"payload": {"protocol": proto, "field": field}})
 }
 
-fn ct_dnat() -> Value {
+pub(crate) fn ct_dnat() -> Value {
     json!({"match": {"op": "in", "left": {"ct": {"key": "status"}}, "right": "dnat"}})
 }
 
@@ -199,10 +199,16 @@ pub fn base_commands() -> Vec<Value> {
             vec![local.clone(), json!({"jump": {"target": "published"}})],
         ));
     }
+    // Services (crate::lb) first: a VIP from its own bridge, a service port published on
+    // one address, a service port published on every (IPv4) address.
+    v.extend(crate::lb::dispatch_rules());
     v.push(rule("published", dnat_maps("ip", true, "dnat4-addr")));
     v.push(rule("published", dnat_maps("ip", false, "dnat4")));
     v.push(rule("published", dnat_maps("ip6", true, "dnat6-addr")));
     v.push(rule("published", dnat_maps("ip6", false, "dnat6")));
+    // New connections DNATed to a service's backend are counted (crate::lb) before any
+    // source NAT ends the chain.
+    v.push(crate::lb::counter_rule());
     // Source NAT: a connection to a port published on 127.0.0.1 leaves through a bridge
     // with a loopback source, which must become the bridge's address; then each network's
     // chain, chosen by the packet's source subnet.
@@ -239,7 +245,7 @@ pub fn base_commands() -> Vec<Value> {
 }
 
 /// The table and its sets and maps (idempotent "add"s).
-fn declarations() -> Vec<Value> {
+pub(crate) fn declarations() -> Vec<Value> {
     let mut v = vec![json!({"add": {"table": {"family": FAMILY, "name": TABLE}}})];
     v.push(add("set", json!({"name": "bridges", "type": "ifname"})));
     for (name, key) in [("fwd-in", "ifname"), ("fwd-out", "ifname")] {
@@ -278,6 +284,7 @@ fn declarations() -> Vec<Value> {
             json!({"name": format!("{name}-port"), "type": key, "map": "inet_service"}),
         ));
     }
+    v.extend(crate::lb::declarations());
     v
 }
 
@@ -299,11 +306,11 @@ fn network_chains(n: &NetworkRules) -> [String; 3] {
     ]
 }
 
-fn elem(set: &str, elems: Vec<Value>) -> Value {
+pub(crate) fn elem(set: &str, elems: Vec<Value>) -> Value {
     json!({"name": set, "elem": elems})
 }
 
-fn jump(chain: String) -> Value {
+pub(crate) fn jump(chain: String) -> Value {
     json!({"jump": {"target": chain}})
 }
 
@@ -477,7 +484,7 @@ pub fn document(cmds: Vec<Value>) -> Value {
 
 // ---- reading the table back ----
 
-fn elements<'a>(listing: &'a Value, map: &str) -> Vec<(&'a Value, &'a str, &'a Value)> {
+pub(crate) fn elements<'a>(listing: &'a Value, map: &str) -> Vec<(&'a Value, &'a str, &'a Value)> {
     let mut out = Vec::new();
     for it in listing["nftables"].as_array().into_iter().flatten() {
         let Some(m) = it.get("map") else { continue };
@@ -586,6 +593,9 @@ pub fn parse_bridges(listing: &Value) -> Vec<String> {
 pub struct Nft {
     ns: Option<NetNs>,
     bin: PathBuf,
+    /// Each service's backends as this instance last wrote them (crate::lb): lets
+    /// `set_backends` skip reading the table back. Filled from the kernel when unknown.
+    pub(crate) lb_backends: std::sync::Mutex<std::collections::HashMap<String, Vec<std::net::Ipv4Addr>>>,
 }
 
 impl Nft {
@@ -594,6 +604,7 @@ impl Nft {
         Nft {
             ns: None,
             bin: PathBuf::from("nft"),
+            lb_backends: Default::default(),
         }
     }
 
@@ -602,6 +613,7 @@ impl Nft {
         Ok(Nft {
             ns: Some(ns.try_clone()?),
             bin: PathBuf::from("nft"),
+            lb_backends: Default::default(),
         })
     }
 
@@ -611,7 +623,7 @@ impl Nft {
         self
     }
 
-    fn run(&self, args: &[&str], stdin: Option<&[u8]>) -> Result<Vec<u8>> {
+    pub(crate) fn run(&self, args: &[&str], stdin: Option<&[u8]>) -> Result<Vec<u8>> {
         let go = || -> Result<std::process::Output> {
             let mut c = Command::new(&self.bin);
             c.args(args)
@@ -757,14 +769,17 @@ impl Nft {
             .unwrap_or_default())
     }
 
-    /// Deletes the table if no network and no published port is left in it; returns
+    /// Deletes the table if no network, no published port and no service is left in it; returns
     /// whether it is gone. Run it under the lock that guards network creation, or a
     /// network added between the listing and the deletion loses its rules.
     pub fn delete_table_if_unused(&self) -> Result<bool> {
         let Some(l) = self.list_table()? else {
             return Ok(true);
         };
-        if !parse_bridges(&l).is_empty() || !parse_ports(&l).is_empty() {
+        if !parse_bridges(&l).is_empty()
+            || !parse_ports(&l).is_empty()
+            || !crate::lb::parse_services(&l).is_empty()
+        {
             return Ok(false);
         }
         self.apply(table_delete_commands())?;
