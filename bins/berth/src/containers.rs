@@ -12,6 +12,18 @@ mod inspect;
 mod life;
 mod ps;
 
+pub use ps::status_text;
+
+/// `run` of options resolved elsewhere (`compose run`): docker's exit codes.
+pub fn run_options(
+    g: &Globals,
+    opts: berth_engine::options::CreateOptions,
+    detach: bool,
+) -> anyhow::Result<i32> {
+    let e = open(g)?;
+    Ok(life::run_resolved(g, &e, opts, detach, &[], true))
+}
+
 #[derive(clap::Subcommand)]
 pub enum Cmd {
     /// Create and run a new container from an image

@@ -10,11 +10,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 mod cp;
 mod events;
-mod exec;
+pub mod exec;
 mod logs;
 mod port;
 mod stats;
 mod top;
+pub use top::top_of;
 
 #[derive(clap::Subcommand)]
 pub enum Cmd {

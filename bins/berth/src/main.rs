@@ -14,6 +14,7 @@ use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+mod compose_cmd;
 mod containers;
 mod io_cmds;
 mod network_cmd;
@@ -83,6 +84,8 @@ enum Cmd {
     Volumes(volume_cmd::Cmd),
     #[command(flatten)]
     Networks(network_cmd::Cmd),
+    #[command(flatten)]
+    Compose(compose_cmd::Cmd),
     /// Manage berth itself (`system boot`: start containers after a reboot)
     #[command(subcommand)]
     System(system::Cmd),
@@ -279,7 +282,7 @@ fn main() {
     // Container commands run without tokio: most are a few file reads and a fork.
     if matches!(
         cli.cmd,
-        Cmd::Containers(_) | Cmd::Io(_) | Cmd::Volumes(_) | Cmd::System(_) | Cmd::Networks(_)
+        Cmd::Containers(_) | Cmd::Io(_) | Cmd::Volumes(_) | Cmd::System(_) | Cmd::Networks(_) | Cmd::Compose(_)
     ) {
         let code = match client_options(&cli) {
             Ok(client_opts) => {
@@ -293,6 +296,7 @@ fn main() {
                     Cmd::Volumes(c) => volume_cmd::dispatch(&g, c),
                     Cmd::System(c) => system::dispatch(&g, c),
                     Cmd::Networks(c) => network_cmd::dispatch(&g, c),
+                    Cmd::Compose(c) => compose_cmd::dispatch(&g, c),
                     _ => unreachable!("matched above"),
                 }
             }
@@ -402,7 +406,7 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Load(a) | Cmd::Image(ImageCmd::Load(a)) => load(&ctx, a),
         Cmd::Import(a) | Cmd::Image(ImageCmd::Import(a)) => import(&ctx, a),
         Cmd::Login(_) | Cmd::Logout(_) => unreachable!("handled above"),
-        Cmd::Containers(_) | Cmd::Io(_) | Cmd::Volumes(_) | Cmd::System(_) | Cmd::Networks(_) => {
+        Cmd::Containers(_) | Cmd::Io(_) | Cmd::Volumes(_) | Cmd::System(_) | Cmd::Networks(_) | Cmd::Compose(_) => {
             unreachable!("run without tokio")
         }
     }

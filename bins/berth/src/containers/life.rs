@@ -5,6 +5,7 @@ use crate::run_flags::RunFlags;
 use crate::Globals;
 use anyhow::{anyhow, bail, Result};
 use berth_engine::create::{self, start_failure_code};
+use berth_engine::options::CreateOptions;
 use berth_engine::record::ContainerConfig;
 use berth_engine::{lookup, status, Error as EngErr};
 
@@ -174,6 +175,18 @@ pub fn run(g: &Globals, e: &Eng, a: RunArgs) -> i32 {
         Ok(o) => o,
         Err(x) => return report(Err(x)),
     };
+    run_resolved(g, e, opts, a.detach, &a.attach, a.sig_proxy)
+}
+
+/// `run` of resolved options (also `compose run`).
+pub fn run_resolved(
+    g: &Globals,
+    e: &Eng,
+    opts: CreateOptions,
+    detach: bool,
+    attach: &[String],
+    sig_proxy: bool,
+) -> i32 {
     let c = match create_pulling(g, e, opts, true) {
         Ok(c) => c,
         Err(x) => return report(Err(x)),
@@ -201,7 +214,7 @@ pub fn run(g: &Globals, e: &Eng, a: RunArgs) -> i32 {
         }
         code
     };
-    if a.detach {
+    if detach {
         return match create::start_container(&e.layout, &e.store, &c.id, false) {
             Ok(_) => {
                 println!("{}", c.id);
@@ -214,14 +227,14 @@ pub fn run(g: &Globals, e: &Eng, a: RunArgs) -> i32 {
         return fail(x);
     }
     let streams =
-        |n: &str| a.attach.is_empty() || a.attach.iter().any(|s| s.eq_ignore_ascii_case(n));
-    let stdin = c.options.open_stdin && (a.attach.is_empty() || streams("stdin"));
+        |n: &str| attach.is_empty() || attach.iter().any(|s| s.eq_ignore_ascii_case(n));
+    let stdin = c.options.open_stdin && (attach.is_empty() || streams("stdin"));
     let opts = super::attach::Opts {
         stdin,
         stdout: streams("stdout"),
         stderr: streams("stderr"),
         tty: c.options.tty,
-        sig_proxy: a.sig_proxy,
+        sig_proxy,
     };
     match super::attach::attach(&e.layout, &c.id, &opts) {
         Ok(code) => code,

@@ -91,15 +91,21 @@ pub fn table(titles: &[String], rows: &[Vec<String>]) -> String {
 
 pub fn run(layout: &Layout, a: TopArgs) -> Result<()> {
     let id = resolve(layout, &a.container)?;
+    top_of(layout, &id, &a.ps_args)
+}
+
+/// The processes of container `id`, as `ps ARGS` shows them (default `-ef`).
+pub fn top_of(layout: &Layout, id: &str, ps_args: &[String]) -> Result<()> {
+    let id = id.to_string();
     let st = berth_engine::status::current(layout, &id)?;
     if !berth_engine::status::is_running(&st) {
         bail!("container {id} is not running");
     }
     let pids = berth_engine::stats::pids(&cgroups_path(layout, &id)?, &id)?;
-    let args = if a.ps_args.is_empty() {
+    let args = if ps_args.is_empty() {
         vec!["-ef".to_string()]
     } else {
-        a.ps_args.clone()
+        ps_args.to_vec()
     };
     let o = std::process::Command::new("ps")
         .args(&args)
