@@ -1,0 +1,339 @@
+//! The resolved compose model: what `load` returns after parsing, interpolation, merging,
+//! validation and normalisation. Every compose key berth accepts has a field here; keys
+//! the compose specification has but berth does not support are rejected by the loader.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::duration::{serde_duration, serde_duration_opt};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Project {
+    pub name: String,
+    pub working_dir: PathBuf,
+    pub config_files: Vec<PathBuf>,
+    pub services: BTreeMap<String, Service>,
+    pub networks: BTreeMap<String, NetworkDef>,
+    pub volumes: BTreeMap<String, VolumeDef>,
+    /// Services excluded by profiles (not active): the CLI may enable one named explicitly.
+    pub disabled: BTreeMap<String, Service>,
+    /// The environment interpolation used (process env over `.env`), kept so that a
+    /// service's `environment: {KEY: null}` can take its value from it.
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Service {
+    pub name: String,
+    pub image: String,
+    pub command: Option<Vec<String>>,
+    pub entrypoint: Option<Vec<String>>,
+    /// env_file merged in, environment wins; None = take the value from the project env.
+    pub environment: BTreeMap<String, Option<String>>,
+    pub ports: Vec<PortSpec>,
+    /// As given (`"3000"`, `"8000-8010/udp"`).
+    pub expose: Vec<String>,
+    pub volumes: Vec<ServiceVolume>,
+    /// Empty in the file (and no network_mode) => {"default": ..}.
+    pub networks: BTreeMap<String, ServiceNetwork>,
+    pub network_mode: Option<String>,
+    pub healthcheck: Option<Healthcheck>,
+    pub depends_on: BTreeMap<String, Dependency>,
+    /// `no`, `always`, `on-failure[:N]`, `unless-stopped` (validated).
+    pub restart: Option<String>,
+    pub deploy: Deploy,
+    pub labels: BTreeMap<String, String>,
+    pub user: Option<String>,
+    pub working_dir: Option<String>,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub read_only: bool,
+    pub security_opt: Vec<String>,
+    pub init: Option<bool>,
+    pub stop_signal: Option<String>,
+    #[serde(with = "serde_duration_opt", default)]
+    pub stop_grace_period: Option<Duration>,
+    pub ulimits: BTreeMap<String, UlimitSpec>,
+    pub sysctls: BTreeMap<String, String>,
+    /// `/path[:opts]` as given.
+    pub tmpfs: Vec<String>,
+    pub hostname: Option<String>,
+    pub domainname: Option<String>,
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_opt: Vec<String>,
+    /// `NAME:IP` (the mapping form is normalised to this).
+    pub extra_hosts: Vec<String>,
+    pub profiles: Vec<String>,
+    pub container_name: Option<String>,
+    pub privileged: bool,
+    pub group_add: Vec<String>,
+    pub stdin_open: bool,
+    pub tty: bool,
+    /// `HOST[:CONTAINER[:PERMS]]` as given.
+    pub devices: Vec<String>,
+    /// Service-level resource keys (deploy.resources.limits wins when both are set).
+    pub mem_limit: Option<u64>,
+    pub mem_reservation: Option<u64>,
+    /// bytes, -1 = unlimited
+    pub memswap_limit: Option<i64>,
+    pub cpus: Option<f64>,
+    pub cpu_shares: Option<u64>,
+    pub cpuset: Option<String>,
+    pub pids_limit: Option<i64>,
+    pub shm_size: Option<u64>,
+    /// `x-berth-autoscale`
+    pub autoscale: Option<Autoscale>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PortSpec {
+    pub target: u16,
+    /// "8080" or "8080-8081"; None = not published.
+    pub published: Option<String>,
+    pub host_ip: Option<String>,
+    /// tcp | udp
+    pub protocol: String,
+    /// ingress | host
+    pub mode: String,
+    pub name: Option<String>,
+    pub app_protocol: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VolumeKind {
+    Bind,
+    Volume,
+    Tmpfs,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceVolume {
+    pub kind: VolumeKind,
+    /// bind: an absolute host path (resolved against the project dir); volume: the compose
+    /// name (a key of `Project::volumes`), None = anonymous; tmpfs: None.
+    pub source: Option<String>,
+    pub target: String,
+    pub read_only: bool,
+    /// bind: propagation (rprivate, shared, ...)
+    pub propagation: Option<String>,
+    /// bind: create the host path when missing (short syntax: true, as compose)
+    pub create_host_path: bool,
+    /// bind: SELinux relabel `z`/`Z`
+    pub selinux: Option<String>,
+    /// volume: nocopy
+    pub nocopy: bool,
+    /// tmpfs: size in bytes
+    pub tmpfs_size: Option<u64>,
+    /// tmpfs: mode
+    pub tmpfs_mode: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ServiceNetwork {
+    pub aliases: Vec<String>,
+    pub ipv4_address: Option<String>,
+    pub ipv6_address: Option<String>,
+    pub mac_address: Option<String>,
+    /// Higher first, as docker compose orders a container's networks (ties: by name).
+    pub priority: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Healthcheck {
+    /// docker's form: ["CMD", ..] | ["CMD-SHELL", ".."] | ["NONE"]
+    pub test: Vec<String>,
+    #[serde(with = "serde_duration_opt", default)]
+    pub interval: Option<Duration>,
+    #[serde(with = "serde_duration_opt", default)]
+    pub timeout: Option<Duration>,
+    #[serde(with = "serde_duration_opt", default)]
+    pub start_period: Option<Duration>,
+    #[serde(with = "serde_duration_opt", default)]
+    pub start_interval: Option<Duration>,
+    pub retries: Option<u64>,
+    pub disable: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Condition {
+    ServiceStarted,
+    ServiceHealthy,
+    ServiceCompletedSuccessfully,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dependency {
+    pub condition: Condition,
+    pub restart: bool,
+    pub required: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum EndpointMode {
+    #[default]
+    Vip,
+    Dnsrr,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Deploy {
+    pub replicas: Option<u32>,
+    /// `replicated` only (`global` is an error).
+    pub mode: Option<String>,
+    pub endpoint_mode: EndpointMode,
+    pub resources: Resources,
+    pub restart_policy: Option<RestartPolicySpec>,
+    pub update_config: Option<UpdateConfig>,
+    pub rollback_config: Option<UpdateConfig>,
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Resources {
+    pub limits: ResourceSpec,
+    pub reservations: ResourceSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ResourceSpec {
+    pub cpus: Option<f64>,
+    /// bytes
+    pub memory: Option<u64>,
+    pub pids: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartCondition {
+    None,
+    OnFailure,
+    #[default]
+    Any,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct RestartPolicySpec {
+    pub condition: RestartCondition,
+    #[serde(with = "serde_duration_opt", default)]
+    pub delay: Option<Duration>,
+    pub max_attempts: Option<u32>,
+    #[serde(with = "serde_duration_opt", default)]
+    pub window: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureAction {
+    #[default]
+    Pause,
+    Continue,
+    Rollback,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Order {
+    #[default]
+    StopFirst,
+    StartFirst,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpdateConfig {
+    /// 0 = all at once (as swarm)
+    pub parallelism: u32,
+    #[serde(with = "serde_duration")]
+    pub delay: Duration,
+    pub failure_action: FailureAction,
+    /// swarm's default: 5s
+    #[serde(with = "serde_duration")]
+    pub monitor: Duration,
+    pub max_failure_ratio: f64,
+    pub order: Order,
+}
+
+impl Default for UpdateConfig {
+    fn default() -> Self {
+        UpdateConfig {
+            parallelism: 1,
+            delay: Duration::ZERO,
+            failure_action: FailureAction::Pause,
+            monitor: Duration::from_secs(5),
+            max_failure_ratio: 0.0,
+            order: Order::StopFirst,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UlimitSpec {
+    pub soft: i64,
+    pub hard: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AutoscaleTarget {
+    CpuPercent(f64),
+    ConnectionsPerReplica(f64),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Autoscale {
+    pub min: u32,
+    pub max: u32,
+    pub target: AutoscaleTarget,
+    #[serde(with = "serde_duration")]
+    pub scale_up_after: Duration,
+    #[serde(with = "serde_duration")]
+    pub scale_down_after: Duration,
+}
+
+impl Autoscale {
+    pub const DEFAULT_SCALE_UP_AFTER: Duration = Duration::from_secs(30);
+    pub const DEFAULT_SCALE_DOWN_AFTER: Duration = Duration::from_secs(60);
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct NetworkDef {
+    /// The real name: `<project>_<key>`, or `name:`, or the external network's name.
+    pub name: String,
+    pub driver: Option<String>,
+    pub internal: bool,
+    pub external: bool,
+    pub enable_ipv6: bool,
+    pub attachable: bool,
+    pub ipam: Option<Ipam>,
+    pub labels: BTreeMap<String, String>,
+    pub driver_opts: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Ipam {
+    pub driver: Option<String>,
+    pub config: Vec<IpamConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct IpamConfig {
+    pub subnet: Option<String>,
+    pub gateway: Option<String>,
+    pub ip_range: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct VolumeDef {
+    /// The real name: `<project>_<key>`, or `name:`, or the external volume's name.
+    pub name: String,
+    pub external: bool,
+    pub driver: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub driver_opts: BTreeMap<String, String>,
+}
