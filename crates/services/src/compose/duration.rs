@@ -122,7 +122,8 @@ pub mod serde_duration {
     }
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let s = String::deserialize(d)?;
-        parse_duration(&s).ok_or_else(|| serde::de::Error::custom(format!("invalid duration {s:?}")))
+        parse_duration(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("invalid duration {s:?}")))
     }
 }
 

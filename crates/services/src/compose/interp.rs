@@ -82,7 +82,12 @@ fn closing_brace(s: &str, start: usize) -> Option<usize> {
     None
 }
 
-fn braced(inner: &str, whole: &str, env: &dyn Lookup, unset: &mut Vec<String>) -> Result<String, String> {
+fn braced(
+    inner: &str,
+    whole: &str,
+    env: &dyn Lookup,
+    unset: &mut Vec<String>,
+) -> Result<String, String> {
     let len = inner
         .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .unwrap_or(inner.len());
@@ -94,7 +99,10 @@ fn braced(inner: &str, whole: &str, env: &dyn Lookup, unset: &mut Vec<String>) -
     let value = env.get(name);
     let (op, arg) = if rest.is_empty() {
         ("", "")
-    } else if let Some(op) = [":-", ":?", ":+"].into_iter().find(|op| rest.starts_with(op)) {
+    } else if let Some(op) = [":-", ":?", ":+"]
+        .into_iter()
+        .find(|op| rest.starts_with(op))
+    {
         (op, &rest[2..])
     } else if let Some(op) = ["-", "?", "+"].into_iter().find(|op| rest.starts_with(op)) {
         (op, &rest[1..])
@@ -185,7 +193,10 @@ pub fn key_string(k: &Value) -> String {
 /// interpolated), unquoted values (inline ` #` comments, interpolated), a bare `KEY`
 /// (the value of `lookup`, else left out). Variables in values are looked up in the
 /// file's earlier lines first, then in `lookup`.
-pub fn parse_dotenv(text: &str, lookup: &dyn Lookup) -> Result<Vec<(String, Option<String>)>, String> {
+pub fn parse_dotenv(
+    text: &str,
+    lookup: &dyn Lookup,
+) -> Result<Vec<(String, Option<String>)>, String> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut out: Vec<(String, Option<String>)> = Vec::new();
     let lines: Vec<&str> = text.lines().collect();
@@ -197,13 +208,22 @@ pub fn parse_dotenv(text: &str, lookup: &dyn Lookup) -> Result<Vec<(String, Opti
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let line = line.strip_prefix("export ").map(str::trim_start).unwrap_or(line);
+        let line = line
+            .strip_prefix("export ")
+            .map(str::trim_start)
+            .unwrap_or(line);
         let (key, rest) = match line.find(['=', ':']) {
             Some(i) => (line[..i].trim(), Some(&line[i + 1..])),
             None => (line.trim(), None),
         };
-        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || "_.-[]".contains(c)) {
-            return Err(format!("line {lineno}: unexpected character in variable name {key:?}"));
+        if key.is_empty()
+            || !key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-[]".contains(c))
+        {
+            return Err(format!(
+                "line {lineno}: unexpected character in variable name {key:?}"
+            ));
         }
         let Some(rest) = rest else {
             out.push((key.to_string(), lookup.get(key)));
@@ -219,7 +239,9 @@ pub fn parse_dotenv(text: &str, lookup: &dyn Lookup) -> Result<Vec<(String, Opti
         };
         let mut unset = Vec::new();
         let value = if let Some(body) = rest.strip_prefix('\'') {
-            let end = body.find('\'').ok_or_else(|| format!("line {lineno}: unterminated quoted value"))?;
+            let end = body
+                .find('\'')
+                .ok_or_else(|| format!("line {lineno}: unterminated quoted value"))?;
             body[..end].to_string()
         } else if let Some(body) = rest.strip_prefix('"') {
             let mut raw = String::new();
@@ -241,13 +263,15 @@ pub fn parse_dotenv(text: &str, lookup: &dyn Lookup) -> Result<Vec<(String, Opti
                 return Err(format!("line {lineno}: unterminated quoted value"));
             }
             let unescaped = unescape(&raw);
-            interpolate(&unescaped, &file_then_env, &mut unset).map_err(|e| format!("line {lineno}: {e}"))?
+            interpolate(&unescaped, &file_then_env, &mut unset)
+                .map_err(|e| format!("line {lineno}: {e}"))?
         } else {
             let v = match rest.find(" #") {
                 Some(i) => &rest[..i],
                 None => rest,
             };
-            interpolate(v.trim(), &file_then_env, &mut unset).map_err(|e| format!("line {lineno}: {e}"))?
+            interpolate(v.trim(), &file_then_env, &mut unset)
+                .map_err(|e| format!("line {lineno}: {e}"))?
         };
         out.push((key.to_string(), Some(value)));
     }
@@ -304,8 +328,10 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let m: BTreeMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let m: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k: &str| m.get(k).cloned()
     }
 
@@ -355,7 +381,10 @@ mod tests {
     #[test]
     fn unset_is_reported_and_blank() {
         let mut unset = Vec::new();
-        assert_eq!(interpolate("a${NOPE}b$NOPE2", &env(&[]), &mut unset).unwrap(), "ab");
+        assert_eq!(
+            interpolate("a${NOPE}b$NOPE2", &env(&[]), &mut unset).unwrap(),
+            "ab"
+        );
         assert_eq!(unset, ["NOPE", "NOPE2"]);
     }
 
@@ -369,8 +398,12 @@ mod tests {
 
     #[test]
     fn value_errors_name_the_path() {
-        let mut v: Value = serde_norway::from_str("services:\n  db:\n    environment:\n      PASSWORD: ${PASSWORD:?need a password}\n").unwrap();
-        let err = interpolate_value(&mut v, &mut Vec::new(), &env(&[]), &mut Vec::new()).unwrap_err();
+        let mut v: Value = serde_norway::from_str(
+            "services:\n  db:\n    environment:\n      PASSWORD: ${PASSWORD:?need a password}\n",
+        )
+        .unwrap();
+        let err =
+            interpolate_value(&mut v, &mut Vec::new(), &env(&[]), &mut Vec::new()).unwrap_err();
         assert_eq!(
             err,
             "services.db.environment.PASSWORD: required variable PASSWORD is missing a value: need a password"

@@ -16,7 +16,11 @@ fn matches(path: &[String], pattern: &str) -> bool {
 
 /// Merges `over` (a later file) onto `base`.
 pub fn merge(base: Value, over: Value, path: &mut Vec<String>) -> Result<Value, String> {
-    for p in ["services.*.command", "services.*.entrypoint", "services.*.healthcheck.test"] {
+    for p in [
+        "services.*.command",
+        "services.*.entrypoint",
+        "services.*.healthcheck.test",
+    ] {
         if matches(path, p) {
             return Ok(over);
         }
@@ -79,9 +83,10 @@ pub fn merge(base: Value, over: Value, path: &mut Vec<String>) -> Result<Value, 
     }
     match (base, over) {
         (Value::Mapping(b), Value::Mapping(o)) => merge_mappings(b, o, path).map(Value::Mapping),
-        (Value::Mapping(_), _) | (_, Value::Mapping(_)) => {
-            Err(format!("{}: cannot override a mapping with a non-mapping value or the reverse", path.join(".")))
-        }
+        (Value::Mapping(_), _) | (_, Value::Mapping(_)) => Err(format!(
+            "{}: cannot override a mapping with a non-mapping value or the reverse",
+            path.join(".")
+        )),
         (Value::Sequence(mut b), Value::Sequence(o)) => {
             b.extend(o);
             Ok(Value::Sequence(b))
@@ -90,7 +95,11 @@ pub fn merge(base: Value, over: Value, path: &mut Vec<String>) -> Result<Value, 
     }
 }
 
-fn merge_mappings(mut base: Mapping, over: Mapping, path: &mut Vec<String>) -> Result<Mapping, String> {
+fn merge_mappings(
+    mut base: Mapping,
+    over: Mapping,
+    path: &mut Vec<String>,
+) -> Result<Mapping, String> {
     for (k, v) in over {
         match base.get_mut(&k) {
             None => {
@@ -189,7 +198,11 @@ pub fn enforce_unicity(v: &mut Value, path: &mut Vec<String>) {
         ("volumes.*.labels", key_value),
     ];
     if let Value::Sequence(seq) = v {
-        if let Some((_, index)) = rules.iter().chain(extra.iter()).find(|(p, _)| matches(path, p)) {
+        if let Some((_, index)) = rules
+            .iter()
+            .chain(extra.iter())
+            .find(|(p, _)| matches(path, p))
+        {
             let mut out: Vec<Value> = Vec::new();
             let mut keys: Vec<String> = Vec::new();
             for item in seq.drain(..) {
@@ -241,7 +254,9 @@ fn key_value(v: &Value) -> String {
 }
 
 fn port_key(v: &Value) -> String {
-    let one = |ip: &str, published: &str, target: &str, proto: &str| format!("{ip}:{published}:{target}/{proto}");
+    let one = |ip: &str, published: &str, target: &str, proto: &str| {
+        format!("{ip}:{published}:{target}/{proto}")
+    };
     match v {
         Value::String(s) => match parse_port_short(s) {
             Ok(p) if p.len() == 1 => {
@@ -258,7 +273,10 @@ fn port_key(v: &Value) -> String {
         Value::Number(n) => one("", "", &n.to_string(), "tcp"),
         Value::Mapping(_) => {
             let f = |k: &str| v.get(k).map(scalar_string).unwrap_or_default();
-            let proto = v.get("protocol").map(scalar_string).unwrap_or_else(|| "tcp".into());
+            let proto = v
+                .get("protocol")
+                .map(scalar_string)
+                .unwrap_or_else(|| "tcp".into());
             one(&f("host_ip"), &f("published"), &f("target"), &proto)
         }
         other => whole(other),
@@ -295,7 +313,10 @@ mod tests {
             "services:\n  web:\n    image: a\n    user: x\n",
             "services:\n  web:\n    image: b\n  db:\n    image: c\n",
         );
-        assert_eq!(v, y("services:\n  web:\n    image: b\n    user: x\n  db:\n    image: c\n"));
+        assert_eq!(
+            v,
+            y("services:\n  web:\n    image: b\n    user: x\n  db:\n    image: c\n")
+        );
     }
 
     #[test]
@@ -349,13 +370,20 @@ mod tests {
             "services:\n  web:\n    extra_hosts: ['a:1.1.1.1']\n",
             "services:\n  web:\n    extra_hosts: ['a:1.1.1.1', 'b:2.2.2.2']\n",
         );
-        assert_eq!(v, y("services:\n  web:\n    extra_hosts: ['a:1.1.1.1', 'b:2.2.2.2']\n"));
+        assert_eq!(
+            v,
+            y("services:\n  web:\n    extra_hosts: ['a:1.1.1.1', 'b:2.2.2.2']\n")
+        );
     }
 
     #[test]
     fn mapping_over_scalar_is_an_error() {
-        let err = merge(y("services:\n  web:\n    deploy: {replicas: 1}\n"), y("services:\n  web:\n    deploy: 3\n"), &mut Vec::new())
-            .unwrap_err();
+        let err = merge(
+            y("services:\n  web:\n    deploy: {replicas: 1}\n"),
+            y("services:\n  web:\n    deploy: 3\n"),
+            &mut Vec::new(),
+        )
+        .unwrap_err();
         assert!(err.starts_with("services.web.deploy:"), "{err}");
     }
 }

@@ -7,8 +7,8 @@
 //! unicity; convert to the typed model; apply profiles; project-level checks (images,
 //! references, dependency cycles, host ports, container names).
 
-pub mod duration;
 mod convert;
+pub mod duration;
 mod error;
 mod interp;
 mod merge;
@@ -40,9 +40,18 @@ pub struct LoadOptions {
 }
 
 /// compose-go's default names, in its order of preference.
-const DEFAULT_FILES: &[&str] = &["compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml"];
-const OVERRIDE_FILES: &[&str] =
-    &["compose.override.yml", "compose.override.yaml", "docker-compose.override.yml", "docker-compose.override.yaml"];
+const DEFAULT_FILES: &[&str] = &[
+    "compose.yaml",
+    "compose.yml",
+    "docker-compose.yml",
+    "docker-compose.yaml",
+];
+const OVERRIDE_FILES: &[&str] = &[
+    "compose.override.yml",
+    "compose.override.yaml",
+    "docker-compose.override.yml",
+    "docker-compose.override.yaml",
+];
 
 const ROOT_KEYS: &[&str] = &["version", "name", "services", "networks", "volumes"];
 const ROOT_UNSUPPORTED: &[&str] = &["include", "secrets", "configs", "models"];
@@ -61,9 +70,14 @@ fn absolute(p: &Path, base: &Path) -> PathBuf {
 
 /// Parse, interpolate, merge, validate and normalise.
 pub fn load(o: &LoadOptions) -> Result<Project, ComposeError> {
-    let cwd = std::env::current_dir().map_err(|e| ComposeError::File(format!("current directory: {e}")))?;
+    let cwd = std::env::current_dir()
+        .map_err(|e| ComposeError::File(format!("current directory: {e}")))?;
     let wd_given = !o.working_dir.as_os_str().is_empty();
-    let look_in = if wd_given { absolute(&o.working_dir, &cwd) } else { cwd.clone() };
+    let look_in = if wd_given {
+        absolute(&o.working_dir, &cwd)
+    } else {
+        cwd.clone()
+    };
 
     // (shown name, absolute path)
     let mut files: Vec<(String, PathBuf)> = Vec::new();
@@ -73,12 +87,19 @@ pub fn load(o: &LoadOptions) -> Result<Project, ComposeError> {
             files.push((f.display().to_string(), absolute(f, &cwd)));
         }
     } else if let Some(list) = from_env {
-        let sep = o.env.get("COMPOSE_PATH_SEPARATOR").map(String::as_str).unwrap_or(":");
+        let sep = o
+            .env
+            .get("COMPOSE_PATH_SEPARATOR")
+            .map(String::as_str)
+            .unwrap_or(":");
         for f in list.split(sep).filter(|f| !f.is_empty()) {
             files.push((f.to_string(), absolute(Path::new(f), &look_in)));
         }
     } else {
-        let found = DEFAULT_FILES.iter().find(|f| look_in.join(f).is_file()).ok_or(ComposeError::NotFound)?;
+        let found = DEFAULT_FILES
+            .iter()
+            .find(|f| look_in.join(f).is_file())
+            .ok_or(ComposeError::NotFound)?;
         files.push((show(&look_in.join(found), &cwd), look_in.join(found)));
         if let Some(ov) = OVERRIDE_FILES.iter().find(|f| look_in.join(f).is_file()) {
             files.push((show(&look_in.join(ov), &cwd), look_in.join(ov)));
@@ -87,7 +108,11 @@ pub fn load(o: &LoadOptions) -> Result<Project, ComposeError> {
     let project_dir = if wd_given {
         look_in
     } else {
-        files[0].1.parent().map(Path::to_path_buf).unwrap_or(cwd.clone())
+        files[0]
+            .1
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or(cwd.clone())
     };
 
     // The environment: the process's over the project dir's .env.
@@ -106,7 +131,8 @@ pub fn load(o: &LoadOptions) -> Result<Project, ComposeError> {
     let mut warnings = Vec::new();
     let mut trees: Vec<(String, Value)> = Vec::new();
     for (shown, path) in &files {
-        let text = std::fs::read_to_string(path).map_err(|e| ComposeError::File(format!("{shown}: {e}")))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ComposeError::File(format!("{shown}: {e}")))?;
         let tree = parse_file(shown, &text, &env, &project_dir, &mut warnings)?;
         trees.push((shown.clone(), tree));
     }
@@ -117,7 +143,9 @@ pub fn load(o: &LoadOptions) -> Result<Project, ComposeError> {
         for section in ["services", "networks", "volumes"] {
             if let Some(Value::Mapping(m)) = t.get(section) {
                 for k in m.keys() {
-                    origin.entry(format!("{section}.{}", interp::key_string(k))).or_insert_with(|| shown.clone());
+                    origin
+                        .entry(format!("{section}.{}", interp::key_string(k)))
+                        .or_insert_with(|| shown.clone());
                 }
             }
         }
@@ -126,12 +154,19 @@ pub fn load(o: &LoadOptions) -> Result<Project, ComposeError> {
     let mut iter = trees.into_iter();
     let mut merged = iter.next().map(|(_, t)| t).unwrap_or(Value::Null);
     for (shown, t) in iter {
-        merged = merge::merge(merged, t, &mut Vec::new()).map_err(|e| invalid(format!("{shown}: {e}")))?;
+        merged = merge::merge(merged, t, &mut Vec::new())
+            .map_err(|e| invalid(format!("{shown}: {e}")))?;
     }
     merge::enforce_unicity(&mut merged, &mut Vec::new());
 
-    let name = project_name(o, &merged, &env, &project_dir).map_err(|e| invalid(format!("{first_file}: {e}")))?;
-    let file_of = |section: &str, key: &str| origin.get(&format!("{section}.{key}")).cloned().unwrap_or(first_file.clone());
+    let name = project_name(o, &merged, &env, &project_dir)
+        .map_err(|e| invalid(format!("{first_file}: {e}")))?;
+    let file_of = |section: &str, key: &str| {
+        origin
+            .get(&format!("{section}.{key}"))
+            .cloned()
+            .unwrap_or(first_file.clone())
+    };
 
     let mut p = Project {
         name: name.clone(),
@@ -150,9 +185,16 @@ pub fn load(o: &LoadOptions) -> Result<Project, ComposeError> {
                 let k = interp::key_string(k);
                 let f = file_of(section, &k);
                 if target_is_net {
-                    p.networks.insert(k.clone(), convert::network(&k, v, &name).map_err(|e| invalid(format!("{f}: {e}")))?);
+                    p.networks.insert(
+                        k.clone(),
+                        convert::network(&k, v, &name).map_err(|e| invalid(format!("{f}: {e}")))?,
+                    );
                 } else {
-                    p.volumes.insert(k.clone(), convert::volume_def(&k, v, &name).map_err(|e| invalid(format!("{f}: {e}")))?);
+                    p.volumes.insert(
+                        k.clone(),
+                        convert::volume_def(&k, v, &name)
+                            .map_err(|e| invalid(format!("{f}: {e}")))?,
+                    );
                 }
             }
         }
@@ -160,7 +202,13 @@ pub fn load(o: &LoadOptions) -> Result<Project, ComposeError> {
 
     let active: BTreeSet<String> = if o.profiles.is_empty() {
         env.get("COMPOSE_PROFILES")
-            .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
             .unwrap_or_default()
     } else {
         o.profiles.iter().cloned().collect()
@@ -169,9 +217,11 @@ pub fn load(o: &LoadOptions) -> Result<Project, ComposeError> {
         for (k, v) in m {
             let k = interp::key_string(k);
             let f = file_of("services", &k);
-            let s = convert::service(&k, v, &project_dir, &env).map_err(|e| invalid(format!("{f}: {e}")))?;
-            let enabled =
-                s.profiles.is_empty() || active.contains("*") || s.profiles.iter().any(|pr| active.contains(pr));
+            let s = convert::service(&k, v, &project_dir, &env)
+                .map_err(|e| invalid(format!("{f}: {e}")))?;
+            let enabled = s.profiles.is_empty()
+                || active.contains("*")
+                || s.profiles.iter().any(|pr| active.contains(pr));
             if enabled {
                 p.services.insert(k, s);
             } else {
@@ -198,13 +248,17 @@ fn parse_file(
     project_dir: &Path,
     warnings: &mut Vec<String>,
 ) -> Result<Value, ComposeError> {
-    let mut tree: Value = serde_norway::from_str(text).map_err(|e| ComposeError::File(format!("{shown}: yaml: {e}")))?;
-    tree.apply_merge().map_err(|e| ComposeError::File(format!("{shown}: yaml: {e}")))?;
+    let mut tree: Value = serde_norway::from_str(text)
+        .map_err(|e| ComposeError::File(format!("{shown}: yaml: {e}")))?;
+    tree.apply_merge()
+        .map_err(|e| ComposeError::File(format!("{shown}: yaml: {e}")))?;
     if tree.is_null() {
         return Err(invalid(format!("{shown}: empty compose file")));
     }
     if !tree.is_mapping() {
-        return Err(invalid(format!("{shown}: top-level object must be a mapping")));
+        return Err(invalid(format!(
+            "{shown}: top-level object must be a mapping"
+        )));
     }
     let lookup = |k: &str| env.get(k).cloned();
     let mut unset = Vec::new();
@@ -225,7 +279,9 @@ fn parse_file(
         convert::string(n, &np).map_err(err)?;
     }
     for section in ["services", "networks", "volumes"] {
-        let Some((v, sp)) = root.get(section) else { continue };
+        let Some((v, sp)) = root.get(section) else {
+            continue;
+        };
         let Value::Mapping(m) = v else {
             return Err(err(format!("{sp} must be a mapping")));
         };
@@ -234,8 +290,14 @@ fn parse_file(
             if key.starts_with("x-") {
                 continue;
             }
-            if !key.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
-                return Err(err(format!("{} Additional property {key} is not allowed", sp)));
+            if !key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+            {
+                return Err(err(format!(
+                    "{} Additional property {key} is not allowed",
+                    sp
+                )));
             }
             // Type and key checks of this file alone ("_" stands for the project name,
             // known only once all files are read).
@@ -287,15 +349,28 @@ fn project_name(
     let explicit = o
         .project_name
         .clone()
-        .or_else(|| merged.get("name").and_then(Value::as_str).map(String::from).filter(|s| !s.is_empty()))
-        .or_else(|| env.get("COMPOSE_PROJECT_NAME").cloned().filter(|s| !s.is_empty()));
+        .or_else(|| {
+            merged
+                .get("name")
+                .and_then(Value::as_str)
+                .map(String::from)
+                .filter(|s| !s.is_empty())
+        })
+        .or_else(|| {
+            env.get("COMPOSE_PROJECT_NAME")
+                .cloned()
+                .filter(|s| !s.is_empty())
+        });
     if let Some(n) = explicit {
         if !valid_project_name(&n) {
             return Err(format!("invalid project name {n:?}: {NAME_RULE}"));
         }
         return Ok(n);
     }
-    let base = project_dir.file_name().map(|b| b.to_string_lossy().into_owned()).unwrap_or_default();
+    let base = project_dir
+        .file_name()
+        .map(|b| b.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let n = normalize_project_name(&base);
     if n.is_empty() {
         return Err(format!(
@@ -310,14 +385,18 @@ fn normalise(p: &mut Project) {
     let mut uses_default = false;
     for s in p.services.values_mut().chain(p.disabled.values_mut()) {
         if s.networks.is_empty() && s.network_mode.is_none() {
-            s.networks.insert("default".into(), ServiceNetwork::default());
+            s.networks
+                .insert("default".into(), ServiceNetwork::default());
         }
         uses_default |= s.networks.contains_key("default");
     }
     if uses_default && !p.networks.contains_key("default") {
         p.networks.insert(
             "default".into(),
-            NetworkDef { name: format!("{}_default", p.name), ..Default::default() },
+            NetworkDef {
+                name: format!("{}_default", p.name),
+                ..Default::default()
+            },
         );
     }
 }
@@ -339,14 +418,27 @@ fn validate(p: &mut Project, file_of: &dyn Fn(&str) -> String) -> Result<(), Com
                 "host" | "none" | "bridge" => {}
                 m if m.strip_prefix("container:").is_some_and(|c| !c.is_empty()) => {}
                 m if m.starts_with("service:") => {
-                    return Err(bad(name, format!("services.{name}.network_mode: {m:?} is not supported yet")))
+                    return Err(bad(
+                        name,
+                        format!("services.{name}.network_mode: {m:?} is not supported yet"),
+                    ))
                 }
-                m => return Err(bad(name, format!("services.{name}.network_mode: invalid network mode {m:?}"))),
+                m => {
+                    return Err(bad(
+                        name,
+                        format!("services.{name}.network_mode: invalid network mode {m:?}"),
+                    ))
+                }
             }
         }
         for n in s.networks.keys() {
             if !p.networks.contains_key(n) {
-                return Err(bad(name, format!("service {name:?} refers to undefined network {n}: invalid compose project")));
+                return Err(bad(
+                    name,
+                    format!(
+                        "service {name:?} refers to undefined network {n}: invalid compose project"
+                    ),
+                ));
             }
         }
         for v in &s.volumes {
@@ -356,7 +448,12 @@ fn validate(p: &mut Project, file_of: &dyn Fn(&str) -> String) -> Result<(), Com
                 }
             }
         }
-        let max = s.autoscale.as_ref().map(|a| a.max).unwrap_or(0).max(s.deploy.replicas.unwrap_or(1));
+        let max = s
+            .autoscale
+            .as_ref()
+            .map(|a| a.max)
+            .unwrap_or(0)
+            .max(s.deploy.replicas.unwrap_or(1));
         if let Some(cn) = &s.container_name {
             if max > 1 {
                 return Err(bad(name, format!("services.{name}: can't set container_name and {name} as container name must be unique: invalid compose project")));
@@ -385,7 +482,10 @@ fn validate(p: &mut Project, file_of: &dyn Fn(&str) -> String) -> Result<(), Com
         }
     }
     if let Some(cycle) = find_cycle(&p.services) {
-        return Err(bad(&cycle[0], format!("dependency cycle detected: {}", cycle.join(" -> "))));
+        return Err(bad(
+            &cycle[0],
+            format!("dependency cycle detected: {}", cycle.join(" -> ")),
+        ));
     }
     check_host_ports(p, &bad)
 }
@@ -431,12 +531,18 @@ fn find_cycle(services: &BTreeMap<String, Service>) -> Option<Vec<String>> {
 
 /// Two ports (of one service or of two) may not publish the same host port, protocol and
 /// address (an unspecified address takes them all).
-fn check_host_ports(p: &Project, bad: &dyn Fn(&str, String) -> ComposeError) -> Result<(), ComposeError> {
+fn check_host_ports(
+    p: &Project,
+    bad: &dyn Fn(&str, String) -> ComposeError,
+) -> Result<(), ComposeError> {
     // (proto, port) -> [(ip, service)]
-    let mut seen: BTreeMap<(String, u16), Vec<(Option<String>, String)>> = BTreeMap::new();
+    type Users = Vec<(Option<String>, String)>;
+    let mut seen: BTreeMap<(String, u16), Users> = BTreeMap::new();
     for (name, s) in &p.services {
         for (i, port) in s.ports.iter().enumerate() {
-            let Some(published) = &port.published else { continue };
+            let Some(published) = &port.published else {
+                continue;
+            };
             let (a, b) = match published.split_once('-') {
                 Some((a, b)) => (a.parse().unwrap_or(0), b.parse().unwrap_or(0)),
                 None => {
@@ -444,14 +550,22 @@ fn check_host_ports(p: &Project, bad: &dyn Fn(&str, String) -> ComposeError) -> 
                     (n, n)
                 }
             };
-            let ip = port.host_ip.clone().filter(|ip| ip != "0.0.0.0" && ip != "::");
+            let ip = port
+                .host_ip
+                .clone()
+                .filter(|ip| ip != "0.0.0.0" && ip != "::");
             for hp in a..=b {
                 let entry = seen.entry((port.protocol.clone(), hp)).or_default();
-                if let Some((_, other)) =
-                    entry.iter().find(|(oip, _)| oip.is_none() || ip.is_none() || *oip == ip)
+                if let Some((_, other)) = entry
+                    .iter()
+                    .find(|(oip, _)| oip.is_none() || ip.is_none() || *oip == ip)
                 {
                     let shown = ip.as_deref().unwrap_or("0.0.0.0");
-                    let by = if other == name { "another port of the same service".to_string() } else { format!("service {other:?}") };
+                    let by = if other == name {
+                        "another port of the same service".to_string()
+                    } else {
+                        format!("service {other:?}")
+                    };
                     return Err(bad(
                         name,
                         format!("services.{name}.ports.{i}: host port {hp}/{} ({shown}) is already published by {by}", port.protocol),
@@ -477,7 +591,11 @@ impl Project {
     /// deploy.rollback_config, profiles, pull_policy. An unknown service hashes as "".
     pub fn config_hash(&self, service: &str) -> String {
         use sha2::{Digest, Sha256};
-        let Some(s) = self.services.get(service).or_else(|| self.disabled.get(service)) else {
+        let Some(s) = self
+            .services
+            .get(service)
+            .or_else(|| self.disabled.get(service))
+        else {
             return String::new();
         };
         let mut s = s.clone();
@@ -494,11 +612,20 @@ impl Project {
             }
         }
         // The real names of what it attaches to.
-        let nets: Vec<Option<&NetworkDef>> = s.networks.keys().map(|n| self.networks.get(n)).collect();
-        let vols: Vec<Option<&VolumeDef>> =
-            s.volumes.iter().filter_map(|v| v.source.as_ref()).map(|v| self.volumes.get(v)).collect();
-        let json = serde_json::to_vec(&(&s, nets.iter().map(|n| n.map(|n| &n.name)).collect::<Vec<_>>(), vols.iter().map(|v| v.map(|v| &v.name)).collect::<Vec<_>>()))
-            .expect("a service serialises");
+        let nets: Vec<Option<&NetworkDef>> =
+            s.networks.keys().map(|n| self.networks.get(n)).collect();
+        let vols: Vec<Option<&VolumeDef>> = s
+            .volumes
+            .iter()
+            .filter_map(|v| v.source.as_ref())
+            .map(|v| self.volumes.get(v))
+            .collect();
+        let json = serde_json::to_vec(&(
+            &s,
+            nets.iter().map(|n| n.map(|n| &n.name)).collect::<Vec<_>>(),
+            vols.iter().map(|v| v.map(|v| &v.name)).collect::<Vec<_>>(),
+        ))
+        .expect("a service serialises");
         hex::encode(Sha256::digest(&json))
     }
 
@@ -509,14 +636,19 @@ impl Project {
             if !seen.insert(n.to_string()) {
                 return;
             }
-            let Some(s) = p.services.get(n).or_else(|| p.disabled.get(n)) else { return };
+            let Some(s) = p.services.get(n).or_else(|| p.disabled.get(n)) else {
+                return;
+            };
             for d in s.depends_on.keys() {
                 visit(p, d, out, seen);
             }
             out.push(n.to_string());
         }
-        let mut wanted: Vec<String> =
-            if services.is_empty() { self.services.keys().cloned().collect() } else { services.to_vec() };
+        let mut wanted: Vec<String> = if services.is_empty() {
+            self.services.keys().cloned().collect()
+        } else {
+            services.to_vec()
+        };
         wanted.sort();
         let mut out = Vec::new();
         let mut seen = BTreeSet::new();
