@@ -5,12 +5,113 @@ use std::time::Duration;
 /// Go's time.ParseDuration, for non-negative durations: "1m30s", "10s", "500ms", "1.5h",
 /// "0". A bare number other than 0 is an error, as in Go.
 pub fn parse_duration(s: &str) -> Option<Duration> {
-    todo!("{s}")
+    let s = s.strip_prefix('+').unwrap_or(s);
+    if s == "0" {
+        return Some(Duration::ZERO);
+    }
+    if s.is_empty() || s.starts_with('-') {
+        return None;
+    }
+    let mut total: f64 = 0.0;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let num = &rest[..num_len];
+        if num.is_empty() || num == "." || num.matches('.').count() > 1 {
+            return None;
+        }
+        let value: f64 = num.parse().ok()?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let nanos_per = match &rest[..unit_len] {
+            "ns" => 1.0,
+            "us" | "\u{b5}s" | "\u{3bc}s" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total += value * nanos_per;
+    }
+    if total > i64::MAX as f64 {
+        return None;
+    }
+    Some(Duration::from_nanos(total.round() as u64))
 }
 
 /// Go's Duration.String(): "1m30s", "500ms", "0s".
 pub fn format_duration(d: Duration) -> String {
-    todo!("{d:?}")
+    let n = d.as_nanos();
+    if n == 0 {
+        return "0s".into();
+    }
+    if n < 1_000_000_000 {
+        // Go prints sub-second durations in the largest unit that keeps an integer part.
+        let (div, unit) = if n < 1_000 {
+            (1, "ns")
+        } else if n < 1_000_000 {
+            (1_000, "\u{b5}s")
+        } else {
+            (1_000_000, "ms")
+        };
+        return format!("{}{unit}", frac(n, div));
+    }
+    let h = n / 3_600_000_000_000;
+    let m = (n / 60_000_000_000) % 60;
+    let s = n % 60_000_000_000;
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if h > 0 || m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    out.push_str(&format!("{}s", frac(s, 1_000_000_000)));
+    out
+}
+
+/// `n / div` with the fraction's trailing zeros dropped, as Go prints it.
+fn frac(n: u128, div: u128) -> String {
+    let int = n / div;
+    let rem = n % div;
+    if rem == 0 {
+        return int.to_string();
+    }
+    let width = div.to_string().len() - 1;
+    let f = format!("{rem:0width$}");
+    format!("{int}.{}", f.trim_end_matches('0'))
+}
+
+/// docker's RAMInBytes: "512m", "1g", "1.5GB", "100k"; a bare number is bytes.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let num_len = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(num_len);
+    if num.is_empty() {
+        return None;
+    }
+    let value: f64 = num.parse().ok()?;
+    let unit = unit.trim_start_matches(' ').to_ascii_lowercase();
+    let unit = unit.strip_suffix('b').unwrap_or(&unit);
+    let unit = unit.strip_suffix('i').unwrap_or(unit);
+    let mult: u64 = match unit {
+        "" => 1,
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        "t" => 1 << 40,
+        "p" => 1 << 50,
+        _ => return None,
+    };
+    Some((value * mult as f64) as u64)
 }
 
 pub mod serde_duration {
@@ -21,7 +122,8 @@ pub mod serde_duration {
     }
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let s = String::deserialize(d)?;
-        parse_duration(&s).ok_or_else(|| serde::de::Error::custom(format!("invalid duration {s:?}")))
+        parse_duration(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("invalid duration {s:?}")))
     }
 }
 
@@ -41,5 +143,51 @@ pub mod serde_duration_opt {
                 .map(Some)
                 .ok_or_else(|| serde::de::Error::custom(format!("invalid duration {s:?}"))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_go_durations() {
+        assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("10s"), Some(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2h45m"), Some(Duration::from_secs(9900)));
+        assert_eq!(parse_duration("0"), Some(Duration::ZERO));
+        assert_eq!(parse_duration("10us"), Some(Duration::from_micros(10)));
+    }
+
+    #[test]
+    fn rejects_what_go_rejects() {
+        for bad in ["10", "10x", "", "s", "-1s", "1.2.3s", "1d", "ms10"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn formats_as_go() {
+        assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
+        assert_eq!(format_duration(Duration::from_secs(10)), "10s");
+        assert_eq!(format_duration(Duration::from_millis(500)), "500ms");
+        assert_eq!(format_duration(Duration::from_secs(3600)), "1h0m0s");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(format_duration(Duration::ZERO), "0s");
+    }
+
+    #[test]
+    fn parses_sizes() {
+        assert_eq!(parse_size("512m"), Some(512 << 20));
+        assert_eq!(parse_size("1g"), Some(1 << 30));
+        assert_eq!(parse_size("1GB"), Some(1 << 30));
+        assert_eq!(parse_size("100"), Some(100));
+        assert_eq!(parse_size("64k"), Some(64 << 10));
+        assert_eq!(parse_size("1.5g"), Some(3 << 29));
+        assert_eq!(parse_size("12x"), None);
+        assert_eq!(parse_size("m"), None);
     }
 }

@@ -23,6 +23,10 @@ pub struct Project {
     /// service's `environment: {KEY: null}` can take its value from it.
     #[serde(default)]
     pub environment: BTreeMap<String, String>,
+    /// What docker compose prints as warnings (unset variables, obsolete `version`,
+    /// optional dependencies left out); the CLI prints them on stderr.
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -85,6 +89,8 @@ pub struct Service {
     pub cpuset: Option<String>,
     pub pids_limit: Option<i64>,
     pub shm_size: Option<u64>,
+    /// always | never | missing | if_not_present
+    pub pull_policy: Option<String>,
     /// `x-berth-autoscale`
     pub autoscale: Option<Autoscale>,
 }

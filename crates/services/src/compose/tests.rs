@@ -1,0 +1,505 @@
+//! Tests of the whole loader (files on disk, several files, project-level checks).
+
+use super::*;
+use std::time::Duration;
+
+struct Dir(tempfile::TempDir);
+
+impl Dir {
+    /// A project directory named `name` with the given files.
+    fn new(name: &str, files: &[(&str, &str)]) -> Dir {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join(name)).unwrap();
+        let dir = Dir(d);
+        for (f, text) in files {
+            std::fs::write(dir.path(name).join(f), text).unwrap();
+        }
+        dir
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.path().join(name)
+    }
+}
+
+fn opts(dir: &Path) -> LoadOptions {
+    LoadOptions {
+        working_dir: dir.to_path_buf(),
+        ..Default::default()
+    }
+}
+
+fn load_dir(files: &[(&str, &str)]) -> Result<Project, ComposeError> {
+    let d = Dir::new("myapp", files);
+    load(&opts(&d.path("myapp")))
+}
+
+fn load_err(files: &[(&str, &str)]) -> String {
+    load_dir(files).unwrap_err().to_string()
+}
+
+fn one(yaml: &str) -> Result<Project, ComposeError> {
+    load_dir(&[("compose.yaml", yaml)])
+}
+
+fn one_err(yaml: &str) -> String {
+    load_err(&[("compose.yaml", yaml)])
+}
+
+#[test]
+fn defaults_project_name_and_default_network() {
+    let p = one("services:\n  web:\n    image: nginx\n").unwrap();
+    assert_eq!(p.name, "myapp");
+    assert_eq!(
+        p.services["web"].networks.keys().collect::<Vec<_>>(),
+        ["default"]
+    );
+    assert_eq!(p.networks["default"].name, "myapp_default");
+    assert!(p.config_files[0].ends_with("myapp/compose.yaml"));
+    assert!(p.working_dir.ends_with("myapp"));
+}
+
+#[test]
+fn default_file_and_override_file_are_found() {
+    let p = load_dir(&[
+        ("docker-compose.yml", "services:\n  web:\n    image: a\n"),
+        (
+            "docker-compose.override.yml",
+            "services:\n  web:\n    image: b\n",
+        ),
+    ])
+    .unwrap();
+    assert_eq!(p.services["web"].image, "b");
+    assert_eq!(p.config_files.len(), 2);
+    let d = Dir::new("empty", &[]);
+    assert!(matches!(
+        load(&opts(&d.path("empty"))),
+        Err(ComposeError::NotFound)
+    ));
+}
+
+#[test]
+fn project_name_precedence_and_normalisation() {
+    let d = Dir::new(
+        "My.App_Dir",
+        &[("compose.yaml", "services:\n  web:\n    image: a\n")],
+    );
+    let mut o = opts(&d.path("My.App_Dir"));
+    assert_eq!(load(&o).unwrap().name, "myapp_dir");
+    o.env
+        .insert("COMPOSE_PROJECT_NAME".into(), "fromenv".into());
+    assert_eq!(load(&o).unwrap().name, "fromenv");
+    std::fs::write(
+        d.path("My.App_Dir").join("compose.yaml"),
+        "name: fromfile\nservices:\n  web:\n    image: a\n",
+    )
+    .unwrap();
+    assert_eq!(load(&o).unwrap().name, "fromfile");
+    o.project_name = Some("flag".into());
+    assert_eq!(load(&o).unwrap().name, "flag");
+    o.project_name = Some("Bad Name".into());
+    assert_eq!(
+        load(&o).unwrap_err().to_string(),
+        "compose.yaml: invalid project name \"Bad Name\": must consist only of lowercase alphanumeric characters, hyphens, and underscores as well as start with a letter or number"
+            .replace("compose.yaml", &d.path("My.App_Dir").join("compose.yaml").display().to_string())
+    );
+    assert_eq!(normalize_project_name("-_My Project!"), "myproject");
+}
+
+#[test]
+fn interpolation_from_env_then_dotenv() {
+    let d = Dir::new(
+        "app",
+        &[
+            ("compose.yaml", "services:\n  web:\n    image: \"nginx:${TAG}\"\n    environment:\n      A: ${A:-x}\n      B: $$notavar\n      C: ${FROM_DOTENV}\n"),
+            (".env", "# the .env file\nTAG=1.25\nexport FROM_DOTENV=\"dot env\"\nA=dotenv\n"),
+        ],
+    );
+    let mut o = opts(&d.path("app"));
+    o.env.insert("A".into(), "process".into());
+    let p = load(&o).unwrap();
+    let s = &p.services["web"];
+    assert_eq!(s.image, "nginx:1.25");
+    assert_eq!(s.environment["A"].as_deref(), Some("process"));
+    assert_eq!(s.environment["B"].as_deref(), Some("$notavar"));
+    assert_eq!(s.environment["C"].as_deref(), Some("dot env"));
+}
+
+#[test]
+fn required_variable_error_names_file_and_key() {
+    let err = one_err("services:\n  db:\n    image: postgres\n    environment:\n      PASSWORD: ${PASSWORD:?need a password}\n");
+    assert!(
+        err.ends_with("compose.yaml: services.db.environment.PASSWORD: required variable PASSWORD is missing a value: need a password"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unset_variable_is_a_warning() {
+    let p = one("services:\n  web:\n    image: nginx${NOPE}\n").unwrap();
+    assert_eq!(p.services["web"].image, "nginx");
+    assert_eq!(
+        p.warnings,
+        ["The \"NOPE\" variable is not set. Defaulting to a blank string."]
+    );
+}
+
+#[test]
+fn unknown_keys_as_compose_reports_them() {
+    assert!(one_err("foo: 1\nservices:\n  web:\n    image: a\n")
+        .ends_with("compose.yaml: (root) Additional property foo is not allowed"));
+    assert!(one_err("services:\n  web:\n    image: a\n    foo: 1\n")
+        .ends_with("compose.yaml: services.web Additional property foo is not allowed"));
+    assert!(
+        one_err("services:\n  web:\n    image: a\nnetworks:\n  n:\n    bogus: 1\n")
+            .ends_with("networks.n Additional property bogus is not allowed")
+    );
+    assert!(one_err("services:\n  web:\n    image: a\nsecrets: {}\n")
+        .ends_with("secrets: not supported by berth yet"));
+    // x- keys are extensions everywhere they are allowed
+    let p = one("x-top: 1\nservices:\n  x-hidden: {whatever: 1}\n  web:\n    image: a\n    x-mine: 2\nnetworks:\n  n:\n    x-net: 3\nvolumes:\n  v:\n    x-vol: 4\n").unwrap();
+    assert_eq!(p.services.keys().collect::<Vec<_>>(), ["web"]);
+}
+
+#[test]
+fn malformed_yaml_names_file_and_line() {
+    let err = one_err("services:\n  web:\n    image: a\n   bad indent: [\n");
+    assert!(err.contains("compose.yaml: yaml: "), "{err}");
+    assert!(err.contains("line 4"), "{err}");
+    assert!(one_err("").ends_with("compose.yaml: empty compose file"));
+    assert!(one_err("- a\n- b\n").ends_with("top-level object must be a mapping"));
+}
+
+#[test]
+fn build_is_a_clear_error() {
+    assert!(one_err("services:\n  web:\n    build: .\n")
+        .ends_with("compose.yaml: services.web.build: building images is not supported yet"));
+}
+
+#[test]
+fn missing_image() {
+    assert!(one_err("services:\n  web:\n    command: [a]\n").ends_with(
+        "compose.yaml: service \"web\" has neither an image nor a build context specified: invalid compose project"
+    ));
+}
+
+#[test]
+fn depends_on_undefined_and_cycles() {
+    assert!(one_err("services:\n  web:\n    image: a\n    depends_on: [db]\n")
+        .ends_with("compose.yaml: service \"web\" depends on undefined service \"db\": invalid compose project"));
+    let err = one_err("services:\n  a:\n    image: a\n    depends_on: [b]\n  b:\n    image: b\n    depends_on: [c]\n  c:\n    image: c\n    depends_on: [a]\n");
+    assert!(
+        err.ends_with("dependency cycle detected: a -> b -> c -> a"),
+        "{err}"
+    );
+    assert!(
+        one_err("services:\n  a:\n    image: a\n    depends_on: [a]\n")
+            .ends_with("dependency cycle detected: a -> a")
+    );
+    // an optional dependency that does not exist is left out, with a warning
+    let p = one("services:\n  web:\n    image: a\n    depends_on:\n      db: {condition: service_started, required: false}\n").unwrap();
+    assert!(p.services["web"].depends_on.is_empty());
+    assert_eq!(p.warnings.len(), 1);
+}
+
+#[test]
+fn start_order_puts_dependencies_first() {
+    let p = one("services:\n  web:\n    image: a\n    depends_on: [api, cache]\n  api:\n    image: a\n    depends_on: [db]\n  db:\n    image: a\n  cache:\n    image: a\n  other:\n    image: a\n").unwrap();
+    assert_eq!(p.start_order(&[]), ["db", "api", "cache", "other", "web"]);
+    assert_eq!(
+        p.start_order(&["web".into()]),
+        ["db", "api", "cache", "web"]
+    );
+    assert_eq!(p.start_order(&["api".into()]), ["db", "api"]);
+}
+
+#[test]
+fn invalid_duration_names_file_service_key() {
+    let err = one_err("services:\n  web:\n    image: a\n    healthcheck:\n      test: [CMD, true]\n      interval: 10x\n");
+    assert!(
+        err.ends_with("compose.yaml: services.web.healthcheck.interval: invalid duration \"10x\""),
+        "{err}"
+    );
+    let err = one_err("services:\n  web:\n    image: a\n    stop_grace_period: 10\n");
+    assert!(
+        err.contains("services.web.stop_grace_period must be a string"),
+        "{err}"
+    );
+}
+
+#[test]
+fn replicas_with_container_name() {
+    let err = one_err(
+        "services:\n  web:\n    image: a\n    container_name: web\n    deploy: {replicas: 2}\n",
+    );
+    assert!(err.ends_with("services.web: can't set container_name and web as container name must be unique: invalid compose project"), "{err}");
+    assert!(one(
+        "services:\n  web:\n    image: a\n    container_name: web\n    deploy: {replicas: 1}\n"
+    )
+    .is_ok());
+}
+
+#[test]
+fn two_services_publishing_one_host_port() {
+    let err = one_err("services:\n  a:\n    image: a\n    ports: ['8080:80']\n  b:\n    image: b\n    ports: ['127.0.0.1:8080:81']\n");
+    assert!(err.ends_with("services.b.ports.0: host port 8080/tcp (127.0.0.1) is already published by service \"a\""), "{err}");
+    // another protocol or another address is fine
+    assert!(one("services:\n  a:\n    image: a\n    ports: ['8080:80']\n  b:\n    image: b\n    ports: ['8080:80/udp']\n").is_ok());
+    assert!(one("services:\n  a:\n    image: a\n    ports: ['127.0.0.1:8080:80']\n  b:\n    image: b\n    ports: ['127.0.0.2:8080:80']\n").is_ok());
+    // ranges overlap
+    assert!(one_err("services:\n  a:\n    image: a\n    ports: ['8000-8010:80']\n  b:\n    image: b\n    ports: ['8005:80']\n").contains("host port 8005/tcp"));
+}
+
+#[test]
+fn invalid_ports() {
+    assert!(
+        one_err("services:\n  web:\n    image: a\n    ports: ['99999:80']\n").ends_with(
+            "compose.yaml: services.web.ports.0: invalid port \"99999:80\": invalid host port"
+        )
+    );
+}
+
+#[test]
+fn undefined_network_and_volume() {
+    assert!(
+        one_err("services:\n  web:\n    image: a\n    networks: [front]\n").ends_with(
+            "service \"web\" refers to undefined network front: invalid compose project"
+        )
+    );
+    assert!(
+        one_err("services:\n  web:\n    image: a\n    volumes: ['data:/data']\n")
+            .ends_with("service \"web\" refers to undefined volume data: invalid compose project")
+    );
+    assert!(one_err(
+        "services:\n  web:\n    image: a\n    network_mode: host\n    networks: [default]\n"
+    )
+    .contains("mutually exclusive"));
+    assert!(
+        one_err("services:\n  web:\n    image: a\n    network_mode: service:db\n")
+            .contains("\"service:db\" is not supported yet")
+    );
+}
+
+#[test]
+fn profiles_select_services() {
+    let yaml = "services:\n  web:\n    image: a\n  debug:\n    image: b\n    profiles: [debug]\n  all:\n    image: c\n    profiles: [x, y]\n";
+    let p = one(yaml).unwrap();
+    assert_eq!(p.services.keys().collect::<Vec<_>>(), ["web"]);
+    assert_eq!(p.disabled.keys().collect::<Vec<_>>(), ["all", "debug"]);
+    let d = Dir::new("app", &[("compose.yaml", yaml)]);
+    let mut o = opts(&d.path("app"));
+    o.profiles = vec!["y".into()];
+    assert_eq!(
+        load(&o).unwrap().services.keys().collect::<Vec<_>>(),
+        ["all", "web"]
+    );
+    o.profiles.clear();
+    o.env.insert("COMPOSE_PROFILES".into(), "debug,x".into());
+    assert_eq!(
+        load(&o).unwrap().services.keys().collect::<Vec<_>>(),
+        ["all", "debug", "web"]
+    );
+    // an enabled service depending on a disabled one
+    assert!(one_err("services:\n  web:\n    image: a\n    depends_on: [debug]\n  debug:\n    image: b\n    profiles: [debug]\n").contains("disabled by profiles"));
+}
+
+#[test]
+fn several_files_merged_and_errors_name_their_file() {
+    let d = Dir::new(
+        "app",
+        &[
+            ("a.yaml", "services:\n  web:\n    image: a\n    command: [x, y]\n    environment: [A=1, B=2]\n    ports: ['8080:80']\n    volumes: ['./a:/data']\n"),
+            ("b.yaml", "services:\n  web:\n    command: z\n    environment: {B: 3}\n    ports: ['8080:80', '9090:90']\n    volumes: ['vol:/data']\nvolumes:\n  vol: {}\n"),
+            ("bad.yaml", "services:\n  web:\n    ports: [nope]\n"),
+        ],
+    );
+    let dir = d.path("app");
+    let mut o = LoadOptions {
+        files: vec![dir.join("a.yaml"), dir.join("b.yaml")],
+        ..Default::default()
+    };
+    let p = load(&o).unwrap();
+    let s = &p.services["web"];
+    assert_eq!(s.command, Some(vec!["z".to_string()]));
+    assert_eq!(s.environment["A"].as_deref(), Some("1"));
+    assert_eq!(s.environment["B"].as_deref(), Some("3"));
+    assert_eq!(s.ports.len(), 2);
+    assert_eq!(s.volumes.len(), 1);
+    assert_eq!(s.volumes[0].source.as_deref(), Some("vol"));
+    assert_eq!(p.working_dir, dir);
+    o.files.push(dir.join("bad.yaml"));
+    let err = load(&o).unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!(
+            "{}: services.web.ports.0: invalid port",
+            dir.join("bad.yaml").display()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn config_hash_changes_only_with_the_containers() {
+    let base =
+        "services:\n  web:\n    image: a\n    environment: {A: '1'}\n    deploy: {replicas: 2}\n";
+    let h = |y: &str| one(y).unwrap().config_hash("web");
+    let h0 = h(base);
+    assert_eq!(h0.len(), 64);
+    assert_eq!(h0, h(base));
+    assert_ne!(h0, h(&base.replace("image: a", "image: b")));
+    assert_ne!(h0, h(&base.replace("'1'", "'2'")));
+    assert_eq!(h0, h(&base.replace("replicas: 2", "replicas: 5")));
+    assert_eq!(
+        h0,
+        h(&base.replace("deploy: {replicas: 2}", "deploy: {replicas: 2}\n    x-berth-autoscale: {min: 1, max: 4, target_cpu_percent: 50}"))
+    );
+}
+
+#[test]
+fn config_output_round_trips() {
+    let p = one("services:\n  web:\n    image: nginx\n    ports: ['8080:80']\n    healthcheck: {test: [CMD, \"true\"], interval: 1m30s}\n    depends_on: [db]\n  db:\n    image: pg\n    volumes: ['data:/var/lib/pg', './conf:/conf:ro']\nvolumes:\n  data: {}\n").unwrap();
+    let y = p.to_yaml();
+    assert!(y.starts_with("name: myapp\nservices:\n"), "{y}");
+    assert!(y.contains("interval: 1m30s"), "{y}");
+    assert!(
+        y.contains("published: '8080'") || y.contains("published: \"8080\""),
+        "{y}"
+    );
+    assert!(y.contains("condition: service_started"), "{y}");
+    // `config` output is itself a valid compose file that loads to the same model
+    let again = load_dir(&[("compose.yaml", &y)]).unwrap();
+    assert_eq!(again.services, p.services);
+    assert_eq!(again.networks, p.networks);
+    assert_eq!(again.volumes, p.volumes);
+}
+
+#[test]
+fn autoscale_replicas_outside_range() {
+    assert!(one_err("services:\n  web:\n    image: a\n    deploy: {replicas: 9}\n    x-berth-autoscale: {min: 1, max: 4, target_cpu_percent: 50}\n").contains("outside x-berth-autoscale's range"));
+}
+
+#[test]
+fn yaml_anchors_and_merge_keys() {
+    let p = one("x-base: &base\n  image: busybox\n  stop_grace_period: 3s\nservices:\n  a:\n    <<: *base\n  b:\n    <<: *base\n    image: alpine\n").unwrap();
+    assert_eq!(p.services["a"].image, "busybox");
+    assert_eq!(p.services["b"].image, "alpine");
+    assert_eq!(
+        p.services["b"].stop_grace_period,
+        Some(Duration::from_secs(3))
+    );
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+#[test]
+fn fixtures_load_unchanged() {
+    for f in [
+        "webapp-redis",
+        "wordpress",
+        "frontend-backend",
+        "override",
+        "anchors",
+        "supermarket",
+    ] {
+        let p = load(&opts(&fixture(f))).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert!(!p.services.is_empty(), "{f}");
+        crate::options::check(&p).unwrap_or_else(|e| panic!("{f}: {e}"));
+    }
+}
+
+#[test]
+fn fixture_wordpress() {
+    let p = load(&opts(&fixture("wordpress"))).unwrap();
+    assert_eq!(p.name, "wordpress");
+    assert_eq!(p.volumes["db_data"].name, "wordpress_db_data");
+    assert_eq!(
+        p.services["wordpress"].depends_on["db"].condition,
+        Condition::ServiceHealthy
+    );
+    assert_eq!(p.services["db"].expose, ["3306", "33060"]);
+    assert_eq!(
+        p.services["db"].healthcheck.as_ref().unwrap().interval,
+        Some(Duration::from_secs(10))
+    );
+    assert_eq!(p.start_order(&[]), ["db", "wordpress"]);
+}
+
+#[test]
+fn fixture_override_merges() {
+    let p = load(&opts(&fixture("override"))).unwrap();
+    let web = &p.services["web"];
+    assert_eq!(
+        web.ports
+            .iter()
+            .map(|p| p.published.clone().unwrap())
+            .collect::<Vec<_>>(),
+        ["8080", "9229"]
+    );
+    assert_eq!(web.environment["LOG_LEVEL"].as_deref(), Some("debug"));
+    assert_eq!(web.environment["APP_NAME"].as_deref(), Some("shop"));
+    assert_eq!(
+        web.volumes[0].source.as_deref(),
+        Some(fixture("override").join("web").to_str().unwrap())
+    );
+    assert_eq!(
+        p.services["db"].environment["POSTGRES_USER"].as_deref(),
+        Some("postgres")
+    );
+}
+
+#[test]
+fn fixture_frontend_backend() {
+    let p = load(&opts(&fixture("frontend-backend"))).unwrap();
+    assert!(p.networks["backend"].internal);
+    assert_eq!(p.networks["backend"].name, "frontend-backend_backend");
+    let app = &p.services["app"];
+    assert_eq!(app.networks["frontend"].aliases, ["application"]);
+    assert_eq!(
+        app.networks["backend"].ipv4_address.as_deref(),
+        Some("172.16.238.10")
+    );
+    assert!(!p.networks.contains_key("default"));
+}
+
+#[test]
+fn fixture_anchors() {
+    let mut o = opts(&fixture("anchors"));
+    o.env.insert("TAG".into(), "1.36".into());
+    let p = load(&o).unwrap();
+    let api = &p.services["api"];
+    assert_eq!(api.image, "docker.io/library/busybox:1.36");
+    assert_eq!(api.environment["TZ"].as_deref(), Some("UTC"));
+    assert_eq!(api.environment["ROLE"].as_deref(), Some("api"));
+    assert_eq!(api.restart.as_deref(), Some("unless-stopped"));
+    assert_eq!(
+        p.services["worker"].healthcheck.as_ref().unwrap().interval,
+        Some(Duration::from_secs(30))
+    );
+    assert_eq!(
+        p.services["worker"].healthcheck.as_ref().unwrap().retries,
+        Some(3)
+    );
+}
+
+#[test]
+fn fixture_supermarket() {
+    let p = load(&opts(&fixture("supermarket"))).unwrap();
+    assert_eq!(p.name, "supermarket");
+    let pay = &p.services["payment"];
+    assert_eq!(pay.deploy.replicas, Some(3));
+    let a = pay.autoscale.as_ref().unwrap();
+    assert_eq!(
+        (a.min, a.max, a.target),
+        (3, 6, AutoscaleTarget::CpuPercent(60.0))
+    );
+    assert_eq!(
+        pay.deploy.update_config.as_ref().unwrap().order,
+        Order::StartFirst
+    );
+    assert_eq!(pay.deploy.resources.limits.memory, Some(64 << 20));
+    assert!(p.networks["back"].internal);
+    assert_eq!(p.start_order(&[]), ["db", "inventory", "payment"]);
+}
