@@ -907,7 +907,7 @@ impl Supervisor {
         };
         let target_hash = self.desired.target_hash(name);
         let want = self.svcs.get(name).map_or(0, |s| s.want);
-        self.rolling_update(name, &svc, &target_hash, want);
+        self.rolling_update(name, &svc, &target_hash);
         let run = self.svcs.entry(name.to_string()).or_default();
         let surge = run.batch.as_ref().map_or(0, |b| b.surge);
         let want_total = want + surge;
@@ -949,7 +949,7 @@ impl Supervisor {
     /// Rolling updates by update_config: replicas whose config hash differs from the
     /// service's are replaced `parallelism` at a time, start-first (the new one ready and
     /// in the balancer before the old one leaves it) or stop-first.
-    fn rolling_update(&mut self, name: &str, svc: &Service, target: &str, want: u32) {
+    fn rolling_update(&mut self, name: &str, svc: &Service, target: &str) {
         let cfg = update_config(svc);
         let now = Instant::now();
         let run = self.svcs.entry(name.to_string()).or_default();
