@@ -439,7 +439,10 @@ mod tests {
             addrs(&ask(&z, "rr", RecordType::A).unwrap()),
             ["172.18.0.5", "172.18.0.6"]
         );
-        assert_eq!(addrs(&ask(&z, "RR", RecordType::AAAA).unwrap()), ["fd00::6"]);
+        assert_eq!(
+            addrs(&ask(&z, "RR", RecordType::AAAA).unwrap()),
+            ["fd00::6"]
+        );
         // A service with no address now: ours, no data (never asked upstream).
         let r = ask(&z, "gone", RecordType::A).unwrap();
         assert!(r.answers.is_empty());

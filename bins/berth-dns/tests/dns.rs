@@ -363,7 +363,10 @@ fn dns_with_nothing_to_serve_exits_at_once() {
 fn time_until(what: &str, mut f: impl FnMut() -> bool) -> Duration {
     let t = Instant::now();
     while !f() {
-        assert!(t.elapsed() < Duration::from_secs(3), "timed out waiting for {what}");
+        assert!(
+            t.elapsed() < Duration::from_secs(3),
+            "timed out waiting for {what}"
+        );
         std::thread::sleep(Duration::from_micros(500));
     }
     t.elapsed()

@@ -275,9 +275,7 @@ pub(crate) fn declarations() -> Vec<Value> {
 
 /// The `published` chain's service rules (part of [`nft::base_commands`]).
 pub(crate) fn dispatch_rules() -> Vec<Value> {
-    let vmap = |key: Vec<Value>, map: &str| {
-        json!({"vmap": {"key": {"concat": key}, "data": format!("@{map}")}})
-    };
+    let vmap = |key: Vec<Value>, map: &str| json!({"vmap": {"key": {"concat": key}, "data": format!("@{map}")}});
     let (daddr, l4, dport) = (
         payload("ip", "daddr"),
         meta("l4proto"),
@@ -529,7 +527,10 @@ pub fn service_commands(lb: &ServiceLb, now: &Listed) -> Result<Vec<Value>> {
     // that is there with the same verdict is a no-op).
     let want = lb.dispatch();
     for (map, key, chain) in &mine.dispatch {
-        if !want.iter().any(|(m, k, c)| m == map && k == key && c == chain) {
+        if !want
+            .iter()
+            .any(|(m, k, c)| m == map && k == key && c == chain)
+        {
             v.push(cmd("delete", "element", elem(map, vec![key.clone()])));
         }
     }
@@ -648,11 +649,7 @@ impl Nft {
         let known = self.cache().get(id).cloned();
         let old = match known {
             Some(o) => o,
-            None => self
-                .counters_of(id)?
-                .into_iter()
-                .map(|(b, _)| b)
-                .collect(),
+            None => self.counters_of(id)?.into_iter().map(|(b, _)| b).collect(),
         };
         let r = self.apply(backends_commands(id, &backends, &old));
         let mut cache = self.cache();
@@ -664,9 +661,9 @@ impl Nft {
             Err(e) => {
                 cache.remove(id);
                 match e {
-                    Error::Nft(m) if m.contains("No such file or directory") => Err(
-                        Error::Invalid(format!("no load balancer for service {id}")),
-                    ),
+                    Error::Nft(m) if m.contains("No such file or directory") => {
+                        Err(Error::Invalid(format!("no load balancer for service {id}")))
+                    }
                     e => Err(e),
                 }
             }
@@ -848,26 +845,39 @@ mod tests {
         assert_eq!(dels, [r#"{"concat":["tcp",9090]}"#, r#""10.77.0.9""#]);
         let s = text(&v);
         // The kept backend's counter is not re-added (it keeps its count); the new one is.
-        assert!(s.contains(&format!(r#"{{"elem":{{"val":"10.77.0.3","comment":"{id}"}}}}"#)));
-        assert!(!s.contains(&format!(r#"{{"elem":{{"val":"10.77.0.2","comment":"{id}"}}}}"#)));
+        assert!(s.contains(&format!(
+            r#"{{"elem":{{"val":"10.77.0.3","comment":"{id}"}}}}"#
+        )));
+        assert!(!s.contains(&format!(
+            r#"{{"elem":{{"val":"10.77.0.2","comment":"{id}"}}}}"#
+        )));
     }
 
     #[test]
     fn membership_changes_are_elements_only() {
         let id = "abc";
-        let v = backends_commands(id, &[ip("10.0.0.3"), ip("10.0.0.4")], &[ip("10.0.0.2"), ip("10.0.0.3")]);
+        let v = backends_commands(
+            id,
+            &[ip("10.0.0.3"), ip("10.0.0.4")],
+            &[ip("10.0.0.2"), ip("10.0.0.3")],
+        );
         let s = text(&v);
         assert!(!s.contains(r#""rule""#) && !s.contains(r#""chain""#));
         assert_eq!(v[0], cmd("flush", "map", json!({"name": "svc-abc-slots"})));
         assert!(s.contains(r#"[63,"10.0.0.4"]"#));
         // 10.0.0.2 leaves (re-added then deleted), 10.0.0.4 arrives, 10.0.0.3 is untouched.
-        assert!(s.contains(r#"{"delete":{"element":{"name":"svc-be4","elem":["10.0.0.2"]"#), "{s}");
+        assert!(
+            s.contains(r#"{"delete":{"element":{"name":"svc-be4","elem":["10.0.0.2"]"#),
+            "{s}"
+        );
         assert!(s.contains(r#""val":"10.0.0.4""#) && !s.contains(r#""val":"10.0.0.3""#));
         // Empty: only the flush (and the counters out).
         let v = backends_commands(id, &[], &[ip("10.0.0.2")]);
         assert_eq!(v.len(), 3);
-        assert!(dedup(id, &vec![ip("10.0.0.1"); 3]).unwrap().len() == 1);
-        let many: Vec<Ipv4Addr> = (0..65u32).map(|i| Ipv4Addr::from(0x0a00_0000 + i)).collect();
+        assert_eq!(dedup(id, &[ip("10.0.0.1"); 3]).unwrap().len(), 1);
+        let many: Vec<Ipv4Addr> = (0..65u32)
+            .map(|i| Ipv4Addr::from(0x0a00_0000 + i))
+            .collect();
         assert!(dedup(id, &many).is_err());
     }
 
@@ -893,13 +903,7 @@ mod tests {
                 },
                 "published twice",
             ),
-            (
-                ServiceLb {
-                    vip: None,
-                    ..lb()
-                },
-                "VIP ports without a VIP",
-            ),
+            (ServiceLb { vip: None, ..lb() }, "VIP ports without a VIP"),
             (
                 ServiceLb {
                     vip: Some((ip("10.0.0.9"), "br x".into())),
@@ -974,9 +978,14 @@ mod tests {
                 "delete map"
             ]
         );
-        assert!(remove_commands("zzz", &Listed::default()).unwrap().is_empty());
+        assert!(remove_commands("zzz", &Listed::default())
+            .unwrap()
+            .is_empty());
         assert_eq!(
-            describe(VIP_MAP, &json!({"concat": ["br-one", "10.0.0.200", "tcp", 80]})),
+            describe(
+                VIP_MAP,
+                &json!({"concat": ["br-one", "10.0.0.200", "tcp", 80]})
+            ),
             "tcp port 80 of VIP 10.0.0.200 on br-one"
         );
         assert_eq!(

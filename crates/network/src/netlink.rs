@@ -515,11 +515,9 @@ impl Netlink {
         m.header.index = index;
         m.attributes.push(AddressAttribute::Local(addr.addr()));
         m.attributes.push(AddressAttribute::Address(addr.addr()));
-        match self.request(
-            RouteNetlinkMessage::DelAddress(m),
-            0,
-            &|| format!("delete address {addr} from link {index}"),
-        ) {
+        match self.request(RouteNetlinkMessage::DelAddress(m), 0, &|| {
+            format!("delete address {addr} from link {index}")
+        }) {
             Err(e) if matches!(errno(&e), Some(EADDRNOTAVAIL | ENODEV)) => Ok(()),
             r => r,
         }

@@ -595,7 +595,8 @@ pub struct Nft {
     bin: PathBuf,
     /// Each service's backends as this instance last wrote them (crate::lb): lets
     /// `set_backends` skip reading the table back. Filled from the kernel when unknown.
-    pub(crate) lb_backends: std::sync::Mutex<std::collections::HashMap<String, Vec<std::net::Ipv4Addr>>>,
+    pub(crate) lb_backends:
+        std::sync::Mutex<std::collections::HashMap<String, Vec<std::net::Ipv4Addr>>>,
 }
 
 impl Nft {

@@ -45,7 +45,9 @@ impl Named {
                         std::thread::spawn(move || {
                             s.set_nonblocking(false).unwrap();
                             let mut w = s.try_clone().unwrap();
-                            if w.write_all(format!("{name} {}\n", peer.ip()).as_bytes()).is_err() {
+                            if w.write_all(format!("{name} {}\n", peer.ip()).as_bytes())
+                                .is_err()
+                            {
                                 return;
                             }
                             for line in BufReader::new(s).lines() {
@@ -90,10 +92,7 @@ struct Conn {
 
 impl Conn {
     fn open(ns: &TestNs, to: SocketAddr) -> std::io::Result<Conn> {
-        let s = ns
-            .ns
-            .run(|| TcpStream::connect_timeout(&to, OK))
-            .unwrap()?;
+        let s = ns.ns.run(|| TcpStream::connect_timeout(&to, OK)).unwrap()?;
         s.set_read_timeout(Some(OK))?;
         let w = s.try_clone()?;
         let mut r = BufReader::new(s);
@@ -254,7 +253,7 @@ fn service_spreads_keeps_clients_follows_membership_and_goes() {
     w.nft.set_service(&lb).unwrap(); // idempotent
     netlink::add_vip(&mut w.h.nl(), BRIDGE, v4(VIP)).unwrap();
     netlink::add_vip(&mut w.h.nl(), BRIDGE, v4(VIP)).unwrap();
-    assert_eq!(w.nft.services().unwrap(), [id.clone()]);
+    assert_eq!(w.nft.services().unwrap(), std::slice::from_ref(&id));
 
     // 300 new connections from outside spread over the 3, each seeing the client itself.
     let front = sa("198.51.100.1:8080");
@@ -294,7 +293,10 @@ fn service_spreads_keeps_clients_follows_membership_and_goes() {
         assert_eq!(c.seen(), "10.77.0.1");
         vnames.push(c.name().to_string());
     }
-    assert!(["be1", "be2", "be3"].iter().all(|n| count(&vnames, n) > 0), "{vnames:?}");
+    assert!(
+        ["be1", "be2", "be3"].iter().all(|n| count(&vnames, n) > 0),
+        "{vnames:?}"
+    );
     w.x.sh(&format!("ip route add {VIP}/32 via 198.51.100.1"));
     assert!(Conn::open(&w.x, vip).is_err(), "VIP answered from outside");
 
@@ -328,7 +330,11 @@ fn service_spreads_keeps_clients_follows_membership_and_goes() {
         let t = Instant::now();
         let e = Conn::open(from, to).err().expect("refused");
         assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{e}");
-        assert!(t.elapsed() < Duration::from_millis(500), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            t.elapsed()
+        );
     }
     assert_eq!(held.echo("again").unwrap(), "be3:again");
     assert!(w.nft.backend_counters(&id).unwrap().is_empty());
@@ -340,7 +346,10 @@ fn service_spreads_keeps_clients_follows_membership_and_goes() {
     for _ in 0..60 {
         back.push(Conn::open(&w.x, front).unwrap().name().to_string());
     }
-    assert!(["be1", "be2", "be3"].iter().all(|n| count(&back, n) > 0), "{back:?}");
+    assert!(
+        ["be1", "be2", "be3"].iter().all(|n| count(&back, n) > 0),
+        "{back:?}"
+    );
     assert_eq!(w.nft.backend_counters(&id).unwrap().len(), 3);
 
     // Every server saw only the client, the bridge (localhost, hairpin, VIP) addresses.
@@ -367,7 +376,10 @@ fn service_spreads_keeps_clients_follows_membership_and_goes() {
     assert!(w.nft.backend_counters(&id).unwrap().is_empty());
     assert!(!w.h.sh("ip -4 addr show dev br-lb").contains(VIP));
     assert!(Conn::open(&w.x, front).is_err());
-    assert!(!w.nft.delete_table_if_unused().unwrap(), "the network is left");
+    assert!(
+        !w.nft.delete_table_if_unused().unwrap(),
+        "the network is left"
+    );
     w.nft.remove_network(&rules()).unwrap();
     assert!(w.nft.delete_table_if_unused().unwrap());
     assert_eq!(w.h.sh("nft list tables").trim(), "");
@@ -394,7 +406,10 @@ fn a_service_keeps_the_table_and_its_ports_are_its_own() {
         })
         .unwrap_err()
         .to_string();
-    assert_eq!(e, "nft: tcp port 8080 on every address is taken by service aaa already");
+    assert_eq!(
+        e,
+        "nft: tcp port 8080 on every address is taken by service aaa already"
+    );
     // Replacing a service's ports drops the old one.
     let a2 = ServiceLb {
         published: vec![LbPort {
@@ -408,7 +423,10 @@ fn a_service_keeps_the_table_and_its_ports_are_its_own() {
     nft.set_service(&a2).unwrap();
     let text = h.sh("nft list table inet berth");
     assert!(!text.contains("8080"), "{text}");
-    assert!(text.contains("127.0.0.1 . udp . 5353 : jump svc-aaa-pub"), "{text}");
+    assert!(
+        text.contains("127.0.0.1 . udp . 5353 : jump svc-aaa-pub"),
+        "{text}"
+    );
     assert!(
         text.contains("dnat ip to numgen random mod 64 map @svc-aaa-slots:53"),
         "{text}"
