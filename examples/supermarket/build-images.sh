@@ -119,7 +119,7 @@ image() { # SERVICE VERSION TAG BROKEN
       architecture: "amd64", os: "linux", created: $created,
       config: {
         Env: ["PATH=/bin"], Cmd: $cmd, WorkingDir: "/", ExposedPorts: {"80/tcp": {}},
-        Healthcheck: {Test: ["CMD", "wget", "-q", "-T", "1", "-O", "/dev/null", "http://127.0.0.1/health"],
+        Healthcheck: {Test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1/health"],
                       Interval: 1000000000, Timeout: 1000000000, Retries: 2},
         Labels: {"org.opencontainers.image.title": ("supermarket " + $s),
                  "org.opencontainers.image.version": $v}

@@ -30,3 +30,4 @@ reply() {
 json_field() {
   printf '%s' "$2" | sed -n "s/.*\"$1\":\"\{0,1\}\([^\",}]*\).*/\1/p"
 }
+# (busybox 1.35's wget -T segfaults: callers use `timeout N wget` instead.)
