@@ -157,6 +157,8 @@ pub fn load(o: &LoadOptions) -> Result<Project, ComposeError> {
         merged = merge::merge(merged, t, &mut Vec::new())
             .map_err(|e| invalid(format!("{shown}: {e}")))?;
     }
+    merge::strip_tags(&mut merged, &mut Vec::new())
+        .map_err(|e| invalid(format!("{first_file}: {e}")))?;
     merge::enforce_unicity(&mut merged, &mut Vec::new());
 
     let name = project_name(o, &merged, &env, &project_dir)
@@ -271,7 +273,10 @@ fn parse_file(
         }
     }
     let err = |e: String| invalid(format!("{shown}: {e}"));
-    let root = Obj::new(&tree, "", ROOT_KEYS, ROOT_UNSUPPORTED).map_err(err)?;
+    // The checks see the file as it reads alone (`!reset` keys gone, `!override` values).
+    let mut alone = tree.clone();
+    merge::strip_tags(&mut alone, &mut Vec::new()).map_err(err)?;
+    let root = Obj::new(&alone, "", ROOT_KEYS, ROOT_UNSUPPORTED).map_err(err)?;
     if root.get("version").is_some() {
         warnings.push(format!("{shown}: the attribute `version` is obsolete, it will be ignored, please remove it to avoid potential confusion"));
     }
@@ -454,6 +459,13 @@ fn validate(p: &mut Project, file_of: &dyn Fn(&str) -> String) -> Result<(), Com
             .map(|a| a.max)
             .unwrap_or(0)
             .max(s.deploy.replicas.unwrap_or(1));
+        if max > 1 {
+            if let Some((net, _)) = s.networks.iter().find(|(_, n)| {
+                n.ipv4_address.is_some() || n.ipv6_address.is_some() || n.mac_address.is_some()
+            }) {
+                return Err(bad(name, format!("services.{name}.networks.{net}: a fixed address can't be shared by {max} replicas: invalid compose project")));
+            }
+        }
         if let Some(cn) = &s.container_name {
             if max > 1 {
                 return Err(bad(name, format!("services.{name}: can't set container_name and {name} as container name must be unique: invalid compose project")));

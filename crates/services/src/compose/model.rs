@@ -30,6 +30,7 @@ pub struct Project {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
 pub struct Service {
     pub name: String,
     pub image: String,
