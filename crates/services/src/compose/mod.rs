@@ -81,7 +81,17 @@ pub fn load(o: &LoadOptions) -> Result<Project, ComposeError> {
 
     // (shown name, absolute path)
     let mut files: Vec<(String, PathBuf)> = Vec::new();
-    let from_env = o.env.get("COMPOSE_FILE").filter(|v| !v.is_empty());
+    // COMPOSE_FILE may also come from the .env of the directory compose looks in.
+    let look_in_dotenv = if o.files.is_empty() && !o.env.contains_key("COMPOSE_FILE") {
+        read_dotenv(&look_in, &o.env)?
+    } else {
+        BTreeMap::new()
+    };
+    let from_env = o
+        .env
+        .get("COMPOSE_FILE")
+        .or_else(|| look_in_dotenv.get("COMPOSE_FILE"))
+        .filter(|v| !v.is_empty());
     if !o.files.is_empty() {
         for f in &o.files {
             files.push((f.display().to_string(), absolute(f, &cwd)));
@@ -116,16 +126,7 @@ pub fn load(o: &LoadOptions) -> Result<Project, ComposeError> {
     };
 
     // The environment: the process's over the project dir's .env.
-    let mut env: BTreeMap<String, String> = BTreeMap::new();
-    let dotenv = project_dir.join(".env");
-    if dotenv.is_file() {
-        let text = std::fs::read_to_string(&dotenv)
-            .map_err(|e| ComposeError::File(format!("{}: {e}", dotenv.display())))?;
-        let lookup = |k: &str| o.env.get(k).cloned();
-        let parsed = interp::parse_dotenv(&text, &lookup)
-            .map_err(|e| ComposeError::File(format!("{}: {e}", dotenv.display())))?;
-        env.extend(parsed.into_iter().filter_map(|(k, v)| Some((k, v?))));
-    }
+    let mut env = read_dotenv(&project_dir, &o.env)?;
     env.extend(o.env.iter().map(|(k, v)| (k.clone(), v.clone())));
 
     let mut warnings = Vec::new();
@@ -234,6 +235,26 @@ pub fn load(o: &LoadOptions) -> Result<Project, ComposeError> {
     normalise(&mut p);
     validate(&mut p, &|svc: &str| file_of("services", svc))?;
     Ok(p)
+}
+
+/// The variables of `dir/.env` (none when there is no such file).
+fn read_dotenv(
+    dir: &Path,
+    process: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, ComposeError> {
+    let path = dir.join(".env");
+    if !path.is_file() {
+        return Ok(BTreeMap::new());
+    }
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| ComposeError::File(format!("{}: {e}", path.display())))?;
+    let lookup = |k: &str| process.get(k).cloned();
+    let parsed = interp::parse_dotenv(&text, &lookup)
+        .map_err(|e| ComposeError::File(format!("{}: {e}", path.display())))?;
+    Ok(parsed
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v?)))
+        .collect())
 }
 
 /// A default file's name as shown in messages: relative to the current directory when
@@ -668,6 +689,30 @@ impl Project {
             visit(self, n, &mut out, &mut seen);
         }
         out
+    }
+
+    /// Enables services disabled by profiles, as docker compose does for services named
+    /// on its command line: those named and the disabled services they depend on. The
+    /// project is validated again (ports, dependencies...). Unknown names are an error.
+    pub fn enable_services(&mut self, names: &[String]) -> Result<(), ComposeError> {
+        let mut todo: Vec<String> = names.to_vec();
+        while let Some(n) = todo.pop() {
+            if self.services.contains_key(&n) {
+                continue;
+            }
+            let s = self
+                .disabled
+                .remove(&n)
+                .ok_or_else(|| invalid(format!("no such service: {n}")))?;
+            todo.extend(s.depends_on.keys().cloned());
+            self.services.insert(n, s);
+        }
+        let file = self
+            .config_files
+            .first()
+            .map(|f| f.display().to_string())
+            .unwrap_or_default();
+        validate(self, &|_| file.clone())
     }
 
     /// A service by name, enabled or disabled by profiles.

@@ -543,6 +543,10 @@ fn compose_file_variable() {
         .insert("COMPOSE_FILE".into(), "one.yaml:two.yaml".into());
     let p = load(&o).unwrap();
     assert_eq!(p.services.keys().collect::<Vec<_>>(), ["a", "b"]);
+    // also from the .env file
+    std::fs::write(d.path("app").join(".env"), "COMPOSE_FILE=two.yaml\n").unwrap();
+    o.env.clear();
+    assert_eq!(load(&o).unwrap().services.keys().collect::<Vec<_>>(), ["b"]);
 }
 
 #[test]
@@ -551,4 +555,20 @@ fn project_round_trips_through_json() {
     let json = serde_json::to_string(&p).unwrap();
     let back: Project = serde_json::from_str(&json).unwrap();
     assert_eq!(back, p);
+}
+
+#[test]
+fn enabling_a_disabled_service_brings_its_dependencies() {
+    let mut p = one("services:\n  web:\n    image: a\n  tool:\n    image: b\n    profiles: [tools]\n    depends_on: [helper]\n  helper:\n    image: c\n    profiles: [helpers]\n").unwrap();
+    assert_eq!(p.services.len(), 1);
+    p.enable_services(&["tool".into()]).unwrap();
+    assert_eq!(
+        p.services.keys().collect::<Vec<_>>(),
+        ["helper", "tool", "web"]
+    );
+    assert!(p.disabled.is_empty());
+    assert_eq!(
+        p.enable_services(&["nope".into()]).unwrap_err().to_string(),
+        "no such service: nope"
+    );
 }
