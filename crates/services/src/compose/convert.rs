@@ -527,7 +527,7 @@ fn env_files(
                             .str("path")?
                             .ok_or_else(|| format!("{ip}: path is required"))?;
                         if let Some(f) = o.str("format")? {
-                            if f != "raw" && f != "env" {
+                            if f != "env" {
                                 return Err(format!(
                                     "{ip}.format: unsupported env_file format {f:?}"
                                 ));

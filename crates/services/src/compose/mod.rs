@@ -437,7 +437,8 @@ fn validate(p: &mut Project, file_of: &dyn Fn(&str) -> String) -> Result<(), Com
             return Err(bad(name, format!("service {name:?} has neither an image nor a build context specified: invalid compose project")));
         }
         if let Some(mode) = &s.network_mode {
-            if s.networks.keys().any(|n| n != "default") || !s.networks.is_empty() {
+            // (normalise adds `default` only without a network_mode)
+            if !s.networks.is_empty() {
                 return Err(bad(name, format!("services.{name}: service declares mutually exclusive `network_mode` and `networks`: invalid compose project")));
             }
             match mode.as_str() {
