@@ -232,6 +232,18 @@ pub fn load(o: &LoadOptions) -> Result<Project, ComposeError> {
             }
         }
     }
+    let taken: BTreeSet<String> = p
+        .services
+        .values()
+        .chain(p.disabled.values())
+        .flat_map(|s| {
+            s.environment
+                .iter()
+                .filter(|(_, v)| v.is_none())
+                .map(|(k, _)| k.clone())
+        })
+        .collect();
+    p.environment.retain(|k, _| taken.contains(k));
     normalise(&mut p);
     validate(&mut p, &|svc: &str| file_of("services", svc))?;
     Ok(p)

@@ -19,8 +19,9 @@ pub struct Project {
     pub volumes: BTreeMap<String, VolumeDef>,
     /// Services excluded by profiles (not active): the CLI may enable one named explicitly.
     pub disabled: BTreeMap<String, Service>,
-    /// The environment interpolation used (process env over `.env`), kept so that a
-    /// service's `environment: {KEY: null}` can take its value from it.
+    /// The variables of the environment interpolation used (process env over `.env`)
+    /// that a service's `environment: {KEY: null}` takes; only those, so that a stored
+    /// project does not hold the whole environment of the shell that loaded it.
     #[serde(default)]
     pub environment: BTreeMap<String, String>,
     /// What docker compose prints as warnings (unset variables, obsolete `version`,

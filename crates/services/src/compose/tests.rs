@@ -572,3 +572,19 @@ fn enabling_a_disabled_service_brings_its_dependencies() {
         "no such service: nope"
     );
 }
+
+#[test]
+fn project_keeps_only_the_variables_services_take() {
+    let d = Dir::new(
+        "app",
+        &[(
+            "compose.yaml",
+            "services:\n  web:\n    image: a\n    environment: [TAKEN, SET=1]\n",
+        )],
+    );
+    let mut o = opts(&d.path("app"));
+    o.env.insert("TAKEN".into(), "v".into());
+    o.env.insert("SECRET_TOKEN".into(), "do not store".into());
+    let p = load(&o).unwrap();
+    assert_eq!(p.environment.keys().collect::<Vec<_>>(), ["TAKEN"]);
+}
