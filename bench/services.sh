@@ -80,7 +80,7 @@ summary() {
     "|---|---:|---:|---:|",
     ($e | to_entries[] | .key as $k | .value as $v |
       if $v.skipped then "| \($k) | skipped: \($v.skipped) | | |" else
-      "| \($k) \($v.version) | \($v.up.median | s) | " +
+      "| \($k) (\($v.version)) | \($v.up.median | s) | " +
       (if $k == "berth" then "-" else ratio($e.berth.up.median; $v.up.median) end) +
       " | \($v.down.median | s) |" end),
     "",
