@@ -80,7 +80,7 @@ summary() {
     "|---|---:|---:|---:|",
     ($e | to_entries[] | .key as $k | .value as $v |
       if $v.skipped then "| \($k) | skipped: \($v.skipped) | | |" else
-      "| \($k) \($v.version) | \($v.up.median | s) | " +
+      "| \($k) (\($v.version)) | \($v.up.median | s) | " +
       (if $k == "berth" then "-" else ratio($e.berth.up.median; $v.up.median) end) +
       " | \($v.down.median | s) |" end),
     "",
@@ -184,6 +184,8 @@ mnt)
     done
     grep " $W" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
     find /sys/fs/cgroup/*/"${CG#/}" -depth -type d -exec rmdir {} \; 2>/dev/null
+    # The shared parent too, when nothing else uses it (scripts/test.sh counts it).
+    rmdir /sys/fs/cgroup/*/"$(dirname "${CG#/}")" 2>/dev/null
     for ns in $NS_LIST; do ip netns del "$ns" 2>/dev/null; done
     rm -rf "$W"
   }
@@ -373,7 +375,7 @@ CONF
   probe() {
     local port=$PUB_PORT id
     if [ $e != berth ]; then
-      id=$($X ps -q --filter "label=com.docker.compose.project=$PROJECT" --filter label=com.docker.compose.service=payment | head -1)
+      id=$($X ps -q --filter label=com.docker.compose.service=payment | head -1)
       port=$($X port "$id" 80 | head -1)
       port=${port##*:}
     fi

@@ -527,7 +527,7 @@ fn env_files(
                             .str("path")?
                             .ok_or_else(|| format!("{ip}: path is required"))?;
                         if let Some(f) = o.str("format")? {
-                            if f != "raw" && f != "env" {
+                            if f != "env" {
                                 return Err(format!(
                                     "{ip}.format: unsupported env_file format {f:?}"
                                 ));
@@ -1399,9 +1399,11 @@ fn autoscale(v: &Value, p: &str) -> R<Autoscale> {
     let target = match (cpu, conns) {
         (Some(c), None) => AutoscaleTarget::CpuPercent(c),
         (None, Some(c)) => AutoscaleTarget::ConnectionsPerReplica(c),
-        _ => return Err(format!(
+        _ => {
+            return Err(format!(
             "{p}: exactly one of target_cpu_percent and target_connections_per_replica is required"
-        )),
+        ))
+        }
     };
     let t = match target {
         AutoscaleTarget::CpuPercent(c) | AutoscaleTarget::ConnectionsPerReplica(c) => c,

@@ -141,7 +141,11 @@ fn braced(
 }
 
 fn required(name: &str, msg: &str) -> String {
-    format!("required variable {name} is missing a value: {msg}")
+    if msg.is_empty() {
+        format!("required variable {name} is missing a value")
+    } else {
+        format!("required variable {name} is missing a value: {msg}")
+    }
 }
 
 /// Interpolates every string scalar of `v` (not mapping keys), naming the key path in
@@ -375,6 +379,10 @@ mod tests {
             "required variable PASSWORD is missing a value: need a password"
         );
         assert!(i("${EMPTY:?x}", &e).is_err());
+        assert_eq!(
+            i("${NOPE:?}", &e).unwrap_err(),
+            "required variable NOPE is missing a value"
+        );
         assert!(i("${NOPE?x}", &e).is_err());
     }
 

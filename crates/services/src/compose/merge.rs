@@ -101,6 +101,18 @@ fn merge_mappings(
     path: &mut Vec<String>,
 ) -> Result<Mapping, String> {
     for (k, v) in over {
+        // compose's `!reset` (drop what earlier files set) and `!override` (replace
+        // instead of merging).
+        if let Value::Tagged(t) = &v {
+            if t.tag == "reset" {
+                base.remove(&k);
+                continue;
+            }
+            if t.tag == "override" {
+                base.insert(k, t.value.clone());
+                continue;
+            }
+        }
         match base.get_mut(&k) {
             None => {
                 base.insert(k, v);
@@ -114,6 +126,42 @@ fn merge_mappings(
         }
     }
     Ok(base)
+}
+
+/// Resolves the `!reset` and `!override` tags left after merging (a `!reset` key is
+/// removed, `!override` is its value); any other tag is an error.
+pub fn strip_tags(v: &mut Value, path: &mut Vec<String>) -> Result<(), String> {
+    match v {
+        Value::Mapping(m) => {
+            m.retain(|_, x| !matches!(x, Value::Tagged(t) if t.tag == "reset"));
+            for (k, x) in m.iter_mut() {
+                path.push(key_string(k));
+                strip_tags(x, path)?;
+                path.pop();
+            }
+        }
+        Value::Sequence(s) => {
+            s.retain(|x| !matches!(x, Value::Tagged(t) if t.tag == "reset"));
+            for (i, x) in s.iter_mut().enumerate() {
+                path.push(i.to_string());
+                strip_tags(x, path)?;
+                path.pop();
+            }
+        }
+        Value::Tagged(t) if t.tag == "override" => {
+            *v = std::mem::take(&mut t.value);
+            strip_tags(v, path)?;
+        }
+        Value::Tagged(t) => {
+            return Err(format!(
+                "{}: unsupported YAML tag {}",
+                path.join("."),
+                t.tag
+            ))
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// A list_or_dict as a sequence (`KEY=VALUE`, bare `KEY` for null), mappings sorted by
@@ -373,6 +421,21 @@ mod tests {
         assert_eq!(
             v,
             y("services:\n  web:\n    extra_hosts: ['a:1.1.1.1', 'b:2.2.2.2']\n")
+        );
+    }
+
+    #[test]
+    fn reset_and_override_tags() {
+        let mut v = merged(
+            "services:\n  web:\n    ports: ['80:80']\n    environment: {A: '1'}\n    user: x\n",
+            "services:\n  web:\n    ports: !override ['81:81']\n    environment: !reset {}\n    user: !reset null\n",
+        );
+        strip_tags(&mut v, &mut Vec::new()).unwrap();
+        assert_eq!(v, y("services:\n  web:\n    ports: ['81:81']\n"));
+        let mut bad = y("a: !custom 1");
+        assert_eq!(
+            strip_tags(&mut bad, &mut Vec::new()).unwrap_err(),
+            "a: unsupported YAML tag !custom"
         );
     }
 

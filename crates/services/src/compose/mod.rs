@@ -81,7 +81,17 @@ pub fn load(o: &LoadOptions) -> Result<Project, ComposeError> {
 
     // (shown name, absolute path)
     let mut files: Vec<(String, PathBuf)> = Vec::new();
-    let from_env = o.env.get("COMPOSE_FILE").filter(|v| !v.is_empty());
+    // COMPOSE_FILE may also come from the .env of the directory compose looks in.
+    let look_in_dotenv = if o.files.is_empty() && !o.env.contains_key("COMPOSE_FILE") {
+        read_dotenv(&look_in, &o.env)?
+    } else {
+        BTreeMap::new()
+    };
+    let from_env = o
+        .env
+        .get("COMPOSE_FILE")
+        .or_else(|| look_in_dotenv.get("COMPOSE_FILE"))
+        .filter(|v| !v.is_empty());
     if !o.files.is_empty() {
         for f in &o.files {
             files.push((f.display().to_string(), absolute(f, &cwd)));
@@ -116,16 +126,7 @@ pub fn load(o: &LoadOptions) -> Result<Project, ComposeError> {
     };
 
     // The environment: the process's over the project dir's .env.
-    let mut env: BTreeMap<String, String> = BTreeMap::new();
-    let dotenv = project_dir.join(".env");
-    if dotenv.is_file() {
-        let text = std::fs::read_to_string(&dotenv)
-            .map_err(|e| ComposeError::File(format!("{}: {e}", dotenv.display())))?;
-        let lookup = |k: &str| o.env.get(k).cloned();
-        let parsed = interp::parse_dotenv(&text, &lookup)
-            .map_err(|e| ComposeError::File(format!("{}: {e}", dotenv.display())))?;
-        env.extend(parsed.into_iter().filter_map(|(k, v)| Some((k, v?))));
-    }
+    let mut env = read_dotenv(&project_dir, &o.env)?;
     env.extend(o.env.iter().map(|(k, v)| (k.clone(), v.clone())));
 
     let mut warnings = Vec::new();
@@ -157,6 +158,8 @@ pub fn load(o: &LoadOptions) -> Result<Project, ComposeError> {
         merged = merge::merge(merged, t, &mut Vec::new())
             .map_err(|e| invalid(format!("{shown}: {e}")))?;
     }
+    merge::strip_tags(&mut merged, &mut Vec::new())
+        .map_err(|e| invalid(format!("{first_file}: {e}")))?;
     merge::enforce_unicity(&mut merged, &mut Vec::new());
 
     let name = project_name(o, &merged, &env, &project_dir)
@@ -229,9 +232,41 @@ pub fn load(o: &LoadOptions) -> Result<Project, ComposeError> {
             }
         }
     }
+    let taken: BTreeSet<String> = p
+        .services
+        .values()
+        .chain(p.disabled.values())
+        .flat_map(|s| {
+            s.environment
+                .iter()
+                .filter(|(_, v)| v.is_none())
+                .map(|(k, _)| k.clone())
+        })
+        .collect();
+    p.environment.retain(|k, _| taken.contains(k));
     normalise(&mut p);
     validate(&mut p, &|svc: &str| file_of("services", svc))?;
     Ok(p)
+}
+
+/// The variables of `dir/.env` (none when there is no such file).
+fn read_dotenv(
+    dir: &Path,
+    process: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, ComposeError> {
+    let path = dir.join(".env");
+    if !path.is_file() {
+        return Ok(BTreeMap::new());
+    }
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| ComposeError::File(format!("{}: {e}", path.display())))?;
+    let lookup = |k: &str| process.get(k).cloned();
+    let parsed = interp::parse_dotenv(&text, &lookup)
+        .map_err(|e| ComposeError::File(format!("{}: {e}", path.display())))?;
+    Ok(parsed
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v?)))
+        .collect())
 }
 
 /// A default file's name as shown in messages: relative to the current directory when
@@ -271,7 +306,10 @@ fn parse_file(
         }
     }
     let err = |e: String| invalid(format!("{shown}: {e}"));
-    let root = Obj::new(&tree, "", ROOT_KEYS, ROOT_UNSUPPORTED).map_err(err)?;
+    // The checks see the file as it reads alone (`!reset` keys gone, `!override` values).
+    let mut alone = tree.clone();
+    merge::strip_tags(&mut alone, &mut Vec::new()).map_err(err)?;
+    let root = Obj::new(&alone, "", ROOT_KEYS, ROOT_UNSUPPORTED).map_err(err)?;
     if root.get("version").is_some() {
         warnings.push(format!("{shown}: the attribute `version` is obsolete, it will be ignored, please remove it to avoid potential confusion"));
     }
@@ -411,7 +449,8 @@ fn validate(p: &mut Project, file_of: &dyn Fn(&str) -> String) -> Result<(), Com
             return Err(bad(name, format!("service {name:?} has neither an image nor a build context specified: invalid compose project")));
         }
         if let Some(mode) = &s.network_mode {
-            if s.networks.keys().any(|n| n != "default") || !s.networks.is_empty() {
+            // (normalise adds `default` only without a network_mode)
+            if !s.networks.is_empty() {
                 return Err(bad(name, format!("services.{name}: service declares mutually exclusive `network_mode` and `networks`: invalid compose project")));
             }
             match mode.as_str() {
@@ -454,6 +493,13 @@ fn validate(p: &mut Project, file_of: &dyn Fn(&str) -> String) -> Result<(), Com
             .map(|a| a.max)
             .unwrap_or(0)
             .max(s.deploy.replicas.unwrap_or(1));
+        if max > 1 {
+            if let Some((net, _)) = s.networks.iter().find(|(_, n)| {
+                n.ipv4_address.is_some() || n.ipv6_address.is_some() || n.mac_address.is_some()
+            }) {
+                return Err(bad(name, format!("services.{name}.networks.{net}: a fixed address can't be shared by {max} replicas: invalid compose project")));
+            }
+        }
         if let Some(cn) = &s.container_name {
             if max > 1 {
                 return Err(bad(name, format!("services.{name}: can't set container_name and {name} as container name must be unique: invalid compose project")));
@@ -656,6 +702,30 @@ impl Project {
             visit(self, n, &mut out, &mut seen);
         }
         out
+    }
+
+    /// Enables services disabled by profiles, as docker compose does for services named
+    /// on its command line: those named and the disabled services they depend on. The
+    /// project is validated again (ports, dependencies...). Unknown names are an error.
+    pub fn enable_services(&mut self, names: &[String]) -> Result<(), ComposeError> {
+        let mut todo: Vec<String> = names.to_vec();
+        while let Some(n) = todo.pop() {
+            if self.services.contains_key(&n) {
+                continue;
+            }
+            let s = self
+                .disabled
+                .remove(&n)
+                .ok_or_else(|| invalid(format!("no such service: {n}")))?;
+            todo.extend(s.depends_on.keys().cloned());
+            self.services.insert(n, s);
+        }
+        let file = self
+            .config_files
+            .first()
+            .map(|f| f.display().to_string())
+            .unwrap_or_default();
+        validate(self, &|_| file.clone())
     }
 
     /// A service by name, enabled or disabled by profiles.

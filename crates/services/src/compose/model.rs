@@ -19,8 +19,9 @@ pub struct Project {
     pub volumes: BTreeMap<String, VolumeDef>,
     /// Services excluded by profiles (not active): the CLI may enable one named explicitly.
     pub disabled: BTreeMap<String, Service>,
-    /// The environment interpolation used (process env over `.env`), kept so that a
-    /// service's `environment: {KEY: null}` can take its value from it.
+    /// The variables of the environment interpolation used (process env over `.env`)
+    /// that a service's `environment: {KEY: null}` takes; only those, so that a stored
+    /// project does not hold the whole environment of the shell that loaded it.
     #[serde(default)]
     pub environment: BTreeMap<String, String>,
     /// What docker compose prints as warnings (unset variables, obsolete `version`,
@@ -30,6 +31,7 @@ pub struct Project {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
 pub struct Service {
     pub name: String,
     pub image: String,
@@ -93,6 +95,43 @@ pub struct Service {
     pub pull_policy: Option<String>,
     /// `x-berth-autoscale`
     pub autoscale: Option<Autoscale>,
+}
+
+impl Service {
+    /// The policy the supervisor follows when a replica exits or turns unhealthy:
+    /// deploy.restart_policy, else the service's `restart:` (no → none, on-failure[:N] →
+    /// on-failure with N attempts, always / unless-stopped → any), else swarm's default
+    /// (any). A delay of None is the supervisor's default.
+    pub fn restart_policy(&self) -> RestartPolicySpec {
+        if let Some(p) = &self.deploy.restart_policy {
+            return p.clone();
+        }
+        let condition = match self.restart.as_deref() {
+            Some("no") => RestartCondition::None,
+            Some(r) if r.starts_with("on-failure") => RestartCondition::OnFailure,
+            _ => RestartCondition::Any,
+        };
+        let max_attempts = self
+            .restart
+            .as_deref()
+            .and_then(|r| r.strip_prefix("on-failure:"))
+            .and_then(|n| n.parse().ok())
+            .filter(|n| *n > 0);
+        RestartPolicySpec {
+            condition,
+            delay: None,
+            max_attempts,
+            window: None,
+        }
+    }
+
+    /// How many replicas `up` starts: deploy.replicas, else autoscale's min, else 1.
+    pub fn replicas(&self) -> u32 {
+        self.deploy
+            .replicas
+            .or(self.autoscale.as_ref().map(|a| a.min))
+            .unwrap_or(1)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -342,4 +381,46 @@ pub struct VolumeDef {
     pub driver: Option<String>,
     pub labels: BTreeMap<String, String>,
     pub driver_opts: BTreeMap<String, String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_policy_from_deploy_or_restart() {
+        let mut s = Service::default();
+        assert_eq!(s.restart_policy().condition, RestartCondition::Any);
+        s.restart = Some("no".into());
+        assert_eq!(s.restart_policy().condition, RestartCondition::None);
+        s.restart = Some("on-failure:4".into());
+        let p = s.restart_policy();
+        assert_eq!(
+            (p.condition, p.max_attempts),
+            (RestartCondition::OnFailure, Some(4))
+        );
+        s.deploy.restart_policy = Some(RestartPolicySpec {
+            condition: RestartCondition::Any,
+            delay: Some(Duration::from_secs(1)),
+            max_attempts: None,
+            window: None,
+        });
+        assert_eq!(s.restart_policy().delay, Some(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn replicas_default() {
+        let mut s = Service::default();
+        assert_eq!(s.replicas(), 1);
+        s.autoscale = Some(Autoscale {
+            min: 3,
+            max: 6,
+            target: AutoscaleTarget::CpuPercent(50.0),
+            scale_up_after: Duration::from_secs(1),
+            scale_down_after: Duration::from_secs(1),
+        });
+        assert_eq!(s.replicas(), 3);
+        s.deploy.replicas = Some(4);
+        assert_eq!(s.replicas(), 4);
+    }
 }

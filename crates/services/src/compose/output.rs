@@ -38,7 +38,20 @@ pub fn to_yaml(p: &Project) -> String {
             ),
         );
     }
-    serde_norway::to_string(&Value::Object(root)).expect("the model serialises")
+    let mut root = Value::Object(root);
+    escape_dollars(&mut root);
+    serde_norway::to_string(&root).expect("the model serialises")
+}
+
+/// Values are printed interpolated; `$` is doubled so that the output loads again to the
+/// same model (as docker compose config does).
+fn escape_dollars(v: &mut Value) {
+    match v {
+        Value::String(s) if s.contains('$') => *s = s.replace('$', "$$"),
+        Value::Array(a) => a.iter_mut().for_each(escape_dollars),
+        Value::Object(o) => o.values_mut().for_each(escape_dollars),
+        _ => {}
+    }
 }
 
 /// Inserts only what is set.

@@ -356,7 +356,7 @@ fn config_hash_changes_only_with_the_containers() {
 
 #[test]
 fn config_output_round_trips() {
-    let p = one("services:\n  web:\n    image: nginx\n    ports: ['8080:80']\n    healthcheck: {test: [CMD, \"true\"], interval: 1m30s}\n    depends_on: [db]\n  db:\n    image: pg\n    volumes: ['data:/var/lib/pg', './conf:/conf:ro']\nvolumes:\n  data: {}\n").unwrap();
+    let p = one("services:\n  web:\n    image: nginx\n    command: [echo, '$$HOME']\n    ports: ['8080:80']\n    healthcheck: {test: [CMD, \"true\"], interval: 1m30s}\n    depends_on: [db]\n  db:\n    image: pg\n    volumes: ['data:/var/lib/pg', './conf:/conf:ro']\nvolumes:\n  data: {}\n").unwrap();
     let y = p.to_yaml();
     assert!(y.starts_with("name: myapp\nservices:\n"), "{y}");
     assert!(y.contains("interval: 1m30s"), "{y}");
@@ -365,6 +365,8 @@ fn config_output_round_trips() {
         "{y}"
     );
     assert!(y.contains("condition: service_started"), "{y}");
+    assert!(y.contains("$$HOME"), "{y}");
+    assert_eq!(p.services["web"].command.as_ref().unwrap()[1], "$HOME");
     // `config` output is itself a valid compose file that loads to the same model
     let again = load_dir(&[("compose.yaml", &y)]).unwrap();
     assert_eq!(again.services, p.services);
@@ -502,4 +504,87 @@ fn fixture_supermarket() {
     assert_eq!(pay.deploy.resources.limits.memory, Some(64 << 20));
     assert!(p.networks["back"].internal);
     assert_eq!(p.start_order(&[]), ["db", "inventory", "payment"]);
+}
+
+#[test]
+fn fixed_address_with_replicas() {
+    let err = one_err("services:\n  web:\n    image: a\n    deploy: {replicas: 2}\n    networks:\n      n: {ipv4_address: 10.5.0.9}\nnetworks:\n  n: {ipam: {config: [{subnet: 10.5.0.0/24}]}}\n");
+    assert!(err.ends_with("services.web.networks.n: a fixed address can't be shared by 2 replicas: invalid compose project"), "{err}");
+}
+
+#[test]
+fn reset_in_an_override_file() {
+    let p = load_dir(&[
+        (
+            "compose.yaml",
+            "services:\n  web:\n    image: a\n    ports: ['8080:80']\n    command: [x]\n",
+        ),
+        (
+            "compose.override.yaml",
+            "services:\n  web:\n    ports: !reset []\n    command: !reset null\n",
+        ),
+    ])
+    .unwrap();
+    assert!(p.services["web"].ports.is_empty());
+    assert_eq!(p.services["web"].command, None);
+}
+
+#[test]
+fn compose_file_variable() {
+    let d = Dir::new(
+        "app",
+        &[
+            ("one.yaml", "services:\n  a:\n    image: a\n"),
+            ("two.yaml", "services:\n  b:\n    image: b\n"),
+        ],
+    );
+    let mut o = opts(&d.path("app"));
+    o.env
+        .insert("COMPOSE_FILE".into(), "one.yaml:two.yaml".into());
+    let p = load(&o).unwrap();
+    assert_eq!(p.services.keys().collect::<Vec<_>>(), ["a", "b"]);
+    // also from the .env file
+    std::fs::write(d.path("app").join(".env"), "COMPOSE_FILE=two.yaml\n").unwrap();
+    o.env.clear();
+    assert_eq!(load(&o).unwrap().services.keys().collect::<Vec<_>>(), ["b"]);
+}
+
+#[test]
+fn project_round_trips_through_json() {
+    let p = load(&opts(&fixture("supermarket"))).unwrap();
+    let json = serde_json::to_string(&p).unwrap();
+    let back: Project = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, p);
+}
+
+#[test]
+fn enabling_a_disabled_service_brings_its_dependencies() {
+    let mut p = one("services:\n  web:\n    image: a\n  tool:\n    image: b\n    profiles: [tools]\n    depends_on: [helper]\n  helper:\n    image: c\n    profiles: [helpers]\n").unwrap();
+    assert_eq!(p.services.len(), 1);
+    p.enable_services(&["tool".into()]).unwrap();
+    assert_eq!(
+        p.services.keys().collect::<Vec<_>>(),
+        ["helper", "tool", "web"]
+    );
+    assert!(p.disabled.is_empty());
+    assert_eq!(
+        p.enable_services(&["nope".into()]).unwrap_err().to_string(),
+        "no such service: nope"
+    );
+}
+
+#[test]
+fn project_keeps_only_the_variables_services_take() {
+    let d = Dir::new(
+        "app",
+        &[(
+            "compose.yaml",
+            "services:\n  web:\n    image: a\n    environment: [TAKEN, SET=1]\n",
+        )],
+    );
+    let mut o = opts(&d.path("app"));
+    o.env.insert("TAKEN".into(), "v".into());
+    o.env.insert("SECRET_TOKEN".into(), "do not store".into());
+    let p = load(&o).unwrap();
+    assert_eq!(p.environment.keys().collect::<Vec<_>>(), ["TAKEN"]);
 }
