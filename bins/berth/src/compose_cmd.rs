@@ -307,7 +307,11 @@ fn load_model(a: &ComposeArgs) -> Result<Project> {
     let mut profiles = a.profile.clone();
     if profiles.is_empty() {
         if let Ok(p) = std::env::var("COMPOSE_PROFILES") {
-            profiles = p.split(',').filter(|s| !s.is_empty()).map(String::from).collect();
+            profiles = p
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect();
         }
     }
     let files = a
@@ -774,7 +778,11 @@ fn run_oneoff(g: &Globals, ctx: &Ctx, p: Project, x: RunArgs) -> Result<i32> {
         o.cmd = Some(x.command.clone());
     }
     if let Some(ep) = &x.entrypoint {
-        o.entrypoint = Some(if ep.is_empty() { vec![] } else { vec![ep.clone()] });
+        o.entrypoint = Some(if ep.is_empty() {
+            vec![]
+        } else {
+            vec![ep.clone()]
+        });
     }
     o.env.extend(x.env.iter().cloned());
     if let Some(u) = x.user {
@@ -823,7 +831,9 @@ fn events(ctx: &Ctx, name: &str, a: EventsArgs) -> Result<i32> {
                 } else {
                     let attrs: Vec<String> = at
                         .iter()
-                        .filter(|(k, _)| !k.starts_with("com.docker.compose.") || k.ends_with(".service"))
+                        .filter(|(k, _)| {
+                            !k.starts_with("com.docker.compose.") || k.ends_with(".service")
+                        })
                         .map(|(k, v)| format!("{k}={v}"))
                         .collect();
                     println!(
@@ -848,7 +858,10 @@ fn images(ctx: &Ctx, name: &str, a: ImagesArgs) -> Result<i32> {
     let ms = ops::containers(ctx, name, &a.service, true)?;
     let recs = ctx.store.records()?;
     if !a.quiet {
-        println!("{:<28}{:<28}{:<12}{:<16}SIZE", "CONTAINER", "REPOSITORY", "TAG", "IMAGE ID");
+        println!(
+            "{:<28}{:<28}{:<12}{:<16}SIZE",
+            "CONTAINER", "REPOSITORY", "TAG", "IMAGE ID"
+        );
     }
     for m in ms {
         let (repo, tag) = match m.config.options.image.rsplit_once(':') {
@@ -865,7 +878,14 @@ fn images(ctx: &Ctx, name: &str, a: ImagesArgs) -> Result<i32> {
             .resolve(&recs, &m.config.image_id)
             .map(|r| berth_engine::stats::human_size(r.size))
             .unwrap_or_default();
-        println!("{:<28}{:<28}{:<12}{:<16}{}", m.config.name, repo, tag, &id[..12.min(id.len())], size);
+        println!(
+            "{:<28}{:<28}{:<12}{:<16}{}",
+            m.config.name,
+            repo,
+            tag,
+            &id[..12.min(id.len())],
+            size
+        );
     }
     Ok(0)
 }

@@ -282,7 +282,12 @@ fn main() {
     // Container commands run without tokio: most are a few file reads and a fork.
     if matches!(
         cli.cmd,
-        Cmd::Containers(_) | Cmd::Io(_) | Cmd::Volumes(_) | Cmd::System(_) | Cmd::Networks(_) | Cmd::Compose(_)
+        Cmd::Containers(_)
+            | Cmd::Io(_)
+            | Cmd::Volumes(_)
+            | Cmd::System(_)
+            | Cmd::Networks(_)
+            | Cmd::Compose(_)
     ) {
         let code = match client_options(&cli) {
             Ok(client_opts) => {
@@ -406,7 +411,12 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Load(a) | Cmd::Image(ImageCmd::Load(a)) => load(&ctx, a),
         Cmd::Import(a) | Cmd::Image(ImageCmd::Import(a)) => import(&ctx, a),
         Cmd::Login(_) | Cmd::Logout(_) => unreachable!("handled above"),
-        Cmd::Containers(_) | Cmd::Io(_) | Cmd::Volumes(_) | Cmd::System(_) | Cmd::Networks(_) | Cmd::Compose(_) => {
+        Cmd::Containers(_)
+        | Cmd::Io(_)
+        | Cmd::Volumes(_)
+        | Cmd::System(_)
+        | Cmd::Networks(_)
+        | Cmd::Compose(_) => {
             unreachable!("run without tokio")
         }
     }

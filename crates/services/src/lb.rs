@@ -103,7 +103,9 @@ impl Balancer {
                 continue;
             };
             let raw = match &port.host_ip {
-                Some(ip) if ip.contains(':') => format!("[{ip}]:{pubd}:{}/{}", port.target, port.protocol),
+                Some(ip) if ip.contains(':') => {
+                    format!("[{ip}]:{pubd}:{}/{}", port.target, port.protocol)
+                }
                 Some(ip) => format!("{ip}:{pubd}:{}/{}", port.target, port.protocol),
                 None => format!("{pubd}:{}/{}", port.target, port.protocol),
             };
@@ -113,9 +115,8 @@ impl Balancer {
         if !specs.is_empty() {
             // Our own earlier reservation must go before binding the same ports again.
             drop(old);
-            let r = ports::reserve(&specs, false).map_err(|e| {
-                Error::Invalid(format!("service {}: {}", svc.name, e))
-            })?;
+            let r = ports::reserve(&specs, false)
+                .map_err(|e| Error::Invalid(format!("service {}: {}", svc.name, e)))?;
             for b in &r.bindings {
                 published.push(LbPort {
                     proto: b.proto,
@@ -228,7 +229,10 @@ impl Balancer {
             self.nft.set_backends(id, &b).map_err(net_err)?;
         }
         for n in &s.nets {
-            let b: Vec<Ipv4Addr> = ready.iter().filter_map(|m| m.get(&n.rec.id).copied()).collect();
+            let b: Vec<Ipv4Addr> = ready
+                .iter()
+                .filter_map(|m| m.get(&n.rec.id).copied())
+                .collect();
             let answer: Vec<IpAddr> = match &n.vip {
                 Some((id, vip)) => {
                     self.nft.set_backends(id, &b).map_err(net_err)?;
@@ -237,7 +241,12 @@ impl Balancer {
                 None => b.iter().map(|a| IpAddr::V4(*a)).collect(),
             };
             if n.rec.dns {
-                berth_engine::net::dns::set_service_record(&self.layout, &n.rec.id, service, &answer)?;
+                berth_engine::net::dns::set_service_record(
+                    &self.layout,
+                    &n.rec.id,
+                    service,
+                    &answer,
+                )?;
             }
         }
         Ok(())
@@ -268,7 +277,11 @@ impl Balancer {
             .map(|s| {
                 s.nets
                     .iter()
-                    .filter_map(|n| n.vip.as_ref().map(|v| (n.rec.name.clone(), v.1.to_string())))
+                    .filter_map(|n| {
+                        n.vip
+                            .as_ref()
+                            .map(|v| (n.rec.name.clone(), v.1.to_string()))
+                    })
                     .collect()
             })
             .unwrap_or_default()
@@ -298,7 +311,9 @@ impl Balancer {
                     let _ = berth_network::netlink::remove_vip(&mut nl, &n.rec.bridge, *vip);
                 }
             }
-            let _ = NetworksDir::new(self.layout.root()).leases(&n.rec.id).release(&owner);
+            let _ = NetworksDir::new(self.layout.root())
+                .leases(&n.rec.id)
+                .release(&owner);
             let _ = berth_engine::net::dns::remove_service_record(&self.layout, &n.rec.id, service);
         }
     }

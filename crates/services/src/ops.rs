@@ -350,9 +350,8 @@ pub fn lock_supervisor(pd: &ProjectDir) -> Result<std::fs::File> {
         .write(true)
         .open(&p)
         .map_err(|e| Error::Io(p.clone(), e))?;
-    flock(&f, FlockOperation::NonBlockingLockExclusive).map_err(|_| {
-        Error::Invalid(format!("project {} has a supervisor already", pd.name))
-    })?;
+    flock(&f, FlockOperation::NonBlockingLockExclusive)
+        .map_err(|_| Error::Invalid(format!("project {} has a supervisor already", pd.name)))?;
     f.set_len(0).map_err(|e| Error::Io(p.clone(), e))?;
     write!(f, "{}", std::process::id()).map_err(|e| Error::Io(p.clone(), e))?;
     Ok(f)
@@ -382,7 +381,10 @@ pub fn wait_converged(
                 progress(&format!("Container {}", m.config.name), "Started");
             }
             if healthy
-                && m.state.as_ref().and_then(|s| s.health.as_ref()).is_some_and(|h| h.status == "healthy")
+                && m.state
+                    .as_ref()
+                    .and_then(|s| s.health.as_ref())
+                    .is_some_and(|h| h.status == "healthy")
                 && shown_healthy.insert(m.config.name.clone())
             {
                 progress(&format!("Container {}", m.config.name), "Healthy");
@@ -399,7 +401,8 @@ pub fn wait_converged(
                 let started = st.services.values().all(|s| {
                     s.running >= s.desired || !s.update.is_empty() && s.update.starts_with("paused")
                 });
-                if (healthy && st.converged) || (!healthy && started && st.converged)
+                if (healthy && st.converged)
+                    || (!healthy && started && st.converged)
                     || (!healthy && started && t.elapsed() > Duration::from_secs(2))
                 {
                     return Ok(st.clone());
@@ -429,7 +432,12 @@ pub fn wait_converged(
 }
 
 /// `scale SVC=N...`: new replica counts for the supervisor.
-pub fn scale(ctx: &Ctx, project: &str, scale: &BTreeMap<String, u32>, progress: Progress) -> Result<Status> {
+pub fn scale(
+    ctx: &Ctx,
+    project: &str,
+    scale: &BTreeMap<String, u32>,
+    progress: Progress,
+) -> Result<Status> {
     let pd = ProjectDir::new(&ctx.layout, project);
     let mut d = pd
         .load_desired()?
@@ -465,7 +473,13 @@ pub fn containers(ctx: &Ctx, project: &str, services: &[String], all: bool) -> R
 
 /// `stop`: the supervisor keeps the containers but runs and replaces none; they are
 /// stopped (in parallel).
-pub fn stop(ctx: &Ctx, project: &str, services: &[String], timeout: Option<i64>, progress: Progress) -> Result<()> {
+pub fn stop(
+    ctx: &Ctx,
+    project: &str,
+    services: &[String],
+    timeout: Option<i64>,
+    progress: Progress,
+) -> Result<()> {
     let pd = ProjectDir::new(&ctx.layout, project);
     if let Some(mut d) = pd.load_desired()? {
         if services.is_empty() {
@@ -479,10 +493,15 @@ pub fn stop(ctx: &Ctx, project: &str, services: &[String], timeout: Option<i64>,
         wait_generation(&pd, gen);
     }
     let ms = containers(ctx, project, services, false)?;
-    parallel(&ms, |m| {
-        berth_engine::control::stop(&ctx.layout, &ctx.store, m.id(), None, timeout)
-            .map_err(Error::from)
-    }, "Stopped", progress)
+    parallel(
+        &ms,
+        |m| {
+            berth_engine::control::stop(&ctx.layout, &ctx.store, m.id(), None, timeout)
+                .map_err(Error::from)
+        },
+        "Stopped",
+        progress,
+    )
 }
 
 /// `start`: stopped replicas start again and the supervisor takes over.
@@ -495,11 +514,16 @@ pub fn start(ctx: &Ctx, project: &str, progress: Progress) -> Result<Status> {
         .into_iter()
         .filter(|m| !m.oneoff() && !m.running())
         .collect();
-    parallel(&ms, |m| {
-        berth_engine::create::start_container(&ctx.layout, &ctx.store, m.id(), false)
-            .map(|_| ())
-            .map_err(Error::from)
-    }, "Started", progress)?;
+    parallel(
+        &ms,
+        |m| {
+            berth_engine::create::start_container(&ctx.layout, &ctx.store, m.id(), false)
+                .map(|_| ())
+                .map_err(Error::from)
+        },
+        "Started",
+        progress,
+    )?;
     d.stopped = false;
     let gen = pd.save_desired(&mut d)?;
     ensure_supervisor(ctx, project)?;
@@ -584,11 +608,23 @@ pub fn down(
         crate::supervisor::teardown_lb(&ctx.layout, p);
     }
     let ms = containers(ctx, project, &[], true)?;
-    parallel(&ms, |m| {
-        let _ = berth_engine::control::stop(&ctx.layout, &ctx.store, m.id(), None, timeout);
-        berth_engine::control::remove(&ctx.layout, &ctx.store, m.id(), &m.config.name, true, true)
+    parallel(
+        &ms,
+        |m| {
+            let _ = berth_engine::control::stop(&ctx.layout, &ctx.store, m.id(), None, timeout);
+            berth_engine::control::remove(
+                &ctx.layout,
+                &ctx.store,
+                m.id(),
+                &m.config.name,
+                true,
+                true,
+            )
             .map_err(Error::from)
-    }, "Removed", progress)?;
+        },
+        "Removed",
+        progress,
+    )?;
     // Networks and volumes the project made (by their labels, so a half-made project's
     // are found too).
     let nets = Networks::new(&ctx.layout);
@@ -612,14 +648,18 @@ pub fn down(
 
 /// Projects with records or containers here: (name, status text, config files).
 pub fn list(ctx: &Ctx, all: bool) -> Result<Vec<(String, String, String)>> {
-    let mut names: BTreeSet<String> = crate::state::project_names(&ctx.layout).into_iter().collect();
+    let mut names: BTreeSet<String> = crate::state::project_names(&ctx.layout)
+        .into_iter()
+        .collect();
     let mut by: BTreeMap<String, Vec<Member>> = BTreeMap::new();
     for id in ctx.layout.container_ids()? {
         if let Ok(c) = ctx.layout.load_config(&id) {
             if let Some(p) = c.options.labels.get(L_PROJECT) {
                 names.insert(p.clone());
                 let state = berth_engine::status::current(&ctx.layout, &id).ok();
-                by.entry(p.clone()).or_default().push(Member { config: c, state });
+                by.entry(p.clone())
+                    .or_default()
+                    .push(Member { config: c, state });
             }
         }
     }

@@ -132,7 +132,11 @@ impl ProjectDir {
 
     /// Writes `d` with the next generation; returns it.
     pub fn save_desired(&self, d: &mut Desired) -> Result<u64, Error> {
-        let prev = self.load_desired().ok().flatten().map_or(0, |p| p.generation);
+        let prev = self
+            .load_desired()
+            .ok()
+            .flatten()
+            .map_or(0, |p| p.generation);
         d.generation = prev.max(d.generation) + 1;
         write_json(&self.desired_path(), d)?;
         Ok(d.generation)

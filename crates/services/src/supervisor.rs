@@ -81,7 +81,10 @@ impl Rep {
         !matches!(self.phase, Phase::Retiring)
     }
     fn live(&self) -> bool {
-        matches!(self.phase, Phase::Launching | Phase::Starting | Phase::Ready)
+        matches!(
+            self.phase,
+            Phase::Launching | Phase::Starting | Phase::Ready
+        )
     }
 }
 
@@ -214,11 +217,7 @@ impl Supervisor {
 
     fn say(&mut self, msg: &str) {
         use std::io::Write;
-        let _ = writeln!(
-            self.log,
-            "{} {msg}",
-            berth_engine::record::now_rfc3339()
-        );
+        let _ = writeln!(self.log, "{} {msg}", berth_engine::record::now_rfc3339());
     }
 
     /// Emits a project event (`compose events` shows them with the containers' own).
@@ -343,7 +342,10 @@ impl Supervisor {
 
     /// Runs until the project's desired state is removed (`down`) or SIGTERM.
     pub fn run(mut self) -> Result<()> {
-        self.say(&format!("supervising generation {}", self.desired.generation));
+        self.say(&format!(
+            "supervising generation {}",
+            self.desired.generation
+        ));
         loop {
             self.reconcile();
             self.write_status();
@@ -351,7 +353,9 @@ impl Supervisor {
                 self.say("desired state removed: exiting");
                 return Ok(());
             }
-            let timeout = self.next_deadline().map(|t| t.saturating_duration_since(Instant::now()));
+            let timeout = self
+                .next_deadline()
+                .map(|t| t.saturating_duration_since(Instant::now()));
             let (fired_pidfds, inotify_ready, wake_ready) = self.wait(timeout)?;
             for i in fired_pidfds {
                 self.on_exit(i);
@@ -397,7 +401,10 @@ impl Supervisor {
             PollFd::new(&self.wake_r, PollFlags::IN),
         ];
         for &i in &idx {
-            fds.push(PollFd::new(self.reps[i].pidfd.as_ref().unwrap(), PollFlags::IN));
+            fds.push(PollFd::new(
+                self.reps[i].pidfd.as_ref().unwrap(),
+                PollFlags::IN,
+            ));
         }
         let ts = timeout.map(|d| rustix::event::Timespec {
             tv_sec: d.as_secs() as i64,
@@ -458,7 +465,10 @@ impl Supervisor {
     fn on_exit(&mut self, i: usize) {
         let r = &mut self.reps[i];
         r.pidfd = None;
-        if matches!(r.phase, Phase::Retiring | Phase::Finished | Phase::Dead { .. }) {
+        if matches!(
+            r.phase,
+            Phase::Retiring | Phase::Finished | Phase::Dead { .. }
+        ) {
             return;
         }
         r.phase = Phase::Dead {
@@ -579,9 +589,7 @@ impl Supervisor {
                                     .load_config(&id)
                                     .ok()
                                     .and_then(|c| c.health)
-                                    .is_some_and(|h| {
-                                        !h.test.is_empty() && h.test[0] != "NONE"
-                                    });
+                                    .is_some_and(|h| !h.test.is_empty() && h.test[0] != "NONE");
                                 let healthy = st.health.as_ref().map(|h| h.status == "healthy");
                                 r.phase = if !r.has_health || healthy == Some(true) {
                                     Phase::Ready
@@ -714,7 +722,10 @@ impl Supervisor {
         }
     }
 
-    fn restart_policy(&self, name: &str) -> (RestartCondition, Duration, Option<u32>, Option<Duration>) {
+    fn restart_policy(
+        &self,
+        name: &str,
+    ) -> (RestartCondition, Duration, Option<u32>, Option<Duration>) {
         let Some(svc) = self.desired.project.services.get(name) else {
             return (RestartCondition::None, Duration::ZERO, None, None);
         };
@@ -768,9 +779,9 @@ impl Supervisor {
                 }
                 Condition::ServiceCompletedSuccessfully => {
                     !reps.is_empty()
-                        && reps.iter().all(|r| {
-                            r.phase == Phase::Finished && self.exit_of(r) == Some(0)
-                        })
+                        && reps
+                            .iter()
+                            .all(|r| r.phase == Phase::Finished && self.exit_of(r) == Some(0))
                 }
             }
         })
@@ -800,11 +811,13 @@ impl Supervisor {
         for name in names {
             self.reconcile_service(&name);
         }
-        let any_autoscale = self
-            .desired
-            .active
-            .iter()
-            .any(|n| self.desired.project.services.get(n).is_some_and(|s| s.autoscale.is_some()));
+        let any_autoscale = self.desired.active.iter().any(|n| {
+            self.desired
+                .project
+                .services
+                .get(n)
+                .is_some_and(|s| s.autoscale.is_some())
+        });
         if any_autoscale && self.next_sample.is_none() {
             self.next_sample = Some(Instant::now() + SAMPLE);
         } else if !any_autoscale {
@@ -876,7 +889,11 @@ impl Supervisor {
         for i in due {
             let name = self.reps[i].service.clone();
             let number = self.reps[i].number;
-            self.svcs.entry(name.clone()).or_default().attempts.push(now);
+            self.svcs
+                .entry(name.clone())
+                .or_default()
+                .attempts
+                .push(now);
             self.event(&name, "replace", &[("number", number.to_string())]);
             self.say(&format!("replacing {name} replica {number}"));
             // Retiring frees the slot: reconcile_service launches the replacement.
@@ -971,7 +988,9 @@ impl Supervisor {
             });
             if let Some(f) = failed {
                 let why = match f.phase {
-                    Phase::Dead { unhealthy: true, .. } => "turned unhealthy",
+                    Phase::Dead {
+                        unhealthy: true, ..
+                    } => "turned unhealthy",
                     Phase::Starting => "did not become healthy in time",
                     _ => "exited",
                 };
@@ -1056,7 +1075,10 @@ impl Supervisor {
             ..Default::default()
         };
         if cfg.order == Order::StartFirst {
-            batch.old = serving_old.iter().map(|&i| self.reps[i].id.clone()).collect();
+            batch.old = serving_old
+                .iter()
+                .map(|&i| self.reps[i].id.clone())
+                .collect();
             batch.surge = serving_old.len() as u32;
         } else {
             batch.old = Vec::new();
@@ -1175,16 +1197,20 @@ impl Supervisor {
                         total += c.saturating_sub(prev);
                     }
                     run.conns = counters;
-                    (total as f64 / SAMPLE.as_secs_f64() / ready.len() as f64, t, " new connections/s")
+                    (
+                        total as f64 / SAMPLE.as_secs_f64() / ready.len() as f64,
+                        t,
+                        " new connections/s",
+                    )
                 }
             };
             let run = self.svcs.entry(name.clone()).or_default();
             if run.batch.is_some() {
                 continue;
             }
-            let cooldown_ok = run
-                .last_change
-                .map_or(true, |t| now.duration_since(t) >= a.scale_up_after.min(a.scale_down_after));
+            let cooldown_ok = run.last_change.map_or(true, |t| {
+                now.duration_since(t) >= a.scale_up_after.min(a.scale_down_after)
+            });
             if load > target {
                 run.below = None;
                 let since = *run.above.get_or_insert(now);
@@ -1202,7 +1228,9 @@ impl Supervisor {
             } else if load < target * 0.5 {
                 run.above = None;
                 let since = *run.below.get_or_insert(now);
-                if now.duration_since(since) >= a.scale_down_after && run.want > a.min && cooldown_ok
+                if now.duration_since(since) >= a.scale_down_after
+                    && run.want > a.min
+                    && cooldown_ok
                 {
                     let to = run.want - 1;
                     let reason = format!(
@@ -1253,11 +1281,16 @@ impl Supervisor {
         for (name, run) in &self.svcs {
             let reps: Vec<&Rep> = self.reps.iter().filter(|r| &r.service == name).collect();
             let target = self.desired.target_hash(name);
-            let running = reps.iter().filter(|r| matches!(r.phase, Phase::Starting | Phase::Ready)).count() as u32;
+            let running = reps
+                .iter()
+                .filter(|r| matches!(r.phase, Phase::Starting | Phase::Ready))
+                .count() as u32;
             let ready = reps.iter().filter(|r| r.phase == Phase::Ready).count() as u32;
             let finished = reps.iter().filter(|r| r.phase == Phase::Finished).count() as u32;
             let slots = reps.iter().filter(|r| r.slot()).count() as u32;
-            let outdated = reps.iter().any(|r| r.slot() && r.hash != target && self.desired.project.services.contains_key(name));
+            let outdated = reps.iter().any(|r| {
+                r.slot() && r.hash != target && self.desired.project.services.contains_key(name)
+            });
             let settled = reps.iter().all(|r| {
                 matches!(r.phase, Phase::Ready | Phase::Finished)
                     || (r.phase == Phase::Starting && !r.has_health)

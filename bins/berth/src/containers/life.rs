@@ -226,8 +226,7 @@ pub fn run_resolved(
     if let Err(x) = create::start_container(&e.layout, &e.store, &c.id, true) {
         return fail(x);
     }
-    let streams =
-        |n: &str| attach.is_empty() || attach.iter().any(|s| s.eq_ignore_ascii_case(n));
+    let streams = |n: &str| attach.is_empty() || attach.iter().any(|s| s.eq_ignore_ascii_case(n));
     let stdin = c.options.open_stdin && (attach.is_empty() || streams("stdin"));
     let opts = super::attach::Opts {
         stdin,

@@ -50,7 +50,11 @@ struct Planned {
 pub fn owner_stale(layout: &Layout, owner: &str) -> bool {
     if let Some((project, _)) = service_owner(owner) {
         // A service's virtual IP lives as long as its project's desired state.
-        return !layout.projects_dir().join(project).join("desired.json").is_file();
+        return !layout
+            .projects_dir()
+            .join(project)
+            .join("desired.json")
+            .is_file();
     }
     if !crate::lookup::is_full_id(owner) || !layout.container_dir(owner).is_dir() {
         return true;
