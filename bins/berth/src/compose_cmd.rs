@@ -113,7 +113,8 @@ struct DownArgs {
     /// Remove named volumes declared in the "volumes" section and anonymous volumes
     #[arg(short = 'v', long)]
     volumes: bool,
-    /// Remove containers for services not defined in the Compose file
+    /// Remove containers for services not defined in the Compose file (down removes every
+    /// container of the project, so this is what it does anyway)
     #[arg(long)]
     remove_orphans: bool,
     /// Specify a shutdown timeout in seconds
@@ -392,7 +393,7 @@ fn run(g: &Globals, a: ComposeArgs) -> Result<i32> {
                 .collect();
             println!("{}", serde_json::Value::Array(v));
         } else {
-            println!("{:<20}{:<20}{}", "NAME", "STATUS", "CONFIG FILES");
+            println!("{:<20}{:<20}CONFIG FILES", "NAME", "STATUS");
             for r in rows {
                 println!("{:<20}{:<20}{}", r.0, r.1, r.2);
             }
@@ -435,7 +436,6 @@ fn run(g: &Globals, a: ComposeArgs) -> Result<i32> {
                 &r.name,
                 r.project.as_ref().ok(),
                 d.volumes,
-                d.remove_orphans,
                 d.timeout,
                 &mut progress,
             )?;
@@ -754,7 +754,7 @@ fn run_oneoff(g: &Globals, ctx: &Ctx, p: Project, x: RunArgs) -> Result<i32> {
         .or_else(|| p.disabled.get(&x.service))
         .ok_or_else(|| anyhow!("no such service: {}", x.service))?
         .clone();
-    if ops::missing_images(ctx, &p, &[x.service.clone()])?.contains(&svc.image) {
+    if ops::missing_images(ctx, &p, std::slice::from_ref(&x.service))?.contains(&svc.image) {
         crate::pull_image(g, &svc.image, false)?;
     }
     if !x.no_deps && !svc.depends_on.is_empty() {

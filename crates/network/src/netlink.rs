@@ -150,6 +150,17 @@ fn family_of(ip: IpAddr) -> AddressFamily {
     }
 }
 
+/// The message naming `addr` on link `index` (to add or delete it).
+fn address_message(index: u32, addr: IpNet) -> AddressMessage {
+    let mut m = AddressMessage::default();
+    m.header.family = family_of(addr.addr());
+    m.header.prefix_len = addr.prefix_len();
+    m.header.index = index;
+    m.attributes.push(AddressAttribute::Local(addr.addr()));
+    m.attributes.push(AddressAttribute::Address(addr.addr()));
+    m
+}
+
 fn link_by_name(name: &str) -> LinkMessage {
     let mut m = LinkMessage::default();
     m.attributes.push(LinkAttribute::IfName(name.to_string()));
@@ -477,12 +488,7 @@ impl Netlink {
     /// duplicate address detection (IFA_F_NODAD) so that they are usable at once: the
     /// IPAM already made them unique. An address already there is fine.
     pub fn add_address(&mut self, index: u32, addr: IpNet) -> Result<()> {
-        let mut m = AddressMessage::default();
-        m.header.family = family_of(addr.addr());
-        m.header.prefix_len = addr.prefix_len();
-        m.header.index = index;
-        m.attributes.push(AddressAttribute::Local(addr.addr()));
-        m.attributes.push(AddressAttribute::Address(addr.addr()));
+        let mut m = address_message(index, addr);
         match addr {
             IpNet::V4(v4) => {
                 if v4.prefix_len() < 31 {
@@ -509,12 +515,7 @@ impl Netlink {
     /// Removes `addr` (address and prefix length) from link index `index`. An address
     /// or a link already gone is fine.
     pub fn delete_address(&mut self, index: u32, addr: IpNet) -> Result<()> {
-        let mut m = AddressMessage::default();
-        m.header.family = family_of(addr.addr());
-        m.header.prefix_len = addr.prefix_len();
-        m.header.index = index;
-        m.attributes.push(AddressAttribute::Local(addr.addr()));
-        m.attributes.push(AddressAttribute::Address(addr.addr()));
+        let m = address_message(index, addr);
         match self.request(RouteNetlinkMessage::DelAddress(m), 0, &|| {
             format!("delete address {addr} from link {index}")
         }) {

@@ -8,6 +8,7 @@
 //!   its bridge, DNATed to the ready replicas' addresses on that network), or to the ready
 //!   replicas' own addresses (endpoint_mode dnsrr, and services that declare no port:
 //!   a VIP balances the ports it knows of).
+//!
 //! Membership changes touch elements only (`set_backends`, DNS records), never rules.
 
 use crate::compose::{EndpointMode, Project, Service};
@@ -44,10 +45,6 @@ pub struct Balancer {
     project: String,
     nft: berth_network::nft::Nft,
     svcs: BTreeMap<String, SvcLb>,
-}
-
-fn net_err(e: berth_network::Error) -> Error {
-    Error::Engine(berth_engine::Error::Network(e))
 }
 
 impl Balancer {
@@ -109,7 +106,7 @@ impl Balancer {
                 Some(ip) => format!("{ip}:{pubd}:{}/{}", port.target, port.protocol),
                 None => format!("{pubd}:{}/{}", port.target, port.protocol),
             };
-            specs.extend(ports::parse_publish(&raw).map_err(net_err)?);
+            specs.extend(ports::parse_publish(&raw)?);
         }
         let mut reservation = None;
         if !specs.is_empty() {
@@ -129,17 +126,15 @@ impl Balancer {
         }
         let pub_id = service_id(&self.project, &svc.name);
         if published.is_empty() {
-            self.nft.remove_service(&pub_id).map_err(net_err)?;
+            self.nft.remove_service(&pub_id)?;
         } else {
-            self.nft
-                .set_service(&ServiceLb {
-                    id: pub_id.clone(),
-                    published,
-                    vip: None,
-                    vip_ports: Vec::new(),
-                    backends: Vec::new(),
-                })
-                .map_err(net_err)?;
+            self.nft.set_service(&ServiceLb {
+                id: pub_id.clone(),
+                published,
+                vip: None,
+                vip_ports: Vec::new(),
+                backends: Vec::new(),
+            })?;
         }
         // The VIP balances the ports the service declares.
         let mut vip_ports: Vec<(Proto, u16)> = Vec::new();
@@ -159,26 +154,24 @@ impl Balancer {
         }
         let mut on = Vec::new();
         for rec in recs {
-            let lb_id = service_id(&self.project, &format!("{}@{}", svc.name, &rec.id[..12]));
+            let lb_id = vip_lb_id(&self.project, &svc.name, &rec);
             let vip = if svc.deploy.endpoint_mode == EndpointMode::Vip
                 && !vip_ports.is_empty()
                 && rec.dns
             {
                 let ip = self.lease_vip(&rec, &svc.name)?;
-                let mut nl = berth_network::netlink::Netlink::open().map_err(net_err)?;
-                berth_network::netlink::add_vip(&mut nl, &rec.bridge, ip).map_err(net_err)?;
-                self.nft
-                    .set_service(&ServiceLb {
-                        id: lb_id.clone(),
-                        published: Vec::new(),
-                        vip: Some((ip, rec.bridge.clone())),
-                        vip_ports: vip_ports.clone(),
-                        backends: Vec::new(),
-                    })
-                    .map_err(net_err)?;
+                let mut nl = berth_network::netlink::Netlink::open()?;
+                berth_network::netlink::add_vip(&mut nl, &rec.bridge, ip)?;
+                self.nft.set_service(&ServiceLb {
+                    id: lb_id.clone(),
+                    published: Vec::new(),
+                    vip: Some((ip, rec.bridge.clone())),
+                    vip_ports: vip_ports.clone(),
+                    backends: Vec::new(),
+                })?;
                 Some((lb_id, ip))
             } else {
-                self.nft.remove_service(&lb_id).map_err(net_err)?;
+                self.nft.remove_service(&lb_id)?;
                 None
             };
             on.push(OnNet { rec, vip });
@@ -207,8 +200,7 @@ impl Balancer {
             .leases(&rec.id)
             .allocate(pool, &owner, None, |l| {
                 berth_engine::net::attach::owner_stale(&layout, &l.owner)
-            })
-            .map_err(net_err)?;
+            })?;
         match ip {
             IpAddr::V4(a) => Ok(a),
             IpAddr::V6(_) => Err(Error::Invalid("a VIP must be IPv4".into())),
@@ -226,7 +218,7 @@ impl Balancer {
                 .iter()
                 .filter_map(|m| m.get(&first.rec.id).copied())
                 .collect();
-            self.nft.set_backends(id, &b).map_err(net_err)?;
+            self.nft.set_backends(id, &b)?;
         }
         for n in &s.nets {
             let b: Vec<Ipv4Addr> = ready
@@ -235,7 +227,7 @@ impl Balancer {
                 .collect();
             let answer: Vec<IpAddr> = match &n.vip {
                 Some((id, vip)) => {
-                    self.nft.set_backends(id, &b).map_err(net_err)?;
+                    self.nft.set_backends(id, &b)?;
                     vec![IpAddr::V4(*vip)]
                 }
                 None => b.iter().map(|a| IpAddr::V4(*a)).collect(),
@@ -252,22 +244,25 @@ impl Balancer {
         Ok(())
     }
 
-    /// New connections given to each backend so far (published ports and VIPs).
+    /// New connections given to each backend so far (published ports and VIPs: a
+    /// backend's counter belongs to its address, whichever balancer sent the connection,
+    /// so one balancer's listing has them all).
     pub fn counters(&self, service: &str) -> BTreeMap<Ipv4Addr, u64> {
-        let mut m = BTreeMap::new();
         let Some(s) = self.svcs.get(service) else {
-            return m;
+            return BTreeMap::new();
         };
-        let ids = s
+        let id = s
             .published
-            .iter()
-            .chain(s.nets.iter().filter_map(|n| n.vip.as_ref().map(|v| &v.0)));
-        for id in ids {
-            for (ip, c) in self.nft.backend_counters(id).unwrap_or_default() {
-                *m.entry(ip).or_insert(0) += c;
-            }
-        }
-        m
+            .as_ref()
+            .or_else(|| s.nets.iter().find_map(|n| n.vip.as_ref().map(|v| &v.0)));
+        id.map(|id| {
+            self.nft
+                .backend_counters(id)
+                .unwrap_or_default()
+                .into_iter()
+                .collect()
+        })
+        .unwrap_or_default()
     }
 
     /// The service's VIP on each network (by name).
@@ -290,31 +285,51 @@ impl Balancer {
     /// Removes everything of every configured service: rules, VIPs and their leases,
     /// DNS records, held ports.
     pub fn remove_all(&mut self) {
-        let names: Vec<String> = self.svcs.keys().cloned().collect();
-        for n in names {
-            self.remove(&n);
+        for (name, s) in std::mem::take(&mut self.svcs) {
+            let recs: Vec<NetworkRecord> = s.nets.into_iter().map(|n| n.rec).collect();
+            remove_service(&self.layout, &self.nft, &self.project, &name, &recs);
         }
     }
+}
 
-    pub fn remove(&mut self, service: &str) {
-        let Some(s) = self.svcs.remove(service) else {
-            return;
-        };
-        if let Some(id) = &s.published {
-            let _ = self.nft.remove_service(id);
-        }
-        let owner = berth_engine::net::attach::service_lease_owner(&self.project, service);
-        for n in &s.nets {
-            if let Some((id, vip)) = &n.vip {
-                let _ = self.nft.remove_service(id);
-                if let Ok(mut nl) = berth_network::netlink::Netlink::open() {
-                    let _ = berth_network::netlink::remove_vip(&mut nl, &n.rec.bridge, *vip);
-                }
+/// The load balancer id of a service's VIP on network `rec`.
+fn vip_lb_id(project: &str, service: &str, rec: &NetworkRecord) -> String {
+    service_id(project, &format!("{service}@{}", &rec.id[..12]))
+}
+
+/// Removes a service's load balancing on networks `recs` (idempotent): its published
+/// entry, its VIPs (found by their leases), their rules, its DNS records.
+fn remove_service(
+    layout: &Layout,
+    nft: &berth_network::nft::Nft,
+    project: &str,
+    service: &str,
+    recs: &[NetworkRecord],
+) {
+    let _ = nft.remove_service(&service_id(project, service));
+    let owner = berth_engine::net::attach::service_lease_owner(project, service);
+    for rec in recs {
+        let _ = nft.remove_service(&vip_lb_id(project, service, rec));
+        let vips = NetworksDir::new(layout.root())
+            .leases(&rec.id)
+            .release(&owner)
+            .unwrap_or_default();
+        for ip in vips {
+            if let (IpAddr::V4(a), Ok(mut nl)) = (ip, berth_network::netlink::Netlink::open()) {
+                let _ = berth_network::netlink::remove_vip(&mut nl, &rec.bridge, a);
             }
-            let _ = NetworksDir::new(self.layout.root())
-                .leases(&n.rec.id)
-                .release(&owner);
-            let _ = berth_engine::net::dns::remove_service_record(&self.layout, &n.rec.id, service);
+        }
+        let _ = berth_engine::net::dns::remove_service_record(layout, &rec.id, service);
+    }
+}
+
+/// Tears a project's load balancing down (`down`, once its supervisor is gone), from the
+/// model and the records alone: nothing is configured to be removed.
+pub fn teardown(layout: &Layout, project: &Project) {
+    let b = Balancer::new(layout, &project.name);
+    for svc in project.services.values() {
+        if let Ok(recs) = b.networks(project, svc) {
+            remove_service(layout, &b.nft, &project.name, &svc.name, &recs);
         }
     }
 }

@@ -226,7 +226,7 @@ fn make_resources(ctx: &Ctx, p: &Project, active: &[String], progress: Progress)
 /// awaited: every replica running (and healthy with `wait`).
 pub fn up(ctx: &Ctx, mut p: Project, o: &UpOptions, progress: Progress) -> Result<Status> {
     let active = active_services(&mut p, &o.services, o.no_deps)?;
-    for (k, _) in &o.scale {
+    for k in o.scale.keys() {
         if !p.services.contains_key(k) {
             return Err(Error::NoSuchService(k.clone()));
         }
@@ -401,10 +401,14 @@ pub fn wait_converged(
                 let started = st.services.values().all(|s| {
                     s.running >= s.desired || !s.update.is_empty() && s.update.starts_with("paused")
                 });
-                if (healthy && st.converged)
-                    || (!healthy && started && st.converged)
-                    || (!healthy && started && t.elapsed() > Duration::from_secs(2))
-                {
+                // Without --wait, started is enough (replicas still starting their
+                // healthchecks are not waited for beyond a moment).
+                let done = if healthy {
+                    st.converged
+                } else {
+                    started && (st.converged || t.elapsed() > Duration::from_secs(2))
+                };
+                if done {
                     return Ok(st.clone());
                 }
                 if !errors.is_empty() && t.elapsed() > Duration::from_secs(1) {
@@ -578,11 +582,9 @@ pub fn down(
     project: &str,
     model: Option<&Project>,
     volumes: bool,
-    remove_orphans: bool,
     timeout: Option<i64>,
     progress: Progress,
 ) -> Result<()> {
-    let _ = remove_orphans;
     let pd = ProjectDir::new(&ctx.layout, project);
     let desired = pd.load_desired().ok().flatten();
     // The desired state goes: the supervisor sees it and exits; then make sure.
@@ -605,7 +607,7 @@ pub fn down(
     }
     let model = model.cloned().or(desired.map(|d| d.project));
     if let Some(p) = &model {
-        crate::supervisor::teardown_lb(&ctx.layout, p);
+        crate::lb::teardown(&ctx.layout, p);
     }
     let ms = containers(ctx, project, &[], true)?;
     parallel(

@@ -185,6 +185,5 @@ pub fn read_json<T: for<'de> Deserialize<'de>>(p: &Path) -> Result<Option<T>, Er
 
 /// Written whole or not at all (a reader never sees half a file).
 pub fn write_json<T: Serialize>(p: &Path, v: &T) -> Result<(), Error> {
-    let data = serde_json::to_vec_pretty(v).expect("serialise");
-    berth_network::dns::write_atomic(p, &data).map_err(|e| Error::Invalid(e.to_string()))
+    Ok(berth_engine::record::save_json(p, v)?)
 }

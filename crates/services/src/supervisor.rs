@@ -10,12 +10,12 @@
 //! - the wake-up pipe (a worker finished);
 //! - the earliest timer (a restart delay, the next batch of a rolling update, the
 //!   autoscaler's one-second sample) as poll's timeout.
+//!
 //! Nothing is polled on a period except the autoscaler's CPU and connection samples.
 //! docs/services.md draws the loop and the load balancer's updates.
 
 use crate::compose::{
-    AutoscaleTarget, Condition, FailureAction, Order, Project, RestartCondition, Service,
-    UpdateConfig,
+    AutoscaleTarget, Condition, FailureAction, Order, RestartCondition, Service, UpdateConfig,
 };
 use crate::lb::Balancer;
 use crate::replicas::{self, L_HASH, L_SERVICE};
@@ -96,7 +96,6 @@ struct Batch {
     surge: u32,
     /// New replicas this batch waits for.
     expected: u32,
-    started: Option<Instant>,
     /// When the new ones were all ready (the `monitor` window runs from here).
     ready_at: Option<Instant>,
 }
@@ -246,9 +245,7 @@ impl Supervisor {
                 phase: Phase::Finished,
                 pidfd: None,
                 addrs: BTreeMap::new(),
-                has_health: m.config.health.as_ref().is_some_and(|h| {
-                    h.test.first().map(|t| t.as_str()) != Some("NONE") && !h.test.is_empty()
-                }),
+                has_health: has_healthcheck(&m.config),
                 since: Instant::now(),
                 batch: false,
                 cpu: None,
@@ -444,11 +441,6 @@ impl Supervisor {
             if let Some(n) = s.next_batch {
                 m(n);
             }
-            if let Some(b) = &s.batch {
-                if let Some(r) = b.ready_at {
-                    m(r + Duration::from_millis(1));
-                }
-            }
         }
         // A rolling update's monitor window.
         for (name, s) in &self.svcs {
@@ -536,12 +528,10 @@ impl Supervisor {
                         }
                     }
                 }
-                "health_status: healthy" => {
-                    if self.reps[i].phase == Phase::Starting {
-                        self.reps[i].phase = Phase::Ready;
-                        let s = self.reps[i].service.clone();
-                        self.refresh_lb(&s);
-                    }
+                "health_status: healthy" if self.reps[i].phase == Phase::Starting => {
+                    self.reps[i].phase = Phase::Ready;
+                    let s = self.reps[i].service.clone();
+                    self.refresh_lb(&s);
                 }
                 "health_status: unhealthy" => {
                     if matches!(self.reps[i].phase, Phase::Starting | Phase::Ready) {
@@ -587,9 +577,7 @@ impl Supervisor {
                                 r.has_health = self
                                     .layout
                                     .load_config(&id)
-                                    .ok()
-                                    .and_then(|c| c.health)
-                                    .is_some_and(|h| !h.test.is_empty() && h.test[0] != "NONE");
+                                    .is_ok_and(|c| has_healthcheck(&c));
                                 let healthy = st.health.as_ref().map(|h| h.status == "healthy");
                                 r.phase = if !r.has_health || healthy == Some(true) {
                                     Phase::Ready
@@ -843,23 +831,25 @@ impl Supervisor {
             if replace_at.is_none() {
                 // Wait for the exit code when the policy depends on it (the die event
                 // follows within milliseconds).
-                if cond == RestartCondition::OnFailure && exit.is_none() && !unhealthy {
-                    if now.duration_since(at) < Duration::from_secs(2) {
-                        continue;
-                    }
+                if cond == RestartCondition::OnFailure
+                    && exit.is_none()
+                    && !unhealthy
+                    && now.duration_since(at) < Duration::from_secs(2)
+                {
+                    continue;
                 }
                 let failed = unhealthy || exit != Some(0);
                 let run = self.svcs.entry(name.clone()).or_default();
                 let recent = run
                     .attempts
                     .iter()
-                    .filter(|t| window.map_or(true, |w| now.duration_since(**t) <= w))
+                    .filter(|t| window.is_none_or(|w| now.duration_since(**t) <= w))
                     .count() as u32;
                 let replace = match cond {
                     RestartCondition::Any => true,
                     RestartCondition::OnFailure => failed,
                     RestartCondition::None => unhealthy,
-                } && max_attempts.map_or(true, |m| m == 0 || recent < m);
+                } && max_attempts.is_none_or(|m| m == 0 || recent < m);
                 if !replace {
                     if max_attempts.is_some_and(|m| recent >= m && m > 0) {
                         run.error = format!(
@@ -913,7 +903,11 @@ impl Supervisor {
 
     fn reconcile_service(&mut self, name: &str) {
         let Some(svc) = self.desired.project.services.get(name).cloned() else {
-            // Removed from the file: every replica goes.
+            // Removed from the file: an orphan; its replicas go with --remove-orphans
+            // (`up` warned about them otherwise).
+            if !self.desired.remove_orphans {
+                return;
+            }
             let idx: Vec<usize> = (0..self.reps.len())
                 .filter(|&i| self.reps[i].service == name && self.reps[i].slot())
                 .collect();
@@ -1070,10 +1064,7 @@ impl Supervisor {
             .copied()
             .filter(|&i| self.reps[i].phase != Phase::Ready)
             .collect();
-        let mut batch = Batch {
-            started: Some(now),
-            ..Default::default()
-        };
+        let mut batch = Batch::default();
         if cfg.order == Order::StartFirst {
             batch.old = serving_old
                 .iter()
@@ -1208,9 +1199,9 @@ impl Supervisor {
             if run.batch.is_some() {
                 continue;
             }
-            let cooldown_ok = run.last_change.map_or(true, |t| {
-                now.duration_since(t) >= a.scale_up_after.min(a.scale_down_after)
-            });
+            let cooldown_ok = run
+                .last_change
+                .is_none_or(|t| now.duration_since(t) >= a.scale_up_after.min(a.scale_down_after));
             if load > target {
                 run.below = None;
                 let since = *run.above.get_or_insert(now);
@@ -1325,6 +1316,13 @@ impl Supervisor {
     }
 }
 
+/// Whether the container's health check in effect (flags, else image) runs.
+fn has_healthcheck(c: &berth_engine::record::ContainerConfig) -> bool {
+    c.health
+        .as_ref()
+        .is_some_and(|h| h.test.first().is_some_and(|t| t != "NONE"))
+}
+
 fn update_config(svc: &Service) -> UpdateConfig {
     svc.deploy.update_config.clone().unwrap_or_default()
 }
@@ -1336,13 +1334,4 @@ fn pidfd(pid: i32) -> Option<OwnedFd> {
 
 fn short(id: &str) -> &str {
     &id[..12.min(id.len())]
-}
-
-/// Tears the project's load balancing down (for `down`, after the supervisor is gone).
-pub fn teardown_lb(layout: &Layout, project: &Project) {
-    let mut lb = Balancer::new(layout, &project.name);
-    for svc in project.services.values() {
-        let _ = lb.configure(project, svc);
-    }
-    lb.remove_all();
 }

@@ -210,19 +210,8 @@ pub fn row(c: &ContainerConfig, s: &ContainerState, trunc: bool) -> Value {
 /// A row with every field, for checking a template when there is nothing to list.
 fn sample_row() -> Value {
     let c = ContainerConfig {
-        id: "0".repeat(64),
-        name: String::new(),
-        created: String::new(),
-        image_id: String::new(),
-        image_manifest: String::new(),
-        runtime: String::new(),
-        runtime_root: String::new(),
-        path: String::new(),
-        args: vec![],
-        volumes: vec![],
-        health: None,
         stop_signal: 15,
-        options: Default::default(),
+        ..ContainerConfig::bare(&"0".repeat(64), "", Default::default())
     };
     row(&c, &ContainerState::default(), true)
 }

@@ -3,46 +3,12 @@
 use std::time::Duration;
 
 /// Go's time.ParseDuration, for non-negative durations: "1m30s", "10s", "500ms", "1.5h",
-/// "0". A bare number other than 0 is an error, as in Go.
+/// "0". A bare number other than 0 is an error, as in Go. The engine's parser (docker's
+/// flags read the same syntax).
 pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.strip_prefix('+').unwrap_or(s);
-    if s == "0" {
-        return Some(Duration::ZERO);
-    }
-    if s.is_empty() || s.starts_with('-') {
-        return None;
-    }
-    let mut total: f64 = 0.0;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let num = &rest[..num_len];
-        if num.is_empty() || num == "." || num.matches('.').count() > 1 {
-            return None;
-        }
-        let value: f64 = num.parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let nanos_per = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "\u{b5}s" | "\u{3bc}s" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += value * nanos_per;
-    }
-    if total > i64::MAX as f64 {
-        return None;
-    }
-    Some(Duration::from_nanos(total.round() as u64))
+    berth_engine::parse::duration(s)
+        .ok()
+        .map(|n| Duration::from_nanos(n as u64))
 }
 
 /// Go's Duration.String(): "1m30s", "500ms", "0s".
@@ -90,28 +56,7 @@ fn frac(n: u128, div: u128) -> String {
 
 /// docker's RAMInBytes: "512m", "1g", "1.5GB", "100k"; a bare number is bytes.
 pub fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let num_len = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(num_len);
-    if num.is_empty() {
-        return None;
-    }
-    let value: f64 = num.parse().ok()?;
-    let unit = unit.trim_start_matches(' ').to_ascii_lowercase();
-    let unit = unit.strip_suffix('b').unwrap_or(&unit);
-    let unit = unit.strip_suffix('i').unwrap_or(unit);
-    let mult: u64 = match unit {
-        "" => 1,
-        "k" => 1 << 10,
-        "m" => 1 << 20,
-        "g" => 1 << 30,
-        "t" => 1 << 40,
-        "p" => 1 << 50,
-        _ => return None,
-    };
-    Some((value * mult as f64) as u64)
+    berth_engine::parse::size(s).ok()
 }
 
 pub mod serde_duration {
