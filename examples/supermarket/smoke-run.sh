@@ -58,12 +58,9 @@ HC=(--init --health-cmd 'wget -q -O /dev/null http://127.0.0.1/health' --health-
 echo "== containers"
 $B run -d --name sm-db-1 --network name=sm_data,alias=db -v sm_db-data:/data "${HC[@]}" \
   -m 32m supermarket/db:1 >/dev/null
-# data first (see payment below): inventory resolves db.
 $B run -d --name sm-inventory-1 --network name=sm_data,alias=inventory \
   --network name=sm_back,alias=inventory "${HC[@]}" -m 32m supermarket/inventory:1 >/dev/null
 for i in 1 2; do
-  # back first: berth-dns answers each network's names only on that network's gateway,
-  # and resolv.conf names the first network's (docker resolves all of a container's).
   $B run -d --name sm-payment-$i --network name=sm_back,alias=payment \
     --network name=sm_front,alias=payment -p 808$i:80 "${HC[@]}" --cpus 0.5 -m 32m \
     supermarket/payment:1 >/dev/null

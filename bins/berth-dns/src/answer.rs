@@ -1,6 +1,7 @@
 //! Answering one query from a network's records: A, AAAA and PTR for the containers and
-//! services of the network the query came in on; everything else is for the upstream
-//! servers. A name several records give (an alias shared by replicas, a service name)
+//! services of the networks of the container that asked (the network the query came in
+//! on, and every other DNS network that container is on, as docker's resolver answers);
+//! everything else is for the upstream servers. A name several records give (an alias shared by replicas, a service name)
 //! answers with every address of all of them.
 
 use std::collections::HashMap;
@@ -63,6 +64,30 @@ impl Zone {
                         format!("{}.{}.", ep.name, net.name).to_ascii_lowercase(),
                     );
                 }
+            }
+        }
+        z
+    }
+
+    /// The names of several networks as one zone, for a container on all of them. A
+    /// name on two networks answers with its addresses on both; upstream forwarding is
+    /// off only when every network is internal.
+    pub fn merged(parts: &[&Zone]) -> Zone {
+        let mut z = Zone {
+            internal: parts.iter().all(|p| p.internal),
+            ..Zone::default()
+        };
+        for p in parts {
+            for (n, addrs) in &p.names {
+                let v = z.names.entry(n.clone()).or_default();
+                for a in addrs {
+                    if !v.contains(a) {
+                        v.push(*a);
+                    }
+                }
+            }
+            for (a, t) in &p.ptrs {
+                z.ptrs.entry(*a).or_insert_with(|| t.clone());
             }
         }
         z
@@ -459,6 +484,44 @@ mod tests {
             addrs(&ask(&z, "both", RecordType::A).unwrap()),
             ["172.18.0.200", "172.18.0.2"]
         );
+    }
+
+    #[test]
+    fn a_container_on_two_networks_resolves_both() {
+        let mut other = net(true);
+        other.name = "data".into();
+        let front = Zone::new(
+            &net(false),
+            &[ep("1111111111111111", "pay", &[], &["172.18.0.2"])],
+            &[svc("stock", &["172.18.0.200"])],
+        );
+        let data = Zone::new(
+            &other,
+            &[
+                ep("2222222222222222", "db", &[], &["172.19.0.2"]),
+                ep("3333333333333333", "stock-1", &["stock"], &["172.19.0.3"]),
+            ],
+            &[],
+        );
+        let both = Zone::merged(&[&front, &data]);
+        assert!(!both.internal, "one network has a way out");
+        assert!(Zone::merged(&[&data]).internal);
+        assert_eq!(
+            addrs(&ask(&both, "db", RecordType::A).unwrap()),
+            ["172.19.0.2"]
+        );
+        assert_eq!(
+            addrs(&ask(&both, "stock", RecordType::A).unwrap()),
+            ["172.18.0.200", "172.19.0.3"]
+        );
+        assert_eq!(
+            addrs(&ask(&both, "pay.appnet", RecordType::A).unwrap()),
+            ["172.18.0.2"]
+        );
+        let r = ask(&both, "2.0.19.172.in-addr.arpa.", RecordType::PTR).unwrap();
+        assert_eq!(addrs(&r), ["db.data."]);
+        // The single-network zones are unchanged.
+        assert!(ask(&front, "db", RecordType::A).is_none());
     }
 
     #[test]

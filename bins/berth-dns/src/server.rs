@@ -2,8 +2,9 @@
 //!
 //! One UDP socket and one TCP listener per gateway address, bound with IP_FREEBIND so
 //! that binding does not depend on the bridge having its address yet. The address a
-//! query arrived on says which network it is for, so containers only ever resolve the
-//! names of their own network. Records (endpoints and services) are reloaded on inotify
+//! query arrived on says which network it is for, and the address it came from which
+//! container asked: a container on several DNS networks resolves the names of all of
+//! them (resolv.conf names one gateway), any other only those of its own network. Records (endpoints and services) are reloaded on inotify
 //! events (no polling); the server ends when no endpoint is left (a service record alone
 //! has nobody to answer: its clients are endpoints).
 
@@ -32,7 +33,15 @@ pub struct Config {
     pub timeout: Duration,
 }
 
-type Zones = Arc<RwLock<HashMap<IpAddr, Arc<Zone>>>>;
+/// The zones in force: by the gateway a query arrived on, and, for containers on
+/// several DNS networks, by (gateway, the container's address on that network).
+#[derive(Default)]
+struct ZoneMap {
+    by_gateway: HashMap<IpAddr, Arc<Zone>>,
+    by_peer: HashMap<(IpAddr, IpAddr), Arc<Zone>>,
+}
+
+type Zones = Arc<RwLock<ZoneMap>>;
 
 struct Listener {
     udp: JoinHandle<()>,
@@ -71,19 +80,23 @@ fn bind_fd(addr: SocketAddr, ty: SocketType) -> std::io::Result<OwnedFd> {
     Ok(fd)
 }
 
-fn zone_of(zones: &Zones, ip: IpAddr) -> Option<Arc<Zone>> {
-    zones.read().unwrap().get(&ip).cloned()
+fn zone_of(zones: &Zones, local: IpAddr, peer: IpAddr) -> Option<Arc<Zone>> {
+    let z = zones.read().unwrap();
+    z.by_peer
+        .get(&(local, peer))
+        .or_else(|| z.by_gateway.get(&local))
+        .cloned()
 }
 
-/// What to send back for `req` that arrived on `local`; None: nothing.
+/// What to send back for `req` that arrived on `local` from `peer`; None: nothing.
 async fn respond(
     zones: &Zones,
     cfg: &Config,
-    local: IpAddr,
+    (local, peer): (IpAddr, IpAddr),
     req: &[u8],
     udp: bool,
 ) -> Option<Vec<u8>> {
-    let zone = zone_of(zones, local)?;
+    let zone = zone_of(zones, local, peer)?;
     match answer::handle(&zone, req, udp) {
         Outcome::Reply(b) => Some(b),
         Outcome::Drop => None,
@@ -109,7 +122,7 @@ async fn serve_udp(sock: Arc<UdpSocket>, local: IpAddr, zones: Zones, cfg: Arc<C
         let (sock, zones, cfg) = (sock.clone(), zones.clone(), cfg.clone());
         // Each query on its own: a slow upstream must not hold up the local names.
         tokio::spawn(async move {
-            if let Some(r) = respond(&zones, &cfg, local, &req, true).await {
+            if let Some(r) = respond(&zones, &cfg, (local, peer.ip()), &req, true).await {
                 let _ = sock.send_to(&r, peer).await;
             }
         });
@@ -118,6 +131,9 @@ async fn serve_udp(sock: Arc<UdpSocket>, local: IpAddr, zones: Zones, cfg: Arc<C
 
 async fn serve_tcp_conn(mut s: TcpStream, local: IpAddr, zones: Zones, cfg: Arc<Config>) {
     let idle = Duration::from_secs(10);
+    let Ok(peer) = s.peer_addr() else {
+        return;
+    };
     loop {
         let mut l = [0u8; 2];
         if !matches!(
@@ -133,7 +149,7 @@ async fn serve_tcp_conn(mut s: TcpStream, local: IpAddr, zones: Zones, cfg: Arc<
         ) {
             return;
         }
-        let Some(r) = respond(&zones, &cfg, local, &req, false).await else {
+        let Some(r) = respond(&zones, &cfg, (local, peer.ip()), &req, false).await else {
             return;
         };
         let Ok(len) = u16::try_from(r.len()) else {
@@ -204,7 +220,9 @@ impl Server {
     pub fn reload(&mut self) -> Result<usize> {
         let ids = self.dir.network_ids().context("reading the networks")?;
         self.watch(&ids);
-        let mut zones: HashMap<IpAddr, Arc<Zone>> = HashMap::new();
+        let mut zones = ZoneMap::default();
+        // container id -> (its zone on a network, that network's gateways, its addresses)
+        let mut seen: HashMap<String, Vec<(Arc<Zone>, Vec<IpAddr>, Vec<IpAddr>)>> = HashMap::new();
         let mut count = 0;
         for id in &ids {
             let net = match self.dir.read_network(id) {
@@ -226,10 +244,28 @@ impl Server {
             count += eps.len();
             let z = Arc::new(Zone::new(&net, &eps, &svcs));
             for gw in net.gateways() {
-                zones.insert(gw, z.clone());
+                zones.by_gateway.insert(gw, z.clone());
+            }
+            for ep in eps {
+                seen.entry(ep.container_id).or_default().push((
+                    z.clone(),
+                    net.gateways(),
+                    ep.addresses,
+                ));
             }
         }
-        let want: HashSet<IpAddr> = zones.keys().copied().collect();
+        for on in seen.values().filter(|on| on.len() > 1) {
+            let parts: Vec<&Zone> = on.iter().map(|(z, _, _)| z.as_ref()).collect();
+            let merged = Arc::new(Zone::merged(&parts));
+            for (_, gws, addrs) in on {
+                for gw in gws {
+                    for a in addrs.iter().filter(|a| a.is_ipv4() == gw.is_ipv4()) {
+                        zones.by_peer.insert((*gw, *a), merged.clone());
+                    }
+                }
+            }
+        }
+        let want: HashSet<IpAddr> = zones.by_gateway.keys().copied().collect();
         *self.zones.write().unwrap() = zones;
         for gone in self
             .listeners

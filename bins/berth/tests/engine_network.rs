@@ -505,6 +505,37 @@ fn names_resolve_on_user_networks_only() {
     assert!(out.trim_end().ends_with("box"), "{out}");
 }
 
+/// resolv.conf names the first network's gateway only: a container on several networks
+/// still resolves the names of all of them (compose's payment -> inventory was refused).
+#[test]
+fn a_container_on_two_networks_resolves_names_on_both() {
+    let e = engine();
+    e.ok(&["network", "create", "front"]);
+    e.ok(&["network", "create", "--internal", "data"]);
+    server(&e, "web", &["--network", "front"]);
+    server(&e, "db", &["--network", "data", "--network-alias", "store"]);
+    let ask = |nets: &[&str], name: &str| {
+        let mut args = vec!["run", "--rm"];
+        for n in nets {
+            args.extend(["--network", n]);
+        }
+        args.extend([NET_IMAGE, "netprobe", "tcp-ask", name, "7000"]);
+        e.run(&args).status.success()
+    };
+    // The servers are listening once each answers a container on its own network.
+    wait_for_answer(|| ask(&["front"], "web").then_some(String::new()), "web");
+    wait_for_answer(|| ask(&["data"], "db").then_some(String::new()), "db");
+    for first in [["front", "data"], ["data", "front"]] {
+        for name in ["web", "db", "store", "db.data", "web.front"] {
+            assert!(ask(&first, name), "{name} from {first:?}");
+        }
+    }
+    // One network: only its own names.
+    assert!(ask(&["front"], "web"));
+    assert!(!ask(&["front"], "db"));
+    assert!(!ask(&["data"], "web"));
+}
+
 #[test]
 fn networks_are_isolated_internal_has_no_egress() {
     let e = engine();

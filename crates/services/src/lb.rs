@@ -71,10 +71,12 @@ impl Balancer {
         Ok(v)
     }
 
-    /// Sets up (or updates) the load balancing of `svc`; idempotent.
-    pub fn configure(&mut self, p: &Project, svc: &Service) -> Result<()> {
+    /// Sets up (or updates) the load balancing of `svc`; idempotent. True when it
+    /// changed: the new maps are empty until the caller gives the ready replicas again
+    /// (`set_ready`).
+    pub fn configure(&mut self, p: &Project, svc: &Service) -> Result<bool> {
         if svc.network_mode.is_some() {
-            return Ok(());
+            return Ok(false);
         }
         let key = serde_json::to_string(&(
             &svc.ports,
@@ -84,7 +86,7 @@ impl Balancer {
         ))
         .unwrap_or_default();
         if self.svcs.get(&svc.name).is_some_and(|s| s.key == key) {
-            return Ok(());
+            return Ok(false);
         }
         let recs = self.networks(p, svc)?;
         let nets = Networks::new(&self.layout);
@@ -185,7 +187,7 @@ impl Balancer {
                 key,
             },
         );
-        Ok(())
+        Ok(true)
     }
 
     fn lease_vip(&self, rec: &NetworkRecord, service: &str) -> Result<Ipv4Addr> {

@@ -312,10 +312,16 @@ impl Supervisor {
                 None => scale,
             };
             run.paused = false;
-            if let Err(e) = self.lb.configure(&self.desired.project, &svc) {
-                let msg = e.to_string();
-                self.say(&format!("load balancer of {name}: {msg}"));
-                self.svcs.get_mut(name).unwrap().error = msg;
+            match self.lb.configure(&self.desired.project, &svc) {
+                // A changed balancer starts empty: its ready replicas go back in now,
+                // not at the next replica's change.
+                Ok(true) => self.refresh_lb(name),
+                Ok(false) => {}
+                Err(e) => {
+                    let msg = e.to_string();
+                    self.say(&format!("load balancer of {name}: {msg}"));
+                    self.svcs.get_mut(name).unwrap().error = msg;
+                }
             }
         }
         // Services no longer wanted: their replicas go.

@@ -289,54 +289,54 @@ impl Filters {
         self.by.iter().any(|(k, _)| k == key)
     }
 
-    /// Values of one key are OR-ed, different keys AND-ed (docker's rule).
+    /// Values of one key are OR-ed, different keys AND-ed, and every label must match
+    /// (docker's rules).
     fn matches(&self, c: &ContainerConfig, s: &ContainerState) -> bool {
         let keys: std::collections::BTreeSet<&str> =
             self.by.iter().map(|(k, _)| k.as_str()).collect();
         keys.into_iter().all(|key| {
-            self.by
-                .iter()
-                .filter(|(k, _)| k == key)
-                .any(|(_, v)| match key {
-                    "status" => s.status.as_str() == v,
-                    "name" => c.name.contains(v.trim_start_matches('/')),
-                    "id" => c.id.starts_with(v.as_str()),
-                    "exited" => s.status == Status::Exited && v.parse() == Ok(s.exit_code),
-                    "health" => match &s.health {
-                        Some(h) if !h.status.is_empty() => h.status == *v,
-                        _ => v == "none",
-                    },
-                    "before" => self.created_of.get(v).is_some_and(|t| c.created < *t),
-                    "since" => self.created_of.get(v).is_some_and(|t| c.created > *t),
-                    "volume" => {
-                        c.volumes.iter().any(|u| u.name == *v || u.target == *v)
-                            || c.options.mounts.iter().any(|m| match m {
-                                berth_engine::options::MountSpec::Bind {
-                                    source, target, ..
-                                } => source == v || target == v,
-                                berth_engine::options::MountSpec::Tmpfs { target, .. } => {
-                                    target == v
-                                }
-                                berth_engine::options::MountSpec::Volume { target, .. } => {
-                                    target == v
-                                }
-                            })
-                    }
-                    "label" => match v.split_once('=') {
-                        Some((lk, lv)) => c.options.labels.get(lk).map(String::as_str) == Some(lv),
-                        None => c.options.labels.contains_key(v.as_str()),
-                    },
-                    "ancestor" => {
-                        let img = v.as_str();
-                        let hex = img.strip_prefix("sha256:").unwrap_or(img);
-                        c.options.image == img
-                            || c.options.image == format!("{img}:latest")
-                            || img == format!("{}:latest", c.options.image)
-                            || (hex.len() >= 4
-                                && c.image_id.trim_start_matches("sha256:").starts_with(hex))
-                    }
-                    _ => false,
-                })
+            let mut vals = self.by.iter().filter(|(k, _)| k == key);
+            let one = |(_, v): &(String, String)| match key {
+                "status" => s.status.as_str() == v,
+                "name" => c.name.contains(v.trim_start_matches('/')),
+                "id" => c.id.starts_with(v.as_str()),
+                "exited" => s.status == Status::Exited && v.parse() == Ok(s.exit_code),
+                "health" => match &s.health {
+                    Some(h) if !h.status.is_empty() => h.status == *v,
+                    _ => v == "none",
+                },
+                "before" => self.created_of.get(v).is_some_and(|t| c.created < *t),
+                "since" => self.created_of.get(v).is_some_and(|t| c.created > *t),
+                "volume" => {
+                    c.volumes.iter().any(|u| u.name == *v || u.target == *v)
+                        || c.options.mounts.iter().any(|m| match m {
+                            berth_engine::options::MountSpec::Bind { source, target, .. } => {
+                                source == v || target == v
+                            }
+                            berth_engine::options::MountSpec::Tmpfs { target, .. } => target == v,
+                            berth_engine::options::MountSpec::Volume { target, .. } => target == v,
+                        })
+                }
+                "label" => match v.split_once('=') {
+                    Some((lk, lv)) => c.options.labels.get(lk).map(String::as_str) == Some(lv),
+                    None => c.options.labels.contains_key(v.as_str()),
+                },
+                "ancestor" => {
+                    let img = v.as_str();
+                    let hex = img.strip_prefix("sha256:").unwrap_or(img);
+                    c.options.image == img
+                        || c.options.image == format!("{img}:latest")
+                        || img == format!("{}:latest", c.options.image)
+                        || (hex.len() >= 4
+                            && c.image_id.trim_start_matches("sha256:").starts_with(hex))
+                }
+                _ => false,
+            };
+            if key == "label" {
+                vals.all(one)
+            } else {
+                vals.any(one)
+            }
         })
     }
 }
