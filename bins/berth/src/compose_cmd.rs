@@ -14,6 +14,8 @@ use clap::{Args, Parser, Subcommand};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Subcommand)]
@@ -410,9 +412,6 @@ fn run(g: &Globals, a: ComposeArgs) -> Result<i32> {
     };
     match a.cmd {
         Sub::Up(u) => {
-            if !u.detach {
-                bail!("berth compose up: attached mode is not supported yet: use `up -d` and `logs -f`");
-            }
             let p = model()?;
             let opts = UpOptions {
                 services: u.services.clone(),
@@ -428,7 +427,30 @@ fn run(g: &Globals, a: ComposeArgs) -> Result<i32> {
                     .with_context(|| format!("pull image {image}"))?;
             }
             ops::up(ctx, p, &opts, &mut progress)?;
-            Ok(0)
+            if u.detach {
+                return Ok(0);
+            }
+            // Attached: the containers' logs until they all end or ^C, which stops the
+            // project as docker compose does (a second ^C exits at once).
+            let stop = Arc::new(AtomicBool::new(false));
+            for sig in [libc::SIGINT, libc::SIGTERM] {
+                signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone())?;
+                signal_hook::flag::register(sig, stop.clone())?;
+            }
+            let follow = LogsArgs {
+                follow: true,
+                tail: "all".into(),
+                timestamps: false,
+                no_log_prefix: false,
+                service: u.services,
+            };
+            logs(ctx, &r.name, follow, &stop)?;
+            if !stop.load(Ordering::SeqCst) {
+                return Ok(0);
+            }
+            eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
+            ops::stop(ctx, &r.name, &[], None, &mut |w, _| progress(w, "Stopped"))?;
+            Ok(130)
         }
         Sub::Down(d) => {
             ops::down(
@@ -442,7 +464,7 @@ fn run(g: &Globals, a: ComposeArgs) -> Result<i32> {
             Ok(0)
         }
         Sub::Ps(p) => ps(ctx, &r.name, p),
-        Sub::Logs(l) => logs(ctx, &r.name, l),
+        Sub::Logs(l) => logs(ctx, &r.name, l, &AtomicBool::new(false)),
         Sub::Scale(s) => {
             ops::scale(ctx, &r.name, &parse_scale(&s.scale)?, &mut progress)?;
             Ok(0)
@@ -641,7 +663,9 @@ fn truncate(s: &str, n: usize) -> String {
     }
 }
 
-fn logs(ctx: &Ctx, name: &str, a: LogsArgs) -> Result<i32> {
+/// The project's logs; following ends when no container runs and no supervisor does, or
+/// when `stop` is set.
+fn logs(ctx: &Ctx, name: &str, a: LogsArgs, stop: &AtomicBool) -> Result<i32> {
     use berth_engine::logfile;
     let ms = ops::containers(ctx, name, &a.service, true)?;
     let tail = crate::io_cmds::parse_tail(&a.tail)?;
@@ -695,7 +719,7 @@ fn logs(ctx: &Ctx, name: &str, a: LogsArgs) -> Result<i32> {
             }
         }
         let any = !ops::containers(ctx, name, &a.service, false)?.is_empty();
-        if !any && ops::supervisor_pid(&pd).is_none() {
+        if (!any && ops::supervisor_pid(&pd).is_none()) || stop.load(Ordering::SeqCst) {
             return Ok(0);
         }
         std::thread::sleep(Duration::from_millis(100));
