@@ -153,6 +153,37 @@ fn created_state_init_has_no_unexpected_fds() {
     );
 }
 
+/// Issue 17 item 15: fds the caller of `create` leaves open (`7>file scripts/test.sh`) were
+/// held by the parked init until `start`'s exec; they are closed when the runtime starts.
+#[test]
+fn created_init_holds_no_fd_its_caller_left_open() {
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox();
+    b.probe(&["sleep"]);
+    b.save();
+    let id = unique("createdleak");
+    rt.track(&id, Some(&b));
+    let bundle = b.path().to_string_lossy().into_owned();
+    let o = run_with_inherited(
+        &rt,
+        "7</ 8</etc/hostname 9</tmp",
+        &["create", "--bundle", &bundle, &id],
+    );
+    assert_eq!(o.code, Some(0), "{o}");
+    let pid = rt.pid(&id);
+    let held: Vec<String> = fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| fs::read_link(e.path()).ok())
+        .map(|p| p.to_string_lossy().into_owned())
+        .filter(|t| t == "/" || t == "/etc/hostname" || t == "/tmp")
+        .collect();
+    assert!(
+        held.is_empty(),
+        "parked init {pid} holds its caller's fds: {held:?}"
+    );
+}
+
 #[test]
 fn cve_2024_21626_cwd_through_proc_self_fd_never_reaches_the_host() {
     // SEC-02: process.cwd = /proc/self/fd/N must either fail or leave the process inside the

@@ -36,6 +36,17 @@ fn main() {
         let _ = berth_runtime_core::selfexe::ensure_sealed(&root);
     }
     let (global, cmd) = args::parse();
+    // The caller's fds beyond stdio and --preserve-fds must not reach the container:
+    // closed before anything of ours is opened (a created init holds what it inherited
+    // until its exec; close-on-exec alone would leave them there till start), as runc.
+    let preserve = match &cmd {
+        Command::Create(c) | Command::Run(c, ..) => Some(c.preserve_fds),
+        Command::Exec(a) => Some(a.preserve_fds),
+        _ => None,
+    };
+    if let Some(n) = preserve {
+        let _ = berth_sys::process::close_from(3 + n as i32);
+    }
     let logger = log::Logger::new(&global);
     let code = match run(&global, cmd, &logger) {
         Ok(code) => code,

@@ -65,6 +65,24 @@ pub fn cloexec_from(first: RawFd) -> io::Result<()> {
     Ok(())
 }
 
+/// Close every fd >= `first` (close_range).
+pub fn close_from(first: RawFd) -> io::Result<()> {
+    // SAFETY: close_range closes fds only; callers own no fd at or above `first` that
+    // they still use (it runs before anything of theirs is opened).
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            libc::c_uint::MAX,
+            0 as libc::c_uint,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// personality(2) with a full persona value.
 pub fn set_personality(persona: u64) -> io::Result<()> {
     // SAFETY: personality takes a plain integer and touches no memory.
