@@ -335,6 +335,12 @@ fn resolve(g: &Globals, a: &ComposeArgs) -> Result<Resolved> {
     let store = Store::open(&g.root).with_context(|| format!("open store {}", g.root.display()))?;
     let layout = Layout::open(&g.root)?;
     let project = load_model(a);
+    // docker compose's warnings (unset variables, obsolete `version`...), as it prints them.
+    if let Ok(p) = &project {
+        for w in &p.warnings {
+            progress(w, "Warning");
+        }
+    }
     let name = match (&a.project_name, &project) {
         (Some(n), _) => n.clone(),
         (None, Ok(p)) => p.name.clone(),
@@ -423,8 +429,7 @@ fn run(g: &Globals, a: ComposeArgs) -> Result<i32> {
                 timeout: u.wait_timeout.map(Duration::from_secs),
             };
             for image in ops::missing_images(ctx, &p, &[])? {
-                crate::pull_image(g, &image, false)
-                    .with_context(|| format!("pull image {image}"))?;
+                crate::pull_image(g, &image, false).with_context(|| image_context(&p, &image))?;
             }
             ops::up(ctx, p, &opts, &mut progress)?;
             if u.detach {
@@ -531,6 +536,22 @@ fn run(g: &Globals, a: ComposeArgs) -> Result<i32> {
         }
         Sub::Version | Sub::Ls(_) => unreachable!("handled above"),
     }
+}
+
+/// Where a missing image comes from: "FILE: services.SVC.image: pull image IMAGE".
+fn image_context(p: &Project, image: &str) -> String {
+    let file = p
+        .config_files
+        .first()
+        .map(|f| format!("{}: ", f.display()))
+        .unwrap_or_default();
+    let svcs: Vec<String> = p
+        .services
+        .values()
+        .filter(|s| s.image == image)
+        .map(|s| format!("services.{}.image", s.name))
+        .collect();
+    format!("{file}{}: pull image {image}", svcs.join(", "))
 }
 
 fn status_text(m: &Member) -> String {

@@ -71,10 +71,16 @@ impl Balancer {
         Ok(v)
     }
 
-    /// Sets up (or updates) the load balancing of `svc`; idempotent. True when it
-    /// changed: the new maps are empty until the caller gives the ready replicas again
-    /// (`set_ready`).
-    pub fn configure(&mut self, p: &Project, svc: &Service) -> Result<bool> {
+    /// Sets up (or updates) the load balancing of `svc`, with `ready` (as `set_ready`
+    /// takes them) as its backends from the first packet on: a new supervisor adopting
+    /// running replicas never refuses a connection in between. Idempotent. True when it
+    /// changed (the caller then gives the ready replicas again for the DNS records).
+    pub fn configure(
+        &mut self,
+        p: &Project,
+        svc: &Service,
+        ready: &[BTreeMap<String, Ipv4Addr>],
+    ) -> Result<bool> {
         if svc.network_mode.is_some() {
             return Ok(false);
         }
@@ -135,7 +141,7 @@ impl Balancer {
                 published,
                 vip: None,
                 vip_ports: Vec::new(),
-                backends: Vec::new(),
+                backends: backends_on(ready, recs.first().map(|r| r.id.as_str())),
             })?;
         }
         // The VIP balances the ports the service declares.
@@ -169,7 +175,7 @@ impl Balancer {
                     published: Vec::new(),
                     vip: Some((ip, rec.bridge.clone())),
                     vip_ports: vip_ports.clone(),
-                    backends: Vec::new(),
+                    backends: backends_on(ready, Some(&rec.id)),
                 })?;
                 Some((lb_id, ip))
             } else {
@@ -216,17 +222,11 @@ impl Balancer {
             return Ok(());
         };
         if let (Some(id), Some(first)) = (&s.published, s.nets.first()) {
-            let b: Vec<Ipv4Addr> = ready
-                .iter()
-                .filter_map(|m| m.get(&first.rec.id).copied())
-                .collect();
-            self.nft.set_backends(id, &b)?;
+            self.nft
+                .set_backends(id, &backends_on(ready, Some(&first.rec.id)))?;
         }
         for n in &s.nets {
-            let b: Vec<Ipv4Addr> = ready
-                .iter()
-                .filter_map(|m| m.get(&n.rec.id).copied())
-                .collect();
+            let b = backends_on(ready, Some(&n.rec.id));
             let answer: Vec<IpAddr> = match &n.vip {
                 Some((id, vip)) => {
                     self.nft.set_backends(id, &b)?;
@@ -294,6 +294,14 @@ impl Balancer {
     }
 }
 
+/// The addresses of `ready` replicas on network `net` (by id).
+fn backends_on(ready: &[BTreeMap<String, Ipv4Addr>], net: Option<&str>) -> Vec<Ipv4Addr> {
+    let Some(net) = net else {
+        return Vec::new();
+    };
+    ready.iter().filter_map(|m| m.get(net).copied()).collect()
+}
+
 /// The load balancer id of a service's VIP on network `rec`.
 fn vip_lb_id(project: &str, service: &str, rec: &NetworkRecord) -> String {
     service_id(project, &format!("{service}@{}", &rec.id[..12]))
@@ -333,5 +341,27 @@ pub fn teardown(layout: &Layout, project: &Project) {
         if let Ok(recs) = b.networks(project, svc) {
             remove_service(layout, &b.nft, &project.name, &svc.name, &recs);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backends_are_the_ready_replicas_addresses_on_that_network() {
+        let a: Ipv4Addr = "172.17.0.4".parse().unwrap();
+        let b: Ipv4Addr = "172.18.0.5".parse().unwrap();
+        let c: Ipv4Addr = "172.17.0.6".parse().unwrap();
+        let ready = vec![
+            BTreeMap::from([("front".to_string(), a), ("back".to_string(), b)]),
+            // On "front" only.
+            BTreeMap::from([("front".to_string(), c)]),
+        ];
+        assert_eq!(backends_on(&ready, Some("front")), vec![a, c]);
+        assert_eq!(backends_on(&ready, Some("back")), vec![b]);
+        assert!(backends_on(&ready, Some("data")).is_empty());
+        assert!(backends_on(&ready, None).is_empty());
+        assert!(backends_on(&[], Some("front")).is_empty());
     }
 }

@@ -110,15 +110,25 @@ fn replicas_of(s: &Service, scale: &BTreeMap<String, u32>) -> u32 {
 /// Checks what `up` needs before anything is made: two replicas with one fixed name,
 /// external networks and volumes that do not exist.
 fn check(ctx: &Ctx, p: &Project, active: &[String], scale: &BTreeMap<String, u32>) -> Result<()> {
+    // Errors name the file as the model's own checks do (the first file: the model does
+    // not keep which file defined what).
+    let file = p
+        .config_files
+        .first()
+        .map(|f| format!("{}: ", f.display()))
+        .unwrap_or_default();
     for name in active {
         let s = &p.services[name];
         if s.container_name.is_some() && replicas_of(s, scale) > 1 {
             return Err(Error::Invalid(format!(
-                "services.{name}: container_name {:?} cannot be used with {} replicas: names must be unique",
+                "{file}services.{name}: container_name {:?} cannot be used with {} replicas: names must be unique",
                 s.container_name.as_deref().unwrap_or(""),
                 replicas_of(s, scale)
             )));
         }
+        // What berth cannot run (e.g. volume nocopy) is refused before anything is made.
+        crate::options::create_options(p, s, 1, false)
+            .map_err(|e| Error::Invalid(format!("{file}{e}")))?;
     }
     let nets = Networks::new(&ctx.layout);
     for (k, n) in &p.networks {
@@ -696,4 +706,41 @@ pub fn list(ctx: &Ctx, all: bool) -> Result<Vec<(String, String, String)>> {
         v.push((n, parts.join(", "), files));
     }
     Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What berth cannot run is refused by `up`'s check (before networks and volumes are
+    /// made), naming the file, the service and the key.
+    #[test]
+    fn check_refuses_what_berth_cannot_run() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("compose.yaml");
+        std::fs::write(
+            &f,
+            "services:\n  web:\n    image: busybox\n    volumes:\n      - type: volume\n        source: data\n        target: /data\n        volume:\n          nocopy: true\nvolumes:\n  data:\n",
+        )
+        .unwrap();
+        let p = crate::compose::load(&crate::compose::LoadOptions {
+            files: vec![f.clone()],
+            working_dir: d.path().to_path_buf(),
+            ..Default::default()
+        })
+        .unwrap();
+        let root = d.path().join("root");
+        let ctx = Ctx {
+            layout: Layout::open(&root).unwrap(),
+            store: berth_image::store::Store::open(&root).unwrap(),
+        };
+        let active: Vec<String> = p.services.keys().cloned().collect();
+        let e = check(&ctx, &p, &active, &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(&format!("{}: services.web.volumes.0: ", f.display())),
+            "{e}"
+        );
+    }
 }

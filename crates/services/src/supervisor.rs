@@ -33,6 +33,8 @@ use std::time::{Duration, Instant};
 /// How long a new replica may take to become ready before a rolling update counts it
 /// failed (on top of its healthcheck's start period).
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How a service's error from a failed launch begins (cleared by the next launch).
+const LAUNCH_ERROR: &str = "create ";
 /// The autoscaler's sampling period.
 const SAMPLE: Duration = Duration::from_secs(1);
 
@@ -312,9 +314,10 @@ impl Supervisor {
                 None => scale,
             };
             run.paused = false;
-            match self.lb.configure(&self.desired.project, &svc) {
-                // A changed balancer starts empty: its ready replicas go back in now,
-                // not at the next replica's change.
+            let ready = self.ready_addrs(name);
+            match self.lb.configure(&self.desired.project, &svc, &ready) {
+                // A changed balancer has the ready replicas already; their DNS records
+                // go back now, not at the next replica's change.
                 Ok(true) => self.refresh_lb(name),
                 Ok(false) => {}
                 Err(e) => {
@@ -572,6 +575,12 @@ impl Supervisor {
                 };
                 match result {
                     Ok(id) => {
+                        // A launch that failed before is not an error of the service now.
+                        if let Some(run) = self.svcs.get_mut(&service) {
+                            if run.error.starts_with(LAUNCH_ERROR) {
+                                run.error.clear();
+                            }
+                        }
                         self.reps[i].id = id.clone();
                         self.reps[i].since = Instant::now();
                         let st = berth_engine::status::current(&self.layout, &id).ok();
@@ -610,7 +619,11 @@ impl Supervisor {
                         self.say(&format!("{service} replica {n} started ({phase:?})"));
                     }
                     Err(e) => {
-                        let msg = format!("create {service} replica {number}: {e}");
+                        // The whole chain: a mount error's cause is in its source.
+                        let msg = format!(
+                            "{LAUNCH_ERROR}{service} replica {number}: {}",
+                            berth_engine::error::chain(&e)
+                        );
                         self.say(&msg);
                         self.reps.remove(i);
                         let run = self.svcs.entry(service.clone()).or_default();
@@ -691,14 +704,18 @@ impl Supervisor {
         });
     }
 
-    /// The load balancer's members of `service`: its ready replicas.
-    fn refresh_lb(&mut self, service: &str) {
-        let ready: Vec<BTreeMap<String, Ipv4Addr>> = self
-            .reps
+    /// The addresses (by network id) of `service`'s ready replicas.
+    fn ready_addrs(&self, service: &str) -> Vec<BTreeMap<String, Ipv4Addr>> {
+        self.reps
             .iter()
             .filter(|r| r.service == service && r.phase == Phase::Ready)
             .map(|r| r.addrs.clone())
-            .collect();
+            .collect()
+    }
+
+    /// The load balancer's members of `service`: its ready replicas.
+    fn refresh_lb(&mut self, service: &str) {
+        let ready = self.ready_addrs(service);
         if let Err(e) = self.lb.set_ready(service, &ready) {
             self.say(&format!("load balancer of {service}: {e}"));
         }
@@ -833,6 +850,11 @@ impl Supervisor {
                 continue;
             };
             let name = self.reps[i].service.clone();
+            // A new replica of a rolling update's batch is the update's to judge
+            // (fail_batch): replacing it here would retry a broken update for ever.
+            if self.reps[i].batch && self.svcs.get(&name).is_some_and(|s| s.batch.is_some()) {
+                continue;
+            }
             let (cond, delay, max_attempts, window) = self.restart_policy(&name);
             if replace_at.is_none() {
                 // Wait for the exit code when the policy depends on it (the die event

@@ -523,14 +523,18 @@ fn validate(p: &mut Project, file_of: &dyn Fn(&str) -> String) -> Result<(), Com
             } else if p.disabled.contains_key(&dep) {
                 return Err(bad(name, format!("service {name:?} depends on service {dep:?} which is disabled by profiles: invalid compose project")));
             } else {
-                return Err(bad(name, format!("service {name:?} depends on undefined service {dep:?}: invalid compose project")));
+                return Err(bad(name, format!("services.{name}.depends_on: service {name:?} depends on undefined service {dep:?}: invalid compose project")));
             }
         }
     }
     if let Some(cycle) = find_cycle(&p.services) {
         return Err(bad(
             &cycle[0],
-            format!("dependency cycle detected: {}", cycle.join(" -> ")),
+            format!(
+                "services.{}.depends_on: dependency cycle detected: {}",
+                cycle[0],
+                cycle.join(" -> ")
+            ),
         ));
     }
     check_host_ports(p, &bad)

@@ -185,10 +185,12 @@ fn missing_image() {
 #[test]
 fn depends_on_undefined_and_cycles() {
     assert!(one_err("services:\n  web:\n    image: a\n    depends_on: [db]\n")
-        .ends_with("compose.yaml: service \"web\" depends on undefined service \"db\": invalid compose project"));
+        .ends_with("compose.yaml: services.web.depends_on: service \"web\" depends on undefined service \"db\": invalid compose project"));
     let err = one_err("services:\n  a:\n    image: a\n    depends_on: [b]\n  b:\n    image: b\n    depends_on: [c]\n  c:\n    image: c\n    depends_on: [a]\n");
     assert!(
-        err.ends_with("dependency cycle detected: a -> b -> c -> a"),
+        err.ends_with(
+            "compose.yaml: services.a.depends_on: dependency cycle detected: a -> b -> c -> a"
+        ),
         "{err}"
     );
     assert!(
