@@ -150,11 +150,10 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), String> {
     rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| format!("pipe: {e}"))
 }
 
+/// An event's attributes: the container's labels, name and image (docker's; compose
+/// picks its project's events by label).
 fn attrs(cfg: &ContainerConfig) -> BTreeMap<String, String> {
-    let mut a = BTreeMap::new();
-    a.insert("name".into(), cfg.name.clone());
-    a.insert("image".into(), cfg.options.image.clone());
-    a
+    berth_engine::create::attrs(cfg)
 }
 
 impl Mon {

@@ -416,6 +416,21 @@ fn run(g: &Globals, a: ComposeArgs) -> Result<i32> {
             Err(e) => Err(anyhow!("{e:#}")),
         }
     };
+    // Commands that look at or into a project that is up bring back a killed supervisor
+    // first (up, scale, start and restart do it themselves; down and stop end it).
+    if matches!(
+        a.cmd,
+        Sub::Ps(_)
+            | Sub::Logs(_)
+            | Sub::Exec(_)
+            | Sub::Run(_)
+            | Sub::Top(_)
+            | Sub::Events(_)
+            | Sub::Images(_)
+            | Sub::Pull(_)
+    ) {
+        ops::revive(ctx, &r.name)?;
+    }
     match a.cmd {
         Sub::Up(u) => {
             let p = model()?;
@@ -846,9 +861,17 @@ fn events(ctx: &Ctx, name: &str, a: EventsArgs) -> Result<i32> {
     let mut off = 0usize;
     let path = ctx.layout.events_path();
     loop {
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        if text.len() > off {
-            let new = &text[off..];
+        // Only what was appended since the last read.
+        let text = std::fs::File::open(&path)
+            .and_then(|mut f| {
+                use std::io::{Read, Seek};
+                f.seek(std::io::SeekFrom::Start(off as u64))?;
+                let mut s = String::new();
+                f.read_to_string(&mut s).map(|_| s)
+            })
+            .unwrap_or_default();
+        if !text.is_empty() {
+            let new = &text[..];
             let end = new.rfind('\n').map_or(0, |i| i + 1);
             for line in new[..end].lines() {
                 let Ok(ev) = serde_json::from_str::<berth_engine::events::Event>(line) else {

@@ -299,6 +299,16 @@ pub fn up(ctx: &Ctx, mut p: Project, o: &UpOptions, progress: Progress) -> Resul
     wait_converged(ctx, &pd, gen, o.wait, o.timeout, progress)
 }
 
+/// Any command on a project that is up: a supervisor that was killed is started again
+/// (it adopts the running containers), as the "the next command adopts them".
+pub fn revive(ctx: &Ctx, project: &str) -> Result<()> {
+    let pd = ProjectDir::new(&ctx.layout, project);
+    match pd.load_desired()? {
+        Some(d) if !d.stopped => ensure_supervisor(ctx, project),
+        _ => Ok(()),
+    }
+}
+
 /// Starts the project's supervisor unless it runs (it adopts the project's containers).
 pub fn ensure_supervisor(ctx: &Ctx, project: &str) -> Result<()> {
     let pd = ProjectDir::new(&ctx.layout, project);

@@ -112,8 +112,18 @@ pub fn launch(
 }
 
 /// Stops (its stop signal, then SIGKILL after `grace_secs`) and removes a replica with
-/// its anonymous volumes.
-pub fn retire(layout: &Layout, store: &Store, id: &str, grace_secs: i64) -> Result<()> {
+/// its anonymous volumes. `drain`: how long it runs on first, out of the load balancer
+/// already, so that the connections it holds can finish.
+pub fn retire(
+    layout: &Layout,
+    store: &Store,
+    id: &str,
+    grace_secs: i64,
+    drain: std::time::Duration,
+) -> Result<()> {
+    if !drain.is_zero() {
+        std::thread::sleep(drain);
+    }
     if layout.container_dir(id).is_dir() {
         let _ = berth_engine::control::stop(layout, store, id, None, Some(grace_secs));
         berth_engine::control::remove(layout, store, id, id, true, true)?;

@@ -693,10 +693,18 @@ impl Supervisor {
             .get(&service)
             .and_then(|s| s.stop_grace_period)
             .map_or(10, |d| d.as_secs() as i64);
+        // A replica that served runs on for its grace period, out of the map, so the
+        // connections it holds can finish; then its stop signal, and SIGKILL a grace
+        // period later. One that never served (or died) goes at once.
+        let drain = if was_ready {
+            Duration::from_secs(grace.max(0) as u64)
+        } else {
+            Duration::ZERO
+        };
         let (layout, store) = (self.layout.clone(), self.store.clone());
         let (tx, wake) = (self.tx.clone(), self.wake_w.clone());
         std::thread::spawn(move || {
-            if let Err(e) = replicas::retire(&layout, &store, &id, grace) {
+            if let Err(e) = replicas::retire(&layout, &store, &id, grace, drain) {
                 eprintln!("remove {id}: {e}");
             }
             let _ = tx.send(Done::Retired { id });
