@@ -11,14 +11,14 @@
 #      `Connection: close`, GET /index.html, a static file) from a "client" namespace
 #      through the payment service's published port (the kernel spreads them over its 3
 #      replicas) against wrk spreading them itself over the 3 replicas' own addresses
-#      (one wrk thread per replica: bench/wrk-services.lua); same threads and
+#      (one wrk thread per replica: the Lua script below); same threads and
 #      connections both ways, runs interleaved, median of REPEATS.
 #   c. replacement (berth only): SIGKILL of a payment replica's pid (`berth inspect
 #      --format {{.State.Pid}}`, its init: the service has init: true) -> the dead
-#      replica's addresses out of the load balancer's nftables elements, and -> its
-#      replacement's address in them (it joins once healthy: the healthcheck interval is
-#      compose.yaml's, 1 s). The elements are polled with `nft -j list` in a tight loop
-#      (each poll takes ~1-2 ms: the granularity is printed), KILLS kills, medians.
+#      replica's address out of the published port's slot map, and -> its
+#      replacement's address in it (it joins once healthy: the healthcheck interval is
+#      compose.yaml's, 1 s). The map is polled with `nft -j list map` in a tight loop
+#      (each poll takes a few ms: the granularity is printed), KILLS kills, medians.
 # The berth sections need `berth compose`; without it (`berth compose version` fails)
 # they are skipped with a message and the peers are still measured.
 #
@@ -463,9 +463,11 @@ CONF
   done
 
   echo "== c. replacement: SIGKILL of a payment replica, $KILLS times" >&2
-  # The load balancer's elements: the backends set (every service's backends, in the
-  # same transaction as the slot maps), else the whole table.
-  lb_list() { nft -j list set inet berth svc-be4 2>/dev/null || nft -j list table inet berth; }
+  # The published port's slot map (crates/network/src/lb.rs: svc-<id>-slots, id = 12 hex
+  # digits of sha256("project/service")): where the client's new connections go. The
+  # service's VIPs (one per network) are updated right after it, in the same pass.
+  PUBID=$(printf '%s' "$PROJECT/payment" | sha256sum | cut -c1-12)
+  lb_list() { nft -j list map inet berth "svc-$PUBID-slots"; }
   lb_list > /dev/null || { echo "bench: berth: no nftables table inet berth" >&2; exit 1; }
   # Poll period: the mean of 200 polls.
   p0=$EPOCHREALTIME
@@ -473,7 +475,8 @@ CONF
   poll_period=$(jq -n "($EPOCHREALTIME - $p0) / 200")
   echo "   poll period $(jq -n "$poll_period * 1000 * 100 | round / 100") ms" >&2
   # The addresses of a container on every network, space-separated.
-  addrs_of() { $X inspect --format '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' "$1"; }
+  # (berth's --format templates have no `range`: the JSON through jq.)
+  addrs_of() { $X inspect "$1" | jq -r '[.[0].NetworkSettings.Networks[].IPAddress | select(. != "")] | join(" ")'; }
   has_any() { # LISTING ADDRS...: one of ADDRS is in LISTING (as a whole JSON string)
     local l=$1 x
     shift
@@ -490,6 +493,7 @@ CONF
     pid=$($X inspect --format '{{.State.Pid}}' "$victim")
     read -r -a dead <<<"$(addrs_of "$victim")"
     has_any "$(lb_list)" "${dead[@]}" || { echo "bench: berth: $victim (${dead[*]}) is not in the load balancer" >&2; exit 1; }
+    # Times are $EPOCHREALTIME (6 decimals): without the dot, integer microseconds.
     # Distinct listings with the time they were first seen; the replacement is found
     # (by `compose ps`) every 50 polls, and its address looked up in the listings after.
     snaps=() times=() prev=
@@ -510,14 +514,14 @@ CONF
         fi
         if [ -n "$new" ] && has_any "$out" "${newaddrs[@]}"; then
           for j in "${!snaps[@]}"; do
-            if (( $(jq -n "${times[$j]} >= $t_out") )) && has_any "${snaps[$j]}" "${newaddrs[@]}"; then
+            if (( ${times[$j]/./} >= ${t_out/./} )) && has_any "${snaps[$j]}" "${newaddrs[@]}"; then
               t_in=${times[$j]}; break
             fi
           done
           break
         fi
       fi
-      if (( $(jq -n "$now - $t_kill > 30") )) && [ $((polls % 50)) = 0 ]; then
+      if [ $((polls % 50)) = 0 ] && (( ${now/./} - ${t_kill/./} > 30000000 )); then
         echo "bench: berth: $victim not replaced within 30 s" >&2; $COMPOSE ps >&2; exit 1
       fi
     done
@@ -533,8 +537,8 @@ CONF
     def median: sort | if length == 0 then null elif length % 2 == 1 then .[length / 2 | floor]
       else (.[length / 2 - 1] + .[length / 2]) / 2 end;
     $ud + {
-      lb: reduce ("published", "direct") as $p ({};
-        . + {($p): {runs: [$wrk[] | select(.path == $p)], median: ([$wrk[] | select(.path == $p) | .per_second] | median)}}),
+      lb: (reduce ("published", "direct") as $p ({};
+        . + {($p): {runs: [$wrk[] | select(.path == $p)], median: ([$wrk[] | select(.path == $p) | .per_second] | median)}})),
       replace: {kills: $rep, poll_period: $pp,
         out: {median: ([$rep[].out] | median), max: ([$rep[].out] | max)},
         in: {median: ([$rep[].in] | median), max: ([$rep[].in] | max)}}}')"

@@ -10,7 +10,11 @@
 #     unhealthy and a container that the monitor restarts because of it;
 #  4. networks: two containers on a network reach each other by name, and a
 #     published port answers a client in another namespace with the client's own
-#     address (kernel DNAT, no proxy).
+#     address (kernel DNAT, no proxy);
+#  5. services: the supermarket (examples/supermarket) under `berth compose`:
+#     up -d, requests spread over the payment replicas, a burst for the
+#     autoscaler, a replica killed with SIGKILL and replaced while a client's
+#     requests go on, the database reachable from the inventory API only, down.
 # The engine's part runs in a throwaway network namespace (the "host"; a second
 # one is the client): Berth turns on forwarding and makes bridges and nftables
 # rules where its containers run, and the demo must not touch this machine's.
@@ -19,10 +23,10 @@ cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "scripts/demo.sh: run as root (containers need it)" >&2; exit 1; }
 
 if [ ! -x /bin/busybox ] || ! file -L /bin/busybox 2>/dev/null | grep -q static \
-   || ! command -v nft >/dev/null || ! command -v ip >/dev/null; then
+   || ! command -v nft >/dev/null || ! command -v ip >/dev/null || ! command -v jq >/dev/null; then
   apt-get update -q -o DPkg::Lock::Timeout=600
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-    busybox-static file nftables iproute2
+    busybox-static file nftables iproute2 jq
 fi
 echo "== building berth-runtime, berth, berth-monitor and berth-dns (release)"
 cargo build --release -p berth-runtime -p berth -p berth-monitor -p berth-dns
@@ -166,4 +170,12 @@ $B ps
 $B rm -f web >/dev/null
 $B network rm shop >/dev/null
 rmdir /sys/fs/cgroup/*/berth-demo/engine /sys/fs/cgroup/*/berth-demo /sys/fs/cgroup/unified/berth-demo 2>/dev/null || true
+
+echo
+echo "== 5. services: the supermarket under berth compose"
+# In throwaway "host" and "client" namespaces and a storage root of its own (the
+# section makes and removes them); the images are built from /bin/busybox (needs jq).
+# shellcheck source=../examples/supermarket/demo-section.sh
+source examples/supermarket/demo-section.sh
+supermarket_demo "$(pwd)/target/release/berth"
 echo "demo done"

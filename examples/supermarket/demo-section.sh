@@ -68,8 +68,7 @@ supermarket_demo() {
         printf '   %-38s %4d\n' "${name:+$name (}$h${name:+)}" "$n"
       done
     }
-    # One label filter: berth ps ORs several (docker ANDs them); the root holds this
-    # project only.
+    # The root holds this project only: the service label is enough.
     payments() { $b ps --filter label=com.docker.compose.service=payment --format '{{.Names}}' | sort; }
 
     $b compose version >/dev/null 2>&1 || { echo "demo-section.sh: $bin has no compose command" >&2; exit 1; }
