@@ -20,6 +20,8 @@ pub struct Checker {
     interval: Duration,
     timeout: Duration,
     start_period: Duration,
+    /// Between probes while "starting" within the start period.
+    start_interval: Duration,
     retries: u32,
     started: Instant,
     next: Option<Instant>,
@@ -61,6 +63,7 @@ impl Checker {
             interval: dur(h.interval, Duration::from_secs(30)),
             timeout: dur(h.timeout, Duration::from_secs(30)),
             start_period: dur(h.start_period, Duration::ZERO),
+            start_interval: dur(h.start_interval, dur(h.interval, Duration::from_secs(30))),
             retries: if h.retries > 0 { h.retries as u32 } else { 3 },
             started: Instant::now(),
             next: None,
@@ -74,10 +77,20 @@ impl Checker {
     pub fn on_start(&mut self, now: Instant) -> String {
         self.cancel();
         self.started = now;
-        self.next = Some(now + self.interval);
         self.status = "starting";
+        self.next = Some(now + self.gap(now));
         self.streak = 0;
         self.status.to_string()
+    }
+
+    /// The time to the next probe: the start interval while starting within the start
+    /// period (docker's StartInterval), else the interval.
+    fn gap(&self, now: Instant) -> Duration {
+        if self.status == "starting" && now.duration_since(self.started) < self.start_period {
+            self.start_interval
+        } else {
+            self.interval
+        }
     }
 
     /// When the loop must wake up for us next.
@@ -182,7 +195,7 @@ pub fn tick(m: &mut Mon, now: Instant) {
         Ok(c) => c,
         Err(e) => {
             m.mlog.say(&format!("health check exec: {e}"));
-            h.next = Some(now + h.interval);
+            h.next = Some(now + h.gap(now));
             return;
         }
     };
@@ -234,7 +247,7 @@ pub fn done(m: &mut Mon, code: i32) {
             h.status = "unhealthy";
         }
     }
-    h.next = Some((p.began + h.interval).max(now));
+    h.next = Some((p.began + h.gap(now)).max(now));
     let probe = HealthProbe {
         start: record::rfc3339(p.start),
         end: record::now_rfc3339(),
@@ -255,5 +268,41 @@ pub fn done(m: &mut Mon, code: i32) {
         if status == "unhealthy" {
             m.on_unhealthy();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_interval_while_starting_in_the_start_period() {
+        let ms = |n: u64| Duration::from_millis(n);
+        let mut h = Checker::new(&HealthConfig {
+            test: vec!["CMD".into(), "true".into()],
+            interval: ms(1000).as_nanos() as i64,
+            start_period: ms(5000).as_nanos() as i64,
+            start_interval: ms(100).as_nanos() as i64,
+            ..Default::default()
+        })
+        .unwrap();
+        let t = Instant::now();
+        h.on_start(t);
+        assert_eq!(h.next, Some(t + ms(100)));
+        assert_eq!(h.gap(t + ms(4900)), ms(100));
+        // Past the start period, or healthy: the interval.
+        assert_eq!(h.gap(t + ms(5000)), ms(1000));
+        h.status = "healthy";
+        assert_eq!(h.gap(t + ms(200)), ms(1000));
+        // Without a start interval: the interval throughout.
+        let mut h = Checker::new(&HealthConfig {
+            test: vec!["CMD".into(), "true".into()],
+            interval: ms(1000).as_nanos() as i64,
+            start_period: ms(5000).as_nanos() as i64,
+            ..Default::default()
+        })
+        .unwrap();
+        h.on_start(t);
+        assert_eq!(h.next, Some(t + ms(1000)));
     }
 }

@@ -130,6 +130,9 @@ pub struct RunFlags {
     /// Start period for the container to initialize before counting retries (ms|s|m|h)
     #[arg(long = "health-start-period")]
     pub health_start_period: Option<String>,
+    /// Time between running the check during the start period (ms|s|m|h)
+    #[arg(long = "health-start-interval")]
+    pub health_start_interval: Option<String>,
     /// Disable any container-specified HEALTHCHECK
     #[arg(long = "no-healthcheck")]
     pub no_healthcheck: bool,
@@ -470,7 +473,8 @@ impl RunFlags {
             || f.health_interval.is_some()
             || f.health_timeout.is_some()
             || f.health_retries.is_some()
-            || f.health_start_period.is_some();
+            || f.health_start_period.is_some()
+            || f.health_start_interval.is_some();
         if f.no_healthcheck && any_health {
             bail!("--no-healthcheck conflicts with --health-* options");
         }
@@ -496,6 +500,7 @@ impl RunFlags {
                 interval: dur("--health-interval", &f.health_interval)?,
                 timeout: dur("--health-timeout", &f.health_timeout)?,
                 start_period: dur("--health-start-period", &f.health_start_period)?,
+                start_interval: dur("--health-start-interval", &f.health_start_interval)?,
                 retries,
             })
         } else {

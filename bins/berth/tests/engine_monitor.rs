@@ -525,6 +525,7 @@ fn health(cmd: &str, interval_ms: i64, retries: i64) -> Option<HealthConfig> {
         interval: interval_ms * 1_000_000,
         timeout: 2_000_000_000,
         start_period: 0,
+        start_interval: 0,
         retries,
     })
 }
@@ -770,6 +771,7 @@ fn health_timeout_and_kill_on_unhealthy() {
         interval: 200_000_000,
         timeout: 300_000_000,
         start_period: 0,
+        start_interval: 0,
         retries: 1,
     });
     o.create.health_on_failure = HealthOnFailure::Kill;

@@ -175,6 +175,9 @@ pub struct HealthConfig {
     pub interval: i64,
     pub timeout: i64,
     pub start_period: i64,
+    /// Between checks while starting within the start period (0 = the interval).
+    #[serde(default)]
+    pub start_interval: i64,
     /// 0 = default 3
     pub retries: i64,
 }

@@ -349,6 +349,9 @@ fn health(opts: &CreateOptions, image: &ImageConfig) -> Option<HealthConfig> {
         if h.start_period == 0 {
             h.start_period = i.start_period.unwrap_or(0);
         }
+        if h.start_interval == 0 {
+            h.start_interval = i.start_interval.unwrap_or(0);
+        }
         if h.retries == 0 {
             h.retries = i.retries.unwrap_or(0);
         }

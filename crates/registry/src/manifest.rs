@@ -192,6 +192,9 @@ pub struct Healthcheck {
     pub timeout: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_period: Option<i64>,
+    /// Between checks during the start period (docker 25's StartInterval).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_interval: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retries: Option<i64>,
 }

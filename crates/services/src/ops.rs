@@ -421,12 +421,16 @@ pub fn wait_converged(
                 let started = st.services.values().all(|s| {
                     s.running >= s.desired || !s.update.is_empty() && s.update.starts_with("paused")
                 });
-                // Without --wait, started is enough (replicas still starting their
-                // healthchecks are not waited for beyond a moment).
+                // Without --wait, started is enough (as docker compose's up -d: healthchecks
+                // are not waited for), unless a rolling update is under way: its progress
+                // is shown to the end.
+                let updating = st.services.values().any(|s| {
+                    s.update.starts_with("updating") || s.update.starts_with("continuing")
+                });
                 let done = if healthy {
                     st.converged
                 } else {
-                    started && (st.converged || t.elapsed() > Duration::from_secs(2))
+                    started && !updating
                 };
                 if done {
                     return Ok(st.clone());

@@ -297,18 +297,12 @@ fn health(s: &Service, o: &mut CreateOptions) -> Result<(), ComposeError> {
         o.no_healthcheck = true;
         return Ok(());
     }
-    if h.start_interval.is_some() {
-        return Err(err(
-            s,
-            "healthcheck.start_interval",
-            "not supported by berth yet",
-        ));
-    }
     o.health = Some(HealthConfig {
         test: h.test.clone(),
         interval: nanos(h.interval),
         timeout: nanos(h.timeout),
         start_period: nanos(h.start_period),
+        start_interval: nanos(h.start_interval),
         retries: h
             .retries
             .map(|r| r.min(i64::MAX as u64) as i64)

@@ -119,6 +119,20 @@ struct SvcRun {
     below: Option<Instant>,
     last_change: Option<Instant>,
     conns: BTreeMap<Ipv4Addr, u64>,
+    /// Rolling back: the failed definition's rollback_config drives the rollout (swarm's).
+    rollback: Option<UpdateConfig>,
+    /// After a failed launch: no new one before this (doubling from 100 ms to 10 s,
+    /// docker's restart backoff), so a create that keeps failing is not a busy loop.
+    launch_after: Option<Instant>,
+    launch_backoff: Duration,
+}
+
+impl SvcRun {
+    /// How the service's replicas are replaced now: its rollback_config while rolling
+    /// back, else its update_config.
+    fn rollout(&self, svc: &Service) -> UpdateConfig {
+        self.rollback.clone().unwrap_or_else(|| update_config(svc))
+    }
 }
 
 enum Done {
@@ -447,6 +461,10 @@ impl Supervisor {
             }
         }
         for s in self.svcs.values() {
+            // Only a wait still to come (a past one would wake the loop for ever).
+            if let Some(n) = s.launch_after.filter(|t| *t > Instant::now()) {
+                m(n);
+            }
             if let Some(n) = s.next_batch {
                 m(n);
             }
@@ -455,7 +473,7 @@ impl Supervisor {
         for (name, s) in &self.svcs {
             if let (Some(b), Some(svc)) = (&s.batch, self.desired.project.services.get(name)) {
                 if let Some(r) = b.ready_at {
-                    m(r + update_config(svc).monitor);
+                    m(r + s.rollout(svc).monitor);
                 }
             }
         }
@@ -580,6 +598,8 @@ impl Supervisor {
                             if run.error.starts_with(LAUNCH_ERROR) {
                                 run.error.clear();
                             }
+                            run.launch_after = None;
+                            run.launch_backoff = Duration::ZERO;
                         }
                         self.reps[i].id = id.clone();
                         self.reps[i].since = Instant::now();
@@ -629,6 +649,9 @@ impl Supervisor {
                         let run = self.svcs.entry(service.clone()).or_default();
                         run.error = msg.clone();
                         run.attempts.push(Instant::now());
+                        run.launch_backoff = (run.launch_backoff * 2)
+                            .clamp(Duration::from_millis(100), Duration::from_secs(10));
+                        run.launch_after = Some(Instant::now() + run.launch_backoff);
                         self.fail_batch(&service, &msg);
                     }
                 }
@@ -966,6 +989,12 @@ impl Supervisor {
             if !self.deps_ready(name) || self.svcs[name].paused && want == 0 {
                 return;
             }
+            if self.svcs[name]
+                .launch_after
+                .is_some_and(|t| t > Instant::now())
+            {
+                return;
+            }
             let in_batch = self.svcs[name].batch.is_some();
             for _ in n..want_total {
                 let number = self.free_number(name);
@@ -997,9 +1026,9 @@ impl Supervisor {
     /// service's are replaced `parallelism` at a time, start-first (the new one ready and
     /// in the balancer before the old one leaves it) or stop-first.
     fn rolling_update(&mut self, name: &str, svc: &Service, target: &str) {
-        let cfg = update_config(svc);
         let now = Instant::now();
         let run = self.svcs.entry(name.to_string()).or_default();
+        let cfg = run.rollout(svc);
         if run.paused {
             return;
         }
@@ -1066,6 +1095,7 @@ impl Supervisor {
             if !run.update_note.is_empty() && !run.update_note.starts_with("rolled back") {
                 run.update_note.clear();
             }
+            run.rollback = None;
             return;
         }
         if run.next_batch.is_some_and(|t| t > now) {
@@ -1133,7 +1163,11 @@ impl Supervisor {
         if run.batch.is_none() {
             return;
         }
-        let cfg = update_config(&svc);
+        let mut cfg = run.rollout(&svc);
+        // A rollback that fails pauses (it has nothing left to roll back to).
+        if run.rollback.is_some() && cfg.failure_action == FailureAction::Rollback {
+            cfg.failure_action = FailureAction::Pause;
+        }
         run.batch = None;
         // The failed new replicas go.
         let idx: Vec<usize> = (0..self.reps.len())
@@ -1147,6 +1181,10 @@ impl Supervisor {
         match cfg.failure_action {
             FailureAction::Rollback => {
                 if let Some(prev) = self.desired.previous.remove(name) {
+                    // Rolled out by the failed definition's rollback_config (swarm's),
+                    // else by the previous definition's own update_config.
+                    let rb = svc.deploy.rollback_config.clone();
+                    self.svcs.get_mut(name).unwrap().rollback = rb;
                     self.desired.project.services.insert(name.to_string(), prev);
                     let mut d = self.desired.clone();
                     match self.pd.save_desired(&mut d) {
@@ -1209,11 +1247,22 @@ impl Supervisor {
             if ready.is_empty() {
                 continue;
             }
+            // CPU as a share of what a replica may use: its limit (as Kubernetes
+            // measures against the request), one CPU without one. A replica capped at
+            // 0.5 CPU and using all of it is at 100%.
+            let cpus = svc
+                .deploy
+                .resources
+                .limits
+                .cpus
+                .or(svc.cpus)
+                .filter(|c| *c > 0.0)
+                .unwrap_or(1.0);
             let (load, target, unit) = match a.target {
                 AutoscaleTarget::CpuPercent(t) => (
-                    ready.iter().map(|r| r.cpu_pct).sum::<f64>() / ready.len() as f64,
+                    ready.iter().map(|r| r.cpu_pct).sum::<f64>() / ready.len() as f64 / cpus,
                     t,
-                    "% cpu",
+                    "% of its cpu limit",
                 ),
                 AutoscaleTarget::ConnectionsPerReplica(t) => {
                     let counters = self.lb.counters(&name);

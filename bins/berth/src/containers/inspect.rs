@@ -76,7 +76,8 @@ pub fn container_json(e: &Eng, c: &ContainerConfig, s: &ContainerState) -> Value
     }
     let health = c.health.as_ref().map(|h| {
         json!({"Test": h.test, "Interval": h.interval, "Timeout": h.timeout,
-               "StartPeriod": h.start_period, "Retries": h.retries})
+               "StartPeriod": h.start_period, "StartInterval": h.start_interval,
+               "Retries": h.retries})
     });
     let (policy, retries) = match &o.restart {
         RestartPolicy::No => ("no", 0),

@@ -1263,6 +1263,12 @@ fn update_config(v: &Value, p: &str, update: bool) -> R<UpdateConfig> {
         if !(0.0..=1.0).contains(&r) {
             return Err(format!("{p}.max_failure_ratio: must be between 0 and 1"));
         }
+        // Failures are not counted against a ratio: the first failed new replica acts.
+        if r > 0.0 {
+            return Err(format!(
+                "{p}.max_failure_ratio: not supported by berth yet (only 0: the first failed replica triggers failure_action)"
+            ));
+        }
         u.max_failure_ratio = r;
     }
     u.order = match o.str("order")?.as_deref() {
@@ -1775,7 +1781,7 @@ mod tests {
     #[test]
     fn deploy_everything() {
         let s = svc(
-            "deploy:\n  mode: replicated\n  replicas: 3\n  endpoint_mode: dnsrr\n  resources:\n    limits: {cpus: '0.5', memory: 512m, pids: 100}\n    reservations: {cpus: 0.25, memory: 128M}\n  restart_policy: {condition: on-failure, delay: 5s, max_attempts: 3, window: 2m}\n  update_config: {parallelism: 2, delay: 10s, order: start-first, failure_action: rollback, monitor: 30s, max_failure_ratio: 0.2}\n  rollback_config: {parallelism: 0, order: stop-first}\n  labels: {a: b}\n",
+            "deploy:\n  mode: replicated\n  replicas: 3\n  endpoint_mode: dnsrr\n  resources:\n    limits: {cpus: '0.5', memory: 512m, pids: 100}\n    reservations: {cpus: 0.25, memory: 128M}\n  restart_policy: {condition: on-failure, delay: 5s, max_attempts: 3, window: 2m}\n  update_config: {parallelism: 2, delay: 10s, order: start-first, failure_action: rollback, monitor: 30s, max_failure_ratio: 0}\n  rollback_config: {parallelism: 0, order: stop-first}\n  labels: {a: b}\n",
         )
         .unwrap();
         let d = s.deploy;
@@ -1812,6 +1818,9 @@ mod tests {
         );
         assert_eq!(d.rollback_config.unwrap().parallelism, 0);
         assert_eq!(d.labels["a"], "b");
+        assert!(svc("deploy: {update_config: {max_failure_ratio: 0.2}}")
+            .unwrap_err()
+            .contains("max_failure_ratio: not supported"));
         assert!(svc("deploy: {mode: global}")
             .unwrap_err()
             .contains("\"global\" is not supported"));
