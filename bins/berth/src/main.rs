@@ -86,9 +86,12 @@ enum Cmd {
     Networks(network_cmd::Cmd),
     #[command(flatten)]
     Compose(compose_cmd::Cmd),
-    /// Manage berth itself (`system boot`: start containers after a reboot)
+    /// Manage berth itself (`system boot`: start containers after a reboot; df, info,
+    /// prune)
     #[command(subcommand)]
     System(system::Cmd),
+    #[command(flatten)]
+    Host(system::TopCmd),
 }
 
 #[derive(Subcommand)]
@@ -286,6 +289,7 @@ fn main() {
             | Cmd::Io(_)
             | Cmd::Volumes(_)
             | Cmd::System(_)
+            | Cmd::Host(_)
             | Cmd::Networks(_)
             | Cmd::Compose(_)
     ) {
@@ -300,6 +304,7 @@ fn main() {
                     Cmd::Io(c) => io_cmds::dispatch(&g, c),
                     Cmd::Volumes(c) => volume_cmd::dispatch(&g, c),
                     Cmd::System(c) => system::dispatch(&g, c),
+                    Cmd::Host(c) => system::dispatch_top(&g, c),
                     Cmd::Networks(c) => network_cmd::dispatch(&g, c),
                     Cmd::Compose(c) => compose_cmd::dispatch(&g, c),
                     _ => unreachable!("matched above"),
@@ -316,9 +321,10 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
+    // Image commands: the CLI's 1, as docker's.
     if let Err(e) = rt.block_on(run(cli)) {
         print_error(&e);
-        std::process::exit(125);
+        std::process::exit(1);
     }
 }
 
@@ -415,6 +421,7 @@ async fn run(cli: Cli) -> Result<()> {
         | Cmd::Io(_)
         | Cmd::Volumes(_)
         | Cmd::System(_)
+        | Cmd::Host(_)
         | Cmd::Networks(_)
         | Cmd::Compose(_) => {
             unreachable!("run without tokio")
