@@ -14,6 +14,16 @@ use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+/// std's eprintln! panics when stderr is closed or full (berth then aborted, 134): a
+/// lost diagnostic line must never change the exit code. Textually first, so every module
+/// below uses this one.
+macro_rules! eprintln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($t)*);
+    }};
+}
+
 mod compose_cmd;
 mod containers;
 mod io_cmds;
@@ -328,13 +338,21 @@ fn main() {
     }
 }
 
-/// The one error printer: the message and its chain of causes on one line.
+/// The one error printer: the message and its chain of causes on one line, a cause that
+/// the line already says (an error that shows its source) not twice. A stderr that is
+/// closed or full loses the line: it never panics (exit codes stay docker's).
 pub fn print_error(e: &anyhow::Error) {
+    use std::io::Write;
     let mut msg = format!("Error: {e}");
     for c in e.chain().skip(1) {
-        msg.push_str(&format!(": {c}"));
+        let t = c.to_string();
+        if !msg.contains(&t) {
+            msg.push_str(": ");
+            msg.push_str(&t);
+        }
     }
-    eprintln!("{msg}");
+    msg.push('\n');
+    let _ = std::io::stderr().lock().write_all(msg.as_bytes());
 }
 
 fn client_options(cli: &Cli) -> Result<ClientOptions> {

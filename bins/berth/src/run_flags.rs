@@ -71,7 +71,7 @@ pub struct RunFlags {
     #[arg(long)]
     pub tmpfs: Vec<String>,
     /// Memory limit
-    #[arg(short = 'm', long)]
+    #[arg(short = 'm', long, allow_hyphen_values = true)]
     pub memory: Option<String>,
     /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
     #[arg(long = "memory-swap", allow_hyphen_values = true)]

@@ -327,3 +327,40 @@ fn item5_export() {
     assert!(o.stdout.len() > 100_000, "{}", o.stdout.len());
     e.code(1, &["export", "nosuch"]);
 }
+
+/// Item 11: messages say each thing once and in docker's words; a stderr that is a
+/// broken pipe never turns an error into an abort.
+#[test]
+fn item11_messages() {
+    let e = Engine::new();
+    e.load_image("nocmd:1", serde_json::json!({"Env": ["PATH=/bin"]}));
+    let (_, err) = e.code(125, &["run", "--rm", "nocmd:1"]);
+    assert_eq!(err.matches("no command").count(), 1, "{err}");
+    let (_, err) = e.code(125, &["run", "--rm", "-u", "nosuchuser", IMAGE, "true"]);
+    assert_eq!(err.matches("no such user").count(), 1, "{err}");
+    let (_, err) = e.code(1, &["pull", "bb:lat:est"]);
+    assert!(err.contains("invalid reference format"), "{err}");
+    let (_, err) = e.code(1, &["pull", "UPPER/case"]);
+    assert!(err.contains("must be lowercase"), "{err}");
+    let (_, err) = e.code(125, &["run", "--rm", "-m", "-1", IMAGE, "true"]);
+    assert!(err.contains("invalid size \"-1\""), "{err}");
+    let (_, err) = e.code(125, &["run", "--rm", "-m", "1k", IMAGE, "true"]);
+    assert!(err.contains("Minimum memory limit"), "{err}");
+    // stderr whose reader is gone: the error is lost, the exit code is still docker's.
+    let (r, w) = rustix::pipe::pipe().unwrap();
+    drop(r);
+    let st = e
+        .cmd(&["rm", "nosuch"])
+        .stderr(std::process::Stdio::from(w))
+        .status()
+        .unwrap();
+    assert_eq!(st.code(), Some(1), "{st:?}");
+    let (r, w) = rustix::pipe::pipe().unwrap();
+    drop(r);
+    let st = e
+        .cmd(&["run", "--rm", "nocmd:1"])
+        .stderr(std::process::Stdio::from(w))
+        .status()
+        .unwrap();
+    assert_eq!(st.code(), Some(125), "{st:?}");
+}
