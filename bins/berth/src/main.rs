@@ -24,6 +24,7 @@ macro_rules! eprintln {
     }};
 }
 
+mod cli_doc;
 mod compose_cmd;
 mod containers;
 mod io_cmds;
@@ -102,6 +103,11 @@ enum Cmd {
     System(system::Cmd),
     #[command(flatten)]
     Host(system::TopCmd),
+    /// Generate the autocompletion script for the specified shell
+    Completion { shell: clap_complete::Shell },
+    /// (internal) the command reference of docs/cli.md
+    #[command(name = "__cli-doc", hide = true)]
+    CliDoc,
 }
 
 #[derive(Subcommand)]
@@ -292,6 +298,19 @@ fn main() {
             std::process::exit(code);
         }
     };
+    match &cli.cmd {
+        Cmd::Completion { shell } => {
+            cli_doc::completion(&mut <Cli as clap::CommandFactory>::command(), *shell);
+            std::process::exit(0);
+        }
+        Cmd::CliDoc => {
+            let mut c = <Cli as clap::CommandFactory>::command();
+            c.build();
+            print!("{}", cli_doc::markdown(&c));
+            std::process::exit(0);
+        }
+        _ => {}
+    }
     // Container commands run without tokio: most are a few file reads and a fork.
     if matches!(
         cli.cmd,
@@ -441,7 +460,9 @@ async fn run(cli: Cli) -> Result<()> {
         | Cmd::System(_)
         | Cmd::Host(_)
         | Cmd::Networks(_)
-        | Cmd::Compose(_) => {
+        | Cmd::Compose(_)
+        | Cmd::Completion { .. }
+        | Cmd::CliDoc => {
             unreachable!("run without tokio")
         }
     }

@@ -364,3 +364,36 @@ fn item11_messages() {
         .unwrap();
     assert_eq!(st.code(), Some(125), "{st:?}");
 }
+
+/// Item 12: docs/cli.md is the CLI's own reference (regenerate with `berth __cli-doc`),
+/// and completions come for bash, zsh and fish.
+#[test]
+fn item12_cli_reference_and_completions() {
+    let doc = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/cli.md");
+    let want = std::fs::read_to_string(&doc).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .arg("__cli-doc")
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stdout) == want,
+        "docs/cli.md is out of date: run `berth __cli-doc > docs/cli.md`"
+    );
+    for (shell, marker) in [
+        ("bash", "_berth()"),
+        ("zsh", "#compdef berth"),
+        ("fish", "complete -c berth"),
+    ] {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(["completion", shell])
+            .output()
+            .unwrap();
+        let s = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success() && s.contains(marker),
+            "{shell}: {s:.200}"
+        );
+        assert!(s.contains("compose"), "{shell} lacks subcommands");
+    }
+}
