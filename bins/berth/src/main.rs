@@ -112,17 +112,27 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum ImageCmd {
+    /// List images
     #[command(alias = "list")]
     Ls(LsArgs),
+    /// Display detailed information on one or more images
     Inspect(InspectArgs),
+    /// Remove one or more images
     #[command(alias = "remove")]
     Rm(RmArgs),
+    /// Remove unused images
     Prune(PruneArgs),
+    /// Create a tag TARGET that refers to SOURCE
     Tag(TagArgs),
+    /// Download an image from a registry
     Pull(PullArgs),
+    /// Upload an image to a registry
     Push(PushArgs),
+    /// Save one or more images to a tar archive
     Save(SaveArgs),
+    /// Load an image from a tar archive
     Load(LoadArgs),
+    /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
     /// Mount an image's rootfs (overlay with a fresh upper layer); prints the mount point
     Mount(MountArgs),
