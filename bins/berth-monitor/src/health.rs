@@ -102,6 +102,16 @@ impl Checker {
         }
     }
 
+    /// Paused: no probe runs (it would hang in the frozen cgroup); after `unpause` the
+    /// next one is an interval away, the status as it was (docker's).
+    pub fn pause(&mut self) {
+        self.cancel();
+    }
+
+    pub fn resume(&mut self, now: Instant) {
+        self.next = Some(now + self.interval);
+    }
+
     /// Stops any running probe (the container is gone) and the schedule.
     pub fn cancel(&mut self) {
         if let Some(p) = self.probe.take() {

@@ -118,6 +118,8 @@ pub struct Mon {
     /// This monitor took over a running container whose monitor died: the init is the
     /// keeper's child (its exit comes as a report) and its output is lost.
     adopted: bool,
+    /// Frozen by `pause` (the runtime's freezer) until `unpause` or a signal.
+    paused: bool,
     /// An adopted init that was already gone: its exit is reported by the keeper soon,
     /// or it was lost with the old monitor (recorded as 255 at this deadline).
     lost_at: Option<Instant>,
@@ -241,6 +243,7 @@ impl Mon {
             generation: 0,
             trace: std::env::var_os("BERTH_TRACE").is_some(),
             adopted: false,
+            paused: false,
             lost_at: None,
         })
     }
@@ -550,8 +553,12 @@ impl Mon {
                     rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok()
                 });
                 self.phase = Phase::Running;
+                self.paused = st.status == Status::Paused;
                 if let Some(h) = self.health.as_mut() {
                     h.on_start(Instant::now());
+                    if st.status == Status::Paused {
+                        h.pause();
+                    }
                 }
             }
             Status::Created | Status::Restarting if init_known => {
@@ -999,6 +1006,14 @@ impl Mon {
                 }
             }
             Request::Wait => self.clients[i].role = Role::Wait,
+            Request::Pause(on) => match self.freeze(on) {
+                Ok(()) => {
+                    let c = &mut self.clients[i];
+                    let _ = proto::write_frame(&mut c.s, proto::OK, b"");
+                    c.dead = true;
+                }
+                Err(msg) => self.reply_error(i, &msg),
+            },
             Request::Kill { signal } => {
                 self.by_user();
                 match self.phase {
@@ -1099,6 +1114,60 @@ impl Mon {
         if let Err(e) = r {
             self.mlog.say(&format!("signal {sig}: {e}"));
         }
+        // A frozen process gets its signal when thawed (docker unpauses to deliver it).
+        if self.paused {
+            if let Err(e) = self.freeze(false) {
+                self.mlog
+                    .say(&format!("unpause to deliver signal {sig}: {e}"));
+            }
+        }
+    }
+
+    /// `pause` (on) and `unpause`: the runtime's freezer, the state and an event.
+    fn freeze(&mut self, on: bool) -> Result<(), String> {
+        if self.phase != Phase::Running {
+            return Err(format!("container {} is not running", self.id));
+        }
+        if on == self.paused {
+            return Err(if on {
+                format!("container {} is already paused", self.id)
+            } else {
+                format!("container {} is not paused", self.id)
+            });
+        }
+        let out = self
+            .runtime_logged()
+            .args([if on { "pause" } else { "resume" }, &self.id])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|e| format!("run {}: {e}", self.cfg.runtime))?;
+        if !out.status.success() {
+            let msg = self.runtime_error(&String::from_utf8_lossy(&out.stderr));
+            return Err(if msg.is_empty() {
+                format!(
+                    "runtime {} failed ({})",
+                    if on { "pause" } else { "resume" },
+                    out.status
+                )
+            } else {
+                msg
+            });
+        }
+        self.paused = on;
+        if let Some(h) = self.health.as_mut() {
+            if on {
+                h.pause();
+            } else {
+                h.resume(Instant::now());
+            }
+        }
+        self.update_state(|s| {
+            s.status = if on { Status::Paused } else { Status::Running };
+        });
+        self.event(if on { "pause" } else { "unpause" }, &[]);
+        Ok(())
     }
 
     /// Reads one chunk; false when there was nothing (yet) or the stream ended.

@@ -50,6 +50,10 @@ pub enum Cmd {
     Rename(life::RenameArgs),
     /// Attach local standard input, output, and error streams to a running container
     Attach(life::AttachArgs),
+    /// Pause all processes within one or more containers
+    Pause(life::RefsArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(life::RefsArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCmd),
@@ -85,6 +89,10 @@ pub enum ContainerCmd {
     Attach(life::AttachArgs),
     /// Remove all stopped containers
     Prune(life::PruneArgs),
+    /// Pause all processes within one or more containers
+    Pause(life::RefsArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(life::RefsArgs),
     #[command(flatten)]
     Io(crate::io_cmds::Cmd),
 }
@@ -108,6 +116,8 @@ pub fn dispatch(g: &Globals, c: Cmd) -> i32 {
             ContainerCmd::Wait(a) => Cmd::Wait(a),
             ContainerCmd::Rename(a) => Cmd::Rename(a),
             ContainerCmd::Attach(a) => Cmd::Attach(a),
+            ContainerCmd::Pause(a) => Cmd::Pause(a),
+            ContainerCmd::Unpause(a) => Cmd::Unpause(a),
             ContainerCmd::Prune(a) => return report(open(g).and_then(|e| life::prune(&e, a))),
             ContainerCmd::Io(c) => return crate::io_cmds::dispatch(g, c),
         },
@@ -115,11 +125,12 @@ pub fn dispatch(g: &Globals, c: Cmd) -> i32 {
     };
     let e = match open(g) {
         Ok(e) => e,
+        Err(e) if matches!(c, Cmd::Run(_) | Cmd::Create(_)) => return report_run(Err(e)),
         Err(e) => return report(Err(e)),
     };
     match c {
         Cmd::Run(a) => life::run(g, &e, a),
-        Cmd::Create(a) => report(life::create(g, &e, a)),
+        Cmd::Create(a) => report_run(life::create(g, &e, a)),
         Cmd::Start(a) => life::start(&e, a),
         Cmd::Stop(a) => life::stop(&e, a, false),
         Cmd::Restart(a) => life::stop(&e, a, true),
@@ -130,6 +141,8 @@ pub fn dispatch(g: &Globals, c: Cmd) -> i32 {
         Cmd::Wait(a) => life::wait(&e, a),
         Cmd::Rename(a) => report(life::rename(&e, a)),
         Cmd::Attach(a) => life::attach_cmd(&e, a),
+        Cmd::Pause(a) => life::pause(&e, a, true),
+        Cmd::Unpause(a) => life::pause(&e, a, false),
         Cmd::Container(_) => unreachable!("mapped above"),
     }
 }
@@ -153,7 +166,20 @@ pub fn open(g: &Globals) -> Result<Eng> {
 }
 
 /// Prints an error like docker and returns 125 (the engine failed).
+/// docker's exit code for a failed command: 1 (the CLI's), except `run` and `create`,
+/// whose own failures are 125 (`report_run`); usage errors are 125 everywhere.
 pub fn report(r: Result<()>) -> i32 {
+    match r {
+        Ok(()) => 0,
+        Err(e) => {
+            crate::print_error(&e);
+            1
+        }
+    }
+}
+
+/// `run` and `create`: 125 for a failure of the engine (docker's StatusError).
+pub fn report_run(r: Result<()>) -> i32 {
     match r {
         Ok(()) => 0,
         Err(e) => {

@@ -33,6 +33,8 @@ pub enum Cmd {
     Cp(cp::CpArgs),
     /// Get real time events from the engine
     Events(events::EventsArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(cp::ExportArgs),
 }
 
 pub fn dispatch(g: &Globals, c: Cmd) -> i32 {
@@ -48,6 +50,7 @@ pub fn dispatch(g: &Globals, c: Cmd) -> i32 {
         Cmd::Port(a) => port::run(&layout, a),
         Cmd::Cp(a) => cp::run(g, &layout, a),
         Cmd::Events(a) => events::run(&layout, a),
+        Cmd::Export(a) => cp::export(g, &layout, a),
     };
     match r {
         Ok(()) => 0,

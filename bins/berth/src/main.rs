@@ -14,6 +14,17 @@ use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+/// std's eprintln! panics when stderr is closed or full (berth then aborted, 134): a
+/// lost diagnostic line must never change the exit code. Textually first, so every module
+/// below uses this one.
+macro_rules! eprintln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($t)*);
+    }};
+}
+
+mod cli_doc;
 mod compose_cmd;
 mod containers;
 mod io_cmds;
@@ -86,24 +97,42 @@ enum Cmd {
     Networks(network_cmd::Cmd),
     #[command(flatten)]
     Compose(compose_cmd::Cmd),
-    /// Manage berth itself (`system boot`: start containers after a reboot)
+    /// Manage berth itself (`system boot`: start containers after a reboot; df, info,
+    /// prune)
     #[command(subcommand)]
     System(system::Cmd),
+    #[command(flatten)]
+    Host(system::TopCmd),
+    /// Generate the autocompletion script for the specified shell
+    Completion { shell: clap_complete::Shell },
+    /// (internal) the command reference of docs/cli.md
+    #[command(name = "__cli-doc", hide = true)]
+    CliDoc,
 }
 
 #[derive(Subcommand)]
 enum ImageCmd {
+    /// List images
     #[command(alias = "list")]
     Ls(LsArgs),
+    /// Display detailed information on one or more images
     Inspect(InspectArgs),
+    /// Remove one or more images
     #[command(alias = "remove")]
     Rm(RmArgs),
+    /// Remove unused images
     Prune(PruneArgs),
+    /// Create a tag TARGET that refers to SOURCE
     Tag(TagArgs),
+    /// Download an image from a registry
     Pull(PullArgs),
+    /// Upload an image to a registry
     Push(PushArgs),
+    /// Save one or more images to a tar archive
     Save(SaveArgs),
+    /// Load an image from a tar archive
     Load(LoadArgs),
+    /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
     /// Mount an image's rootfs (overlay with a fresh upper layer); prints the mount point
     Mount(MountArgs),
@@ -279,6 +308,19 @@ fn main() {
             std::process::exit(code);
         }
     };
+    match &cli.cmd {
+        Cmd::Completion { shell } => {
+            cli_doc::completion(&mut <Cli as clap::CommandFactory>::command(), *shell);
+            std::process::exit(0);
+        }
+        Cmd::CliDoc => {
+            let mut c = <Cli as clap::CommandFactory>::command();
+            c.build();
+            print!("{}", cli_doc::markdown(&c));
+            std::process::exit(0);
+        }
+        _ => {}
+    }
     // Container commands run without tokio: most are a few file reads and a fork.
     if matches!(
         cli.cmd,
@@ -286,6 +328,7 @@ fn main() {
             | Cmd::Io(_)
             | Cmd::Volumes(_)
             | Cmd::System(_)
+            | Cmd::Host(_)
             | Cmd::Networks(_)
             | Cmd::Compose(_)
     ) {
@@ -300,6 +343,7 @@ fn main() {
                     Cmd::Io(c) => io_cmds::dispatch(&g, c),
                     Cmd::Volumes(c) => volume_cmd::dispatch(&g, c),
                     Cmd::System(c) => system::dispatch(&g, c),
+                    Cmd::Host(c) => system::dispatch_top(&g, c),
                     Cmd::Networks(c) => network_cmd::dispatch(&g, c),
                     Cmd::Compose(c) => compose_cmd::dispatch(&g, c),
                     _ => unreachable!("matched above"),
@@ -316,19 +360,28 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
+    // Image commands: the CLI's 1, as docker's.
     if let Err(e) = rt.block_on(run(cli)) {
         print_error(&e);
-        std::process::exit(125);
+        std::process::exit(1);
     }
 }
 
-/// The one error printer: the message and its chain of causes on one line.
+/// The one error printer: the message and its chain of causes on one line, a cause that
+/// the line already says (an error that shows its source) not twice. A stderr that is
+/// closed or full loses the line: it never panics (exit codes stay docker's).
 pub fn print_error(e: &anyhow::Error) {
+    use std::io::Write;
     let mut msg = format!("Error: {e}");
     for c in e.chain().skip(1) {
-        msg.push_str(&format!(": {c}"));
+        let t = c.to_string();
+        if !msg.contains(&t) {
+            msg.push_str(": ");
+            msg.push_str(&t);
+        }
     }
-    eprintln!("{msg}");
+    msg.push('\n');
+    let _ = std::io::stderr().lock().write_all(msg.as_bytes());
 }
 
 fn client_options(cli: &Cli) -> Result<ClientOptions> {
@@ -415,8 +468,11 @@ async fn run(cli: Cli) -> Result<()> {
         | Cmd::Io(_)
         | Cmd::Volumes(_)
         | Cmd::System(_)
+        | Cmd::Host(_)
         | Cmd::Networks(_)
-        | Cmd::Compose(_) => {
+        | Cmd::Compose(_)
+        | Cmd::Completion { .. }
+        | Cmd::CliDoc => {
             unreachable!("run without tokio")
         }
     }

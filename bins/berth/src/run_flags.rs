@@ -47,19 +47,19 @@ pub struct RunFlags {
     #[arg(long = "label-file")]
     pub label_file: Vec<String>,
     /// Allocate a pseudo-TTY
-    #[arg(short = 't', long)]
+    #[arg(short = 't', long, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub tty: bool,
     /// Keep STDIN open even if not attached
-    #[arg(short = 'i', long)]
+    #[arg(short = 'i', long, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub interactive: bool,
     /// Automatically remove the container when it exits
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub rm: bool,
     /// Run an init inside the container that forwards signals and reaps processes
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub init: bool,
     /// Mount the container's root filesystem as read only
-    #[arg(long = "read-only")]
+    #[arg(long = "read-only", num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub read_only: bool,
     /// Bind mount a volume ([SOURCE:]DEST[:OPTIONS])
     #[arg(short = 'v', long = "volume")]
@@ -71,7 +71,7 @@ pub struct RunFlags {
     #[arg(long)]
     pub tmpfs: Vec<String>,
     /// Memory limit
-    #[arg(short = 'm', long)]
+    #[arg(short = 'm', long, allow_hyphen_values = true)]
     pub memory: Option<String>,
     /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
     #[arg(long = "memory-swap", allow_hyphen_values = true)]
@@ -107,7 +107,7 @@ pub struct RunFlags {
     #[arg(long = "cap-drop")]
     pub cap_drop: Vec<String>,
     /// Give extended privileges to this container
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub privileged: bool,
     /// Security options (seccomp=FILE|unconfined, no-new-privileges[=true|false])
     #[arg(long = "security-opt")]
@@ -134,7 +134,7 @@ pub struct RunFlags {
     #[arg(long = "health-start-interval")]
     pub health_start_interval: Option<String>,
     /// Disable any container-specified HEALTHCHECK
-    #[arg(long = "no-healthcheck")]
+    #[arg(long = "no-healthcheck", num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub no_healthcheck: bool,
     /// Action when the container turns unhealthy: none, kill, restart, stop
     #[arg(long = "health-on-failure")]
@@ -180,7 +180,7 @@ pub struct RunFlags {
     #[arg(short = 'p', long)]
     pub publish: Vec<String>,
     /// Publish all exposed ports to random ports
-    #[arg(short = 'P', long = "publish-all")]
+    #[arg(short = 'P', long = "publish-all", num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub publish_all: bool,
     /// Runtime to use for this container (a path or a name in PATH)
     #[arg(long)]
@@ -254,6 +254,9 @@ fn security(f: &RunFlags) -> Result<Security> {
                     .with_context(|| format!("opening seccomp profile ({path}) failed"))?;
                 s.seccomp = Some(SeccompOpt::Profile(text));
             }
+            // Berth applies no AppArmor profile and no SELinux label: asking for none is
+            // what it does already (docker accepts these on hosts without either).
+            Some(("apparmor", "unconfined")) | Some(("label", "disable")) => {}
             Some((k @ ("apparmor" | "label" | "systempaths" | "mask" | "unmask"), _)) => {
                 bail!("invalid --security-opt {o:?}: {k} is not supported by berth")
             }
@@ -645,6 +648,19 @@ mod tests {
         );
     }
 
+    /// Issue 17 item 6: docker's boolean forms.
+    #[test]
+    fn boolean_flags_take_docker_forms() {
+        let o = parse(&["--rm=true", "-t=false", "--init=false", "-i", "busybox"]).unwrap();
+        assert!(o.auto_remove && !o.tty && !o.init && o.open_stdin);
+        let o = parse(&["-it", "--read-only=true", "--privileged=false", "busybox"]).unwrap();
+        assert!(o.tty && o.open_stdin && o.read_only && !o.security.privileged);
+        let o = parse(&["--rm", "busybox", "sh"]).unwrap();
+        assert!(o.auto_remove);
+        assert_eq!(o.cmd, Some(vec!["sh".to_string()]));
+        assert!(parse(&["--rm=maybe", "busybox"]).is_err());
+    }
+
     #[test]
     fn docker_flags() {
         std::env::set_var("BERTH_H1_TEST_VAR", "from-caller");
@@ -978,10 +994,17 @@ mod tests {
         );
         err(&["--health-on-failure", "explode", "busybox"], "explode");
         err(
-            &["--security-opt", "apparmor=unconfined", "busybox"],
+            &["--security-opt", "apparmor=docker-default", "busybox"],
             "apparmor",
         );
-        err(&["--security-opt", "label=disable", "busybox"], "label");
+        err(
+            &["--security-opt", "label=type:svirt_t", "busybox"],
+            "label",
+        );
+        // No profile and no label: what berth does anyway (docker accepts them too).
+        parse(&["--security-opt", "apparmor=unconfined", "busybox"]).unwrap();
+        parse(&["--security-opt", "label=disable", "busybox"]).unwrap();
+        parse(&["--security-opt", "label:disable", "busybox"]).unwrap();
         err(
             &["--security-opt", "no-new-privileges=maybe", "busybox"],
             "maybe",

@@ -17,6 +17,36 @@ pub enum Cmd {
     /// Remove stopped containers, unused networks, dangling images (all unused ones with
     /// -a) and, with --volumes, unused anonymous volumes
     Prune(PruneArgs),
+    /// Show disk usage: images, containers, local volumes, build cache
+    Df(DfArgs),
+    /// Display system-wide information
+    Info(FormatArgs),
+}
+
+/// `info` and `version` at the top level, as docker has them.
+#[derive(clap::Subcommand)]
+pub enum TopCmd {
+    /// Display system-wide information
+    Info(FormatArgs),
+    /// Show the Berth version information
+    Version(FormatArgs),
+}
+
+#[derive(clap::Args)]
+pub struct FormatArgs {
+    /// Format the output using the given Go template
+    #[arg(short, long)]
+    format: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct DfArgs {
+    /// Show detailed information on space usage
+    #[arg(short, long)]
+    verbose: bool,
+    /// Format the output using the given Go template
+    #[arg(long)]
+    format: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -40,7 +70,211 @@ pub fn dispatch(g: &Globals, c: Cmd) -> i32 {
     match c {
         Cmd::Boot => boot_all(&e),
         Cmd::Prune(a) => report(prune(g, &e, a)),
+        Cmd::Df(a) => report(df(&e, a)),
+        Cmd::Info(a) => report(info(&e, a)),
     }
+}
+
+pub fn dispatch_top(g: &Globals, c: TopCmd) -> i32 {
+    match c {
+        // version needs no storage root.
+        TopCmd::Version(a) => report(version(a)),
+        TopCmd::Info(a) => match open(g) {
+            Ok(e) => report(info(&e, a)),
+            Err(x) => report(Err(x)),
+        },
+    }
+}
+
+fn print_template(format: &str, v: &serde_json::Value) -> Result<()> {
+    let t = berth_engine::template::Template::parse(format)?;
+    println!("{}", t.render(v)?);
+    Ok(())
+}
+
+/// docker's `version`: the client (this binary) and the engine (the same code: Berth has
+/// no daemon) with its runtime.
+fn version(a: FormatArgs) -> Result<()> {
+    use berth_engine::info;
+    let server = info::version();
+    let client = serde_json::json!({
+        "Platform": {"Name": "Berth"},
+        "Version": info::VERSION,
+        "ApiVersion": info::API_VERSION,
+        "Os": "linux",
+        "Arch": info::go_arch(),
+    });
+    let v = serde_json::json!({"Client": client, "Server": server});
+    if let Some(f) = &a.format {
+        return print_template(f, &v);
+    }
+    let rt = &server["Components"][1];
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    println!("Client:");
+    println!(" Version:           {}", info::VERSION);
+    println!(" API version:       {}", info::API_VERSION);
+    println!(" OS/Arch:           linux/{}", info::go_arch());
+    println!();
+    println!("Server: Berth (daemonless: the engine runs in each command)");
+    println!(" Engine:");
+    println!("  Version:          {}", info::VERSION);
+    println!(
+        "  API version:      {} (minimum version {})",
+        info::API_VERSION,
+        s(&server["MinAPIVersion"])
+    );
+    println!("  OS/Arch:          linux/{}", info::go_arch());
+    println!("  Kernel Version:   {}", s(&server["KernelVersion"]));
+    println!(" berth-runtime:");
+    println!("  Version:          {}", s(&rt["Version"]));
+    println!("  Path:             {}", s(&rt["Details"]["Path"]));
+    Ok(())
+}
+
+/// docker's `info` layout.
+fn info(e: &Eng, a: FormatArgs) -> Result<()> {
+    let v = berth_engine::info::info(&e.layout, &e.store).map_err(|x| engine_err(e, x))?;
+    if let Some(f) = &a.format {
+        return print_template(f, &v);
+    }
+    let s = |k: &str| berth_engine::template::to_text(&v[k]);
+    let list = |k: &str| {
+        v[k].as_array()
+            .map(|a| {
+                a.iter()
+                    .map(berth_engine::template::to_text)
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+            .join(" ")
+    };
+    let mut o = String::new();
+    let mut w = |l: String| {
+        o.push_str(&l);
+        o.push('\n');
+    };
+    w("Client:".into());
+    w(format!(" Version:    {}", berth_engine::info::VERSION));
+    w(" Debug Mode: false".into());
+    w(String::new());
+    w("Server:".into());
+    w(format!(" Containers: {}", s("Containers")));
+    w(format!("  Running: {}", s("ContainersRunning")));
+    w(format!("  Paused: {}", s("ContainersPaused")));
+    w(format!("  Stopped: {}", s("ContainersStopped")));
+    w(format!(" Images: {}", s("Images")));
+    w(format!(" Server Version: {}", s("ServerVersion")));
+    w(format!(" Storage Driver: {}", s("Driver")));
+    for kv in v["DriverStatus"].as_array().into_iter().flatten() {
+        w(format!(
+            "  {}: {}",
+            berth_engine::template::to_text(&kv[0]),
+            berth_engine::template::to_text(&kv[1])
+        ));
+    }
+    w(format!(" Logging Driver: {}", s("LoggingDriver")));
+    w(format!(" Cgroup Driver: {}", s("CgroupDriver")));
+    w(format!(" Cgroup Version: {}", s("CgroupVersion")));
+    w(" Plugins:".into());
+    let plugins = &v["Plugins"];
+    for k in ["Volume", "Network", "Log"] {
+        let names: Vec<String> = plugins[k]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(berth_engine::template::to_text)
+            .collect();
+        w(format!("  {k}: {}", names.join(" ")));
+    }
+    w(format!(" Runtimes: {}", s("DefaultRuntime")));
+    w(format!(" Default Runtime: {}", s("DefaultRuntime")));
+    w(format!(" Runtime Version: {}", s("RuntimeVersion")));
+    w(format!(" Init Binary: {}", s("InitBinary")));
+    w(" Security Options:".into());
+    w("  seccomp".into());
+    w("   Profile: default".into());
+    w("  no-new-privileges".into());
+    w(format!(" Kernel Version: {}", s("KernelVersion")));
+    w(format!(" Operating System: {}", s("OperatingSystem")));
+    w(format!(" OSType: {}", s("OSType")));
+    w(format!(" Architecture: {}", s("Architecture")));
+    w(format!(" CPUs: {}", s("NCPU")));
+    w(format!(
+        " Total Memory: {}",
+        berth_engine::stats::bytes_size(v["MemTotal"].as_u64().unwrap_or(0))
+    ));
+    w(format!(" Name: {}", s("Name")));
+    w(format!(" Berth Root Dir: {}", s("DockerRootDir")));
+    w(" Debug Mode: false".into());
+    w(format!(" Labels: {}", list("Labels")));
+    w(" Experimental: false".into());
+    w(format!(
+        " Live Restore Enabled: {}",
+        s("LiveRestoreEnabled")
+    ));
+    if s("IPv4Forwarding") != "true" {
+        w(String::new());
+        w("WARNING: IPv4 forwarding is disabled (published ports reach containers only where berth turns it on: the namespace its networks live in)".into());
+    }
+    print!("{o}");
+    Ok(())
+}
+
+/// docker's `system df`.
+fn df(e: &Eng, a: DfArgs) -> Result<()> {
+    use berth_engine::stats::human_size;
+    if a.verbose {
+        anyhow::bail!("berth system df: -v/--verbose is not supported yet");
+    }
+    let d = berth_engine::info::disk_usage(&e.layout, &e.store).map_err(|x| engine_err(e, x))?;
+    let rows = [
+        ("Images", &d.images),
+        ("Containers", &d.containers),
+        ("Local Volumes", &d.volumes),
+        ("Build Cache", &d.build_cache),
+    ];
+    let pct = |r: &berth_engine::info::DfRow| {
+        if r.size == 0 {
+            String::new()
+        } else {
+            format!(" ({}%)", r.reclaimable * 100 / r.size)
+        }
+    };
+    let values: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|(t, r)| {
+            serde_json::json!({
+                "Type": t,
+                "TotalCount": r.total.to_string(),
+                "Active": r.active.to_string(),
+                "Size": human_size(r.size),
+                "Reclaimable": format!("{}{}", human_size(r.reclaimable), pct(r)),
+            })
+        })
+        .collect();
+    if let Some(f) = &a.format {
+        let t = berth_engine::template::Template::parse(f)?;
+        for v in &values {
+            println!("{}", t.render(v)?);
+        }
+        return Ok(());
+    }
+    println!(
+        "{:<16}{:<10}{:<10}{:<10}RECLAIMABLE",
+        "TYPE", "TOTAL", "ACTIVE", "SIZE"
+    );
+    for v in &values {
+        let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+        println!(
+            "{:<16}{:<10}{:<10}{:<10}{}",
+            s("Type"),
+            s("TotalCount"),
+            s("Active"),
+            s("Size"),
+            s("Reclaimable")
+        );
+    }
+    Ok(())
 }
 
 /// Prints the ID of each container started; a failure is reported and the rest still

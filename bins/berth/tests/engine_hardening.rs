@@ -400,7 +400,7 @@ fn monitor_killed_real_exit_status_and_clear_attach_error() {
         let n = state_of(&e, "mk")["monitorPid"].as_i64().unwrap();
         (n != mon && alive(n)).then_some(())
     });
-    let (_, err) = e.code(125, &["attach", "mk"]);
+    let (_, err) = e.code(1, &["attach", "mk"]);
     assert!(err.contains("monitor was killed"), "{err}");
     assert!(!err.contains("stopped container"), "{err}");
     // stop, wait and ps keep working through the new monitor.
@@ -426,7 +426,7 @@ fn monitor_killed_real_exit_status_and_clear_attach_error() {
     send(st["keeperPid"].as_i64().unwrap() as u32, "-KILL");
     send(st["monitorPid"].as_i64().unwrap() as u32, "-KILL");
     std::thread::sleep(Duration::from_millis(200));
-    let (_, err) = e.code(125, &["attach", "mk2"]);
+    let (_, err) = e.code(1, &["attach", "mk2"]);
     assert!(err.contains("its monitor is gone"), "{err}");
     e.ok(&["stop", "-t", "0", "mk2"]);
     assert_eq!(
@@ -535,7 +535,7 @@ fn corrupt_state_is_listed_inspected_and_removed_by_rm_f() {
     ]);
     assert!(err.starts_with("unknown|"), "{err}");
     assert!(err.contains("state.json"), "{err}");
-    let (_, rmerr) = e.code(125, &["rm", "cs"]);
+    let (_, rmerr) = e.code(1, &["rm", "cs"]);
     assert!(rmerr.contains("rm -f"), "{rmerr}");
     e.ok(&["rm", "-f", "cs"]);
     e.wait_for(5, "the container's end", || (!alive(pid)).then_some(()));
@@ -549,7 +549,7 @@ fn corrupt_state_is_listed_inspected_and_removed_by_rm_f() {
     let ps = e.ok(&["ps", "-a", "--format", "{{.Names}}|{{.State}}|{{.Status}}"]);
     assert!(ps.starts_with("ce|unknown|Unknown ("), "{ps}");
     assert!(ps.contains("processes"), "{ps}");
-    let (_, err) = e.code(125, &["start", "ce"]);
+    let (_, err) = e.code(1, &["start", "ce"]);
     assert!(!err.contains("executable file not found"), "{err}");
     assert!(err.contains("rm -f"), "{err}");
     assert!(alive(pid));

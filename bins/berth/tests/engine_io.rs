@@ -115,7 +115,7 @@ fn exec_codes_env_user_workdir() {
         "1000 10 29\n"
     );
     assert_eq!(e.ok(&["exec", "-u", "1000:29", "ex", "id", "-g"]), "29\n");
-    e.code(1, &["exec", "-u", "nobody-here", "ex", "true"]);
+    e.code(126, &["exec", "-u", "nobody-here", "ex", "true"]);
     assert_eq!(e.ok(&["exec", "-w", "/tmp", "ex", "pwd"]), "/tmp\n");
     assert_eq!(
         e.ok(&[

@@ -171,7 +171,7 @@ fn stop_kills_after_timeout() {
     );
     // Stopping a stopped container is fine, as docker.
     assert_eq!(e.ok(&["stop", "polite"]), "polite\n");
-    e.code(125, &["stop", "no-such-container"]);
+    e.code(1, &["stop", "no-such-container"]);
 }
 
 #[test]
@@ -190,7 +190,7 @@ fn kill_and_restart() {
     wait_status(&e, "kk", "running");
     assert_eq!(e.ok(&["kill", "-s", "USR1", "kk"]), "kk\n");
     assert_eq!(e.ok(&["wait", "kk"]), "7\n");
-    let (_, err) = e.code(125, &["kill", "kk"]);
+    let (_, err) = e.code(1, &["kill", "kk"]);
     assert!(err.contains("is not running"), "{err}");
 
     e.ok(&["run", "-d", "--name", "rr", IMAGE, "sh", "-c", LOOP_TERM]);
@@ -210,11 +210,11 @@ fn rm_force_and_volumes() {
     let e = Engine::new();
     e.ok(&["run", "-d", "--name", "busy", IMAGE, "sh", "-c", LOOP_TERM]);
     wait_status(&e, "busy", "running");
-    let (_, err) = e.code(125, &["rm", "busy"]);
+    let (_, err) = e.code(1, &["rm", "busy"]);
     assert!(err.contains("container is running"), "{err}");
     assert_eq!(e.ok(&["rm", "-f", "busy"]), "busy\n");
     assert_eq!(e.ok(&["ps", "-aq"]), "");
-    e.code(125, &["inspect", "--type", "container", "busy"]);
+    e.code(1, &["inspect", "--type", "container", "busy"]);
     // The name is free again.
     e.ok(&["create", "--name", "busy", IMAGE, "true"]);
     // rm -v removes the container's anonymous volumes.
@@ -228,7 +228,7 @@ fn rm_force_and_volumes() {
     e.ok(&["rm", "-v", "vol"]);
     assert_eq!(vols(), 0);
     e.ok(&["rm", "busy"]);
-    let (_, err) = e.code(125, &["rm", "busy"]);
+    let (_, err) = e.code(1, &["rm", "busy"]);
     assert!(err.contains("No such container: busy"), "{err}");
 }
 
@@ -311,9 +311,9 @@ fn ps_formats_and_filters() {
     assert_eq!(names(&["--filter", "before=gamma"]), "alpha,beta");
     assert_eq!(names(&["--filter", "since=alpha"]), "beta,gamma");
     assert_eq!(names(&["--filter", "health=none"]), "alpha,beta,gamma");
-    e.code(125, &["ps", "--filter", "before=nobody"]);
-    e.code(125, &["ps", "--filter", "bogus=1"]);
-    e.code(125, &["ps", "--filter", "status=sleepy"]);
+    e.code(1, &["ps", "--filter", "before=nobody"]);
+    e.code(1, &["ps", "--filter", "bogus=1"]);
+    e.code(1, &["ps", "--filter", "status=sleepy"]);
 
     let id = e.ok(&["inspect", "--format", "{{.Id}}", "alpha"]);
     assert_eq!(names(&["--filter", &format!("id={}", &id[..10])]), "alpha");
@@ -352,7 +352,7 @@ fn ps_formats_and_filters() {
     assert_eq!(v["Names"], "beta");
     assert_eq!(v["State"], "exited");
     assert_eq!(v["Labels"], "tier=db");
-    let (_, err) = e.code(125, &["ps", "--format", "{{.Nope}}"]);
+    let (_, err) = e.code(1, &["ps", "--format", "{{.Nope}}"]);
     assert!(err.contains("Nope"), "{err}");
 }
 
@@ -420,7 +420,7 @@ fn inspect_shape_and_templates() {
         f("{{.Name}}:{{.HostConfig.RestartPolicy.Name}}"),
         "/insp:on-failure\n"
     );
-    let (_, err) = e.code(125, &["inspect", "--format", "{{.State.Nope}}", "insp"]);
+    let (_, err) = e.code(1, &["inspect", "--format", "{{.State.Nope}}", "insp"]);
     assert!(err.contains("Nope"), "{err}");
     // Containers first, then images; several at once make one array.
     let both: serde_json::Value = serde_json::from_str(&e.ok(&["inspect", "insp", IMAGE])).unwrap();
@@ -431,7 +431,7 @@ fn inspect_shape_and_templates() {
             .len(),
         72
     );
-    let (_, err) = e.code(125, &["inspect", "nothing-here"]);
+    let (_, err) = e.code(1, &["inspect", "nothing-here"]);
     assert!(err.contains("No such object: nothing-here"), "{err}");
 }
 
@@ -444,8 +444,8 @@ fn rename_and_names() {
     e.ok(&["rename", "old", "new"]);
     assert_eq!(e.ok(&["inspect", "--format", "{{.Name}}", "new"]), "/new\n");
     assert_eq!(e.ok(&["inspect", "--format", "{{.Name}}", id]), "/new\n");
-    e.code(125, &["inspect", "--type", "container", "old"]);
-    let (_, err) = e.code(125, &["rename", "new", "taken"]);
+    e.code(1, &["inspect", "--type", "container", "old"]);
+    let (_, err) = e.code(1, &["rename", "new", "taken"]);
     assert!(err.contains("is already in use"), "{err}");
     assert_eq!(e.ok(&["inspect", "--format", "{{.Name}}", id]), "/new\n");
     let (_, err) = e.code(125, &["create", "--name", "taken", IMAGE, "true"]);
@@ -453,7 +453,7 @@ fn rename_and_names() {
         err.contains(r#"Conflict. The container name "/taken" is already in use by container"#),
         "{err}"
     );
-    e.code(125, &["rename", "new", "bad name"]);
+    e.code(1, &["rename", "new", "bad name"]);
     // A unique prefix of the ID works as a reference.
     assert_eq!(
         e.ok(&["inspect", "--format", "{{.Name}}", &id[..8]]),

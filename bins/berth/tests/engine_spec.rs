@@ -418,6 +418,7 @@ fn read_only_mounts_volumes_tmpfs_init() {
             target: "/h".into(),
             read_only: true,
             propagation: None,
+            create_source: false,
         },
         MountSpec::Volume {
             name: Some("vol1".into()),

@@ -95,7 +95,10 @@ fn bad_flags_are_clear_errors() {
             vec!["--network", "host", "-p", "8080:80"],
             "conflicting options: port publishing",
         ),
-        (vec!["--security-opt", "apparmor=unconfined"], "apparmor"),
+        (
+            vec!["--security-opt", "apparmor=docker-default"],
+            "apparmor",
+        ),
         (vec!["-m", "lots"], "\"lots\""),
         (vec!["--cap-add", "CAP_NOPE"], "CAP_NOPE"),
         (
@@ -103,7 +106,10 @@ fn bad_flags_are_clear_errors() {
             "kernel.core_pattern",
         ),
         (
-            vec!["-v", "/nonexistent/berth-h1:/x"],
+            vec![
+                "--mount",
+                "type=bind,source=/nonexistent/berth-h1,target=/x",
+            ],
             "/nonexistent/berth-h1",
         ),
         (vec!["--restart", "sometimes"], "sometimes"),

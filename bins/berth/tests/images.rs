@@ -422,8 +422,8 @@ fn local_image_commands_and_gc() {
     assert!(a
         .fails(&["pull", "UPPER/case"])
         .contains("invalid image reference"));
-    // Usage errors are engine errors (125), as in docker; --help is not an error.
-    a.fails(&["pull", "--no-such-flag", "x"]);
+    // Usage errors are 125, as in docker; --help is not an error.
+    a.fails_with(125, &["pull", "--no-such-flag", "x"]);
     assert!(a.run(&["--help"]).status.success());
 }
 
@@ -472,7 +472,7 @@ fn save_load_archives_and_import_with_skopeo_interop() {
         .unwrap()
         .to_string();
     assert!(std::path::Path::new(&lower).join("bin/busybox").is_file());
-    // Garbage in: clear errors, exit 125.
+    // Garbage in: clear errors, exit 1 (docker's).
     std::fs::write(t.path().join("junk.tar"), b"not a tar").unwrap();
     a.fails(&["load", "-i", t.path().join("junk.tar").to_str().unwrap()]);
 }

@@ -40,7 +40,7 @@ pub fn ask_monitor(layout: &Layout, id: &str, req: &Request) -> Result<Option<Ex
         Request::Stop { timeout_secs, .. } => Some(Duration::from_secs(
             (*timeout_secs).clamp(0, 3600) as u64 + 10,
         )),
-        Request::Kill { .. } => Some(Duration::from_secs(10)),
+        Request::Kill { .. } | Request::Pause(_) => Some(Duration::from_secs(10)),
         _ => None,
     };
     let _ = s.set_read_timeout(limit);
@@ -241,6 +241,23 @@ pub fn kill(layout: &Layout, store: &Store, id: &str, reference: &str, sig: i32)
     let mut at = crate::create::attrs(&c);
     at.insert("signal".into(), sig.to_string());
     let _ = crate::events::emit(layout, "container", "kill", id, at);
+    Ok(())
+}
+
+/// `pause` (on) or `unpause`: the container's monitor freezes or thaws it with the
+/// runtime and records the state (docker's Paused); only a running container with a
+/// monitor can be paused.
+pub fn pause(layout: &Layout, id: &str, on: bool) -> Result<()> {
+    let s = with_monitor(layout, id)?;
+    if !status::is_running(&s) {
+        return Err(Error::Invalid(format!("container {id} is not running")));
+    }
+    if !status::monitor_alive(&s) {
+        return Err(Error::Invalid(format!(
+            "container {id} has no monitor (it is being adopted): try again"
+        )));
+    }
+    ask_monitor(layout, id, &Request::Pause(on))?;
     Ok(())
 }
 

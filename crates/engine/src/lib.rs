@@ -2,6 +2,8 @@
 //! become a runtime spec. Used by `berth` (the CLI) and `berth-monitor` (one per container).
 //! See docs/engine.md for the layout and the protocol.
 #![forbid(unsafe_code)]
+// serde_json::json! of docker's /info object nests deeper than the default.
+#![recursion_limit = "256"]
 
 pub mod bins;
 pub mod boot;
@@ -10,6 +12,7 @@ pub mod cp;
 pub mod create;
 pub mod error;
 pub mod events;
+pub mod info;
 pub mod init;
 pub mod inventory;
 pub mod layout;

@@ -82,6 +82,9 @@ pub enum MountSpec {
         read_only: bool,
         /// bind-propagation (private by default)
         propagation: Option<String>,
+        /// -v: a missing source directory is made (docker's -v); --mount refuses it.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        create_source: bool,
     },
     /// -v name:/ctr or --mount type=volume; name None = anonymous (from -v /ctr or the image)
     Volume {

@@ -320,6 +320,7 @@ pub fn volume_flag(v: &str) -> Result<MountSpec> {
             target: dst.into(),
             read_only,
             propagation,
+            create_source: true,
         }),
         Some(s) => {
             if !valid_volume_name(s) {
@@ -427,6 +428,7 @@ pub fn mount_flag(v: &str) -> Result<MountSpec> {
                 target: dst,
                 read_only: ro,
                 propagation: prop,
+                create_source: false,
             })
         }
         "volume" => {
@@ -698,7 +700,8 @@ mod tests {
                 source: "/h".into(),
                 target: "/c".into(),
                 read_only: true,
-                propagation: None
+                propagation: None,
+                create_source: true
             }
         );
         assert_eq!(
@@ -707,7 +710,8 @@ mod tests {
                 source: "/h".into(),
                 target: "/c".into(),
                 read_only: false,
-                propagation: Some("rshared".into())
+                propagation: Some("rshared".into()),
+                create_source: true
             }
         );
         assert_eq!(
@@ -741,7 +745,8 @@ mod tests {
                 source: "/h".into(),
                 target: "/c".into(),
                 read_only: true,
-                propagation: Some("rslave".into())
+                propagation: Some("rslave".into()),
+                create_source: false
             }
         );
         assert_eq!(

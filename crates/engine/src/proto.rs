@@ -57,6 +57,8 @@ pub enum Request {
         signal: i32,
     },
     Wait,
+    /// Freeze (true) or thaw (false) the container's processes.
+    Pause(bool),
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]

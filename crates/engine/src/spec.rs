@@ -700,6 +700,56 @@ fn check_exec_strings(args: &[String], env: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// `mkdir -p cwd` inside `rootfs` (each step resolved in the root: a symlink cannot lead
+/// out), the directories it makes owned by `uid:gid`, mode 0755.
+fn ensure_workdir(rootfs: BorrowedFd<'_>, cwd: &str, uid: u32, gid: u32) -> Result<()> {
+    use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
+    let open = |p: &str| {
+        rustix::fs::openat2(
+            rootfs,
+            if p.is_empty() { "." } else { p },
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        )
+    };
+    let rel = cwd.trim_start_matches('/');
+    if open(rel).is_ok() {
+        return Ok(());
+    }
+    let fail = |e: rustix::io::Errno| {
+        invalid(format!(
+            "working directory {cwd}: {}",
+            std::io::Error::from(e)
+        ))
+    };
+    let mut done = String::new();
+    for part in rel.split('/').filter(|c| !c.is_empty() && *c != ".") {
+        let parent = open(&done).map_err(fail)?;
+        let next = if done.is_empty() {
+            part.to_string()
+        } else {
+            format!("{done}/{part}")
+        };
+        if open(&next).is_err() {
+            match rustix::fs::mkdirat(&parent, part, Mode::from_raw_mode(0o755)) {
+                Ok(()) => rustix::fs::chownat(
+                    &parent,
+                    part,
+                    Some(rustix::fs::Uid::from_raw(uid)),
+                    Some(rustix::fs::Gid::from_raw(gid)),
+                    AtFlags::SYMLINK_NOFOLLOW,
+                )
+                .map_err(fail)?,
+                Err(rustix::io::Errno::EXIST) => {}
+                Err(e) => return Err(fail(e)),
+            }
+        }
+        done = next;
+    }
+    open(rel).map(drop).map_err(fail)
+}
+
 /// Builds the spec. `rootfs` is an fd of the mounted rootfs, used (only) to read the
 /// image's /etc/passwd and /etc/group with RESOLVE_IN_ROOT.
 ///
@@ -1033,7 +1083,12 @@ pub fn build_spec(
             return Err(invalid(format!("duplicate mount point: {t}")));
         }
         user_targets.push(t);
-        if let MountSpec::Bind { source, .. } = m {
+        if let MountSpec::Bind {
+            source,
+            create_source: false,
+            ..
+        } = m
+        {
             if !Path::new(source).exists() {
                 return Err(invalid(format!(
                     "invalid mount config for type \"bind\": bind source path does not exist: {source}"
@@ -1095,12 +1150,23 @@ pub fn build_spec(
                     target,
                     read_only,
                     propagation,
-                } => user_mounts.push(bind(
-                    Path::new(source),
-                    &clean_target(target),
-                    *read_only,
-                    propagation.as_deref(),
-                )),
+                    create_source,
+                } => {
+                    // -v of a missing host path: docker makes it a directory.
+                    if *create_source && !Path::new(source).exists() {
+                        std::fs::create_dir_all(source).map_err(|e| {
+                            invalid(format!(
+                                "error while creating mount source path {source}: {e}"
+                            ))
+                        })?;
+                    }
+                    user_mounts.push(bind(
+                        Path::new(source),
+                        &clean_target(target),
+                        *read_only,
+                        propagation.as_deref(),
+                    ))
+                }
                 MountSpec::Volume {
                     name,
                     target,
@@ -1193,6 +1259,13 @@ pub fn build_spec(
     });
     mounts.extend(user_mounts);
     s["mounts"] = json!(mounts);
+
+    // The working directory is made when missing (docker's -w and WORKDIR), owned by
+    // the process's user.
+    let cwd = s["process"]["cwd"].as_str().unwrap_or("/").to_string();
+    let uid = s["process"]["user"]["uid"].as_u64().unwrap_or(0) as u32;
+    let gid = s["process"]["user"]["gid"].as_u64().unwrap_or(0) as u32;
+    ensure_workdir(rootfs, &cwd, uid, gid)?;
 
     let spec: oci_spec::runtime::Spec = serde_json::from_value(s)
         .map_err(|e| invalid(format!("generated spec is invalid: {e}")))?;
@@ -1640,6 +1713,7 @@ mod tests {
                 target: "/data/host".into(),
                 read_only: true,
                 propagation: None,
+                create_source: false,
             },
             MountSpec::Volume {
                 name: Some("named1".into()),
@@ -1709,6 +1783,7 @@ mod tests {
             target: "/x".into(),
             read_only: false,
             propagation: None,
+            create_source: false,
         }];
         let e = build(&f, &bad, &img).err().unwrap().to_string();
         assert!(e.contains("/nonexistent/berth"), "{e}");

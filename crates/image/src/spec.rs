@@ -96,6 +96,7 @@ struct Passwd {
     name: String,
     uid: u32,
     gid: u32,
+    home: String,
 }
 
 struct Group {
@@ -120,6 +121,7 @@ fn parse_passwd(s: &str) -> Vec<Passwd> {
                 name: f[0].into(),
                 uid: parse_id(f[2])?,
                 gid: parse_id(f[3])?,
+                home: f.get(5).copied().unwrap_or_default().to_string(),
             })
         })
         .collect()
@@ -152,13 +154,30 @@ fn parse_group(s: &str) -> Vec<Group> {
 
 /// Resolves `user[:group]` (names or numbers) against the image's own databases.
 pub fn resolve_user(rootfs: impl AsFd, spec: &str) -> Result<User> {
+    resolve_user_home(rootfs, spec).map(|(u, _)| u)
+}
+
+/// As `resolve_user`, with the user's home directory: its passwd entry's, else "/"
+/// (docker's HOME when neither the image nor the caller sets one).
+pub fn resolve_user_home(rootfs: impl AsFd, spec: &str) -> Result<(User, String)> {
     let (u, g) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
     };
     let bad = |why: &str| Error::Invalid(format!("user {spec:?}: {why}"));
+    let passwd_home = |passwd: &[Passwd], uid: u32| {
+        passwd
+            .iter()
+            .find(|p| p.uid == uid)
+            .map(|p| p.home.clone())
+            .filter(|h| h.starts_with('/'))
+            .unwrap_or_else(|| "/".into())
+    };
     if u.is_empty() && g.is_none() {
-        return Ok(User::default());
+        let passwd = read_db(rootfs.as_fd(), "/etc/passwd")?
+            .map(|s| parse_passwd(&s))
+            .unwrap_or_default();
+        return Ok((User::default(), passwd_home(&passwd, 0)));
     }
     let passwd = read_db(rootfs.as_fd(), "/etc/passwd")?
         .map(|s| parse_passwd(&s))
@@ -206,7 +225,7 @@ pub fn resolve_user(rootfs: impl AsFd, spec: &str) -> Result<User> {
     user.set_gid(gid);
     user.set_additional_gids(if extra.is_empty() { None } else { Some(extra) });
     user.set_username(name);
-    Ok(user)
+    Ok((user, passwd_home(&passwd, uid)))
 }
 
 /// Builds the runtime spec for a container of this image. `rootfs` is an fd of the
@@ -256,7 +275,10 @@ pub fn runtime_spec_from_image(
     }
     let cwd = clean_abs(&wd);
     let user_spec = ov.user.clone().or(c.user.clone()).unwrap_or_default();
-    let user = resolve_user(rootfs.as_fd(), &user_spec)?;
+    let (user, home) = resolve_user_home(rootfs.as_fd(), &user_spec)?;
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={home}"));
+    }
 
     let mut spec = Spec::default();
     let mut process = spec.process().clone().unwrap_or_default();
@@ -349,6 +371,43 @@ mod tests {
     }
 
     #[test]
+    fn home_from_passwd_unless_set() {
+        let (_d, fd) = rootfs();
+        let c = cfg(ContainerConfig {
+            cmd: Some(vec!["x".into()]),
+            ..Default::default()
+        });
+        let home = |user: Option<&str>, env: &[&str], image_env: Option<&str>| {
+            let mut c = c.clone();
+            if let Some(e) = image_env {
+                c.config.as_mut().unwrap().env = Some(vec![e.into()]);
+            }
+            let ov = Overrides {
+                user: user.map(str::to_string),
+                env: env.iter().map(|e| e.to_string()).collect(),
+                ..Default::default()
+            };
+            let s = runtime_spec_from_image(&c, &fd, &ov).unwrap();
+            let env = s.process().clone().unwrap().env().clone().unwrap();
+            let h: Vec<String> = env.into_iter().filter(|e| e.starts_with("HOME=")).collect();
+            assert_eq!(h.len(), 1, "{h:?}");
+            h[0].clone()
+        };
+        assert_eq!(home(None, &[], None), "HOME=/root");
+        assert_eq!(home(Some("app"), &[], None), "HOME=/home/app");
+        assert_eq!(home(Some("1000:10"), &[], None), "HOME=/home/app");
+        assert_eq!(home(Some("4242"), &[], None), "HOME=/");
+        assert_eq!(home(Some("app"), &["HOME=/x"], None), "HOME=/x");
+        assert_eq!(home(None, &[], Some("HOME=/img")), "HOME=/img");
+        // No passwd at all: "/".
+        let d = tempfile::tempdir().unwrap();
+        let bare = std::fs::File::open(d.path()).unwrap();
+        let s = runtime_spec_from_image(&c, &bare, &Overrides::default()).unwrap();
+        let env = s.process().clone().unwrap().env().clone().unwrap();
+        assert!(env.contains(&"HOME=/".to_string()), "{env:?}");
+    }
+
+    #[test]
     fn passwd_symlink_out_of_root_stays_inside() {
         // /etc/passwd -> /../../../etc/passwd resolves inside the rootfs, not on the host.
         let d = tempfile::tempdir().unwrap();
@@ -383,7 +442,10 @@ mod tests {
         .unwrap();
         let p = s.process().clone().unwrap();
         assert_eq!(p.args().clone().unwrap(), vec!["/bin/sh", "-c", "echo hi"]);
-        assert_eq!(p.env().clone().unwrap(), vec!["PATH=/bin", "A=2"]);
+        assert_eq!(
+            p.env().clone().unwrap(),
+            vec!["PATH=/bin", "A=2", "HOME=/root"]
+        );
         assert_eq!(p.cwd(), Path::new("/app"));
         let a = s.annotations().clone().unwrap();
         assert_eq!(a[ANN_STOP_SIGNAL], "SIGQUIT");

@@ -70,7 +70,16 @@ impl Reference {
                     || c == ".."
             })
         {
-            return Err(bad("repository must be lowercase path components"));
+            // docker's two messages: only an upper-case letter is "must be lowercase".
+            let upper = repository.chars().any(|c| c.is_ascii_uppercase())
+                && repository
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c));
+            return Err(bad(if upper {
+                "repository name must be lowercase"
+            } else {
+                "invalid reference format"
+            }));
         }
         let tag = if tag.is_none() && digest.is_none() {
             Some("latest".to_string())
@@ -179,6 +188,18 @@ mod tests {
         let r = Reference::parse("localhost:5000/x").unwrap();
         assert_eq!(r.registry, "localhost:5000");
         assert_eq!(r.tag.as_deref(), Some("latest"));
+    }
+
+    #[test]
+    fn errors_say_what_docker_says() {
+        let msg = |s: &str| Reference::parse(s).unwrap_err().to_string();
+        assert!(
+            msg("bb:lat:est").ends_with("invalid reference format"),
+            "{}",
+            msg("bb:lat:est")
+        );
+        assert!(msg("UPPER/case").ends_with("repository name must be lowercase"));
+        assert!(msg("a//b").ends_with("invalid reference format"));
     }
 
     #[test]

@@ -169,6 +169,7 @@ fn mounts(p: &Project, s: &Service, o: &mut CreateOptions) -> Result<(), Compose
                 target: v.target.clone(),
                 read_only: v.read_only,
                 propagation: v.propagation.clone(),
+                create_source: false,
             },
             VolumeKind::Volume => {
                 if v.nocopy {

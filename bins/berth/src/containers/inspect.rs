@@ -93,6 +93,7 @@ pub fn container_json(e: &Eng, c: &ContainerConfig, s: &ContainerState) -> Value
                 target,
                 read_only,
                 propagation,
+                ..
             } => mounts.push(json!({
                 "Type": "bind", "Source": source, "Destination": target, "Mode": "",
                 "RW": !read_only, "Propagation": propagation.clone().unwrap_or_else(|| "rprivate".into()),
@@ -434,7 +435,7 @@ pub fn inspect(e: &Eng, a: InspectArgs) -> i32 {
             Ok(v) => out.push(v),
             Err(x) => {
                 crate::print_error(&x);
-                code = 125;
+                code = 1;
             }
         }
     }

@@ -1,6 +1,6 @@
 //! run, create, start, stop, restart, kill, rm, wait, rename, attach, container prune.
 
-use super::{engine_err, report, Eng};
+use super::{engine_err, report, report_run, Eng};
 use crate::run_flags::RunFlags;
 use crate::Globals;
 use anyhow::{anyhow, bail, Result};
@@ -12,7 +12,7 @@ use berth_engine::{lookup, status, Error as EngErr};
 #[derive(clap::Args)]
 pub struct RunArgs {
     /// Run container in background and print container ID
-    #[arg(short, long)]
+    #[arg(short, long, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub detach: bool,
     /// Attach to STDIN, STDOUT or STDERR
     #[arg(short, long)]
@@ -161,19 +161,19 @@ fn start_error(e: &Eng, x: EngErr) -> (anyhow::Error, i32) {
 pub fn run(g: &Globals, e: &Eng, a: RunArgs) -> i32 {
     for s in &a.attach {
         if !["stdin", "stdout", "stderr"].contains(&s.to_ascii_lowercase().as_str()) {
-            return report(Err(anyhow!(
+            return report_run(Err(anyhow!(
                 "invalid argument \"{s}\" for \"-a, --attach\": valid streams are STDIN, STDOUT and STDERR"
             )));
         }
     }
     if a.detach && !a.attach.is_empty() {
-        return report(Err(anyhow!(
+        return report_run(Err(anyhow!(
             "conflicting options: cannot specify both --attach and --detach"
         )));
     }
     let opts = match a.flags.resolve(a.image, a.cmd) {
         Ok(o) => o,
-        Err(x) => return report(Err(x)),
+        Err(x) => return report_run(Err(x)),
     };
     run_resolved(g, e, opts, a.detach, &a.attach, a.sig_proxy)
 }
@@ -189,7 +189,7 @@ pub fn run_resolved(
 ) -> i32 {
     let c = match create_pulling(g, e, opts, true) {
         Ok(c) => c,
-        Err(x) => return report(Err(x)),
+        Err(x) => return report_run(Err(x)),
     };
     let fail = |x: EngErr| -> i32 {
         let (m, code) = start_error(e, x);
@@ -292,7 +292,7 @@ pub fn start(e: &Eng, a: StartArgs) -> i32 {
             Ok(_) => println!("{r}"),
             Err(x) => {
                 crate::print_error(&x);
-                code = 125;
+                code = 1;
             }
         }
     }
@@ -346,7 +346,7 @@ pub fn stop(e: &Eng, a: StopArgs, restart: bool) -> i32 {
             Ok(()) => println!("{r}"),
             Err(x) => {
                 crate::print_error(&x);
-                code = 125;
+                code = 1;
             }
         }
     }
@@ -368,7 +368,7 @@ pub fn kill(e: &Eng, a: KillArgs) -> i32 {
             Ok(()) => println!("{r}"),
             Err(x) => {
                 crate::print_error(&x);
-                code = 125;
+                code = 1;
             }
         }
     }
@@ -389,7 +389,7 @@ pub fn rm(e: &Eng, a: RmArgs) -> i32 {
             Ok(()) => println!("{r}"),
             Err(x) => {
                 crate::print_error(&x);
-                code = 125;
+                code = 1;
             }
         }
     }
@@ -400,6 +400,24 @@ fn wait_one(e: &Eng, id: &str) -> Result<i32> {
     berth_engine::control::wait(&e.layout, id).map_err(|x| engine_err(e, x))
 }
 
+/// `pause` / `unpause`: each container's name as given, or its error (exit 1).
+pub fn pause(e: &Eng, a: RefsArgs, on: bool) -> i32 {
+    let mut code = 0;
+    for r in &a.containers {
+        let res = resolve(e, r).and_then(|id| {
+            berth_engine::control::pause(&e.layout, &id, on).map_err(|x| engine_err(e, x))
+        });
+        match res {
+            Ok(()) => println!("{r}"),
+            Err(x) => {
+                crate::print_error(&x);
+                code = 1;
+            }
+        }
+    }
+    code
+}
+
 pub fn wait(e: &Eng, a: RefsArgs) -> i32 {
     let mut code = 0;
     for r in &a.containers {
@@ -407,7 +425,7 @@ pub fn wait(e: &Eng, a: RefsArgs) -> i32 {
             Ok(c) => println!("{c}"),
             Err(x) => {
                 crate::print_error(&x);
-                code = 125;
+                code = 1;
             }
         }
     }
@@ -513,10 +531,7 @@ pub fn attach_cmd(e: &Eng, a: AttachArgs) -> i32 {
     };
     match super::attach::attach(&e.layout, &id, &opts) {
         Ok(code) => code,
-        Err(x) => {
-            let (m, code) = start_error(e, x);
-            crate::print_error(&m);
-            code
-        }
+        // attach's own failure: the CLI's 1 (docker's), whatever the engine said.
+        Err(x) => report(Err(start_error(e, x).0)),
     }
 }

@@ -291,6 +291,62 @@ pub fn run(g: &Globals, layout: &Layout, a: CpArgs) -> Result<()> {
     Ok(())
 }
 
+#[derive(clap::Args)]
+pub struct ExportArgs {
+    /// Write to a file, instead of STDOUT
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    container: String,
+}
+
+/// docker's `export`: the container's root filesystem (its image's layers and what the
+/// container changed, without its volumes and bind mounts) as a tar stream.
+pub fn export(g: &Globals, layout: &Layout, a: ExportArgs) -> Result<()> {
+    if a.output.is_none() && std::io::stdout().is_terminal() {
+        bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+    }
+    let id = resolve(layout, &a.container)?;
+    let store = Store::open(&g.root).with_context(|| format!("open store {}", g.root.display()))?;
+    let r = Rootfs::open(layout, &store, &id)?;
+    let root = rustix::fs::open(
+        &r.merged,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .with_context(|| format!("open the rootfs of container {}", super::short(&id)))?;
+    let opts = CopyOptions {
+        follow_link: false,
+        owner: Owner::Source,
+    };
+    let src = Side::container(root.as_fd(), Path::new("/."));
+    match &a.output {
+        Some(p) => {
+            // Written beside the target and renamed: a failed export leaves no partial file.
+            let dir = p.parent().filter(|d| !d.as_os_str().is_empty());
+            let tmp = tempfile::NamedTempFile::new_in(dir.unwrap_or(Path::new(".")))
+                .with_context(|| format!("create {}", p.display()))?;
+            let mut w = std::io::BufWriter::new(tmp.as_file());
+            cp::write_tar(src, &opts, &mut w)?;
+            std::io::Write::flush(&mut w).with_context(|| format!("write {}", p.display()))?;
+            drop(w);
+            use std::os::unix::fs::PermissionsExt;
+            // 0644 as docker's file, not the temporary file's 0600.
+            std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
+                .with_context(|| format!("write {}", p.display()))?;
+            tmp.persist(p)
+                .with_context(|| format!("write {}", p.display()))?;
+        }
+        None => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            cp::write_tar(src, &opts, &mut out)?;
+            std::io::Write::flush(&mut out).context("write the tar stream")?;
+        }
+    }
+    drop(root);
+    drop(r);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::split;

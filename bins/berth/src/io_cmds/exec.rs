@@ -178,7 +178,10 @@ fn runtime_errors(log: &std::path::Path) -> Vec<String> {
 /// docker's status for an exec the runtime could not start.
 fn invoke_failure_code(msg: &str) -> i32 {
     let m = msg.to_ascii_lowercase();
-    if m.contains("executable file not found") || m.contains("no such file or directory") {
+    // A missing working directory is "cannot invoke" (126), a missing program 127.
+    if m.starts_with("chdir") {
+        126
+    } else if m.contains("executable file not found") || m.contains("no such file or directory") {
         127
     } else {
         // Found but not runnable (permission denied, exec format error, a bad cwd or
@@ -265,7 +268,15 @@ fn exec(layout: &Layout, a: &ExecArgs) -> Result<i32> {
         }
         _ => {}
     }
-    let process = process_json(layout, &id, a)?;
+    // A user the image does not know: the command cannot be invoked (docker's 126).
+    let process = match process_json(layout, &id, a) {
+        Ok(p) => p,
+        Err(e) if e.to_string().starts_with("user ") => {
+            crate::print_error(&e);
+            return Ok(126);
+        }
+        Err(e) => return Err(e),
+    };
     let exec_id = berth_engine::create::new_id()?;
     // Files for this exec (short path: the console socket's name must fit sun_path).
     let tmp = TempDir::new(&exec_id)?;
@@ -583,5 +594,9 @@ mod tests {
             127
         );
         assert_eq!(invoke_failure_code("exec /etc: permission denied"), 126);
+        assert_eq!(
+            invoke_failure_code("chdir to cwd /nope: No such file or directory (os error 2)"),
+            126
+        );
     }
 }

@@ -164,12 +164,18 @@ impl Berth {
         String::from_utf8(o.stdout).unwrap()
     }
 
-    /// Runs and asserts exit code 125; returns stderr.
+    /// Runs and asserts docker's exit code for a failed image command (1); returns
+    /// stderr.
     pub fn fails(&self, args: &[&str]) -> String {
+        self.fails_with(1, args)
+    }
+
+    /// Runs and asserts exit code `code`; returns stderr.
+    pub fn fails_with(&self, code: i32, args: &[&str]) -> String {
         let o = self.run(args);
         assert_eq!(
             o.status.code(),
-            Some(125),
+            Some(code),
             "berth {args:?}: stdout {}",
             String::from_utf8_lossy(&o.stdout)
         );
