@@ -154,6 +154,8 @@ pub struct Supervisor {
     reps: Vec<Rep>,
     svcs: BTreeMap<String, SvcRun>,
     lb: Balancer,
+    /// Services whose load balancer is to be (re)configured after this loop pass.
+    lb_pending: BTreeSet<String>,
     tx: mpsc::Sender<Done>,
     rx: mpsc::Receiver<Done>,
     wake_r: OwnedFd,
@@ -215,6 +217,7 @@ impl Supervisor {
             reps: Vec::new(),
             svcs: BTreeMap::new(),
             lb,
+            lb_pending: BTreeSet::new(),
             tx,
             rx,
             wake_r,
@@ -328,18 +331,7 @@ impl Supervisor {
                 None => scale,
             };
             run.paused = false;
-            let ready = self.ready_addrs(name);
-            match self.lb.configure(&self.desired.project, &svc, &ready) {
-                // A changed balancer has the ready replicas already; their DNS records
-                // go back now, not at the next replica's change.
-                Ok(true) => self.refresh_lb(name),
-                Ok(false) => {}
-                Err(e) => {
-                    let msg = e.to_string();
-                    self.say(&format!("load balancer of {name}: {msg}"));
-                    self.svcs.get_mut(name).unwrap().error = msg;
-                }
-            }
+            self.lb_pending.insert(name.clone());
         }
         // Services no longer wanted: their replicas go.
         let gone: Vec<String> = self
@@ -356,8 +348,36 @@ impl Supervisor {
                 self.svcs.entry(r.service.clone()).or_default().want = 0;
             }
         }
-        self.refresh_lb_all();
         Ok(())
+    }
+
+    /// The load balancers of the services whose definition was (re)read, configured after
+    /// the loop pass launched their replicas: the nft work overlaps the containers'
+    /// start instead of delaying it (no replica is Ready yet when it is new).
+    fn configure_pending(&mut self) {
+        if self.lb_pending.is_empty() {
+            return;
+        }
+        for name in std::mem::take(&mut self.lb_pending) {
+            let Some(svc) = self.desired.project.services.get(&name).cloned() else {
+                continue;
+            };
+            let ready = self.ready_addrs(&name);
+            match self.lb.configure(&self.desired.project, &svc, &ready) {
+                // A changed balancer has the ready replicas already; their DNS records
+                // go back now, not at the next replica's change.
+                Ok(true) => self.refresh_lb(&name),
+                Ok(false) => {}
+                Err(e) => {
+                    let msg = e.to_string();
+                    self.say(&format!("load balancer of {name}: {msg}"));
+                    if let Some(run) = self.svcs.get_mut(&name) {
+                        run.error = msg;
+                    }
+                }
+            }
+        }
+        self.refresh_lb_all();
     }
 
     /// Runs until the project's desired state is removed (`down`) or SIGTERM.
@@ -368,6 +388,7 @@ impl Supervisor {
         ));
         loop {
             self.reconcile();
+            self.configure_pending();
             self.write_status();
             if !self.pd.exists() {
                 self.say("desired state removed: exiting");
