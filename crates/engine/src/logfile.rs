@@ -347,6 +347,7 @@ mod tests {
         let opts = LogOptions {
             max_size: Some(200),
             max_file: Some(3),
+            ..Default::default()
         };
         let mut w = LogWriter::open(&p, &opts).unwrap();
         for i in 0..20 {
@@ -372,6 +373,7 @@ mod tests {
         let opts = LogOptions {
             max_size: Some(200),
             max_file: Some(10),
+            ..Default::default()
         };
         let mut w = LogWriter::open(&p, &opts).unwrap();
         let chunk: String = (0..12).map(|i| format!("line {i:02}\n")).collect();
@@ -391,6 +393,7 @@ mod tests {
         let opts = LogOptions {
             max_size: Some(100),
             max_file: None,
+            ..Default::default()
         };
         let mut w = LogWriter::open(&p, &opts).unwrap();
         for i in 0..10 {
@@ -412,6 +415,7 @@ mod tests {
         let opts = LogOptions {
             max_size: Some(150),
             max_file: Some(2),
+            ..Default::default()
         };
         let mut w = LogWriter::open(&p, &opts).unwrap();
         w.write("stdout", b"a\n", at(0)).unwrap();
