@@ -996,6 +996,68 @@ mod tests {
         assert_eq!(o.security.no_new_privileges, Some(true));
     }
 
+    /// Issue 17 item 6: the namespace, resource, platform and log flags.
+    #[test]
+    fn item6_flags_parse() {
+        let o = parse(&[
+            "--pid",
+            "container:db",
+            "--ipc",
+            "shareable",
+            "--uts",
+            "host",
+            "--userns",
+            "host",
+            "--cgroupns",
+            "private",
+            "--memory-reservation",
+            "20m",
+            "--oom-kill-disable",
+            "--cpu-quota",
+            "-1",
+            "--cpu-period",
+            "50000",
+            "--memory-swappiness",
+            "0",
+            "--blkio-weight",
+            "300",
+            "--volumes-from",
+            "src:ro",
+            "--platform",
+            "linux/arm64",
+            "--log-driver",
+            "none",
+            "busybox",
+        ])
+        .unwrap();
+        assert_eq!(o.namespaces.pid, NsMode::Container("db".into()));
+        assert_eq!(o.namespaces.ipc, NsMode::Shareable);
+        assert_eq!(o.namespaces.cgroupns, NsMode::Private);
+        let r = &o.resources;
+        assert_eq!(r.memory_reservation, Some(20 << 20));
+        assert!(r.oom_kill_disable);
+        assert_eq!((r.cpu_quota, r.cpu_period), (Some(-1), Some(50000)));
+        assert_eq!((r.memory_swappiness, r.blkio_weight), (Some(0), Some(300)));
+        assert_eq!(o.volumes_from, vec!["src:ro"]);
+        assert_eq!(o.platform.as_deref(), Some("linux/arm64"));
+        assert_eq!(o.log.driver, LogDriver::None);
+        err(
+            &[
+                "--log-driver",
+                "none",
+                "--log-opt",
+                "max-size=1m",
+                "busybox",
+            ],
+            "none",
+        );
+        err(&["--memory-swappiness", "-2", "busybox"], "-2");
+        err(&["--blkio-weight", "9", "busybox"], "9");
+        err(&["--platform", "arm64", "busybox"], "arm64");
+        err(&["--volumes-from", "x:rx", "busybox"], "x:rx");
+        err(&["--userns", "private", "busybox"], "private");
+    }
+
     #[test]
     fn logs_are_bounded_by_default() {
         let o = parse(&["busybox"]).unwrap();
