@@ -354,6 +354,7 @@ impl Mon {
         self.adopted = false;
         self.generation = self.generation.wrapping_add(1);
         let t0 = Instant::now();
+        berth_engine::namespaces::join(&self.layout, &self.cfg).map_err(|e| chain(&e))?;
         self.net = net::prepare(&self.layout, &self.cfg, self.generation)
             .map_err(|e| format!("network: {}", chain(&e)))?;
         let t1 = Instant::now();

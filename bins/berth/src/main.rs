@@ -403,6 +403,11 @@ fn client_options(cli: &Cli) -> Result<ClientOptions> {
 
 /// Pulls `image` into the store at `root` (for `run`/`create` of an image not yet here).
 pub fn pull_image(g: &Globals, image: &str, quiet: bool) -> Result<()> {
+    pull_image_for(g, image, None, quiet)
+}
+
+/// [`pull_image`] of one platform (`--platform`).
+pub fn pull_image_for(g: &Globals, image: &str, platform: Option<&str>, quiet: bool) -> Result<()> {
     let store = Store::open(&g.root).with_context(|| format!("open store {}", g.root.display()))?;
     let ctx = Ctx {
         store,
@@ -416,7 +421,7 @@ pub fn pull_image(g: &Globals, image: &str, quiet: bool) -> Result<()> {
         &ctx,
         PullArgs {
             image: image.to_string(),
-            platform: None,
+            platform: platform.map(str::to_string),
             quiet,
             allow_devices: false,
             to_stderr: true,

@@ -4,8 +4,9 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use berth_engine::options::{
-    CreateOptions, DnsOptions, HealthConfig, HealthOnFailure, LogOptions, NetworkAttach,
-    NetworkMode, Resources, SeccompOpt, Security, MIN_MEMORY,
+    CreateOptions, DnsOptions, HealthConfig, HealthOnFailure, LogDriver, LogOptions,
+    NamespaceModes, NetworkAttach, NetworkMode, NsMode, Resources, SeccompOpt, Security,
+    MIN_MEMORY,
 };
 use berth_engine::parse;
 use std::collections::BTreeMap;
@@ -194,6 +195,72 @@ pub struct RunFlags {
     /// Parent cgroup for the container (absolute)
     #[arg(long = "cgroup-parent")]
     pub cgroup_parent: Option<String>,
+    /// PID namespace to use (host, container:NAME)
+    #[arg(long)]
+    pub pid: Option<String>,
+    /// IPC mode to use (private, shareable, host, none, container:NAME)
+    #[arg(long)]
+    pub ipc: Option<String>,
+    /// UTS namespace to use (host)
+    #[arg(long)]
+    pub uts: Option<String>,
+    /// User namespace to use (host; remapping is not supported)
+    #[arg(long)]
+    pub userns: Option<String>,
+    /// Cgroup namespace to use (host, private)
+    #[arg(long)]
+    pub cgroupns: Option<String>,
+    /// Write the container ID to the file (which must not exist)
+    #[arg(long)]
+    pub cidfile: Option<String>,
+    /// Pull image before running (always, missing, never)
+    #[arg(long, default_value = "missing")]
+    pub pull: String,
+    /// Set platform if server is multi-platform capable (os/arch[/variant])
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Mount volumes from the specified container(s) (CONTAINER[:ro|rw])
+    #[arg(long = "volumes-from")]
+    pub volumes_from: Vec<String>,
+    /// Memory soft limit
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    /// Disable OOM Killer
+    #[arg(long = "oom-kill-disable", num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub oom_kill_disable: bool,
+    /// Limit CPU CFS (Completely Fair Scheduler) quota
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) period
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<i64>,
+    /// Tune container memory swappiness (0 to 100, -1 for the host's)
+    #[arg(long = "memory-swappiness", allow_hyphen_values = true)]
+    pub memory_swappiness: Option<i64>,
+    /// Block IO (relative weight), between 10 and 1000, or 0 to disable
+    #[arg(long = "blkio-weight")]
+    pub blkio_weight: Option<u16>,
+}
+
+/// `--pull` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullPolicy {
+    Always,
+    Missing,
+    Never,
+}
+
+impl RunFlags {
+    pub fn pull_policy(&self) -> Result<PullPolicy> {
+        match self.pull.as_str() {
+            "always" => Ok(PullPolicy::Always),
+            "missing" => Ok(PullPolicy::Missing),
+            "never" => Ok(PullPolicy::Never),
+            p => bail!(
+                "invalid pull option: {p:?}: must be one of \"always\", \"missing\" or \"never\""
+            ),
+        }
+    }
 }
 
 /// docker's container name rule.
@@ -424,7 +491,31 @@ impl RunFlags {
         if memory.is_some_and(|m| m < MIN_MEMORY) {
             bail!("Minimum memory limit allowed is {}MB", MIN_MEMORY >> 20);
         }
+        let memory_reservation = match &f.memory_reservation {
+            Some(m) => Some(parse::size(m)? as i64).filter(|m| *m > 0),
+            None => None,
+        };
         let resources = Resources {
+            memory_reservation,
+            oom_kill_disable: f.oom_kill_disable,
+            cpu_quota: f.cpu_quota.filter(|q| *q != 0),
+            cpu_period: match f.cpu_period {
+                Some(p) if p < 0 => bail!("invalid --cpu-period {p}: must not be negative"),
+                Some(0) | None => None,
+                Some(p) => Some(p as u64),
+            },
+            memory_swappiness: match f.memory_swappiness {
+                Some(s) if !(-1..=100).contains(&s) => {
+                    bail!("invalid value: {s}, valid memory swappiness range is 0-100")
+                }
+                s => s,
+            },
+            blkio_weight: match f.blkio_weight {
+                Some(w) if w != 0 && !(10..=1000).contains(&w) => {
+                    bail!("invalid --blkio-weight {w}: range of blkio weight is from 10 to 1000")
+                }
+                w => w,
+            },
             memory,
             memory_swap: f
                 .memory_swap
@@ -523,9 +614,19 @@ impl RunFlags {
             parse::signal(s)?;
         }
 
-        match f.log_driver.as_deref() {
-            None | Some("json-file") => {}
-            Some(d) => bail!("logging driver {d:?} is not supported (only json-file)"),
+        let driver = match f.log_driver.as_deref() {
+            None | Some("json-file") => LogDriver::JsonFile,
+            Some("local") => LogDriver::Local,
+            Some("none") => LogDriver::None,
+            Some(d) => {
+                bail!("logging driver {d:?} is not supported (json-file, local or none)")
+            }
+        };
+        if driver == LogDriver::None && !f.log_opt.is_empty() {
+            bail!(
+                "logging driver \"none\" takes no --log-opt ({:?})",
+                f.log_opt[0]
+            );
         }
         // Bounded by default (max-size 10m, max-file 3); max-size=-1 is unbounded.
         let mut max_size: Option<Option<u64>> = None;
@@ -555,6 +656,7 @@ impl RunFlags {
             bail!("max-file cannot be set with an unbounded log (max-size=-1)");
         }
         let log = LogOptions {
+            driver,
             max_size,
             max_file: match max_size {
                 Some(_) => Some(max_file.unwrap_or(LogOptions::DEFAULT_MAX_FILE)),
@@ -563,6 +665,25 @@ impl RunFlags {
         };
 
         let security = security(&f)?;
+        let ns = |flag: &str, v: &Option<String>| match v {
+            Some(v) => parse::ns_mode(flag, v),
+            None => Ok(NsMode::Default),
+        };
+        let namespaces = NamespaceModes {
+            pid: ns("pid", &f.pid)?,
+            ipc: ns("ipc", &f.ipc)?,
+            uts: ns("uts", &f.uts)?,
+            userns: ns("userns", &f.userns)?,
+            cgroupns: ns("cgroupns", &f.cgroupns)?,
+        };
+        for v in &f.volumes_from {
+            parse::volumes_from(v)?;
+        }
+        if let Some(p) = &f.platform {
+            if berth_registry::manifest::Platform::parse(p).is_none() {
+                bail!("invalid --platform {p:?} (want os/arch[/variant])");
+            }
+        }
         let cgroup_parent = match f.cgroup_parent.clone() {
             Some(p) => p,
             None => std::env::var("BERTH_CGROUP_PARENT")
@@ -616,6 +737,9 @@ impl RunFlags {
             runtime: f.runtime,
             log,
             cgroup_parent,
+            namespaces,
+            volumes_from: f.volumes_from,
+            platform: f.platform,
         })
     }
 }
@@ -875,6 +999,68 @@ mod tests {
         assert_eq!(o.restart, RestartPolicy::OnFailure(2));
         let o = parse(&["--security-opt", "no-new-privileges", "busybox"]).unwrap();
         assert_eq!(o.security.no_new_privileges, Some(true));
+    }
+
+    /// Issue 17 item 6: the namespace, resource, platform and log flags.
+    #[test]
+    fn item6_flags_parse() {
+        let o = parse(&[
+            "--pid",
+            "container:db",
+            "--ipc",
+            "shareable",
+            "--uts",
+            "host",
+            "--userns",
+            "host",
+            "--cgroupns",
+            "private",
+            "--memory-reservation",
+            "20m",
+            "--oom-kill-disable",
+            "--cpu-quota",
+            "-1",
+            "--cpu-period",
+            "50000",
+            "--memory-swappiness",
+            "0",
+            "--blkio-weight",
+            "300",
+            "--volumes-from",
+            "src:ro",
+            "--platform",
+            "linux/arm64",
+            "--log-driver",
+            "none",
+            "busybox",
+        ])
+        .unwrap();
+        assert_eq!(o.namespaces.pid, NsMode::Container("db".into()));
+        assert_eq!(o.namespaces.ipc, NsMode::Shareable);
+        assert_eq!(o.namespaces.cgroupns, NsMode::Private);
+        let r = &o.resources;
+        assert_eq!(r.memory_reservation, Some(20 << 20));
+        assert!(r.oom_kill_disable);
+        assert_eq!((r.cpu_quota, r.cpu_period), (Some(-1), Some(50000)));
+        assert_eq!((r.memory_swappiness, r.blkio_weight), (Some(0), Some(300)));
+        assert_eq!(o.volumes_from, vec!["src:ro"]);
+        assert_eq!(o.platform.as_deref(), Some("linux/arm64"));
+        assert_eq!(o.log.driver, LogDriver::None);
+        err(
+            &[
+                "--log-driver",
+                "none",
+                "--log-opt",
+                "max-size=1m",
+                "busybox",
+            ],
+            "none",
+        );
+        err(&["--memory-swappiness", "-2", "busybox"], "-2");
+        err(&["--blkio-weight", "9", "busybox"], "9");
+        err(&["--platform", "arm64", "busybox"], "arm64");
+        err(&["--volumes-from", "x:rx", "busybox"], "x:rx");
+        err(&["--userns", "private", "busybox"], "private");
     }
 
     #[test]

@@ -234,11 +234,9 @@ fn df(e: &Eng, a: DfArgs) -> Result<()> {
         ("Build Cache", &d.build_cache),
     ];
     let pct = |r: &berth_engine::info::DfRow| {
-        if r.size == 0 {
-            String::new()
-        } else {
-            format!(" ({}%)", r.reclaimable * 100 / r.size)
-        }
+        (r.reclaimable * 100)
+            .checked_div(r.size)
+            .map_or(String::new(), |p| format!(" ({p}%)"))
     };
     let values: Vec<serde_json::Value> = rows
         .iter()

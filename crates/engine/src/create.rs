@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::layout::{mkdir_private, Layout};
-use crate::options::CreateOptions;
+use crate::options::{CreateOptions, MountSpec};
 use crate::record::{now_rfc3339, pid_start_time, ContainerConfig, Creating, Status};
 use crate::spec::{build_spec, SpecContext};
 use crate::status;
@@ -434,7 +434,111 @@ pub fn create_container(
     store: &Store,
     opts: CreateOptions,
 ) -> Result<ContainerConfig> {
-    create_container_with(layout, store, opts, false)
+    create_container_with(layout, store, opts, false, &mut Vec::new())
+}
+
+/// The image's platform against `--platform` (an error: the caller may pull that
+/// platform) or, without one, against the host's (docker's warning).
+pub fn check_platform(
+    reference: &str,
+    image: &ImageConfig,
+    want: Option<&str>,
+) -> Result<Option<String>> {
+    use berth_registry::manifest::Platform;
+    let actual = Platform {
+        architecture: image.architecture.clone(),
+        os: image.os.clone(),
+        variant: image.variant.clone(),
+        os_version: None,
+    };
+    if actual.os.is_empty() || actual.architecture.is_empty() {
+        return Ok(None);
+    }
+    match want {
+        Some(w) => {
+            let p = Platform::parse(w).ok_or_else(|| {
+                Error::Invalid(format!("invalid --platform {w:?} (want os/arch[/variant])"))
+            })?;
+            if p.matches(&actual) {
+                Ok(None)
+            } else {
+                Err(Error::PlatformMismatch {
+                    reference: reference.to_string(),
+                    wanted: p.to_string(),
+                    actual: actual.to_string(),
+                })
+            }
+        }
+        None => {
+            let host = Platform::host();
+            Ok((!host.matches(&actual)).then(|| {
+                format!(
+                    "WARNING: The requested image's platform ({actual}) does not match the \
+                     detected host platform ({host}) and no specific platform was requested"
+                )
+            }))
+        }
+    }
+}
+
+/// `--volumes-from`: the other container's binds and volumes (its anonymous ones by
+/// name), ro/rw as asked or as they are there; a target the flags mount already is skipped
+/// (docker: -v and --mount win).
+fn volumes_from(layout: &Layout, opts: &mut CreateOptions) -> Result<()> {
+    let mut extra = Vec::new();
+    for v in &opts.volumes_from {
+        let (r, ro) = crate::parse::volumes_from(v)?;
+        let other = crate::lookup::resolve(layout, &r)?;
+        let cfg = layout.load_config(&other)?;
+        let own_ro = |t: &str| {
+            cfg.options.mounts.iter().any(|m| match m {
+                MountSpec::Bind {
+                    target, read_only, ..
+                }
+                | MountSpec::Volume {
+                    target, read_only, ..
+                } => target == t && *read_only,
+                MountSpec::Tmpfs { .. } => false,
+            })
+        };
+        for m in &cfg.options.mounts {
+            if let MountSpec::Bind {
+                source,
+                target,
+                read_only,
+                propagation,
+                ..
+            } = m
+            {
+                extra.push(MountSpec::Bind {
+                    source: source.clone(),
+                    target: target.clone(),
+                    read_only: ro.unwrap_or(*read_only),
+                    propagation: propagation.clone(),
+                    create_source: false,
+                });
+            }
+        }
+        for u in &cfg.volumes {
+            extra.push(MountSpec::Volume {
+                name: Some(u.name.clone()),
+                target: u.target.clone(),
+                read_only: ro.unwrap_or_else(|| own_ro(&u.target)),
+            });
+        }
+    }
+    let target = |m: &MountSpec| match m {
+        MountSpec::Bind { target, .. }
+        | MountSpec::Volume { target, .. }
+        | MountSpec::Tmpfs { target, .. } => target.trim_end_matches('/').to_string(),
+    };
+    for m in extra {
+        let t = target(&m);
+        if !opts.mounts.iter().any(|x| target(x) == t) {
+            opts.mounts.push(m);
+        }
+    }
+    Ok(())
 }
 
 /// [`create_container`]; with `keep_mounted` the rootfs stays mounted for a start that
@@ -445,10 +549,19 @@ pub fn create_container_with(
     store: &Store,
     mut opts: CreateOptions,
     keep_mounted: bool,
+    warnings: &mut Vec<String>,
 ) -> Result<ContainerConfig> {
     let recs = store.records()?;
     let rec = store.resolve(&recs, &opts.image)?;
     let image = image_config(store, &rec)?;
+    warnings.extend(check_platform(
+        &opts.image,
+        &image,
+        opts.platform.as_deref(),
+    )?);
+    crate::namespaces::check_create(layout, &opts)?;
+    volumes_from(layout, &mut opts)?;
+    warnings.extend(crate::spec::adapt(&mut opts));
     if let Some(n) = &opts.name {
         check_name(n.strip_prefix('/').unwrap_or(n))?;
     }

@@ -30,6 +30,13 @@ pub enum Error {
     /// The container has live processes or a live monitor; the operation needs it stopped.
     #[error("container {0} is running")]
     Busy(String),
+    /// --platform and a local image of another platform (docker's message).
+    #[error("image with reference {reference} was found but does not match the specified platform: wanted {wanted}, actual: {actual}")]
+    PlatformMismatch {
+        reference: String,
+        wanted: String,
+        actual: String,
+    },
     #[error("network {0} not found")]
     NoSuchNetwork(String),
     #[error("{0}")]

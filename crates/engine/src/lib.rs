@@ -18,6 +18,7 @@ pub mod inventory;
 pub mod layout;
 pub mod logfile;
 pub mod lookup;
+pub mod namespaces;
 pub mod net;
 pub mod options;
 pub mod parse;

@@ -39,6 +39,8 @@ pub struct LogWriter {
     max_size: Option<u64>,
     max_file: u32,
     line: Vec<u8>,
+    /// --log-driver none: nothing is written.
+    discard: bool,
 }
 
 fn open_append(p: &Path) -> Result<File> {
@@ -60,7 +62,16 @@ fn rotated(p: &Path, n: u32) -> PathBuf {
 
 impl LogWriter {
     pub fn open(path: &Path, opts: &LogOptions) -> Result<LogWriter> {
-        let file = open_append(path)?;
+        let discard = opts.driver == crate::options::LogDriver::None;
+        // none: no file at all (/dev/null keeps the writer's shape).
+        let file = if discard {
+            File::options()
+                .append(true)
+                .open("/dev/null")
+                .map_err(|e| Error::io("/dev/null", e))?
+        } else {
+            open_append(path)?
+        };
         let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
         Ok(LogWriter {
             path: path.to_path_buf(),
@@ -69,12 +80,16 @@ impl LogWriter {
             max_size: opts.max_size.filter(|s| *s > 0),
             max_file: opts.max_file.unwrap_or(1).max(1),
             line: Vec::with_capacity(256),
+            discard,
         })
     }
 
     /// Writes `data` read from `stream` at time `t`: one entry per line, in one write
     /// unless the file rotates in between.
     pub fn write(&mut self, stream: &str, data: &[u8], t: SystemTime) -> Result<()> {
+        if self.discard {
+            return Ok(());
+        }
         let time = rfc3339(t);
         self.line.clear();
         for piece in data.split_inclusive(|b| *b == b'\n') {
@@ -332,6 +347,7 @@ mod tests {
         let opts = LogOptions {
             max_size: Some(200),
             max_file: Some(3),
+            ..Default::default()
         };
         let mut w = LogWriter::open(&p, &opts).unwrap();
         for i in 0..20 {
@@ -357,6 +373,7 @@ mod tests {
         let opts = LogOptions {
             max_size: Some(200),
             max_file: Some(10),
+            ..Default::default()
         };
         let mut w = LogWriter::open(&p, &opts).unwrap();
         let chunk: String = (0..12).map(|i| format!("line {i:02}\n")).collect();
@@ -376,6 +393,7 @@ mod tests {
         let opts = LogOptions {
             max_size: Some(100),
             max_file: None,
+            ..Default::default()
         };
         let mut w = LogWriter::open(&p, &opts).unwrap();
         for i in 0..10 {
@@ -397,6 +415,7 @@ mod tests {
         let opts = LogOptions {
             max_size: Some(150),
             max_file: Some(2),
+            ..Default::default()
         };
         let mut w = LogWriter::open(&p, &opts).unwrap();
         w.write("stdout", b"a\n", at(0)).unwrap();

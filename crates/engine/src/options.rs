@@ -70,6 +70,59 @@ pub struct CreateOptions {
     /// --cgroup-parent, else $BERTH_CGROUP_PARENT, else "/berth" (resolved at create);
     /// the container's cgroupsPath is `<parent>/<id>`.
     pub cgroup_parent: String,
+    /// --pid, --ipc, --uts, --userns, --cgroupns
+    #[serde(default)]
+    pub namespaces: NamespaceModes,
+    /// --volumes-from CONTAINER[:ro|rw], as given (resolved into `mounts` at create).
+    #[serde(default)]
+    pub volumes_from: Vec<String>,
+    /// --platform os/arch[/variant]: the image must be of this platform.
+    #[serde(default)]
+    pub platform: Option<String>,
+}
+
+/// How a container gets one kind of namespace (docker's PidMode, IpcMode, UTSMode,
+/// UsernsMode, CgroupnsMode). Which values a kind takes is checked by `parse::ns_mode`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum NsMode {
+    /// Not asked for: the engine's default for the kind.
+    #[default]
+    Default,
+    /// Its own namespace (ipc: not joinable; cgroupns: its own).
+    Private,
+    /// The host's namespace.
+    Host,
+    /// ipc: its own namespace, which other containers may join.
+    Shareable,
+    /// ipc: its own namespace without /dev/shm.
+    None,
+    /// `container:NAME|ID`: the namespace of another (running) container.
+    Container(String),
+}
+
+impl NsMode {
+    /// docker's name of the mode (`host`, `container:db`...); `default` for Default.
+    pub fn docker(&self, default: &str) -> String {
+        match self {
+            NsMode::Default => default.to_string(),
+            NsMode::Private => "private".into(),
+            NsMode::Host => "host".into(),
+            NsMode::Shareable => "shareable".into(),
+            NsMode::None => "none".into(),
+            NsMode::Container(r) => format!("container:{r}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct NamespaceModes {
+    pub pid: NsMode,
+    pub ipc: NsMode,
+    pub uts: NsMode,
+    pub userns: NsMode,
+    pub cgroupns: NsMode,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -119,6 +172,23 @@ pub struct Resources {
     pub devices: Vec<DeviceSpec>,
     /// --shm-size bytes (default 64 MiB)
     pub shm_size: Option<u64>,
+    /// --memory-reservation bytes (the soft limit)
+    #[serde(default)]
+    pub memory_reservation: Option<i64>,
+    /// --oom-kill-disable
+    #[serde(default)]
+    pub oom_kill_disable: bool,
+    /// --memory-swappiness 0..=100 (None or -1: the host's)
+    #[serde(default)]
+    pub memory_swappiness: Option<i64>,
+    /// --cpu-quota and --cpu-period in microseconds (CFS)
+    #[serde(default)]
+    pub cpu_quota: Option<i64>,
+    #[serde(default)]
+    pub cpu_period: Option<u64>,
+    /// --blkio-weight 10..=1000 (0: unset)
+    #[serde(default)]
+    pub blkio_weight: Option<u16>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -251,6 +321,9 @@ pub const MIN_MEMORY: i64 = 1 << 20;
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct LogOptions {
+    /// --log-driver
+    #[serde(default)]
+    pub driver: LogDriver,
     /// bytes; None = no rotation (as stored; the CLI fills in the defaults below)
     pub max_size: Option<u64>,
     /// files kept, including the current one
@@ -263,4 +336,25 @@ impl LogOptions {
     pub const DEFAULT_MAX_SIZE: u64 = 10 << 20;
     /// `--log-opt max-file` when none is given and the log is bounded.
     pub const DEFAULT_MAX_FILE: u32 = 3;
+}
+
+/// --log-driver: json-file (the default), local (documented as the same json-file log:
+/// bounded and rotated by default), none (output dropped; `logs` refuses, as docker).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogDriver {
+    #[default]
+    JsonFile,
+    Local,
+    None,
+}
+
+impl LogDriver {
+    pub fn name(self) -> &'static str {
+        match self {
+            LogDriver::JsonFile => "json-file",
+            LogDriver::Local => "local",
+            LogDriver::None => "none",
+        }
+    }
 }

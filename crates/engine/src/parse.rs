@@ -1,7 +1,7 @@
 //! Parsers for `run`/`create` flag values, with docker's syntax. Every error names the value.
 
 use crate::error::{Error, Result};
-use crate::options::{DeviceSpec, MountSpec, RestartPolicy, Ulimit};
+use crate::options::{DeviceSpec, MountSpec, NsMode, RestartPolicy, Ulimit};
 
 fn bad(what: &str, v: &str, why: impl std::fmt::Display) -> Error {
     Error::Invalid(format!("invalid {what} {v:?}: {why}"))
@@ -574,6 +574,83 @@ pub fn lines_file(path: &str) -> Result<Vec<String>> {
         .collect())
 }
 
+/// `--pid`, `--ipc`, `--uts`, `--userns`, `--cgroupns` values, as docker accepts them
+/// (`--userns` takes only `host`: user namespace remapping is not supported).
+pub fn ns_mode(flag: &str, v: &str) -> Result<NsMode> {
+    let (kind, allowed) = match flag {
+        "pid" => ("PID", "host or container:NAME"),
+        "ipc" => ("IPC", "host, container:NAME, shareable, private or none"),
+        "uts" => ("UTS", "host"),
+        "userns" => ("USER", "host (user namespace remapping is not supported)"),
+        "cgroupns" => ("CGROUP", "host or private"),
+        _ => unreachable!("namespace flag {flag}"),
+    };
+    let m = match (flag, v) {
+        (_, "") => Some(NsMode::Default),
+        (_, "host") => Some(NsMode::Host),
+        ("ipc" | "cgroupns", "private") => Some(NsMode::Private),
+        ("ipc", "shareable") => Some(NsMode::Shareable),
+        ("ipc", "none") => Some(NsMode::None),
+        ("pid" | "ipc", c) => c
+            .strip_prefix("container:")
+            .filter(|r| !r.is_empty())
+            .map(|r| NsMode::Container(r.to_string())),
+        _ => None,
+    };
+    m.ok_or_else(|| {
+        Error::Invalid(format!(
+            "--{flag}: invalid {kind} mode {v:?} (expected {allowed})"
+        ))
+    })
+}
+
+/// `--volumes-from CONTAINER[:ro|rw]`: the container and the mode asked for (None keeps
+/// each mount's own).
+pub fn volumes_from(v: &str) -> Result<(String, Option<bool>)> {
+    let (c, mode) = match v.rsplit_once(':') {
+        Some((c, m @ ("ro" | "rw"))) => (c, Some(m == "ro")),
+        Some((_, m)) => {
+            return Err(bad(
+                "--volumes-from",
+                v,
+                format!("bad mode {m:?} (ro or rw)"),
+            ))
+        }
+        None => (v, None),
+    };
+    if c.is_empty() {
+        return Err(bad("--volumes-from", v, "no container named"));
+    }
+    Ok((c.to_string(), mode))
+}
+
+/// docker's detach keys (`ctrl-p,ctrl-q`, `a,ctrl-@`): one byte per comma-separated key.
+pub fn detach_keys(v: &str) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    for k in v.split(',') {
+        if k.len() == 1 {
+            out.push(k.as_bytes()[0]);
+            continue;
+        }
+        let l = k.to_ascii_lowercase();
+        let code = match l.strip_prefix("ctrl-").map(str::as_bytes) {
+            Some([c @ b'a'..=b'z']) => c - b'a' + 1,
+            Some([b'@']) => 0,
+            Some([b'[']) => 27,
+            Some([b'\\']) => 28,
+            Some([b']']) => 29,
+            Some([b'^']) => 30,
+            Some([b'_']) => 31,
+            _ => return Err(bad("detach keys", v, format!("unknown key {k:?}"))),
+        };
+        out.push(code);
+    }
+    Ok(out)
+}
+
+/// docker's default detach keys, ctrl-p ctrl-q.
+pub const DEFAULT_DETACH_KEYS: [u8; 2] = [16, 17];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -861,5 +938,27 @@ mod tests {
         assert!(!valid_volume_name("_a"));
         assert!(!valid_volume_name("a/b"));
         assert!(!valid_volume_name("a b"));
+    }
+
+    #[test]
+    fn namespace_modes_keys_volumes_from() {
+        assert_eq!(ns_mode("pid", "host").unwrap(), NsMode::Host);
+        assert_eq!(
+            ns_mode("ipc", "container:db").unwrap(),
+            NsMode::Container("db".into())
+        );
+        assert_eq!(ns_mode("ipc", "shareable").unwrap(), NsMode::Shareable);
+        assert_eq!(ns_mode("cgroupns", "private").unwrap(), NsMode::Private);
+        err_names(ns_mode("uts", "container:x"), "container:x");
+        err_names(ns_mode("userns", "remap"), "remap");
+        err_names(ns_mode("pid", "container:"), "container:");
+        err_names(ns_mode("pid", "private"), "private");
+        assert_eq!(detach_keys("ctrl-p,ctrl-q").unwrap(), DEFAULT_DETACH_KEYS);
+        assert_eq!(detach_keys("a,ctrl-@,ctrl-\\").unwrap(), [b'a', 0, 28]);
+        assert!(detach_keys("ctrl-1").is_err());
+        assert!(detach_keys("ab").is_err());
+        assert_eq!(volumes_from("c1").unwrap(), ("c1".into(), None));
+        assert_eq!(volumes_from("c1:ro").unwrap(), ("c1".into(), Some(true)));
+        err_names(volumes_from("c1:rx"), "c1:rx");
     }
 }

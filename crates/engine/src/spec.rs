@@ -21,7 +21,7 @@
 
 use crate::error::{Error, Result};
 use crate::layout::Layout;
-use crate::options::{CreateOptions, HealthConfig, MountSpec, NetworkMode, SeccompOpt};
+use crate::options::{CreateOptions, HealthConfig, MountSpec, NetworkMode, NsMode, SeccompOpt};
 use crate::record::VolumeUse;
 use berth_image::spec::{image_volumes, resolve_user, runtime_spec_from_image, Overrides};
 use berth_registry::manifest::ImageConfig;
@@ -191,7 +191,7 @@ pub fn capabilities(add: &[String], drop: &[String], privileged: bool) -> Result
 /// cgroup namespace.
 // f_type's type differs between architectures.
 #[allow(clippy::unnecessary_cast)]
-fn cgroup_v2_host() -> bool {
+pub fn cgroup_v2_host() -> bool {
     rustix::fs::statfs("/sys/fs/cgroup")
         .map(|s| s.f_type as i64 == 0x63677270)
         .unwrap_or(false)
@@ -581,9 +581,75 @@ fn default_mounts(opts: &CreateOptions) -> Vec<Value> {
                "options": ro(vec!["nosuid", "noexec", "nodev"])}),
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
                "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-               "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm}")]}),
     ]
+    .into_iter()
+    .chain(match opts.namespaces.ipc {
+        // The host's /dev/shm with its IPC namespace (docker's ShmPath for ipc host).
+        NsMode::Host => Some(bind(Path::new("/dev/shm"), "/dev/shm", false, None)),
+        NsMode::None => None,
+        _ => Some(
+            json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+               "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm}")]}),
+        ),
+    })
+    .collect()
+}
+
+/// What a host cannot apply is dropped with docker's warning (and so is not recorded);
+/// the rest is checked by build_spec.
+pub fn adapt(opts: &mut CreateOptions) -> Vec<String> {
+    let mut w = Vec::new();
+    let v2 = cgroup_v2_host();
+    let r = &mut opts.resources;
+    if r.blkio_weight.is_some_and(|x| x > 0) && !blkio_weight_supported(v2) {
+        w.push(
+            "WARNING: Your kernel does not support Block I/O weight or the cgroup is not \
+             mounted. Weight discarded."
+                .to_string(),
+        );
+        r.blkio_weight = None;
+    }
+    if r.blkio_weight == Some(0) {
+        r.blkio_weight = None;
+    }
+    if r.oom_kill_disable && v2 {
+        w.push(
+            "WARNING: Your kernel does not support OomKillDisable. OomKillDisable discarded."
+                .into(),
+        );
+        r.oom_kill_disable = false;
+    }
+    if r.oom_kill_disable && r.memory.is_none() {
+        w.push(
+            "WARNING: Disabling the OOM killer on containers without setting a '-m/--memory' \
+             limit may be dangerous."
+                .into(),
+        );
+    }
+    if r.memory_swappiness.is_some_and(|s| s != -1) && v2 {
+        w.push(
+            "WARNING: Your kernel does not support memory swappiness capabilities or the \
+             cgroup is not mounted. Memory swappiness discarded."
+                .into(),
+        );
+        r.memory_swappiness = None;
+    }
+    if r.memory_swappiness == Some(-1) {
+        r.memory_swappiness = None;
+    }
+    w
+}
+
+/// Whether the block I/O controller has a weight file (none with the mq-deadline or none
+/// schedulers: only CFQ and BFQ weigh).
+fn blkio_weight_supported(v2: bool) -> bool {
+    let d = Path::new("/sys/fs/cgroup");
+    if v2 {
+        d.join("io.bfq.weight").exists() || d.join("io.weight").exists()
+    } else {
+        let b = d.join("blkio");
+        b.join("blkio.weight").exists() || b.join("blkio.bfq.weight").exists()
+    }
 }
 
 fn bind(src: &Path, dst: &str, ro: bool, prop: Option<&str>) -> Value {
@@ -854,8 +920,17 @@ pub fn build_spec(
     };
 
     // hostname
+    let nsm = &opts.namespaces;
+    let uts_host = nsm.uts == NsMode::Host;
+    if uts_host && opts.hostname.is_some() {
+        return Err(invalid("conflicting options: hostname and the UTS mode"));
+    }
     let hostname = match (&opts.hostname, &opts.network) {
         (Some(h), _) => h.clone(),
+        (None, _) if uts_host => rustix::system::uname()
+            .nodename()
+            .to_string_lossy()
+            .into_owned(),
         (None, NetworkMode::Host) => rustix::system::uname()
             .nodename()
             .to_string_lossy()
@@ -863,7 +938,14 @@ pub fn build_spec(
         (None, _) => ctx.id.chars().take(12).collect(),
     };
     check_hostname(&hostname)?;
-    s["hostname"] = json!(hostname);
+    // --uts host: no namespace of its own, so no hostname to set.
+    if uts_host {
+        if let Some(o) = s.as_object_mut() {
+            o.remove("hostname");
+        }
+    } else {
+        s["hostname"] = json!(hostname);
+    }
     // docker's HOSTNAME (and TERM with a tty), unless the image or -e set them.
     let mut env: Vec<String> =
         serde_json::from_value(s["process"]["env"].clone()).unwrap_or_default();
@@ -881,13 +963,29 @@ pub fn build_spec(
     s["root"] = json!({"path": ctx.rootfs_path, "readonly": opts.read_only});
 
     // namespaces
-    let mut ns = vec!["pid", "ipc", "uts", "mount"];
+    // `host`: none of its own; `container:`: the other's path is set at each start
+    // (namespaces::join, net::attach for the network).
+    let mut ns = vec!["mount"];
+    if nsm.pid != NsMode::Host {
+        ns.push("pid");
+    }
+    if nsm.ipc != NsMode::Host {
+        ns.push("ipc");
+    }
+    if !uts_host {
+        ns.push("uts");
+    }
     // Bridge networks: the runtime makes the namespace, the monitor plugs it in before
-    // `runtime start`; `container:`: the path is set at each start (net::attach).
+    // `runtime start`.
     if opts.network != NetworkMode::Host {
         ns.push("network");
     }
-    if cgroup_v2_host() {
+    let cgroupns = match nsm.cgroupns {
+        NsMode::Host => false,
+        NsMode::Private => true,
+        _ => cgroup_v2_host(),
+    };
+    if cgroupns {
         ns.push("cgroup");
     }
     let namespaces: Vec<Value> = ns.iter().map(|t| json!({"type": t})).collect();
@@ -895,6 +993,14 @@ pub fn build_spec(
     // sysctls
     for (k, v) in &opts.sysctls {
         check_sysctl(k, v, &opts.network)?;
+        let ipc_key =
+            berth_oci::sysctl::IPC_KEYS.contains(&k.as_str()) || k.starts_with("fs.mqueue.");
+        if ipc_key && matches!(nsm.ipc, NsMode::Host | NsMode::Container(_)) {
+            return Err(invalid(format!(
+                "sysctl {k:?} is not allowed with --ipc {}",
+                nsm.ipc.docker("")
+            )));
+        }
     }
 
     // resources
@@ -927,6 +1033,31 @@ pub fn build_spec(
         }
         _ => {}
     }
+    if let Some(rv) = r.memory_reservation {
+        if rv < crate::options::MIN_MEMORY {
+            return Err(invalid(format!(
+                "minimum memory reservation allowed is {}MB (got {rv} bytes)",
+                crate::options::MIN_MEMORY >> 20
+            )));
+        }
+        if r.memory.is_some_and(|m| m < rv) {
+            return Err(invalid(
+                "minimum memory limit can not be less than memory reservation limit, see usage",
+            ));
+        }
+        mem["reservation"] = json!(rv);
+    }
+    if let Some(sw) = r.memory_swappiness {
+        if !(0..=100).contains(&sw) {
+            return Err(invalid(format!(
+                "invalid value: {sw}, valid memory swappiness range is 0-100"
+            )));
+        }
+        mem["swappiness"] = json!(sw);
+    }
+    if r.oom_kill_disable {
+        mem["disableOOMKiller"] = json!(true);
+    }
     if mem.as_object().is_some_and(|o| !o.is_empty()) {
         res["memory"] = mem;
     }
@@ -943,6 +1074,33 @@ pub fn build_spec(
         cpu["period"] = json!(CPU_PERIOD);
         cpu["quota"] = json!(n as i128 * CPU_PERIOD as i128 / 1_000_000_000);
     }
+    if r.nano_cpus.is_some() && r.cpu_period.is_some() {
+        return Err(invalid(
+            "conflicting options: Nano CPUs and CPU Period cannot both be set",
+        ));
+    }
+    if r.nano_cpus.is_some() && r.cpu_quota.is_some() {
+        return Err(invalid(
+            "conflicting options: Nano CPUs and CPU Quota cannot both be set",
+        ));
+    }
+    if let Some(p) = r.cpu_period {
+        if !(1000..=1_000_000).contains(&p) {
+            return Err(invalid(format!(
+                "invalid --cpu-period {p}: CPU cfs period can not be less than 1ms (i.e. 1000) \
+                 or larger than 1s (i.e. 1000000)"
+            )));
+        }
+        cpu["period"] = json!(p);
+    }
+    if let Some(q) = r.cpu_quota {
+        if q != -1 && q < 1000 {
+            return Err(invalid(format!(
+                "invalid --cpu-quota {q}: CPU cfs quota can not be less than 1ms (i.e. 1000)"
+            )));
+        }
+        cpu["quota"] = json!(q);
+    }
     if let Some(sh) = r.cpu_shares {
         cpu["shares"] = json!(sh);
     }
@@ -958,6 +1116,15 @@ pub fn build_spec(
         if p > 0 {
             res["pids"] = json!({"limit": p});
         }
+    }
+
+    if let Some(w) = r.blkio_weight {
+        if !(10..=1000).contains(&w) {
+            return Err(invalid(format!(
+                "invalid --blkio-weight {w}: range of blkio weight is from 10 to 1000"
+            )));
+        }
+        res["blockIO"] = json!({"weight": w});
     }
 
     // devices

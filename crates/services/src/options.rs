@@ -63,6 +63,7 @@ pub fn create_options(
         log: LogOptions {
             max_size: Some(LogOptions::DEFAULT_MAX_SIZE),
             max_file: Some(LogOptions::DEFAULT_MAX_FILE),
+            ..Default::default()
         },
         ..Default::default()
     };

@@ -15,6 +15,45 @@ pub struct Opts {
     pub stderr: bool,
     pub tty: bool,
     pub sig_proxy: bool,
+    /// With a tty, this sequence on stdin detaches (docker's --detach-keys): the
+    /// container runs on and attach returns 0.
+    pub detach_keys: Vec<u8>,
+}
+
+/// docker's escape scan: bytes that may start the detach sequence are held until they
+/// do not; `feed` returns what to send and whether the whole sequence was typed.
+struct Escape<'a> {
+    keys: &'a [u8],
+    held: usize,
+}
+
+impl Escape<'_> {
+    fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> bool {
+        for &b in input {
+            if self.keys.is_empty() {
+                out.push(b);
+                continue;
+            }
+            if b == self.keys[self.held] {
+                self.held += 1;
+                if self.held == self.keys.len() {
+                    return true;
+                }
+                continue;
+            }
+            out.extend_from_slice(&self.keys[..self.held]);
+            self.held = 0;
+            if b == self.keys[0] {
+                self.held = 1;
+                if self.keys.len() == 1 {
+                    return true;
+                }
+            } else {
+                out.push(b);
+            }
+        }
+        false
+    }
 }
 
 fn io_err(what: &str, e: std::io::Error) -> Error {
@@ -103,17 +142,40 @@ pub fn attach(layout: &Layout, id: &str, o: &Opts) -> Result<i32> {
         }
     }
 
+    let detached = Arc::new(std::sync::atomic::AtomicBool::new(false));
     if o.stdin {
         let w = writer.clone();
+        // Detach keys apply with a tty only, as docker's.
+        let keys = if o.tty {
+            o.detach_keys.clone()
+        } else {
+            Vec::new()
+        };
+        let det = detached.clone();
         std::thread::spawn(move || {
             let mut buf = [0u8; 32 * 1024];
             let mut input = std::io::stdin().lock();
+            let mut esc = Escape {
+                keys: &keys,
+                held: 0,
+            };
+            let mut out = Vec::with_capacity(buf.len());
             loop {
                 match input.read(&mut buf) {
                     Ok(0) => break,
                     Ok(n) => {
+                        out.clear();
+                        let done = esc.feed(&buf[..n], &mut out);
                         let Ok(mut s) = w.lock() else { return };
-                        if proto::write_frame(&mut *s, proto::STDIN, &buf[..n]).is_err() {
+                        if !out.is_empty()
+                            && proto::write_frame(&mut *s, proto::STDIN, &out).is_err()
+                        {
+                            return;
+                        }
+                        if done {
+                            // The container's stdin stays open; our end of the stream goes.
+                            det.store(true, std::sync::atomic::Ordering::SeqCst);
+                            let _ = s.shutdown(std::net::Shutdown::Both);
                             return;
                         }
                     }
@@ -150,6 +212,9 @@ pub fn attach(layout: &Layout, id: &str, o: &Opts) -> Result<i32> {
             Ok(None) | Err(_) => break,
         }
     }
+    if detached.load(std::sync::atomic::Ordering::SeqCst) {
+        return Ok(0);
+    }
     // The monitor went away without an EXIT frame: the record decides.
     let s = status::current(layout, id)?;
     if status::is_running(&s) {
@@ -158,4 +223,30 @@ pub fn attach(layout: &Layout, id: &str, o: &Opts) -> Result<i32> {
         )));
     }
     Ok(s.exit_code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Escape;
+
+    #[test]
+    fn detach_sequence_is_held_then_matched_or_passed_on() {
+        let keys = [16u8, 17];
+        let mut e = Escape {
+            keys: &keys,
+            held: 0,
+        };
+        let mut out = Vec::new();
+        assert!(!e.feed(b"ab\x10", &mut out));
+        assert_eq!(out, b"ab");
+        out.clear();
+        assert!(!e.feed(b"x", &mut out));
+        assert_eq!(out, b"\x10x");
+        out.clear();
+        assert!(!e.feed(b"\x10\x10", &mut out));
+        assert_eq!(out, b"\x10");
+        out.clear();
+        assert!(e.feed(b"\x11", &mut out));
+        assert!(out.is_empty());
+    }
 }

@@ -2,7 +2,7 @@
 
 use super::{signal_name, Eng};
 use anyhow::{anyhow, bail, Result};
-use berth_engine::options::{MountSpec, NetworkMode, RestartPolicy};
+use berth_engine::options::{LogDriver, MountSpec, NetworkMode, RestartPolicy};
 use berth_engine::record::{ContainerConfig, ContainerState, Status};
 use berth_engine::template::Template;
 use berth_engine::{lookup, status};
@@ -183,9 +183,25 @@ pub fn container_json(e: &Eng, c: &ContainerConfig, s: &ContainerState) -> Value
         "ExecIDs": Value::Null,
         "HostConfig": {
             "Binds": Value::Null,
-            "LogConfig": {"Type": "json-file", "Config": {
-                "max-size": o.log.max_size.map(|v| v.to_string()),
-                "max-file": o.log.max_file.map(|v| v.to_string())}},
+            "LogConfig": {"Type": o.log.driver.name(), "Config": if o.log.driver == LogDriver::None {
+                json!({})
+            } else {
+                json!({"max-size": o.log.max_size.map(|v| v.to_string()),
+                       "max-file": o.log.max_file.map(|v| v.to_string())})
+            }},
+            "PidMode": o.namespaces.pid.docker(""),
+            "IpcMode": o.namespaces.ipc.docker("private"),
+            "UTSMode": o.namespaces.uts.docker(""),
+            "UsernsMode": o.namespaces.userns.docker(""),
+            "CgroupnsMode": o.namespaces.cgroupns.docker(
+                if berth_engine::spec::cgroup_v2_host() { "private" } else { "host" }),
+            "VolumesFrom": if o.volumes_from.is_empty() { Value::Null } else { json!(o.volumes_from) },
+            "MemoryReservation": o.resources.memory_reservation.unwrap_or(0),
+            "OomKillDisable": o.resources.oom_kill_disable,
+            "CpuQuota": o.resources.cpu_quota.unwrap_or(0),
+            "CpuPeriod": o.resources.cpu_period.unwrap_or(0),
+            "MemorySwappiness": o.resources.memory_swappiness,
+            "BlkioWeight": o.resources.blkio_weight.unwrap_or(0),
             "NetworkMode": match &o.network {
                 NetworkMode::Host => "host".to_string(),
                 NetworkMode::None => "none".to_string(),

@@ -1,13 +1,13 @@
 //! run, create, start, stop, restart, kill, rm, wait, rename, attach, container prune.
 
 use super::{engine_err, report, report_run, Eng};
-use crate::run_flags::RunFlags;
+use crate::run_flags::{PullPolicy, RunFlags};
 use crate::Globals;
 use anyhow::{anyhow, bail, Result};
 use berth_engine::create::{self, start_failure_code};
 use berth_engine::options::CreateOptions;
 use berth_engine::record::ContainerConfig;
-use berth_engine::{lookup, status, Error as EngErr};
+use berth_engine::{lookup, parse, status, Error as EngErr};
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -20,6 +20,9 @@ pub struct RunArgs {
     /// Proxy received signals to the process
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub sig_proxy: bool,
+    /// Override the key sequence for detaching a container (default ctrl-p,ctrl-q)
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
     #[command(flatten)]
     pub flags: RunFlags,
     /// The image
@@ -46,6 +49,9 @@ pub struct StartArgs {
     /// Attach container's STDIN
     #[arg(short, long)]
     pub interactive: bool,
+    /// Override the key sequence for detaching a container (default ctrl-p,ctrl-q)
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
     #[arg(required = true)]
     pub containers: Vec<String>,
 }
@@ -103,6 +109,9 @@ pub struct AttachArgs {
     /// Proxy all received signals to the process
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub sig_proxy: bool,
+    /// Override the key sequence for detaching a container (default ctrl-p,ctrl-q)
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
     pub container: String,
 }
 
@@ -117,32 +126,98 @@ fn resolve(e: &Eng, r: &str) -> Result<String> {
     lookup::resolve(&e.layout, r).map_err(|x| engine_err(e, x))
 }
 
-/// Creates, pulling the image first when it is not here (docker's "Unable to find image").
+/// Creates, pulling the image as `--pull` says: `missing` (docker's default) pulls an
+/// image that is not here ("Unable to find image") or not of `--platform`; `always` pulls
+/// first; `never` fails. Warnings (platform, discarded limits) go to stderr.
 fn create_pulling(
     g: &Globals,
     e: &Eng,
     opts: berth_engine::options::CreateOptions,
     keep_mounted: bool,
+    pull: PullPolicy,
 ) -> Result<ContainerConfig> {
-    let create = |o| create::create_container_with(&e.layout, &e.store, o, keep_mounted);
+    let mut warnings = Vec::new();
+    let mut create =
+        |o| create::create_container_with(&e.layout, &e.store, o, keep_mounted, &mut warnings);
     if opts.network == berth_engine::options::NetworkMode::Bridge {
         if let Some(w) = berth_engine::net::store::forwarding_warning() {
             eprintln!("{w}");
         }
     }
-    match create(opts.clone()) {
-        Err(EngErr::Image(berth_image::Error::NoSuchImage(_))) => {
+    let platform = opts.platform.clone();
+    let pull_it = || crate::pull_image_for(g, &opts.image, platform.as_deref(), false);
+    if pull == PullPolicy::Always {
+        pull_it()?;
+    }
+    let r = match create(opts.clone()) {
+        Err(EngErr::Image(berth_image::Error::NoSuchImage(_))) if pull == PullPolicy::Missing => {
             eprintln!("Unable to find image '{}' locally", opts.image);
-            crate::pull_image(g, &opts.image, false)?;
-            create(opts).map_err(|x| engine_err(e, x))
+            pull_it()?;
+            create(opts.clone())
         }
-        r => r.map_err(|x| engine_err(e, x)),
+        Err(EngErr::PlatformMismatch { .. }) if pull == PullPolicy::Missing => {
+            pull_it()?;
+            create(opts.clone())
+        }
+        r => r,
+    };
+    for w in &warnings {
+        eprintln!("{w}");
+    }
+    r.map_err(|x| engine_err(e, x))
+}
+
+/// docker's --cidfile: refused when the file exists; made before the container, its ID
+/// written once created, removed if the creation fails.
+struct CidFile(Option<std::path::PathBuf>);
+
+impl CidFile {
+    fn new(path: Option<&str>) -> Result<CidFile> {
+        let Some(p) = path else {
+            return Ok(CidFile(None));
+        };
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(p)
+        {
+            Ok(_) => Ok(CidFile(Some(p.into()))),
+            Err(x) if x.kind() == std::io::ErrorKind::AlreadyExists => bail!(
+                "container ID file found, make sure the other container isn't running or delete {p}"
+            ),
+            Err(x) => bail!("failed to create the container ID file {p}: {x}"),
+        }
+    }
+
+    /// Writes the ID; on `Err` removes the file and passes the error on.
+    fn finish(self, r: Result<ContainerConfig>) -> Result<ContainerConfig> {
+        let Some(p) = self.0 else { return r };
+        let written = r.as_ref().map(|c| std::fs::write(&p, &c.id));
+        match written {
+            Ok(Ok(())) => r,
+            Ok(Err(x)) => {
+                let _ = std::fs::remove_file(&p);
+                Err(anyhow!(
+                    "failed to write the container ID to {}: {x}",
+                    p.display()
+                ))
+            }
+            Err(_) => {
+                let _ = std::fs::remove_file(&p);
+                r
+            }
+        }
     }
 }
 
 pub fn create(g: &Globals, e: &Eng, a: CreateArgs) -> Result<()> {
-    let opts = a.flags.resolve(a.image, a.cmd)?;
-    let c = create_pulling(g, e, opts, false)?;
+    let pull = a.flags.pull_policy()?;
+    let cid = CidFile::new(a.flags.cidfile.as_deref())?;
+    let r = a
+        .flags
+        .resolve(a.image, a.cmd)
+        .and_then(|opts| create_pulling(g, e, opts, false, pull));
+    let c = cid.finish(r)?;
     println!("{}", c.id);
     Ok(())
 }
@@ -171,11 +246,45 @@ pub fn run(g: &Globals, e: &Eng, a: RunArgs) -> i32 {
             "conflicting options: cannot specify both --attach and --detach"
         )));
     }
-    let opts = match a.flags.resolve(a.image, a.cmd) {
-        Ok(o) => o,
+    let (pull, keys) = match (
+        a.flags.pull_policy(),
+        a.detach_keys.as_deref().map(parse::detach_keys).transpose(),
+    ) {
+        (Ok(p), Ok(k)) => (p, k),
+        (Err(x), _) => return report_run(Err(x)),
+        (_, Err(x)) => return report_run(Err(x.into())),
+    };
+    let cid = match CidFile::new(a.flags.cidfile.as_deref()) {
+        Ok(c) => c,
         Err(x) => return report_run(Err(x)),
     };
-    run_resolved(g, e, opts, a.detach, &a.attach, a.sig_proxy)
+    let opts = match a.flags.resolve(a.image, a.cmd) {
+        Ok(o) => o,
+        Err(x) => {
+            let _ = cid.finish(Err(anyhow!("")));
+            return report_run(Err(x));
+        }
+    };
+    let run = RunHow {
+        detach: a.detach,
+        attach: &a.attach,
+        sig_proxy: a.sig_proxy,
+        pull,
+        cidfile: cid,
+        detach_keys: keys,
+    };
+    run_with(g, e, opts, run)
+}
+
+/// How `run` runs what it created.
+pub struct RunHow<'a> {
+    pub detach: bool,
+    pub attach: &'a [String],
+    pub sig_proxy: bool,
+    pub pull: PullPolicy,
+    cidfile: CidFile,
+    /// --detach-keys (None: docker's ctrl-p,ctrl-q)
+    pub detach_keys: Option<Vec<u8>>,
 }
 
 /// `run` of resolved options (also `compose run`).
@@ -187,7 +296,27 @@ pub fn run_resolved(
     attach: &[String],
     sig_proxy: bool,
 ) -> i32 {
-    let c = match create_pulling(g, e, opts, true) {
+    let how = RunHow {
+        detach,
+        attach,
+        sig_proxy,
+        pull: PullPolicy::Missing,
+        cidfile: CidFile(None),
+        detach_keys: None,
+    };
+    run_with(g, e, opts, how)
+}
+
+fn run_with(g: &Globals, e: &Eng, opts: CreateOptions, how: RunHow<'_>) -> i32 {
+    let RunHow {
+        detach,
+        attach,
+        sig_proxy,
+        pull,
+        cidfile,
+        detach_keys,
+    } = how;
+    let c = match cidfile.finish(create_pulling(g, e, opts, true, pull)) {
         Ok(c) => c,
         Err(x) => return report_run(Err(x)),
     };
@@ -234,6 +363,7 @@ pub fn run_resolved(
         stderr: streams("stderr"),
         tty: c.options.tty,
         sig_proxy,
+        detach_keys: detach_keys.unwrap_or_else(|| parse::DEFAULT_DETACH_KEYS.to_vec()),
     };
     match super::attach::attach(&e.layout, &c.id, &opts) {
         Ok(code) => code,
@@ -248,6 +378,10 @@ pub fn start(e: &Eng, a: StartArgs) -> i32 {
                 "you cannot start and attach multiple containers at once"
             )));
         }
+        let keys = match a.detach_keys.as_deref().map(parse::detach_keys).transpose() {
+            Ok(k) => k.unwrap_or_else(|| parse::DEFAULT_DETACH_KEYS.to_vec()),
+            Err(x) => return report(Err(x.into())),
+        };
         let r = &a.containers[0];
         let id = match resolve(e, r) {
             Ok(id) => id,
@@ -272,6 +406,7 @@ pub fn start(e: &Eng, a: StartArgs) -> i32 {
             stderr: true,
             tty: c.options.tty,
             sig_proxy: true,
+            detach_keys: keys,
         };
         return match super::attach::attach(&e.layout, &id, &opts) {
             Ok(code) => code,
@@ -501,6 +636,10 @@ pub fn prune(e: &Eng, a: PruneArgs) -> Result<()> {
 }
 
 pub fn attach_cmd(e: &Eng, a: AttachArgs) -> i32 {
+    let keys = match a.detach_keys.as_deref().map(parse::detach_keys).transpose() {
+        Ok(k) => k.unwrap_or_else(|| parse::DEFAULT_DETACH_KEYS.to_vec()),
+        Err(x) => return report(Err(x.into())),
+    };
     let res = resolve(e, &a.container).and_then(|id| {
         let c = e.layout.load_config(&id)?;
         settle(e, &id);
@@ -528,6 +667,7 @@ pub fn attach_cmd(e: &Eng, a: AttachArgs) -> i32 {
         stderr: true,
         tty: c.options.tty,
         sig_proxy: a.sig_proxy,
+        detach_keys: keys,
     };
     match super::attach::attach(&e.layout, &id, &opts) {
         Ok(code) => code,

@@ -68,6 +68,9 @@ fn emit(entries: &[LogEntry], timestamps: bool) -> Result<bool> {
 pub fn run(layout: &Layout, a: LogsArgs) -> Result<()> {
     let _ = a.details;
     let id = resolve(layout, &a.container)?;
+    if layout.load_config(&id)?.options.log.driver == berth_engine::options::LogDriver::None {
+        anyhow::bail!("configured logging driver does not support reading");
+    }
     let now = SystemTime::now();
     let since = a.since.as_deref().map(|s| parse_time(s, now)).transpose()?;
     let until = a.until.as_deref().map(|s| parse_time(s, now)).transpose()?;
