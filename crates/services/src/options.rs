@@ -223,6 +223,18 @@ fn resources(s: &Service, o: &mut CreateOptions) -> Result<(), ComposeError> {
         r.nano_cpus = Some((c * 1e9).round() as i64);
     }
     r.pids_limit = lim.pids.or(s.pids_limit);
+    // A memory reservation is docker's soft limit (memory.soft_limit_in_bytes).
+    r.memory_reservation = s
+        .deploy
+        .resources
+        .reservations
+        .memory
+        .or(s.mem_reservation)
+        .map(|m| {
+            i64::try_from(m)
+                .map_err(|_| err(s, "deploy.resources.reservations.memory", "too large"))
+        })
+        .transpose()?;
     r.cpu_shares = s.cpu_shares;
     r.cpuset_cpus = s.cpuset.clone();
     r.shm_size = s.shm_size;
@@ -460,7 +472,7 @@ mod tests {
     #[test]
     fn mounts_resources_and_limits() {
         let o = opts_of(
-            "services:\n  web:\n    image: a\n    volumes: ['data:/data:ro', './conf:/etc/conf', '/anon', {type: tmpfs, target: /t, tmpfs: {size: 1m}}]\n    tmpfs: ['/run:size=64k,mode=1777']\n    mem_limit: 1g\n    cpus: 2\n    pids_limit: 10\n    deploy:\n      resources:\n        limits: {memory: 256m, cpus: '0.5'}\n    ulimits: {nofile: {soft: 100, hard: 200}, core: -1}\n    devices: ['/dev/fuse']\n    shm_size: 128m\nvolumes:\n  data: {}\n",
+            "services:\n  web:\n    image: a\n    volumes: ['data:/data:ro', './conf:/etc/conf', '/anon', {type: tmpfs, target: /t, tmpfs: {size: 1m}}]\n    tmpfs: ['/run:size=64k,mode=1777']\n    mem_limit: 1g\n    cpus: 2\n    pids_limit: 10\n    deploy:\n      resources:\n        limits: {memory: 256m, cpus: '0.5'}\n        reservations: {memory: 64m}\n    ulimits: {nofile: {soft: 100, hard: 200}, core: -1}\n    devices: ['/dev/fuse']\n    shm_size: 128m\nvolumes:\n  data: {}\n",
             "web",
         )
         .unwrap();
@@ -512,6 +524,7 @@ mod tests {
             (Some(256 << 20), Some(500_000_000), Some(10))
         );
         assert_eq!(r.shm_size, Some(128 << 20));
+        assert_eq!(r.memory_reservation, Some(64 << 20));
         assert_eq!(
             r.ulimits
                 .iter()

@@ -513,6 +513,11 @@ fn validate(p: &mut Project, file_of: &dyn Fn(&str) -> String) -> Result<(), Com
                 return Err(bad(name, format!("services.{name}.deploy.replicas: {r} is outside x-berth-autoscale's range {}..{}", a.min, a.max)));
             }
         }
+        // A CPU reservation places a task on a node with room (swarm): one host has no
+        // placement to make. Said, not silently dropped.
+        if s.deploy.resources.reservations.cpus.is_some() {
+            p.warnings.push(format!("services.{name}.deploy.resources.reservations.cpus: a scheduling hint with no scheduler on one host: ignored (reservations.memory is applied as a soft limit)"));
+        }
         for (dep, d) in s.depends_on.clone() {
             if p.services.contains_key(&dep) {
                 continue;
