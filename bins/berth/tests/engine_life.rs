@@ -716,3 +716,37 @@ fn concurrent_starts_make_one_monitor() {
     e.ok(&["stop", "once"]);
     assert_eq!(e.ok(&["wait", "once"]), "0\n");
 }
+
+/// compose launches replicas as create (the rootfs mounted, then unmounted) and start,
+/// many at once. An unmount once failed with EBUSY: the rootfs mount was shared, so it had
+/// copies in containers' mount namespaces being set up, and umount checks every copy.
+#[test]
+fn concurrent_create_then_start_unmounts_cleanly() {
+    let e = Engine::new();
+    let n = 24;
+    std::thread::scope(|s| {
+        for i in 0..n {
+            let e = &e;
+            s.spawn(move || {
+                let name = format!("cs{i}");
+                e.ok(&["create", "--name", &name, IMAGE, "sleep", "1000"]);
+                e.ok(&["start", &name]);
+            });
+        }
+    });
+    assert_eq!(e.ok(&["ps", "-q"]).lines().count(), n);
+    std::thread::scope(|s| {
+        for i in 0..n {
+            let e = &e;
+            s.spawn(move || e.ok(&["rm", "-f", &format!("cs{i}")]));
+        }
+    });
+    let root = e.root().display().to_string();
+    let left: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(&root))
+        .map(str::to_string)
+        .collect();
+    assert!(left.is_empty(), "mounts left: {left:?}");
+}

@@ -649,8 +649,9 @@ pub fn create_container_with(
     // `run --rm`: the rootfs is never mounted again and goes at exit, so its overlay is
     // volatile: unmounting it does not sync the store's whole filesystem (podman does this).
     let volatile = keep_mounted && opts.auto_remove;
-    let merged = overlay::mount_rootfs_opts(store, &rec, &id, volatile)?;
+    // Undone even if the mount fails: its directories and image lease are made first.
     undo.rootfs = true;
+    let merged = overlay::mount_rootfs_opts(store, &rec, &id, volatile)?;
     let merged = std::path::absolute(&merged).map_err(|e| Error::io(&merged, e))?;
     let rootfs = std::fs::OpenOptions::new()
         .read(true)

@@ -57,7 +57,8 @@ pub enum Error {
     Manifest(#[from] berth_registry::manifest::ManifestError),
     #[error(transparent)]
     Reference(#[from] berth_registry::reference::ReferenceError),
-    #[error("mount of {0}")]
+    /// "mount of PATH (step)" or "unmount PATH".
+    #[error("{0}")]
     Mount(String, #[source] std::io::Error),
     /// A path under the storage root that another user could have planted or can change.
     #[error("refusing storage path {path}: {reason}")]

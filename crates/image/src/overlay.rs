@@ -16,7 +16,7 @@ pub fn container_dir(store: &Store, container_id: &str) -> Result<PathBuf> {
 }
 
 fn merr(what: &str, e: rustix::io::Errno) -> Error {
-    Error::Mount(what.to_string(), e.into())
+    Error::Mount(format!("mount of {what}"), e.into())
 }
 
 /// Mounts an overlay of `lowers` (topmost first) with `upper`/`work` at `target`.
@@ -87,13 +87,13 @@ pub fn mount_overlay_opts(
         m::fsconfig_set_flag(&fs, "volatile")
             .map_err(|e| merr(&format!("{what} (volatile)"), e))?;
     }
-    m::fsconfig_create(&fs).map_err(|e| merr(&what, e))?;
+    m::fsconfig_create(&fs).map_err(|e| merr(&format!("{what} (create the overlay)"), e))?;
     let mnt = m::fsmount(
         &fs,
         FsMountFlags::FSMOUNT_CLOEXEC,
         MountAttrFlags::MOUNT_ATTR_NODEV,
     )
-    .map_err(|e| merr(&what, e))?;
+    .map_err(|e| merr(&format!("{what} (fsmount)"), e))?;
     m::move_mount(
         &mnt,
         "",
@@ -101,7 +101,13 @@ pub fn mount_overlay_opts(
         target,
         MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
     )
-    .map_err(|e| merr(&what, e))
+    .map_err(|e| merr(&format!("{what} (attach)"), e))?;
+    // Attached under a shared parent, it was copied into the parent's peers and slaves
+    // (a container's mount namespace between its clone and its pivot_root is one), and
+    // umount checks every copy: one busy there made our unmount fail with EBUSY, now and
+    // then, under concurrent launches. A rootfs has no business propagating: private.
+    m::mount_change(target, m::MountPropagationFlags::PRIVATE)
+        .map_err(|e| merr(&format!("{what} (make private)"), e))
 }
 
 /// Mounts a fresh rootfs for `container_id` from `image` and leases the image so GC keeps
@@ -176,7 +182,12 @@ pub fn unmount_rootfs(store: &Store, container_id: &str, remove: bool) -> Result
     let merged = dir.join("merged");
     match m::unmount(&merged, m::UnmountFlags::empty()) {
         Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => {}
-        Err(e) => return Err(merr(&merged.display().to_string(), e)),
+        Err(e) => {
+            return Err(Error::Mount(
+                format!("unmount {}", merged.display()),
+                e.into(),
+            ))
+        }
     }
     if remove {
         crate::store::remove_tree(&dir)?;

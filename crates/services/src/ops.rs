@@ -391,6 +391,7 @@ pub fn wait_converged(
     let limit = timeout.unwrap_or(Duration::from_secs(120));
     let mut shown: BTreeSet<String> = BTreeSet::new();
     let mut shown_healthy: BTreeSet<String> = BTreeSet::new();
+    let mut failing_since: Option<Instant> = None;
     loop {
         let st = pd.load_status();
         for m in replicas::members(&ctx.layout, &pd.name)? {
@@ -435,7 +436,13 @@ pub fn wait_converged(
                 if done {
                     return Ok(st.clone());
                 }
-                if !errors.is_empty() && t.elapsed() > Duration::from_secs(1) {
+                // The supervisor retries a failed launch (backing off from 100 ms): an
+                // error that stays 3 s is the answer, a transient one is not.
+                if errors.is_empty() {
+                    failing_since = None;
+                } else if failing_since.get_or_insert_with(Instant::now).elapsed()
+                    > Duration::from_secs(3)
+                {
                     return Err(Error::Invalid(errors.join("; ")));
                 }
             }
