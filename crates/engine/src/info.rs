@@ -71,6 +71,8 @@ fn mem_total() -> u64 {
 }
 
 /// The filesystem `p` is on, as docker's "Backing Filesystem" names it.
+// f_type is i64 here but u32 or i32 on other targets.
+#[allow(clippy::unnecessary_cast)]
 fn fs_name(p: &Path) -> String {
     match rustix::fs::statfs(p).map(|s| s.f_type as i64) {
         Ok(0xEF53) => "extfs".into(),
