@@ -233,12 +233,9 @@ fn df(e: &Eng, a: DfArgs) -> Result<()> {
         ("Local Volumes", &d.volumes),
         ("Build Cache", &d.build_cache),
     ];
-    let pct = |r: &berth_engine::info::DfRow| {
-        if r.size == 0 {
-            String::new()
-        } else {
-            format!(" ({}%)", r.reclaimable * 100 / r.size)
-        }
+    let pct = |r: &berth_engine::info::DfRow| match (r.reclaimable * 100).checked_div(r.size) {
+        Some(p) => format!(" ({p}%)"),
+        None => String::new(),
     };
     let values: Vec<serde_json::Value> = rows
         .iter()

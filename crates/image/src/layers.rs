@@ -140,20 +140,6 @@ pub fn lower_dirs(store: &Store, chain_ids: &[String]) -> Result<Vec<PathBuf>> {
     Ok(v)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chain_id_formula() {
-        let a = format!("sha256:{}", "a".repeat(64));
-        let b = format!("sha256:{}", "b".repeat(64));
-        let c = chain_ids(&[a.clone(), b.clone()]);
-        assert_eq!(c[0], a);
-        assert_eq!(c[1], sha256_digest(format!("{a} {b}").as_bytes()));
-    }
-}
-
 /// docker's size of an unpacked layer (its graphdriver's DiffSize): the bytes of every
 /// non-directory entry, each inode counted once.
 pub fn diff_size(dir: &Path) -> u64 {
@@ -190,4 +176,18 @@ pub fn unpacked_size(store: &Store, chain_ids: &[String]) -> Result<u64> {
         total += recorded.unwrap_or_else(|| diff_size(&dir.join("diff")));
     }
     Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_id_formula() {
+        let a = format!("sha256:{}", "a".repeat(64));
+        let b = format!("sha256:{}", "b".repeat(64));
+        let c = chain_ids(&[a.clone(), b.clone()]);
+        assert_eq!(c[0], a);
+        assert_eq!(c[1], sha256_digest(format!("{a} {b}").as_bytes()));
+    }
 }
