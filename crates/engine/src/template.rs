@@ -80,8 +80,9 @@ const FUNCS: &[&str] = &[
     "json", "join", "split", "lower", "upper", "title", "truncate", "pad", // docker's
 ];
 
-/// Go's limit on nested `template` calls (lower: each level is a Rust stack frame).
-const MAX_DEPTH: usize = 1000;
+/// Go's limit on nested `template` calls is 100000; each level here is Rust stack frames
+/// (a few KiB in a debug build), so the limit is lower.
+const MAX_DEPTH: usize = 100;
 
 impl Template {
     /// Parses a `--format` value.
@@ -1145,7 +1146,7 @@ impl Exec<'_> {
             }
             // `.Label "k"` and friends: a method of the value with arguments.
             Arg::Field(path) if has_args && !path.is_empty() => {
-                let base = self.field(Some(dot.clone()), ".", &path[..path.len() - 1])?;
+                let base = field(Some(dot), ".", &path[..path.len() - 1])?;
                 let mut args = c.args[1..]
                     .iter()
                     .map(|a| self.arg(dot, a))
@@ -1166,7 +1167,7 @@ impl Exec<'_> {
             Arg::Dot => Ok(Some(dot.clone())),
             Arg::Nil => Ok(Some(Value::Null)),
             Arg::Const(v) => Ok(Some(v.clone())),
-            Arg::Field(path) => self.field(Some(dot.clone()), ".", path),
+            Arg::Field(path) => field(Some(dot), ".", path),
             Arg::Var(name, path) => {
                 let v = self
                     .vars
@@ -1175,59 +1176,59 @@ impl Exec<'_> {
                     .find(|(n, _)| n == name)
                     .map(|(_, v)| v.clone())
                     .ok_or_else(|| fail(format!("undefined variable: {name}")))?;
-                self.field(v, name, path)
+                field(v.as_ref(), name, path)
             }
             Arg::Func(f) => call(f, &[]).map_err(|e| fail(format!("error calling {f}: {}", e.msg))),
             Arg::Sub(p, chain) => {
                 let v = self.cmds(dot, &p.cmds)?;
-                self.field(v, "(...)", chain)
+                field(v.as_ref(), "(...)", chain)
             }
         }
     }
+}
 
-    /// `base.A.B`: fields of objects; a missing key of a free-form map is "<no value>".
-    fn field(&self, base: V, base_name: &str, path: &[String]) -> X<V> {
-        let Some(mut cur) = base else {
-            return match path.first() {
-                None => Ok(None),
-                Some(k) => Err(fail(format!("nil pointer evaluating {base_name}.{k}"))),
-            };
+/// `base.A.B`: fields of objects; a missing key of a free-form map is "<no value>".
+fn field(base: Option<&Value>, base_name: &str, path: &[String]) -> X<V> {
+    let Some(mut cur) = base else {
+        return match path.first() {
+            None => Ok(None),
+            Some(k) => Err(fail(format!("nil pointer evaluating {base_name}.{k}"))),
         };
-        let mut parent = base_name.trim_start_matches('.').to_string();
-        for (i, k) in path.iter().enumerate() {
-            cur = match cur {
-                Value::Object(mut m) => match m.remove(k) {
-                    Some(v) => v,
-                    None if FREE_MAPS.contains(&parent.as_str()) => return Ok(None),
-                    None => {
-                        let mut known: Vec<&str> = m.keys().map(String::as_str).collect();
-                        known.sort_unstable();
-                        let within = match base_name {
-                            "." => format!(".{}", path[..i].join(".")),
-                            b => [b.to_string()]
-                                .into_iter()
-                                .chain(path[..i].iter().cloned())
-                                .collect::<Vec<_>>()
-                                .join("."),
-                        };
-                        return Err(fail(format!(
-                            "can't evaluate field {k} in {within} (fields: {})",
-                            known.join(", ")
-                        )));
-                    }
-                },
-                Value::Null => return Ok(Some(Value::Null)),
-                other => {
+    };
+    let mut parent = base_name.trim_start_matches('.').to_string();
+    for (i, k) in path.iter().enumerate() {
+        cur = match cur {
+            Value::Object(m) => match m.get(k) {
+                Some(v) => v,
+                None if FREE_MAPS.contains(&parent.as_str()) => return Ok(None),
+                None => {
+                    let mut known: Vec<&str> = m.keys().map(String::as_str).collect();
+                    known.sort_unstable();
+                    let within = match base_name {
+                        "." => format!(".{}", path[..i].join(".")),
+                        b => [b.to_string()]
+                            .into_iter()
+                            .chain(path[..i].iter().cloned())
+                            .collect::<Vec<_>>()
+                            .join("."),
+                    };
                     return Err(fail(format!(
-                        "can't evaluate field {k} in type {}",
-                        go_type(&other)
-                    )))
+                        "can't evaluate field {k} in {within} (fields: {})",
+                        known.join(", ")
+                    )));
                 }
-            };
-            parent = k.clone();
-        }
-        Ok(Some(cur))
+            },
+            Value::Null => return Ok(Some(Value::Null)),
+            other => {
+                return Err(fail(format!(
+                    "can't evaluate field {k} in type {}",
+                    go_type(&other)
+                )))
+            }
+        };
+        parent = k.clone();
     }
+    Ok(Some(cur.clone()))
 }
 
 fn arg_text(a: &Arg) -> String {
@@ -2109,6 +2110,23 @@ mod tests {
         assert_eq!(r("{{block \"b\" .State.Pid}}<{{.}}>{{end}}", &v), "<42>");
         assert_eq!(r("a  {{- 3 -}}  b", &v), "a3b");
         assert_eq!(r("{{-3}}", &v), "-3");
+        // Go's documented trim example.
+        assert_eq!(r("{{23 -}} < {{- 45}}", &v), "23<45");
+        assert_eq!(r(r#"{{"}}"}}{{`a"b`}}"#, &v), "}}a\"b");
+        assert_eq!(
+            r(
+                "{{range $k, $v := .}}{{$k}}{{end}}",
+                &json!({"b": 1, "a": 2})
+            ),
+            "ab"
+        );
+        let rec = r#"{{define "c"}}{{if gt . 0}}{{.}}{{template "c" (slice "x" 0 0 | len)}}{{end}}{{end}}{{template "c" 3}}"#;
+        assert_eq!(r(rec, &v), "3");
+        assert_eq!(
+            r("{{ .Name }}|{{ printf \"%v\" .Config.Labels }}", &v),
+            "/web|map[a:1 b:2]"
+        );
+        assert_eq!(r("{{1.5}} {{1e3}} {{0x10}} {{'a'}}", &v), "1.5 1000 16 97");
     }
 
     #[test]
@@ -2238,6 +2256,11 @@ mod tests {
         assert!(parse_err("{{.Name | 3}}").contains("non executable command in pipeline stage 2"));
         assert!(parse_err("{{template \"t\"}}").contains("no such template \"t\""));
         assert!(parse_err("{{\"abc}}").contains("unterminated"));
+        let e = exec_err(
+            r#"{{define "a"}}{{template "a" .}}{{end}}{{template "a" .}}"#,
+            &v,
+        );
+        assert!(e.contains("exceeded maximum template depth"), "{e}");
     }
 
     #[test]
