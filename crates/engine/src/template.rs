@@ -1222,7 +1222,7 @@ fn field(base: Option<&Value>, base_name: &str, path: &[String]) -> X<V> {
             other => {
                 return Err(fail(format!(
                     "can't evaluate field {k} in type {}",
-                    go_type(&other)
+                    go_type(other)
                 )))
             }
         };
