@@ -5,7 +5,6 @@ use anyhow::{anyhow, bail, Context, Result};
 use berth_image::archive::{self, Format};
 use berth_image::distribution::{self, short, Progress, PullOptions};
 use berth_image::store::{Store, DEFAULT_ROOT};
-use berth_image::ImageRecord;
 use berth_registry::auth::{self, Credentials};
 use berth_registry::manifest::Platform;
 use berth_registry::{Client, ClientOptions, Reference};
@@ -181,12 +180,26 @@ struct PushArgs {
 
 #[derive(clap::Args)]
 struct LsArgs {
+    /// Show all images (berth makes no intermediate images: the same list)
+    #[arg(short, long)]
+    all: bool,
+    /// Only show image IDs
     #[arg(short, long)]
     quiet: bool,
+    /// Show digests
     #[arg(long)]
     digests: bool,
+    /// Don't truncate output
     #[arg(long)]
     no_trunc: bool,
+    /// Filter output (dangling=true|false, label=K[=V], before=IMG, since=IMG, reference=PATTERN)
+    #[arg(short, long)]
+    filter: Vec<String>,
+    /// Format output using a Go template ("table", "json" or a template)
+    #[arg(long)]
+    format: Option<String>,
+    /// REPOSITORY[:TAG]
+    reference: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -262,6 +275,13 @@ struct ImportArgs {
     /// Tarball path, or - for stdin
     file: String,
     reference: Option<String>,
+    /// Apply a Dockerfile instruction to the image (CMD, ENTRYPOINT, ENV, EXPOSE, USER,
+    /// WORKDIR, LABEL, VOLUME)
+    #[arg(short, long)]
+    change: Vec<String>,
+    /// Set the commit message for the imported image
+    #[arg(short, long)]
+    message: Option<String>,
 }
 
 /// Global options resolved once.
@@ -652,112 +672,75 @@ fn display_name(full: &str) -> (String, String) {
 }
 
 fn images(ctx: &Ctx, a: LsArgs) -> Result<()> {
-    let recs = ctx.store.records()?;
-    let mut rows: Vec<(String, String, &ImageRecord)> = Vec::new();
-    for (t, m) in &recs.tags {
-        if let Some(i) = recs.images.get(m) {
-            let (repo, tag) = display_name(t);
-            rows.push((repo, tag, i));
+    let rows = berth_engine::images::list(&ctx.store, &a.filter, a.reference.as_deref())?;
+    let id = |full: &str| {
+        if a.no_trunc {
+            full.to_string()
+        } else {
+            short(full).to_string()
         }
-    }
-    for i in recs.images.values() {
-        if recs.tags_of(&i.manifest).is_empty() {
-            rows.push(("<none>".into(), "<none>".into(), i));
-        }
-    }
+    };
     if a.quiet {
         let mut seen = std::collections::BTreeSet::new();
-        for (_, _, i) in rows {
-            let id = if a.no_trunc {
-                i.id().to_string()
-            } else {
-                short(i.id()).to_string()
-            };
+        for r in &rows {
+            let id = id(&r.id);
             if seen.insert(id.clone()) {
                 println!("{id}");
             }
         }
         return Ok(());
     }
-    let mut out = String::new();
-    if a.digests {
-        out.push_str(&format!(
-            "{:<40} {:<12} {:<72} {:<14} {:<16} {:>10}\n",
-            "REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "CREATED", "SIZE"
-        ));
-    } else {
-        out.push_str(&format!(
-            "{:<40} {:<12} {:<14} {:<16} {:>10}\n",
-            "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"
-        ));
-    }
-    for (repo, tag, i) in rows {
-        let id = if a.no_trunc {
-            i.id().to_string()
-        } else {
-            short(i.id()).to_string()
-        };
-        let size = human(i.size);
-        let created = created_ago(ctx, i);
-        if a.digests {
-            let d = i
-                .repo_digests
-                .iter()
-                .find_map(|rd| rd.split_once('@').map(|x| x.1.to_string()))
-                .unwrap_or("<none>".into());
-            out.push_str(&format!(
-                "{repo:<40} {tag:<12} {d:<72} {id:<14} {created:<16} {size:>10}\n"
-            ));
-        } else {
-            out.push_str(&format!(
-                "{repo:<40} {tag:<12} {id:<14} {created:<16} {size:>10}\n"
-            ));
+    let format = match a.format.as_deref() {
+        None | Some("") | Some("table") if a.digests => {
+            "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
         }
-    }
-    print!("{out}");
-    Ok(())
-}
-
-/// Seconds since the epoch of an RFC 3339 time (`2024-01-02T03:04:05.123+01:00`).
-fn parse_rfc3339(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d, h, mi, se) = (
-        n(0..4)?,
-        n(5..7)?,
-        n(8..10)?,
-        n(11..13)?,
-        n(14..16)?,
-        n(17..19)?,
-    );
-    let mut rest = &s[19..];
-    if let Some(r) = rest.strip_prefix('.') {
-        rest = r.trim_start_matches(|c: char| c.is_ascii_digit());
-    }
-    let off = match rest {
-        "Z" | "z" | "" => 0,
-        r if r.len() == 6 && (r.starts_with('+') || r.starts_with('-')) => {
-            let v = r[1..3].parse::<i64>().ok()? * 3600 + r[4..6].parse::<i64>().ok()? * 60;
-            if r.starts_with('+') {
-                v
-            } else {
-                -v
-            }
+        None | Some("") | Some("table") => {
+            "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
         }
-        _ => return None,
+        Some(f) => f,
     };
-    // days_from_civil (Howard Hinnant).
-    let y2 = if mo <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86400 + h * 3600 + mi * 60 + se - off)
+    let t = berth_engine::template::Template::parse(format)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let size = berth_engine::stats::human_size;
+    let values: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            let at = |c: i64| {
+                let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(c.max(0) as u64);
+                let s = berth_engine::record::rfc3339(t);
+                format!("{} {} +0000 UTC", &s[..10], &s[11..19])
+            };
+            serde_json::json!({
+                "Containers": "N/A",
+                "CreatedAt": r.created.map(at).unwrap_or_default(),
+                "CreatedSince": r.created.map_or("N/A".to_string(), |c| ago(now - c)),
+                "Digest": r.digest,
+                "ID": id(&r.id),
+                "Repository": r.repository,
+                "SharedSize": "N/A",
+                "Size": size(r.size),
+                "Tag": r.tag,
+                "UniqueSize": "N/A",
+                "VirtualSize": size(r.size),
+            })
+        })
+        .collect();
+    let header = |k: &str| {
+        Some(
+            match k {
+                "ID" => "IMAGE ID",
+                "CreatedSince" => "CREATED",
+                "CreatedAt" => "CREATED AT",
+                _ => return None,
+            }
+            .to_string(),
+        )
+    };
+    print!("{}", t.render_all(&values, &header)?);
+    Ok(())
 }
 
 /// docker's "N units ago".
@@ -783,27 +766,6 @@ pub fn ago(secs: i64) -> String {
         _ => plural(h / 24 / 365, "year"),
     };
     format!("{d} ago")
-}
-
-fn created_ago(ctx: &Ctx, i: &ImageRecord) -> String {
-    let created = ctx
-        .store
-        .read_blob(&i.config)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|v| {
-            v.get("created")
-                .and_then(|c| c.as_str())
-                .and_then(parse_rfc3339)
-        });
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    match created {
-        Some(c) => ago(now - c),
-        None => "N/A".to_string(),
-    }
 }
 
 pub fn human(n: u64) -> String {
@@ -973,6 +935,7 @@ pub fn image_inspect_value(store: &Store, what: &str) -> Result<serde_json::Valu
         "Id": rec.config,
         "RepoTags": recs.tags_of(&rec.manifest).iter().filter(|t| !t.contains('@')).map(|t| { let (r, t) = display_name(t); format!("{r}:{t}") }).collect::<Vec<_>>(),
         "RepoDigests": rec.repo_digests,
+        "Comment": cfg.get("comment").cloned().unwrap_or_else(|| serde_json::json!("")),
         "Created": cfg.get("created"),
         "Author": cfg.get("author"),
         "Config": cfg.get("config"),
@@ -1047,11 +1010,14 @@ fn load(ctx: &Ctx, a: LoadArgs) -> Result<()> {
 fn import(ctx: &Ctx, a: ImportArgs) -> Result<()> {
     let r = a.reference.as_deref().map(Reference::parse).transpose()?;
     let opts = berth_image::unpack::UnpackOptions::default();
+    let config = berth_engine::images::apply_changes(&a.change)?;
+    let m = a.message.as_deref();
     let rec = if a.file == "-" {
-        archive::import(&ctx.store, &mut std::io::stdin().lock(), r.as_ref(), &opts)?
+        let mut input = std::io::stdin().lock();
+        archive::import(&ctx.store, &mut input, r.as_ref(), config, m, &opts)?
     } else {
         let mut f = std::fs::File::open(&a.file).with_context(|| format!("open {}", a.file))?;
-        archive::import(&ctx.store, &mut f, r.as_ref(), &opts)?
+        archive::import(&ctx.store, &mut f, r.as_ref(), config, m, &opts)?
     };
     println!("{}", rec.config);
     Ok(())
@@ -1062,14 +1028,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rfc3339_and_ago() {
-        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_rfc3339("2024-01-01T00:00:00Z"), Some(1_704_067_200));
-        assert_eq!(
-            parse_rfc3339("2024-01-01T01:00:00.123456789+01:00"),
-            Some(1_704_067_200)
-        );
-        assert_eq!(parse_rfc3339("garbage"), None);
+    fn ago_words() {
         assert_eq!(ago(0), "Less than a second ago");
         assert_eq!(ago(75), "About a minute ago");
         assert_eq!(ago(3 * 86400), "3 days ago");

@@ -71,7 +71,7 @@ fn mem_total() -> u64 {
 }
 
 /// The filesystem `p` is on, as docker's "Backing Filesystem" names it.
-// f_type's type differs between architectures.
+// f_type is i64 here but u32 or i32 on other targets.
 #[allow(clippy::unnecessary_cast)]
 fn fs_name(p: &Path) -> String {
     match rustix::fs::statfs(p).map(|s| s.f_type as i64) {

@@ -12,6 +12,7 @@ pub mod cp;
 pub mod create;
 pub mod error;
 pub mod events;
+pub mod images;
 pub mod info;
 pub mod init;
 pub mod inventory;

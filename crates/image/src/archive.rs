@@ -234,6 +234,7 @@ fn commit_image(
 ) -> Result<ImageRecord> {
     let mdigest = store.write_blob(mbody)?;
     let chain_ids = ensure_layers(store, &m.layers, config, opts)?;
+    let size = crate::layers::unpacked_size(store, &chain_ids)?;
     let rec = ImageRecord {
         manifest: mdigest,
         config: m.config.digest.clone(),
@@ -241,7 +242,7 @@ fn commit_image(
         chain_ids,
         index: None,
         repo_digests: vec![],
-        size: m.layers.iter().map(|l| l.size).sum(),
+        size,
         stored_at: 0,
     };
     store.add_image(rec.clone(), None)?;
@@ -598,11 +599,14 @@ fn docker_short(t: &str) -> String {
         .to_string()
 }
 
-/// Imports a (possibly compressed) rootfs tarball as a one-layer image.
+/// Imports a (possibly compressed) rootfs tarball as a one-layer image. `config` is the
+/// image's container config (`import --change`), `comment` its history comment (`-m`).
 pub fn import(
     store: &Store,
     input: &mut dyn Read,
     tag: Option<&Reference>,
+    config: serde_json::Value,
+    comment: Option<&str>,
     opts: &UnpackOptions,
 ) -> Result<ImageRecord> {
     let _gc = store.lock_shared()?;
@@ -615,10 +619,15 @@ pub fn import(
         "created": rfc3339_now(),
         "architecture": p.architecture,
         "os": p.os,
-        "config": {},
+        "config": config,
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
         "history": [{"created": rfc3339_now(), "created_by": "berth import"}],
     });
+    let mut config = config;
+    if let Some(m) = comment {
+        config["comment"] = serde_json::json!(m);
+        config["history"][0]["comment"] = serde_json::json!(m);
+    }
     let cfg_bytes = serde_json::to_vec(&config).expect("json");
     let cdigest = store.write_blob(&cfg_bytes)?;
     let m = mf::Manifest {

@@ -203,6 +203,7 @@ pub async fn pull(
 
     store.write_blob(&mbody)?;
     let chain_ids = chains;
+    let size = crate::layers::unpacked_size(store, &chain_ids)?;
     let rec = ImageRecord {
         manifest: mdigest.clone(),
         config: m.config.digest.clone(),
@@ -214,7 +215,7 @@ pub async fn pull(
             r.name(),
             index.as_deref().unwrap_or(&mdigest)
         )],
-        size: m.layers.iter().map(|l| l.size).sum(),
+        size,
         stored_at: 0,
     };
     // `name:tag`, or `name@digest` when pulled by digest (so it is not dangling).

@@ -4,7 +4,7 @@ use crate::error::{Error, Result};
 use crate::store::{digest_hex, sha256_digest, Store};
 use crate::unpack::{unpack_layer, UnpackOptions};
 use berth_registry::manifest::{layer_compression, Descriptor, ImageConfig};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// chain[0] = diff[0]; chain[n] = sha256(chain[n-1] + " " + diff[n]).
 pub fn chain_ids(diff_ids: &[String]) -> Vec<String> {
@@ -112,6 +112,7 @@ pub fn ensure_layer_from(
         "diff_id": diff_id,
         "parent": parent,
         "blob": desc.digest,
+        "size": diff_size(&diff),
     });
     crate::store::atomic_write(&tmp.path().join("layer.json"), meta.to_string().as_bytes())?;
     let kept: PathBuf = tmp.keep();
@@ -137,6 +138,44 @@ pub fn lower_dirs(store: &Store, chain_ids: &[String]) -> Result<Vec<PathBuf>> {
         v.push(d);
     }
     Ok(v)
+}
+
+/// docker's size of an unpacked layer (its graphdriver's DiffSize): the bytes of every
+/// non-directory entry, each inode counted once.
+pub fn diff_size(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut seen = std::collections::HashSet::new();
+    let mut total = 0;
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let Ok(m) = e.metadata() else { continue };
+            if m.is_dir() {
+                todo.push(e.path());
+            } else if m.len() > 0 && seen.insert((m.dev(), m.ino())) {
+                total += m.len();
+            }
+        }
+    }
+    total
+}
+
+/// The size docker shows for an image: the sum of its unpacked layers' sizes (recorded in
+/// each layer.json at unpack; measured for layers unpacked before that was recorded).
+pub fn unpacked_size(store: &Store, chain_ids: &[String]) -> Result<u64> {
+    let mut total = 0;
+    for c in chain_ids {
+        let dir = store.layer_dir(c)?;
+        let recorded = std::fs::read(dir.join("layer.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["size"].as_u64());
+        total += recorded.unwrap_or_else(|| diff_size(&dir.join("diff")));
+    }
+    Ok(total)
 }
 
 #[cfg(test)]

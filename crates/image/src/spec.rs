@@ -246,7 +246,8 @@ pub fn runtime_spec_from_image(
     let args: Vec<String> = entry.into_iter().chain(cmd).collect();
     if args.is_empty() {
         return Err(Error::Invalid(
-            "no command: the image has no Entrypoint or Cmd and none was given".into(),
+            // docker's words (its daemon says "No command specified").
+            "no command specified: the image has no Entrypoint or Cmd and none was given".into(),
         ));
     }
     let mut env: Vec<String> = Vec::new();

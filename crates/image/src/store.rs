@@ -31,7 +31,8 @@ pub struct ImageRecord {
     /// `name@digest` as known from registries.
     #[serde(default)]
     pub repo_digests: Vec<String>,
-    /// Sum of the compressed layer sizes.
+    /// docker's image size: the sum of the unpacked layers' sizes (not the compressed
+    /// blobs'), the same whether the image was pulled, loaded or imported.
     pub size: u64,
     /// Seconds since the epoch when stored.
     pub stored_at: u64,

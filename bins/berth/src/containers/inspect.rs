@@ -74,6 +74,8 @@ pub fn container_json(e: &Eng, c: &ContainerConfig, s: &ContainerState) -> Value
     for (k, v) in &o.labels {
         labels.insert(k.clone(), json!(v));
     }
+    // Go maps marshal in key order.
+    labels.sort_keys();
     let health = c.health.as_ref().map(|h| {
         json!({"Test": h.test, "Interval": h.interval, "Timeout": h.timeout,
                "StartPeriod": h.start_period, "StartInterval": h.start_interval,
@@ -115,6 +117,44 @@ pub fn container_json(e: &Eng, c: &ContainerConfig, s: &ContainerState) -> Value
             "Destination": v.target, "Driver": "local", "Mode": "", "RW": !ro, "Propagation": "",
         }));
     }
+    // docker's HostConfig.Binds: -v's host paths and named volumes ("src:dst[:ro]"), null
+    // if none (--mount binds and anonymous volumes are not listed there).
+    let ro = |r: &bool| if *r { ":ro" } else { "" };
+    let binds: Vec<String> = o
+        .mounts
+        .iter()
+        .filter_map(|m| match m {
+            MountSpec::Bind {
+                source,
+                target,
+                read_only,
+                create_source: true,
+                ..
+            } => Some(format!("{source}:{target}{}", ro(read_only))),
+            MountSpec::Volume {
+                name: Some(n),
+                target,
+                read_only,
+            } => Some(format!("{n}:{target}{}", ro(read_only))),
+            _ => None,
+        })
+        .collect();
+    // Config.ExposedPorts: the image's, --expose's and -p's container ports.
+    let mut exposed = image
+        .get("ExposedPorts")
+        .and_then(|p| p.as_object().cloned())
+        .unwrap_or_default();
+    for e in &o.expose {
+        for (port, proto) in berth_engine::net::parse_expose(e).unwrap_or_default() {
+            exposed.insert(format!("{port}/{proto}"), json!({}));
+        }
+    }
+    for p in &o.publish {
+        for spec in berth_network::ports::parse_publish(p).unwrap_or_default() {
+            exposed.insert(format!("{}/{}", spec.container_port, spec.proto), json!({}));
+        }
+    }
+    exposed.sort_keys();
     let tmpfs: serde_json::Map<String, Value> = o
         .mounts
         .iter()
@@ -182,7 +222,7 @@ pub fn container_json(e: &Eng, c: &ContainerConfig, s: &ContainerState) -> Value
         "AppArmorProfile": "",
         "ExecIDs": Value::Null,
         "HostConfig": {
-            "Binds": Value::Null,
+            "Binds": if binds.is_empty() { Value::Null } else { json!(binds) },
             "LogConfig": {"Type": o.log.driver.name(), "Config": if o.log.driver == LogDriver::None {
                 json!({})
             } else {
@@ -246,6 +286,7 @@ pub fn container_json(e: &Eng, c: &ContainerConfig, s: &ContainerState) -> Value
             "AttachStdout": true,
             "AttachStderr": true,
             "Tty": o.tty,
+            "ExposedPorts": if exposed.is_empty() { Value::Null } else { Value::Object(exposed) },
             "OpenStdin": o.open_stdin,
             "StdinOnce": o.open_stdin,
             "Env": env,

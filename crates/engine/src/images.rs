@@ -1,0 +1,522 @@
+//! `images`: the rows docker lists (one per tag, `<none>` for untagged images, newest
+//! first) and its filters: `dangling=true|false`, `label=K[=V]`, `before=IMG`, `since=IMG`,
+//! `reference=PATTERN` (Go's path.Match against `repo:tag`, then `repo`), which a
+//! `REPOSITORY[:TAG]` argument adds to.
+
+use crate::error::{Error, Result};
+use berth_image::store::{ImageRecord, Records, Store};
+use berth_registry::Reference;
+use serde_json::Value;
+
+#[derive(Debug, Clone)]
+pub struct ImageRow {
+    /// Familiar name (`busybox`, `example.com:5000/x`) or `<none>`.
+    pub repository: String,
+    pub tag: String,
+    /// The manifest digest the registry knows this repository by, or `<none>`.
+    pub digest: String,
+    /// `sha256:...` (the config digest).
+    pub id: String,
+    /// Seconds since the epoch, from the image config's `created`.
+    pub created: Option<i64>,
+    /// The unpacked layers' size (docker's SIZE).
+    pub size: u64,
+}
+
+/// docker's short form of a name: `docker.io/library/x` is `x`, `docker.io/u/x` is `u/x`.
+pub fn familiar_name(r: &Reference) -> String {
+    let n = r.name();
+    match n.strip_prefix("docker.io/") {
+        Some(s) => s.strip_prefix("library/").unwrap_or(s).to_string(),
+        None => n,
+    }
+}
+
+#[derive(Default)]
+struct Filters {
+    dangling: Option<bool>,
+    labels: Vec<(String, Option<String>)>,
+    before: Option<i64>,
+    since: Option<i64>,
+    references: Vec<String>,
+}
+
+struct Image<'a> {
+    rec: &'a ImageRecord,
+    created: Option<i64>,
+    labels: serde_json::Map<String, Value>,
+}
+
+fn image<'a>(store: &Store, rec: &'a ImageRecord) -> Image<'a> {
+    let cfg: Value = store
+        .read_blob(&rec.config)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(Value::Null);
+    Image {
+        rec,
+        created: cfg["created"]
+            .as_str()
+            .and_then(crate::record::parse_rfc3339)
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs() as i64),
+        labels: cfg["config"]["Labels"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+    }
+}
+
+fn parse_filters(store: &Store, recs: &Records, given: &[String]) -> Result<Filters> {
+    let mut f = Filters::default();
+    let created_of = |what: &str| -> Result<i64> {
+        let rec = store
+            .resolve(recs, what)
+            .map_err(|_| Error::Invalid(format!("No such image: {what}")))?;
+        image(store, &rec)
+            .created
+            .ok_or_else(|| Error::Invalid(format!("image {what} has no creation time")))
+    };
+    for g in given {
+        let (k, v) = g.split_once('=').ok_or_else(|| {
+            Error::Invalid(format!("bad format of filter (expected name=value): {g:?}"))
+        })?;
+        match k {
+            "dangling" => {
+                f.dangling = Some(match v.to_ascii_lowercase().as_str() {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    _ => return Err(Error::Invalid(format!("invalid filter 'dangling={v}'"))),
+                })
+            }
+            "label" => f.labels.push(match v.split_once('=') {
+                Some((a, b)) => (a.to_string(), Some(b.to_string())),
+                None => (v.to_string(), None),
+            }),
+            "before" => f.before = Some(created_of(v)?),
+            "since" => f.since = Some(created_of(v)?),
+            "reference" => f.references.push(v.to_string()),
+            _ => return Err(Error::Invalid(format!("invalid filter '{k}'"))),
+        }
+    }
+    Ok(f)
+}
+
+/// The rows of `images [REPOSITORY[:TAG]] [--filter ...]`, newest image first.
+pub fn list(store: &Store, filters: &[String], reference: Option<&str>) -> Result<Vec<ImageRow>> {
+    let recs = store.records()?;
+    let mut f = parse_filters(store, &recs, filters)?;
+    if let Some(r) = reference {
+        f.references.push(r.to_string());
+    }
+    let mut images: Vec<Image> = recs.images.values().map(|r| image(store, r)).collect();
+    images.sort_by(|a, b| {
+        b.created
+            .cmp(&a.created)
+            .then(a.rec.config.cmp(&b.rec.config))
+    });
+    let mut rows = Vec::new();
+    for img in &images {
+        let keep = f.labels.iter().all(|(k, v)| match (img.labels.get(k), v) {
+            (Some(_), None) => true,
+            (Some(x), Some(v)) => x.as_str() == Some(v.as_str()),
+            (None, _) => false,
+        }) && f.before.is_none_or(|b| img.created.is_some_and(|c| c < b))
+            && f.since.is_none_or(|s| img.created.is_some_and(|c| c > s));
+        if !keep {
+            continue;
+        }
+        let refs: Vec<Reference> = recs
+            .tags_of(&img.rec.manifest)
+            .iter()
+            .filter_map(|t| Reference::parse(t).ok())
+            .collect();
+        let row = |repository: String, tag: String, digest: String| ImageRow {
+            repository,
+            tag,
+            digest,
+            id: img.rec.config.clone(),
+            created: img.created,
+            size: img.rec.size,
+        };
+        if refs.is_empty() {
+            // Untagged: dangling; never matched by a reference.
+            if f.dangling != Some(false) && f.references.is_empty() {
+                rows.push(row("<none>".into(), "<none>".into(), "<none>".into()));
+            }
+            continue;
+        }
+        if f.dangling == Some(true) {
+            continue;
+        }
+        for r in &refs {
+            let name = familiar_name(r);
+            let tag = match (&r.tag, &r.digest) {
+                (_, Some(_)) => None,
+                (t, None) => t.clone(),
+            };
+            // A digest reference shows as a `<none>` tag of its repository, unless the
+            // repository also has a tag for this image.
+            if tag.is_none()
+                && refs
+                    .iter()
+                    .any(|o| o.digest.is_none() && familiar_name(o) == name)
+            {
+                continue;
+            }
+            let full = match &tag {
+                Some(t) => format!("{name}:{t}"),
+                None => name.clone(),
+            };
+            if !f.references.is_empty()
+                && !f
+                    .references
+                    .iter()
+                    .any(|p| glob_match(p, &full) || glob_match(p, &name))
+            {
+                continue;
+            }
+            let digest = img
+                .rec
+                .repo_digests
+                .iter()
+                .chain(
+                    recs.tags_of(&img.rec.manifest)
+                        .iter()
+                        .filter(|t| t.contains('@')),
+                )
+                .filter_map(|d| d.split_once('@'))
+                .find(|(n, _)| Reference::parse(n).is_ok_and(|x| familiar_name(&x) == name))
+                .map(|(_, d)| d.to_string())
+                .unwrap_or_else(|| "<none>".into());
+            rows.push(row(name, tag.unwrap_or_else(|| "<none>".into()), digest));
+        }
+    }
+    Ok(rows)
+}
+
+/// Go's path.Match: `*` any run of non-`/`, `?` one non-`/`, `[...]` classes (`^` negates,
+/// ranges), `\` escapes. A malformed pattern matches nothing.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    glob(&p, &n).unwrap_or(false)
+}
+
+fn glob(p: &[char], n: &[char]) -> Option<bool> {
+    match p.first() {
+        None => Some(n.is_empty()),
+        Some('*') => {
+            let rest = &p[1..];
+            for i in 0..=n.len() {
+                if glob(rest, &n[i..])? {
+                    return Some(true);
+                }
+                if i < n.len() && n[i] == '/' {
+                    break;
+                }
+            }
+            Some(false)
+        }
+        Some('?') => match n.first() {
+            Some(c) if *c != '/' => glob(&p[1..], &n[1..]),
+            _ => Some(false),
+        },
+        Some('[') => {
+            let c = *n.first()?;
+            let mut i = 1;
+            let negate = p.get(i) == Some(&'^');
+            if negate {
+                i += 1;
+            }
+            let mut hit = false;
+            let mut first = true;
+            loop {
+                let mut lo = *p.get(i)?;
+                if lo == ']' && !first {
+                    i += 1;
+                    break;
+                }
+                first = false;
+                if lo == '\\' {
+                    i += 1;
+                    lo = *p.get(i)?;
+                }
+                i += 1;
+                let mut hi = lo;
+                if p.get(i) == Some(&'-') && p.get(i + 1).is_some_and(|x| *x != ']') {
+                    hi = p[i + 1];
+                    if hi == '\\' {
+                        hi = *p.get(i + 2)?;
+                        i += 1;
+                    }
+                    i += 2;
+                }
+                if lo <= c && c <= hi {
+                    hit = true;
+                }
+            }
+            if hit != negate && c != '/' {
+                glob(&p[i..], &n[1..])
+            } else {
+                Some(false)
+            }
+        }
+        Some('\\') => match (p.get(1), n.first()) {
+            (Some(a), Some(b)) if a == b => glob(&p[2..], &n[1..]),
+            (None, _) => None,
+            _ => Some(false),
+        },
+        Some(c) => match n.first() {
+            Some(x) if x == c => glob(&p[1..], &n[1..]),
+            _ => Some(false),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_match() {
+        assert!(glob_match("busybox", "busybox"));
+        assert!(glob_match("busy*", "busybox"));
+        assert!(glob_match("*:latest", "busybox:latest"));
+        assert!(!glob_match("*", "library/busybox"));
+        assert!(glob_match("*/*", "library/busybox"));
+        assert!(glob_match("b?sybox", "busybox"));
+        assert!(glob_match("[a-c]usybox", "busybox"));
+        assert!(!glob_match("[^a-c]usybox", "busybox"));
+        assert!(glob_match("a\\*b", "a*b"));
+        assert!(!glob_match("[", "a"));
+        assert!(!glob_match("busy", "busybox"));
+    }
+}
+
+/// `import -c/--change`: Dockerfile lines (CMD, ENTRYPOINT, ENV, EXPOSE, USER, WORKDIR,
+/// LABEL, VOLUME; CMD/ENTRYPOINT/VOLUME in JSON or shell form) applied in order to an image
+/// config's `config` object, as docker's import does.
+pub fn apply_changes(changes: &[String]) -> Result<Value> {
+    let mut c = serde_json::Map::new();
+    for line in changes {
+        let line = line.trim();
+        let (instr, rest) = line
+            .split_once(char::is_whitespace)
+            .map(|(a, b)| (a, b.trim()))
+            .unwrap_or((line, ""));
+        let up = instr.to_ascii_uppercase();
+        if !matches!(
+            up.as_str(),
+            "CMD" | "ENTRYPOINT" | "ENV" | "EXPOSE" | "USER" | "WORKDIR" | "LABEL" | "VOLUME"
+        ) {
+            return Err(Error::Invalid(format!(
+                "{up} is not a valid change command (valid: CMD, ENTRYPOINT, ENV, EXPOSE, USER, WORKDIR, LABEL, VOLUME)"
+            )));
+        }
+        if rest.is_empty() {
+            return Err(Error::Invalid(format!(
+                "{up} requires at least one argument"
+            )));
+        }
+        let json_list = || -> Option<Vec<String>> {
+            rest.starts_with('[')
+                .then(|| serde_json::from_str::<Vec<String>>(rest).ok())
+                .flatten()
+        };
+        match up.as_str() {
+            "CMD" | "ENTRYPOINT" => {
+                let argv = json_list()
+                    .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into(), rest.to_string()]);
+                let key = if up == "CMD" { "Cmd" } else { "Entrypoint" };
+                c.insert(key.into(), serde_json::json!(argv));
+            }
+            "ENV" | "LABEL" => {
+                let pairs = name_values(&up, rest)?;
+                if up == "ENV" {
+                    let env = c.entry("Env").or_insert_with(|| serde_json::json!([]));
+                    if let Some(list) = env.as_array_mut() {
+                        for (k, v) in pairs {
+                            list.retain(|e| {
+                                e.as_str().and_then(|e| e.split_once('=')).map(|x| x.0)
+                                    != Some(k.as_str())
+                            });
+                            list.push(Value::String(format!("{k}={v}")));
+                        }
+                    }
+                } else {
+                    let labels = c.entry("Labels").or_insert_with(|| serde_json::json!({}));
+                    if let Some(m) = labels.as_object_mut() {
+                        for (k, v) in pairs {
+                            m.insert(k, Value::String(v));
+                        }
+                    }
+                }
+            }
+            "EXPOSE" => {
+                let ports = c
+                    .entry("ExposedPorts")
+                    .or_insert_with(|| serde_json::json!({}));
+                for w in words(rest)? {
+                    for (port, proto) in crate::net::parse_expose(&w)? {
+                        if let Some(m) = ports.as_object_mut() {
+                            m.insert(format!("{port}/{proto}"), serde_json::json!({}));
+                        }
+                    }
+                }
+            }
+            "VOLUME" => {
+                let list = match json_list() {
+                    Some(l) => l,
+                    None => words(rest)?,
+                };
+                let vols = c.entry("Volumes").or_insert_with(|| serde_json::json!({}));
+                for v in list {
+                    if v.is_empty() {
+                        return Err(Error::Invalid(
+                            "VOLUME specified can not be an empty string".into(),
+                        ));
+                    }
+                    if let Some(m) = vols.as_object_mut() {
+                        m.insert(v, serde_json::json!({}));
+                    }
+                }
+            }
+            "USER" => {
+                c.insert("User".into(), Value::String(rest.to_string()));
+            }
+            _ => {
+                // WORKDIR: a relative path is relative to the previous one.
+                let dir = if rest.starts_with('/') {
+                    rest.to_string()
+                } else {
+                    let prev = c.get("WorkingDir").and_then(|v| v.as_str()).unwrap_or("/");
+                    format!("{}/{rest}", prev.trim_end_matches('/'))
+                };
+                c.insert("WorkingDir".into(), Value::String(dir));
+            }
+        }
+    }
+    // Go maps marshal in key order.
+    for k in ["ExposedPorts", "Labels", "Volumes"] {
+        if let Some(Value::Object(m)) = c.get_mut(k) {
+            m.sort_keys();
+        }
+    }
+    Ok(Value::Object(c))
+}
+
+/// Splits Dockerfile arguments into words: quotes group and are removed, `\` escapes.
+fn words(s: &str) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut quote: Option<char> = None;
+    let mut it = s.chars();
+    while let Some(c) = it.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some('"'), '\\') | (None, '\\') => {
+                if let Some(n) = it.next() {
+                    cur.push(n);
+                }
+                in_word = true;
+            }
+            (Some(_), c) => cur.push(c),
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    out.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            (None, c) => {
+                cur.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if let Some(q) = quote {
+        return Err(Error::Invalid(format!("unmatched {q} in {s:?}")));
+    }
+    if in_word {
+        out.push(cur);
+    }
+    Ok(out)
+}
+
+/// ENV/LABEL arguments: `K=V K2="v 2"`, or the legacy `K some value`.
+fn name_values(instr: &str, rest: &str) -> Result<Vec<(String, String)>> {
+    let first = rest.split_whitespace().next().unwrap_or("");
+    if !first.contains('=') {
+        let (k, v) = rest
+            .split_once(char::is_whitespace)
+            .ok_or_else(|| Error::Invalid(format!("{instr} must have two arguments")))?;
+        return Ok(vec![(k.to_string(), v.trim().to_string())]);
+    }
+    words(rest)?
+        .into_iter()
+        .map(|w| match w.split_once('=') {
+            Some(("", _)) => Err(Error::Invalid(format!("{instr} names can not be blank"))),
+            Some((k, v)) => Ok((k.to_string(), v.to_string())),
+            None => Err(Error::Invalid(format!(
+                "syntax error - can't find = in {w:?}. Must be of the form: name=value"
+            ))),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod change_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ch(lines: &[&str]) -> Result<Value> {
+        apply_changes(&lines.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn dockerfile_lines() {
+        let c = ch(&[
+            r#"CMD ["echo", "hi"]"#,
+            "entrypoint /bin/sh -x",
+            r#"ENV A=1 B="two words""#,
+            "ENV C legacy value",
+            "ENV A=3",
+            "EXPOSE 80 53/udp",
+            "USER nobody",
+            "WORKDIR /srv",
+            "WORKDIR app",
+            r#"LABEL k=v "x y"=z"#,
+            r#"VOLUME ["/data"]"#,
+            "VOLUME /a /b",
+        ])
+        .unwrap();
+        assert_eq!(c["Cmd"], json!(["echo", "hi"]));
+        assert_eq!(c["Entrypoint"], json!(["/bin/sh", "-c", "/bin/sh -x"]));
+        assert_eq!(c["Env"], json!(["B=two words", "C=legacy value", "A=3"]));
+        assert_eq!(
+            serde_json::to_string(&c["ExposedPorts"]).unwrap(),
+            r#"{"53/udp":{},"80/tcp":{}}"#
+        );
+        assert_eq!(c["User"], "nobody");
+        assert_eq!(c["WorkingDir"], "/srv/app");
+        assert_eq!(c["Labels"], json!({"k": "v", "x y": "z"}));
+        assert_eq!(c["Volumes"], json!({"/data": {}, "/a": {}, "/b": {}}));
+        assert_eq!(
+            ch(&["CMD echo hi"]).unwrap()["Cmd"],
+            json!(["/bin/sh", "-c", "echo hi"])
+        );
+        let e = ch(&["RUN true"]).unwrap_err().to_string();
+        assert!(e.starts_with("RUN is not a valid change command"), "{e}");
+        assert!(ch(&["CMD"])
+            .unwrap_err()
+            .to_string()
+            .contains("CMD requires at least one argument"));
+        assert!(ch(&["EXPOSE http"]).is_err());
+        assert!(ch(&["ENV =x"]).is_err());
+    }
+}
