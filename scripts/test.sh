@@ -50,7 +50,7 @@ status=0
 bash scripts/in-netns.sh cargo nextest run --workspace --no-fail-fast || status=1
 
 # 4. cgroup v2, in a VM whose only hierarchy is cgroup2.
-V2VM=${V2VM:-$ROOT/../shared/tools/v2vm.sh}
+V2VM=${V2VM:-$ROOT/tests/vm/v2vm.sh}
 if [ -x "$V2VM" ] || [ -f "$V2VM" ]; then
   for suite in crates/cgroups/tests/v2vm/run.sh tests/v2vm/run.sh; do
     if [ -f "$suite" ]; then

@@ -1,6 +1,6 @@
 #!/bin/sh
 # v2vm-run.sh - run berth-tests test binaries inside the cgroup-v2-only QEMU guest of
-# /work/shared/tools/v2vm.sh (the guest is a busybox initramfs, so everything must be static).
+# tests/vm/v2vm.sh ($V2VM overrides) (the guest is a busybox initramfs, so everything must be static).
 #
 # Usage: tests/v2vm-run.sh STATIC_RUNTIME [TEST_FILE...]
 #   STATIC_RUNTIME  a statically linked runtime binary (runc/crun from Debian are dynamic), e.g.
@@ -14,7 +14,7 @@ RT=${1:?usage: $0 STATIC_RUNTIME [TEST_FILE...]}
 shift
 TESTS=${*:-cgroups}
 HERE=$(cd "$(dirname "$0")" && pwd)
-V2VM=${V2VM:-/work/shared/tools/v2vm.sh}
+V2VM=${V2VM:-$HERE/vm/v2vm.sh}
 TD=${STATIC_TARGET_DIR:-/work/target-tests-static}
 TRIPLE=x86_64-unknown-linux-gnu
 
@@ -44,5 +44,5 @@ exit $fails
 EOS
 chmod +x "$P/run.sh"
 rc=0
-"$V2VM" "$P" sh /payload/run.sh || rc=$?
+bash "$V2VM" "$P" sh /payload/run.sh || rc=$?
 exit $rc

@@ -1,16 +1,16 @@
 #!/bin/bash
 # tests/v2vm/run.sh - the cgroup resource checks of tests/tests/resources.rs, on a cgroup v2
 # host: builds a static berth-runtime, a busybox bundle and a POSIX sh test script into a
-# payload, and runs them all in ONE boot of /work/shared/tools/v2vm.sh (a throwaway QEMU VM
-# whose only hierarchy is cgroup v2).
+# payload, and runs them all in ONE boot of tests/vm/v2vm.sh (a throwaway QEMU VM whose
+# only hierarchy is cgroup v2).
 #
 # Prints PASS/FAIL lines and "N passed, M failed"; exits non-zero if any check fails (or the
 # VM fails). Needs root on the host (for v2vm.sh), cargo, busybox-static, file, binutils.
 #
-# Measured 2026-11-29 (2-core host, TCG, 1 vCPU): 11 passed, 0 failed in 280 s total
-# (57 s release build, 500 cycles 206.7 s = 413 ms/cycle).
+# Measured 2026-12-06 with tests/vm/v2vm.sh (2-core host, TCG, 1 vCPU): 12 passed, 0 failed
+# in 373 s total (162 s cold release build, 500 cycles 187.9 s = 375 ms/cycle).
 #
-# Knobs: V2VM (path of v2vm.sh), BERTH_STATIC_TARGET_DIR (default /work/target-static),
+# Knobs: V2VM (path of the VM harness, default tests/vm/v2vm.sh), BERTH_STATIC_TARGET_DIR (default /work/target-static),
 # PROFILE (release | debug; default release: under TCG a debug runtime needs ~6 s per
 # create/start/delete cycle), CYCLES (default 500), KEEP_PAYLOAD=1 to keep the payload dir;
 # V2VM_* pass through (V2VM_TIMEOUT defaults to 2400 s here).
@@ -18,7 +18,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 ws=$(cd "$here/../.." && pwd)
-V2VM=${V2VM:-/work/shared/tools/v2vm.sh}
+V2VM=${V2VM:-$ws/tests/vm/v2vm.sh}
 TD=${BERTH_STATIC_TARGET_DIR:-/work/target-static}
 CYCLES=${CYCLES:-500}
 PROFILE=${PROFILE:-release}
@@ -130,7 +130,7 @@ chmod 755 "$payload/guest.sh"
 
 echo "$PROFILE static runtime and payload ready in $(($(date +%s) - start)) s; booting the v2 VM" >&2
 set +e
-CYCLES=$CYCLES "$V2VM" "$payload" /bin/sh -c "CYCLES=$CYCLES /payload/guest.sh"
+CYCLES=$CYCLES bash "$V2VM" "$payload" /bin/sh -c "CYCLES=$CYCLES /payload/guest.sh"
 rc=$?
 set -e
 echo "total time $(($(date +%s) - start)) s (build + boot + checks), exit $rc"

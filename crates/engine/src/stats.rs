@@ -341,7 +341,7 @@ mod tests {
     }
 
     /// A real cgroup v2 hierarchy (this host is hybrid: run it in the v2 VM, e.g.
-    /// `v2vm.sh DIR ./engine-lib-tests --ignored --exact stats::tests::v2_host`).
+    /// `tests/vm/v2vm.sh DIR ./engine-lib-tests --ignored --exact stats::tests::v2_host`).
     #[test]
     #[ignore = "needs a pure cgroup v2 host (the v2 VM)"]
     fn v2_host() {

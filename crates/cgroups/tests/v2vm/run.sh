@@ -1,19 +1,18 @@
 #!/bin/bash
 # Runs berth-cgroups' root integration tests (tests/cgroup_root.rs) in the cgroup-v2-only
 # QEMU VM, in one boot: builds the test binary statically, puts it in a payload with a
-# small guest script, and calls /work/shared/tools/v2vm.sh (or $V2VM).
+# small guest script, and calls the project's tests/vm/v2vm.sh (or $V2VM).
 #
 # Usage: crates/cgroups/tests/v2vm/run.sh [TEST-FILTER...]
 # Env:   BERTH_CGROUPS_FEATURES="bpf"   cargo features (bpf = v2 device filter; needs
 #                                       `pub mod bpf;` in crates/sys/src/lib.rs)
 #        CARGO_TARGET_DIR               build dir (default: <workspace>/target)
-#        V2VM                           path of v2vm.sh
+#        V2VM                           path of the VM harness (default tests/vm/v2vm.sh)
 # Exit status: the tests' status (v2vm.sh's 124/125 for VM timeouts/failures).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 ws=$(cd "$here/../../../.." && pwd)
-v2vm=${V2VM:-$ws/../shared/tools/v2vm.sh}
-[ -x "$v2vm" ] || v2vm=/work/shared/tools/v2vm.sh
+v2vm=${V2VM:-$ws/tests/vm/v2vm.sh}
 target=$(rustc -vV | sed -n 's/^host: //p')
 features=${BERTH_CGROUPS_FEATURES:-}
 
@@ -45,7 +44,7 @@ GUEST
 chmod +x "$payload/run"
 
 set +e
-"$v2vm" "$payload" ./run
+bash "$v2vm" "$payload" ./run
 rc=$?
 set -e
 end=$(date +%s)
