@@ -43,6 +43,10 @@ struct ZoneMap {
 
 type Zones = Arc<RwLock<ZoneMap>>;
 
+/// A container on one DNS network: that network's zone, its gateways, the container's
+/// addresses there.
+type OnNet = (Arc<Zone>, Vec<IpAddr>, Vec<IpAddr>);
+
 struct Listener {
     udp: JoinHandle<()>,
     tcp: JoinHandle<()>,
@@ -221,8 +225,8 @@ impl Server {
         let ids = self.dir.network_ids().context("reading the networks")?;
         self.watch(&ids);
         let mut zones = ZoneMap::default();
-        // container id -> (its zone on a network, that network's gateways, its addresses)
-        let mut seen: HashMap<String, Vec<(Arc<Zone>, Vec<IpAddr>, Vec<IpAddr>)>> = HashMap::new();
+        // container id -> each of its DNS networks
+        let mut seen: HashMap<String, Vec<OnNet>> = HashMap::new();
         let mut count = 0;
         for id in &ids {
             let net = match self.dir.read_network(id) {
