@@ -492,7 +492,15 @@ CONF
     victim=${REP[$(((k - 1) % ${#REP[@]}))]%% *}
     pid=$($X inspect --format '{{.State.Pid}}' "$victim")
     read -r -a dead <<<"$(addrs_of "$victim")"
-    has_any "$(lb_list)" "${dead[@]}" || { echo "bench: berth: $victim (${dead[*]}) is not in the load balancer" >&2; exit 1; }
+    # compose ps says healthy a moment before the supervisor has read the event: wait
+    # (5 s at most) for the victim to be in the map; else show why and stop.
+    for _ in $(seq 50); do has_any "$(lb_list)" "${dead[@]}" && break; sleep 0.1; done
+    has_any "$(lb_list)" "${dead[@]}" || {
+      echo "bench: berth: $victim (${dead[*]}) is not in the load balancer" >&2
+      $COMPOSE ps >&2
+      tail -20 "$E/root/engine/projects/$PROJECT/supervisor.log" >&2 || true
+      exit 1
+    }
     # Times are $EPOCHREALTIME (6 decimals): without the dot, integer microseconds.
     # Distinct listings with the time they were first seen; the replacement is found
     # (by `compose ps`) every 50 polls, and its address looked up in the listings after.

@@ -56,11 +56,7 @@ cleanup() {
 trap cleanup EXIT
 
 # A bundle: a busybox rootfs and runtime-spec config from `berth-runtime spec`.
-mkdir -p "$WORK/bundle/rootfs"/{bin,proc,sys,dev,etc,tmp}
-cp /bin/busybox "$WORK/bundle/rootfs/bin/"
-for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$WORK/bundle/rootfs/bin/$a"; done
-echo 'root:x:0:0:root:/:/bin/sh' > "$WORK/bundle/rootfs/etc/passwd"
-echo 'root:x:0:' > "$WORK/bundle/rootfs/etc/group"
+scripts/busybox-rootfs.sh "$WORK/bundle/rootfs"
 (cd "$WORK/bundle" && "$RT" spec)
 config() { # args, memory limit in bytes or ""
   python3 - "$WORK/bundle/config.json" "$1" "$2" <<'PY'

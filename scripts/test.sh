@@ -49,6 +49,14 @@ echo "== cargo nextest (host: cgroup v1 hybrid), in a network namespace of its o
 status=0
 bash scripts/in-netns.sh cargo nextest run --workspace --no-fail-fast || status=1
 
+# 3b. The README's snippets, pasted in order as a newcomer would (issue 17 item 13).
+echo "== README snippets (scripts/readme-check.sh)"
+bash scripts/readme-check.sh > /tmp/berth-readme-check.log 2>&1 || {
+  tail -40 /tmp/berth-readme-check.log >&2
+  status=1
+}
+tail -1 /tmp/berth-readme-check.log
+
 # 4. cgroup v2, in a VM whose only hierarchy is cgroup2.
 V2VM=${V2VM:-$ROOT/tests/vm/v2vm.sh}
 if [ -x "$V2VM" ] || [ -f "$V2VM" ]; then

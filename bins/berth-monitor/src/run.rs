@@ -1288,6 +1288,10 @@ impl Mon {
             oom_killed: oom,
         };
         let ran = self.started.elapsed();
+        // `update --restart` changes the record, not this process: read it now.
+        if let Ok(c) = self.layout.load_config(&self.id) {
+            self.cfg.options.restart = c.options.restart;
+        }
         let restart = self.phase != Phase::WaitAttach
             && !self.stopped_by_user
             && (std::mem::take(&mut self.force_restart)

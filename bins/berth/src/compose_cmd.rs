@@ -645,20 +645,16 @@ fn ps(ctx: &Ctx, name: &str, a: PsArgs) -> Result<i32> {
         return Ok(0);
     }
     let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "{:<28}{:<28}{:<24}{:<12}{:<20}{:<28}PORTS",
-        "NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS"
-    )?;
+    // Columns as docker compose's tabwriter lays them out: as wide as their widest cell.
+    let mut table = String::from("NAME\tIMAGE\tCOMMAND\tSERVICE\tCREATED\tSTATUS\tPORTS\n");
     for m in &ms {
         let cmd = format!("{} {}", m.config.path, m.config.args.join(" "));
         let cmd = format!("\"{}\"", truncate(cmd.trim(), 20));
         let created = crate::containers::secs_since(&m.config.created)
             .map(|s| format!("{} ago", crate::containers::human_duration(s)))
             .unwrap_or_default();
-        writeln!(
-            out,
-            "{:<28}{:<28}{:<24}{:<12}{:<20}{:<28}{}",
+        table.push_str(&format!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
             m.config.name,
             m.config.options.image,
             cmd,
@@ -666,8 +662,9 @@ fn ps(ctx: &Ctx, name: &str, a: PsArgs) -> Result<i32> {
             created,
             status_text(m),
             ports_text(p, m)
-        )?;
+        ));
     }
+    out.write_all(berth_engine::template::tabwrite(&table).as_bytes())?;
     // The supervisor's view: scaling decisions and updates (Berth's addition).
     if let Some(st) = status {
         for (svc, s) in &st.services {

@@ -54,6 +54,8 @@ pub enum Cmd {
     Pause(life::RefsArgs),
     /// Unpause all processes within one or more containers
     Unpause(life::RefsArgs),
+    /// Update configuration of one or more containers
+    Update(life::UpdateArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCmd),
@@ -93,6 +95,8 @@ pub enum ContainerCmd {
     Pause(life::RefsArgs),
     /// Unpause all processes within one or more containers
     Unpause(life::RefsArgs),
+    /// Update configuration of one or more containers
+    Update(life::UpdateArgs),
     #[command(flatten)]
     Io(crate::io_cmds::Cmd),
 }
@@ -118,6 +122,7 @@ pub fn dispatch(g: &Globals, c: Cmd) -> i32 {
             ContainerCmd::Attach(a) => Cmd::Attach(a),
             ContainerCmd::Pause(a) => Cmd::Pause(a),
             ContainerCmd::Unpause(a) => Cmd::Unpause(a),
+            ContainerCmd::Update(a) => Cmd::Update(a),
             ContainerCmd::Prune(a) => return report(open(g).and_then(|e| life::prune(&e, a))),
             ContainerCmd::Io(c) => return crate::io_cmds::dispatch(g, c),
         },
@@ -143,6 +148,7 @@ pub fn dispatch(g: &Globals, c: Cmd) -> i32 {
         Cmd::Attach(a) => life::attach_cmd(&e, a),
         Cmd::Pause(a) => life::pause(&e, a, true),
         Cmd::Unpause(a) => life::pause(&e, a, false),
+        Cmd::Update(a) => life::update(&e, a),
         Cmd::Container(_) => unreachable!("mapped above"),
     }
 }

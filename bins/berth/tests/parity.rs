@@ -397,3 +397,96 @@ fn item12_cli_reference_and_completions() {
         assert!(s.contains("compose"), "{shell} lacks subcommands");
     }
 }
+
+/// Item 5: update changes a running container's cgroup and its record (kept across a
+/// restart), a stopped one's record; --restart reaches the monitor; bad values are
+/// refused as create refuses them.
+#[test]
+fn item5_update() {
+    let e = Engine::new();
+    let id = e
+        .ok(&[
+            "run", "-d", "--name", "up", "-m", "64m", IMAGE, "sleep", "1000",
+        ])
+        .trim()
+        .to_string();
+    let cg = |ctl: &str, file: &str| {
+        let parent = e.inspect("up")["HostConfig"]["CgroupParent"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches('/')
+            .to_string();
+        std::fs::read_to_string(format!("/sys/fs/cgroup/{ctl}/{parent}/{id}/{file}"))
+            .or_else(|_| std::fs::read_to_string(format!("/sys/fs/cgroup/{parent}/{id}/{file}")))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    assert_eq!(
+        e.ok(&[
+            "update",
+            "-m",
+            "128m",
+            "--cpus",
+            "0.5",
+            "--pids-limit",
+            "50",
+            "up"
+        ])
+        .trim(),
+        "up"
+    );
+    if v2 {
+        assert_eq!(cg("", "memory.max"), (128u64 << 20).to_string());
+        assert_eq!(cg("", "pids.max"), "50");
+    } else {
+        assert_eq!(
+            cg("memory", "memory.limit_in_bytes"),
+            (128u64 << 20).to_string()
+        );
+        assert_eq!(cg("cpu", "cpu.cfs_quota_us"), "50000");
+        assert_eq!(cg("pids", "pids.max"), "50");
+    }
+    let hc = &e.inspect("up")["HostConfig"];
+    assert_eq!(hc["Memory"], 128 << 20);
+    assert_eq!(hc["NanoCpus"], 500_000_000);
+    assert_eq!(hc["PidsLimit"], 50);
+    // Kept across a restart (the record was changed).
+    e.ok(&["restart", "-t", "0", "up"]);
+    assert_eq!(e.inspect("up")["HostConfig"]["Memory"], 128 << 20);
+    // --restart reaches the monitor: the container comes back after its process dies.
+    e.ok(&["update", "--restart", "always", "up"]);
+    let pid = e.ok(&["inspect", "--format", "{{.State.Pid}}", "up"]);
+    let pid: i32 = pid.trim().parse().unwrap();
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(pid).unwrap(),
+        rustix::process::Signal::KILL,
+    )
+    .unwrap();
+    e.wait_for(15, "the restart", || {
+        let s = e.inspect("up")["State"].clone();
+        (s["Running"] == true && s["Pid"].as_i64() != Some(pid as i64)).then_some(())
+    });
+    assert_eq!(e.inspect("up")["RestartCount"], 1);
+    // A stopped container: the record only.
+    e.ok(&["create", "--name", "cold", IMAGE, "true"]);
+    e.ok(&["update", "--memory-reservation", "32m", "cold"]);
+    assert_eq!(
+        e.inspect("cold")["HostConfig"]["MemoryReservation"],
+        32 << 20
+    );
+    // Refused as create refuses; nothing changes.
+    let (_, err) = e.code(1, &["update", "-m", "1k", "up"]);
+    assert!(err.contains("Minimum memory limit"), "{err}");
+    let (_, err) = e.code(1, &["update", "--cpus", "99999", "up"]);
+    assert!(err.contains("range of CPUs"), "{err}");
+    let (_, err) = e.code(1, &["update", "up"]);
+    assert!(err.contains("one or more flags"), "{err}");
+    e.ok(&["run", "-d", "--rm", "--name", "gone", IMAGE, "sleep", "100"]);
+    let (_, err) = e.code(1, &["update", "--restart", "always", "gone"]);
+    assert!(err.contains("AutoRemove"), "{err}");
+    assert_eq!(e.inspect("up")["HostConfig"]["Memory"], 128 << 20);
+    e.code(1, &["update", "-m", "64m", "nosuch"]);
+    e.ok(&["rm", "-f", "up", "cold", "gone"]);
+}

@@ -9,6 +9,7 @@ use crate::proto::{self, ExitInfo, Request};
 use crate::record::{now_rfc3339, ContainerConfig, ContainerState, Status};
 use crate::status;
 use berth_image::store::Store;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// How long a command waits for a keeper to bring up a new monitor.
@@ -402,4 +403,108 @@ pub fn remove(
     Err(Error::Invalid(format!(
         "remove container {id}: it kept being started again"
     )))
+}
+
+/// docker's `update`: what may change on a container that exists. `None` keeps the value.
+#[derive(Debug, Default, Clone)]
+pub struct UpdateOptions {
+    pub memory: Option<i64>,
+    pub memory_swap: Option<i64>,
+    pub memory_reservation: Option<i64>,
+    pub nano_cpus: Option<i64>,
+    pub cpu_shares: Option<u64>,
+    pub cpu_period: Option<u64>,
+    pub cpu_quota: Option<i64>,
+    pub cpuset_cpus: Option<String>,
+    pub pids_limit: Option<i64>,
+    pub blkio_weight: Option<u16>,
+    pub restart: Option<crate::options::RestartPolicy>,
+}
+
+/// Applies `u` to container `id`: checked as `create` checks them, written to its record
+/// (a restart or a start later keeps them), and for a running container set on its cgroup
+/// by the runtime (`update -r`). The restart policy reaches the monitor through the
+/// record, read when the container exits. Returns docker's warnings.
+pub fn update(layout: &Layout, id: &str, u: &UpdateOptions) -> Result<Vec<String>> {
+    let lock = layout.lock(id)?;
+    let mut c = layout.load_config(id)?;
+    let mut o = c.options.clone();
+    let r = &mut o.resources;
+    if u.memory.is_some() {
+        r.memory = u.memory;
+    }
+    if u.memory_swap.is_some() {
+        r.memory_swap = u.memory_swap;
+    }
+    if u.memory_reservation.is_some() {
+        r.memory_reservation = u.memory_reservation;
+    }
+    if let Some(n) = u.nano_cpus {
+        // --cpus replaces a period/quota pair, as docker's update.
+        r.nano_cpus = Some(n);
+        r.cpu_period = None;
+        r.cpu_quota = None;
+    }
+    if u.cpu_period.is_some() || u.cpu_quota.is_some() {
+        if u.nano_cpus.is_none() {
+            r.nano_cpus = None;
+        }
+        if u.cpu_period.is_some() {
+            r.cpu_period = u.cpu_period;
+        }
+        if u.cpu_quota.is_some() {
+            r.cpu_quota = u.cpu_quota;
+        }
+    }
+    if u.cpu_shares.is_some() {
+        r.cpu_shares = u.cpu_shares;
+    }
+    if u.cpuset_cpus.is_some() {
+        r.cpuset_cpus = u.cpuset_cpus.clone();
+    }
+    if u.pids_limit.is_some() {
+        r.pids_limit = u.pids_limit;
+    }
+    if u.blkio_weight.is_some() {
+        r.blkio_weight = u.blkio_weight;
+    }
+    if let Some(p) = &u.restart {
+        if o.auto_remove && *p != crate::options::RestartPolicy::No {
+            return Err(Error::Invalid(
+                "Restart policy cannot be updated because AutoRemove is enabled for the container"
+                    .into(),
+            ));
+        }
+        o.restart = p.clone();
+    }
+    let warnings = crate::spec::adapt(&mut o);
+    let res = crate::spec::linux_resources(&o.resources)?;
+    let s = status::current(layout, id)?;
+    if status::is_running(&s) {
+        let mut child = std::process::Command::new(&c.runtime)
+            .arg("--root")
+            .arg(&c.runtime_root)
+            .args(["update", "-r", "-", id])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| Error::io(Path::new(&c.runtime), e))?;
+        if let Some(mut w) = child.stdin.take() {
+            let _ = std::io::Write::write_all(&mut w, res.to_string().as_bytes());
+        }
+        let out = child
+            .wait_with_output()
+            .map_err(|e| Error::io(Path::new(&c.runtime), e))?;
+        if !out.status.success() {
+            return Err(Error::Invalid(format!(
+                "cannot update container {id}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+    }
+    c.options = o;
+    layout.save_config(&c, &lock)?;
+    let _ = crate::events::emit(layout, "container", "update", id, crate::create::attrs(&c));
+    Ok(warnings)
 }

@@ -595,6 +595,133 @@ fn default_mounts(opts: &CreateOptions) -> Vec<Value> {
     .collect()
 }
 
+/// The OCI `linux.resources` (without devices) for `r`, checked as docker checks them:
+/// for `create` and for `update` of a running container alike.
+pub fn linux_resources(r: &crate::options::Resources) -> Result<Value> {
+    let mut res = json!({});
+    let mut mem = json!({});
+    if let Some(m) = r.memory {
+        if m <= 0 {
+            return Err(invalid(format!("invalid memory limit {m}")));
+        }
+        mem["limit"] = json!(m);
+    }
+    match (r.memory, r.memory_swap) {
+        (None, Some(_)) => {
+            return Err(invalid(
+                "you should always set the memory limit when using a memory-swap limit",
+            ))
+        }
+        (Some(m), Some(sw)) if sw != -1 && sw < m => {
+            return Err(invalid(format!(
+                "minimum memory-swap limit should be larger than the memory limit ({sw} < {m})"
+            )))
+        }
+        (Some(m), sw) if swap_limit_supported() => {
+            // docker: unset swap means swap may equal memory (total 2x).
+            mem["swap"] = json!(match sw {
+                None => m.saturating_mul(2),
+                Some(v) => v,
+            });
+        }
+        _ => {}
+    }
+    if let Some(rv) = r.memory_reservation {
+        if rv < crate::options::MIN_MEMORY {
+            return Err(invalid(format!(
+                "minimum memory reservation allowed is {}MB (got {rv} bytes)",
+                crate::options::MIN_MEMORY >> 20
+            )));
+        }
+        if r.memory.is_some_and(|m| m < rv) {
+            return Err(invalid(
+                "minimum memory limit can not be less than memory reservation limit, see usage",
+            ));
+        }
+        mem["reservation"] = json!(rv);
+    }
+    if let Some(sw) = r.memory_swappiness {
+        if !(0..=100).contains(&sw) {
+            return Err(invalid(format!(
+                "invalid value: {sw}, valid memory swappiness range is 0-100"
+            )));
+        }
+        mem["swappiness"] = json!(sw);
+    }
+    if r.oom_kill_disable {
+        mem["disableOOMKiller"] = json!(true);
+    }
+    if mem.as_object().is_some_and(|o| !o.is_empty()) {
+        res["memory"] = mem;
+    }
+    let mut cpu = json!({});
+    if let Some(n) = r.nano_cpus {
+        let max = online_cpus() as i64 * 1_000_000_000;
+        if n < 10_000_000 || n > max {
+            return Err(invalid(format!(
+                "range of CPUs is from 0.01 to {}.00, as there are only {} CPUs available",
+                online_cpus(),
+                online_cpus()
+            )));
+        }
+        cpu["period"] = json!(CPU_PERIOD);
+        cpu["quota"] = json!(n as i128 * CPU_PERIOD as i128 / 1_000_000_000);
+    }
+    if r.nano_cpus.is_some() && r.cpu_period.is_some() {
+        return Err(invalid(
+            "conflicting options: Nano CPUs and CPU Period cannot both be set",
+        ));
+    }
+    if r.nano_cpus.is_some() && r.cpu_quota.is_some() {
+        return Err(invalid(
+            "conflicting options: Nano CPUs and CPU Quota cannot both be set",
+        ));
+    }
+    if let Some(p) = r.cpu_period {
+        if !(1000..=1_000_000).contains(&p) {
+            return Err(invalid(format!(
+                "invalid --cpu-period {p}: CPU cfs period can not be less than 1ms (i.e. 1000) \
+                 or larger than 1s (i.e. 1000000)"
+            )));
+        }
+        cpu["period"] = json!(p);
+    }
+    if let Some(q) = r.cpu_quota {
+        if q != -1 && q < 1000 {
+            return Err(invalid(format!(
+                "invalid --cpu-quota {q}: CPU cfs quota can not be less than 1ms (i.e. 1000)"
+            )));
+        }
+        cpu["quota"] = json!(q);
+    }
+    if let Some(sh) = r.cpu_shares {
+        cpu["shares"] = json!(sh);
+    }
+    if let Some(c) = &r.cpuset_cpus {
+        check_cpuset(c)?;
+        cpu["cpus"] = json!(c);
+    }
+    if cpu.as_object().is_some_and(|o| !o.is_empty()) {
+        res["cpu"] = cpu;
+    }
+    if let Some(p) = r.pids_limit {
+        // docker: 0 and -1 mean unlimited.
+        if p > 0 {
+            res["pids"] = json!({"limit": p});
+        }
+    }
+
+    if let Some(w) = r.blkio_weight {
+        if !(10..=1000).contains(&w) {
+            return Err(invalid(format!(
+                "invalid --blkio-weight {w}: range of blkio weight is from 10 to 1000"
+            )));
+        }
+        res["blockIO"] = json!({"weight": w});
+    }
+    Ok(res)
+}
+
 /// What a host cannot apply is dropped with docker's warning (and so is not recorded);
 /// the rest is checked by build_spec.
 pub fn adapt(opts: &mut CreateOptions) -> Vec<String> {
@@ -1005,127 +1132,7 @@ pub fn build_spec(
 
     // resources
     let r = &opts.resources;
-    let mut res = json!({});
-    let mut mem = json!({});
-    if let Some(m) = r.memory {
-        if m <= 0 {
-            return Err(invalid(format!("invalid memory limit {m}")));
-        }
-        mem["limit"] = json!(m);
-    }
-    match (r.memory, r.memory_swap) {
-        (None, Some(_)) => {
-            return Err(invalid(
-                "you should always set the memory limit when using a memory-swap limit",
-            ))
-        }
-        (Some(m), Some(sw)) if sw != -1 && sw < m => {
-            return Err(invalid(format!(
-                "minimum memory-swap limit should be larger than the memory limit ({sw} < {m})"
-            )))
-        }
-        (Some(m), sw) if swap_limit_supported() => {
-            // docker: unset swap means swap may equal memory (total 2x).
-            mem["swap"] = json!(match sw {
-                None => m.saturating_mul(2),
-                Some(v) => v,
-            });
-        }
-        _ => {}
-    }
-    if let Some(rv) = r.memory_reservation {
-        if rv < crate::options::MIN_MEMORY {
-            return Err(invalid(format!(
-                "minimum memory reservation allowed is {}MB (got {rv} bytes)",
-                crate::options::MIN_MEMORY >> 20
-            )));
-        }
-        if r.memory.is_some_and(|m| m < rv) {
-            return Err(invalid(
-                "minimum memory limit can not be less than memory reservation limit, see usage",
-            ));
-        }
-        mem["reservation"] = json!(rv);
-    }
-    if let Some(sw) = r.memory_swappiness {
-        if !(0..=100).contains(&sw) {
-            return Err(invalid(format!(
-                "invalid value: {sw}, valid memory swappiness range is 0-100"
-            )));
-        }
-        mem["swappiness"] = json!(sw);
-    }
-    if r.oom_kill_disable {
-        mem["disableOOMKiller"] = json!(true);
-    }
-    if mem.as_object().is_some_and(|o| !o.is_empty()) {
-        res["memory"] = mem;
-    }
-    let mut cpu = json!({});
-    if let Some(n) = r.nano_cpus {
-        let max = online_cpus() as i64 * 1_000_000_000;
-        if n < 10_000_000 || n > max {
-            return Err(invalid(format!(
-                "range of CPUs is from 0.01 to {}.00, as there are only {} CPUs available",
-                online_cpus(),
-                online_cpus()
-            )));
-        }
-        cpu["period"] = json!(CPU_PERIOD);
-        cpu["quota"] = json!(n as i128 * CPU_PERIOD as i128 / 1_000_000_000);
-    }
-    if r.nano_cpus.is_some() && r.cpu_period.is_some() {
-        return Err(invalid(
-            "conflicting options: Nano CPUs and CPU Period cannot both be set",
-        ));
-    }
-    if r.nano_cpus.is_some() && r.cpu_quota.is_some() {
-        return Err(invalid(
-            "conflicting options: Nano CPUs and CPU Quota cannot both be set",
-        ));
-    }
-    if let Some(p) = r.cpu_period {
-        if !(1000..=1_000_000).contains(&p) {
-            return Err(invalid(format!(
-                "invalid --cpu-period {p}: CPU cfs period can not be less than 1ms (i.e. 1000) \
-                 or larger than 1s (i.e. 1000000)"
-            )));
-        }
-        cpu["period"] = json!(p);
-    }
-    if let Some(q) = r.cpu_quota {
-        if q != -1 && q < 1000 {
-            return Err(invalid(format!(
-                "invalid --cpu-quota {q}: CPU cfs quota can not be less than 1ms (i.e. 1000)"
-            )));
-        }
-        cpu["quota"] = json!(q);
-    }
-    if let Some(sh) = r.cpu_shares {
-        cpu["shares"] = json!(sh);
-    }
-    if let Some(c) = &r.cpuset_cpus {
-        check_cpuset(c)?;
-        cpu["cpus"] = json!(c);
-    }
-    if cpu.as_object().is_some_and(|o| !o.is_empty()) {
-        res["cpu"] = cpu;
-    }
-    if let Some(p) = r.pids_limit {
-        // docker: 0 and -1 mean unlimited.
-        if p > 0 {
-            res["pids"] = json!({"limit": p});
-        }
-    }
-
-    if let Some(w) = r.blkio_weight {
-        if !(10..=1000).contains(&w) {
-            return Err(invalid(format!(
-                "invalid --blkio-weight {w}: range of blkio weight is from 10 to 1000"
-            )));
-        }
-        res["blockIO"] = json!({"weight": w});
-    }
+    let mut res = linux_resources(r)?;
 
     // devices
     let mut devices: Vec<Value> = Vec::new();

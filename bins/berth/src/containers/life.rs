@@ -57,6 +57,127 @@ pub struct StartArgs {
 }
 
 #[derive(clap::Args)]
+pub struct UpdateArgs {
+    /// Number of CPUs
+    #[arg(long)]
+    pub cpus: Option<String>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<u64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) period
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<u64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) quota
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// Memory limit
+    #[arg(short = 'm', long, allow_hyphen_values = true)]
+    pub memory: Option<String>,
+    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Memory soft limit
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Block IO (relative weight), between 10 and 1000, or 0 to disable
+    #[arg(long = "blkio-weight")]
+    pub blkio_weight: Option<u16>,
+    /// Restart policy to apply when a container exits
+    #[arg(long)]
+    pub restart: Option<String>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+impl UpdateArgs {
+    /// The flags as the engine's update (sizes and policies parsed once).
+    fn options(&self) -> Result<berth_engine::control::UpdateOptions> {
+        use berth_engine::parse;
+        let size = |v: &Option<String>| -> Result<Option<i64>> {
+            v.as_deref()
+                .map(|m| parse::size(m).map(|b| b as i64))
+                .transpose()
+                .map_err(Into::into)
+        };
+        let memory = size(&self.memory)?;
+        if memory.is_some_and(|m| m > 0 && m < berth_engine::options::MIN_MEMORY) {
+            bail!(
+                "Minimum memory limit allowed is {}MB",
+                berth_engine::options::MIN_MEMORY >> 20
+            );
+        }
+        if self.cpus.is_some() && (self.cpu_period.is_some() || self.cpu_quota.is_some()) {
+            bail!("conflicting options: Nano CPUs and CPU Period/Quota cannot both be set");
+        }
+        let u = berth_engine::control::UpdateOptions {
+            memory,
+            memory_swap: self
+                .memory_swap
+                .as_deref()
+                .map(parse::memory_swap)
+                .transpose()?,
+            memory_reservation: size(&self.memory_reservation)?,
+            nano_cpus: self.cpus.as_deref().map(parse::nano_cpus).transpose()?,
+            cpu_shares: self.cpu_shares,
+            cpu_period: self.cpu_period,
+            cpu_quota: self.cpu_quota,
+            cpuset_cpus: self.cpuset_cpus.clone(),
+            pids_limit: self.pids_limit,
+            blkio_weight: self.blkio_weight,
+            restart: self.restart.as_deref().map(parse::restart).transpose()?,
+        };
+        let nothing = u.memory.is_none()
+            && u.memory_swap.is_none()
+            && u.memory_reservation.is_none()
+            && u.nano_cpus.is_none()
+            && u.cpu_shares.is_none()
+            && u.cpu_period.is_none()
+            && u.cpu_quota.is_none()
+            && u.cpuset_cpus.is_none()
+            && u.pids_limit.is_none()
+            && u.blkio_weight.is_none()
+            && u.restart.is_none();
+        if nothing {
+            bail!("you must provide one or more flags when using this command");
+        }
+        Ok(u)
+    }
+}
+
+/// docker's `update`: each container's name as given, or its error (exit 1).
+pub fn update(e: &Eng, a: UpdateArgs) -> i32 {
+    let u = match a.options() {
+        Ok(u) => u,
+        Err(x) => return report(Err(x)),
+    };
+    let mut code = 0;
+    for r in &a.containers {
+        let res = resolve(e, r).and_then(|id| {
+            berth_engine::control::update(&e.layout, &id, &u).map_err(|x| engine_err(e, x))
+        });
+        match res {
+            Ok(warnings) => {
+                for w in warnings {
+                    eprintln!("{w}");
+                }
+                println!("{r}");
+            }
+            Err(x) => {
+                crate::print_error(&x);
+                code = 1;
+            }
+        }
+    }
+    code
+}
+
+#[derive(clap::Args)]
 pub struct StopArgs {
     /// Seconds to wait before killing the container
     #[arg(short = 't', long = "timeout", visible_alias = "time")]
