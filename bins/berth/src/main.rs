@@ -44,16 +44,16 @@ pub struct Globals {
 #[command(name = "berth", version, about = "Berth container engine")]
 struct Cli {
     /// Storage root
-    #[arg(long, global = true, default_value = DEFAULT_ROOT)]
+    #[arg(long, global = true, help_heading = "Global Options", default_value = DEFAULT_ROOT)]
     root: PathBuf,
     /// Credentials file (docker config format)
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global Options")]
     authfile: Option<PathBuf>,
     /// Verify registry TLS certificates (false also allows plain HTTP)
-    #[arg(long, global = true, default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, global = true, help_heading = "Global Options", default_value_t = true, action = clap::ArgAction::Set)]
     tls_verify: bool,
     /// Registry reached without TLS verification (repeatable)
-    #[arg(long = "insecure-registry", global = true)]
+    #[arg(long = "insecure-registry", global = true, help_heading = "Global Options")]
     insecure_registries: Vec<String>,
     #[command(subcommand)]
     cmd: Cmd,

@@ -490,3 +490,25 @@ fn item5_update() {
     e.code(1, &["update", "-m", "64m", "nosuch"]);
     e.ok(&["rm", "-f", "up", "cold", "gone"]);
 }
+
+/// Item 1: loopback is up in every network mode (`--network none` too): a server binds
+/// 127.0.0.1 and a client reaches it.
+#[test]
+fn item1_loopback_is_up_in_every_mode() {
+    let e = Engine::new();
+    for net in ["none", "bridge"] {
+        let o = e.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            net,
+            IMAGE,
+            "sh",
+            "-c",
+            "ip -o link show lo; mkdir /w; echo hi > /w/x; httpd -p 127.0.0.1:8080 -h /w; \
+             timeout 5 wget -qO- http://127.0.0.1:8080/x",
+        ]);
+        assert!(o.contains("state UNKNOWN") || o.contains(",UP"), "{net}: {o}");
+        assert!(o.trim_end().ends_with("hi"), "{net}: {o}");
+    }
+}
