@@ -8,6 +8,7 @@ use anyhow::{anyhow, bail, Result};
 use berth_engine::layout::Layout;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+mod commit;
 mod cp;
 mod events;
 pub mod exec;
@@ -35,6 +36,10 @@ pub enum Cmd {
     Events(events::EventsArgs),
     /// Export a container's filesystem as a tar archive
     Export(cp::ExportArgs),
+    /// Create a new image from a container's changes
+    Commit(commit::CommitArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(commit::DiffArgs),
 }
 
 pub fn dispatch(g: &Globals, c: Cmd) -> i32 {
@@ -51,6 +56,8 @@ pub fn dispatch(g: &Globals, c: Cmd) -> i32 {
         Cmd::Cp(a) => cp::run(g, &layout, a),
         Cmd::Events(a) => events::run(&layout, a),
         Cmd::Export(a) => cp::export(g, &layout, a),
+        Cmd::Commit(a) => commit::commit(g, &layout, a),
+        Cmd::Diff(a) => commit::diff(g, &layout, a),
     };
     match r {
         Ok(()) => 0,

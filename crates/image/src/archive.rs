@@ -224,7 +224,7 @@ fn layer_media(c: Compression, oci: bool) -> &'static str {
 }
 
 /// Stores a manifest + config + layer blobs (already in the store) as an image.
-fn commit_image(
+pub fn commit_image(
     store: &Store,
     mbody: &[u8],
     m: &mf::Manifest,
