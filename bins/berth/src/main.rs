@@ -53,7 +53,11 @@ struct Cli {
     #[arg(long, global = true, help_heading = "Global Options", default_value_t = true, action = clap::ArgAction::Set)]
     tls_verify: bool,
     /// Registry reached without TLS verification (repeatable)
-    #[arg(long = "insecure-registry", global = true, help_heading = "Global Options")]
+    #[arg(
+        long = "insecure-registry",
+        global = true,
+        help_heading = "Global Options"
+    )]
     insecure_registries: Vec<String>,
     #[command(subcommand)]
     cmd: Cmd,

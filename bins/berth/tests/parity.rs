@@ -508,7 +508,10 @@ fn item1_loopback_is_up_in_every_mode() {
             "ip -o link show lo; mkdir /w; echo hi > /w/x; httpd -p 127.0.0.1:8080 -h /w; \
              timeout 5 wget -qO- http://127.0.0.1:8080/x",
         ]);
-        assert!(o.contains("state UNKNOWN") || o.contains(",UP"), "{net}: {o}");
+        assert!(
+            o.contains("state UNKNOWN") || o.contains(",UP"),
+            "{net}: {o}"
+        );
         assert!(o.trim_end().ends_with("hi"), "{net}: {o}");
     }
 }
