@@ -38,7 +38,15 @@ fn walk(cmd: &Command, path: &mut Vec<String>, out: &mut String) {
     }
     let args: Vec<_> = cmd
         .get_arguments()
-        .filter(|a| !a.is_hide_set() && (path.len() == 1 || !a.is_global_set()))
+        // The global options (hidden in help, listed by `berth --help`'s epilogue) at the
+        // top only.
+        .filter(|a| {
+            if a.is_global_set() {
+                path.len() == 1
+            } else {
+                !a.is_hide_set()
+            }
+        })
         .collect();
     if !args.is_empty() {
         for a in args {

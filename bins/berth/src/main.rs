@@ -40,24 +40,28 @@ pub struct Globals {
     pub client_opts: ClientOptions,
 }
 
+/// The global options, listed once in `berth --help` and not in every command's (docker's
+/// layout); they are accepted before or after the command (hidden args, not positional).
+const GLOBAL_OPTIONS: &str = "Global Options (before or after the command):
+      --root <ROOT>                   Storage root [default: /var/lib/berth]
+      --authfile <AUTHFILE>           Credentials file (docker config format)
+      --tls-verify <true|false>       Verify registry TLS certificates (false also allows plain HTTP) [default: true]
+      --insecure-registry <REGISTRY>  Registry reached without TLS verification (repeatable)";
+
 #[derive(Parser)]
-#[command(name = "berth", version, about = "Berth container engine")]
+#[command(name = "berth", version, about = "Berth container engine", after_help = GLOBAL_OPTIONS)]
 struct Cli {
     /// Storage root
-    #[arg(long, global = true, help_heading = "Global Options", default_value = DEFAULT_ROOT)]
+    #[arg(long, global = true, hide = true, default_value = DEFAULT_ROOT)]
     root: PathBuf,
     /// Credentials file (docker config format)
-    #[arg(long, global = true, help_heading = "Global Options")]
+    #[arg(long, global = true, hide = true)]
     authfile: Option<PathBuf>,
     /// Verify registry TLS certificates (false also allows plain HTTP)
-    #[arg(long, global = true, help_heading = "Global Options", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, global = true, hide = true, default_value_t = true, action = clap::ArgAction::Set)]
     tls_verify: bool,
     /// Registry reached without TLS verification (repeatable)
-    #[arg(
-        long = "insecure-registry",
-        global = true,
-        help_heading = "Global Options"
-    )]
+    #[arg(long = "insecure-registry", global = true, hide = true)]
     insecure_registries: Vec<String>,
     #[command(subcommand)]
     cmd: Cmd,
@@ -1030,6 +1034,30 @@ fn import(ctx: &Ctx, a: ImportArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 17 item 12: global options once, at the top, with their real default; and
+    /// still accepted after the command.
+    #[test]
+    fn global_options_listed_once_and_accepted_anywhere() {
+        use clap::CommandFactory;
+        assert!(GLOBAL_OPTIONS.contains(&format!("[default: {DEFAULT_ROOT}]")));
+        let mut c = Cli::command();
+        let top = c.render_help().to_string();
+        assert!(top.contains("--insecure-registry"), "{top}");
+        let ps = c
+            .find_subcommand_mut("ps")
+            .unwrap()
+            .render_help()
+            .to_string();
+        assert!(!ps.contains("--root") && !ps.contains("--authfile"), "{ps}");
+        for args in [
+            ["berth", "--root", "/x", "ps"],
+            ["berth", "ps", "--root", "/x"],
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap();
+            assert_eq!(cli.root, std::path::PathBuf::from("/x"));
+        }
+    }
 
     #[test]
     fn ago_words() {
