@@ -735,3 +735,62 @@ fn item6_log_driver() {
     );
     assert!(err.contains("syslog"), "{err}");
 }
+
+/// `--ipc container:NAME` shares the donor's /dev/shm too (docker binds its host tmpfs):
+/// a file one writes there the other reads, live; the tmpfs goes with the donor.
+#[test]
+fn item6_ipc_container_shares_dev_shm() {
+    let e = Engine::new();
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "donor",
+        "--ipc",
+        "shareable",
+        "--shm-size",
+        "8m",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo from-donor > /dev/shm/x; exec sleep 1000",
+    ]);
+    e.wait_for(10, "the donor's file", || {
+        e.run(&["exec", "donor", "cat", "/dev/shm/x"])
+            .status
+            .success()
+            .then_some(())
+    });
+    let o = e.ok(&[
+        "run",
+        "--rm",
+        "--ipc",
+        "container:donor",
+        IMAGE,
+        "sh",
+        "-c",
+        "cat /dev/shm/x; echo from-joiner > /dev/shm/y; df -k /dev/shm | tail -1",
+    ]);
+    assert!(o.starts_with("from-donor\n"), "{o}");
+    assert!(o.contains(" 8192 "), "the donor's 8 MiB tmpfs: {o}");
+    assert_eq!(
+        e.ok(&["exec", "donor", "cat", "/dev/shm/y"]),
+        "from-joiner\n"
+    );
+    // A private container keeps its own.
+    let o = e.ok(&["run", "--rm", IMAGE, "ls", "/dev/shm"]);
+    assert!(o.trim().is_empty(), "{o}");
+    let id = e.ok(&["inspect", "--format", "{{.Id}}", "donor"]);
+    let dir = e
+        .root()
+        .join("engine/containers")
+        .join(id.trim())
+        .join("shm");
+    assert!(std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .contains(&dir.display().to_string()));
+    e.ok(&["rm", "-f", "donor"]);
+    assert!(!std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .contains(&dir.display().to_string()));
+}

@@ -234,6 +234,8 @@ fn tidy(
             return Err(Error::Invalid(format!("remove container {id}: {e}")));
         }
     }
+    // A shareable container's /dev/shm tmpfs goes before its directory.
+    crate::namespaces::unmount_shm(layout, id);
     // The rootfs (upper layer) is renamed away now and deleted with the directory.
     berth_image::overlay::unmount_rootfs(store, id, false)?;
     let rootfs = berth_image::overlay::container_dir(store, id)?;
