@@ -121,5 +121,5 @@ fn ensure_shm(dir: &std::path::Path, size: u64) -> Result<()> {
 
 /// Unmounts a shareable container's /dev/shm (at its removal); nothing if there is none.
 pub fn unmount_shm(layout: &Layout, id: &str) {
-    let _ = rustix::mount::unmount(&shm_dir(layout, id), rustix::mount::UnmountFlags::DETACH);
+    let _ = rustix::mount::unmount(shm_dir(layout, id), rustix::mount::UnmountFlags::DETACH);
 }
