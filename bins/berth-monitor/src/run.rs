@@ -621,21 +621,7 @@ impl Mon {
 
     /// `runtime start`; on failure the created container is deleted again.
     fn start(&mut self) -> Result<(), String> {
-        let out = self
-            .runtime_logged()
-            .args(["start", &self.id])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .output()
-            .map_err(|e| format!("run {}: {e}", self.cfg.runtime))?;
-        if !out.status.success() {
-            let msg = self.runtime_error(&String::from_utf8_lossy(&out.stderr));
-            let msg = if msg.is_empty() {
-                format!("runtime start failed ({})", out.status)
-            } else {
-                msg
-            };
+        if let Err(msg) = self.runtime_step("start") {
             self.delete_runtime();
             self.reap_init_blocking();
             self.close_stdio();
@@ -1124,6 +1110,28 @@ impl Mon {
         }
     }
 
+    /// `runtime STEP <id>` (start, pause, resume): its error message (from its log) when
+    /// it fails.
+    fn runtime_step(&self, step: &str) -> Result<(), String> {
+        let out = self
+            .runtime_logged()
+            .args([step, &self.id])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|e| format!("run {}: {e}", self.cfg.runtime))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let msg = self.runtime_error(&String::from_utf8_lossy(&out.stderr));
+        Err(if msg.is_empty() {
+            format!("runtime {step} failed ({})", out.status)
+        } else {
+            msg
+        })
+    }
+
     /// `pause` (on) and `unpause`: the runtime's freezer, the state and an event.
     fn freeze(&mut self, on: bool) -> Result<(), String> {
         if self.phase != Phase::Running {
@@ -1136,26 +1144,7 @@ impl Mon {
                 format!("container {} is not paused", self.id)
             });
         }
-        let out = self
-            .runtime_logged()
-            .args([if on { "pause" } else { "resume" }, &self.id])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .output()
-            .map_err(|e| format!("run {}: {e}", self.cfg.runtime))?;
-        if !out.status.success() {
-            let msg = self.runtime_error(&String::from_utf8_lossy(&out.stderr));
-            return Err(if msg.is_empty() {
-                format!(
-                    "runtime {} failed ({})",
-                    if on { "pause" } else { "resume" },
-                    out.status
-                )
-            } else {
-                msg
-            });
-        }
+        self.runtime_step(if on { "pause" } else { "resume" })?;
         self.paused = on;
         if let Some(h) = self.health.as_mut() {
             if on {

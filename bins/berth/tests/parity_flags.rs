@@ -4,9 +4,7 @@
 //! Run as root: `scripts/in-netns.sh cargo nextest run -p berth --test parity_flags`.
 
 mod common;
-use common::engine::full_busybox_layer;
 use common::engine::*;
-use common::{gzip, sha};
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -279,28 +277,9 @@ fn item6_cidfile() {
 
 /// A busybox image whose config says `arch`.
 fn load_arch_image(e: &Engine, tag: &str, arch: &str) {
-    let l1 = full_busybox_layer();
-    let config = serde_json::json!({
-        "architecture": arch, "os": "linux", "created": "2024-01-01T00:00:00Z",
-        "config": {"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"]},
-        "rootfs": {"type": "layers", "diff_ids": [sha(&l1)]},
-    });
-    let manifest = serde_json::json!([{
-        "Config": "config.json", "RepoTags": [tag], "Layers": ["l1.tar.gz"],
-    }]);
-    let mut a = tar::Builder::new(Vec::new());
-    let mut add = |name: &str, data: &[u8]| {
-        let mut h = tar::Header::new_ustar();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_entry_type(tar::EntryType::Regular);
-        a.append_data(&mut h, name, data).unwrap();
-    };
-    add("config.json", &serde_json::to_vec(&config).unwrap());
-    add("l1.tar.gz", &gzip(&l1));
-    add("manifest.json", &serde_json::to_vec(&manifest).unwrap());
+    let config = serde_json::json!({"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"]});
     let p = e.dir.path().join(format!("{arch}.tar"));
-    std::fs::write(&p, a.into_inner().unwrap()).unwrap();
+    std::fs::write(&p, image_archive(tag, arch, config, &[])).unwrap();
     e.ok(&["load", "-i", p.to_str().unwrap()]);
 }
 

@@ -494,25 +494,11 @@ fn build(
     let cfg_bytes = serde_json::to_vec(&cfg).expect("json");
     let cdigest = store.write_blob(&cfg_bytes)?;
     let mut layers = m.layers.clone();
-    layers.push(Descriptor {
-        media_type: mf::OCI_LAYER.into(),
-        digest: ldigest,
-        size: lsize,
-        platform: None,
-        annotations: None,
-        urls: None,
-    });
+    layers.push(Descriptor::new(mf::OCI_LAYER, ldigest, lsize));
     let nm = mf::Manifest {
         schema_version: 2,
         media_type: Some(mf::OCI_MANIFEST.into()),
-        config: Descriptor {
-            media_type: mf::OCI_CONFIG.into(),
-            digest: cdigest,
-            size: cfg_bytes.len() as u64,
-            platform: None,
-            annotations: None,
-            urls: None,
-        },
+        config: Descriptor::new(mf::OCI_CONFIG, cdigest, cfg_bytes.len() as u64),
         layers,
         annotations: None,
     };

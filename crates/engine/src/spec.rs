@@ -604,6 +604,12 @@ pub fn linux_resources(r: &crate::options::Resources) -> Result<Value> {
         if m <= 0 {
             return Err(invalid(format!("invalid memory limit {m}")));
         }
+        if m < crate::options::MIN_MEMORY {
+            return Err(invalid(format!(
+                "Minimum memory limit allowed is {}MB",
+                crate::options::MIN_MEMORY >> 20
+            )));
+        }
         mem["limit"] = json!(m);
     }
     match (r.memory, r.memory_swap) {
@@ -897,50 +903,64 @@ fn check_exec_strings(args: &[String], env: &[String]) -> Result<()> {
 /// out), the directories it makes owned by `uid:gid`, mode 0755.
 fn ensure_workdir(rootfs: BorrowedFd<'_>, cwd: &str, uid: u32, gid: u32) -> Result<()> {
     use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
-    let open = |p: &str| {
-        rustix::fs::openat2(
-            rootfs,
-            if p.is_empty() { "." } else { p },
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-        )
+    use rustix::io::Errno;
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let in_root = |p: &str| {
+        let p = if p.is_empty() { "." } else { p };
+        let r = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+        rustix::fs::openat2(rootfs, p, flags, Mode::empty(), r)
     };
-    let rel = cwd.trim_start_matches('/');
-    if open(rel).is_ok() {
-        return Ok(());
-    }
-    let fail = |e: rustix::io::Errno| {
+    // One step down from `dir`, no symlink followed.
+    let child = |dir: &std::os::fd::OwnedFd, name: &str| {
+        let r = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+        rustix::fs::openat2(dir, name, flags, Mode::empty(), r)
+    };
+    let fail = |e: Errno| {
         invalid(format!(
             "working directory {cwd}: {}",
             std::io::Error::from(e)
         ))
     };
+    let rel = cwd.trim_start_matches('/');
+    if in_root(rel).is_ok() {
+        return Ok(());
+    }
+    // Walk down holding each directory's fd; only a symlinked component is resolved by
+    // name again (inside the root, from its top, where its target is meant).
+    let mut cur = in_root("").map_err(fail)?;
     let mut done = String::new();
     for part in rel.split('/').filter(|c| !c.is_empty() && *c != ".") {
-        let parent = open(&done).map_err(fail)?;
-        let next = if done.is_empty() {
+        done = if done.is_empty() {
             part.to_string()
         } else {
             format!("{done}/{part}")
         };
-        if open(&next).is_err() {
-            match rustix::fs::mkdirat(&parent, part, Mode::from_raw_mode(0o755)) {
-                Ok(()) => rustix::fs::chownat(
-                    &parent,
-                    part,
-                    Some(rustix::fs::Uid::from_raw(uid)),
-                    Some(rustix::fs::Gid::from_raw(gid)),
-                    AtFlags::SYMLINK_NOFOLLOW,
-                )
-                .map_err(fail)?,
-                Err(rustix::io::Errno::EXIST) => {}
-                Err(e) => return Err(fail(e)),
+        cur = match child(&cur, part) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => {
+                match rustix::fs::mkdirat(&cur, part, Mode::from_raw_mode(0o755)) {
+                    Ok(()) => {
+                        let fd = child(&cur, part).map_err(fail)?;
+                        rustix::fs::chownat(
+                            &fd,
+                            "",
+                            Some(rustix::fs::Uid::from_raw(uid)),
+                            Some(rustix::fs::Gid::from_raw(gid)),
+                            AtFlags::EMPTY_PATH,
+                        )
+                        .map_err(fail)?;
+                        fd
+                    }
+                    // Made meanwhile by someone else: theirs, as it is.
+                    Err(Errno::EXIST) => child(&cur, part).map_err(fail)?,
+                    Err(e) => return Err(fail(e)),
+                }
             }
-        }
-        done = next;
+            Err(Errno::LOOP) => in_root(&done).map_err(fail)?,
+            Err(e) => return Err(fail(e)),
+        };
     }
-    open(rel).map(drop).map_err(fail)
+    Ok(())
 }
 
 /// Builds the spec. `rootfs` is an fd of the mounted rootfs, used (only) to read the

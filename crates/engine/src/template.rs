@@ -1917,8 +1917,8 @@ fn go_g(a: f64, p: usize) -> String {
     }
 }
 
-/// strconv.Quote.
-fn go_quote(s: &str) -> String {
+/// Go's strconv.Quote (also ps's COMMAND column).
+pub fn go_quote(s: &str) -> String {
     let mut q = String::from("\"");
     for c in s.chars() {
         match c {

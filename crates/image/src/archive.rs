@@ -633,22 +633,8 @@ pub fn import(
     let m = mf::Manifest {
         schema_version: 2,
         media_type: Some(mf::OCI_MANIFEST.into()),
-        config: Descriptor {
-            media_type: mf::OCI_CONFIG.into(),
-            digest: cdigest,
-            size: cfg_bytes.len() as u64,
-            platform: None,
-            annotations: None,
-            urls: None,
-        },
-        layers: vec![Descriptor {
-            media_type: layer_media(c, true).into(),
-            digest: ldigest,
-            size: lsize,
-            platform: None,
-            annotations: None,
-            urls: None,
-        }],
+        config: Descriptor::new(mf::OCI_CONFIG, cdigest, cfg_bytes.len() as u64),
+        layers: vec![Descriptor::new(layer_media(c, true), ldigest, lsize)],
         annotations: None,
     };
     let mbody = serde_json::to_vec(&m).expect("json");

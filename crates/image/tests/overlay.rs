@@ -33,14 +33,7 @@ fn image(store: &Store, layers: Vec<Vec<u8>>) -> ImageRecord {
     for l in &layers {
         let d = store.write_blob(l).unwrap();
         diff_ids.push(sha256_digest(l));
-        descs.push(Descriptor {
-            media_type: OCI_LAYER.into(),
-            digest: d,
-            size: l.len() as u64,
-            platform: None,
-            annotations: None,
-            urls: None,
-        });
+        descs.push(Descriptor::new(OCI_LAYER, d, l.len() as u64));
     }
     let cfg = ImageConfig {
         rootfs: RootFs {

@@ -105,6 +105,20 @@ pub struct Descriptor {
     pub urls: Option<Vec<String>>,
 }
 
+impl Descriptor {
+    /// A plain descriptor: no platform, annotations or URLs.
+    pub fn new(media_type: impl Into<String>, digest: impl Into<String>, size: u64) -> Self {
+        Descriptor {
+            media_type: media_type.into(),
+            digest: digest.into(),
+            size,
+            platform: None,
+            annotations: None,
+            urls: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Manifest {

@@ -105,13 +105,8 @@ impl UpdateArgs {
                 .transpose()
                 .map_err(Into::into)
         };
+        // Values are checked by the engine, as create's (engine::spec::linux_resources).
         let memory = size(&self.memory)?;
-        if memory.is_some_and(|m| m > 0 && m < berth_engine::options::MIN_MEMORY) {
-            bail!(
-                "Minimum memory limit allowed is {}MB",
-                berth_engine::options::MIN_MEMORY >> 20
-            );
-        }
         if self.cpus.is_some() && (self.cpu_period.is_some() || self.cpu_quota.is_some()) {
             bail!("conflicting options: Nano CPUs and CPU Period/Quota cannot both be set");
         }

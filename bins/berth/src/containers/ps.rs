@@ -93,24 +93,6 @@ pub fn status_text(s: &ContainerState) -> String {
     }
 }
 
-/// Go's strconv.Quote for what ps shows.
-fn go_quote(s: &str) -> String {
-    let mut q = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => q.push_str("\\\""),
-            '\\' => q.push_str("\\\\"),
-            '\n' => q.push_str("\\n"),
-            '\t' => q.push_str("\\t"),
-            '\r' => q.push_str("\\r"),
-            c if c.is_control() => q.push_str(&format!("\\x{:02x}", c as u32)),
-            c => q.push(c),
-        }
-    }
-    q.push('"');
-    q
-}
-
 fn ellipsis(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         return s.to_string();
@@ -190,7 +172,7 @@ pub fn row(c: &ContainerConfig, s: &ContainerState, trunc: bool) -> Value {
         })
         .collect();
     json!({
-        "Command": go_quote(&command),
+        "Command": berth_engine::template::go_quote(&command),
         "CreatedAt": go_time(&c.created),
         "ID": if trunc { short_id(&c.id).to_string() } else { c.id.clone() },
         "Image": c.options.image,
@@ -452,6 +434,7 @@ pub fn ps(e: &Eng, a: PsArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use berth_engine::template::go_quote;
 
     #[test]
     fn quoting_and_status() {

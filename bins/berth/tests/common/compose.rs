@@ -699,8 +699,7 @@ pub fn load_image_with(
     config: serde_json::Value,
     files: &[(&str, &str, u32)],
 ) {
-    use crate::common::{gzip, sha, Layer};
-    let l1 = crate::common::engine::full_busybox_layer();
+    use crate::common::{sha, Layer};
     let mut l = Layer::new();
     let mut dirs = BTreeSet::new();
     for (p, text, mode) in files {
@@ -717,32 +716,12 @@ pub fn load_image_with(
         }
         l = l.file(p, text.as_bytes(), *mode);
     }
-    let l2 = l.tar();
-    let cfg = serde_json::json!({
-        "architecture": "amd64", "os": "linux", "created": "2024-01-01T00:00:00Z",
-        "config": config,
-        "rootfs": {"type": "layers", "diff_ids": [sha(&l1), sha(&l2)]},
-    });
-    let manifest = serde_json::json!([{
-        "Config": "config.json", "RepoTags": [tag], "Layers": ["l1.tar.gz", "l2.tar.gz"],
-    }]);
-    let mut a = tar::Builder::new(Vec::new());
-    let mut add = |name: &str, data: &[u8]| {
-        let mut h = tar::Header::new_ustar();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_entry_type(tar::EntryType::Regular);
-        a.append_data(&mut h, name, data).unwrap();
-    };
-    add("config.json", &serde_json::to_vec(&cfg).unwrap());
-    add("l1.tar.gz", &gzip(&l1));
-    add("l2.tar.gz", &gzip(&l2));
-    add("manifest.json", &serde_json::to_vec(&manifest).unwrap());
+    let archive = crate::common::engine::image_archive(tag, "amd64", config, &[l.tar()]);
     let p = e
         .dir
         .path()
         .join(format!("img-{}.tar", &sha(tag.as_bytes())[7..19]));
-    std::fs::write(&p, a.into_inner().unwrap()).unwrap();
+    std::fs::write(&p, archive).unwrap();
     e.ok(&["load", "-i", p.to_str().unwrap()]);
 }
 

@@ -24,14 +24,27 @@ pub struct Engine {
 
 /// A one-layer busybox image with the given image config ("config" object of the image).
 pub fn busybox_archive(tag: &str, config: serde_json::Value) -> Vec<u8> {
-    let l1 = full_busybox_layer();
+    image_archive(tag, "amd64", config, &[])
+}
+
+/// A docker-archive of `tag`: the busybox layer, then `extra` layers (tars), with the
+/// image config's architecture `arch` and "config" object `config`.
+pub fn image_archive(
+    tag: &str,
+    arch: &str,
+    config: serde_json::Value,
+    extra: &[Vec<u8>],
+) -> Vec<u8> {
+    let mut layers = vec![full_busybox_layer()];
+    layers.extend(extra.iter().cloned());
+    let names: Vec<String> = (1..=layers.len()).map(|i| format!("l{i}.tar.gz")).collect();
     let config = serde_json::json!({
-        "architecture": "amd64", "os": "linux", "created": "2024-01-01T00:00:00Z",
+        "architecture": arch, "os": "linux", "created": "2024-01-01T00:00:00Z",
         "config": config,
-        "rootfs": {"type": "layers", "diff_ids": [sha(&l1)]},
+        "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| sha(l)).collect::<Vec<_>>()},
     });
     let manifest = serde_json::json!([{
-        "Config": "config.json", "RepoTags": [tag], "Layers": ["l1.tar.gz"],
+        "Config": "config.json", "RepoTags": [tag], "Layers": names,
     }]);
     let mut a = tar::Builder::new(Vec::new());
     let mut add = |name: &str, data: &[u8]| {
@@ -42,7 +55,9 @@ pub fn busybox_archive(tag: &str, config: serde_json::Value) -> Vec<u8> {
         a.append_data(&mut h, name, data).unwrap();
     };
     add("config.json", &serde_json::to_vec(&config).unwrap());
-    add("l1.tar.gz", &gzip(&l1));
+    for (n, l) in names.iter().zip(&layers) {
+        add(n, &gzip(l));
+    }
     add("manifest.json", &serde_json::to_vec(&manifest).unwrap());
     a.into_inner().unwrap()
 }
