@@ -24,21 +24,16 @@ if [ -z "${BERTH_BENCH_INNER:-}" ]; then
   for t in hyperfine podman conmon crun dockerd docker jq; do
     command -v $t >/dev/null || { echo "bench: $t is missing" >&2; exit 1; }
   done
-  cargo build --release -p berth >&2
-  # The runtime and the monitor static and not position-independent, as
-  # bench/runtime.sh builds the runtime: no dynamic loader, no relocations,
-  # and no libc.so pages in the monitor's RSS (2.3 MiB dynamic, 1.5 MiB static).
-  RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
-    cargo build --release --target x86_64-unknown-linux-gnu -p berth-runtime -p berth-monitor >&2
+  # The README's build: static musl, non-PIE (.cargo/config.toml).
+  cargo build --release -p berth -p berth-runtime -p berth-monitor >&2
   exec unshare -m --propagation private env BERTH_BENCH_INNER=1 "$0" "$@"
 fi
 umount /sys/fs/cgroup/unified 2>/dev/null || true
 
 # cargo honours CARGO_TARGET_DIR; so do the paths.
 T=${CARGO_TARGET_DIR:-$(pwd)/target}
-BIN=$T/release
-export BERTH_RUNTIME=$T/x86_64-unknown-linux-gnu/release/berth-runtime
-export BERTH_MONITOR=$T/x86_64-unknown-linux-gnu/release/berth-monitor
+# berth finds berth-runtime and berth-monitor beside it.
+BIN=$T/x86_64-unknown-linux-musl/release
 OUT=$(pwd)/bench/results
 mkdir -p "$OUT"
 W=$(mktemp -d /tmp/berth-ebench.XXXXXX)

@@ -133,10 +133,8 @@ case "${BNB_STAGE:-}" in
     esac
   done
   if [[ " $ENGINES " == *" berth "* ]]; then
-    cargo build --release -p berth -p berth-dns >&2
-    # As bench/engine.sh: the runtime and the monitor static, not PIE.
-    RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
-      cargo build --release --target x86_64-unknown-linux-gnu -p berth-runtime -p berth-monitor >&2
+    # The README's build: static musl, non-PIE (.cargo/config.toml).
+    cargo build --release -p berth -p berth-dns -p berth-runtime -p berth-monitor >&2
   fi
   before=$(host_state)
   [ "$(cat /proc/sys/net/ipv4/ip_forward)" = 0 ] || { echo "bench: the host's ip_forward is not 0 to begin with" >&2; exit 1; }
@@ -270,10 +268,9 @@ engine)
   berth)
     # The four binaries side by side, so that each finds the others (berth
     # the runtime and the monitor, the monitor berth-dns) by any rule.
+    R=$T/x86_64-unknown-linux-musl/release
     mkdir -p "$E/bin"
-    cp "$T/release/berth" "$T/release/berth-dns" "$T/x86_64-unknown-linux-gnu/release/berth-runtime" \
-      "$T/x86_64-unknown-linux-gnu/release/berth-monitor" "$E/bin/"
-    export BERTH_RUNTIME=$E/bin/berth-runtime BERTH_MONITOR=$E/bin/berth-monitor
+    cp "$R/berth" "$R/berth-dns" "$R/berth-runtime" "$R/berth-monitor" "$E/bin/"
     export BERTH_CGROUP_PARENT=$CG/berth
     X="$E/bin/berth --root $E/root"
     RUNFLAGS=

@@ -30,7 +30,7 @@ if [ ! -x /bin/busybox ] || ! file -L /bin/busybox 2>/dev/null | grep -q static 
 fi
 echo "== building berth-runtime, berth, berth-monitor and berth-dns (release)"
 cargo build --release -p berth-runtime -p berth -p berth-monitor -p berth-dns
-RT=$(pwd)/target/release/berth-runtime
+RT=$(pwd)/target/x86_64-unknown-linux-musl/release/berth-runtime
 
 WORK=$(mktemp -d /tmp/berth-demo.XXXXXX)
 STATE=$WORK/state
@@ -40,7 +40,7 @@ NS=berth-demo-$$
 CNS=berth-demo-client-$$
 ip netns add "$NS"
 ip -n "$NS" link set lo up
-B="nsenter --net=/run/netns/$NS -- $(pwd)/target/release/berth --root $WORK/berth"
+B="nsenter --net=/run/netns/$NS -- $(pwd)/target/x86_64-unknown-linux-musl/release/berth --root $WORK/berth"
 export BERTH_CGROUP_PARENT=/berth-demo/engine
 cleanup() {
   for id in $($B ps -aq --no-trunc 2>/dev/null); do $B rm -f -v "$id" >/dev/null 2>&1; done
@@ -173,5 +173,5 @@ echo "== 5. services: the supermarket under berth compose"
 # section makes and removes them); the images are built from /bin/busybox (needs jq).
 # shellcheck source=../examples/supermarket/demo-section.sh
 source examples/supermarket/demo-section.sh
-supermarket_demo "$(pwd)/target/release/berth"
+supermarket_demo "$(pwd)/target/x86_64-unknown-linux-musl/release/berth"
 echo "demo done"

@@ -5,12 +5,12 @@
 # snippets use /tmp/store, /tmp/bundle...), a throwaway network namespace
 # (scripts/in-netns.sh), cgroups under /berth-readme; everything is removed after.
 # The binaries are the ones already built: `cargo build` lines are skipped and
-# target/release/ stands for $BERTH_BIN_DIR (default: ${CARGO_TARGET_DIR:-target}/debug,
-# what scripts/test.sh builds).
+# target/x86_64-unknown-linux-musl/release/ stands for $BERTH_BIN_DIR (default: that very
+# directory under ${CARGO_TARGET_DIR:-target}, what scripts/test.sh builds).
 #   scripts/readme-check.sh [README]
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BIN_DIR=$(realpath "${BERTH_BIN_DIR:-${CARGO_TARGET_DIR:-$ROOT/target}/debug}")
+BIN_DIR=$(realpath "${BERTH_BIN_DIR:-${CARGO_TARGET_DIR:-$ROOT/target}/x86_64-unknown-linux-musl/release}")
 [ "${1:-}" = --inside ] || README=$(realpath "${1:-$ROOT/README.md}")
 [ "$(id -u)" = 0 ] || { echo "readme-check.sh: run as root" >&2; exit 1; }
 [ -x "$BIN_DIR/berth" ] || { echo "readme-check.sh: no berth in $BIN_DIR" >&2; exit 1; }
@@ -27,7 +27,8 @@ if [ "${1:-}" != --inside ]; then
     inblock { print }
   ' "$README" |
     grep -v '^cargo build' |
-    sed -e "s#\$PWD/target/release/#$BIN_DIR/#g" -e "s#target/release/#$BIN_DIR/#g" > "$W/snippets.sh"
+    sed -e "s#\$PWD/target/x86_64-unknown-linux-musl/release/#$BIN_DIR/#g" \
+      -e "s#target/x86_64-unknown-linux-musl/release/#$BIN_DIR/#g" > "$W/snippets.sh"
   [ -s "$W/snippets.sh" ] || { echo "readme-check.sh: no snippets in $README" >&2; exit 1; }
   cp "$W/snippets.sh" "$W/run.sh"
   status=0

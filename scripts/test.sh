@@ -38,9 +38,12 @@ if [ "$(cat /proc/sys/net/ipv4/ip_forward)" != 0 ]; then
 fi
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 
-# 2. Build every binary the black-box tests drive.
-echo "== build"
-cargo build --workspace --bins
+# 2. Build the binaries the black-box tests drive: the shipped ones, as the README, the
+# demo and the benchmarks build them (release, static musl; .cargo/config.toml). The
+# tests themselves run in the dev profile and drive these (BERTH_BIN_DIR).
+echo "== build (release, as shipped)"
+cargo build --release --workspace --bins
+export BERTH_BIN_DIR=${CARGO_TARGET_DIR:-$ROOT/target}/x86_64-unknown-linux-musl/release
 
 # 3. Unit and black-box tests, one process per test, all inside a network namespace of
 # their own (scripts/in-netns.sh): the engine turns on forwarding and makes bridges and

@@ -27,7 +27,7 @@ fn main() {
             "-C",
             "panic=abort",
         ])
-        .args(["--target", "x86_64-unknown-linux-gnu"])
+        .args(["--target", "x86_64-unknown-linux-musl"])
         .arg("probe/probe.rs")
         .arg("-o")
         .arg(&bin)

@@ -4,10 +4,9 @@
 #
 # Usage: tests/v2vm-run.sh STATIC_RUNTIME [TEST_FILE...]
 #   STATIC_RUNTIME  a statically linked runtime binary (runc/crun from Debian are dynamic), e.g.
-#                   RUSTFLAGS="-C target-feature=+crt-static" cargo build -p berth-runtime \
-#                     --target x86_64-unknown-linux-gnu
+#                   target/x86_64-unknown-linux-musl/debug/berth-runtime (`cargo build -p berth-runtime`)
 #   TEST_FILE       names of files in tests/tests without .rs (default: cgroups; about 10 s per test under TCG)
-# Builds the test binaries with +crt-static into $STATIC_TARGET_DIR (default /work/target-tests-static),
+# Builds the test binaries (static musl, .cargo/config.toml) into $STATIC_TARGET_DIR (default /work/target-tests-static),
 # boots the guest once and runs every binary there, one test at a time. Exit status: failures > 0.
 set -eu
 RT=${1:?usage: $0 STATIC_RUNTIME [TEST_FILE...]}
@@ -16,10 +15,10 @@ TESTS=${*:-cgroups}
 HERE=$(cd "$(dirname "$0")" && pwd)
 V2VM=${V2VM:-$HERE/vm/v2vm.sh}
 TD=${STATIC_TARGET_DIR:-/work/target-tests-static}
-TRIPLE=x86_64-unknown-linux-gnu
+TRIPLE=x86_64-unknown-linux-musl
 
 file -L "$RT" | grep -q 'static' || { echo "$RT is not statically linked" >&2; exit 2; }
-(cd "$HERE/.." && CARGO_TARGET_DIR=$TD RUSTFLAGS="-C target-feature=+crt-static" \
+(cd "$HERE/.." && CARGO_TARGET_DIR=$TD \
   cargo build -q -p berth-tests --tests --target $TRIPLE)
 
 P=$(mktemp -d /tmp/berth-v2vm-payload.XXXXXX)

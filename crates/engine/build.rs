@@ -16,7 +16,7 @@ fn main() {
         .args(["--edition", "2021", "--crate-name", "berth_init"])
         .args(["-C", "opt-level=s", "-C", "target-feature=+crt-static"])
         .args(["-C", "strip=symbols", "-C", "panic=abort"])
-        .args(["--target", "x86_64-unknown-linux-gnu"])
+        .args(["--target", "x86_64-unknown-linux-musl"])
         .arg(&src)
         .arg("-o")
         .arg(&bin)

@@ -16,7 +16,7 @@
 # Usage: examples/supermarket/build-images.sh [--out DIR] [--no-load] [ENGINE...]
 #   ENGINE...  the engine command with its global flags (default: berth, with
 #              --root "$BERTH_ROOT" if BERTH_ROOT is set), e.g.
-#                build-images.sh target/release/berth --root /tmp/b
+#                build-images.sh target/x86_64-unknown-linux-musl/release/berth --root /tmp/b
 #                build-images.sh docker -H unix:///tmp/d/docker.sock
 #                build-images.sh podman --root /tmp/p/root --runroot /tmp/p/run
 #   --out DIR  keep the tarballs in DIR (one per image, named like

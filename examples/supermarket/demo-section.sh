@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The supermarket section of the demo (issue 12), for scripts/demo.sh:
 #   source examples/supermarket/demo-section.sh
-#   supermarket_demo "$(pwd)/target/release/berth"
+#   supermarket_demo "$(pwd)/target/x86_64-unknown-linux-musl/release/berth"
 # or on its own: examples/supermarket/demo-section.sh [BERTH_BIN]. As root.
 # Inside a throwaway "host" network namespace (and a "client" one joined to it by a veth
 # pair), with a throwaway storage root:
@@ -15,7 +15,7 @@
 # Needs `berth compose`; berth-runtime, berth-monitor and berth-dns beside BERTH_BIN.
 
 supermarket_demo() {
-  local bin=${1:-$(pwd)/target/release/berth}
+  local bin=${1:-$(pwd)/target/x86_64-unknown-linux-musl/release/berth}
   local here
   here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
   (

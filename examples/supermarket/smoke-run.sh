@@ -7,13 +7,13 @@
 #   - the healthchecks turn healthy; `berth inspect` gives each replica's pid.
 # All inside a throwaway network namespace with a throwaway storage root; everything is
 # removed afterwards. As root.
-#   examples/supermarket/smoke-run.sh [BERTH_BIN]   (default: target/release/berth,
+#   examples/supermarket/smoke-run.sh [BERTH_BIN]   (default: target/x86_64-unknown-linux-musl/release/berth,
 #   with berth-runtime, berth-monitor and berth-dns beside it)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 cd "$HERE/../.."
 [ "$(id -u)" = 0 ] || { echo "smoke-run.sh: run as root" >&2; exit 1; }
-BIN=$(realpath "${1:-${CARGO_TARGET_DIR:-target}/release/berth}")
+BIN=$(realpath "${1:-${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-musl/release/berth}")
 [ -x "$BIN" ] || { echo "smoke-run.sh: no berth at $BIN (cargo build --release -p berth -p berth-monitor -p berth-runtime -p berth-dns)" >&2; exit 1; }
 [ "$(cat /proc/sys/net/ipv4/ip_forward)" = 0 ] || { echo "smoke-run.sh: the host's ip_forward is on to begin with" >&2; exit 1; }
 

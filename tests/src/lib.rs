@@ -31,19 +31,17 @@ pub const CMD_TIMEOUT: Duration = Duration::from_secs(30);
 // ---------------------------------------------------------------------------------------------
 // Locating the binaries
 
-/// The runtime under test: `$BERTH_TEST_RUNTIME`, else `$CARGO_TARGET_DIR/debug/berth-runtime`, else the
-/// `berth-runtime` next to the test executable's profile dir (walking up from it).
+/// The runtime under test: `$BERTH_TEST_RUNTIME`, else `$BERTH_BIN_DIR/berth-runtime` (the
+/// shipped build scripts/test.sh tests), else the `berth-runtime` of the test executable's
+/// own profile dir (walking up from it).
 pub fn runtime_path() -> PathBuf {
     static P: OnceLock<PathBuf> = OnceLock::new();
     P.get_or_init(|| {
         if let Some(p) = std::env::var_os("BERTH_TEST_RUNTIME") {
             return PathBuf::from(p);
         }
-        if let Some(t) = std::env::var_os("CARGO_TARGET_DIR") {
-            let p = PathBuf::from(t).join("debug").join("berth-runtime");
-            if p.exists() {
-                return p;
-            }
+        if let Some(d) = std::env::var_os("BERTH_BIN_DIR") {
+            return PathBuf::from(d).join("berth-runtime");
         }
         let exe = std::env::current_exe().expect("current_exe");
         for dir in exe.ancestors().skip(1) {

@@ -10,7 +10,7 @@
 # Measured 2026-12-06 with tests/vm/v2vm.sh (2-core host, TCG, 1 vCPU): 12 passed, 0 failed
 # in 373 s total (162 s cold release build, 500 cycles 187.9 s = 375 ms/cycle).
 #
-# Knobs: V2VM (path of the VM harness, default tests/vm/v2vm.sh), BERTH_STATIC_TARGET_DIR (default /work/target-static),
+# Knobs: V2VM (path of the VM harness, default tests/vm/v2vm.sh), BERTH_STATIC_TARGET_DIR (default: the workspace target dir, whose build is the static one),
 # PROFILE (release | debug; default release: under TCG a debug runtime needs ~6 s per
 # create/start/delete cycle), CYCLES (default 500), KEEP_PAYLOAD=1 to keep the payload dir;
 # V2VM_* pass through (V2VM_TIMEOUT defaults to 2400 s here).
@@ -19,22 +19,22 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 ws=$(cd "$here/../.." && pwd)
 V2VM=${V2VM:-$ws/tests/vm/v2vm.sh}
-TD=${BERTH_STATIC_TARGET_DIR:-/work/target-static}
+TD=${BERTH_STATIC_TARGET_DIR:-${CARGO_TARGET_DIR:-$ws/target}}
 CYCLES=${CYCLES:-500}
 PROFILE=${PROFILE:-release}
 export V2VM_TIMEOUT=${V2VM_TIMEOUT:-2400}
 start=$(date +%s)
 
-# 1. A static berth-runtime (the guest is a busybox initramfs: no libc). --target keeps
-#    crt-static off the host's proc-macros.
+# 1. A static berth-runtime (the guest is a busybox initramfs: no libc), the shipped
+#    musl build of .cargo/config.toml.
 case $PROFILE in
 release) pflag=--release ;;
 debug) pflag= ;;
 *) echo "PROFILE must be release or debug" >&2; exit 2 ;;
 esac
-(cd "$ws" && RUSTFLAGS='-C target-feature=+crt-static' CARGO_TARGET_DIR="$TD" \
-    cargo build -q $pflag -p berth-runtime --target x86_64-unknown-linux-gnu)
-bin="$TD/x86_64-unknown-linux-gnu/$PROFILE/berth-runtime"
+(cd "$ws" && CARGO_TARGET_DIR="$TD" \
+    cargo build -q $pflag -p berth-runtime --target x86_64-unknown-linux-musl)
+bin="$TD/x86_64-unknown-linux-musl/$PROFILE/berth-runtime"
 if ! file "$bin" | grep -Eq 'statically linked|static-pie linked'; then
     echo "FAIL build: $bin is not static: $(file "$bin")" >&2
     exit 1

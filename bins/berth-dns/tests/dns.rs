@@ -57,7 +57,11 @@ fn start_dns(ns: &TestNs, root: &Path, resolv: &Path) -> (Child, String, Duratio
     let t = Instant::now();
     let mut c = Command::new("nsenter")
         .arg(format!("--net=/run/netns/{}", ns.name))
-        .arg(env!("CARGO_BIN_EXE_berth-dns"))
+        .arg(match std::env::var_os("BERTH_BIN_DIR") {
+            // scripts/test.sh: the shipped (release) build.
+            Some(d) => std::path::Path::new(&d).join("berth-dns"),
+            None => env!("CARGO_BIN_EXE_berth-dns").into(),
+        })
         .args([
             "--root",
             root.to_str().unwrap(),

@@ -9,7 +9,15 @@ pub const DEFAULT_ROOT: &str = "/run/berth-runtime";
 #[derive(Parser, Debug)]
 #[command(
     name = "berth-runtime",
-    version = concat!("version ", env!("CARGO_PKG_VERSION"), "\nspec: ", "1.2.0"),
+    // runc's shape (`runc version`, `commit:`, `spec:`, then its toolchain).
+    version = concat!(
+        "version ", env!("CARGO_PKG_VERSION"),
+        "\ncommit: ", env!("BERTH_BUILD_COMMIT"),
+        "\nspec: 1.2.0",
+        "\nrustc: ", env!("BERTH_BUILD_RUSTC"),
+        "\nbuild: ", env!("BERTH_BUILD_INFO"),
+        "\nseccomp: built in (no libseccomp)"
+    ),
     about = "an OCI runtime with runc's command line"
 )]
 struct Low {
@@ -245,6 +253,29 @@ pub enum Command {
         stats: bool,
         interval: std::time::Duration,
     },
+}
+
+impl Command {
+    /// runc's name of the command, for log lines.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Create(_) => "create",
+            Command::Run(..) => "run",
+            Command::Start { .. } => "start",
+            Command::State { .. } => "state",
+            Command::Kill { .. } => "kill",
+            Command::Delete { .. } => "delete",
+            Command::Pause { .. } => "pause",
+            Command::Resume { .. } => "resume",
+            Command::List { .. } => "list",
+            Command::Ps { .. } => "ps",
+            Command::Spec { .. } => "spec",
+            Command::Features => "features",
+            Command::Exec(_) => "exec",
+            Command::Update(_) => "update",
+            Command::Events { .. } => "events",
+        }
+    }
 }
 
 pub fn parse() -> (Global, Command) {

@@ -17,7 +17,7 @@ use anyhow::{Context, Result};
 use berth_runtime_core::container::{self, Container};
 use berth_runtime_core::spawn::{self, CreateOpts};
 use berth_runtime_core::state::{Root, Status};
-use berth_runtime_core::{error_chain, Error as RtError};
+use berth_runtime_core::{error_chain, timing, Error as RtError};
 
 use args::{Command, Global};
 
@@ -30,12 +30,38 @@ macro_rules! outln {
 }
 
 fn main() {
+    // When the command began: the first image's start, carried over the
+    // re-exec below (for --debug's phase timings).
+    let t_main = timing::now_ns();
+    let t0 = match std::env::var(timing::START_ENV) {
+        Ok(v) => {
+            std::env::remove_var(timing::START_ENV);
+            v.parse().unwrap_or(t_main)
+        }
+        Err(_) => t_main,
+    };
+    // Errors are printed as a chain of messages, never with a backtrace: with
+    // RUST_BACKTRACE set, anyhow would capture one per error (a sort of every
+    // unwind table of the binary, about 1 ms).
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    }
     // Re-exec from the sealed copy before any parsing, so that the first
     // image does nothing the second one repeats.
     if let Some(root) = early_seal_root() {
+        std::env::set_var(timing::START_ENV, t0.to_string());
         let _ = berth_runtime_core::selfexe::ensure_sealed(&root);
+        std::env::remove_var(timing::START_ENV);
     }
     let (global, cmd) = args::parse();
+    if global.debug {
+        timing::enable(t0);
+        if t_main > t0 {
+            timing::mark_at("re-exec from the sealed copy", t_main);
+        }
+        timing::mark("argument parsing");
+    }
+    let what = cmd.name();
     // The caller's fds beyond stdio and --preserve-fds must not reach the container:
     // closed before anything of ours is opened (a created init holds what it inherited
     // until its exec; close-on-exec alone would leave them there till start), as runc.
@@ -56,6 +82,12 @@ fn main() {
             1
         }
     };
+    if timing::enabled() {
+        logger.debug(&format!(
+            "{what} phases: {}",
+            timing::format(&timing::take())
+        ));
+    }
     std::process::exit(code);
 }
 
@@ -127,6 +159,7 @@ fn run(g: &Global, cmd: Command, logger: &log::Logger) -> Result<i32> {
             let mut opts = c.to_opts(g)?;
             opts.run = true;
             let (cfg, raw) = berth_oci::load_with_bytes(&opts.bundle)?;
+            timing::mark("config load and validation");
             let mut pty_end = None;
             let mut console = None;
             if cfg.process.terminal && opts.console_socket.is_none() {
@@ -180,6 +213,7 @@ fn run(g: &Global, cmd: Command, logger: &log::Logger) -> Result<i32> {
         }
         Command::Start { id } => {
             let mut c = Container::open(&root, &id)?;
+            timing::mark("open state");
             logger.debug(&format!(
                 "starting container {id} (init pid {})",
                 c.state.pid
@@ -204,6 +238,13 @@ fn run(g: &Global, cmd: Command, logger: &log::Logger) -> Result<i32> {
         }
         Command::Delete { id, force } => {
             let c = match Container::open(&root, &id) {
+                Ok(c) => {
+                    timing::mark("open state");
+                    Ok(c)
+                }
+                e => e,
+            };
+            let c = match c {
                 Ok(c) => c,
                 Err(RtError::NotExist(_)) if force => return Ok(0),
                 Err(RtError::NoState(_) | RtError::CorruptState { .. }) if force => {
@@ -310,6 +351,7 @@ fn hygiene(root: &Root, preserve: u32) {
     }
     let _ = berth_sys::process::cloexec_from(3 + preserve as i32);
     let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
+    timing::mark("fd hygiene, not dumpable");
 }
 
 fn open_ro(root: &Root, id: &str) -> Result<Container, RtError> {
@@ -516,6 +558,7 @@ fn exec(root: &Root, a: &args::ExecArgs, logger: &log::Logger) -> Result<i32> {
     }
     let c = open_ro(root, &a.id)?;
     let cfg = ex::container_config(&c)?;
+    timing::mark("open state, config");
     let mut p = match &a.process {
         Some(path) => {
             if !a.command.is_empty() {
@@ -599,6 +642,7 @@ fn exec(root: &Root, a: &args::ExecArgs, logger: &log::Logger) -> Result<i32> {
         _ => None,
     };
     let seccomp = berth_runtime_core::seccomp::prepare(&cfg, &root.path)?;
+    timing::mark("process options, seccomp compile");
     let (pid, _) = ex::exec(
         &c,
         cfg,
@@ -626,5 +670,7 @@ fn exec(root: &Root, a: &args::ExecArgs, logger: &log::Logger) -> Result<i32> {
         ),
         None => None,
     };
-    Ok(ex::wait_foreground(pid, pty)?)
+    let code = ex::wait_foreground(pid, pty)?;
+    timing::mark("process ran");
+    Ok(code)
 }

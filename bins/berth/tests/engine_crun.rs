@@ -16,7 +16,7 @@ fn crun_runs_the_engine_scenario() {
     let e = Engine::new();
     let berth = format!(
         "{} --root {}",
-        env!("CARGO_BIN_EXE_berth"),
+        common::berth_exe().display(),
         e.root().display()
     );
     // Every step prints a marker the test checks; `set -e` stops at the first failure.

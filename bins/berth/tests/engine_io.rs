@@ -208,7 +208,7 @@ fn exec_tty_under_a_pty() {
     let e = Eng::new();
     run_d(&e, "tt", LOOP_TERM);
     // `script` gives the CLI a terminal; the process sees a tty of its own.
-    let berth = env!("CARGO_BIN_EXE_berth");
+    let berth = common::berth_exe().display().to_string();
     let cmdline = format!(
         "stty rows 33 cols 77; {berth} --root {} exec -it tt sh -c 'tty; stty size; exit 3'",
         e.root().display()

@@ -599,7 +599,7 @@ fn stop_without_monitor_signals_the_container() {
 #[test]
 fn interactive_tty_under_script() {
     let e = Engine::new();
-    let berth = env!("CARGO_BIN_EXE_berth");
+    let berth = common::berth_exe().display().to_string();
     let cmd = format!(
         "{berth} --root {} run --rm -it {IMAGE} sh",
         e.root().display()

@@ -15,7 +15,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn bin(name: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_BIN_EXE_berth")).with_file_name(name);
+    // $BERTH_BIN_DIR: the shipped build scripts/test.sh runs the tests against.
+    let p = match std::env::var_os("BERTH_BIN_DIR") {
+        Some(d) => Path::new(&d).join(name),
+        None => Path::new(env!("CARGO_BIN_EXE_berth")).with_file_name(name),
+    };
     assert!(
         p.is_file(),
         "{} missing: run `cargo build --workspace --bins` first",

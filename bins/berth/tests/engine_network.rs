@@ -36,7 +36,7 @@ fn netprobe() -> &'static str {
                     "-C",
                     "target-feature=+crt-static",
                 ])
-                .args(["--target", "x86_64-unknown-linux-gnu", "-o"])
+                .args(["--target", "x86_64-unknown-linux-musl", "-o"])
                 .arg(&tmp)
                 .arg(src)
                 .status()

@@ -18,7 +18,10 @@ fn runtime() -> PathBuf {
     if let Some(p) = std::env::var_os("BERTH_RUNTIME") {
         return p.into();
     }
-    // target/debug/deps/engine_spec-HASH -> target/debug/berth-runtime
+    if let Some(d) = std::env::var_os("BERTH_BIN_DIR") {
+        return Path::new(&d).join("berth-runtime");
+    }
+    // target/<triple>/debug/deps/engine_spec-HASH -> target/<triple>/debug/berth-runtime
     let exe = std::env::current_exe().unwrap();
     let p = exe
         .parent()

@@ -371,7 +371,7 @@ fn item11_messages() {
 fn item12_cli_reference_and_completions() {
     let doc = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/cli.md");
     let want = std::fs::read_to_string(&doc).unwrap();
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+    let o = std::process::Command::new(common::berth_exe())
         .arg("__cli-doc")
         .output()
         .unwrap();
@@ -385,7 +385,7 @@ fn item12_cli_reference_and_completions() {
         ("zsh", "#compdef berth"),
         ("fish", "complete -c berth"),
     ] {
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        let o = std::process::Command::new(common::berth_exe())
             .args(["completion", shell])
             .output()
             .unwrap();

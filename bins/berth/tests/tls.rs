@@ -9,7 +9,10 @@ fn tls_registry_in_private_netns() {
         .arg("-n")
         .arg("bash")
         .arg(&script)
-        .arg(env!("CARGO_BIN_EXE_berth"))
+        .arg(match std::env::var_os("BERTH_BIN_DIR") {
+            Some(d) => std::path::Path::new(&d).join("berth"),
+            None => env!("CARGO_BIN_EXE_berth").into(),
+        })
         .arg(w.path())
         .output()
         .unwrap();

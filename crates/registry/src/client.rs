@@ -157,7 +157,10 @@ impl Client {
     }
 
     fn build(&self, host: &str, noverify: bool) -> Result<reqwest::Client> {
+        // Names through hickory (/etc/hosts, then resolv.conf's servers), never glibc's
+        // getaddrinfo: the binary is static and must not load NSS modules at run time.
         let mut b = reqwest::Client::builder()
+            .hickory_dns(true)
             .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(30))
             .danger_accept_invalid_certs(noverify);

@@ -10,7 +10,7 @@ use berth_cgroups::Manager;
 use crate::hooks::{self, HookKind};
 use crate::spawn::Created;
 use crate::state::{self, ContainerDir, Phase, Root, State, Status};
-use crate::{Error, Result};
+use crate::{timing, Error, Result};
 
 pub struct Container {
     pub dir: ContainerDir,
@@ -123,26 +123,33 @@ impl Container {
             }
         }
         release_init(&self.dir, &self.state)?;
+        timing::mark("[9] release, startContainer hooks, exec");
         self.state.phase = Phase::Started;
         self.dir.save(&self.state)?;
         let _ = std::fs::remove_file(self.dir.fifo_path());
+        timing::mark("state started");
         Ok(self.poststart())
     }
 
     /// `run`: release init over the sync socket (no exec fifo was made).
     pub fn start_run(&mut self, sync: &crate::sync::ParentSync) -> Result<Vec<String>> {
         sync.start()?;
+        timing::mark("[9] release");
         self.state.phase = Phase::Started;
         self.dir.save(&self.state)?;
+        timing::mark("state started");
         Ok(self.poststart())
     }
 
     fn poststart(&self) -> Vec<String> {
         let mut warnings = Vec::new();
         if let Some(h) = &self.state.hooks {
-            let st = hook_state(&self.state, "running");
-            if let Err(e) = hooks::run(h, HookKind::Poststart, &st) {
-                warnings.push(crate::error_chain(&e));
+            if !hooks::list(h, HookKind::Poststart).is_empty() {
+                let st = hook_state(&self.state, "running");
+                if let Err(e) = hooks::run(h, HookKind::Poststart, &st) {
+                    warnings.push(crate::error_chain(&e));
+                }
+                timing::mark("poststart hooks");
             }
         }
         warnings
@@ -188,6 +195,7 @@ impl Container {
                 wait_gone(self.state.pid, 5000);
             }
         }
+        timing::mark("status, kill");
         self.destroy()
     }
 
@@ -198,13 +206,18 @@ impl Container {
         if let Some(cg) = cgroup_of(&self.state) {
             cg.destroy()?;
         }
+        timing::mark("cgroup removal");
         if let Some(h) = &self.state.hooks {
-            let st = hook_state(&self.state, "stopped");
-            if let Err(e) = hooks::run(h, HookKind::Poststop, &st) {
-                warnings.push(crate::error_chain(&e));
+            if !hooks::list(h, HookKind::Poststop).is_empty() {
+                let st = hook_state(&self.state, "stopped");
+                if let Err(e) = hooks::run(h, HookKind::Poststop, &st) {
+                    warnings.push(crate::error_chain(&e));
+                }
+                timing::mark("poststop hooks");
             }
         }
         self.dir.remove()?;
+        timing::mark("state removal");
         Ok(warnings)
     }
 }
@@ -341,6 +354,7 @@ pub fn run_foreground(created: Created, pty: Option<OwnedFd>) -> Result<(i32, Ve
     let pid = c.state.pid;
     let code = attend(pid, &sigfd, pty.as_ref());
     let code = code?;
+    timing::mark("container process ran");
     c.dir.relock()?;
     // runc deletes a foreground container when it exits (destroy kills
     // whatever is left in the cgroup).
@@ -399,7 +413,8 @@ fn forward_loop(pid: i32, sigfd: &OwnedFd, pty: Option<&OwnedFd>) -> Result<i32>
     let stdout = std::io::stdout();
     let mut stdin_open = pty.is_some();
     let mut pty_open = pty.is_some();
-    let mut buf = vec![0u8; 32 * 1024];
+    // Only a pty is copied through: without one, no buffer (its pages would fault in).
+    let mut buf = vec![0u8; if pty.is_some() { 32 * 1024 } else { 0 }];
     loop {
         // Reap: init is ours (we are its subreaper); others are orphans.
         loop {

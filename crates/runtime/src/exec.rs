@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::container::{self, Container};
 use crate::state::{self, Status};
-use crate::{error_chain, init, Error, Result};
+use crate::{error_chain, init, timing, Error, Result};
 
 /// What `exec` was asked for.
 pub struct ExecOpts {
@@ -66,18 +66,11 @@ fn send(fd: &OwnedFd, m: &Msg) -> std::io::Result<()> {
 
 /// None on EOF.
 fn recv(fd: &OwnedFd) -> std::io::Result<Option<Msg>> {
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        match rustix::net::recv(fd, &mut buf, rustix::net::RecvFlags::empty()) {
-            Ok((0, _)) => return Ok(None),
-            Ok((n, _)) => {
-                return serde_json::from_slice(&buf[..n])
-                    .map(Some)
-                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
-            }
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
+    match crate::sync::recv_packet(fd)? {
+        None => Ok(None),
+        Some(p) => serde_json::from_slice(&p)
+            .map(Some)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
     }
 }
 
@@ -135,6 +128,7 @@ pub fn exec(c: &Container, mut cfg: Config, mut opts: ExecOpts) -> Result<(i32, 
         return Err(Error::BadState("cannot exec in a stopped container".into()));
     }
     let cgroup_dirs = cgroup_targets(c, opts.cgroup.as_deref())?;
+    timing::mark("namespaces, cgroups of init");
 
     let (p_end, c_end) = rustix::net::socketpair(
         rustix::net::AddressFamily::UNIX,
@@ -162,6 +156,7 @@ pub fn exec(c: &Container, mut cfg: Config, mut opts: ExecOpts) -> Result<(i32, 
     };
     drop(c_end);
     drop(console);
+    timing::mark("fork");
     let kill_c = |pid: i32| {
         if let Some(p) = rustix::process::Pid::from_raw(pid) {
             let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
@@ -182,6 +177,7 @@ pub fn exec(c: &Container, mut cfg: Config, mut opts: ExecOpts) -> Result<(i32, 
             Err(e) => Err(Error::io("exec sync".into(), e)),
         }
     };
+    timing::mark("cgroup placement");
     send(&p_end, &Msg::Go { state: None }).map_err(|e| Error::io("[E1] go".into(), e))?;
     let x_pid = match step(recv(&p_end)) {
         Ok(Some(Msg::Pid { pid })) => pid,
@@ -198,6 +194,7 @@ pub fn exec(c: &Container, mut cfg: Config, mut opts: ExecOpts) -> Result<(i32, 
         rustix::process::Pid::from_raw(c_pid),
         rustix::process::WaitOptions::empty(),
     );
+    timing::mark("[E1]/[E2] setns, fork");
     let fail = |e: Error| -> Error {
         if let Some(p) = rustix::process::Pid::from_raw(x_pid) {
             let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
@@ -219,6 +216,7 @@ pub fn exec(c: &Container, mut cfg: Config, mut opts: ExecOpts) -> Result<(i32, 
             return Err(e);
         }
     }
+    timing::mark("[E3] user, caps, seccomp, exec");
     if let Some(p) = &opts.pid_file {
         state::write_pid_file(p, x_pid).map_err(fail)?;
     }

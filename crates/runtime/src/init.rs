@@ -12,7 +12,7 @@ use berth_sys::process::exit_now;
 use crate::hooks::{self, HookKind};
 use crate::spawn::InitContext;
 use crate::sync::InitSync;
-use crate::{error_chain, rootfs, tty, Error, Result};
+use crate::{error_chain, rootfs, timing, tty, Error, Result};
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -49,7 +49,8 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext, early: Early) -> R
     let state = sync
         .wait_setup()
         .map_err(|e| err("[5] wait for setup", e))?; // [5]
-                                                     // Modes below are exact; the process's umask is set at the end.
+    timing::mark("[5] wait setup");
+    // Modes below are exact; the process's umask is set at the end.
     rustix::process::umask(rustix::fs::Mode::empty());
     rustix::process::setsid().map_err(|e| err("setsid", e))?;
 
@@ -63,14 +64,20 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext, early: Early) -> R
         None if cfg.has(NS::Mount) => Some(rootfs::prepare(cfg, &ctx)?),
         None => None,
     };
+    timing::mark("mounts");
     if let Some(p) = &prepared {
         rootfs::devices(p, cfg)?;
     }
+    timing::mark("devices");
     if hooks::has_runtime_hooks(&cfg.hooks) {
         sync.runtime_hooks()
             .map_err(|e| err("[6]/[7] runtime hooks", e))?; // [6] [7]
+        timing::mark("[6]/[7] runtime hooks");
     }
-    hooks::run(&cfg.hooks, HookKind::CreateContainer, &state)?;
+    if !hooks::list(&cfg.hooks, HookKind::CreateContainer).is_empty() {
+        hooks::run(&cfg.hooks, HookKind::CreateContainer, &state)?;
+        timing::mark("createContainer hooks");
+    }
     let mut early_procfs = None;
     if let Some(p) = &prepared {
         rootfs::enter(p, cfg, ctx.no_pivot)?;
@@ -83,12 +90,15 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext, early: Early) -> R
         rustix::process::chdir("/").map_err(|e| err("chdir /", e))?;
     }
     drop(prepared);
+    timing::mark("pivot_root");
 
     if cfg.process.terminal {
         setup_console(cfg, ctx.console.take(), cfg.has(NS::Mount))?;
+        timing::mark("console");
     }
     if cfg.has(NS::Mount) {
         rootfs::finalize(cfg)?;
+        timing::mark("masks, read-only paths");
     }
 
     // A private procfs, never the container's /proc, for the writes below
@@ -142,8 +152,10 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext, early: Early) -> R
         set_rlimit(r)?;
     }
 
+    timing::mark("sysctls, hostname, keyring, rlimits");
     let exe = find_executable(cfg)?;
     let (argv, envp) = argv_envp(&cfg.process)?;
+    timing::mark("find executable");
 
     // Only stdio and the preserved fds reach the container. Done before any
     // filter is loaded: a profile need not allow close_range.
@@ -161,7 +173,11 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext, early: Early) -> R
             sc.install(&state, hook_pid(&state))?;
         }
     }
+    if early_filter {
+        timing::mark("seccomp load");
+    }
     set_user_and_caps(cfg)?;
+    timing::mark("user, capabilities");
     if early_filter {
         // As the user now: the directory must still be reachable.
         rustix::process::chdir(&cfg.process.cwd)
@@ -174,6 +190,7 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext, early: Early) -> R
     } else {
         rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
     }
+    timing::mark("cwd, umask");
     sync.ready().map_err(|e| err("[8] report ready", e))?; // [8]
 
     // [9]: parked until `start` opens the fifo for reading (`run`: until P

@@ -16,6 +16,7 @@ pub mod selfexe;
 pub mod spawn;
 pub mod state;
 pub mod sync;
+pub mod timing;
 pub mod tty;
 
 use std::path::PathBuf;

@@ -15,7 +15,7 @@ use rustix::thread::{LinkNameSpaceType, UnshareFlags};
 use crate::hooks::{self, HookKind};
 use crate::state::{self, ContainerDir, Phase, Root, State};
 use crate::sync::{self, IntermediateSync, ParentSync};
-use crate::{error_chain, init, Error, Result};
+use crate::{error_chain, init, timing, Error, Result};
 
 /// What `create` (and `run`) were asked for, beyond the config.
 #[derive(Debug, Clone, Default)]
@@ -92,6 +92,7 @@ impl Drop for Undo<'_> {
 pub fn create(root: &Root, opts: &CreateOpts, console: Option<OwnedFd>) -> Result<Created> {
     check_bundle(opts)?;
     let (config, raw) = berth_oci::load_with_bytes(&opts.bundle)?;
+    timing::mark("config load and validation");
     create_loaded(root, opts, console, config, &raw)
 }
 
@@ -136,6 +137,7 @@ pub fn create_loaded(
         },
         crate::container::hierarchy()?,
     )?;
+    timing::mark("cgroup hierarchy");
     let mut dir = root.create(&opts.id)?;
     let mut st = State {
         id: opts.id.clone(),
@@ -156,6 +158,7 @@ pub fn create_loaded(
     // exec starts from the container's own config (the very bytes parsed),
     // whatever becomes of the bundle afterwards.
     root.publish(&mut dir, &st, &[(state::CONFIG_FILE, raw)])?;
+    timing::mark("state dir");
     let mut undo = Undo {
         dir: Some(&dir),
         cgroup: None,
@@ -164,6 +167,7 @@ pub fn create_loaded(
     };
     cgroup.create()?;
     undo.cgroup = Some(cgroup.as_ref());
+    timing::mark("cgroup creation");
 
     // `run` releases init over the sync socket; `create` parks it on the
     // exec fifo until `start`.
@@ -178,7 +182,9 @@ pub fn create_loaded(
         (Some(p), None) => Some(crate::tty::connect_console_socket(p)?),
         (None, None) => None,
     };
+    timing::mark("exec fifo, console");
     let seccomp = crate::seccomp::prepare(&config, &root.path)?;
+    timing::mark("seccomp compile");
     let ctx = InitContext {
         id: opts.id.clone(),
         console,
@@ -218,6 +224,7 @@ pub fn create_loaded(
     };
     let (forked, in_cgroup) = forked.map_err(|e| Error::io("fork".into(), e))?;
     drop(v2);
+    timing::mark("clone, namespaces");
     let c_pid = match forked {
         Fork::Child => {
             // C: drop what belongs to P, above all the state lock and P's
@@ -342,11 +349,13 @@ fn drive_parent<'a>(
     if let Some(res) = effective_resources(config) {
         cgroup.apply(&res)?;
     }
+    timing::mark("cgroup placement, resources");
     sync.go()?; // [1]
     if config.has_new(NS::User) {
         sync.wait_userns_ready()?; // [2]
         write_id_maps(c_pid, config)?;
         sync.userns_mapped()?; // [3]
+        timing::mark("[2]/[3] id maps");
     }
     let pid = if direct {
         // The child is init itself: there is no [4].
@@ -362,6 +371,7 @@ fn drive_parent<'a>(
                 )));
             }
         }
+        timing::mark("[4] init pid");
         pid
     };
     undo.init_pid = pid;
@@ -378,6 +388,7 @@ fn drive_parent<'a>(
     if !run || early_hooks {
         dir.save(st)?;
     }
+    timing::mark("state with pid");
 
     // runtime-tools (and crun) expect "created" here.
     let hook_state = hooks::state_json(config, &st.id, "created", pid);
@@ -387,11 +398,15 @@ fn drive_parent<'a>(
         hooks::run(&config.hooks, HookKind::Prestart, &hook_state)?;
         hooks::run(&config.hooks, HookKind::CreateRuntime, &hook_state)?;
         sync.hooks_done()?; // [7]
+        timing::mark("[6]/[7] prestart, createRuntime hooks");
     }
-    sync.wait_ready()?; // [8]
+    let init_phases = sync.wait_ready()?; // [8]
+    timing::mark("[5]-[8] init setup");
+    timing::merge("init:", init_phases);
     st.phase = Phase::Created;
     if !run {
         dir.save(st)?;
+        timing::mark("state created");
     }
     Ok(())
 }
@@ -447,13 +462,16 @@ fn clone_plain(flags: u64) -> std::io::Result<Fork> {
 /// I made directly in its namespaces: sync points [1] to [3] as C would
 /// do them, then init.
 fn direct_init(config: &Config, sync: IntermediateSync, ctx: InitContext) -> ! {
+    timing::restart();
     // Without a new user namespace, mounts need nothing from P: make the
     // rootfs while P places this process in its cgroups (runtime code only;
     // the container's own runs after [9], in the cgroups).
     let early = (!config.has_new(NS::User) && config.has(NS::Mount)).then(|| {
         // Modes are exact during setup, as in `init::run`.
         rustix::process::umask(rustix::fs::Mode::empty());
-        crate::rootfs::prepare(config, &ctx)
+        let p = crate::rootfs::prepare(config, &ctx);
+        timing::mark("mounts (early)");
+        p
     });
     let res = sync
         .wait_go()
@@ -469,6 +487,7 @@ fn direct_init(config: &Config, sync: IntermediateSync, ctx: InitContext) -> ! {
                 berth_sys::process::unshare(libc::CLONE_NEWCGROUP)
                     .map_err(|e| Error::io("unshare cgroup namespace".into(), e))?;
             }
+            timing::mark("[1]-[3] wait go, userns, cgroupns");
             Ok(())
         });
     match res {
@@ -490,7 +509,10 @@ fn intermediate(config: &Config, sync: IntermediateSync, ctx: InitContext) -> ! 
     let res = match prep {
         Err(e) => Err(e),
         Ok(()) => match fork().map_err(|e| Error::io("fork init".into(), e)) {
-            Ok(Fork::Child) => init::run(config, sync.into_init(), ctx, None),
+            Ok(Fork::Child) => {
+                timing::restart();
+                init::run(config, sync.into_init(), ctx, None)
+            }
             Ok(Fork::Parent(pid)) => Ok(pid),
             Err(e) => Err(e),
         },

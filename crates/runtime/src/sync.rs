@@ -72,15 +72,18 @@ enum Msg {
     RuntimeHooks,
     /// [7] P → I.
     HooksDone,
-    /// [8] I → P.
-    Ready,
+    /// [8] I → P, with init's phase timings when `--debug` asked for them.
+    Ready {
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        phases: Vec<(String, u64)>,
+    },
     /// [9] P → I, for `run` (no exec fifo): exec now.
     Start,
     /// C or I → P: setup failed.
     Error { msg: String },
 }
 
-const MAX_MSG: usize = 64 * 1024;
+const MAX_MSG: usize = 1 << 20;
 
 fn send(fd: &OwnedFd, m: &Msg) -> io::Result<()> {
     let data = serde_json::to_vec(m).expect("sync message serialises");
@@ -89,18 +92,39 @@ fn send(fd: &OwnedFd, m: &Msg) -> io::Result<()> {
 }
 
 fn recv(fd: &OwnedFd) -> io::Result<Msg> {
-    let mut buf = vec![0u8; MAX_MSG];
+    match recv_packet(fd)? {
+        None => Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "peer closed the sync socket",
+        )),
+        Some(p) => {
+            serde_json::from_slice(&p).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+        }
+    }
+}
+
+/// One datagram of a SEQPACKET socket in a buffer of its size (peeked first:
+/// a fixed large buffer costs a page fault per 4 KiB touched), None at EOF.
+pub(crate) fn recv_packet(fd: &OwnedFd) -> io::Result<Option<Vec<u8>>> {
+    use rustix::net::RecvFlags;
     loop {
-        match rustix::net::recv(fd, &mut buf, rustix::net::RecvFlags::empty()) {
-            Ok((0, _)) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "peer closed the sync socket",
-                ))
-            }
+        let len = match rustix::net::recv(fd, &mut [0u8; 0], RecvFlags::PEEK | RecvFlags::TRUNC) {
+            Ok((_, len)) => len,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if len > MAX_MSG {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("sync message of {len} bytes"),
+            ));
+        }
+        let mut buf = vec![0u8; len];
+        match rustix::net::recv(fd, &mut buf, RecvFlags::empty()) {
+            Ok((0, _)) => return Ok(None),
             Ok((n, _)) => {
-                return serde_json::from_slice(&buf[..n])
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+                buf.truncate(n);
+                return Ok(Some(buf));
             }
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => return Err(e.into()),
@@ -185,10 +209,12 @@ impl ParentSync {
     pub fn hooks_done(&self) -> Result<()> {
         self.send("[7] hooks done", Msg::HooksDone)
     }
-    /// [8]
-    pub fn wait_ready(&self) -> Result<()> {
-        self.expect("[8] ready", |m| matches!(m, Msg::Ready))
-            .map(|_| ())
+    /// [8]: init's own phase timings (empty unless recorded).
+    pub fn wait_ready(&self) -> Result<Vec<(String, u64)>> {
+        match self.expect("[8] ready", |m| matches!(m, Msg::Ready { .. }))? {
+            Msg::Ready { phases } => Ok(phases),
+            _ => unreachable!(),
+        }
     }
     /// [9] for `run`: release init. Fails if init is gone.
     pub fn start(&self) -> Result<()> {
@@ -276,9 +302,14 @@ impl InitSync {
             m => Err(unexpected("[7] hooks done", m)),
         }
     }
-    /// [8]
+    /// [8], with the phases init recorded (see `timing`).
     pub fn ready(&self) -> io::Result<()> {
-        send(&self.fd, &Msg::Ready)
+        send(
+            &self.fd,
+            &Msg::Ready {
+                phases: crate::timing::take(),
+            },
+        )
     }
     /// [9] for `run`.
     pub fn wait_start(&self) -> io::Result<()> {

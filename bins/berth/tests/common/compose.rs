@@ -43,7 +43,7 @@ pub fn load_supermarket(e: &Engine) {
     let b = e.b.cmd(&[]);
     let mut c = Command::new("bash");
     c.arg(supermarket_dir().join("build-images.sh"))
-        .arg(env!("CARGO_BIN_EXE_berth"))
+        .arg(crate::common::berth_exe())
         .arg("--root")
         .arg(e.root());
     for (k, v) in b.get_envs() {

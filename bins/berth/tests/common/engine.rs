@@ -294,7 +294,7 @@ impl Drop for Engine {
                 }
             }
         }
-        let rt = std::path::Path::new(env!("CARGO_BIN_EXE_berth")).with_file_name("berth-runtime");
+        let rt = super::berth_exe().with_file_name("berth-runtime");
         if let Ok(rts) = std::fs::read_dir(self.root().join("engine/runtime")) {
             for r in rts.flatten() {
                 for c in std::fs::read_dir(r.path()).into_iter().flatten().flatten() {

@@ -8,6 +8,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
+/// The berth binary under test: `$BERTH_BIN_DIR/berth` when set (scripts/test.sh points it
+/// at the release build it ships, with berth-runtime and berth-monitor beside it), else
+/// cargo's build of this profile.
+pub fn berth_exe() -> std::path::PathBuf {
+    match std::env::var_os("BERTH_BIN_DIR") {
+        Some(d) => std::path::Path::new(&d).join("berth"),
+        None => env!("CARGO_BIN_EXE_berth").into(),
+    }
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -135,7 +145,7 @@ impl Berth {
     }
 
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+        let mut c = Command::new(berth_exe());
         c.arg("--root").arg(&self.root);
         c.args(args);
         c.env("HOME", &self.home)

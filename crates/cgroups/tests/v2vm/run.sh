@@ -13,15 +13,15 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 ws=$(cd "$here/../../../.." && pwd)
 v2vm=${V2VM:-$ws/tests/vm/v2vm.sh}
-target=$(rustc -vV | sed -n 's/^host: //p')
+target=x86_64-unknown-linux-musl   # static, as .cargo/config.toml builds it
 features=${BERTH_CGROUPS_FEATURES:-}
 
 payload=$(mktemp -d /tmp/berth-cgroups-v2vm.XXXXXX)
 trap 'rm -rf "$payload"' EXIT
 
 start=$(date +%s)
-# --target keeps RUSTFLAGS away from build scripts and proc macros.
-exe=$(cd "$ws" && RUSTFLAGS='-C target-feature=+crt-static' cargo test -q -p berth-cgroups \
+# The target as .cargo/config.toml names it (static musl).
+exe=$(cd "$ws" && cargo test -q -p berth-cgroups \
         ${features:+--features "$features"} --test cgroup_root --no-run --target "$target" \
         --message-format=json 2>/dev/null |
       grep -o '"executable":"[^"]*cgroup_root[^"]*"' | tail -n1 | sed 's/^"executable":"//; s/"$//')
