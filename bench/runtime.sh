@@ -7,8 +7,8 @@
 # `unshare -fpmuin chroot ROOTFS /bin/true`. Then berth-runtime's own phase
 # breakdown (--debug), medians per phase.
 #
-# The binary is the one the README's build makes (.cargo/config.toml: static,
-# non-PIE; target/x86_64-unknown-linux-gnu/release/berth-runtime).
+# The binary is the one the README's build makes (.cargo/config.toml: static musl,
+# non-PIE; target/x86_64-unknown-linux-musl/release/berth-runtime).
 #
 # Two setups:
 #  - "as shipped": the host's namespaces as they are. crun 1.8 refuses this
@@ -27,7 +27,7 @@ if [ -z "${BERTH_BENCH_INNER:-}" ]; then
     command -v $t >/dev/null || { echo "bench: $t is missing (apt-get install $t)" >&2; exit 1; }
   done
   cargo build --release -p berth-runtime >&2
-  T=${CARGO_TARGET_DIR:-$(pwd)/target}/x86_64-unknown-linux-gnu/release
+  T=${CARGO_TARGET_DIR:-$(pwd)/target}/x86_64-unknown-linux-musl/release
   export BERTH=$T/berth-runtime
   export W=$(mktemp -d /tmp/berth-bench.XXXXXX)
   trap 'find /sys/fs/cgroup/*/berth-bench -depth -type d -exec rmdir {} \; 2>/dev/null || true; rm -rf "$W"' EXIT
@@ -74,7 +74,7 @@ echo "== hyperfine: run /bin/true"
 args=()
 for rt in $RTS; do args+=(-n "$rt" "$(bin $rt) --root $W/state-$rt run -b $B b-$rt"); done
 args+=(-n floor "unshare -fpmuin chroot $B/rootfs /bin/true")
-hyperfine -N -S none --style basic --warmup 5 --runs "$PAIRS" --export-json "$OUT/hyperfine-run.json" "${args[@]}" \
+hyperfine -N --style basic --warmup 5 --runs "$PAIRS" --export-json "$OUT/hyperfine-run.json" "${args[@]}" \
   | grep -E "^(Benchmark|  Time)" || true
 
 # Paired runs: wall from spawn to reap, cpu and peak RSS from wait4's rusage
