@@ -96,6 +96,28 @@ hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$OUT/engine-run.json" \
   -n podman "$P run --rm --network none --cgroup-parent $CG/podman bench:latest true" \
   -n docker "$D run --rm --network none bench:latest true"
 
+echo "== 1b. run -d IMAGE sleep 30, then rm -f ($RUNS runs each)"
+hyperfine --warmup 3 --runs "$RUNS" --export-json "$OUT/engine-run-d-rm.json" \
+  -n berth "id=\$($B run -d --network none bench:latest sleep 30) && $B rm -f \$id >/dev/null" \
+  -n podman "id=\$($P run -d --network none --cgroup-parent $CG/podman bench:latest sleep 30) && $P rm -f -t 0 \$id >/dev/null" \
+  -n docker "id=\$($D run -d --network none bench:latest sleep 30) && $D rm -f \$id >/dev/null"
+
+echo "== 1c. where berth's run --rm goes (--log-level debug, medians of $RUNS, µs)"
+for _ in $(seq "$RUNS"); do
+  $B --log-level debug run --rm --network none bench:latest true 2>&1 >/dev/null | grep 'level=debug'
+done > "$OUT/engine-phases.log"
+python3 - "$OUT/engine-phases.log" <<'PY'
+import re, statistics, sys
+by = {}
+for line in open(sys.argv[1]):
+    m = re.search(r'msg="phases: (.*) \(µs\)"', line)
+    if m:
+        for k, v in re.findall(r'([^=]+?)=(\d+)(?: |$)', m.group(1)):
+            by.setdefault(k.strip(), []).append(int(v))
+for k, v in by.items():
+    print(f"  {k:45} {statistics.median(v):8.0f}")
+PY
+
 echo "== 2. berth ps with 100 containers"
 for i in $(seq 100); do $B create --name "c$i" --network none bench:latest true >/dev/null; done
 hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$OUT/engine-ps.json" \
@@ -114,5 +136,18 @@ conmon_hwm=$(awk '/VmHWM/{print $2}' /proc/$cm/status)
 echo "berth-monitor VmHWM: ${berth_hwm} kB   conmon VmHWM: ${conmon_hwm} kB"
 printf '{"berth_monitor_vmhwm_kb":%s,"conmon_vmhwm_kb":%s}\n' "$berth_hwm" "$conmon_hwm" > "$OUT/engine-rss.json"
 
+$B rm -f "$id" >/dev/null; $P rm -f -t 0 "$pid" >/dev/null
+
+echo "== 4. berth run --rm while the disk writes 1 GiB back (dd, no sync), against quiet"
+hyperfine -N --warmup 3 --runs 20 --export-json "$OUT/engine-quiet.json" -n quiet \
+  "$B run --rm --network none bench:latest true" | grep -E "Time|Range"
+dd if=/dev/zero of="$W/dirty" bs=1M count=1024 status=none &
+DD=$!
+sleep 0.5
+hyperfine -N --warmup 1 --runs 20 --export-json "$OUT/engine-busy.json" -n busy \
+  "$B run --rm --network none bench:latest true" | grep -E "Time|Range"
+wait $DD; rm -f "$W/dirty"; sync
+
 echo "== summary (median, ms)"
-jq -r '.results[] | "\(.command)\t\(.median*1000|.*100|round/100) ms"' "$OUT/engine-run.json" "$OUT/engine-ps.json"
+jq -r '.results[] | "\(.command)\t\(.median*1000|.*100|round/100) ms"' "$OUT/engine-run.json" "$OUT/engine-run-d-rm.json" \
+  "$OUT/engine-ps.json" "$OUT/engine-quiet.json" "$OUT/engine-busy.json"

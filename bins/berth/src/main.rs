@@ -46,7 +46,9 @@ const GLOBAL_OPTIONS: &str = "Global Options (before or after the command):
       --root <ROOT>                   Storage root [default: /var/lib/berth]
       --authfile <AUTHFILE>           Credentials file (docker config format)
       --tls-verify <true|false>       Verify registry TLS certificates (false also allows plain HTTP) [default: true]
-      --insecure-registry <REGISTRY>  Registry reached without TLS verification (repeatable)";
+      --insecure-registry <REGISTRY>  Registry reached without TLS verification (repeatable)
+      --log-level <LEVEL>             debug, info, warn, error or fatal; debug logs the phases of
+                                      create, start, run, exec and rm in microseconds [default: info]";
 
 #[derive(Parser)]
 #[command(name = "berth", version, about = "Berth container engine", after_help = GLOBAL_OPTIONS)]
@@ -63,6 +65,10 @@ struct Cli {
     /// Registry reached without TLS verification (repeatable)
     #[arg(long = "insecure-registry", global = true, hide = true)]
     insecure_registries: Vec<String>,
+    /// Logging level: debug logs each phase of create, start, run, exec and rm (µs)
+    #[arg(long = "log-level", global = true, hide = true, default_value = "info",
+          value_parser = ["debug", "info", "warn", "error", "fatal"])]
+    log_level: String,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -327,6 +333,7 @@ fn config_insecure() -> Result<Vec<String>> {
 }
 
 fn main() {
+    let t0 = berth_sys::timing::now_ns();
     // Usage errors exit 125 like docker's; --help and --version exit 0.
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -348,6 +355,10 @@ fn main() {
             std::process::exit(0);
         }
         _ => {}
+    }
+    if cli.log_level == "debug" {
+        berth_sys::timing::enable(t0);
+        berth_sys::timing::mark("argument parsing");
     }
     // Container commands run without tokio: most are a few file reads and a fork.
     if matches!(
@@ -382,6 +393,7 @@ fn main() {
                 125
             }
         };
+        log_phases();
         std::process::exit(code);
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -393,6 +405,25 @@ fn main() {
         print_error(&e);
         std::process::exit(1);
     }
+}
+
+/// `--log-level debug`: the phases of this command, one logrus-style line on stderr (as
+/// docker's daemon and runc log).
+fn log_phases() {
+    use std::io::Write;
+    if !berth_sys::timing::enabled() {
+        return;
+    }
+    let phases = berth_sys::timing::take();
+    if phases.is_empty() {
+        return;
+    }
+    let line = format!(
+        "time=\"{}\" level=debug msg=\"phases: {}\"\n",
+        berth_engine::record::now_rfc3339(),
+        berth_sys::timing::format(&phases)
+    );
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
 /// The one error printer: the message and its chain of causes on one line, a cause that

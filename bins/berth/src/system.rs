@@ -279,7 +279,9 @@ fn df(e: &Eng, a: DfArgs) -> Result<()> {
 /// handled (exit 125 if any failed).
 fn boot_all(e: &Eng) -> i32 {
     // What the crash or reboot left half-made goes first.
-    if let Err(x) = berth_engine::inventory::sweep(&e.layout, &e.store) {
+    if let Err(x) = berth_engine::inventory::sweep(&e.layout, &e.store)
+        .and_then(|()| berth_engine::inventory::sweep_orphan_rootfs(&e.layout, &e.store))
+    {
         crate::print_error(&engine_err(e, x).context("boot: sweep"));
     }
     let ids = match e.layout.container_ids() {

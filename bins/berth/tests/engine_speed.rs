@@ -57,7 +57,55 @@ fn run_rm_leaves_nothing_behind() {
             .unwrap_or(true)
     };
     e.wait_for(10, "the removed trees to be deleted", || {
-        (empty("containers") && empty("engine/containers")).then_some(())
+        (empty("containers") && empty("engine/containers") && empty("engine/run/containers"))
+            .then_some(())
     });
     assert!(empty("leases"), "a lease was left");
+}
+
+fn statfs_type(p: &std::path::Path) -> i64 {
+    rustix::fs::statfs(p).unwrap().f_type as i64
+}
+
+/// Issue 18: a busy disk must not slow `run --rm` down. Its records (config, state, logs,
+/// bundle) and the runtime's state are on a tmpfs the engine mounts under its root, never
+/// on the disk; a kept container's records stay on the disk.
+#[test]
+fn run_rm_records_and_runtime_state_are_on_a_tmpfs() {
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    let e = Engine::new();
+    let id = e.ok(&["run", "-d", "--rm", "busybox", "sleep", "30"]);
+    let id = id.trim();
+    let rec = e.root().join("engine/run/containers").join(id);
+    assert!(rec.join("config.json").is_file(), "no records at {}", rec.display());
+    assert!(!e.root().join("engine/containers").join(id).exists());
+    let run = e.root().join("engine/run");
+    assert_eq!(statfs_type(&run), TMPFS_MAGIC, "{} is not a tmpfs", run.display());
+    // Unless the storage root itself is on a tmpfs, it is a mount of its own.
+    if statfs_type(e.root()) != TMPFS_MAGIC {
+        let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let canon = std::fs::canonicalize(&run).unwrap();
+        assert!(
+            mi.lines()
+                .any(|l| l.split(' ').nth(4) == Some(&*canon.to_string_lossy())),
+            "no mount at {}",
+            canon.display()
+        );
+    }
+    let rt = e.ok(&["inspect", "--format", "{{.State.Status}}", id]);
+    assert_eq!(rt.trim(), "running");
+    assert!(
+        run.join("runtime/berth-runtime").join(id).is_dir(),
+        "the runtime's state is not under {}",
+        run.display()
+    );
+    assert_eq!(e.ok(&["ps", "-q"]).trim(), &id[..12]);
+    e.ok(&["rm", "-f", id]);
+    e.wait_for(10, "the records to go", || (!rec.exists()).then_some(()));
+
+    // A kept container: its records on the disk.
+    let kept = e.ok(&["create", "busybox", "true"]);
+    let kept = kept.trim();
+    assert!(e.root().join("engine/containers").join(kept).join("config.json").is_file());
+    assert!(!e.root().join("engine/run/containers").join(kept).exists());
 }

@@ -10,6 +10,7 @@ use crate::status;
 use berth_image::overlay;
 use berth_image::store::{ImageRecord, Store};
 use berth_registry::manifest::ImageConfig;
+use berth_sys::timing;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::os::fd::AsFd;
@@ -412,7 +413,7 @@ impl Drop for Undo<'_> {
             let dir = self.layout.container_dir(&self.id);
             let trash = self
                 .layout
-                .containers_dir()
+                .containers_dir_of(&self.id)
                 .join(crate::remove::trash_name(&self.id));
             if std::fs::rename(&dir, &trash).is_ok() {
                 let _ = std::fs::remove_dir_all(&trash);
@@ -554,6 +555,7 @@ pub fn create_container_with(
     let recs = store.records()?;
     let rec = store.resolve(&recs, &opts.image)?;
     let image = image_config(store, &rec)?;
+    timing::mark("image lookup");
     warnings.extend(check_platform(
         &opts.image,
         &image,
@@ -582,7 +584,9 @@ pub fn create_container_with(
         opts.cgroup_parent.insert(0, '/');
     }
     let runtime = crate::bins::resolve_runtime(opts.runtime.as_deref())?;
+    layout.ensure_run_dir()?;
     let runtime_root = layout.runtime_root(&runtime);
+    timing::mark("option checks, network options");
 
     let id = new_id()?;
     let mut undo = Undo {
@@ -606,8 +610,15 @@ pub fn create_container_with(
         image: opts.image.clone(),
         created: now_rfc3339(),
     };
-    let cdir = layout.container_dir(&id);
-    let staging = layout.containers_dir().join(format!(".{id}.creating-{me}"));
+    // A `--rm` container's records live on the tmpfs: they go at its exit, and a busy
+    // disk must not slow its run down (engine.md, "Off the disk").
+    let home = if opts.auto_remove {
+        layout.run_containers_dir()
+    } else {
+        layout.containers_dir()
+    };
+    let cdir = home.join(&id);
+    let staging = home.join(format!(".{id}.creating-{me}"));
     mkdir_private(&staging)?;
     let staged = crate::record::save_json_nosync(&staging.join("creating.json"), &creating)
         .and_then(|_| mkdir_private(&staging.join("bundle")))
@@ -617,6 +628,7 @@ pub fn create_container_with(
         return Err(e);
     }
     undo.dir = true;
+    timing::mark("records dir");
 
     // A name held by a dangling link or by an abandoned creation is taken back once.
     let link = |n: &str| match link_name(layout, n, &id) {
@@ -651,7 +663,9 @@ pub fn create_container_with(
     let volatile = keep_mounted && opts.auto_remove;
     // Undone even if the mount fails: its directories and image lease are made first.
     undo.rootfs = true;
+    timing::mark("name");
     let merged = overlay::mount_rootfs_opts(store, &rec, &id, volatile)?;
+    timing::mark("image lease, overlay mount");
     let merged = std::path::absolute(&merged).map_err(|e| Error::io(&merged, e))?;
     let rootfs = std::fs::OpenOptions::new()
         .read(true)
@@ -670,6 +684,7 @@ pub fn create_container_with(
         init_path: init.as_deref(),
     };
     let built = build_spec(&opts, &image, rootfs.as_fd(), &ctx)?;
+    timing::mark("spec");
     undo.anonymous_volumes = built
         .volumes
         .iter()
@@ -718,6 +733,7 @@ pub fn create_container_with(
     // Complete now (config.json decides); the mark is only clutter.
     let _ = std::fs::remove_file(layout.creating_path(&id));
     let _ = crate::events::emit(layout, "container", "create", &id, attrs(&config));
+    timing::mark("bundle, config.json, event");
     Ok(config)
 }
 
@@ -841,6 +857,11 @@ pub fn start_container(
             ))
         })?;
     overlay::remount_rootfs(store, &rec, id)?;
+    // After a reboot the runtime's tmpfs is not there yet.
+    if Path::new(&config.runtime_root).starts_with(layout.run_dir()) {
+        layout.ensure_run_dir()?;
+    }
+    timing::mark("start checks");
 
     let monitor = crate::bins::locate("berth-monitor")?;
     let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
@@ -882,8 +903,10 @@ pub fn start_container(
     std::thread::spawn(move || {
         let _ = child.wait();
     });
+    timing::mark("monitor spawn");
 
     let line = crate::bins::read_ready_line(r)?;
+    timing::mark("monitor: runtime create, start");
     let line = line.as_str();
     if line == "ok" {
         return Ok(StartHandle {

@@ -101,13 +101,21 @@ fn older_than(p: &Path, d: Duration) -> bool {
 
 /// The IDs of every container directory (complete, half-made or broken).
 pub fn ids(layout: &Layout) -> Result<Vec<String>> {
-    let d = layout.containers_dir();
     let mut v = Vec::new();
-    for e in std::fs::read_dir(&d).map_err(|e| Error::io(&d, e))? {
-        let e = e.map_err(|e| Error::io(&d, e))?;
-        let name = e.file_name().to_string_lossy().into_owned();
-        if crate::lookup::is_full_id(&name) {
-            v.push(name);
+    for d in layout.all_containers_dirs() {
+        let rd = match std::fs::read_dir(&d) {
+            // The tmpfs's directory exists once a `--rm` container was made.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && d != layout.containers_dir() => {
+                continue
+            }
+            r => r.map_err(|e| Error::io(&d, e))?,
+        };
+        for e in rd {
+            let e = e.map_err(|e| Error::io(&d, e))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if crate::lookup::is_full_id(&name) {
+                v.push(name);
+            }
         }
     }
     Ok(v)
@@ -174,7 +182,9 @@ pub fn sweep_half_made(layout: &Layout, store: &Store, id: &str) -> Result<()> {
     }
     crate::volumes::discard_anonymous_of(layout, id);
     berth_image::overlay::unmount_rootfs(store, id, true)?;
-    let trash = layout.containers_dir().join(crate::remove::trash_name(id));
+    let trash = layout
+        .containers_dir_of(id)
+        .join(crate::remove::trash_name(id));
     match std::fs::rename(layout.container_dir(id), &trash) {
         Ok(()) => berth_image::store::remove_tree(&trash)?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -246,6 +256,25 @@ fn sweep_dangling_names(layout: &Layout) {
     }
 }
 
+/// After a reboot the tmpfs that held the records of `--rm` containers is gone, and their
+/// rootfs trees, image leases and names are orphans: a create makes the records before
+/// the rootfs, and a removal takes the rootfs first, so a rootfs without records is one.
+/// Only for `system boot`: another mount namespace may not see a live tmpfs.
+pub fn sweep_orphan_rootfs(layout: &Layout, store: &Store) -> Result<()> {
+    let d = store.root().join("containers");
+    let Ok(rd) = std::fs::read_dir(&d) else {
+        return Ok(());
+    };
+    for e in rd.flatten() {
+        let id = e.file_name().to_string_lossy().into_owned();
+        if crate::lookup::is_full_id(&id) && !layout.container_dir(&id).exists() {
+            berth_image::overlay::unmount_rootfs(store, &id, true)?;
+        }
+    }
+    sweep_dangling_names(layout);
+    Ok(())
+}
+
 /// Everything a crash can leave: abandoned half-made containers, dangling name links,
 /// dot-named trees of dead processes (engine records and rootfs upper layers).
 pub fn sweep(layout: &Layout, store: &Store) -> Result<()> {
@@ -258,7 +287,9 @@ pub fn sweep(layout: &Layout, store: &Store) -> Result<()> {
         }
     }
     sweep_dangling_names(layout);
-    sweep_dot_trees(&layout.containers_dir());
+    for d in layout.all_containers_dirs() {
+        sweep_dot_trees(&d);
+    }
     sweep_dot_trees(&store.root().join("containers"));
     sweep_temp_files(&store.root().join("leases"));
     sweep_temp_files(layout.names_dir().as_path());
@@ -300,6 +331,23 @@ mod tests {
         );
         assert_eq!(dot_name_pid(".tmpabc"), None);
         assert_eq!(dot_name_pid("abc"), None);
+    }
+
+    #[test]
+    fn boot_sweeps_rootfs_trees_without_records() {
+        let d = tempfile::tempdir().unwrap();
+        let l = Layout::open(d.path()).unwrap();
+        let store = Store::open(d.path()).unwrap();
+        let (orphan, kept, on_tmpfs) = ("e".repeat(64), "f".repeat(64), "a".repeat(64));
+        for id in [&orphan, &kept, &on_tmpfs] {
+            std::fs::create_dir_all(d.path().join("containers").join(id).join("upper")).unwrap();
+        }
+        std::fs::create_dir(l.container_dir(&kept)).unwrap();
+        std::fs::create_dir_all(l.run_containers_dir().join(&on_tmpfs)).unwrap();
+        sweep_orphan_rootfs(&l, &store).unwrap();
+        assert!(!d.path().join("containers").join(&orphan).exists());
+        assert!(d.path().join("containers").join(&kept).exists());
+        assert!(d.path().join("containers").join(&on_tmpfs).exists());
     }
 
     #[test]

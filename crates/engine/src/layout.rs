@@ -12,7 +12,10 @@
 //! R/engine/names/<name>                  symlink -> <id>; created atomically, so names are unique
 //! R/engine/volumes/<name>/{_data,volume.json}
 //! R/engine/events.jsonl                  one JSON event per line, appended with O_APPEND
-//! R/engine/runtime/<runtime-name>/       the runtime's --root
+//! R/engine/run/                          a tmpfs, mounted on first use (engine.md, "Off the disk"):
+//! R/engine/run/runtime/<runtime-name>/   the runtime's --root
+//! R/engine/run/containers/<id>/          the records of a `--rm` container (as above)
+//! R/engine/runtime/<runtime-name>/       the runtime's --root of containers made before that
 //! R/containers/<id>/{upper,work,merged}  the rootfs (berth_image::overlay)
 //! ```
 
@@ -59,8 +62,52 @@ impl Layout {
     pub fn containers_dir(&self) -> PathBuf {
         self.engine_dir().join("containers")
     }
+    /// The records of `id`: under the tmpfs for a `--rm` container, else on the disk (also
+    /// for an id that does not exist yet).
     pub fn container_dir(&self, id: &str) -> PathBuf {
+        let r = self.run_containers_dir().join(id);
+        if std::fs::symlink_metadata(&r).is_ok() {
+            return r;
+        }
         self.containers_dir().join(id)
+    }
+    /// The directory holding `id`'s records (where its trash name goes: same filesystem).
+    pub fn containers_dir_of(&self, id: &str) -> PathBuf {
+        let d = self.container_dir(id);
+        d.parent().map(Path::to_path_buf).unwrap_or(d)
+    }
+    /// Where containers' records are: the disk's directory, then the tmpfs's.
+    pub fn all_containers_dirs(&self) -> [PathBuf; 2] {
+        [self.containers_dir(), self.run_containers_dir()]
+    }
+    /// A tmpfs for what must stay off the disk's write-back path: the runtime's state and
+    /// the records of `--rm` containers (a busy disk must not slow `run --rm` down).
+    pub fn run_dir(&self) -> PathBuf {
+        self.engine_dir().join("run")
+    }
+    pub fn run_containers_dir(&self) -> PathBuf {
+        self.run_dir().join("containers")
+    }
+    /// [`Layout::run_dir`], a tmpfs mounted there on first use (one statfs after that).
+    /// Where no tmpfs can be mounted (no CAP_SYS_ADMIN), a plain directory does.
+    pub fn ensure_run_dir(&self) -> Result<PathBuf> {
+        let d = self.run_dir();
+        if !is_tmpfs(&d) {
+            mkdir_private(&d)?;
+            // Two first uses at once must not stack two mounts.
+            let _l = flock_file(&self.engine_dir().join("run.lock"), true)?;
+            if !is_tmpfs(&d) {
+                let _ = rustix::mount::mount(
+                    "berth-run",
+                    &d,
+                    "tmpfs",
+                    rustix::mount::MountFlags::NOSUID | rustix::mount::MountFlags::NODEV,
+                    c"mode=0700",
+                );
+            }
+        }
+        mkdir_private(&self.run_containers_dir())?;
+        Ok(d)
     }
     pub fn config_path(&self, id: &str) -> PathBuf {
         self.container_dir(id).join("config.json")
@@ -103,14 +150,20 @@ impl Layout {
     pub fn events_path(&self) -> PathBuf {
         self.engine_dir().join("events.jsonl")
     }
-    /// The runtime's `--root` for runtime binary `runtime` (one state dir per runtime).
+    /// The runtime's `--root` for runtime binary `runtime` (one state dir per runtime), on
+    /// the tmpfs ([`Layout::ensure_run_dir`] first).
     pub fn runtime_root(&self, runtime: &Path) -> PathBuf {
         let name = runtime
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "runtime".into());
-        self.engine_dir().join("runtime").join(name)
+        self.run_dir().join("runtime").join(name)
     }
+}
+
+fn is_tmpfs(d: &Path) -> bool {
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    rustix::fs::statfs(d).is_ok_and(|s| s.f_type as i64 == TMPFS_MAGIC)
 }
 
 pub fn mkdir_private(d: &Path) -> Result<()> {

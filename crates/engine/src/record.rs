@@ -293,13 +293,23 @@ impl Layout {
 
     /// IDs of every container with a config.
     pub fn container_ids(&self) -> Result<Vec<String>> {
-        let d = self.containers_dir();
         let mut v = Vec::new();
-        for e in std::fs::read_dir(&d).map_err(|e| Error::io(&d, e))? {
-            let e = e.map_err(|e| Error::io(&d, e))?;
-            let name = e.file_name().to_string_lossy().into_owned();
-            if !name.starts_with('.') && e.path().join("config.json").exists() {
-                v.push(name);
+        for d in self.all_containers_dirs() {
+            let rd = match std::fs::read_dir(&d) {
+                // The tmpfs's directory exists once a `--rm` container was made.
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::NotFound && d != self.containers_dir() =>
+                {
+                    continue
+                }
+                r => r.map_err(|e| Error::io(&d, e))?,
+            };
+            for e in rd {
+                let e = e.map_err(|e| Error::io(&d, e))?;
+                let name = e.file_name().to_string_lossy().into_owned();
+                if !name.starts_with('.') && e.path().join("config.json").exists() {
+                    v.push(name);
+                }
             }
         }
         Ok(v)

@@ -121,7 +121,10 @@ pub fn detach_container_with(
         &mut left,
     )?;
     // The directory goes last, through a rename, with the lock still held.
-    let gone = layout.containers_dir().join(trash_name(id));
+    let gone = dir
+        .parent()
+        .map(|p| p.join(trash_name(id)))
+        .unwrap_or_else(|| layout.containers_dir().join(trash_name(id)));
     match std::fs::rename(&dir, &gone) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(left),

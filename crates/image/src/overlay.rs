@@ -136,7 +136,8 @@ pub fn mount_rootfs_opts(
     }
     std::fs::set_permissions(&upper, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .map_err(|e| Error::io(&upper, e))?;
-    store.lease(container_id, image)?;
+    // A volatile rootfs belongs to a container removed at its exit: nothing to sync.
+    store.lease_opts(container_id, image, !volatile)?;
     let lowers = lower_dirs(store, &image.chain_ids)?;
     if lowers.is_empty() {
         return Err(Error::Invalid(format!(

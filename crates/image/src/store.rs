@@ -232,6 +232,12 @@ pub fn temp_owner(name: &str) -> Option<i32> {
 
 /// Writes a file atomically: temp file in the same dir, fsync, rename, fsync dir.
 pub fn atomic_write(path: &Path, data: &[u8]) -> Result<()> {
+    atomic_write_opts(path, data, true)
+}
+
+/// [`atomic_write`]; without `sync` the file is still replaced atomically for readers but
+/// nothing waits for the disk (records a crash may lose).
+pub fn atomic_write_opts(path: &Path, data: &[u8], sync: bool) -> Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| Error::io(path, std::io::ErrorKind::InvalidInput.into()))?;
@@ -240,10 +246,13 @@ pub fn atomic_write(path: &Path, data: &[u8]) -> Result<()> {
         .tempfile_in(dir)
         .map_err(|e| Error::io(dir, e))?;
     t.write_all(data)
-        .and_then(|_| t.as_file().sync_all())
+        .and_then(|_| if sync { t.as_file().sync_all() } else { Ok(()) })
         .map_err(|e| Error::io(t.path(), e))?;
     t.persist(path).map_err(|e| Error::io(path, e.error))?;
-    fsync_dir(dir)
+    if sync {
+        fsync_dir(dir)?;
+    }
+    Ok(())
 }
 
 impl Store {
@@ -480,6 +489,12 @@ impl Store {
 
     /// Records that a container uses an image (GC keeps it until [`Store::release`]).
     pub fn lease(&self, container_id: &str, rec: &ImageRecord) -> Result<()> {
+        self.lease_opts(container_id, rec, true)
+    }
+
+    /// [`Store::lease`]; without `sync`, for a container removed at its exit: a crash may
+    /// lose the lease, and with it nothing the container still needs.
+    pub fn lease_opts(&self, container_id: &str, rec: &ImageRecord, sync: bool) -> Result<()> {
         check_id(container_id)?;
         let l = Lease {
             image: rec.manifest.clone(),
@@ -489,7 +504,7 @@ impl Store {
             .root
             .join("leases")
             .join(format!("{container_id}.json"));
-        atomic_write(&p, &serde_json::to_vec(&l).expect("lease serialises"))
+        atomic_write_opts(&p, &serde_json::to_vec(&l).expect("lease serialises"), sync)
     }
 
     pub fn release(&self, container_id: &str) -> Result<()> {

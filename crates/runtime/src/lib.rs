@@ -16,7 +16,7 @@ pub mod selfexe;
 pub mod spawn;
 pub mod state;
 pub mod sync;
-pub mod timing;
+pub use berth_sys::timing;
 pub mod tty;
 
 use std::path::PathBuf;

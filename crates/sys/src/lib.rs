@@ -9,5 +9,6 @@ pub mod mount;
 pub mod process;
 pub mod seccomp;
 pub mod signal;
+pub mod timing;
 
 pub use std::io::{Error, Result};

@@ -481,10 +481,12 @@ fn run_with(g: &Globals, e: &Eng, opts: CreateOptions, how: RunHow<'_>) -> i32 {
         sig_proxy,
         detach_keys: detach_keys.unwrap_or_else(|| parse::DEFAULT_DETACH_KEYS.to_vec()),
     };
-    match super::attach::attach(&e.layout, &c.id, &opts) {
+    let r = match super::attach::attach(&e.layout, &c.id, &opts) {
         Ok(code) => code,
         Err(x) => fail(x),
-    }
+    };
+    berth_sys::timing::mark("attach: the container ran, exit");
+    r
 }
 
 pub fn start(e: &Eng, a: StartArgs) -> i32 {

@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! Phase timings for `--debug`: where a create, start, run, exec or delete
 //! spends its time, each phase in microseconds since the previous mark.
 //!
