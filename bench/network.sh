@@ -134,7 +134,7 @@ case "${BNB_STAGE:-}" in
   done
   if [[ " $ENGINES " == *" berth "* ]]; then
     # The README's build: static musl, non-PIE (.cargo/config.toml).
-    cargo build --release -p berth -p berth-dns -p berth-runtime -p berth-monitor >&2
+    cargo build --release >&2   # the whole workspace: the same features, the same binaries
   fi
   before=$(host_state)
   [ "$(cat /proc/sys/net/ipv4/ip_forward)" = 0 ] || { echo "bench: the host's ip_forward is not 0 to begin with" >&2; exit 1; }

@@ -27,7 +27,7 @@ if [ -z "${BERTH_BENCH_INNER:-}" ]; then
     command -v $t >/dev/null || { echo "bench: $t is missing (apt-get install $t)" >&2; exit 1; }
   done
   [ -x /usr/bin/time ] || { echo "bench: /usr/bin/time is missing (apt-get install time)" >&2; exit 1; }
-  cargo build --release -p berth-runtime >&2
+  cargo build --release >&2   # the whole workspace: the same features, the same binary
   T=${CARGO_TARGET_DIR:-$(pwd)/target}/x86_64-unknown-linux-musl/release
   export BERTH=$T/berth-runtime
   export W=$(mktemp -d /tmp/berth-bench.XXXXXX)

@@ -29,7 +29,7 @@ if [ ! -x /bin/busybox ] || ! file -L /bin/busybox 2>/dev/null | grep -q static 
     busybox-static file nftables iproute2 jq
 fi
 echo "== building berth-runtime, berth, berth-monitor and berth-dns (release)"
-cargo build --release -p berth-runtime -p berth -p berth-monitor -p berth-dns
+cargo build --release
 RT=$(pwd)/target/x86_64-unknown-linux-musl/release/berth-runtime
 
 WORK=$(mktemp -d /tmp/berth-demo.XXXXXX)

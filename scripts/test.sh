@@ -42,7 +42,7 @@ command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 # demo and the benchmarks build them (release, static musl; .cargo/config.toml). The
 # tests themselves run in the dev profile and drive these (BERTH_BIN_DIR).
 echo "== build (release, as shipped)"
-cargo build --release --workspace --bins
+cargo build --release
 export BERTH_BIN_DIR=${CARGO_TARGET_DIR:-$ROOT/target}/x86_64-unknown-linux-musl/release
 
 # 3. Unit and black-box tests, one process per test, all inside a network namespace of

@@ -14,7 +14,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 cd "$HERE/../.."
 [ "$(id -u)" = 0 ] || { echo "smoke-run.sh: run as root" >&2; exit 1; }
 BIN=$(realpath "${1:-${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-musl/release/berth}")
-[ -x "$BIN" ] || { echo "smoke-run.sh: no berth at $BIN (cargo build --release -p berth -p berth-monitor -p berth-runtime -p berth-dns)" >&2; exit 1; }
+[ -x "$BIN" ] || { echo "smoke-run.sh: no berth at $BIN (cargo build --release)" >&2; exit 1; }
 [ "$(cat /proc/sys/net/ipv4/ip_forward)" = 0 ] || { echo "smoke-run.sh: the host's ip_forward is on to begin with" >&2; exit 1; }
 
 W=$(mktemp -d /tmp/berth-supermarket.XXXXXX)

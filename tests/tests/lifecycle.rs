@@ -724,3 +724,89 @@ fn invalid_log_format_is_rejected() {
     let rt = Runtime::new();
     rt.cmd(&["--log-format", "yaml", "list"]).failed();
 }
+
+/// Issue 18: `--debug` logs, for each of run, create, start and delete, one line with every
+/// phase in microseconds, init's own phases (sent at sync point [8]) merged as `init:*`.
+#[test]
+fn debug_logs_phase_timings() {
+    if runtime_name() != "berth-runtime" {
+        eprintln!("skip: the phase line is berth-runtime's own");
+        return;
+    }
+    let rt = Runtime::new();
+    rt.log_json(true);
+    let mut b = Bundle::busybox();
+    b.args(&["true"]);
+    let phases = |o: &Out, cmd: &str| -> Vec<(String, u64)> {
+        let line = o
+            .log
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| v["msg"].as_str().map(str::to_string))
+            .find(|m| m.starts_with(&format!("{cmd} phases: ")))
+            .unwrap_or_else(|| panic!("no `{cmd} phases` line:{o}"));
+        let body = line
+            .strip_prefix(&format!("{cmd} phases: "))
+            .and_then(|s| s.strip_suffix(" (µs)"))
+            .unwrap_or_else(|| panic!("shape: {line}"));
+        // Names hold spaces and commas: split at "=<digits> ".
+        let mut out = Vec::new();
+        let mut rest = body;
+        while let Some(eq) = rest.find('=') {
+            let name = rest[..eq].trim().to_string();
+            let tail = &rest[eq + 1..];
+            let end = tail.find(' ').unwrap_or(tail.len());
+            let us: u64 = tail[..end]
+                .parse()
+                .unwrap_or_else(|_| panic!("µs of {name}: {line}"));
+            out.push((name, us));
+            rest = tail.get(end + 1..).unwrap_or("");
+        }
+        out
+    };
+    let id = unique("phases");
+    let o = rt.run_with(&id, &b, &["--debug"]);
+    o.ok();
+    let p = phases(&o, "run");
+    let names: Vec<&str> = p.iter().map(|(n, _)| n.as_str()).collect();
+    for want in [
+        "argument parsing",
+        "config load and validation",
+        "cgroup creation",
+        "clone, namespaces",
+        "[5]-[8] init setup",
+        "init:pivot_root",
+        "init:user, capabilities",
+        "container process ran",
+        "cgroup removal",
+        "state removal",
+        "total",
+    ] {
+        assert!(names.contains(&want), "no {want:?} in {names:?}");
+    }
+    let own: u64 = p
+        .iter()
+        .filter(|(n, _)| n != "total" && !n.starts_with("init:"))
+        .map(|(_, us)| us)
+        .sum();
+    assert_eq!(p.last().unwrap(), &("total".to_string(), own), "{p:?}");
+
+    let id = unique("phases2");
+    let mut b = Bundle::busybox();
+    b.probe(&["sleep"]);
+    let o = rt.create_with(&id, &b, &["--debug"]);
+    o.ok();
+    assert!(phases(&o, "create")
+        .iter()
+        .any(|(n, _)| n == "init:devices"));
+    let o = rt.cmd(&["--debug", "start", &id]);
+    o.ok();
+    assert!(phases(&o, "start")
+        .iter()
+        .any(|(n, _)| n.starts_with("[9] release")));
+    let o = rt.cmd(&["--debug", "delete", "--force", &id]);
+    o.ok();
+    assert!(phases(&o, "delete")
+        .iter()
+        .any(|(n, _)| n == "cgroup removal"));
+}

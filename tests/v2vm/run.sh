@@ -33,7 +33,7 @@ debug) pflag= ;;
 *) echo "PROFILE must be release or debug" >&2; exit 2 ;;
 esac
 (cd "$ws" && CARGO_TARGET_DIR="$TD" \
-    cargo build -q $pflag -p berth-runtime --target x86_64-unknown-linux-musl)
+    cargo build -q $pflag --target x86_64-unknown-linux-musl)   # the whole workspace: the shipped binary
 bin="$TD/x86_64-unknown-linux-musl/$PROFILE/berth-runtime"
 if ! file "$bin" | grep -Eq 'statically linked|static-pie linked'; then
     echo "FAIL build: $bin is not static: $(file "$bin")" >&2

@@ -283,6 +283,20 @@ impl Mon {
     pub fn update_state(&mut self, f: impl FnOnce(&mut record::ContainerState)) {
         // A --rm container's record is deleted at its exit: atomic, but not synced.
         let sync = !self.cfg.options.auto_remove;
+        self.update_state_synced(sync, f);
+    }
+
+    /// A state that only means something while the container's processes live (pids,
+    /// network, "running"): a crash takes the processes too, so nothing waits for the disk;
+    /// exits are recorded with [`Self::update_state`]. Except with a restart policy: after a
+    /// crash, `system boot` must read that the container ran.
+    pub fn update_live_state(&mut self, f: impl FnOnce(&mut record::ContainerState)) {
+        let sync = !self.cfg.options.auto_remove
+            && self.cfg.options.restart != berth_engine::options::RestartPolicy::No;
+        self.update_state_synced(sync, f);
+    }
+
+    fn update_state_synced(&mut self, sync: bool, f: impl FnOnce(&mut record::ContainerState)) {
         if let Err(e) = self.layout.update_state_with(&self.id, sync, f) {
             self.mlog.say(&format!("update state: {}", chain(&e)));
         }
@@ -380,7 +394,7 @@ impl Mon {
             return Err(format!("network: {}", chain(&e)));
         }
         let ns = self.net.as_ref().map(|a| a.state.clone());
-        self.update_state(|s| s.network = ns);
+        self.update_live_state(|s| s.network = ns);
         Ok(())
     }
 
@@ -506,7 +520,7 @@ impl Mon {
         self.pidfd = Some(pidfd);
         let pid_start = record::pid_start_time(pid).unwrap_or(0);
         let (me, me_start, keeper, keeper_start) = ids();
-        self.update_state(|s| {
+        self.update_live_state(|s| {
             s.pid = pid;
             s.pid_start = pid_start;
             s.monitor_pid = me;
@@ -633,7 +647,7 @@ impl Mon {
         let now = record::now_rfc3339();
         let (count, by_user) = (self.restart_count, self.stopped_by_user);
         let health = self.health.as_mut().map(|h| h.on_start(Instant::now()));
-        self.update_state(|s| {
+        self.update_live_state(|s| {
             s.status = Status::Running;
             s.started_at = now;
             s.finished_at = String::new();

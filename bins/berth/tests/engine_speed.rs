@@ -77,10 +77,19 @@ fn run_rm_records_and_runtime_state_are_on_a_tmpfs() {
     let id = e.ok(&["run", "-d", "--rm", "busybox", "sleep", "30"]);
     let id = id.trim();
     let rec = e.root().join("engine/run/containers").join(id);
-    assert!(rec.join("config.json").is_file(), "no records at {}", rec.display());
+    assert!(
+        rec.join("config.json").is_file(),
+        "no records at {}",
+        rec.display()
+    );
     assert!(!e.root().join("engine/containers").join(id).exists());
     let run = e.root().join("engine/run");
-    assert_eq!(statfs_type(&run), TMPFS_MAGIC, "{} is not a tmpfs", run.display());
+    assert_eq!(
+        statfs_type(&run),
+        TMPFS_MAGIC,
+        "{} is not a tmpfs",
+        run.display()
+    );
     // Unless the storage root itself is on a tmpfs, it is a mount of its own.
     if statfs_type(e.root()) != TMPFS_MAGIC {
         let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
@@ -106,6 +115,41 @@ fn run_rm_records_and_runtime_state_are_on_a_tmpfs() {
     // A kept container: its records on the disk.
     let kept = e.ok(&["create", "busybox", "true"]);
     let kept = kept.trim();
-    assert!(e.root().join("engine/containers").join(kept).join("config.json").is_file());
+    assert!(e
+        .root()
+        .join("engine/containers")
+        .join(kept)
+        .join("config.json")
+        .is_file());
     assert!(!e.root().join("engine/run/containers").join(kept).exists());
+}
+
+/// Issue 18: `--log-level debug` logs the phases of a `run --rm` in microseconds, one line
+/// on stderr; without it, nothing.
+#[test]
+fn log_level_debug_logs_the_phases_of_run() {
+    let e = Engine::new();
+    let o = e.run(&["--log-level", "debug", "run", "--rm", "busybox", "true"]);
+    assert!(o.status.success(), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    let line = err
+        .lines()
+        .find(|l| l.contains("level=debug") && l.contains("phases: "))
+        .unwrap_or_else(|| panic!("no phases line in {err}"));
+    for want in [
+        "argument parsing=",
+        "image lookup=",
+        "image lease, overlay mount=",
+        "spec=",
+        "monitor: runtime create, start=",
+        "attach: the container ran, exit=",
+        "total=",
+    ] {
+        assert!(line.contains(want), "no {want} in {line}");
+    }
+    let o = e.run(&["run", "--rm", "busybox", "true"]);
+    assert!(
+        !String::from_utf8_lossy(&o.stderr).contains("phases"),
+        "{o:?}"
+    );
 }

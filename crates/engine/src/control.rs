@@ -61,8 +61,35 @@ pub fn settle(layout: &Layout, id: &str) {
         if !replacing && (!status::watched(&s) || status::is_running(&s)) {
             return;
         }
-        std::thread::sleep(Duration::from_millis(10));
+        // A finishing monitor, then its keeper, exits: wait for that exit (a pidfd), not
+        // for the next tick of a poll. A keeper whose monitor is gone is either exiting too
+        // or starting a new monitor (which no exit announces): look again within 10 ms.
+        let cap = Duration::from_millis(if replacing { 10 } else { 200 });
+        let finishing = [
+            (s.monitor_pid, s.monitor_start),
+            (s.keeper_pid, s.keeper_start),
+        ]
+        .into_iter()
+        .find(|&(p, st)| status::process_alive(p, st))
+        .and_then(|(p, st)| open_pidfd(p, st));
+        match finishing {
+            Some(fd) => {
+                let left = Duration::from_secs(5).saturating_sub(t.elapsed());
+                wait_pidfd(&fd, left.min(cap));
+            }
+            None => std::thread::sleep(Duration::from_millis(10)),
+        }
     }
+}
+
+/// A pidfd of `pid` if it is still the process that started at `start`.
+fn open_pidfd(pid: i32, start: u64) -> Option<std::os::fd::OwnedFd> {
+    let fd = rustix::process::pidfd_open(
+        rustix::process::Pid::from_raw(pid)?,
+        rustix::process::PidfdFlags::empty(),
+    )
+    .ok()?;
+    status::process_alive(pid, start).then_some(fd)
 }
 
 /// The state once a killed monitor's keeper has started the new one (bounded wait).
@@ -378,14 +405,19 @@ pub fn remove(
                             return Err(running_refusal(reference));
                         }
                         stop(layout, store, id, Some(libc::SIGKILL), Some(0))?;
+                        berth_sys::timing::mark("stop: SIGKILL, the exit recorded");
                     }
                     // A monitor may still be finishing (or removing an --rm container).
                     settle(layout, id);
+                    berth_sys::timing::mark("the monitor finishing");
                 }
             },
         }
         match crate::remove::remove_container(layout, store, id, volumes) {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                berth_sys::timing::mark("removal: records, rootfs, lease, name");
+                return Ok(());
+            }
             // Something of it runs again (a racing start, stray processes): again.
             Err(Error::Busy(_)) if force => {
                 let unwatched = status::load(layout, id).is_ok_and(|s| !status::watched(&s));

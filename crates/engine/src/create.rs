@@ -893,11 +893,8 @@ pub fn start_container(
     s.monitor_pid = 0;
     s.monitor_start = 0;
     s.error.clear();
-    if config.options.auto_remove {
-        layout.save_state_nosync(id, &s, &lock)?;
-    } else {
-        layout.save_state(id, &s, &lock)?;
-    }
+    // The keeper's pid means something only while it lives: not synced.
+    layout.save_state_nosync(id, &s, &lock)?;
     drop(lock);
     // Reap it if it exits while we still run (attach), so it never lingers as our zombie.
     std::thread::spawn(move || {
