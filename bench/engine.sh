@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The engine side by side with podman (crun + conmon) and docker (dockerd +
 # containerd + runc), all from Debian, on one busybox image:
-#   1. `run --rm IMAGE true`, hyperfine;
+#   1. `run --rm IMAGE true`, hyperfine; 1b. `run -d` + `rm -f`; 1c. berth's
+#      phases of `run --rm` (--log-level debug);
 #   2. `berth ps` with 100 containers;
 #   3. the peak RSS (VmHWM) of berth's monitor and of podman's conmon, each
-#      holding a running container.
+#      holding a running container;
+#   4. berth's `run --rm` on a busy disk (direct writes; a 2 GiB writeback).
 #
 # Every engine runs its containers with --network none (this bench measures the
 # engine, bench/network.sh the networks; berth's default bridge network would
@@ -138,16 +140,25 @@ printf '{"berth_monitor_vmhwm_kb":%s,"conmon_vmhwm_kb":%s}\n' "$berth_hwm" "$con
 
 $B rm -f "$id" >/dev/null; $P rm -f -t 0 "$pid" >/dev/null
 
-echo "== 4. berth run --rm while the disk writes 1 GiB back (dd, no sync), against quiet"
+echo "== 4. berth run --rm on a busy disk, against quiet"
 hyperfine -N --warmup 3 --runs 20 --export-json "$OUT/engine-quiet.json" -n quiet \
   "$B run --rm --network none bench:latest true" | grep -E "Time|Range"
-dd if=/dev/zero of="$W/dirty" bs=1M count=1024 status=none &
+# (a) the disk's queue full of writes (direct I/O: no dirty pages, little CPU).
+dd if=/dev/zero of="$W/busy" bs=1M count=4096 oflag=direct status=none &
 DD=$!
 sleep 0.5
-hyperfine -N --warmup 1 --runs 20 --export-json "$OUT/engine-busy.json" -n busy \
+hyperfine -N --warmup 1 --runs 20 --export-json "$OUT/engine-busy.json" -n "busy (direct writes)" \
   "$B run --rm --network none bench:latest true" | grep -E "Time|Range"
-wait $DD; rm -f "$W/dirty"; sync
+kill $DD 2>/dev/null || true; wait $DD 2>/dev/null || true; rm -f "$W/busy"
+# (b) 2 GiB of dirty page cache being written back (sync in the background): the whole
+# VM slows down then, CPU-only work too (see docs/benchmarks.md).
+dd if=/dev/zero of="$W/dirty" bs=1M count=2048 status=none
+sync "$W/dirty" &
+SY=$!
+hyperfine -N --warmup 1 --runs 10 --export-json "$OUT/engine-writeback.json" -n "writeback (sync of 2 GiB)" \
+  "$B run --rm --network none bench:latest true" | grep -E "Time|Range"
+wait $SY; rm -f "$W/dirty"; sync
 
 echo "== summary (median, ms)"
 jq -r '.results[] | "\(.command)\t\(.median*1000|.*100|round/100) ms"' "$OUT/engine-run.json" "$OUT/engine-run-d-rm.json" \
-  "$OUT/engine-ps.json" "$OUT/engine-quiet.json" "$OUT/engine-busy.json"
+  "$OUT/engine-ps.json" "$OUT/engine-quiet.json" "$OUT/engine-busy.json" "$OUT/engine-writeback.json"

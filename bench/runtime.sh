@@ -2,8 +2,8 @@
 # berth-runtime against crun and runc (from Debian) on one busybox bundle:
 # `run` of /bin/true, and create + start + delete; wall time, cpu time
 # (user+sys of the runtime and everything it waited for) and peak RSS, as
-# medians of paired runs (berth, crun, runc, floor in turn, so that load
-# drifts hit all alike), with hyperfine's medians beside them; the floor is
+# medians of paired runs (berth, crun, runc, floor in a new random order each
+# round, so that load drifts and cgroup v1's RCU waits hit all alike), with hyperfine's medians beside them; the floor is
 # `unshare -fpmuin chroot ROOTFS /bin/true`. Then berth-runtime's own phase
 # breakdown (--debug), medians per phase.
 #
@@ -81,7 +81,7 @@ hyperfine -N --style basic --warmup 5 --runs "$PAIRS" --export-json "$OUT/hyperf
 # Paired runs: wall from spawn to reap, cpu from wait4's rusage (the runtime's
 # and every process it waited for: its setup children and the container's init).
 python3 - "$OUT" "$PAIRS" "$W" "$B" "$BERTH" $RTS <<'PY'
-import json, os, statistics, subprocess, sys, time
+import json, os, random, statistics, subprocess, sys, time
 out, pairs, w, b, berth, rts = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6:]
 binp = lambda rt: berth if rt == "berth" else rt
 
@@ -114,8 +114,13 @@ for name, f, who in (("run", run, rts + ["floor"]), ("lifecycle", lifecycle, rts
         for rt in who:
             (floor if rt == "floor" else lambda: f(rt))()
     samples = {rt: [] for rt in who}
+    # A new order each round: the first cgroup v1 migration after an idle spell waits
+    # for an RCU grace period (several ms here), and it must not always fall on one runtime.
+    rng = random.Random(1)
     for _ in range(pairs):
-        for rt in who:
+        order = list(who)
+        rng.shuffle(order)
+        for rt in order:
             samples[rt].append((floor if rt == "floor" else lambda: f(rt))())
     res[name] = samples
 json.dump(res, open(os.path.join(out, "paired.json"), "w"))
