@@ -171,12 +171,17 @@ enum Low2 {
         #[arg(last = true)]
         ps_args: Vec<String>,
     },
-    /// Write a default config.json.
+    /// Create a new specification file (config.json): runc's.
     Spec {
+        /// Path to the root of the bundle directory.
         #[arg(short = 'b', long, default_value = ".")]
         bundle: PathBuf,
+        /// Generate a configuration for a rootless container.
         #[arg(long)]
         rootless: bool,
+        /// berth's hardened default instead: moby's seccomp profile, no ambient capabilities.
+        #[arg(long)]
+        hardened: bool,
     },
     /// Print the runtime-spec features document.
     Features,
@@ -244,6 +249,7 @@ pub enum Command {
     Spec {
         bundle: PathBuf,
         rootless: bool,
+        hardened: bool,
     },
     Features,
     Exec(ExecArgs),
@@ -355,7 +361,15 @@ fn resolve(low: Low) -> (Global, Command) {
             format,
             ps_args,
         },
-        Low2::Spec { bundle, rootless } => Command::Spec { bundle, rootless },
+        Low2::Spec {
+            bundle,
+            rootless,
+            hardened,
+        } => Command::Spec {
+            bundle,
+            rootless,
+            hardened,
+        },
         Low2::Features => Command::Features,
         Low2::Exec(e) => Command::Exec(e),
         Low2::Update(u) => Command::Update(u),

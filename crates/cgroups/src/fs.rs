@@ -345,17 +345,27 @@ impl FsManager {
     }
 
     fn signal_each(&self, sig: i32) -> Result<usize, Error> {
-        let s = rustix::process::Signal::from_named_raw(sig).ok_or_else(|| Error::Invalid {
-            field: "signal".into(),
-            value: sig.to_string(),
-            reason: "not a known signal number".into(),
-        })?;
+        // 0 is kill(2)'s existence check: nothing is sent.
+        let s = match sig {
+            0 => None,
+            _ => Some(
+                rustix::process::Signal::from_named_raw(sig).ok_or_else(|| Error::Invalid {
+                    field: "signal".into(),
+                    value: sig.to_string(),
+                    reason: "not a known signal number".into(),
+                })?,
+            ),
+        };
         let mut n = 0;
         for pid in self.pids()? {
             let Some(p) = rustix::process::Pid::from_raw(pid) else {
                 continue;
             };
-            match rustix::process::kill_process(p, s) {
+            let sent = match s {
+                Some(s) => rustix::process::kill_process(p, s),
+                None => rustix::process::test_kill_process(p),
+            };
+            match sent {
                 Ok(()) => n += 1,
                 Err(rustix::io::Errno::SRCH) => {}
                 Err(e) => {
@@ -582,6 +592,9 @@ impl Manager for FsManager {
                     return Ok(());
                 }
             }
+        }
+        if sig == 0 {
+            return self.signal_each(0).map(|_| ());
         }
         let can_freeze = self.freezer().is_some();
         let was_frozen = can_freeze && self.is_frozen()?;

@@ -161,9 +161,17 @@ impl Container {
             return Err(Error::NotRunning);
         }
         if all {
-            let cg = cgroup_of(&self.state).ok_or(Error::NotRunning)?;
+            // runc: `kill --all` of a stopped container is no error (containerd's
+            // shim sends it after every exit in a pod sharing a pid namespace).
+            let Some(cg) = cgroup_of(&self.state) else {
+                return if status == Status::Stopped {
+                    Ok(())
+                } else {
+                    Err(Error::NotRunning)
+                };
+            };
             if status == Status::Stopped && cg.pids().map(|p| p.is_empty()).unwrap_or(true) {
-                return Err(Error::NotRunning);
+                return Ok(());
             }
             cg.kill_all(sig)?;
             return Ok(());
@@ -271,6 +279,14 @@ fn signal_init(st: &State, sig: i32) -> Result<()> {
         .map_err(|_| Error::NotRunning)?;
     if !same_process(st.pid, st.pid_start_time) {
         return Err(Error::NotRunning);
+    }
+    if sig == 0 {
+        // Signal 0: a liveness check (kill(2) sends nothing). The pidfd pins
+        // the process, so the pid cannot have been reused since the check above.
+        return rustix::process::test_kill_process(pid).map_err(|e| match e {
+            rustix::io::Errno::SRCH => Error::NotRunning,
+            e => Error::io(format!("signal 0 to pid {}", st.pid), e.into()),
+        });
     }
     let s = rustix::process::Signal::from_named_raw(sig)
         .ok_or_else(|| Error::Invalid(format!("invalid signal {sig}")))?;
