@@ -66,16 +66,17 @@ fn msg(o: &Out) -> String {
             let mut it = rest.chars();
             while let Some(c) = it.next() {
                 match c {
-                    '\\' => {
-                        if let Some(n) = it.next() {
-                            out.push(n);
-                        }
-                    }
+                    '\\' => match it.next() {
+                        Some('n') => out.push('\n'),
+                        Some('t') => out.push('\t'),
+                        Some(n) => out.push(n),
+                        None => {}
+                    },
                     '"' => break,
                     c => out.push(c),
                 }
             }
-            out
+            out.trim_end().to_string()
         }
         None => line,
     }
@@ -320,4 +321,133 @@ fn item23_plain_spec_is_runcs_and_hardened_is_behind_a_flag() {
     let o = rt.run(&unique("i23"), &b);
     o.ok();
     assert_eq!(o.probe()["seccomp"], "0", "runc's config has no seccomp filter:{o}");
+}
+
+/// The section headers of urfave/cli's help in `text`, in order: "NAME:", "USAGE:", "VERSION:",
+/// "COMMANDS:", "GLOBAL OPTIONS:", "OPTIONS:" (runc's free-text sections such as a command's
+/// EXAMPLE are its own prose and not compared).
+fn sections(text: &str) -> Vec<String> {
+    const SHAPE: [&str; 6] = [
+        "NAME:",
+        "USAGE:",
+        "VERSION:",
+        "COMMANDS:",
+        "GLOBAL OPTIONS:",
+        "OPTIONS:",
+    ];
+    text.lines()
+        .filter(|l| SHAPE.contains(l))
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn item20_help_version_unknown_command_and_ps_args_in_runcs_shapes() {
+    let Some((runc, ours)) = both(|rt| {
+        let name = rt.path.file_name().unwrap().to_string_lossy().into_owned();
+        let mut v: Vec<(String, Value)> = Vec::new();
+        for flag in ["-v", "--version"] {
+            let o = rt.cmd(&[flag]);
+            let lines: Vec<&str> = o.stdout.lines().collect();
+            v.push((
+                flag.into(),
+                json!([
+                    o.code,
+                    lines
+                        .first()
+                        .is_some_and(|l| l.starts_with(&format!("{name} version "))),
+                    lines.get(1).is_some_and(|l| l.starts_with("commit: ")),
+                    lines.get(2).is_some_and(|l| l.starts_with("spec: ")),
+                    lines.len() >= 4,
+                ]),
+            ));
+        }
+        for args in [&["-h"][..], &["--help"], &["kill", "-h"], &["help", "kill"]] {
+            let o = rt.cmd(args);
+            v.push((args.join(" "), json!([o.code, sections(&o.stdout)])));
+        }
+        let o = rt.cmd(&["no-such-command"]);
+        v.push((
+            "unknown".into(),
+            json!([o.code, msg(&o), o.stdout.is_empty()]),
+        ));
+        // ps arguments right after the id, without "--".
+        let b = sleeper();
+        let id = unique("i20");
+        rt.run_detached(&id, &b).ok();
+        let o = rt.cmd(&["ps", &id, "-e", "-x"]);
+        let header = o.stdout.lines().next().unwrap_or("").to_string();
+        let rows = o.stdout.lines().skip(1).filter(|l| l.contains("sleep 100")).count();
+        v.push(("ps -e -x".into(), json!([o.code, header, rows])));
+        v
+    }) else {
+        return;
+    };
+    assert_eq!(ours, runc);
+    let get = |k: &str| ours.iter().find(|(w, _)| w == k).unwrap().1.clone();
+    assert_eq!(get("-v"), json!([0, true, true, true, true]));
+    assert_eq!(
+        get("-h")[1],
+        json!(["NAME:", "USAGE:", "VERSION:", "COMMANDS:", "GLOBAL OPTIONS:"])
+    );
+    assert_eq!(get("kill -h")[1], json!(["NAME:", "USAGE:", "OPTIONS:"]));
+    assert_eq!(
+        get("unknown"),
+        json!([3, "No help topic for 'no-such-command'", true])
+    );
+    assert_eq!(get("ps -e -x")[0], 0);
+    assert_eq!(get("ps -e -x")[2], 1, "{:?}", get("ps -e -x"));
+}
+
+#[test]
+fn item21_refusals_in_runcs_words() {
+    // One id for both (each runtime has its own state root): messages that name it compare.
+    let id = unique("i21");
+    let Some((runc, ours)) = both(|rt| {
+        let b = sleeper();
+        let id = id.as_str();
+        let mut v: Vec<(&str, Out)> = Vec::new();
+        rt.run_detached(&id, &b).ok();
+        v.push(("exists", rt.run_detached(&id, &b)));
+        v.push(("state unknown", rt.cmd(&["state", "no-such-ctr"])));
+        v.push(("kill unknown", rt.cmd(&["kill", "no-such-ctr"])));
+        v.push(("start running", rt.start(&id)));
+        v.push(("resume running", rt.cmd(&["resume", &id])));
+        v.push(("delete running", rt.delete(&id)));
+        v.push(("unknown signal", rt.cmd(&["kill", &id, "NOSUCHSIG"])));
+        rt.cmd(&["pause", &id]).ok();
+        v.push(("pause paused", rt.cmd(&["pause", &id])));
+        v.push(("start paused", rt.start(&id)));
+        v.push(("exec paused", rt.cmd(&["exec", &id, "true"])));
+        v.push(("delete paused", rt.delete(&id)));
+        rt.cmd(&["resume", &id]).ok();
+        rt.kill(&id, "KILL").ok();
+        rt.wait_status(&id, "stopped", T);
+        v.push(("kill stopped", rt.kill(&id, "TERM")));
+        v.push(("pause stopped", rt.cmd(&["pause", &id])));
+        v.push(("start stopped", rt.start(&id)));
+        v.push(("exec stopped", rt.cmd(&["exec", &id, "true"])));
+        v
+    }) else {
+        return;
+    };
+    let mut wrong = Vec::new();
+    for ((what, r), (_, o)) in runc.iter().zip(&ours) {
+        // runc's words, without its "runc run failed: " prefix; ours may name the id after them.
+        let theirs = msg(r);
+        let theirs = match theirs.split_once(" failed: ") {
+            Some((pre, rest)) if pre.starts_with("runc ") => rest.to_string(),
+            _ => theirs,
+        };
+        assert!(!theirs.is_empty(), "{what}: runc printed no error:{r}");
+        if o.code != r.code || !msg(o).contains(&theirs) {
+            wrong.push(format!(
+                "{what}: runc {:?} {theirs:?}, ours {:?} {:?}",
+                r.code,
+                o.code,
+                msg(o)
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
 }

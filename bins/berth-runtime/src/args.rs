@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 pub const DEFAULT_ROOT: &str = "/run/berth-runtime";
 
@@ -18,9 +18,14 @@ pub const DEFAULT_ROOT: &str = "/run/berth-runtime";
         "\nbuild: ", env!("BERTH_BUILD_INFO"),
         "\nseccomp: built in (no libseccomp)"
     ),
-    about = "an OCI runtime with runc's command line"
+    about = "Open Container Initiative runtime (runc's command line)",
+    // runc's -v as well as --version.
+    disable_version_flag = true
 )]
 struct Low {
+    /// print the version
+    #[arg(short = 'v', long = "version", action = clap::ArgAction::Version)]
+    version: Option<bool>,
     /// Root directory for container state.
     #[arg(long, global = true, default_value = DEFAULT_ROOT)]
     root: PathBuf,
@@ -168,7 +173,8 @@ enum Low2 {
         id: String,
         #[arg(short = 'f', long, default_value = "table")]
         format: String,
-        #[arg(last = true)]
+        /// ps(1) options, after the id as runc takes them (`ps ID -e -x`; `--` allowed).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         ps_args: Vec<String>,
     },
     /// Create a new specification file (config.json): runc's.
@@ -290,20 +296,58 @@ pub fn parse() -> (Global, Command) {
     }
     // runc (urfave/cli) exits 3 for an unknown command and 1 for other
     // usage errors.
-    let low = match Low::try_parse() {
+    let low = match runc_shaped()
+        .try_get_matches()
+        .and_then(|m| Low::from_arg_matches(&m))
+    {
         Ok(l) => l,
         Err(e) => {
-            use clap::error::ErrorKind as K;
+            use clap::error::{ContextKind, ContextValue, ErrorKind as K};
             let code = match e.kind() {
                 K::DisplayHelp | K::DisplayVersion => 0,
                 K::InvalidSubcommand => 3,
                 _ => 1,
             };
+            if e.kind() == K::InvalidSubcommand {
+                // runc (urfave/cli): an error line, no usage text.
+                if let Some(ContextValue::String(name)) = e.get(ContextKind::InvalidSubcommand) {
+                    let g = Global {
+                        root: DEFAULT_ROOT.into(),
+                        log: None,
+                        json: false,
+                        debug: false,
+                        systemd_cgroup: false,
+                    };
+                    crate::log::Logger::new(&g).error(&format!("No help topic for '{name}'"));
+                    std::process::exit(code);
+                }
+            }
             let _ = e.print();
             std::process::exit(code);
         }
     };
     resolve(low)
+}
+
+/// The command tree with runc's (urfave/cli's) help shape: NAME, USAGE,
+/// VERSION, COMMANDS and GLOBAL OPTIONS at the top; NAME, USAGE and OPTIONS
+/// for each command.
+fn runc_shaped() -> clap::Command {
+    let version = Low::command()
+        .get_version()
+        .unwrap_or_default()
+        .trim_start_matches("version ")
+        .to_string();
+    let top = format!(
+        "NAME:\n   {{name}} - {{about}}\n\nUSAGE:\n   {{name}} [global options] command [command options] [arguments...]\n\nVERSION:\n   {version}\n\nCOMMANDS:\n{{subcommands}}\n\nGLOBAL OPTIONS:\n{{options}}\n"
+    );
+    Low::command()
+        .help_template(top)
+        .mut_subcommands(|c| {
+            c.help_template(
+                "NAME:\n   berth-runtime {name} - {about}\n\nUSAGE:\n   {usage}\n\nOPTIONS:\n{options}\n",
+            )
+        })
 }
 
 fn resolve(low: Low) -> (Global, Command) {

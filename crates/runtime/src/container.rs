@@ -111,9 +111,14 @@ impl Container {
                     "cannot start a container that has stopped".into(),
                 ))
             }
-            Status::Running | Status::Paused => {
+            Status::Running => {
                 return Err(Error::BadState(
                     "cannot start an already running container".into(),
+                ))
+            }
+            Status::Paused => {
+                return Err(Error::BadState(
+                    "cannot start a container in the paused state".into(),
                 ))
             }
             Status::Creating => {
