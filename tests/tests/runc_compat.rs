@@ -451,3 +451,77 @@ fn item21_refusals_in_runcs_words() {
     }
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
+
+#[test]
+fn item3_a_cgroup_with_processes_is_warned_about_and_used() {
+    let Some((runc, ours)) = both(|rt| {
+        let a = sleeper();
+        let first = unique("i3a");
+        rt.run_detached(&first, &a).ok();
+        let mut b = sleeper();
+        b.cgroups_path_set(&a.cgroups_path().unwrap());
+        let second = unique("i3b");
+        let o = rt.run_detached(&second, &b);
+        let warned = o
+            .errors()
+            .lines()
+            .any(|l| l.contains("level=warning") && l.contains("cgroup is not empty"));
+        // Both containers run, in the one cgroup.
+        let cg = |id: &str| {
+            fs::read_to_string(format!("/proc/{}/cgroup", rt.pid(id)))
+                .unwrap()
+                .lines()
+                .find(|l| l.contains(":memory:"))
+                .map(String::from)
+        };
+        let same = o.success() && cg(&first).is_some() && cg(&first) == cg(&second);
+        let statuses = (rt.status(&first), rt.status(&second));
+        // The second is removed first (its delete empties the shared cgroup), then the first.
+        rt.delete_force(&second);
+        rt.delete_force(&first);
+        (o.code, warned, same, statuses)
+    }) else {
+        return;
+    };
+    assert_eq!(ours, runc);
+    assert_eq!(
+        ours,
+        (
+            Some(0),
+            true,
+            true,
+            (Some("running".to_string()), Some("running".to_string()))
+        )
+    );
+}
+
+#[test]
+fn item4_run_keep_keeps_state_and_cgroup_until_delete() {
+    let Some((runc, ours)) = both(|rt| {
+        let mut b = Bundle::busybox();
+        b.args(&["sh", "-c", "exit 3"]);
+        let id = unique("i4");
+        let o = rt.run_with(&id, &b, &["--keep"]);
+        let status = rt.status(&id);
+        let cg = b.cgroups_path().unwrap();
+        let kept = !cgroup_dirs(&cg).is_empty();
+        let listed = rt.list_json().to_string().contains(&id);
+        let del = rt.delete(&id);
+        let after = (rt.state_out(&id).code, cgroup_dirs(&cg).is_empty());
+        (o.code, status, kept, listed, del.code, after)
+    }) else {
+        return;
+    };
+    assert_eq!(ours, runc);
+    assert_eq!(
+        ours,
+        (
+            Some(3),
+            Some("stopped".to_string()),
+            true,
+            true,
+            Some(0),
+            (Some(1), true)
+        )
+    );
+}

@@ -210,8 +210,7 @@ fn run(g: &Global, cmd: Command, logger: &log::Logger) -> Result<i32> {
                 ),
                 None => None,
             };
-            let _ = keep;
-            let (code, warnings) = container::run_foreground(created, pty)?;
+            let (code, warnings) = container::run_foreground(created, pty, keep)?;
             for w in warnings {
                 logger.warn(&w);
             }

@@ -218,6 +218,41 @@ impl FsManager {
         Ok(())
     }
 
+    /// `create`/`create_shared`: the number of processes already inside
+    /// (0 unless `populated_ok`).
+    fn create_in(&self, populated_ok: bool) -> Result<usize, Error> {
+        if self.create_fresh()? {
+            return Ok(0);
+        }
+        let mut found = 0;
+        for d in self.dirs() {
+            if populated_ok {
+                if d.exists() {
+                    found = found.max(procs_recursive(d)?.len());
+                }
+            } else {
+                self.check_reusable(d)?;
+            }
+        }
+        if self.any_exists() && self.is_frozen()? {
+            let d = match self.freezer() {
+                Some(Backend::V1(d)) | Some(Backend::V2(d)) => d.to_path_buf(),
+                None => PathBuf::new(),
+            };
+            return Err(Error::Frozen { path: d });
+        }
+        let mut created = Vec::new();
+        for d in self.dirs() {
+            created.extend(util::mkdir_all(d)?);
+        }
+        self.fill_new()?;
+        self.created
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(created);
+        Ok(found)
+    }
+
     fn check_reusable(&self, dir: &Path) -> Result<(), Error> {
         if !dir.exists() {
             return Ok(());
@@ -508,29 +543,11 @@ fn cpuset_fill(mount: &Path, leaf: &Path) -> Result<(), Error> {
 
 impl Manager for FsManager {
     fn create(&self) -> Result<(), Error> {
-        if self.create_fresh()? {
-            return Ok(());
-        }
-        for d in self.dirs() {
-            self.check_reusable(d)?;
-        }
-        if self.any_exists() && self.is_frozen()? {
-            let d = match self.freezer() {
-                Some(Backend::V1(d)) | Some(Backend::V2(d)) => d.to_path_buf(),
-                None => PathBuf::new(),
-            };
-            return Err(Error::Frozen { path: d });
-        }
-        let mut created = Vec::new();
-        for d in self.dirs() {
-            created.extend(util::mkdir_all(d)?);
-        }
-        self.fill_new()?;
-        self.created
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend(created);
-        Ok(())
+        self.create_in(false).map(|_| ())
+    }
+
+    fn create_shared(&self) -> Result<usize, Error> {
+        self.create_in(true)
     }
 
     fn add_task(&self, pid: i32) -> Result<(), Error> {

@@ -356,7 +356,13 @@ fn release_init(dir: &ContainerDir, st: &State) -> Result<()> {
 /// The foreground part of `run`: start, forward signals (SIGWINCH resizes
 /// the pty), proxy the pty if there is one, reap, delete; return the exit
 /// status the shell expects (128+N for a signal).
-pub fn run_foreground(created: Created, pty: Option<OwnedFd>) -> Result<(i32, Vec<String>)> {
+/// `keep` (runc's `run --keep`): leave the stopped container, its state and
+/// cgroup, for `delete`.
+pub fn run_foreground(
+    created: Created,
+    pty: Option<OwnedFd>,
+    keep: bool,
+) -> Result<(i32, Vec<String>)> {
     let (sigfd, _old) = berth_sys::signal::block_all_signalfd()
         .map_err(|e| Error::io("block signals".into(), e))?;
     let Created {
@@ -389,7 +395,9 @@ pub fn run_foreground(created: Created, pty: Option<OwnedFd>) -> Result<(i32, Ve
             ));
         }
     }
-    warnings.extend(c.destroy()?);
+    if !keep {
+        warnings.extend(c.destroy()?);
+    }
     Ok((code, warnings))
 }
 
