@@ -525,3 +525,75 @@ fn item4_run_keep_keeps_state_and_cgroup_until_delete() {
         )
     );
 }
+
+#[test]
+fn item25_rwa_devices_memory_policy_scheduler_io_priority_exec_cpu_affinity() {
+    // runc 1.1 predates process.scheduler, ioPriority and execCPUAffinity and ignores them (as
+    // any unknown field); the issue asks berth to apply them. So both must run these configs
+    // (same exit status), and berth's effect is checked against the kernel's own view.
+    let Some((runc, ours)) = both(|rt| {
+        let mut b = Bundle::busybox();
+        b.args(&[
+            "sh",
+            "-c",
+            "cut -d' ' -f19,41 /proc/$$/stat; ionice -p $$; sleep 100",
+        ]);
+        let mut devices = b.config["linux"]["resources"]["devices"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        devices.push(json!({"allow": true, "type": "c", "major": 1, "minor": 1, "access": "rwa"}));
+        b.set("/linux/resources/devices", json!(devices))
+            .set(
+                "/linux/memoryPolicy",
+                json!({"mode": "MPOL_PREFERRED", "nodes": "0"}),
+            )
+            .set(
+                "/process/scheduler",
+                json!({"policy": "SCHED_BATCH", "nice": 5}),
+            )
+            .set(
+                "/process/ioPriority",
+                json!({"class": "IOPRIO_CLASS_BE", "priority": 6}),
+            )
+            .set("/process/execCPUAffinity", json!({"final": "0"}));
+        let id = unique("i25");
+        let o = rt.run_detached(&id, &b);
+        let warned = o
+            .errors()
+            .lines()
+            .any(|l| l.contains("level=warning") && l.contains("memoryPolicy"));
+        let mut init = String::new();
+        let mut rule = None;
+        let mut exec = (None, String::new());
+        if o.success() {
+            init = rt.wait_stdout(&id, "prio", T);
+            let cg = b.cgroups_path().unwrap();
+            rule = cgroup_dirs(&cg)
+                .iter()
+                .find(|d| d.starts_with("/sys/fs/cgroup/devices"))
+                .and_then(|d| fs::read_to_string(d.join("devices.list")).ok())
+                .and_then(|l| l.lines().find(|l| l.starts_with("c 1:1 ")).map(String::from));
+            let e = rt.cmd(&["exec", &id, "grep", "Cpus_allowed_list", "/proc/self/status"]);
+            exec = (e.code, e.stdout.trim().to_string());
+        }
+        (o.code, warned, rule, init, exec)
+    }) else {
+        return;
+    };
+    // Agreement with runc: the config runs, "rwa" is "rw", exec works.
+    assert_eq!(ours.0, runc.0, "run status\nrunc: {runc:?}\nours: {ours:?}");
+    assert_eq!(ours.0, Some(0));
+    assert_eq!(ours.2, runc.2, "device rule");
+    assert_eq!(ours.2.as_deref(), Some("c 1:1 rw"));
+    assert_eq!(ours.4 .0, runc.4 .0, "exec status");
+    // memoryPolicy: ignored as runc does, but said.
+    assert!(ours.1, "no warning about linux.memoryPolicy: {ours:?}");
+    // Our effects: SCHED_BATCH (3) at nice 5, best-effort I/O at 6, exec on cpu 0 only.
+    assert_eq!(
+        ours.3.lines().take(2).collect::<Vec<_>>(),
+        ["5 3", "best-effort: prio 6"],
+        "{ours:?}"
+    );
+    assert_eq!(ours.4 .1, "Cpus_allowed_list:\t0", "{ours:?}");
+}

@@ -341,6 +341,18 @@ fn process(
         for r in &cfg.process.rlimits {
             init::set_rlimit(r)?;
         }
+        init::set_scheduling(&cfg.process)?;
+        // execCPUAffinity: the initial set on joining, the final one for the
+        // program (both here, in the container's cgroup, before execve).
+        if let Some((initial, last)) = &cfg.process.exec_cpu_affinity {
+            for (what, cpus) in [("initial", initial), ("final", last)] {
+                if let Some(cpus) = cpus {
+                    berth_sys::sched::set_cpu_affinity(cpus).map_err(|e| {
+                        Error::io(format!("set execCPUAffinity.{what} {cpus:?}"), e)
+                    })?;
+                }
+            }
+        }
         let exe = init::find_executable(cfg)?;
         let (argv, envp) = init::argv_envp(&cfg.process)?;
         if !cfg.process.no_new_privileges {
