@@ -597,3 +597,78 @@ fn item25_rwa_devices_memory_policy_scheduler_io_priority_exec_cpu_affinity() {
     );
     assert_eq!(ours.4 .1, "Cpus_allowed_list:\t0", "{ours:?}");
 }
+
+/// Event types in an `events` output so far (one JSON object a line).
+fn event_types(p: &Path) -> Vec<String> {
+    fs::read_to_string(p)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v["type"].as_str().map(String::from))
+        .collect()
+}
+
+#[test]
+fn item24_events_stats_have_no_oom_key_and_oom_events_only_on_oom() {
+    let Some((runc, ours)) = both(|rt| {
+        // 1. One stats snapshot of a quiet container.
+        let b = sleeper();
+        let id = unique("i24");
+        rt.run_detached(&id, &b).ok();
+        let o = rt.cmd(&["events", "--stats", &id]);
+        let v: Value = serde_json::from_str(o.stdout.trim()).unwrap_or(Value::Null);
+        let mut mem_keys: Vec<String> = v["data"]["memory"]
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        mem_keys.sort();
+        let stats = (
+            o.code,
+            v["type"].clone(),
+            o.stdout.contains("oom"),
+            mem_keys,
+            v["data"]["memory"]["usage"]["failcnt"].is_u64(),
+        );
+        // 2. A stream over a container that does not run out of memory: stats, no oom.
+        let (_, _, quiet, _) = rt.spawn(&["events", "--interval", "1s", &id]);
+        std::thread::sleep(Duration::from_millis(2500));
+        let quiet_types = event_types(&quiet);
+        // 3. One that does: its process is OOM-killed, and one oom event comes.
+        let mut b = Bundle::busybox();
+        b.set(
+            "/linux/resources/memory",
+            json!({"limit": 16 << 20, "swap": 16 << 20}),
+        )
+        .args(&[
+            "sh",
+            "-c",
+            "sleep 1; x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived; sleep 100",
+        ]);
+        let oid = unique("i24oom");
+        rt.run_detached(&oid, &b).ok();
+        let (_, _, loud, _) = rt.spawn(&["events", "--interval", "60s", &oid]);
+        rt.wait_status(&oid, "stopped", Duration::from_secs(20));
+        let oom_types = wait_for(Duration::from_secs(5), || {
+            let t = event_types(&loud);
+            (!t.is_empty()).then_some(t)
+        })
+        .unwrap_or_default();
+        // The kernel may signal more than one OOM for one episode (each failed charge
+        // before the kill lands; runc and berth report each eventfd read): the shape is
+        // "oom" events, at least one, and nothing else.
+        let oom_shape = (
+            !oom_types.is_empty(),
+            oom_types.iter().all(|t| t == "oom"),
+        );
+        (stats, quiet_types.contains(&"oom".to_string()), oom_shape)
+    }) else {
+        return;
+    };
+    assert_eq!(ours, runc);
+    assert_eq!(ours.0 .0, Some(0));
+    assert_eq!(ours.0 .1, json!("stats"));
+    assert!(!ours.0 .2, "\"oom\" in the stats of a container that had none");
+    assert!(ours.0 .4, "memory.usage.failcnt missing");
+    assert!(!ours.1, "an oom event without an OOM");
+    assert_eq!(ours.2, (true, true), "no oom event for an OOM kill");
+}
