@@ -108,7 +108,10 @@ fn item6_failing_exec_exits_255() {
         return;
     };
     for ((what, r), (_, o)) in runc.iter().zip(&ours) {
-        assert_eq!(o.code, r.code, "{what}: exit status differs\nrunc:{r}\nours:{o}");
+        assert_eq!(
+            o.code, r.code,
+            "{what}: exit status differs\nrunc:{r}\nours:{o}"
+        );
         if r.code == Some(255) {
             assert!(
                 msg(o).starts_with("exec failed: "),
@@ -171,7 +174,12 @@ fn item22_kill_signal_0_is_a_liveness_check() {
         rt.kill(&id, "KILL").ok();
         rt.wait_status(&id, "stopped", T);
         let dead = rt.cmd(&["kill", &id, "0"]);
-        (code_msg(&live), code_msg(&live_all), status, code_msg(&dead))
+        (
+            code_msg(&live),
+            code_msg(&live_all),
+            status,
+            code_msg(&dead),
+        )
     }) else {
         return;
     };
@@ -230,7 +238,12 @@ fn item7_exec_ignore_paused_runs_once_resumed() {
     assert_eq!(ours, runc);
     assert_eq!(
         ours,
-        (String::new(), Some(0), "thawed\n".to_string(), String::new())
+        (
+            String::new(),
+            Some(0),
+            "thawed\n".to_string(),
+            String::new()
+        )
     );
 }
 
@@ -296,17 +309,26 @@ fn item23_plain_spec_is_runcs_and_hardened_is_behind_a_flag() {
         only_runc.is_empty() && only_ours.is_empty(),
         "plain spec differs from runc's:\nonly runc: {only_runc:#?}\nonly ours: {only_ours:#?}"
     );
-    assert!(ours["linux"]["seccomp"].is_null(), "plain spec has a seccomp profile");
+    assert!(
+        ours["linux"]["seccomp"].is_null(),
+        "plain spec has a seccomp profile"
+    );
     // The hardened default: moby's profile, no ambient capabilities.
     let h = spec_of(&rt, "hardened", &["--hardened"]);
-    assert_eq!(h["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ERRNO", "{h}");
+    assert_eq!(
+        h["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ERRNO",
+        "{h}"
+    );
     assert!(
         h["linux"]["seccomp"]["syscalls"]
             .as_array()
             .is_some_and(|s| s.len() > 10),
         "{h}"
     );
-    assert!(strs(&h["process"]["capabilities"]["ambient"]).is_empty(), "{h}");
+    assert!(
+        strs(&h["process"]["capabilities"]["ambient"]).is_empty(),
+        "{h}"
+    );
     // And a container runs from runc's config unchanged, as from ours.
     let mut b = Bundle::busybox();
     let tag = b.tag().to_string();
@@ -320,7 +342,11 @@ fn item23_plain_spec_is_runcs_and_hardened_is_behind_a_flag() {
         .cgroups_path_set(&cg);
     let o = rt.run(&unique("i23"), &b);
     o.ok();
-    assert_eq!(o.probe()["seccomp"], "0", "runc's config has no seccomp filter:{o}");
+    assert_eq!(
+        o.probe()["seccomp"],
+        "0",
+        "runc's config has no seccomp filter:{o}"
+    );
 }
 
 /// The section headers of urfave/cli's help in `text`, in order: "NAME:", "USAGE:", "VERSION:",
@@ -377,7 +403,12 @@ fn item20_help_version_unknown_command_and_ps_args_in_runcs_shapes() {
         rt.run_detached(&id, &b).ok();
         let o = rt.cmd(&["ps", &id, "-e", "-x"]);
         let header = o.stdout.lines().next().unwrap_or("").to_string();
-        let rows = o.stdout.lines().skip(1).filter(|l| l.contains("sleep 100")).count();
+        let rows = o
+            .stdout
+            .lines()
+            .skip(1)
+            .filter(|l| l.contains("sleep 100"))
+            .count();
         v.push(("ps -e -x".into(), json!([o.code, header, rows])));
         v
     }) else {
@@ -388,7 +419,13 @@ fn item20_help_version_unknown_command_and_ps_args_in_runcs_shapes() {
     assert_eq!(get("-v"), json!([0, true, true, true, true]));
     assert_eq!(
         get("-h")[1],
-        json!(["NAME:", "USAGE:", "VERSION:", "COMMANDS:", "GLOBAL OPTIONS:"])
+        json!([
+            "NAME:",
+            "USAGE:",
+            "VERSION:",
+            "COMMANDS:",
+            "GLOBAL OPTIONS:"
+        ])
     );
     assert_eq!(get("kill -h")[1], json!(["NAME:", "USAGE:", "OPTIONS:"]));
     assert_eq!(
@@ -573,8 +610,18 @@ fn item25_rwa_devices_memory_policy_scheduler_io_priority_exec_cpu_affinity() {
                 .iter()
                 .find(|d| d.starts_with("/sys/fs/cgroup/devices"))
                 .and_then(|d| fs::read_to_string(d.join("devices.list")).ok())
-                .and_then(|l| l.lines().find(|l| l.starts_with("c 1:1 ")).map(String::from));
-            let e = rt.cmd(&["exec", &id, "grep", "Cpus_allowed_list", "/proc/self/status"]);
+                .and_then(|l| {
+                    l.lines()
+                        .find(|l| l.starts_with("c 1:1 "))
+                        .map(String::from)
+                });
+            let e = rt.cmd(&[
+                "exec",
+                &id,
+                "grep",
+                "Cpus_allowed_list",
+                "/proc/self/status",
+            ]);
             exec = (e.code, e.stdout.trim().to_string());
         }
         (o.code, warned, rule, init, exec)
@@ -656,10 +703,7 @@ fn item24_events_stats_have_no_oom_key_and_oom_events_only_on_oom() {
         // The kernel may signal more than one OOM for one episode (each failed charge
         // before the kill lands; runc and berth report each eventfd read): the shape is
         // "oom" events, at least one, and nothing else.
-        let oom_shape = (
-            !oom_types.is_empty(),
-            oom_types.iter().all(|t| t == "oom"),
-        );
+        let oom_shape = (!oom_types.is_empty(), oom_types.iter().all(|t| t == "oom"));
         (stats, quiet_types.contains(&"oom".to_string()), oom_shape)
     }) else {
         return;
@@ -667,7 +711,10 @@ fn item24_events_stats_have_no_oom_key_and_oom_events_only_on_oom() {
     assert_eq!(ours, runc);
     assert_eq!(ours.0 .0, Some(0));
     assert_eq!(ours.0 .1, json!("stats"));
-    assert!(!ours.0 .2, "\"oom\" in the stats of a container that had none");
+    assert!(
+        !ours.0 .2,
+        "\"oom\" in the stats of a container that had none"
+    );
     assert!(ours.0 .4, "memory.usage.failcnt missing");
     assert!(!ours.1, "an oom event without an OOM");
     assert_eq!(ours.2, (true, true), "no oom event for an OOM kill");

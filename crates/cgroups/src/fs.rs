@@ -383,13 +383,13 @@ impl FsManager {
         // 0 is kill(2)'s existence check: nothing is sent.
         let s = match sig {
             0 => None,
-            _ => Some(
-                rustix::process::Signal::from_named_raw(sig).ok_or_else(|| Error::Invalid {
+            _ => Some(rustix::process::Signal::from_named_raw(sig).ok_or_else(|| {
+                Error::Invalid {
                     field: "signal".into(),
                     value: sig.to_string(),
                     reason: "not a known signal number".into(),
-                })?,
-            ),
+                }
+            })?),
         };
         let mut n = 0;
         for pid in self.pids()? {
