@@ -88,15 +88,16 @@ fn item6_failing_exec_exits_255() {
         let b = sleeper();
         let id = unique("i6");
         rt.run_detached(&id, &b).ok();
-        let mut v = Vec::new();
         // Unknown container, missing binary, bad --pid-file, no command.
-        v.push(("unknown", rt.cmd(&["exec", "no-such-ctr", "true"])));
-        v.push(("missing binary", rt.cmd(&["exec", &id, "/no/such/binary"])));
-        v.push((
-            "bad pid file",
-            rt.cmd(&["exec", "--pid-file", "/nonexistent-dir/x/p", &id, "true"]),
-        ));
-        v.push(("no command", rt.cmd(&["exec", &id])));
+        let mut v = vec![
+            ("unknown", rt.cmd(&["exec", "no-such-ctr", "true"])),
+            ("missing binary", rt.cmd(&["exec", &id, "/no/such/binary"])),
+            (
+                "bad pid file",
+                rt.cmd(&["exec", "--pid-file", "/nonexistent-dir/x/p", &id, "true"]),
+            ),
+            ("no command", rt.cmd(&["exec", &id])),
+        ];
         // A paused container.
         rt.cmd(&["pause", &id]).ok();
         v.push(("paused", rt.cmd(&["exec", &id, "true"])));
@@ -442,7 +443,6 @@ fn item21_refusals_in_runcs_words() {
     let id = unique("i21");
     let Some((runc, ours)) = both(|rt| {
         let b = sleeper();
-        let id = id.as_str();
         let mut v: Vec<(&str, Out)> = Vec::new();
         rt.run_detached(&id, &b).ok();
         v.push(("exists", rt.run_detached(&id, &b)));

@@ -805,6 +805,9 @@ mod tests {
         fs::write(t.path().join("memory/a/b/cgroup.procs"), "42\n").unwrap();
         assert!(matches!(m.create(), Err(Error::NotEmpty { .. })));
         assert_eq!(m.pids().unwrap(), vec![42]);
+        // ... and create_shared uses it (when not frozen), saying how many it holds.
+        fs::write(t.path().join("freezer/a/b/freezer.state"), "THAWED\n").unwrap();
+        assert_eq!(m.create_shared().unwrap(), 1);
     }
 
     #[test]

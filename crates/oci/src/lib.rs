@@ -101,7 +101,15 @@ pub struct Process {
     /// `process.ioPriority`: (class, level) for ioprio_set.
     pub io_priority: Option<(u32, u32)>,
     /// `process.execCPUAffinity` (exec only): the initial and the final CPU lists.
-    pub exec_cpu_affinity: Option<(Option<Vec<usize>>, Option<Vec<usize>>)>,
+    pub exec_cpu_affinity: Option<ExecCpuAffinity>,
+}
+
+/// `process.execCPUAffinity`: CPU lists for an exec'd process, on joining
+/// the container and for the program itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecCpuAffinity {
+    pub initial: Option<Vec<usize>>,
+    pub last: Option<Vec<usize>>,
 }
 
 /// `process.scheduler` in sched_setattr(2)'s numbers (SCHED_* policy,
@@ -703,16 +711,18 @@ pub fn process(p: &oci_spec::runtime::Process) -> Result<Process> {
     let scheduler = p.scheduler().as_ref().map(scheduler).transpose()?;
     let io_priority = p.io_priority().as_ref().map(io_priority).transpose()?;
     let exec_cpu_affinity = match p.exec_cpu_affinity() {
-        Some(a) => Some((
-            a.initial()
+        Some(a) => Some(ExecCpuAffinity {
+            initial: a
+                .initial()
                 .as_deref()
                 .map(|l| cpu_list("process.execCPUAffinity.initial", l))
                 .transpose()?,
-            a.cpu_affinity_final()
+            last: a
+                .cpu_affinity_final()
                 .as_deref()
                 .map(|l| cpu_list("process.execCPUAffinity.final", l))
                 .transpose()?,
-        )),
+        }),
         None => None,
     };
     for e in p.env().as_deref().unwrap_or(&[]) {
@@ -774,7 +784,7 @@ fn scheduler(s: &oci_spec::runtime::Scheduler) -> Result<Sched, Error> {
     }
     let priority = s.priority().unwrap_or(0);
     let realtime = policy == 1 || policy == 2;
-    if priority < 0 || priority > 99 || (!realtime && priority != 0) {
+    if !(0..=99).contains(&priority) || (!realtime && priority != 0) {
         return Err(invalid(format!(
             "process.scheduler.priority {priority} is invalid for policy {:?} (1..99 for SCHED_FIFO and SCHED_RR, else 0)",
             s.policy()
@@ -885,6 +895,43 @@ pub fn parse_user(s: &str) -> Result<(u32, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(cpu_list("f", "0-2,5").unwrap(), vec![0, 1, 2, 5]);
+        assert_eq!(cpu_list("f", " 3 ").unwrap(), vec![3]);
+        for bad in ["", "a", "3-1", "1-", "0-9000"] {
+            assert!(cpu_list("f", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn scheduler_and_io_priority_numbers() {
+        let s: oci_spec::runtime::Scheduler = serde_json::from_value(serde_json::json!(
+            {"policy": "SCHED_RR", "priority": 10, "flags": ["SCHED_RESET_ON_FORK"]}
+        ))
+        .unwrap();
+        let got = scheduler(&s).unwrap();
+        assert_eq!((got.policy, got.priority, got.flags), (2, 10, 1));
+        for bad in [
+            serde_json::json!({"policy": "SCHED_OTHER", "priority": 5}),
+            serde_json::json!({"policy": "SCHED_FIFO", "priority": 100}),
+            serde_json::json!({"policy": "SCHED_BATCH", "nice": 20}),
+            serde_json::json!({"policy": "SCHED_OTHER", "runtime": 1}),
+        ] {
+            let s: oci_spec::runtime::Scheduler = serde_json::from_value(bad.clone()).unwrap();
+            assert!(scheduler(&s).is_err(), "{bad}");
+        }
+        let p: oci_spec::runtime::LinuxIOPriority = serde_json::from_value(
+            serde_json::json!({"class": "IOPRIO_CLASS_IDLE", "priority": 7}),
+        )
+        .unwrap();
+        assert_eq!(io_priority(&p).unwrap(), (3, 7));
+        let p: oci_spec::runtime::LinuxIOPriority =
+            serde_json::from_value(serde_json::json!({"class": "IOPRIO_CLASS_BE", "priority": 8}))
+                .unwrap();
+        assert!(io_priority(&p).is_err());
+    }
 
     #[test]
     fn user_strings() {

@@ -344,8 +344,8 @@ fn process(
         init::set_scheduling(&cfg.process)?;
         // execCPUAffinity: the initial set on joining, the final one for the
         // program (both here, in the container's cgroup, before execve).
-        if let Some((initial, last)) = &cfg.process.exec_cpu_affinity {
-            for (what, cpus) in [("initial", initial), ("final", last)] {
+        if let Some(a) = &cfg.process.exec_cpu_affinity {
+            for (what, cpus) in [("initial", &a.initial), ("final", &a.last)] {
                 if let Some(cpus) = cpus {
                     berth_sys::sched::set_cpu_affinity(cpus).map_err(|e| {
                         Error::io(format!("set execCPUAffinity.{what} {cpus:?}"), e)
