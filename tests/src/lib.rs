@@ -21,10 +21,28 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
-/// Parent of every cgroup the tests create (absolute cgroupsPath).
+/// Default parent of every cgroup the tests create (absolute cgroupsPath).
 pub const CGROUP_PARENT: &str = "berth-test";
 /// Lock that serialises removing the shared `berth-test` parent against tests that still use it.
 const CGROUP_LOCK: &str = "/run/berth-tests.cgroup.lock";
+
+/// The parent of the tests' cgroups: `$BERTH_TEST_CGROUP_PARENT` (one path component, so two
+/// runs on one machine keep apart), else [`CGROUP_PARENT`].
+pub fn cgroup_parent() -> &'static str {
+    static P: OnceLock<String> = OnceLock::new();
+    P.get_or_init(|| match std::env::var("BERTH_TEST_CGROUP_PARENT") {
+        Ok(p) if !p.is_empty() && !p.contains('/') && p != "." && p != ".." => p,
+        _ => CGROUP_PARENT.to_string(),
+    })
+}
+
+/// The lock of [`cgroup_parent`] (the historical name for the default parent).
+fn cgroup_lock_path() -> String {
+    match cgroup_parent() {
+        CGROUP_PARENT => CGROUP_LOCK.to_string(),
+        p => format!("/run/{p}.cgroup.lock"),
+    }
+}
 /// Default timeout for one runtime invocation.
 pub const CMD_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -585,6 +603,14 @@ pub struct Bundle {
     _lock: File,
 }
 
+/// The runtime whose `spec` makes the bundles' config: `$BERTH_TEST_SPEC_RUNTIME` (lets a runtime
+/// without a working `spec` yet borrow runc's), else the runtime under test.
+pub fn spec_runtime() -> PathBuf {
+    std::env::var_os("BERTH_TEST_SPEC_RUNTIME")
+        .map(PathBuf::from)
+        .unwrap_or_else(runtime_path)
+}
+
 fn busybox_applets() -> &'static Vec<String> {
     static A: OnceLock<Vec<String>> = OnceLock::new();
     A.get_or_init(|| {
@@ -604,6 +630,21 @@ impl Bundle {
     /// A busybox bundle with a unique absolute cgroupsPath `/berth-test/<unique>`, terminal off and
     /// args `["/bin/probe", "info"]`. Everything else is what `<runtime> spec` produced.
     pub fn busybox() -> Bundle {
+        Bundle::busybox_spec(&[])
+    }
+
+    /// As [`Bundle::busybox`], from berth-runtime's `spec --hardened` (moby's seccomp profile, no
+    /// ambient capabilities): the default the security suites check. A spec runtime other than
+    /// berth-runtime (runc, crun) has no such flag, and its plain `spec` is used.
+    pub fn hardened() -> Bundle {
+        let spec_rt = spec_runtime();
+        let berth = spec_rt
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("berth"));
+        Bundle::busybox_spec(if berth { &["--hardened"] } else { &[] })
+    }
+
+    fn busybox_spec(spec_args: &[&str]) -> Bundle {
         let lock = cgroup_lock_shared();
         let dir = tempfile::Builder::new()
             .prefix("berth-test-bundle.")
@@ -649,12 +690,10 @@ impl Bundle {
         )
         .unwrap();
 
-        // BERTH_TEST_SPEC_RUNTIME lets a runtime without a working `spec` yet borrow runc's.
-        let spec_rt = std::env::var_os("BERTH_TEST_SPEC_RUNTIME")
-            .map(PathBuf::from)
-            .unwrap_or_else(runtime_path);
+        let spec_rt = spec_runtime();
         let o = Command::new(&spec_rt)
             .arg("spec")
+            .args(spec_args)
             .current_dir(dir.path())
             .output()
             .unwrap_or_else(|e| panic!("run {} spec: {e}", spec_rt.display()));
@@ -670,7 +709,7 @@ impl Bundle {
         let mut config: Value = serde_json::from_str(&text).expect("spec output is JSON");
         config["process"]["terminal"] = json!(false);
         config["process"]["args"] = json!(["/bin/probe", "info"]);
-        let cgroup_base = format!("/{CGROUP_PARENT}/{}", unique("cg"));
+        let cgroup_base = format!("/{}/{}", cgroup_parent(), unique("cg"));
         config["linux"]["cgroupsPath"] = json!(cgroup_base);
         let tag = format!("BERTH_TEST_TAG={}", unique("tag"));
         let mut env: Vec<Value> = config["process"]["env"]
@@ -809,8 +848,9 @@ impl Bundle {
     /// Override cgroupsPath. Must stay absolute under /berth-test so cleanup finds it.
     pub fn cgroups_path_set(&mut self, p: &str) -> &mut Self {
         assert!(
-            p.starts_with(&format!("/{CGROUP_PARENT}/")),
-            "test cgroups must live under /{CGROUP_PARENT}/"
+            p.starts_with(&format!("/{}/", cgroup_parent())),
+            "test cgroups must live under /{}/",
+            cgroup_parent()
         );
         self.set("/linux/cgroupsPath", json!(p))
     }
@@ -962,7 +1002,7 @@ fn cgroup_lock_shared() -> File {
         .create(true)
         .truncate(false)
         .write(true)
-        .open(CGROUP_LOCK)
+        .open(cgroup_lock_path())
         .expect("open cgroup lock");
     f.lock_shared().expect("flock shared");
     f
@@ -972,7 +1012,7 @@ fn cgroup_lock_shared() -> File {
 fn try_remove_cgroup_parent(lock: &File) {
     if lock.try_lock().is_ok() {
         for mp in cgroup_mounts() {
-            let _ = fs::remove_dir(mp.join(CGROUP_PARENT));
+            let _ = fs::remove_dir(mp.join(cgroup_parent()));
         }
         let _ = lock.lock_shared();
     }
@@ -1024,7 +1064,7 @@ pub fn cgroup_dirs(path: &str) -> Vec<PathBuf> {
 /// Kill every process in the cgroup (all hierarchies), thaw it, and rmdir it leaf-first.
 /// Refuses paths outside /berth-test.
 pub fn remove_cgroup(path: &str) {
-    if !path.starts_with(&format!("/{CGROUP_PARENT}/")) || path.contains("..") {
+    if !path.starts_with(&format!("/{}/", cgroup_parent())) || path.contains("..") {
         return;
     }
     let deadline = Instant::now() + Duration::from_secs(5);

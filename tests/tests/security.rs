@@ -30,7 +30,7 @@ fn exe_overwrite(n: usize, all_caps: bool) {
     let before = file_bytes(&copy);
     let host = fs::metadata(&copy).unwrap();
 
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     install_attack(&b);
     b.args(&["/bin/attack", "exewatch"]);
     if all_caps {
@@ -114,7 +114,7 @@ fn sec_02_cve_2024_21626_cwd_via_leaked_fd() {
     // run with process.cwd = /proc/self/fd/N for the fds hygiene.rs does not try (13..32).
     let rt = Runtime::new();
     let marker = Marker::new();
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     let mut reached = Vec::new();
     for n in 13..=32 {
         b.cwd(&format!("/proc/self/fd/{n}"))
@@ -135,7 +135,7 @@ fn sec_02_cve_2024_21626_exec_cwd_via_leaked_fd() {
     // `exec --cwd /proc/self/fd/N`, N = 3..32: the joining process must not hand a leaked fd over.
     let rt = Runtime::new();
     let marker = Marker::new();
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     b.probe(&["sleep", "60"]);
     let id = running(&rt, &b, "execcwdfd");
     let mut reached = Vec::new();
@@ -162,7 +162,7 @@ fn sec_03_cve_2024_21626_exec_cwd_symlink_to_proc_self_fd() {
     // --cwd /linkN.
     let rt = Runtime::new();
     let marker = Marker::new();
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     for n in 3..=32 {
         symlink(
             format!("/proc/self/fd/{n}"),
@@ -201,7 +201,7 @@ fn sec_03_cve_2024_21626_exec_cwd_symlink_to_proc_self_fd() {
 fn sec_04_cve_2024_21626_exec_args0_via_leaked_fd() {
     // Attack 3 through `exec` (the `run` path is in hygiene.rs).
     let rt = Runtime::new();
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     b.probe(&["sleep", "60"]);
     let id = running(&rt, &b, "execargfd");
     for n in 3..=32 {
@@ -259,7 +259,7 @@ fn fd_names(p: &Value) -> Vec<String> {
 fn sec_05_cve_2024_21626_exec_caller_leaked_fds_not_visible() {
     // The `run` path is in hygiene.rs; this is `exec`, with and without --preserve-fds.
     let rt = Runtime::new();
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     b.probe(&["sleep", "60"]);
     let id = running(&rt, &b, "execleak");
     let o = with_inherited(
@@ -320,7 +320,7 @@ fn sec_07_runtime_fd_table_stable_across_runs() {
     // point of 15 runs, is identical every time and never holds a directory (a host directory fd
     // is exactly what CVE-2024-21626 leaked).
     let rt = Runtime::new();
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     b.sh("echo ready; sleep 0.4");
     let mut first: Option<Vec<String>> = None;
     for i in 0..15 {
@@ -366,7 +366,7 @@ fn ptrace_race(iterations: usize) {
     let m = marker.path.to_str().unwrap().to_string();
     for userns in [false, true] {
         let rt = Runtime::new();
-        let mut b = Bundle::busybox();
+        let mut b = Bundle::hardened();
         install_attack(&b);
         no_seccomp(&mut b);
         grant_all_caps(&mut b);
@@ -429,7 +429,7 @@ fn sec_09_cve_2019_18837_mount_on_final_symlink_stays_in_rootfs() {
     // host dir gets nothing.
     let rt = Runtime::new();
     let victim = Marker::new();
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     let v = victim.dir.path().to_str().unwrap().to_string();
     symlink(&v, b.rootfs().join("mnt2")).unwrap();
     let src = unique("t18837");
@@ -456,7 +456,7 @@ fn sec_09_cve_2019_18837_mount_on_final_symlink_stays_in_rootfs() {
 
 fn rename_exchange_race(runs: usize) {
     let rt = Runtime::new();
-    let mut a = Bundle::busybox();
+    let mut a = Bundle::hardened();
     install_attack(&a);
     let vol = a.host_dir("volume");
     fs::create_dir(vol.join("d")).unwrap();
@@ -476,7 +476,7 @@ fn rename_exchange_race(runs: usize) {
     let host_escape = |i: usize| PathBuf::from(format!("/{tag}-{i}"));
     let mut problems = Vec::new();
     for r in 0..runs {
-        let mut b = Bundle::busybox();
+        let mut b = Bundle::hardened();
         b.readonly_root(false)
             .mount("/vol", "bind", &volstr, &["rbind", "rw"]);
         for i in 0..10 {
@@ -531,7 +531,7 @@ fn sec_11_cve_2019_16884_binds_under_proc_only_for_lxcfs_list() {
     let cp = core_pattern();
     let mut refused = Vec::new();
     for dest in ["/proc/sys/kernel/core_pattern", "/proc/sysrq-trigger"] {
-        let mut b = Bundle::busybox();
+        let mut b = Bundle::hardened();
         let f = b.host_dir("files").join("fake");
         fs::write(&f, "fake").unwrap();
         b.mount(dest, "bind", f.to_str().unwrap(), &["bind"]);
@@ -543,7 +543,7 @@ fn sec_11_cve_2019_16884_binds_under_proc_only_for_lxcfs_list() {
     assert_eq!(core_pattern(), cp, "host core_pattern changed");
     assert!(refused.is_empty(), "{refused:#?}");
     // The lxcfs set stays allowed.
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     let f = b.host_dir("files").join("cpuinfo");
     fs::write(&f, "lxcfs-cpuinfo").unwrap();
     b.mount(
@@ -564,7 +564,7 @@ fn sec_11_cve_2019_16884_binds_under_proc_only_for_lxcfs_list() {
 #[test]
 fn sec_12_cve_2023_27561_sys_symlink_in_rootfs_is_rejected() {
     let rt = Runtime::new();
-    let b = Bundle::busybox();
+    let b = Bundle::hardened();
     fs::remove_dir(b.rootfs().join("sys")).unwrap();
     fs::create_dir(b.rootfs().join("fakesys")).unwrap();
     symlink("/fakesys", b.rootfs().join("sys")).unwrap();
@@ -590,7 +590,7 @@ fn sec_13_lsm_labels_refused_clearly_without_the_lsm() {
     if lsm.contains("apparmor") || lsm.contains("selinux") {
         panic!("host has an LSM ({lsm}); extend this test to check /proc/self/attr/current");
     }
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     b.set(
         "/process/selinuxLabel",
         json!("system_u:system_r:container_t:s0"),
@@ -601,7 +601,7 @@ fn sec_13_lsm_labels_refused_clearly_without_the_lsm() {
         o.errors().to_lowercase().contains("selinux"),
         "refusal does not name SELinux:{o}"
     );
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     b.userns(0, 100000, 65536)
         .set("/process/apparmorProfile", json!("docker-default"));
     let o = rt.run(&unique("apparmorus"), &b);
@@ -610,7 +610,7 @@ fn sec_13_lsm_labels_refused_clearly_without_the_lsm() {
         o.errors().to_lowercase().contains("apparmor"),
         "refusal (user namespace) does not name AppArmor:{o}"
     );
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     b.probe(&["sleep", "60"]);
     let id = running(&rt, &b, "lsmexec");
     let o = exec(&rt, &id, &["--apparmor", "docker-default"], &["/bin/probe"]);
@@ -637,7 +637,7 @@ fn sec_13_lsm_labels_refused_clearly_without_the_lsm() {
 fn fake_dev_null(kind: &str) {
     let rt = Runtime::new();
     let cp = core_pattern();
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     let d = b.host_dir("hostdev");
     match kind {
         "symlink" => symlink("/proc/sys/kernel/core_pattern", d.join("null")).unwrap(),
@@ -721,7 +721,7 @@ fn run_with_terminal(rt: &Runtime, b: &Bundle, tag: &str) -> (Out, String) {
 fn sec_16_cve_2025_52565_planted_dev_console_symlink() {
     // (b): the image ships dev/console -> /etc/shadow and the config has no /dev tmpfs.
     let rt = Runtime::new();
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     let shadow = b.rootfs().join("etc/shadow");
     fs::write(&shadow, "root:secret-hash:1::::::\n").unwrap();
     symlink("/etc/shadow", b.rootfs().join("dev/console")).unwrap();
@@ -754,7 +754,7 @@ fn sec_16_cve_2025_52565_dev_pts_symlinks_to_core_pattern() {
     // (c): /dev/pts is a bind of a host dir whose 0..9 are symlinks to core_pattern.
     let rt = Runtime::new();
     let cp = core_pattern();
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     let d = b.host_dir("fakepts");
     for n in 0..10 {
         symlink("/proc/sys/kernel/core_pattern", d.join(n.to_string())).unwrap();
@@ -786,7 +786,7 @@ fn sec_16_cve_2025_52565_dev_pts_symlinks_to_core_pattern() {
 fn sec_17_cve_2022_0811_sysctl_value_injection_is_inert() {
     let rt = Runtime::new();
     let cp = core_pattern();
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     b.sysctl(
         "kernel.shm_rmid_forced",
         "1+kernel.core_pattern=|/berth-pwned",
@@ -812,11 +812,11 @@ fn sec_17_cve_2025_52881_ipc_sysctl_without_ipc_namespace_is_rejected() {
     // Writing the host's own current value, so a runtime that wrongly applies it changes nothing.
     let rt = Runtime::new();
     let cur = fs::read_to_string("/proc/sys/kernel/shm_rmid_forced").unwrap();
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     b.remove_namespace("ipc")
         .sysctl("kernel.shm_rmid_forced", cur.trim());
     rt.run(&unique("ipcsysctl"), &b).failed();
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     b.sysctl("kernel.hostname", "evil");
     rt.run(&unique("hostsysctl"), &b).failed();
 }
@@ -829,7 +829,7 @@ fn sec_18_cve_2026_41579_dev_symlink_with_default_dev_tmpfs() {
     let rt = Runtime::new();
     let victim = Marker::new();
     fs::write(victim.dir.path().join("ptmx"), "ptmx-marker").unwrap();
-    let b = Bundle::busybox();
+    let b = Bundle::hardened();
     fs::remove_dir(b.rootfs().join("dev")).unwrap();
     symlink(victim.dir.path(), b.rootfs().join("dev")).unwrap();
     let o = rt.run(&unique("devsymtmpfs"), &b);
@@ -857,7 +857,7 @@ fn sec_19_runtime_created_files_refuse_symlinks_out_of_rootfs() {
     let rt = Runtime::new();
     let victim = Marker::new();
     let v = victim.dir.path().to_str().unwrap().to_string();
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     // File bind-mount target (created with mknod/open by the runtime), directory mount target,
     // and a cwd the runtime may create: all dangling symlinks to the host dir.
     symlink(
@@ -886,7 +886,7 @@ fn sec_19_runtime_created_files_refuse_symlinks_out_of_rootfs() {
 // SEC-20 CVE-2022-29162 (the `spec` output is checked in hygiene.rs)
 
 fn cap_bundle() -> Bundle {
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     let cp = b.rootfs().join("bin/capprobe");
     fs::copy(probe_path(), &cp).unwrap();
     fs::set_permissions(&cp, fs::Permissions::from_mode(0o755)).unwrap();
@@ -962,7 +962,7 @@ fn sec_20_cve_2022_29162_exec_cap_leaves_inheritable_empty() {
 #[test]
 fn sec_21_cve_2026_30892_exec_user_parsing_table() {
     let rt = Runtime::new();
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     b.probe(&["sleep", "60"]);
     let id = running(&rt, &b, "execuser");
     let good: [(&str, u64, u64); 4] = [
@@ -1014,7 +1014,7 @@ fn sec_21_cve_2024_40635_config_uid_gid_overflow_rejected() {
         ("/process/user/uid", json!(-1)),
         ("/process/user/uid", json!("4294967296")),
     ] {
-        let mut b = Bundle::busybox();
+        let mut b = Bundle::hardened();
         b.set(ptr, v.clone());
         let o = rt.run(&unique("uidovf"), &b);
         assert!(
@@ -1031,7 +1031,7 @@ fn sec_21_cve_2024_40635_config_uid_gid_overflow_rejected() {
 fn sec_23_no_new_privileges_blocks_setuid_elevation() {
     let rt = Runtime::new();
     let euid = |nnp: bool| {
-        let mut b = Bundle::busybox();
+        let mut b = Bundle::hardened();
         let sp = b.rootfs().join("bin/suidprobe");
         fs::copy(probe_path(), &sp).unwrap();
         fs::set_permissions(&sp, fs::Permissions::from_mode(0o4755)).unwrap();
@@ -1067,7 +1067,7 @@ fn sec_24_ghsa_5g49_cgroup_file_names_with_dotdot_rejected() {
         "memory.max/../../cgroup.procs",
         "cpu/../../tasks",
     ] {
-        let mut b = Bundle::busybox();
+        let mut b = Bundle::hardened();
         b.set("/linux/resources/unified", json!({ key: "1" }));
         let o = rt.run(&unique("cgdotdot"), &b);
         assert!(!o.success(), "unified key {key:?} accepted:{o}");
@@ -1119,7 +1119,7 @@ fn sec_25_cve_2021_43784_oversized_config_fields_fail_cleanly() {
         ),
     ];
     for (what, f) in cases {
-        let mut b = Bundle::busybox();
+        let mut b = Bundle::hardened();
         f(&mut b);
         let id = unique("huge");
         let o = rt.run(&id, &b);
@@ -1143,7 +1143,7 @@ fn sec_25_cve_2021_43784_oversized_config_fields_fail_cleanly() {
 #[test]
 fn sec_26_no_pivot_does_not_expose_bare_proc() {
     let rt = Runtime::new();
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     no_seccomp(&mut b);
     add_caps(&mut b, &["CAP_SETFCAP"]);
     b.readonly_root(false).sh(
@@ -1167,10 +1167,10 @@ fn sec_26_no_pivot_does_not_expose_bare_proc() {
 fn sec_27_cve_2024_3154_unsafe_annotations_are_ignored() {
     let rt = Runtime::new();
     let base = {
-        let b = Bundle::busybox();
+        let b = Bundle::hardened();
         rt.run(&unique("annbase"), &b).ok().probe()
     };
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     let sock_path = rt.work().join("receiver.sock");
     let listener = std::os::unix::net::UnixListener::bind(&sock_path).unwrap();
     listener.set_nonblocking(true).unwrap();
@@ -1215,7 +1215,7 @@ fn sec_27_cve_2024_3154_unsafe_annotations_are_ignored() {
 #[test]
 fn sec_28_masked_dirs_are_empty_readonly_and_share_one_tmpfs() {
     let rt = Runtime::new();
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     for d in ["secret1", "secret2"] {
         fs::create_dir(b.rootfs().join(d)).unwrap();
         fs::write(b.rootfs().join(d).join("f"), "hidden").unwrap();
@@ -1242,7 +1242,7 @@ fn sec_28_masked_dirs_are_empty_readonly_and_share_one_tmpfs() {
 #[test]
 fn sec_30_dangling_symlink_mount_target_still_works() {
     let rt = Runtime::new();
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     let tag = unique("dangle");
     symlink(format!("/{tag}/target"), b.rootfs().join("dangling")).unwrap();
     b.readonly_root(false)

@@ -1,6 +1,7 @@
 //! Security regression suite, part 2: the default hardening DEF-01 … DEF-12 (security-bar.md
-//! sections 2 and 5) checked inside a container run with the config `<runtime> spec` writes
-//! (Bundle::busybox uses it unchanged except for args, terminal and cgroupsPath).
+//! sections 2 and 5) checked inside a container run with the config `<runtime> spec --hardened`
+//! writes (Bundle::hardened uses it unchanged except for args, terminal and cgroupsPath; plain
+//! `spec` is runc's, without a seccomp profile).
 
 mod security_common;
 
@@ -25,7 +26,7 @@ const DOCKER_DEFAULT_CAPS: u64 = 0xa80425fb;
 #[test]
 fn def_01_capability_sets_of_spec_config() {
     let rt = Runtime::new();
-    let b = Bundle::busybox();
+    let b = Bundle::hardened();
     let caps = &b.config["process"]["capabilities"];
     let bnd = strs(&caps["bounding"]);
     let want = cap_mask(&bnd.iter().map(String::as_str).collect::<Vec<_>>());
@@ -45,7 +46,7 @@ fn def_01_capability_sets_of_spec_config() {
     assert_eq!(c("inheritable"), 0, "{o}");
     assert_eq!(c("ambient"), 0, "{o}");
     // Non-root: no permitted/effective caps at all.
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     b.user(1000, 1000);
     let o = rt.run(&unique("def01u"), &b);
     o.ok();
@@ -180,12 +181,12 @@ fn run_syscalls(
 #[test]
 fn def_02_seccomp_mode_and_blocked_syscalls() {
     let rt = Runtime::new();
-    let b = Bundle::busybox();
+    let b = Bundle::hardened();
     let o = rt.run(&unique("def02"), &b);
     o.ok();
     assert_eq!(o.probe()["seccomp"], "2", "not in seccomp filter mode:{o}");
 
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     let mut names: Vec<&str> = BLOCKED.to_vec();
     names.push("getpid");
     let (o, r) = run_syscalls(&rt, &mut b, &names);
@@ -205,7 +206,7 @@ fn def_02_seccomp_mode_and_blocked_syscalls() {
 
     // AF_ALG (38) and AF_VSOCK (40) sockets are refused; AF_UNIX is not.
     for (dom, want_ok) in [(38, false), (40, false), (1, true)] {
-        let mut b = Bundle::busybox();
+        let mut b = Bundle::hardened();
         install_attack(&b);
         b.args(&["/bin/attack", "socket", &dom.to_string(), "5"]);
         let o = rt.run(&unique("sock"), &b);
@@ -224,7 +225,7 @@ fn def_02_seccomp_blocks_unconditional_denials_even_with_all_caps() {
     // With every capability the cap-gated rules open, but 28 syscalls have no allow rule at all.
     // Zero arguments make the kernel answer EFAULT/EINVAL/ENOSYS, so EPERM here is the filter.
     let rt = Runtime::new();
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     grant_all_caps(&mut b);
     let (o, r) = run_syscalls(&rt, &mut b, &BLOCKED_ALWAYS);
     let mut wrong = Vec::new();
@@ -243,7 +244,7 @@ fn def_03_syscalls_unknown_to_the_profile_get_enosys() {
     // A number beyond every syscall table: a default-EPERM filter without runc's -ENOSYS patch
     // would answer EPERM and make libc/Go skip their fallbacks.
     let rt = Runtime::new();
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     let (o, r) = run_syscalls(&rt, &mut b, &["nr:1000", "nr:4000", "clone3"]);
     for n in ["nr:1000", "nr:4000", "clone3"] {
         assert_eq!(r[n], (-1, ENOSYS), "{n}:{o}");
@@ -257,7 +258,7 @@ fn def_03_syscalls_the_profile_allows_are_not_enosys() {
     // the runtime's syscall table is older than the profile. With zero arguments the kernel
     // answers EFAULT/EINVAL/EBADF/EOPNOTSUPP or 0.
     let rt = Runtime::new();
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     let named: Vec<String> = b.config["linux"]["seccomp"]["syscalls"]
         .as_array()
         .map(|a| {
@@ -319,7 +320,7 @@ fn def_03_syscalls_the_profile_allows_are_not_enosys() {
 #[test]
 fn def_04_masked_paths_of_spec_are_masked() {
     let rt = Runtime::new();
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     let masked = strs(&b.config["linux"]["maskedPaths"]);
     for m in [
         "/proc/acpi",
@@ -377,7 +378,7 @@ fn def_04_masked_paths_of_spec_are_masked() {
 #[test]
 fn def_05_readonly_paths_of_spec_are_readonly() {
     let rt = Runtime::new();
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     let ro = strs(&b.config["linux"]["readonlyPaths"]);
     for m in [
         "/proc/bus",
@@ -421,7 +422,7 @@ fn def_05_readonly_paths_of_spec_are_readonly() {
 #[test]
 fn def_06_mount_options_match_the_spec_table() {
     let rt = Runtime::new();
-    let b = Bundle::busybox();
+    let b = Bundle::hardened();
     let o = rt.run(&unique("def06"), &b);
     o.ok();
     let mi = parse_mountinfo(o.probe()["mountinfo"].as_str().unwrap());
@@ -480,7 +481,7 @@ fn def_06_mount_options_match_the_spec_table() {
 #[test]
 fn def_07_device_nodes_are_exactly_the_oci_set() {
     let rt = Runtime::new();
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     b.probe(&["ls", "/dev"]);
     let o = rt.run(&unique("def07"), &b);
     o.ok();
@@ -499,7 +500,7 @@ fn def_07_device_nodes_are_exactly_the_oci_set() {
 #[test]
 fn def_08_device_cgroup_denies_open_of_new_nodes() {
     let rt = Runtime::new();
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     add_caps(&mut b, &["CAP_MKNOD"]);
     b.sh("mknod /dev/sda b 8 0 && echo mknod-ok; probe read /dev/sda; mknod /dev/fuse c 10 229 && echo mknod-fuse-ok; probe read /dev/fuse; probe write /dev/null x; exit 0");
     let o = rt.run(&unique("def08"), &b);
@@ -520,7 +521,7 @@ fn def_08_device_cgroup_denies_open_of_new_nodes() {
 #[test]
 fn def_09_rlimits_of_spec_config() {
     let rt = Runtime::new();
-    let b = Bundle::busybox();
+    let b = Bundle::hardened();
     let o = rt.run(&unique("def09"), &b);
     o.ok();
     let p = o.probe();
@@ -537,7 +538,7 @@ fn def_09_rlimits_of_spec_config() {
 #[test]
 fn def_10_no_new_privileges_by_default() {
     let rt = Runtime::new();
-    let b = Bundle::busybox();
+    let b = Bundle::hardened();
     assert_eq!(b.config["process"]["noNewPrivileges"], true);
     let o = rt.run(&unique("def10"), &b);
     o.ok();
@@ -553,13 +554,13 @@ fn def_11_lsm_profile_refused_without_lsm() {
         "host has AppArmor ({lsm}); check /proc/self/attr/current = the profile instead"
     );
     let rt = Runtime::new();
-    let b = Bundle::busybox();
+    let b = Bundle::hardened();
     assert!(
         b.config["process"]["apparmorProfile"].is_null()
             && b.config["process"]["selinuxLabel"].is_null(),
         "spec sets an LSM label on a host without LSM"
     );
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     b.set("/process/apparmorProfile", json!("docker-default"));
     let o = rt.run(&unique("def11"), &b);
     o.failed();
@@ -573,7 +574,7 @@ fn def_11_lsm_profile_refused_without_lsm() {
 #[test]
 fn def_12_kernel_escape_smoke() {
     let rt = Runtime::new();
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     let (o, r) = run_syscalls(
         &rt,
         &mut b,
@@ -594,7 +595,7 @@ fn def_12_kernel_escape_smoke() {
         .map(|(n, v)| format!("{n}: {v:?}"))
         .collect();
     assert!(ok.is_empty(), "escape primitives available: {ok:?}{o}");
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     b.readonly_root(false).sh(
         "unshare -Urm true && echo unshare-ok; mkdir -p /tmp/cg; mount -t cgroup -o memory cgroup /tmp/cg && echo cgroup-ok; \
          mount -t cgroup2 none /tmp/cg && echo cgroup2-ok; mount -t tmpfs none /tmp/cg && echo tmpfs-ok; exit 0",

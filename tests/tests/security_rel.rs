@@ -67,7 +67,7 @@ fn pseudo_random(seed: u64) -> u64 {
 
 fn kill_mid_create(rounds: usize) {
     let rt = Runtime::new();
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     b.probe(&["sleep", "30"]);
     // How long a full create takes here, to spread the kills over it.
     let probe_id = unique("measure");
@@ -118,7 +118,7 @@ fn rel_01_sigkill_mid_create_soak() {
 #[test]
 fn rel_06_delete_force_matrix() {
     let rt = Runtime::new();
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     let base = b.cgroup_base().to_string();
     let mut n = 0;
     let mut next = |b: &mut Bundle| {
@@ -206,7 +206,7 @@ fn rel_06_delete_force_matrix() {
 #[test]
 fn rel_07_exec_into_paused_container_is_refused() {
     let rt = Runtime::new();
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     b.probe(&["sleep", "30"]);
     let id = running(&rt, &b, "pausedexec");
     rt.cmd(&["pause", &id]).ok();
@@ -241,7 +241,7 @@ fn rel_07_exec_into_paused_container_is_refused() {
 fn rel_08_exec_exit_codes() {
     // `run` exit codes are in lifecycle.rs; this is `exec` (0..255 and 128+signal).
     let rt = Runtime::new();
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     b.probe(&["sleep", "30"]);
     let id = running(&rt, &b, "execcodes");
     for code in [0, 1, 2, 42, 126, 127, 128, 200, 255] {
@@ -264,7 +264,7 @@ fn rel_10_exec_leaves_no_zombies() {
     // PID 1 here never reaps (probe sleep): any process the runtime's exec path forks and
     // abandons inside the container shows up as its zombie child.
     let rt = Runtime::new();
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     b.probe(&["sleep", "30"]);
     let id = running(&rt, &b, "zombies");
     let init = rt.pid(&id);
@@ -284,7 +284,7 @@ fn rel_10_exec_leaves_no_zombies() {
 #[test]
 fn rel_11_oom_kill_gives_exit_137() {
     let rt = Runtime::new();
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     b.set("/linux/resources/memory", json!({"limit": 32 << 20}))
         .args(&[
             "/bin/dd",
@@ -304,7 +304,7 @@ fn rel_11_oom_during_init_is_reported_as_such() {
     // OOM-killed (memory limit too low?)", or its refusal to set a limit below current usage),
     // not an unexplained broken pipe. Nothing may be left behind.
     let rt = Runtime::new();
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     b.set("/linux/resources/memory", json!({"limit": 256 << 10}));
     let id = unique("oominit");
     let o = rt.run(&id, &b);
@@ -321,7 +321,7 @@ fn rel_11_oom_during_init_is_reported_as_such() {
 
 fn cgroup_cycles(n: usize) {
     let rt = Runtime::new();
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     let base = b.cgroup_base().to_string();
     let count = || -> usize {
         cgroup_mounts()
@@ -395,7 +395,7 @@ fn rel_12_cgroup_count_back_to_baseline_soak() {
 fn rel_13_refuse_pre_existing_frozen_cgroup() {
     // The non-empty case is cgroups.rs::two_containers_cannot_share_a_cgroup_silently.
     let rt = Runtime::new();
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     let cg = format!("{}/frozen", b.cgroup_base());
     b.cgroups_path_set(&cg);
     let fz = Path::new("/sys/fs/cgroup/freezer").join(cg.trim_start_matches('/'));
@@ -421,7 +421,7 @@ fn rel_15_pid_file_is_atomic_and_relative_to_cwd() {
     // Relative `run --pid-file` is in lifecycle.rs; here: no reader ever sees a partial pid file,
     // and `exec --pid-file` is relative to the caller's cwd.
     let rt = Runtime::new();
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     b.probe(&["sleep", "30"]);
     let dir = rt.work().join("pids");
     fs::create_dir_all(&dir).unwrap();
@@ -486,7 +486,7 @@ fn rel_16_console_socket_peer_closes_early() {
     // The receiver accepts and closes at once: the runtime must fail or continue cleanly, never
     // hang, and delete --force must leave nothing.
     let rt = Runtime::new();
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     b.terminal(true).probe(&["sleep", "30"]);
     let sock = rt.work().join("early.sock");
     let l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
@@ -521,7 +521,7 @@ fn rel_05_corrupt_and_empty_state_dirs_tolerated() {
     // badinput.rs covers one garbage state.json; here: empty dir, empty file and garbage next to
     // a live container. `list` must still succeed and show the live one; delete --force cleans each.
     let rt = Runtime::new();
-    let mut b = Bundle::busybox();
+    let mut b = Bundle::hardened();
     b.probe(&["sleep", "30"]);
     let live = running(&rt, &b, "live");
     let bad: Vec<(String, Option<&str>)> = vec![

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 pub const DEFAULT_ROOT: &str = "/run/berth-runtime";
 
@@ -18,9 +18,14 @@ pub const DEFAULT_ROOT: &str = "/run/berth-runtime";
         "\nbuild: ", env!("BERTH_BUILD_INFO"),
         "\nseccomp: built in (no libseccomp)"
     ),
-    about = "an OCI runtime with runc's command line"
+    about = "Open Container Initiative runtime (runc's command line)",
+    // runc's -v as well as --version.
+    disable_version_flag = true
 )]
 struct Low {
+    /// print the version
+    #[arg(short = 'v', long = "version", action = clap::ArgAction::Version)]
+    version: Option<bool>,
     /// Root directory for container state.
     #[arg(long, global = true, default_value = DEFAULT_ROOT)]
     root: PathBuf,
@@ -168,15 +173,21 @@ enum Low2 {
         id: String,
         #[arg(short = 'f', long, default_value = "table")]
         format: String,
-        #[arg(last = true)]
+        /// ps(1) options, after the id as runc takes them (`ps ID -e -x`; `--` allowed).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         ps_args: Vec<String>,
     },
-    /// Write a default config.json.
+    /// Create a new specification file (config.json): runc's.
     Spec {
+        /// Path to the root of the bundle directory.
         #[arg(short = 'b', long, default_value = ".")]
         bundle: PathBuf,
+        /// Generate a configuration for a rootless container.
         #[arg(long)]
         rootless: bool,
+        /// berth's hardened default instead: moby's seccomp profile, no ambient capabilities.
+        #[arg(long)]
+        hardened: bool,
     },
     /// Print the runtime-spec features document.
     Features,
@@ -244,6 +255,7 @@ pub enum Command {
     Spec {
         bundle: PathBuf,
         rootless: bool,
+        hardened: bool,
     },
     Features,
     Exec(ExecArgs),
@@ -284,20 +296,58 @@ pub fn parse() -> (Global, Command) {
     }
     // runc (urfave/cli) exits 3 for an unknown command and 1 for other
     // usage errors.
-    let low = match Low::try_parse() {
+    let low = match runc_shaped()
+        .try_get_matches()
+        .and_then(|m| Low::from_arg_matches(&m))
+    {
         Ok(l) => l,
         Err(e) => {
-            use clap::error::ErrorKind as K;
+            use clap::error::{ContextKind, ContextValue, ErrorKind as K};
             let code = match e.kind() {
                 K::DisplayHelp | K::DisplayVersion => 0,
                 K::InvalidSubcommand => 3,
                 _ => 1,
             };
+            if e.kind() == K::InvalidSubcommand {
+                // runc (urfave/cli): an error line, no usage text.
+                if let Some(ContextValue::String(name)) = e.get(ContextKind::InvalidSubcommand) {
+                    let g = Global {
+                        root: DEFAULT_ROOT.into(),
+                        log: None,
+                        json: false,
+                        debug: false,
+                        systemd_cgroup: false,
+                    };
+                    crate::log::Logger::new(&g).error(&format!("No help topic for '{name}'"));
+                    std::process::exit(code);
+                }
+            }
             let _ = e.print();
             std::process::exit(code);
         }
     };
     resolve(low)
+}
+
+/// The command tree with runc's (urfave/cli's) help shape: NAME, USAGE,
+/// VERSION, COMMANDS and GLOBAL OPTIONS at the top; NAME, USAGE and OPTIONS
+/// for each command.
+fn runc_shaped() -> clap::Command {
+    let version = Low::command()
+        .get_version()
+        .unwrap_or_default()
+        .trim_start_matches("version ")
+        .to_string();
+    let top = format!(
+        "NAME:\n   {{name}} - {{about}}\n\nUSAGE:\n   {{name}} [global options] command [command options] [arguments...]\n\nVERSION:\n   {version}\n\nCOMMANDS:\n{{subcommands}}\n\nGLOBAL OPTIONS:\n{{options}}\n"
+    );
+    Low::command()
+        .help_template(top)
+        .mut_subcommands(|c| {
+            c.help_template(
+                "NAME:\n   berth-runtime {name} - {about}\n\nUSAGE:\n   {usage}\n\nOPTIONS:\n{options}\n",
+            )
+        })
 }
 
 fn resolve(low: Low) -> (Global, Command) {
@@ -355,7 +405,15 @@ fn resolve(low: Low) -> (Global, Command) {
             format,
             ps_args,
         },
-        Low2::Spec { bundle, rootless } => Command::Spec { bundle, rootless },
+        Low2::Spec {
+            bundle,
+            rootless,
+            hardened,
+        } => Command::Spec {
+            bundle,
+            rootless,
+            hardened,
+        },
         Low2::Features => Command::Features,
         Low2::Exec(e) => Command::Exec(e),
         Low2::Update(u) => Command::Update(u),

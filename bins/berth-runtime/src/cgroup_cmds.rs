@@ -485,14 +485,20 @@ fn cpuset_stats(paths: &BTreeMap<String, PathBuf>) -> Value {
 }
 
 /// The `data` of a stats event: runc's types.Stats (cpu, cpuset, memory,
-/// pids, blkio, hugetlb, intel_rdt, network_interfaces), plus the crate's
-/// memory.event_count (an extension that runc's decoders ignore).
+/// pids, blkio, hugetlb, intel_rdt, network_interfaces) and nothing else:
+/// the crate's memory.event_count stays inside (its `oom` key would set off
+/// a script that greps the stats for "oom"); OOM counts show where runc
+/// shows them, memory.usage.failcnt and the raw memory.stat keys.
 fn stats_data(cg: &dyn Manager) -> Result<String> {
     let s = cg.stats()?;
     let mut d = Map::new();
     d.insert("cpu".into(), serde_json::to_value(&s.cpu)?);
     d.insert("cpuset".into(), cpuset_stats(&cg.paths()));
-    d.insert("memory".into(), serde_json::to_value(&s.memory)?);
+    let mut memory = serde_json::to_value(&s.memory)?;
+    if let Some(m) = memory.as_object_mut() {
+        m.remove("event_count");
+    }
+    d.insert("memory".into(), memory);
     d.insert("pids".into(), serde_json::to_value(&s.pids)?);
     d.insert("blkio".into(), serde_json::to_value(&s.blkio)?);
     d.insert("hugetlb".into(), serde_json::to_value(&s.hugetlb)?);

@@ -76,6 +76,12 @@ fn main() {
     let logger = log::Logger::new(&global);
     let code = match run(&global, cmd, &logger) {
         Ok(code) => code,
+        // runc: a failing exec exits 255 ("exec failed: ..."), a status
+        // containerd and podman tell from the process's own.
+        Err(e) if what == "exec" => {
+            logger.error(&format!("exec failed: {}", chain(&e)));
+            255
+        }
         Err(e) => {
             let msg = chain(&e);
             logger.error(&msg);
@@ -204,8 +210,7 @@ fn run(g: &Global, cmd: Command, logger: &log::Logger) -> Result<i32> {
                 ),
                 None => None,
             };
-            let _ = keep;
-            let (code, warnings) = container::run_foreground(created, pty)?;
+            let (code, warnings) = container::run_foreground(created, pty, keep)?;
             for w in warnings {
                 logger.warn(&w);
             }
@@ -230,8 +235,12 @@ fn run(g: &Global, cmd: Command, logger: &log::Logger) -> Result<i32> {
             Ok(0)
         }
         Command::Kill { id, signal, all } => {
-            let sig = berth_oci::signal::parse(&signal)
-                .with_context(|| format!("invalid signal {signal:?}"))?;
+            // 0 is the liveness check (runc sends it as given).
+            let sig = match signal.as_str() {
+                "0" => 0,
+                s => berth_oci::signal::parse(s)
+                    .with_context(|| format!("unknown signal {signal:?}"))?,
+            };
             let c = open_ro(&root, &id)?;
             c.kill(sig, all)?;
             Ok(0)
@@ -262,7 +271,8 @@ fn run(g: &Global, cmd: Command, logger: &log::Logger) -> Result<i32> {
             let c = open_ro(&root, &id)?;
             match c.status() {
                 Status::Running => {}
-                Status::Paused => anyhow::bail!("container {id} is already paused"),
+                // runc 1.1's wording, which scripts match on.
+                Status::Paused => return Err(RtError::NotRunning.into()),
                 _ => return Err(RtError::NotRunning.into()),
             }
             let cg = container::cgroup_of(&c.state).context("container has no cgroup")?;
@@ -272,7 +282,7 @@ fn run(g: &Global, cmd: Command, logger: &log::Logger) -> Result<i32> {
         Command::Resume { id } => {
             let c = open_ro(&root, &id)?;
             if c.status() != Status::Paused {
-                anyhow::bail!("container {id} is not paused");
+                anyhow::bail!("container not paused");
             }
             let cg = container::cgroup_of(&c.state).context("container has no cgroup")?;
             cg.thaw()?;
@@ -290,7 +300,11 @@ fn run(g: &Global, cmd: Command, logger: &log::Logger) -> Result<i32> {
             ps(&root, &id, &format, &ps_args)?;
             Ok(0)
         }
-        Command::Spec { bundle, rootless } => {
+        Command::Spec {
+            bundle,
+            rootless,
+            hardened,
+        } => {
             let path = bundle.join("config.json");
             if path.exists() {
                 anyhow::bail!("file {} exists; remove it first", path.display());
@@ -304,16 +318,24 @@ fn run(g: &Global, cmd: Command, logger: &log::Logger) -> Result<i32> {
                     Ok(berth_cgroups::Hierarchy::V2 { .. })
                 ),
             );
-            // moby's default seccomp profile, with the rules its capabilities allow.
-            let caps: Vec<String> = v["process"]["capabilities"]["bounding"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|c| c.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
-            v["linux"]["seccomp"] = serde_json::to_value(berth_seccomp::default_profile(&caps))?;
+            if hardened {
+                // moby's default seccomp profile, with the rules its capabilities allow.
+                let caps: Vec<String> = v["process"]["capabilities"]["bounding"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|c| c.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                v["linux"]["seccomp"] =
+                    serde_json::to_value(berth_seccomp::default_profile(&caps))?;
+            } else {
+                // runc's config as `runc spec` writes it: the three capabilities
+                // in the ambient set too, and no seccomp profile.
+                let caps = v["process"]["capabilities"]["bounding"].clone();
+                v["process"]["capabilities"]["ambient"] = caps;
+            }
             std::fs::write(&path, serde_json::to_string_pretty(&v)? + "\n")
                 .with_context(|| format!("write {}", path.display()))?;
             Ok(0)
@@ -550,9 +572,6 @@ fn exec(root: &Root, a: &args::ExecArgs, logger: &log::Logger) -> Result<i32> {
     if a.apparmor.is_some() {
         anyhow::bail!("--apparmor is not supported: AppArmor is not enabled on this host");
     }
-    if a.ignore_paused {
-        anyhow::bail!("--ignore-paused is not supported: exec into a paused container is refused");
-    }
     if a.cgroup.len() > 1 {
         anyhow::bail!("--cgroup: give one path (or controller:path) only");
     }
@@ -565,13 +584,20 @@ fn exec(root: &Root, a: &args::ExecArgs, logger: &log::Logger) -> Result<i32> {
                 anyhow::bail!("give either --process or a command, not both");
             }
             let data = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
-            let doc: berth_oci::oci_spec_process::Process = serde_json::from_slice(&data)
+            let mut v: serde_json::Value = serde_json::from_slice(&data)
+                .with_context(|| format!("parse process {}", path.display()))?;
+            // runc: a process without `user` runs as 0:0.
+            if let Some(o) = v.as_object_mut() {
+                o.entry("user")
+                    .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+            }
+            let doc: berth_oci::oci_spec_process::Process = serde_json::from_value(v)
                 .with_context(|| format!("parse process {}", path.display()))?;
             berth_oci::process(&doc)?
         }
         None => {
             if a.command.is_empty() {
-                anyhow::bail!("exec needs a command (or --process)");
+                anyhow::bail!("process args cannot be empty");
             }
             let mut p = cfg.process.clone();
             p.args = a.command.clone();
@@ -654,6 +680,7 @@ fn exec(root: &Root, a: &args::ExecArgs, logger: &log::Logger) -> Result<i32> {
             console,
             preserve_fds: a.preserve_fds,
             cgroup: a.cgroup.first().cloned(),
+            ignore_paused: a.ignore_paused,
         },
     )?;
     if let Some(sock) = &a.pidfd_socket {

@@ -218,6 +218,41 @@ impl FsManager {
         Ok(())
     }
 
+    /// `create`/`create_shared`: the number of processes already inside
+    /// (0 unless `populated_ok`).
+    fn create_in(&self, populated_ok: bool) -> Result<usize, Error> {
+        if self.create_fresh()? {
+            return Ok(0);
+        }
+        let mut found = 0;
+        for d in self.dirs() {
+            if populated_ok {
+                if d.exists() {
+                    found = found.max(procs_recursive(d)?.len());
+                }
+            } else {
+                self.check_reusable(d)?;
+            }
+        }
+        if self.any_exists() && self.is_frozen()? {
+            let d = match self.freezer() {
+                Some(Backend::V1(d)) | Some(Backend::V2(d)) => d.to_path_buf(),
+                None => PathBuf::new(),
+            };
+            return Err(Error::Frozen { path: d });
+        }
+        let mut created = Vec::new();
+        for d in self.dirs() {
+            created.extend(util::mkdir_all(d)?);
+        }
+        self.fill_new()?;
+        self.created
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(created);
+        Ok(found)
+    }
+
     fn check_reusable(&self, dir: &Path) -> Result<(), Error> {
         if !dir.exists() {
             return Ok(());
@@ -345,17 +380,27 @@ impl FsManager {
     }
 
     fn signal_each(&self, sig: i32) -> Result<usize, Error> {
-        let s = rustix::process::Signal::from_named_raw(sig).ok_or_else(|| Error::Invalid {
-            field: "signal".into(),
-            value: sig.to_string(),
-            reason: "not a known signal number".into(),
-        })?;
+        // 0 is kill(2)'s existence check: nothing is sent.
+        let s = match sig {
+            0 => None,
+            _ => Some(rustix::process::Signal::from_named_raw(sig).ok_or_else(|| {
+                Error::Invalid {
+                    field: "signal".into(),
+                    value: sig.to_string(),
+                    reason: "not a known signal number".into(),
+                }
+            })?),
+        };
         let mut n = 0;
         for pid in self.pids()? {
             let Some(p) = rustix::process::Pid::from_raw(pid) else {
                 continue;
             };
-            match rustix::process::kill_process(p, s) {
+            let sent = match s {
+                Some(s) => rustix::process::kill_process(p, s),
+                None => rustix::process::test_kill_process(p),
+            };
+            match sent {
                 Ok(()) => n += 1,
                 Err(rustix::io::Errno::SRCH) => {}
                 Err(e) => {
@@ -498,29 +543,11 @@ fn cpuset_fill(mount: &Path, leaf: &Path) -> Result<(), Error> {
 
 impl Manager for FsManager {
     fn create(&self) -> Result<(), Error> {
-        if self.create_fresh()? {
-            return Ok(());
-        }
-        for d in self.dirs() {
-            self.check_reusable(d)?;
-        }
-        if self.any_exists() && self.is_frozen()? {
-            let d = match self.freezer() {
-                Some(Backend::V1(d)) | Some(Backend::V2(d)) => d.to_path_buf(),
-                None => PathBuf::new(),
-            };
-            return Err(Error::Frozen { path: d });
-        }
-        let mut created = Vec::new();
-        for d in self.dirs() {
-            created.extend(util::mkdir_all(d)?);
-        }
-        self.fill_new()?;
-        self.created
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend(created);
-        Ok(())
+        self.create_in(false).map(|_| ())
+    }
+
+    fn create_shared(&self) -> Result<usize, Error> {
+        self.create_in(true)
     }
 
     fn add_task(&self, pid: i32) -> Result<(), Error> {
@@ -582,6 +609,9 @@ impl Manager for FsManager {
                     return Ok(());
                 }
             }
+        }
+        if sig == 0 {
+            return self.signal_each(0).map(|_| ());
         }
         let can_freeze = self.freezer().is_some();
         let was_frozen = can_freeze && self.is_frozen()?;
@@ -775,6 +805,9 @@ mod tests {
         fs::write(t.path().join("memory/a/b/cgroup.procs"), "42\n").unwrap();
         assert!(matches!(m.create(), Err(Error::NotEmpty { .. })));
         assert_eq!(m.pids().unwrap(), vec![42]);
+        // ... and create_shared uses it (when not frozen), saying how many it holds.
+        fs::write(t.path().join("freezer/a/b/freezer.state"), "THAWED\n").unwrap();
+        assert_eq!(m.create_shared().unwrap(), 1);
     }
 
     #[test]

@@ -141,6 +141,10 @@ pub trait Manager: Send + Sync {
     /// mkdir -p in every hierarchy (idempotent). Refuses a cgroup that exists and is
     /// frozen ([`Error::Frozen`]) or holds processes ([`Error::NotEmpty`]).
     fn create(&self) -> Result<(), Error>;
+    /// As [`Manager::create`], but a cgroup that already holds processes is used as it
+    /// is (runc 1.1 warns and goes on); returns how many processes it holds. A frozen
+    /// one is still refused.
+    fn create_shared(&self) -> Result<usize, Error>;
     /// Moves `pid` into the cgroup in every hierarchy (cgroup.procs).
     fn add_task(&self, pid: i32) -> Result<(), Error>;
     /// Moves `pid` into the cgroup in the v1 hierarchies only: for a child

@@ -96,6 +96,33 @@ pub struct Process {
     pub rlimits: Vec<Rlimit>,
     pub no_new_privileges: bool,
     pub oom_score_adj: Option<i32>,
+    /// `process.scheduler`, ready for sched_setattr.
+    pub scheduler: Option<Sched>,
+    /// `process.ioPriority`: (class, level) for ioprio_set.
+    pub io_priority: Option<(u32, u32)>,
+    /// `process.execCPUAffinity` (exec only): the initial and the final CPU lists.
+    pub exec_cpu_affinity: Option<ExecCpuAffinity>,
+}
+
+/// `process.execCPUAffinity`: CPU lists for an exec'd process, on joining
+/// the container and for the program itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecCpuAffinity {
+    pub initial: Option<Vec<usize>>,
+    pub last: Option<Vec<usize>>,
+}
+
+/// `process.scheduler` in sched_setattr(2)'s numbers (SCHED_* policy,
+/// SCHED_FLAG_* bits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sched {
+    pub policy: u32,
+    pub flags: u64,
+    pub nice: i32,
+    pub priority: u32,
+    pub runtime: u64,
+    pub deadline: u64,
+    pub period: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -270,6 +297,10 @@ pub fn validate(spec: Spec, bundle: &Path) -> Result<Config> {
         .ok_or_else(|| invalid("process is required"))?;
     let mut process = process(proc)?;
     let mut warnings = Vec::new();
+    // runc ignores linux.memoryPolicy (set_mempolicy is not done); so do we, aloud.
+    if linux.memory_policy().is_some() {
+        warnings.push("linux.memoryPolicy is not applied: ignored, as runc 1.1 does".to_string());
+    }
     // Ambient capabilities need to be permitted and inheritable; runc drops
     // the others with a warning, and so do we.
     let lost = process.caps.ambient & !(process.caps.inheritable & process.caps.permitted);
@@ -316,9 +347,6 @@ pub fn validate(spec: Spec, bundle: &Path) -> Result<Config> {
     if linux.intel_rdt().is_some() {
         return Err(unsupported("linux.intelRdt", "no resctrl support"));
     }
-    if linux.memory_policy().is_some() {
-        return Err(unsupported("linux.memoryPolicy", "not implemented"));
-    }
     if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
         return Err(unsupported("linux.netDevices", "not implemented"));
     }
@@ -337,15 +365,6 @@ pub fn validate(spec: Spec, bundle: &Path) -> Result<Config> {
             "process.selinuxLabel",
             "SELinux is not enabled on this host",
         ));
-    }
-    if proc.scheduler().is_some() {
-        return Err(unsupported("process.scheduler", "not implemented"));
-    }
-    if proc.io_priority().is_some() {
-        return Err(unsupported("process.ioPriority", "not implemented"));
-    }
-    if proc.exec_cpu_affinity().is_some() {
-        return Err(unsupported("process.execCPUAffinity", "not implemented"));
     }
 
     let namespaces = namespaces(linux.namespaces().as_deref().unwrap_or(&[]))?;
@@ -689,6 +708,23 @@ pub fn process(p: &oci_spec::runtime::Process) -> Result<Process> {
             )));
         }
     }
+    let scheduler = p.scheduler().as_ref().map(scheduler).transpose()?;
+    let io_priority = p.io_priority().as_ref().map(io_priority).transpose()?;
+    let exec_cpu_affinity = match p.exec_cpu_affinity() {
+        Some(a) => Some(ExecCpuAffinity {
+            initial: a
+                .initial()
+                .as_deref()
+                .map(|l| cpu_list("process.execCPUAffinity.initial", l))
+                .transpose()?,
+            last: a
+                .cpu_affinity_final()
+                .as_deref()
+                .map(|l| cpu_list("process.execCPUAffinity.final", l))
+                .transpose()?,
+        }),
+        None => None,
+    };
     for e in p.env().as_deref().unwrap_or(&[]) {
         if !e.contains('=') || e.starts_with('=') || e.contains('\0') {
             return Err(invalid(format!(
@@ -710,7 +746,102 @@ pub fn process(p: &oci_spec::runtime::Process) -> Result<Process> {
         rlimits,
         no_new_privileges: p.no_new_privileges().unwrap_or(false),
         oom_score_adj: p.oom_score_adj(),
+        scheduler,
+        io_priority,
+        exec_cpu_affinity,
     })
+}
+
+/// `process.scheduler` as sched_setattr(2)'s attributes.
+fn scheduler(s: &oci_spec::runtime::Scheduler) -> Result<Sched, Error> {
+    use oci_spec::runtime::{LinuxSchedulerFlag as F, LinuxSchedulerPolicy as P};
+    let policy = match s.policy() {
+        P::SchedOther => 0,
+        P::SchedFifo => 1,
+        P::SchedRr => 2,
+        P::SchedBatch => 3,
+        P::SchedIso => 4,
+        P::SchedIdle => 5,
+        P::SchedDeadline => 6,
+    };
+    let mut flags = 0u64;
+    for f in s.flags().as_deref().unwrap_or(&[]) {
+        flags |= match f {
+            F::SchedResetOnFork => 0x01,
+            F::SchedFlagReclaim => 0x02,
+            F::SchedFlagDLOverrun => 0x04,
+            F::SchedFlagKeepPolicy => 0x08,
+            F::SchedFlagKeepParams => 0x10,
+            F::SchedFlagUtilClampMin => 0x20,
+            F::SchedFlagUtilClampMax => 0x40,
+        };
+    }
+    let nice = s.nice().unwrap_or(0);
+    if !(-20..=19).contains(&nice) {
+        return Err(invalid(format!(
+            "process.scheduler.nice {nice} is outside -20..19"
+        )));
+    }
+    let priority = s.priority().unwrap_or(0);
+    let realtime = policy == 1 || policy == 2;
+    if !(0..=99).contains(&priority) || (!realtime && priority != 0) {
+        return Err(invalid(format!(
+            "process.scheduler.priority {priority} is invalid for policy {:?} (1..99 for SCHED_FIFO and SCHED_RR, else 0)",
+            s.policy()
+        )));
+    }
+    let deadline = policy == 6;
+    if !deadline && (s.runtime().is_some() || s.deadline().is_some() || s.period().is_some()) {
+        return Err(invalid(format!(
+            "process.scheduler: runtime, deadline and period are for SCHED_DEADLINE only, not {:?}",
+            s.policy()
+        )));
+    }
+    Ok(Sched {
+        policy,
+        flags,
+        nice,
+        priority: priority as u32,
+        runtime: s.runtime().unwrap_or(0),
+        deadline: s.deadline().unwrap_or(0),
+        period: s.period().unwrap_or(0),
+    })
+}
+
+/// `process.ioPriority` as ioprio_set's (class, level).
+fn io_priority(p: &oci_spec::runtime::LinuxIOPriority) -> Result<(u32, u32), Error> {
+    use oci_spec::runtime::IOPriorityClass as C;
+    let class = match p.class() {
+        C::IoprioClassRt => 1,
+        C::IoprioClassBe => 2,
+        C::IoprioClassIdle => 3,
+    };
+    let level = p.priority();
+    if !(0..=7).contains(&level) {
+        return Err(invalid(format!(
+            "process.ioPriority.priority {level} is outside 0..7"
+        )));
+    }
+    Ok((class, level as u32))
+}
+
+/// A CPU list such as "0-3,7".
+fn cpu_list(field: &str, s: &str) -> Result<Vec<usize>, Error> {
+    let bad = || invalid(format!("{field} {s:?} is not a CPU list such as \"0-3,7\""));
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim) {
+        let (a, b) = match part.split_once('-') {
+            Some((a, b)) => (a.trim(), b.trim()),
+            None => (part, part),
+        };
+        let a: usize = a.parse().map_err(|_| bad())?;
+        let b: usize = b.parse().map_err(|_| bad())?;
+        if a > b || b >= 8192 {
+            return Err(bad());
+        }
+        out.extend(a..=b);
+    }
+    Ok(out)
 }
 
 fn rlimit_number(t: oci_spec::runtime::PosixRlimitType) -> (u32, &'static str) {
@@ -764,6 +895,43 @@ pub fn parse_user(s: &str) -> Result<(u32, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(cpu_list("f", "0-2,5").unwrap(), vec![0, 1, 2, 5]);
+        assert_eq!(cpu_list("f", " 3 ").unwrap(), vec![3]);
+        for bad in ["", "a", "3-1", "1-", "0-9000"] {
+            assert!(cpu_list("f", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn scheduler_and_io_priority_numbers() {
+        let s: oci_spec::runtime::Scheduler = serde_json::from_value(serde_json::json!(
+            {"policy": "SCHED_RR", "priority": 10, "flags": ["SCHED_RESET_ON_FORK"]}
+        ))
+        .unwrap();
+        let got = scheduler(&s).unwrap();
+        assert_eq!((got.policy, got.priority, got.flags), (2, 10, 1));
+        for bad in [
+            serde_json::json!({"policy": "SCHED_OTHER", "priority": 5}),
+            serde_json::json!({"policy": "SCHED_FIFO", "priority": 100}),
+            serde_json::json!({"policy": "SCHED_BATCH", "nice": 20}),
+            serde_json::json!({"policy": "SCHED_OTHER", "runtime": 1}),
+        ] {
+            let s: oci_spec::runtime::Scheduler = serde_json::from_value(bad.clone()).unwrap();
+            assert!(scheduler(&s).is_err(), "{bad}");
+        }
+        let p: oci_spec::runtime::LinuxIOPriority = serde_json::from_value(
+            serde_json::json!({"class": "IOPRIO_CLASS_IDLE", "priority": 7}),
+        )
+        .unwrap();
+        assert_eq!(io_priority(&p).unwrap(), (3, 7));
+        let p: oci_spec::runtime::LinuxIOPriority =
+            serde_json::from_value(serde_json::json!({"class": "IOPRIO_CLASS_BE", "priority": 8}))
+                .unwrap();
+        assert!(io_priority(&p).is_err());
+    }
 
     #[test]
     fn user_strings() {

@@ -1,6 +1,7 @@
-//! The config `berth-runtime spec` writes: runc's example, hardened the same
-//! way (three capabilities, no inheritable or ambient set, masked and
-//! read-only /proc paths, deny-all device rule, no new privileges).
+//! The base of the config `berth-runtime spec` writes: runc's example (three
+//! capabilities, no inheritable set, masked and read-only /proc paths,
+//! deny-all device rule, no new privileges). Plain `spec` adds runc's ambient
+//! set; `spec --hardened` leaves it out and adds moby's seccomp profile.
 
 use serde_json::{json, Value};
 

@@ -111,9 +111,14 @@ impl Container {
                     "cannot start a container that has stopped".into(),
                 ))
             }
-            Status::Running | Status::Paused => {
+            Status::Running => {
                 return Err(Error::BadState(
                     "cannot start an already running container".into(),
+                ))
+            }
+            Status::Paused => {
+                return Err(Error::BadState(
+                    "cannot start a container in the paused state".into(),
                 ))
             }
             Status::Creating => {
@@ -161,9 +166,17 @@ impl Container {
             return Err(Error::NotRunning);
         }
         if all {
-            let cg = cgroup_of(&self.state).ok_or(Error::NotRunning)?;
+            // runc: `kill --all` of a stopped container is no error (containerd's
+            // shim sends it after every exit in a pod sharing a pid namespace).
+            let Some(cg) = cgroup_of(&self.state) else {
+                return if status == Status::Stopped {
+                    Ok(())
+                } else {
+                    Err(Error::NotRunning)
+                };
+            };
             if status == Status::Stopped && cg.pids().map(|p| p.is_empty()).unwrap_or(true) {
-                return Err(Error::NotRunning);
+                return Ok(());
             }
             cg.kill_all(sig)?;
             return Ok(());
@@ -272,6 +285,14 @@ fn signal_init(st: &State, sig: i32) -> Result<()> {
     if !same_process(st.pid, st.pid_start_time) {
         return Err(Error::NotRunning);
     }
+    if sig == 0 {
+        // Signal 0: a liveness check (kill(2) sends nothing). The pidfd pins
+        // the process, so the pid cannot have been reused since the check above.
+        return rustix::process::test_kill_process(pid).map_err(|e| match e {
+            rustix::io::Errno::SRCH => Error::NotRunning,
+            e => Error::io(format!("signal 0 to pid {}", st.pid), e.into()),
+        });
+    }
     let s = rustix::process::Signal::from_named_raw(sig)
         .ok_or_else(|| Error::Invalid(format!("invalid signal {sig}")))?;
     rustix::process::pidfd_send_signal(&pidfd, s).map_err(|e| match e {
@@ -335,7 +356,13 @@ fn release_init(dir: &ContainerDir, st: &State) -> Result<()> {
 /// The foreground part of `run`: start, forward signals (SIGWINCH resizes
 /// the pty), proxy the pty if there is one, reap, delete; return the exit
 /// status the shell expects (128+N for a signal).
-pub fn run_foreground(created: Created, pty: Option<OwnedFd>) -> Result<(i32, Vec<String>)> {
+/// `keep` (runc's `run --keep`): leave the stopped container, its state and
+/// cgroup, for `delete`.
+pub fn run_foreground(
+    created: Created,
+    pty: Option<OwnedFd>,
+    keep: bool,
+) -> Result<(i32, Vec<String>)> {
     let (sigfd, _old) = berth_sys::signal::block_all_signalfd()
         .map_err(|e| Error::io("block signals".into(), e))?;
     let Created {
@@ -368,7 +395,9 @@ pub fn run_foreground(created: Created, pty: Option<OwnedFd>) -> Result<(i32, Ve
             ));
         }
     }
-    warnings.extend(c.destroy()?);
+    if !keep {
+        warnings.extend(c.destroy()?);
+    }
     Ok((code, warnings))
 }
 

@@ -41,6 +41,9 @@ pub struct ExecOpts {
     pub preserve_fds: u32,
     /// Sub-cgroup: "path" (every hierarchy) or "controller:path".
     pub cgroup: Option<String>,
+    /// Exec into a paused container too (runc's --ignore-paused): the new
+    /// process joins the frozen cgroup and runs once the container is resumed.
+    pub ignore_paused: bool,
 }
 
 #[derive(Serialize, Deserialize, Debug)]
@@ -90,7 +93,12 @@ pub fn container_config(c: &Container) -> Result<Config> {
 pub fn exec(c: &Container, mut cfg: Config, mut opts: ExecOpts) -> Result<(i32, Option<i32>)> {
     match c.status() {
         Status::Running | Status::Created => {}
-        Status::Paused => return Err(Error::BadState("cannot exec in a paused container".into())),
+        Status::Paused if opts.ignore_paused => {}
+        Status::Paused => {
+            return Err(Error::BadState(
+                "cannot exec in a paused container (use --ignore-paused to override)".into(),
+            ))
+        }
         _ => return Err(Error::BadState("cannot exec in a stopped container".into())),
     }
     if opts.process.terminal && opts.console.is_none() {
@@ -332,6 +340,18 @@ fn process(
         }
         for r in &cfg.process.rlimits {
             init::set_rlimit(r)?;
+        }
+        init::set_scheduling(&cfg.process)?;
+        // execCPUAffinity: the initial set on joining, the final one for the
+        // program (both here, in the container's cgroup, before execve).
+        if let Some(a) = &cfg.process.exec_cpu_affinity {
+            for (what, cpus) in [("initial", &a.initial), ("final", &a.last)] {
+                if let Some(cpus) = cpus {
+                    berth_sys::sched::set_cpu_affinity(cpus).map_err(|e| {
+                        Error::io(format!("set execCPUAffinity.{what} {cpus:?}"), e)
+                    })?;
+                }
+            }
         }
         let exe = init::find_executable(cfg)?;
         let (argv, envp) = init::argv_envp(&cfg.process)?;

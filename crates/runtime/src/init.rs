@@ -151,6 +151,7 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext, early: Early) -> R
     for r in &cfg.process.rlimits {
         set_rlimit(r)?;
     }
+    set_scheduling(&cfg.process)?;
 
     timing::mark("sysctls, hostname, keyring, rlimits");
     let exe = find_executable(cfg)?;
@@ -232,6 +233,41 @@ fn clear_cloexec(from: i32, to: i32) {
     for fd in from..to {
         let _ = berth_sys::process::clear_cloexec(fd);
     }
+}
+
+/// `process.scheduler` and `process.ioPriority`, while still privileged
+/// (a realtime policy needs CAP_SYS_NICE), before any seccomp filter.
+pub(crate) fn set_scheduling(p: &berth_oci::Process) -> Result<()> {
+    if let Some(s) = &p.scheduler {
+        let attr = berth_sys::sched::SchedAttr {
+            size: 0,
+            policy: s.policy,
+            flags: s.flags,
+            nice: s.nice,
+            priority: s.priority,
+            runtime: s.runtime,
+            deadline: s.deadline,
+            period: s.period,
+        };
+        berth_sys::sched::set_sched_attr(&attr).map_err(|e| {
+            err(
+                format!(
+                    "set process.scheduler (policy {}, nice {}, priority {})",
+                    s.policy, s.nice, s.priority
+                ),
+                e,
+            )
+        })?;
+    }
+    if let Some((class, level)) = p.io_priority {
+        berth_sys::sched::set_io_priority(class, level).map_err(|e| {
+            err(
+                format!("set process.ioPriority (class {class}, priority {level})"),
+                e,
+            )
+        })?;
+    }
+    Ok(())
 }
 
 pub(crate) fn set_rlimit(r: &berth_oci::Rlimit) -> Result<()> {

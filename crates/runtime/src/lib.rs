@@ -23,13 +23,13 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("container {0} does not exist")]
+    #[error("container does not exist: {0}")]
     NotExist(String),
-    #[error("container with id {0} already exists")]
+    #[error("container with given ID already exists: {0}")]
     Exists(String),
     #[error("invalid container id {0:?}: use letters, digits, '_', '+', '-' and '.'")]
     InvalidId(String),
-    #[error("container {0} does not exist (its state directory holds no state)")]
+    #[error("container does not exist: {0} (its state directory holds no state)")]
     NoState(String),
     #[error("corrupt state file {path}")]
     CorruptState {

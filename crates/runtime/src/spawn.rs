@@ -112,7 +112,7 @@ pub fn create_loaded(
     root: &Root,
     opts: &CreateOpts,
     console: Option<OwnedFd>,
-    config: Config,
+    mut config: Config,
     raw: &[u8],
 ) -> Result<Created> {
     check_bundle(opts)?;
@@ -165,8 +165,16 @@ pub fn create_loaded(
         init_pid: 0,
         armed: true,
     };
-    cgroup.create()?;
-    undo.cgroup = Some(cgroup.as_ref());
+    // runc 1.1: a cgroup that already has processes is warned about and used.
+    let found = cgroup.create_shared()?;
+    if found == 0 {
+        undo.cgroup = Some(cgroup.as_ref());
+    } else {
+        // Not ours to remove if this create fails: others live in it.
+        config.warnings.push(format!(
+            "container's cgroup is not empty: {found} process(es) found"
+        ));
+    }
     timing::mark("cgroup creation");
 
     // `run` releases init over the sync socket; `create` parks it on the

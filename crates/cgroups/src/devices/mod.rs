@@ -140,8 +140,12 @@ fn normalize_access(a: &str) -> Result<String, String> {
             out.push(c);
         }
     }
-    if a.chars().any(|c| !"rwm".contains(c)) {
+    // runc 1.1 takes "a" in an access string and grants nothing for it ("rwa" is "rw").
+    if a.chars().any(|c| !"rwma".contains(c)) {
         return Err("access may only contain r, w and m".into());
+    }
+    if out.is_empty() {
+        return Err(format!("access {a:?} grants none of r, w and m"));
     }
     Ok(out)
 }

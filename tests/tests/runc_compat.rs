@@ -1,0 +1,721 @@
+//! Issue 19: berth-runtime as a drop-in for runc. Each test runs one scenario under runc 1.1
+//! (`/usr/sbin/runc`, skipped with a printed reason when absent) and under the runtime under
+//! test, and asserts that the two agree (exit status, output shape, effect). Named `itemN_...`
+//! after the issue's numbering.
+
+use berth_tests::*;
+use serde_json::{json, Value};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const RUNC: &str = "/usr/sbin/runc";
+const T: Duration = Duration::from_secs(10);
+
+/// runc, or None (with the reason printed) when it is not installed.
+fn runc() -> Option<PathBuf> {
+    let p = PathBuf::from(RUNC);
+    if p.is_file() {
+        Some(p)
+    } else {
+        eprintln!("skipped: {RUNC} is not installed (apt-get install runc)");
+        None
+    }
+}
+
+/// Run `f` once per runtime: runc first, then the runtime under test. Each gets its own guard
+/// (state root, cleanup). Returns (runc's result, ours), or None when runc is missing.
+fn both<R>(f: impl Fn(&Runtime) -> R) -> Option<(R, R)> {
+    let runc = runc()?;
+    let a = {
+        let mut rt = Runtime::new();
+        rt.path = runc;
+        f(&rt)
+    };
+    let b = {
+        let rt = Runtime::new();
+        f(&rt)
+    };
+    Some((a, b))
+}
+
+/// A busybox bundle whose process sleeps (a container that stays running).
+fn sleeper() -> Bundle {
+    let mut b = Bundle::busybox();
+    b.args(&["sleep", "100"]);
+    b
+}
+
+/// The exit code and the first error line's message (runc's `msg="..."` or the text).
+fn code_msg(o: &Out) -> (Option<i32>, String) {
+    (o.code, msg(o))
+}
+
+/// The message of the first error line on stderr: `msg="..."` of runc's logrus shape, unescaped.
+fn msg(o: &Out) -> String {
+    let e = o.errors();
+    let line = e
+        .lines()
+        .find(|l| l.contains("level=error"))
+        .or_else(|| e.lines().find(|l| !l.trim().is_empty()))
+        .unwrap_or("")
+        .to_string();
+    match line.split_once("msg=\"") {
+        Some((_, rest)) => {
+            let mut out = String::new();
+            let mut it = rest.chars();
+            while let Some(c) = it.next() {
+                match c {
+                    '\\' => match it.next() {
+                        Some('n') => out.push('\n'),
+                        Some('t') => out.push('\t'),
+                        Some(n) => out.push(n),
+                        None => {}
+                    },
+                    '"' => break,
+                    c => out.push(c),
+                }
+            }
+            out.trim_end().to_string()
+        }
+        None => line,
+    }
+}
+
+#[test]
+fn item6_failing_exec_exits_255() {
+    let Some((runc, ours)) = both(|rt| {
+        let b = sleeper();
+        let id = unique("i6");
+        rt.run_detached(&id, &b).ok();
+        // Unknown container, missing binary, bad --pid-file, no command.
+        let mut v = vec![
+            ("unknown", rt.cmd(&["exec", "no-such-ctr", "true"])),
+            ("missing binary", rt.cmd(&["exec", &id, "/no/such/binary"])),
+            (
+                "bad pid file",
+                rt.cmd(&["exec", "--pid-file", "/nonexistent-dir/x/p", &id, "true"]),
+            ),
+            ("no command", rt.cmd(&["exec", &id])),
+        ];
+        // A paused container.
+        rt.cmd(&["pause", &id]).ok();
+        v.push(("paused", rt.cmd(&["exec", &id, "true"])));
+        rt.cmd(&["resume", &id]).ok();
+        // And the process's own status still comes through.
+        v.push(("exit 7", rt.cmd(&["exec", &id, "sh", "-c", "exit 7"])));
+        v
+    }) else {
+        return;
+    };
+    for ((what, r), (_, o)) in runc.iter().zip(&ours) {
+        assert_eq!(
+            o.code, r.code,
+            "{what}: exit status differs\nrunc:{r}\nours:{o}"
+        );
+        if r.code == Some(255) {
+            assert!(
+                msg(o).starts_with("exec failed: "),
+                "{what}: runc's \"exec failed: \" prefix missing:{o}"
+            );
+        }
+    }
+    let codes: Vec<_> = ours.iter().map(|(w, o)| (*w, o.code)).collect();
+    assert_eq!(
+        codes,
+        [
+            ("unknown", Some(255)),
+            ("missing binary", Some(255)),
+            ("bad pid file", Some(255)),
+            ("no command", Some(255)),
+            ("paused", Some(255)),
+            ("exit 7", Some(7)),
+        ]
+    );
+    // The paused refusal in runc's words.
+    assert_eq!(msg(&ours[4].1), msg(&runc[4].1));
+}
+
+#[test]
+fn item2_kill_all_of_a_stopped_container_exits_0() {
+    let Some((runc, ours)) = both(|rt| {
+        let mut b = Bundle::busybox();
+        b.args(&["true"]);
+        let id = unique("i2");
+        rt.create(&id, &b).ok();
+        rt.start(&id).ok();
+        rt.wait_status(&id, "stopped", T);
+        let all = rt.cmd(&["kill", "--all", &id, "KILL"]);
+        let all_short = rt.cmd(&["kill", "-a", &id, "TERM"]);
+        let plain = rt.cmd(&["kill", &id, "KILL"]);
+        (code_msg(&all), code_msg(&all_short), code_msg(&plain))
+    }) else {
+        return;
+    };
+    assert_eq!(ours, runc);
+    assert_eq!(ours.0 .0, Some(0), "kill --all of a stopped container");
+    assert_eq!(ours.1 .0, Some(0), "kill -a of a stopped container");
+    assert_eq!(
+        ours.2,
+        (Some(1), "container not running".to_string()),
+        "kill without --all keeps the spec's error"
+    );
+}
+
+#[test]
+fn item22_kill_signal_0_is_a_liveness_check() {
+    let Some((runc, ours)) = both(|rt| {
+        let b = sleeper();
+        let id = unique("i22");
+        rt.run_detached(&id, &b).ok();
+        let live = rt.cmd(&["kill", &id, "0"]);
+        let live_all = rt.cmd(&["kill", "--all", &id, "0"]);
+        // Signal 0 sends nothing: the container still runs.
+        let status = rt.status(&id);
+        rt.kill(&id, "KILL").ok();
+        rt.wait_status(&id, "stopped", T);
+        let dead = rt.cmd(&["kill", &id, "0"]);
+        (
+            code_msg(&live),
+            code_msg(&live_all),
+            status,
+            code_msg(&dead),
+        )
+    }) else {
+        return;
+    };
+    assert_eq!(ours, runc);
+    assert_eq!(ours.0 .0, Some(0));
+    assert_eq!(ours.2.as_deref(), Some("running"));
+    assert_eq!(ours.3, (Some(1), "container not running".to_string()));
+}
+
+#[test]
+fn item8_exec_process_json_without_user_runs_as_root() {
+    let Some((runc, ours)) = both(|rt| {
+        let mut b = sleeper();
+        // The container's own user is not root: the default must not come from it.
+        b.user(1000, 1000);
+        let id = unique("i8");
+        rt.run_detached(&id, &b).ok();
+        let p = rt.work().join("process.json");
+        fs::write(
+            &p,
+            serde_json::to_vec(&json!({"args": ["/bin/id"], "cwd": "/"})).unwrap(),
+        )
+        .unwrap();
+        let o = rt.cmd(&["exec", "--process", p.to_str().unwrap(), &id]);
+        (o.code, o.stdout.trim().to_string())
+    }) else {
+        return;
+    };
+    assert_eq!(ours, runc);
+    assert_eq!(ours.0, Some(0));
+    assert!(ours.1.starts_with("uid=0(root) gid=0(root)"), "{}", ours.1);
+}
+
+#[test]
+fn item7_exec_ignore_paused_runs_once_resumed() {
+    let Some((runc, ours)) = both(|rt| {
+        let b = sleeper();
+        let id = unique("i7");
+        rt.run_detached(&id, &b).ok();
+        rt.cmd(&["pause", &id]).ok();
+        let (_, idx, outp, errp) = rt.spawn(&["exec", "--ignore-paused", &id, "echo", "thawed"]);
+        // Frozen with the container: no output while it is paused.
+        std::thread::sleep(Duration::from_millis(1500));
+        let early = fs::read_to_string(&outp).unwrap_or_default();
+        rt.cmd(&["resume", &id]).ok();
+        let st = rt.wait_child(idx, T);
+        (
+            early,
+            st.code(),
+            fs::read_to_string(&outp).unwrap_or_default(),
+            msg_of(&errp),
+        )
+    }) else {
+        return;
+    };
+    assert_eq!(ours, runc);
+    assert_eq!(
+        ours,
+        (
+            String::new(),
+            Some(0),
+            "thawed\n".to_string(),
+            String::new()
+        )
+    );
+}
+
+fn msg_of(p: &Path) -> String {
+    fs::read_to_string(p)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("level=error"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn strs(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `<rt> spec ARGS` in a fresh directory of the guard's; the config.json it wrote.
+fn spec_of(rt: &Runtime, name: &str, args: &[&str]) -> Value {
+    let dir = rt.work().join(name);
+    fs::create_dir_all(&dir).unwrap();
+    let mut a = vec!["spec"];
+    a.extend_from_slice(args);
+    rt.cmd_in(Some(&dir), &a).ok();
+    serde_json::from_slice(&fs::read(dir.join("config.json")).unwrap()).unwrap()
+}
+
+/// Every JSON pointer below `v` with its leaf value, for a readable difference.
+fn leaves(v: &Value, at: String, out: &mut Vec<(String, Value)>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                leaves(x, format!("{at}/{k}"), out);
+            }
+        }
+        x => out.push((at, x.clone())),
+    }
+}
+
+#[test]
+fn item23_plain_spec_is_runcs_and_hardened_is_behind_a_flag() {
+    let Some(runc) = runc() else { return };
+    let mut r = Runtime::new();
+    r.path = runc;
+    let theirs = spec_of(&r, "runc", &[]);
+    let rt = Runtime::new();
+    let ours = spec_of(&rt, "ours", &[]);
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    leaves(&theirs, String::new(), &mut a);
+    leaves(&ours, String::new(), &mut b);
+    // Deliberate: the spec version berth implements and the example hostname.
+    let own = |p: &str| p == "/ociVersion" || p == "/hostname";
+    a.retain(|(p, _)| !own(p));
+    b.retain(|(p, _)| !own(p));
+    let only_runc: Vec<_> = a.iter().filter(|x| !b.contains(x)).collect();
+    let only_ours: Vec<_> = b.iter().filter(|x| !a.contains(x)).collect();
+    assert!(
+        only_runc.is_empty() && only_ours.is_empty(),
+        "plain spec differs from runc's:\nonly runc: {only_runc:#?}\nonly ours: {only_ours:#?}"
+    );
+    assert!(
+        ours["linux"]["seccomp"].is_null(),
+        "plain spec has a seccomp profile"
+    );
+    // The hardened default: moby's profile, no ambient capabilities.
+    let h = spec_of(&rt, "hardened", &["--hardened"]);
+    assert_eq!(
+        h["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ERRNO",
+        "{h}"
+    );
+    assert!(
+        h["linux"]["seccomp"]["syscalls"]
+            .as_array()
+            .is_some_and(|s| s.len() > 10),
+        "{h}"
+    );
+    assert!(
+        strs(&h["process"]["capabilities"]["ambient"]).is_empty(),
+        "{h}"
+    );
+    // And a container runs from runc's config unchanged, as from ours.
+    let mut b = Bundle::busybox();
+    let tag = b.tag().to_string();
+    let cg = format!("{}/c", b.cgroup_base());
+    b.config = theirs;
+    let mut env = strs(&b.config["process"]["env"]);
+    env.push(tag);
+    b.set("/process/env", json!(env))
+        .set("/process/terminal", json!(false))
+        .args(&["/bin/probe", "info"])
+        .cgroups_path_set(&cg);
+    let o = rt.run(&unique("i23"), &b);
+    o.ok();
+    assert_eq!(
+        o.probe()["seccomp"],
+        "0",
+        "runc's config has no seccomp filter:{o}"
+    );
+}
+
+/// The section headers of urfave/cli's help in `text`, in order: "NAME:", "USAGE:", "VERSION:",
+/// "COMMANDS:", "GLOBAL OPTIONS:", "OPTIONS:" (runc's free-text sections such as a command's
+/// EXAMPLE are its own prose and not compared).
+fn sections(text: &str) -> Vec<String> {
+    const SHAPE: [&str; 6] = [
+        "NAME:",
+        "USAGE:",
+        "VERSION:",
+        "COMMANDS:",
+        "GLOBAL OPTIONS:",
+        "OPTIONS:",
+    ];
+    text.lines()
+        .filter(|l| SHAPE.contains(l))
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn item20_help_version_unknown_command_and_ps_args_in_runcs_shapes() {
+    let Some((runc, ours)) = both(|rt| {
+        let name = rt.path.file_name().unwrap().to_string_lossy().into_owned();
+        let mut v: Vec<(String, Value)> = Vec::new();
+        for flag in ["-v", "--version"] {
+            let o = rt.cmd(&[flag]);
+            let lines: Vec<&str> = o.stdout.lines().collect();
+            v.push((
+                flag.into(),
+                json!([
+                    o.code,
+                    lines
+                        .first()
+                        .is_some_and(|l| l.starts_with(&format!("{name} version "))),
+                    lines.get(1).is_some_and(|l| l.starts_with("commit: ")),
+                    lines.get(2).is_some_and(|l| l.starts_with("spec: ")),
+                    lines.len() >= 4,
+                ]),
+            ));
+        }
+        for args in [&["-h"][..], &["--help"], &["kill", "-h"], &["help", "kill"]] {
+            let o = rt.cmd(args);
+            v.push((args.join(" "), json!([o.code, sections(&o.stdout)])));
+        }
+        let o = rt.cmd(&["no-such-command"]);
+        v.push((
+            "unknown".into(),
+            json!([o.code, msg(&o), o.stdout.is_empty()]),
+        ));
+        // ps arguments right after the id, without "--".
+        let b = sleeper();
+        let id = unique("i20");
+        rt.run_detached(&id, &b).ok();
+        let o = rt.cmd(&["ps", &id, "-e", "-x"]);
+        let header = o.stdout.lines().next().unwrap_or("").to_string();
+        let rows = o
+            .stdout
+            .lines()
+            .skip(1)
+            .filter(|l| l.contains("sleep 100"))
+            .count();
+        v.push(("ps -e -x".into(), json!([o.code, header, rows])));
+        v
+    }) else {
+        return;
+    };
+    assert_eq!(ours, runc);
+    let get = |k: &str| ours.iter().find(|(w, _)| w == k).unwrap().1.clone();
+    assert_eq!(get("-v"), json!([0, true, true, true, true]));
+    assert_eq!(
+        get("-h")[1],
+        json!([
+            "NAME:",
+            "USAGE:",
+            "VERSION:",
+            "COMMANDS:",
+            "GLOBAL OPTIONS:"
+        ])
+    );
+    assert_eq!(get("kill -h")[1], json!(["NAME:", "USAGE:", "OPTIONS:"]));
+    assert_eq!(
+        get("unknown"),
+        json!([3, "No help topic for 'no-such-command'", true])
+    );
+    assert_eq!(get("ps -e -x")[0], 0);
+    assert_eq!(get("ps -e -x")[2], 1, "{:?}", get("ps -e -x"));
+}
+
+#[test]
+fn item21_refusals_in_runcs_words() {
+    // One id for both (each runtime has its own state root): messages that name it compare.
+    let id = unique("i21");
+    let Some((runc, ours)) = both(|rt| {
+        let b = sleeper();
+        let mut v: Vec<(&str, Out)> = Vec::new();
+        rt.run_detached(&id, &b).ok();
+        v.push(("exists", rt.run_detached(&id, &b)));
+        v.push(("state unknown", rt.cmd(&["state", "no-such-ctr"])));
+        v.push(("kill unknown", rt.cmd(&["kill", "no-such-ctr"])));
+        v.push(("start running", rt.start(&id)));
+        v.push(("resume running", rt.cmd(&["resume", &id])));
+        v.push(("delete running", rt.delete(&id)));
+        v.push(("unknown signal", rt.cmd(&["kill", &id, "NOSUCHSIG"])));
+        rt.cmd(&["pause", &id]).ok();
+        v.push(("pause paused", rt.cmd(&["pause", &id])));
+        v.push(("start paused", rt.start(&id)));
+        v.push(("exec paused", rt.cmd(&["exec", &id, "true"])));
+        v.push(("delete paused", rt.delete(&id)));
+        rt.cmd(&["resume", &id]).ok();
+        rt.kill(&id, "KILL").ok();
+        rt.wait_status(&id, "stopped", T);
+        v.push(("kill stopped", rt.kill(&id, "TERM")));
+        v.push(("pause stopped", rt.cmd(&["pause", &id])));
+        v.push(("start stopped", rt.start(&id)));
+        v.push(("exec stopped", rt.cmd(&["exec", &id, "true"])));
+        v
+    }) else {
+        return;
+    };
+    let mut wrong = Vec::new();
+    for ((what, r), (_, o)) in runc.iter().zip(&ours) {
+        // runc's words, without its "runc run failed: " prefix; ours may name the id after them.
+        let theirs = msg(r);
+        let theirs = match theirs.split_once(" failed: ") {
+            Some((pre, rest)) if pre.starts_with("runc ") => rest.to_string(),
+            _ => theirs,
+        };
+        assert!(!theirs.is_empty(), "{what}: runc printed no error:{r}");
+        if o.code != r.code || !msg(o).contains(&theirs) {
+            wrong.push(format!(
+                "{what}: runc {:?} {theirs:?}, ours {:?} {:?}",
+                r.code,
+                o.code,
+                msg(o)
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+#[test]
+fn item3_a_cgroup_with_processes_is_warned_about_and_used() {
+    let Some((runc, ours)) = both(|rt| {
+        let a = sleeper();
+        let first = unique("i3a");
+        rt.run_detached(&first, &a).ok();
+        let mut b = sleeper();
+        b.cgroups_path_set(&a.cgroups_path().unwrap());
+        let second = unique("i3b");
+        let o = rt.run_detached(&second, &b);
+        let warned = o
+            .errors()
+            .lines()
+            .any(|l| l.contains("level=warning") && l.contains("cgroup is not empty"));
+        // Both containers run, in the one cgroup.
+        let cg = |id: &str| {
+            fs::read_to_string(format!("/proc/{}/cgroup", rt.pid(id)))
+                .unwrap()
+                .lines()
+                .find(|l| l.contains(":memory:"))
+                .map(String::from)
+        };
+        let same = o.success() && cg(&first).is_some() && cg(&first) == cg(&second);
+        let statuses = (rt.status(&first), rt.status(&second));
+        // The second is removed first (its delete empties the shared cgroup), then the first.
+        rt.delete_force(&second);
+        rt.delete_force(&first);
+        (o.code, warned, same, statuses)
+    }) else {
+        return;
+    };
+    assert_eq!(ours, runc);
+    assert_eq!(
+        ours,
+        (
+            Some(0),
+            true,
+            true,
+            (Some("running".to_string()), Some("running".to_string()))
+        )
+    );
+}
+
+#[test]
+fn item4_run_keep_keeps_state_and_cgroup_until_delete() {
+    let Some((runc, ours)) = both(|rt| {
+        let mut b = Bundle::busybox();
+        b.args(&["sh", "-c", "exit 3"]);
+        let id = unique("i4");
+        let o = rt.run_with(&id, &b, &["--keep"]);
+        let status = rt.status(&id);
+        let cg = b.cgroups_path().unwrap();
+        let kept = !cgroup_dirs(&cg).is_empty();
+        let listed = rt.list_json().to_string().contains(&id);
+        let del = rt.delete(&id);
+        let after = (rt.state_out(&id).code, cgroup_dirs(&cg).is_empty());
+        (o.code, status, kept, listed, del.code, after)
+    }) else {
+        return;
+    };
+    assert_eq!(ours, runc);
+    assert_eq!(
+        ours,
+        (
+            Some(3),
+            Some("stopped".to_string()),
+            true,
+            true,
+            Some(0),
+            (Some(1), true)
+        )
+    );
+}
+
+#[test]
+fn item25_rwa_devices_memory_policy_scheduler_io_priority_exec_cpu_affinity() {
+    // runc 1.1 predates process.scheduler, ioPriority and execCPUAffinity and ignores them (as
+    // any unknown field); the issue asks berth to apply them. So both must run these configs
+    // (same exit status), and berth's effect is checked against the kernel's own view.
+    let Some((runc, ours)) = both(|rt| {
+        let mut b = Bundle::busybox();
+        b.args(&[
+            "sh",
+            "-c",
+            "cut -d' ' -f19,41 /proc/$$/stat; ionice -p $$; sleep 100",
+        ]);
+        let mut devices = b.config["linux"]["resources"]["devices"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        devices.push(json!({"allow": true, "type": "c", "major": 1, "minor": 1, "access": "rwa"}));
+        b.set("/linux/resources/devices", json!(devices))
+            .set(
+                "/linux/memoryPolicy",
+                json!({"mode": "MPOL_PREFERRED", "nodes": "0"}),
+            )
+            .set(
+                "/process/scheduler",
+                json!({"policy": "SCHED_BATCH", "nice": 5}),
+            )
+            .set(
+                "/process/ioPriority",
+                json!({"class": "IOPRIO_CLASS_BE", "priority": 6}),
+            )
+            .set("/process/execCPUAffinity", json!({"final": "0"}));
+        let id = unique("i25");
+        let o = rt.run_detached(&id, &b);
+        let warned = o
+            .errors()
+            .lines()
+            .any(|l| l.contains("level=warning") && l.contains("memoryPolicy"));
+        let mut init = String::new();
+        let mut rule = None;
+        let mut exec = (None, String::new());
+        if o.success() {
+            init = rt.wait_stdout(&id, "prio", T);
+            let cg = b.cgroups_path().unwrap();
+            rule = cgroup_dirs(&cg)
+                .iter()
+                .find(|d| d.starts_with("/sys/fs/cgroup/devices"))
+                .and_then(|d| fs::read_to_string(d.join("devices.list")).ok())
+                .and_then(|l| {
+                    l.lines()
+                        .find(|l| l.starts_with("c 1:1 "))
+                        .map(String::from)
+                });
+            let e = rt.cmd(&[
+                "exec",
+                &id,
+                "grep",
+                "Cpus_allowed_list",
+                "/proc/self/status",
+            ]);
+            exec = (e.code, e.stdout.trim().to_string());
+        }
+        (o.code, warned, rule, init, exec)
+    }) else {
+        return;
+    };
+    // Agreement with runc: the config runs, "rwa" is "rw", exec works.
+    assert_eq!(ours.0, runc.0, "run status\nrunc: {runc:?}\nours: {ours:?}");
+    assert_eq!(ours.0, Some(0));
+    assert_eq!(ours.2, runc.2, "device rule");
+    assert_eq!(ours.2.as_deref(), Some("c 1:1 rw"));
+    assert_eq!(ours.4 .0, runc.4 .0, "exec status");
+    // memoryPolicy: ignored as runc does, but said.
+    assert!(ours.1, "no warning about linux.memoryPolicy: {ours:?}");
+    // Our effects: SCHED_BATCH (3) at nice 5, best-effort I/O at 6, exec on cpu 0 only.
+    assert_eq!(
+        ours.3.lines().take(2).collect::<Vec<_>>(),
+        ["5 3", "best-effort: prio 6"],
+        "{ours:?}"
+    );
+    assert_eq!(ours.4 .1, "Cpus_allowed_list:\t0", "{ours:?}");
+}
+
+/// Event types in an `events` output so far (one JSON object a line).
+fn event_types(p: &Path) -> Vec<String> {
+    fs::read_to_string(p)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v["type"].as_str().map(String::from))
+        .collect()
+}
+
+#[test]
+fn item24_events_stats_have_no_oom_key_and_oom_events_only_on_oom() {
+    let Some((runc, ours)) = both(|rt| {
+        // 1. One stats snapshot of a quiet container.
+        let b = sleeper();
+        let id = unique("i24");
+        rt.run_detached(&id, &b).ok();
+        let o = rt.cmd(&["events", "--stats", &id]);
+        let v: Value = serde_json::from_str(o.stdout.trim()).unwrap_or(Value::Null);
+        let mut mem_keys: Vec<String> = v["data"]["memory"]
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        mem_keys.sort();
+        let stats = (
+            o.code,
+            v["type"].clone(),
+            o.stdout.contains("oom"),
+            mem_keys,
+            v["data"]["memory"]["usage"]["failcnt"].is_u64(),
+        );
+        // 2. A stream over a container that does not run out of memory: stats, no oom.
+        let (_, _, quiet, _) = rt.spawn(&["events", "--interval", "1s", &id]);
+        std::thread::sleep(Duration::from_millis(2500));
+        let quiet_types = event_types(&quiet);
+        // 3. One that does: its process is OOM-killed, and one oom event comes.
+        let mut b = Bundle::busybox();
+        b.set(
+            "/linux/resources/memory",
+            json!({"limit": 16 << 20, "swap": 16 << 20}),
+        )
+        .args(&[
+            "sh",
+            "-c",
+            "sleep 1; x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived; sleep 100",
+        ]);
+        let oid = unique("i24oom");
+        rt.run_detached(&oid, &b).ok();
+        let (_, _, loud, _) = rt.spawn(&["events", "--interval", "60s", &oid]);
+        rt.wait_status(&oid, "stopped", Duration::from_secs(20));
+        let oom_types = wait_for(Duration::from_secs(5), || {
+            let t = event_types(&loud);
+            (!t.is_empty()).then_some(t)
+        })
+        .unwrap_or_default();
+        // The kernel may signal more than one OOM for one episode (each failed charge
+        // before the kill lands; runc and berth report each eventfd read): the shape is
+        // "oom" events, at least one, and nothing else.
+        let oom_shape = (!oom_types.is_empty(), oom_types.iter().all(|t| t == "oom"));
+        (stats, quiet_types.contains(&"oom".to_string()), oom_shape)
+    }) else {
+        return;
+    };
+    assert_eq!(ours, runc);
+    assert_eq!(ours.0 .0, Some(0));
+    assert_eq!(ours.0 .1, json!("stats"));
+    assert!(
+        !ours.0 .2,
+        "\"oom\" in the stats of a container that had none"
+    );
+    assert!(ours.0 .4, "memory.usage.failcnt missing");
+    assert!(!ours.1, "an oom event without an OOM");
+    assert_eq!(ours.2, (true, true), "no oom event for an OOM kill");
+}
