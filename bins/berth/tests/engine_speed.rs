@@ -64,7 +64,7 @@ fn run_rm_leaves_nothing_behind() {
 }
 
 fn statfs_type(p: &std::path::Path) -> i64 {
-    rustix::fs::statfs(p).unwrap().f_type as i64
+    rustix::fs::statfs(p).unwrap().f_type
 }
 
 /// Issue 18: a busy disk must not slow `run --rm` down. Its records (config, state, logs,

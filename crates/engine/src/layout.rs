@@ -163,7 +163,7 @@ impl Layout {
 
 fn is_tmpfs(d: &Path) -> bool {
     const TMPFS_MAGIC: i64 = 0x0102_1994;
-    rustix::fs::statfs(d).is_ok_and(|s| s.f_type as i64 == TMPFS_MAGIC)
+    rustix::fs::statfs(d).is_ok_and(|s| s.f_type == TMPFS_MAGIC)
 }
 
 pub fn mkdir_private(d: &Path) -> Result<()> {
