@@ -16,15 +16,17 @@ fn iters(default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// Mount points under `root` (canonical path prefix).
+/// Mount points under `root` (canonical path prefix), but the engine's own tmpfs
+/// (R/engine/run), which stays mounted as podman's runroot does.
 fn mounts_under(root: &std::path::Path) -> Vec<String> {
     let root = std::fs::canonicalize(root).unwrap();
+    let run = root.join("engine/run").to_string_lossy().to_string();
     let root = root.to_string_lossy().to_string();
     std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap()
         .lines()
         .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
-        .filter(|m| m.starts_with(&root))
+        .filter(|m| m.starts_with(&root) && *m != run)
         .collect()
 }
 

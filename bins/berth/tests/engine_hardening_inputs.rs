@@ -500,10 +500,15 @@ fn item9_etc_symlinks_aimed_at_the_host_stay_inside_the_rootfs() {
 /// Simulates a reboot for one container: its monitor's keeper, its monitor and its init
 /// die by SIGKILL (the keeper first: it would otherwise start a new monitor).
 fn crash(e: &Engine, id: &str) {
-    let st: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(e.root().join(format!("engine/containers/{id}/state.json"))).unwrap(),
-    )
-    .unwrap();
+    // A --rm container's records are on the engine's tmpfs.
+    let on_disk = e.root().join(format!("engine/containers/{id}/state.json"));
+    let p = if on_disk.exists() {
+        on_disk
+    } else {
+        e.root()
+            .join(format!("engine/run/containers/{id}/state.json"))
+    };
+    let st: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
     for k in ["keeperPid", "monitorPid", "pid"] {
         let pid = st[k].as_i64().unwrap();
         assert!(pid > 0, "{k} of {id}: {st}");

@@ -24,6 +24,29 @@ pub fn same_process(pid: i32, start: u64) -> bool {
 
 /// Wait until `pid` is gone (or a zombie), at most `ms` milliseconds.
 pub fn wait_gone(pid: i32, ms: u64) -> bool {
+    // A pidfd reads as ready when the process exits, child or not: no naps in between.
+    if let Some(fd) = rustix::process::Pid::from_raw(pid)
+        .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok())
+    {
+        if state::process_start_time(pid).is_none() {
+            return true;
+        }
+        let ts = rustix::event::Timespec {
+            tv_sec: (ms / 1000) as i64,
+            tv_nsec: ((ms % 1000) * 1_000_000) as i64,
+        };
+        loop {
+            let mut pfd = [rustix::event::PollFd::new(
+                &fd,
+                rustix::event::PollFlags::IN,
+            )];
+            match rustix::event::poll(&mut pfd, Some(&ts)) {
+                Ok(n) => return n > 0,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(_) => break,
+            }
+        }
+    }
     let end = Instant::now() + Duration::from_millis(ms);
     let mut nap = Duration::from_micros(200);
     while state::process_start_time(pid).is_some() {

@@ -178,6 +178,8 @@ fn runtime_errors(log: &std::path::Path) -> Vec<String> {
 /// docker's status for an exec the runtime could not start.
 fn invoke_failure_code(msg: &str) -> i32 {
     let m = msg.to_ascii_lowercase();
+    // The runtime says it as runc does: "exec failed: <why>".
+    let m = m.strip_prefix("exec failed: ").unwrap_or(&m);
     // A missing working directory is "cannot invoke" (126), a missing program 127.
     if m.starts_with("chdir") {
         126
@@ -596,6 +598,12 @@ mod tests {
         assert_eq!(invoke_failure_code("exec /etc: permission denied"), 126);
         assert_eq!(
             invoke_failure_code("chdir to cwd /nope: No such file or directory (os error 2)"),
+            126
+        );
+        assert_eq!(
+            invoke_failure_code(
+                "exec failed: chdir to cwd /nope: No such file or directory (os error 2)"
+            ),
             126
         );
     }
