@@ -979,6 +979,17 @@ impl Drop for Bundle {
 }
 
 /// Set `ptr` ("/a/b") in `root` to `v`, turning missing or non-object parents into objects.
+/// The strings of a JSON array (none for anything else).
+pub fn strs(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub fn json_set(root: &mut Value, ptr: &str, v: Value) {
     let parts: Vec<&str> = ptr.split('/').skip(1).collect();
     let mut cur = root;

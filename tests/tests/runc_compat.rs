@@ -257,16 +257,6 @@ fn msg_of(p: &Path) -> String {
         .join("\n")
 }
 
-fn strs(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// `<rt> spec ARGS` in a fresh directory of the guard's; the config.json it wrote.
 fn spec_of(rt: &Runtime, name: &str, args: &[&str]) -> Value {
     let dir = rt.work().join(name);

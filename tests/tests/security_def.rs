@@ -7,18 +7,8 @@ mod security_common;
 
 use berth_tests::*;
 use security_common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::fs;
-
-fn strs(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 /// Docker's default set (14 caps); `spec` may be stricter, never wider.
 const DOCKER_DEFAULT_CAPS: u64 = 0xa80425fb;

@@ -17,16 +17,6 @@ fn spec_in(rt: &Runtime, args: &[&str], name: &str) -> Value {
     .unwrap_or_else(|e| panic!("config.json not JSON: {e}"))
 }
 
-fn strs(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[test]
 fn spec_default_is_runc_hardened() {
     let rt = Runtime::new();
