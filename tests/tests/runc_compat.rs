@@ -719,3 +719,52 @@ fn item24_events_stats_have_no_oom_key_and_oom_events_only_on_oom() {
     assert!(!ours.1, "an oom event without an OOM");
     assert_eq!(ours.2, (true, true), "no oom event for an OOM kill");
 }
+
+/// `mounts` with the options of the entry at `dest` replaced by `f(options)`.
+fn with_mount_options(b: &mut Bundle, dest: &str, f: impl Fn(&mut Vec<Value>)) {
+    let mut ms = b.config["mounts"].as_array().cloned().unwrap_or_default();
+    for m in ms.iter_mut().filter(|m| m["destination"] == dest) {
+        let mut o = m["options"].as_array().cloned().unwrap_or_default();
+        f(&mut o);
+        m["options"] = json!(o);
+    }
+    b.set("/mounts", json!(ms));
+}
+
+#[test]
+fn item12_read_only_dev_tmpfs_is_made_read_only_at_the_end() {
+    let Some((runc, ours)) = both(|rt| {
+        let mut b = Bundle::busybox();
+        with_mount_options(&mut b, "/dev", |o| o.push(json!("ro")));
+        // And a read-only tmpfs elsewhere with a mount below it: the same rule in runc.
+        b.mount("/mnt", "tmpfs", "tmpfs", &["ro", "size=1m"]).mount(
+            "/mnt/sub",
+            "tmpfs",
+            "tmpfs",
+            &["size=1m"],
+        );
+        b.args(&[
+            "sh",
+            "-c",
+            "for d in /dev /dev/pts /dev/shm /mnt /mnt/sub; do \
+               awk -v d=$d '$5==d{split($6,o,\",\"); print d, o[1]}' /proc/self/mountinfo; done; \
+             test -c /dev/pts/ptmx && echo ptmx; test -c /dev/null && echo null; \
+             test -L /dev/fd && echo fd-link; \
+             touch /dev/x 2>/dev/null || echo dev-refused; \
+             touch /dev/shm/x && echo shm-written; \
+             touch /mnt/x 2>/dev/null || echo mnt-refused; \
+             touch /mnt/sub/x && echo sub-written",
+        ]);
+        let o = rt.run(&unique("i12"), &b);
+        (o.code, o.stdout.clone())
+    }) else {
+        return;
+    };
+    assert_eq!(ours, runc);
+    assert_eq!(ours.0, Some(0), "{ours:?}");
+    assert_eq!(
+        ours.1,
+        "/dev ro\n/dev/pts rw\n/dev/shm rw\n/mnt ro\n/mnt/sub rw\n\
+         ptmx\nnull\nfd-link\ndev-refused\nshm-written\nmnt-refused\nsub-written\n"
+    );
+}

@@ -59,7 +59,7 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext, early: Early) -> R
     let fifo = ctx.fifo.take();
 
     // A mount namespace joined by path gets the rootfs set up too.
-    let prepared = match early {
+    let mut prepared = match early {
         Some(p) => Some(p?),
         None if cfg.has(NS::Mount) => Some(rootfs::prepare(cfg, &ctx)?),
         None => None,
@@ -89,6 +89,10 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext, early: Early) -> R
         rustix::process::chroot(".").map_err(|e| err("chroot to rootfs", e))?;
         rustix::process::chdir("/").map_err(|e| err("chdir /", e))?;
     }
+    let late_readonly = prepared
+        .as_mut()
+        .map(|p| p.take_late_readonly())
+        .unwrap_or_default();
     drop(prepared);
     timing::mark("pivot_root");
 
@@ -97,7 +101,7 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext, early: Early) -> R
         timing::mark("console");
     }
     if cfg.has(NS::Mount) {
-        rootfs::finalize(cfg)?;
+        rootfs::finalize(cfg, late_readonly)?;
         timing::mark("masks, read-only paths");
     }
 
