@@ -768,3 +768,75 @@ fn item12_read_only_dev_tmpfs_is_made_read_only_at_the_end() {
          ptmx\nnull\nfd-link\ndev-refused\nshm-written\nmnt-refused\nsub-written\n"
     );
 }
+
+/// `env` output lines, sorted, with the bundle's unique test tag made one fixed line.
+fn env_lines(text: &str) -> Vec<String> {
+    let mut v: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("BERTH_TEST_TAG=") {
+                "BERTH_TEST_TAG=*".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn item16_start_container_hooks_without_env_get_the_containers() {
+    let Some((runc, ours)) = both(|rt| {
+        let mut b = Bundle::busybox();
+        b.env(&["PATH=/bin:/usr/bin", "FROM_SPEC=yes"]);
+        let mut env = strs(&b.config["process"]["env"]);
+        env.push(b.tag().to_string());
+        b.set("/process/env", json!(env));
+        // Runs in the container: /bin/env is busybox's, /dev/shm the container's tmpfs.
+        b.hook(
+            "startContainer",
+            json!({"path": "/bin/sh", "args": ["sh", "-c", "env > /dev/shm/none"]}),
+        )
+        .hook(
+            "startContainer",
+            json!({"path": "/bin/sh", "args": ["sh", "-c", "env > /dev/shm/own"],
+                   "env": ["HOOK_OWN=1"]}),
+        )
+        .hook(
+            "startContainer",
+            json!({"path": "/bin/sh", "args": ["sh", "-c", "env > /dev/shm/empty"], "env": []}),
+        );
+        b.args(&[
+            "sh",
+            "-c",
+            "cat /dev/shm/none; echo --; cat /dev/shm/own; echo --; cat /dev/shm/empty",
+        ]);
+        let o = rt.run(&unique("i16"), &b);
+        let parts: Vec<Vec<String>> = o.stdout.split("--\n").map(env_lines).collect();
+        (o.code, parts)
+    }) else {
+        return;
+    };
+    assert_eq!(ours, runc);
+    assert_eq!(ours.0, Some(0));
+    let none = &ours.1[0];
+    // HOME as the process gets it (runc adds it from /etc/passwd before these hooks run).
+    for want in [
+        "FROM_SPEC=yes",
+        "PATH=/bin:/usr/bin",
+        "BERTH_TEST_TAG=*",
+        "HOME=/root",
+    ] {
+        assert!(none.contains(&want.to_string()), "{want} missing: {none:?}");
+    }
+    assert!(ours.1[1].contains(&"HOOK_OWN=1".to_string()), "{ours:?}");
+    assert!(
+        !ours.1[1].contains(&"FROM_SPEC=yes".to_string()),
+        "{ours:?}"
+    );
+    assert!(
+        !ours.1[2].contains(&"FROM_SPEC=yes".to_string()),
+        "{ours:?}"
+    );
+}

@@ -75,7 +75,12 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext, early: Early) -> R
         timing::mark("[6]/[7] runtime hooks");
     }
     if !hooks::list(&cfg.hooks, HookKind::CreateContainer).is_empty() {
-        hooks::run(&cfg.hooks, HookKind::CreateContainer, &state)?;
+        hooks::run_with_env(
+            &cfg.hooks,
+            HookKind::CreateContainer,
+            &state,
+            &cfg.process.env,
+        )?;
         timing::mark("createContainer hooks");
     }
     let mut early_procfs = None;
@@ -216,7 +221,13 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext, early: Early) -> R
         }
     };
 
-    hooks::run(&cfg.hooks, HookKind::StartContainer, &state)?;
+    // In the environment the process gets (with HOME), as runc's init has it by then.
+    hooks::run_with_env(
+        &cfg.hooks,
+        HookKind::StartContainer,
+        &state,
+        &process_env(&cfg.process),
+    )?;
     if cfg.process.no_new_privileges {
         rustix::thread::set_no_new_privs(true).map_err(|e| err("set no_new_privs", e))?;
     }
@@ -546,5 +557,42 @@ pub(crate) fn argv_envp(p: &berth_oci::Process) -> Result<(Vec<CString>, Vec<CSt
             .collect::<std::result::Result<_, _>>()
             .map_err(|_| Error::Invalid(format!("process.{what} holds a NUL byte")))
     };
-    Ok((c(&p.args, "args")?, c(&p.env, "env")?))
+    Ok((c(&p.args, "args")?, c(&process_env(p), "env")?))
+}
+
+/// The process's environment as runc gives it: process.env, plus `HOME` when it has none
+/// (the user's home in the container's /etc/passwd, else "/"). Read inside the container's
+/// root.
+pub(crate) fn process_env(p: &berth_oci::Process) -> Vec<String> {
+    let mut env = p.env.clone();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        let home = std::fs::read_to_string("/etc/passwd")
+            .ok()
+            .and_then(|t| home_of(&t, p.uid))
+            .unwrap_or_else(|| "/".to_string());
+        env.push(format!("HOME={home}"));
+    }
+    env
+}
+
+/// The home directory of `uid` in passwd text, if it has a non-empty one.
+fn home_of(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 7 && f[2].parse() == Ok(uid) && !f[5].is_empty()).then(|| f[5].to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::home_of;
+
+    #[test]
+    fn home_from_passwd() {
+        let t = "root:x:0:0:root:/root:/bin/sh\nu:x:1000:1000::/home/u:/bin/sh\nn:x:7:7:::\n";
+        assert_eq!(home_of(t, 0).as_deref(), Some("/root"));
+        assert_eq!(home_of(t, 1000).as_deref(), Some("/home/u"));
+        assert_eq!(home_of(t, 7), None);
+        assert_eq!(home_of(t, 42), None);
+    }
 }
