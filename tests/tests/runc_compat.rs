@@ -840,3 +840,40 @@ fn item16_start_container_hooks_without_env_get_the_containers() {
         "{ours:?}"
     );
 }
+
+#[test]
+fn item15_create_container_hooks_run_in_the_root_filesystem() {
+    let Some((runc, ours)) = both(|rt| {
+        let mut b = sleeper();
+        let out = b.host_dir("hookout");
+        let rootfs = b.rootfs().canonicalize().unwrap();
+        let script = format!(
+            "pwd > {o}/cwd; test -x bin/busybox && echo rootfs-here > {o}/rel; env > {o}/env",
+            o = out.display()
+        );
+        b.hook(
+            "createContainer",
+            json!({"path": "/bin/sh", "args": ["sh", "-c", script]}),
+        );
+        let id = unique("i15");
+        let o = rt.create(&id, &b);
+        let read = |n: &str| fs::read_to_string(out.join(n)).unwrap_or_default();
+        let cwd = read("cwd").trim().to_string();
+        let env: Vec<String> = env_lines(&read("env"))
+            .into_iter()
+            .map(|l| l.replace(&*rootfs.to_string_lossy(), "ROOTFS"))
+            .collect();
+        (o.code, cwd == rootfs.to_string_lossy(), read("rel"), env)
+    }) else {
+        return;
+    };
+    assert_eq!(ours, runc);
+    assert_eq!(
+        (ours.0, ours.1, ours.2.as_str()),
+        (Some(0), true, "rootfs-here\n"),
+        "{ours:?}"
+    );
+    // Without `env`, the container's environment (item 16's rule; no HOME yet at create).
+    assert!(ours.3.contains(&"BERTH_TEST_TAG=*".to_string()), "{ours:?}");
+    assert!(ours.3.contains(&"PWD=ROOTFS".to_string()), "{ours:?}");
+}

@@ -75,6 +75,10 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext, early: Early) -> R
         timing::mark("[6]/[7] runtime hooks");
     }
     if !hooks::list(&cfg.hooks, HookKind::CreateContainer).is_empty() {
+        // In the container's root filesystem, as the spec says and runc does (its path
+        // still resolves in the runtime's namespace: the rootfs is not entered yet).
+        rustix::process::chdir(&cfg.rootfs)
+            .map_err(|e| err(format!("chdir to rootfs {}", cfg.rootfs.display()), e))?;
         hooks::run_with_env(
             &cfg.hooks,
             HookKind::CreateContainer,
