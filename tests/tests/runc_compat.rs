@@ -877,3 +877,54 @@ fn item15_create_container_hooks_run_in_the_root_filesystem() {
     assert!(ours.3.contains(&"BERTH_TEST_TAG=*".to_string()), "{ours:?}");
     assert!(ours.3.contains(&"PWD=ROOTFS".to_string()), "{ours:?}");
 }
+
+#[test]
+fn item10_cwd_is_entered_while_privileged_first() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some((runc, ours)) = both(|rt| {
+        let mut b = sleeper();
+        // Only root may search it; the process is uid 1000 without CAP_DAC_OVERRIDE.
+        let private = b.rootfs().join("private");
+        fs::create_dir(&private).unwrap();
+        fs::set_permissions(&private, fs::Permissions::from_mode(0o700)).unwrap();
+        b.user(1000, 1000).cwd("/private");
+        let id = unique("i10");
+        let run = rt.run_detached(&id, &b);
+        // The process runs there: its cwd as the kernel names it.
+        let cwd = if run.success() {
+            fs::read_link(format!("/proc/{}/cwd", rt.pid(&id)))
+                .ok()
+                .map(|p| p.ends_with("private"))
+        } else {
+            None
+        };
+        // exec as runc does the same, and the user still cannot list it.
+        let e = rt.cmd(&[
+            "exec",
+            "--user",
+            "1000:1000",
+            "--cwd",
+            "/private",
+            &id,
+            "sh",
+            "-c",
+            "pwd; ls . >/dev/null 2>&1 && echo listed || echo not-listed",
+        ]);
+        // And a cwd that does not exist is still an error.
+        let missing = rt.cmd(&["exec", "--cwd", "/no/such/dir", &id, "true"]);
+        (run.code, cwd, e.code, e.stdout.clone(), missing.code)
+    }) else {
+        return;
+    };
+    assert_eq!(ours, runc);
+    assert_eq!(
+        ours,
+        (
+            Some(0),
+            Some(true),
+            Some(0),
+            "/private\nnot-listed\n".to_string(),
+            Some(255)
+        )
+    );
+}

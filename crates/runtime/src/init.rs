@@ -181,23 +181,19 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext, early: Early) -> R
     // user switch may drop it: load before the switch then (as runc does),
     // after the cwd check so that a profile need not allow getcwd.
     let early_filter = !cfg.process.no_new_privileges && ctx.seccomp.is_some();
+    // runc's order: the cwd is entered while still privileged (a directory only root may
+    // search), and again as the user only when that was refused.
+    let entered = chdir_privileged(&cfg.process.cwd)?;
     if early_filter {
-        chdir_checked(&cfg.process.cwd)?;
         if let Some(sc) = &ctx.seccomp {
             sc.install(&state, hook_pid(&state))?;
         }
-    }
-    if early_filter {
         timing::mark("seccomp load");
     }
     set_user_and_caps(cfg)?;
     timing::mark("user, capabilities");
-    if early_filter {
-        // As the user now: the directory must still be reachable.
-        rustix::process::chdir(&cfg.process.cwd)
-            .map_err(|e| err(format!("chdir to cwd {}", cfg.process.cwd.display()), e))?;
-    } else {
-        chdir_checked(&cfg.process.cwd)?;
+    if !entered {
+        cwd_as_user(&cfg.process.cwd, early_filter)?;
     }
     if let Some(m) = cfg.process.umask {
         rustix::process::umask(rustix::fs::Mode::from_raw_mode(m & 0o777));
@@ -462,6 +458,31 @@ fn last_cap() -> u32 {
 /// root: a cwd outside it (a leaked fd, CVE-2024-21626) cannot be named.
 pub(crate) fn chdir_checked(cwd: &Path) -> Result<()> {
     rustix::process::chdir(cwd).map_err(|e| err(format!("chdir to cwd {}", cwd.display()), e))?;
+    check_cwd(cwd)
+}
+
+/// The first, privileged attempt at the cwd (before the user switch): Ok(false) when it was
+/// refused for permission (EACCES, EPERM), to be tried again as the user, as runc does; any
+/// other failure is final.
+pub(crate) fn chdir_privileged(cwd: &Path) -> Result<bool> {
+    match rustix::process::chdir(cwd) {
+        Ok(()) => check_cwd(cwd).map(|()| true),
+        Err(rustix::io::Errno::ACCESS | rustix::io::Errno::PERM) => Ok(false),
+        Err(e) => Err(err(format!("chdir to cwd {}", cwd.display()), e)),
+    }
+}
+
+/// The second attempt, as the user. After a seccomp filter the check by getcwd is left out
+/// (a profile need not allow getcwd); the path was resolved from the container's root.
+pub(crate) fn cwd_as_user(cwd: &Path, filtered: bool) -> Result<()> {
+    if filtered {
+        rustix::process::chdir(cwd).map_err(|e| err(format!("chdir to cwd {}", cwd.display()), e))
+    } else {
+        chdir_checked(cwd)
+    }
+}
+
+fn check_cwd(cwd: &Path) -> Result<()> {
     let now = rustix::process::getcwd(Vec::new())
         .map_err(|e| err(format!("getcwd after chdir to {}", cwd.display()), e))?;
     if !now.as_bytes().starts_with(b"/") {
