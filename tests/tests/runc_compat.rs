@@ -928,3 +928,249 @@ fn item10_cwd_is_entered_while_privileged_first() {
         )
     );
 }
+
+/// `<rt> ARGS` started from a shell that opens `open_fds` (each on the bundle's config.json)
+/// first, so they are the caller's fds 3, 4, ...; run to completion.
+fn with_fds(rt: &Runtime, open_fds: &[u32], args: &[&str]) -> (Out, PathBuf) {
+    let (c, outp, errp, _) = rt.command(args);
+    let redirs: String = open_fds
+        .iter()
+        .map(|n| format!(" {n}</etc/hostname"))
+        .collect();
+    let mut sh = std::process::Command::new("/bin/sh");
+    sh.arg("-c")
+        .arg(format!("exec{redirs} \"$@\""))
+        .arg("sh")
+        .arg(c.get_program())
+        .args(c.get_args());
+    sh.stdin(std::process::Stdio::null());
+    sh.stdout(fs::File::create(&outp).unwrap());
+    sh.stderr(fs::File::create(&errp).unwrap());
+    let mut child = sh.spawn().unwrap();
+    let st = wait_timeout(&mut child, CMD_TIMEOUT, "runtime with fds");
+    let o = Out {
+        cmdline: format!("{args:?} with fds {open_fds:?}"),
+        code: st.code(),
+        signal: None,
+        stdout: fs::read_to_string(&outp).unwrap_or_default(),
+        stderr: fs::read_to_string(&errp).unwrap_or_default(),
+        log: String::new(),
+    };
+    (o, outp)
+}
+
+/// A shell command that prints each of its open fds and what it is (file, socket, pipe, ...).
+const LIST_FDS: &str = "for f in /proc/$$/fd/*; do case $(readlink $f) in \
+    socket:*) t=socket;; pipe:*) t=pipe;; anon_inode:*) t=anon;; /*) t=file;; *) t=other;; esac; \
+    echo ${f##*/} $t; done";
+
+#[test]
+fn item14_preserve_fds_passes_only_stdio_and_the_preserved_fds() {
+    let Some((runc, ours)) = both(|rt| {
+        let mut v = Vec::new();
+        for (verb, open, n) in [
+            ("run", &[3u32][..], "1"),
+            ("run", &[3, 4, 5][..], "2"),
+            ("run -d", &[3, 4][..], "1"),
+            ("create", &[3, 4][..], "2"),
+            ("run", &[][..], "1"),
+            ("run -d", &[][..], "2"),
+            ("create", &[3][..], "2"),
+            ("run", &[3][..], "0"),
+            ("run -d", &[][..], "0"),
+            ("create", &[3, 4][..], "0"),
+        ] {
+            let mut b = Bundle::busybox();
+            b.args(&["sh", "-c", LIST_FDS]);
+            b.save();
+            let id = unique("i14");
+            rt.track(&id, Some(&b));
+            let bundle = b.path().to_string_lossy().into_owned();
+            let mut args: Vec<&str> = verb.split(' ').collect();
+            args.extend(["--preserve-fds", n, "--bundle", &bundle, &id]);
+            let (o, outp) = with_fds(rt, open, &args);
+            if verb == "create" {
+                rt.start(&id).ok();
+            }
+            if verb != "run" {
+                rt.wait_status(&id, "stopped", T);
+            }
+            let text = wait_for(T, || {
+                let t = fs::read_to_string(&outp).unwrap_or_default();
+                t.lines().any(|l| l.starts_with("3 ")).then_some(t)
+            })
+            .unwrap_or_default();
+            v.push(case(
+                format!("{verb} {open:?} --preserve-fds {n}"),
+                o.code,
+                &text,
+                open,
+                n,
+            ));
+        }
+        // With a terminal: the console socket is the runtime's own.
+        {
+            let mut b = Bundle::busybox();
+            b.terminal(true).args(&["sh", "-c", LIST_FDS]);
+            b.save();
+            let id = unique("i14t");
+            rt.track(&id, Some(&b));
+            let bundle = b.path().to_string_lossy().into_owned();
+            let sock = ConsoleSocket::new(rt.work());
+            let sp = sock.path.to_string_lossy().into_owned();
+            let (o, _) = with_fds(
+                rt,
+                &[3],
+                &[
+                    "create",
+                    "--console-socket",
+                    &sp,
+                    "--preserve-fds",
+                    "1",
+                    "--bundle",
+                    &bundle,
+                    &id,
+                ],
+            );
+            let text = if o.success() {
+                let master = sock.recv_master(T);
+                rt.start(&id).ok();
+                read_pty(master, T)
+            } else {
+                String::new()
+            };
+            v.push(case(
+                "create -t [3] --preserve-fds 1".into(),
+                o.code,
+                &text,
+                &[3],
+                "1",
+            ));
+        }
+        // exec too.
+        let b = sleeper();
+        let id = unique("i14x");
+        rt.run_detached(&id, &b).ok();
+        let (o, _) = with_fds(
+            rt,
+            &[3, 4],
+            &["exec", "--preserve-fds", "1", &id, "sh", "-c", LIST_FDS],
+        );
+        v.push(case(
+            "exec [3, 4] --preserve-fds 1".into(),
+            o.code,
+            &o.stdout,
+            &[3, 4],
+            "1",
+        ));
+        // With a terminal of its own (exec -t, detached, through a console socket).
+        let sock = ConsoleSocket::new(rt.work());
+        let sp = sock.path.to_string_lossy().into_owned();
+        let (o, _) = with_fds(
+            rt,
+            &[3],
+            &[
+                "exec",
+                "-t",
+                "-d",
+                "--console-socket",
+                &sp,
+                "--preserve-fds",
+                "1",
+                &id,
+                "sh",
+                "-c",
+                LIST_FDS,
+            ],
+        );
+        let text = if o.success() {
+            read_pty(sock.recv_master(T), T)
+        } else {
+            String::new()
+        };
+        v.push(case(
+            "exec -t [3] --preserve-fds 1".into(),
+            o.code,
+            &text,
+            &[3],
+            "1",
+        ));
+        // Detached: the output goes to a file in the container.
+        let (o, _) = with_fds(
+            rt,
+            &[3],
+            &[
+                "exec",
+                "-d",
+                "--preserve-fds",
+                "2",
+                &id,
+                "sh",
+                "-c",
+                &format!("({LIST_FDS}) > /dev/shm/fds"),
+            ],
+        );
+        let text = wait_for(T, || {
+            let t = rt.cmd(&["exec", &id, "cat", "/dev/shm/fds"]).stdout;
+            t.lines().any(|l| l.starts_with("3 ")).then_some(t)
+        })
+        .unwrap_or_default();
+        v.push(case(
+            "exec -d [3] --preserve-fds 2".into(),
+            o.code,
+            &text,
+            &[3],
+            "2",
+        ));
+        v
+    }) else {
+        return;
+    };
+    for (r, o) in runc.iter().zip(&ours) {
+        // Only the caller's fds in range, then the shell's own (LIST_FDS's pipe).
+        assert_eq!((o.1, &o.2), (Some(0), &o.3), "{}: ours", o.0);
+        // Where the caller left a gap in the range, runc hands the container whatever fd of
+        // its own has that number (its log file, an epoll fd): berth leaves it out, on purpose.
+        if !o.4 {
+            assert_eq!((o.1, &o.2), (r.1, &r.2), "{}: ours, then runc's", o.0);
+        }
+    }
+    assert!(ours.iter().any(|o| o.4) && ours.iter().any(|o| !o.4));
+}
+
+/// One item-14 case: (what, exit code, the fds seen beyond stdio, those wanted, a gap in the
+/// caller's range).
+fn case(
+    what: String,
+    code: Option<i32>,
+    text: &str,
+    open: &[u32],
+    n: &str,
+) -> (String, Option<i32>, String, String, bool) {
+    let n: u32 = n.parse().unwrap();
+    let kept: Vec<u32> = open.iter().copied().filter(|f| *f < 3 + n).collect();
+    let mut want: String = kept.iter().map(|f| format!("{f} file\n")).collect();
+    want.push_str(&format!("{} pipe\n", 3 + kept.len()));
+    (
+        what,
+        code,
+        beyond_stdio(text),
+        want,
+        (kept.len() as u32) < n,
+    )
+}
+
+/// LIST_FDS lines of fds 3 and up (runc's foreground `run` gives stdio as pipes of its own,
+/// berth the caller's: not this item). The last fd is the shell's own: the glob's directory,
+/// a pipe by the time `$(readlink)` looks at it.
+fn beyond_stdio(text: &str) -> String {
+    text.lines()
+        .filter(|l| {
+            l.split(' ')
+                .next()
+                .and_then(|n| n.parse::<u32>().ok())
+                .is_some_and(|n| n >= 3)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
