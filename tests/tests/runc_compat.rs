@@ -1174,3 +1174,45 @@ fn beyond_stdio(text: &str) -> String {
         .map(|l| format!("{l}\n"))
         .collect()
 }
+
+#[test]
+fn item17_start_container_hooks_run_under_the_seccomp_filter() {
+    let Some((runc, ours)) = both(|rt| {
+        let mut v = Vec::new();
+        for nnp in [true, false] {
+            let mut b = Bundle::busybox();
+            b.no_new_privileges(nnp).set(
+                "/linux/seccomp",
+                json!({
+                    "defaultAction": "SCMP_ACT_ALLOW",
+                    "architectures": ["SCMP_ARCH_X86_64"],
+                    "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO",
+                                  "errnoRet": 1}]
+                }),
+            );
+            b.hook(
+                "startContainer",
+                json!({"path": "/bin/sh", "args": ["sh", "-c",
+                    "mkdir /dev/shm/h 2>/dev/null && echo made > /dev/shm/r || echo refused > /dev/shm/r"]}),
+            );
+            b.args(&[
+                "sh",
+                "-c",
+                "cat /dev/shm/r; mkdir /dev/shm/p 2>/dev/null && echo made || echo refused",
+            ]);
+            let o = rt.run(&unique("i17"), &b);
+            v.push((nnp, o.code, o.stdout.clone()));
+        }
+        v
+    }) else {
+        return;
+    };
+    assert_eq!(ours, runc);
+    for (nnp, code, out) in &ours {
+        assert_eq!(
+            (*code, out.as_str()),
+            (Some(0), "refused\nrefused\n"),
+            "noNewPrivileges {nnp}"
+        );
+    }
+}

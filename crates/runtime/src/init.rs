@@ -221,6 +221,14 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext, early: Early) -> R
         }
     };
 
+    // With noNewPrivileges the filter is loaded before the startContainer hooks, which run
+    // under it as runc's do; the exec'd program is filtered, the runtime's setup is not.
+    if cfg.process.no_new_privileges {
+        rustix::thread::set_no_new_privs(true).map_err(|e| err("set no_new_privs", e))?;
+        if let Some(sc) = &ctx.seccomp {
+            sc.install(&state, hook_pid(&state))?;
+        }
+    }
     // In the environment the process gets (with HOME), as runc's init has it by then.
     hooks::run_with_env(
         &cfg.hooks,
@@ -228,15 +236,6 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext, early: Early) -> R
         &state,
         &process_env(&cfg.process),
     )?;
-    if cfg.process.no_new_privileges {
-        rustix::thread::set_no_new_privs(true).map_err(|e| err("set no_new_privs", e))?;
-    }
-    // Last: the exec'd program is filtered, the runtime's setup is not.
-    if cfg.process.no_new_privileges {
-        if let Some(sc) = &ctx.seccomp {
-            sc.install(&state, hook_pid(&state))?;
-        }
-    }
     berth_sys::signal::reset_dispositions();
     let _ = berth_sys::signal::SigMask::empty().restore();
     let e = berth_sys::process::execve(&exe, &argv, &envp);
