@@ -1216,3 +1216,84 @@ fn item17_start_container_hooks_run_under_the_seccomp_filter() {
         );
     }
 }
+
+/// In the container: the owner of the process's terminal, and its size.
+const TTY_INFO: &str = "stat -L -c '%u %g' /proc/self/fd/0; stty size";
+
+#[test]
+fn item11_console_is_owned_by_the_process_user_and_sized_as_runc() {
+    let lines = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect()
+    };
+    let Some((runc, ours)) = both(|rt| {
+        let mut v = Vec::new();
+        for (user, size) in [(1000, None), (0, None), (1000, Some((33, 111)))] {
+            let mut b = Bundle::busybox();
+            b.terminal(true).user(user, user);
+            if let Some((h, w)) = size {
+                b.set("/process/consoleSize", json!({"height": h, "width": w}));
+            }
+            b.sh(TTY_INFO);
+            let sock = ConsoleSocket::new(rt.work());
+            let id = unique("i11");
+            let o = rt.create_with(&id, &b, &["--console-socket", sock.path.to_str().unwrap()]);
+            let mut text = String::new();
+            if o.success() {
+                let master = sock.recv_master(T);
+                rt.start(&id).ok();
+                text = read_pty(master, T);
+            }
+            v.push((
+                format!("create user {user} size {size:?}"),
+                o.code,
+                lines(&text),
+            ));
+        }
+        // exec -t through a console socket, as a user, with and without a size.
+        let b = sleeper();
+        let id = unique("i11x");
+        rt.run_detached(&id, &b).ok();
+        let p = rt.work().join("tty-process.json");
+        fs::write(
+            &p,
+            serde_json::to_vec(&json!({"args": ["sh", "-c", TTY_INFO], "cwd": "/",
+                "terminal": true, "user": {"uid": 1000, "gid": 1000},
+                "consoleSize": {"height": 21, "width": 77}, "env": ["PATH=/bin"]}))
+            .unwrap(),
+        )
+        .unwrap();
+        for (what, extra) in [
+            (
+                "exec --user 1000:1000",
+                vec!["--user", "1000:1000", &id, "sh", "-c", TTY_INFO],
+            ),
+            (
+                "exec -p with consoleSize",
+                vec!["-p", p.to_str().unwrap(), &id],
+            ),
+        ] {
+            let sock = ConsoleSocket::new(rt.work());
+            let sp = sock.path.to_string_lossy().into_owned();
+            let mut args = vec!["exec", "-t", "-d", "--console-socket", &sp];
+            args.extend(extra.iter().copied());
+            let o = rt.cmd(&args);
+            let text = if o.success() {
+                read_pty(sock.recv_master(T), T)
+            } else {
+                String::new()
+            };
+            v.push((what.to_string(), o.code, lines(&text)));
+        }
+        v
+    }) else {
+        return;
+    };
+    assert_eq!(ours, runc);
+    assert_eq!(
+        ours[0].2.first().map(|l| l.split(' ').next()),
+        Some(Some("1000"))
+    );
+}

@@ -505,6 +505,25 @@ pub(crate) fn setup_console(cfg: &Config, sock: Option<OwnedFd>, mount: bool) ->
             | rustix::pty::OpenptFlags::CLOEXEC,
     )
     .map_err(|e| err("open the pty peer (TIOCGPTPEER)", e))?;
+    // The process's user owns its console, the group stays (devpts' gid=), as runc's
+    // fixStdioPermissions; EINVAL (the gid is not mapped) and EPERM (the owner is not) are
+    // ignored as runc does.
+    let gid = rustix::fs::fstat(&peer)
+        .map(|s| s.st_gid)
+        .map_err(|e| err("stat the pty peer", e))?;
+    match rustix::fs::fchown(
+        &peer,
+        Some(rustix::fs::Uid::from_raw(cfg.process.uid)),
+        Some(rustix::fs::Gid::from_raw(gid)),
+    ) {
+        Ok(()) | Err(rustix::io::Errno::INVAL | rustix::io::Errno::PERM) => {}
+        Err(e) => {
+            return Err(err(
+                format!("chown the pty peer to uid {}", cfg.process.uid),
+                e,
+            ))
+        }
+    }
     if let Some((rows, cols)) = cfg.process.console_size {
         tty::set_winsize(&peer, rows, cols).map_err(|e| err("set console size", e))?;
     }
