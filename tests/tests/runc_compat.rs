@@ -709,3 +709,581 @@ fn item24_events_stats_have_no_oom_key_and_oom_events_only_on_oom() {
     assert!(!ours.1, "an oom event without an OOM");
     assert_eq!(ours.2, (true, true), "no oom event for an OOM kill");
 }
+
+/// `mounts` with the options of the entry at `dest` replaced by `f(options)`.
+fn with_mount_options(b: &mut Bundle, dest: &str, f: impl Fn(&mut Vec<Value>)) {
+    let mut ms = b.config["mounts"].as_array().cloned().unwrap_or_default();
+    for m in ms.iter_mut().filter(|m| m["destination"] == dest) {
+        let mut o = m["options"].as_array().cloned().unwrap_or_default();
+        f(&mut o);
+        m["options"] = json!(o);
+    }
+    b.set("/mounts", json!(ms));
+}
+
+#[test]
+fn item12_read_only_dev_tmpfs_is_made_read_only_at_the_end() {
+    let Some((runc, ours)) = both(|rt| {
+        let mut b = Bundle::busybox();
+        with_mount_options(&mut b, "/dev", |o| o.push(json!("ro")));
+        // And a read-only tmpfs elsewhere with a mount below it: the same rule in runc.
+        b.mount("/mnt", "tmpfs", "tmpfs", &["ro", "size=1m"]).mount(
+            "/mnt/sub",
+            "tmpfs",
+            "tmpfs",
+            &["size=1m"],
+        );
+        b.args(&[
+            "sh",
+            "-c",
+            "for d in /dev /dev/pts /dev/shm /mnt /mnt/sub; do \
+               awk -v d=$d '$5==d{split($6,o,\",\"); print d, o[1]}' /proc/self/mountinfo; done; \
+             test -c /dev/pts/ptmx && echo ptmx; test -c /dev/null && echo null; \
+             test -L /dev/fd && echo fd-link; \
+             touch /dev/x 2>/dev/null || echo dev-refused; \
+             touch /dev/shm/x && echo shm-written; \
+             touch /mnt/x 2>/dev/null || echo mnt-refused; \
+             touch /mnt/sub/x && echo sub-written",
+        ]);
+        let o = rt.run(&unique("i12"), &b);
+        (o.code, o.stdout.clone())
+    }) else {
+        return;
+    };
+    assert_eq!(ours, runc);
+    assert_eq!(ours.0, Some(0), "{ours:?}");
+    assert_eq!(
+        ours.1,
+        "/dev ro\n/dev/pts rw\n/dev/shm rw\n/mnt ro\n/mnt/sub rw\n\
+         ptmx\nnull\nfd-link\ndev-refused\nshm-written\nmnt-refused\nsub-written\n"
+    );
+}
+
+/// `env` output lines, sorted, with the bundle's unique test tag made one fixed line.
+fn env_lines(text: &str) -> Vec<String> {
+    let mut v: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("BERTH_TEST_TAG=") {
+                "BERTH_TEST_TAG=*".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn item16_start_container_hooks_without_env_get_the_containers() {
+    let Some((runc, ours)) = both(|rt| {
+        let mut b = Bundle::busybox();
+        b.env(&["PATH=/bin:/usr/bin", "FROM_SPEC=yes"]);
+        let mut env = strs(&b.config["process"]["env"]);
+        env.push(b.tag().to_string());
+        b.set("/process/env", json!(env));
+        // Runs in the container: /bin/env is busybox's, /dev/shm the container's tmpfs.
+        b.hook(
+            "startContainer",
+            json!({"path": "/bin/sh", "args": ["sh", "-c", "env > /dev/shm/none"]}),
+        )
+        .hook(
+            "startContainer",
+            json!({"path": "/bin/sh", "args": ["sh", "-c", "env > /dev/shm/own"],
+                   "env": ["HOOK_OWN=1"]}),
+        )
+        .hook(
+            "startContainer",
+            json!({"path": "/bin/sh", "args": ["sh", "-c", "env > /dev/shm/empty"], "env": []}),
+        );
+        b.args(&[
+            "sh",
+            "-c",
+            "cat /dev/shm/none; echo --; cat /dev/shm/own; echo --; cat /dev/shm/empty",
+        ]);
+        let o = rt.run(&unique("i16"), &b);
+        let parts: Vec<Vec<String>> = o.stdout.split("--\n").map(env_lines).collect();
+        (o.code, parts)
+    }) else {
+        return;
+    };
+    assert_eq!(ours, runc);
+    assert_eq!(ours.0, Some(0));
+    let none = &ours.1[0];
+    // HOME as the process gets it (runc adds it from /etc/passwd before these hooks run).
+    for want in [
+        "FROM_SPEC=yes",
+        "PATH=/bin:/usr/bin",
+        "BERTH_TEST_TAG=*",
+        "HOME=/root",
+    ] {
+        assert!(none.contains(&want.to_string()), "{want} missing: {none:?}");
+    }
+    assert!(ours.1[1].contains(&"HOOK_OWN=1".to_string()), "{ours:?}");
+    assert!(
+        !ours.1[1].contains(&"FROM_SPEC=yes".to_string()),
+        "{ours:?}"
+    );
+    assert!(
+        !ours.1[2].contains(&"FROM_SPEC=yes".to_string()),
+        "{ours:?}"
+    );
+}
+
+#[test]
+fn item15_create_container_hooks_run_in_the_root_filesystem() {
+    let Some((runc, ours)) = both(|rt| {
+        let mut b = sleeper();
+        let out = b.host_dir("hookout");
+        let rootfs = b.rootfs().canonicalize().unwrap();
+        let script = format!(
+            "pwd > {o}/cwd; test -x bin/busybox && echo rootfs-here > {o}/rel; env > {o}/env",
+            o = out.display()
+        );
+        b.hook(
+            "createContainer",
+            json!({"path": "/bin/sh", "args": ["sh", "-c", script]}),
+        );
+        let id = unique("i15");
+        let o = rt.create(&id, &b);
+        let read = |n: &str| fs::read_to_string(out.join(n)).unwrap_or_default();
+        let cwd = read("cwd").trim().to_string();
+        let env: Vec<String> = env_lines(&read("env"))
+            .into_iter()
+            .map(|l| l.replace(&*rootfs.to_string_lossy(), "ROOTFS"))
+            .collect();
+        (o.code, cwd == rootfs.to_string_lossy(), read("rel"), env)
+    }) else {
+        return;
+    };
+    assert_eq!(ours, runc);
+    assert_eq!(
+        (ours.0, ours.1, ours.2.as_str()),
+        (Some(0), true, "rootfs-here\n"),
+        "{ours:?}"
+    );
+    // Without `env`, the container's environment (item 16's rule; no HOME yet at create).
+    assert!(ours.3.contains(&"BERTH_TEST_TAG=*".to_string()), "{ours:?}");
+    assert!(ours.3.contains(&"PWD=ROOTFS".to_string()), "{ours:?}");
+}
+
+#[test]
+fn item10_cwd_is_entered_while_privileged_first() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some((runc, ours)) = both(|rt| {
+        let mut b = sleeper();
+        // Only root may search it; the process is uid 1000 without CAP_DAC_OVERRIDE.
+        let private = b.rootfs().join("private");
+        fs::create_dir(&private).unwrap();
+        fs::set_permissions(&private, fs::Permissions::from_mode(0o700)).unwrap();
+        b.user(1000, 1000).cwd("/private");
+        let id = unique("i10");
+        let run = rt.run_detached(&id, &b);
+        // The process runs there: its cwd as the kernel names it.
+        let cwd = if run.success() {
+            fs::read_link(format!("/proc/{}/cwd", rt.pid(&id)))
+                .ok()
+                .map(|p| p.ends_with("private"))
+        } else {
+            None
+        };
+        // exec as runc does the same, and the user still cannot list it.
+        let e = rt.cmd(&[
+            "exec",
+            "--user",
+            "1000:1000",
+            "--cwd",
+            "/private",
+            &id,
+            "sh",
+            "-c",
+            "pwd; ls . >/dev/null 2>&1 && echo listed || echo not-listed",
+        ]);
+        // And a cwd that does not exist is still an error.
+        let missing = rt.cmd(&["exec", "--cwd", "/no/such/dir", &id, "true"]);
+        (run.code, cwd, e.code, e.stdout.clone(), missing.code)
+    }) else {
+        return;
+    };
+    assert_eq!(ours, runc);
+    assert_eq!(
+        ours,
+        (
+            Some(0),
+            Some(true),
+            Some(0),
+            "/private\nnot-listed\n".to_string(),
+            Some(255)
+        )
+    );
+}
+
+/// `<rt> ARGS` started from a shell that opens `open_fds` (each on the bundle's config.json)
+/// first, so they are the caller's fds 3, 4, ...; run to completion.
+fn with_fds(rt: &Runtime, open_fds: &[u32], args: &[&str]) -> (Out, PathBuf) {
+    let (c, outp, errp, _) = rt.command(args);
+    let redirs: String = open_fds
+        .iter()
+        .map(|n| format!(" {n}</etc/hostname"))
+        .collect();
+    let mut sh = std::process::Command::new("/bin/sh");
+    sh.arg("-c")
+        .arg(format!("exec{redirs} \"$@\""))
+        .arg("sh")
+        .arg(c.get_program())
+        .args(c.get_args());
+    sh.stdin(std::process::Stdio::null());
+    sh.stdout(fs::File::create(&outp).unwrap());
+    sh.stderr(fs::File::create(&errp).unwrap());
+    let mut child = sh.spawn().unwrap();
+    let st = wait_timeout(&mut child, CMD_TIMEOUT, "runtime with fds");
+    let o = Out {
+        cmdline: format!("{args:?} with fds {open_fds:?}"),
+        code: st.code(),
+        signal: None,
+        stdout: fs::read_to_string(&outp).unwrap_or_default(),
+        stderr: fs::read_to_string(&errp).unwrap_or_default(),
+        log: String::new(),
+    };
+    (o, outp)
+}
+
+/// A shell command that prints each of its open fds and what it is (file, socket, pipe, ...).
+const LIST_FDS: &str = "for f in /proc/$$/fd/*; do case $(readlink $f) in \
+    socket:*) t=socket;; pipe:*) t=pipe;; anon_inode:*) t=anon;; /*) t=file;; *) t=other;; esac; \
+    echo ${f##*/} $t; done";
+
+#[test]
+fn item14_preserve_fds_passes_only_stdio_and_the_preserved_fds() {
+    let Some((runc, ours)) = both(|rt| {
+        let mut v = Vec::new();
+        for (verb, open, n) in [
+            ("run", &[3u32][..], "1"),
+            ("run", &[3, 4, 5][..], "2"),
+            ("run -d", &[3, 4][..], "1"),
+            ("create", &[3, 4][..], "2"),
+            ("run", &[][..], "1"),
+            ("run -d", &[][..], "2"),
+            ("create", &[3][..], "2"),
+            ("run", &[3][..], "0"),
+            ("run -d", &[][..], "0"),
+            ("create", &[3, 4][..], "0"),
+        ] {
+            let mut b = Bundle::busybox();
+            b.args(&["sh", "-c", LIST_FDS]);
+            b.save();
+            let id = unique("i14");
+            rt.track(&id, Some(&b));
+            let bundle = b.path().to_string_lossy().into_owned();
+            let mut args: Vec<&str> = verb.split(' ').collect();
+            args.extend(["--preserve-fds", n, "--bundle", &bundle, &id]);
+            let (o, outp) = with_fds(rt, open, &args);
+            if verb == "create" {
+                rt.start(&id).ok();
+            }
+            if verb != "run" {
+                rt.wait_status(&id, "stopped", T);
+            }
+            let text = wait_for(T, || {
+                let t = fs::read_to_string(&outp).unwrap_or_default();
+                t.lines().any(|l| l.starts_with("3 ")).then_some(t)
+            })
+            .unwrap_or_default();
+            v.push(case(
+                format!("{verb} {open:?} --preserve-fds {n}"),
+                o.code,
+                &text,
+                open,
+                n,
+            ));
+        }
+        // With a terminal: the console socket is the runtime's own.
+        {
+            let mut b = Bundle::busybox();
+            b.terminal(true).args(&["sh", "-c", LIST_FDS]);
+            b.save();
+            let id = unique("i14t");
+            rt.track(&id, Some(&b));
+            let bundle = b.path().to_string_lossy().into_owned();
+            let sock = ConsoleSocket::new(rt.work());
+            let sp = sock.path.to_string_lossy().into_owned();
+            let (o, _) = with_fds(
+                rt,
+                &[3],
+                &[
+                    "create",
+                    "--console-socket",
+                    &sp,
+                    "--preserve-fds",
+                    "1",
+                    "--bundle",
+                    &bundle,
+                    &id,
+                ],
+            );
+            let text = if o.success() {
+                let master = sock.recv_master(T);
+                rt.start(&id).ok();
+                read_pty(master, T)
+            } else {
+                String::new()
+            };
+            v.push(case(
+                "create -t [3] --preserve-fds 1".into(),
+                o.code,
+                &text,
+                &[3],
+                "1",
+            ));
+        }
+        // exec too.
+        let b = sleeper();
+        let id = unique("i14x");
+        rt.run_detached(&id, &b).ok();
+        let (o, _) = with_fds(
+            rt,
+            &[3, 4],
+            &["exec", "--preserve-fds", "1", &id, "sh", "-c", LIST_FDS],
+        );
+        v.push(case(
+            "exec [3, 4] --preserve-fds 1".into(),
+            o.code,
+            &o.stdout,
+            &[3, 4],
+            "1",
+        ));
+        // With a terminal of its own (exec -t, detached, through a console socket).
+        let sock = ConsoleSocket::new(rt.work());
+        let sp = sock.path.to_string_lossy().into_owned();
+        let (o, _) = with_fds(
+            rt,
+            &[3],
+            &[
+                "exec",
+                "-t",
+                "-d",
+                "--console-socket",
+                &sp,
+                "--preserve-fds",
+                "1",
+                &id,
+                "sh",
+                "-c",
+                LIST_FDS,
+            ],
+        );
+        let text = if o.success() {
+            read_pty(sock.recv_master(T), T)
+        } else {
+            String::new()
+        };
+        v.push(case(
+            "exec -t [3] --preserve-fds 1".into(),
+            o.code,
+            &text,
+            &[3],
+            "1",
+        ));
+        // Detached: the output goes to a file in the container.
+        let (o, _) = with_fds(
+            rt,
+            &[3],
+            &[
+                "exec",
+                "-d",
+                "--preserve-fds",
+                "2",
+                &id,
+                "sh",
+                "-c",
+                &format!("({LIST_FDS}) > /dev/shm/fds"),
+            ],
+        );
+        let text = wait_for(T, || {
+            let t = rt.cmd(&["exec", &id, "cat", "/dev/shm/fds"]).stdout;
+            t.lines().any(|l| l.starts_with("3 ")).then_some(t)
+        })
+        .unwrap_or_default();
+        v.push(case(
+            "exec -d [3] --preserve-fds 2".into(),
+            o.code,
+            &text,
+            &[3],
+            "2",
+        ));
+        v
+    }) else {
+        return;
+    };
+    for (r, o) in runc.iter().zip(&ours) {
+        // Only the caller's fds in range, then the shell's own (LIST_FDS's pipe).
+        assert_eq!((o.1, &o.2), (Some(0), &o.3), "{}: ours", o.0);
+        // Where the caller left a gap in the range, runc hands the container whatever fd of
+        // its own has that number (its log file, an epoll fd): berth leaves it out, on purpose.
+        if !o.4 {
+            assert_eq!((o.1, &o.2), (r.1, &r.2), "{}: ours, then runc's", o.0);
+        }
+    }
+    assert!(ours.iter().any(|o| o.4) && ours.iter().any(|o| !o.4));
+}
+
+/// One item-14 case: (what, exit code, the fds seen beyond stdio, those wanted, a gap in the
+/// caller's range).
+fn case(
+    what: String,
+    code: Option<i32>,
+    text: &str,
+    open: &[u32],
+    n: &str,
+) -> (String, Option<i32>, String, String, bool) {
+    let n: u32 = n.parse().unwrap();
+    let kept: Vec<u32> = open.iter().copied().filter(|f| *f < 3 + n).collect();
+    let mut want: String = kept.iter().map(|f| format!("{f} file\n")).collect();
+    want.push_str(&format!("{} pipe\n", 3 + kept.len()));
+    (
+        what,
+        code,
+        beyond_stdio(text),
+        want,
+        (kept.len() as u32) < n,
+    )
+}
+
+/// LIST_FDS lines of fds 3 and up (runc's foreground `run` gives stdio as pipes of its own,
+/// berth the caller's: not this item). The last fd is the shell's own: the glob's directory,
+/// a pipe by the time `$(readlink)` looks at it.
+fn beyond_stdio(text: &str) -> String {
+    text.lines()
+        .filter(|l| {
+            l.split(' ')
+                .next()
+                .and_then(|n| n.parse::<u32>().ok())
+                .is_some_and(|n| n >= 3)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+#[test]
+fn item17_start_container_hooks_run_under_the_seccomp_filter() {
+    let Some((runc, ours)) = both(|rt| {
+        let mut v = Vec::new();
+        for nnp in [true, false] {
+            let mut b = Bundle::busybox();
+            b.no_new_privileges(nnp).set(
+                "/linux/seccomp",
+                json!({
+                    "defaultAction": "SCMP_ACT_ALLOW",
+                    "architectures": ["SCMP_ARCH_X86_64"],
+                    "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO",
+                                  "errnoRet": 1}]
+                }),
+            );
+            b.hook(
+                "startContainer",
+                json!({"path": "/bin/sh", "args": ["sh", "-c",
+                    "mkdir /dev/shm/h 2>/dev/null && echo made > /dev/shm/r || echo refused > /dev/shm/r"]}),
+            );
+            b.args(&[
+                "sh",
+                "-c",
+                "cat /dev/shm/r; mkdir /dev/shm/p 2>/dev/null && echo made || echo refused",
+            ]);
+            let o = rt.run(&unique("i17"), &b);
+            v.push((nnp, o.code, o.stdout.clone()));
+        }
+        v
+    }) else {
+        return;
+    };
+    assert_eq!(ours, runc);
+    for (nnp, code, out) in &ours {
+        assert_eq!(
+            (*code, out.as_str()),
+            (Some(0), "refused\nrefused\n"),
+            "noNewPrivileges {nnp}"
+        );
+    }
+}
+
+/// In the container: the owner of the process's terminal, and its size.
+const TTY_INFO: &str = "stat -L -c '%u %g' /proc/self/fd/0; stty size";
+
+#[test]
+fn item11_console_is_owned_by_the_process_user_and_sized_as_runc() {
+    let lines = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect()
+    };
+    let Some((runc, ours)) = both(|rt| {
+        let mut v = Vec::new();
+        for (user, size) in [(1000, None), (0, None), (1000, Some((33, 111)))] {
+            let mut b = Bundle::busybox();
+            b.terminal(true).user(user, user);
+            if let Some((h, w)) = size {
+                b.set("/process/consoleSize", json!({"height": h, "width": w}));
+            }
+            b.sh(TTY_INFO);
+            let sock = ConsoleSocket::new(rt.work());
+            let id = unique("i11");
+            let o = rt.create_with(&id, &b, &["--console-socket", sock.path.to_str().unwrap()]);
+            let mut text = String::new();
+            if o.success() {
+                let master = sock.recv_master(T);
+                rt.start(&id).ok();
+                text = read_pty(master, T);
+            }
+            v.push((
+                format!("create user {user} size {size:?}"),
+                o.code,
+                lines(&text),
+            ));
+        }
+        // exec -t through a console socket, as a user, with and without a size.
+        let b = sleeper();
+        let id = unique("i11x");
+        rt.run_detached(&id, &b).ok();
+        let p = rt.work().join("tty-process.json");
+        fs::write(
+            &p,
+            serde_json::to_vec(&json!({"args": ["sh", "-c", TTY_INFO], "cwd": "/",
+                "terminal": true, "user": {"uid": 1000, "gid": 1000},
+                "consoleSize": {"height": 21, "width": 77}, "env": ["PATH=/bin"]}))
+            .unwrap(),
+        )
+        .unwrap();
+        for (what, extra) in [
+            (
+                "exec --user 1000:1000",
+                vec!["--user", "1000:1000", &id, "sh", "-c", TTY_INFO],
+            ),
+            (
+                "exec -p with consoleSize",
+                vec!["-p", p.to_str().unwrap(), &id],
+            ),
+        ] {
+            let sock = ConsoleSocket::new(rt.work());
+            let sp = sock.path.to_string_lossy().into_owned();
+            let mut args = vec!["exec", "-t", "-d", "--console-socket", &sp];
+            args.extend(extra.iter().copied());
+            let o = rt.cmd(&args);
+            let text = if o.success() {
+                read_pty(sock.recv_master(T), T)
+            } else {
+                String::new()
+            };
+            v.push((what.to_string(), o.code, lines(&text)));
+        }
+        v
+    }) else {
+        return;
+    };
+    assert_eq!(ours, runc);
+    assert_eq!(
+        ours[0].2.first().map(|l| l.split(' ').next()),
+        Some(Some("1000"))
+    );
+}

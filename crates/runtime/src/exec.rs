@@ -355,13 +355,18 @@ fn process(
         }
         let exe = init::find_executable(cfg)?;
         let (argv, envp) = init::argv_envp(&cfg.process)?;
-        if !cfg.process.no_new_privileges {
+        // As init: the cwd while still privileged, again as the user only if refused.
+        let entered = init::chdir_privileged(&cfg.process.cwd)?;
+        let early_filter = !cfg.process.no_new_privileges && seccomp.is_some();
+        if early_filter {
             if let Some(sc) = &seccomp {
                 sc.install(&state, pid)?;
             }
         }
         init::set_user_and_caps(cfg)?;
-        init::chdir_checked(&cfg.process.cwd)?;
+        if !entered {
+            init::cwd_as_user(&cfg.process.cwd, early_filter)?;
+        }
         rustix::process::umask(rustix::fs::Mode::from_raw_mode(
             cfg.process.umask.unwrap_or(0o022) & 0o777,
         ));

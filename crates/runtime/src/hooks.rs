@@ -66,8 +66,15 @@ pub fn state_json(config: &Config, id: &str, status: &str, pid: i32) -> String {
 }
 
 /// Run every hook of a kind in order; the first failure stops and is
-/// returned.
+/// returned. A hook without `env` gets an empty environment.
 pub fn run(h: &Hooks, kind: HookKind, state: &str) -> Result<()> {
+    run_with_env(h, kind, state, &[])
+}
+
+/// As [`run`], a hook without `env` getting `default_env` (runc runs the hooks it runs from
+/// the container's init, createContainer and startContainer, in the container's environment:
+/// init's own by then). A hook with `env`, even an empty one, gets exactly that.
+pub fn run_with_env(h: &Hooks, kind: HookKind, state: &str, default_env: &[String]) -> Result<()> {
     let fail = |i: usize, hook: &Hook, msg: String| {
         Error::Hook(format!(
             "{} hook #{i} ({}): {msg}",
@@ -77,7 +84,7 @@ pub fn run(h: &Hooks, kind: HookKind, state: &str) -> Result<()> {
     };
     let mut failed = Vec::new();
     for (i, hook) in list(h, kind).iter().enumerate() {
-        if let Err(msg) = run_one(hook, state) {
+        if let Err(msg) = run_one(hook, state, default_env) {
             // A failing poststart or poststop hook is a warning, and the
             // remaining hooks still run; any other kind stops here.
             if matches!(kind, HookKind::Poststart | HookKind::Poststop) {
@@ -94,7 +101,7 @@ pub fn run(h: &Hooks, kind: HookKind, state: &str) -> Result<()> {
     }
 }
 
-fn run_one(hook: &Hook, state: &str) -> std::result::Result<(), String> {
+fn run_one(hook: &Hook, state: &str, default_env: &[String]) -> std::result::Result<(), String> {
     let args = hook.args().clone().unwrap_or_default();
     let mut cmd = Command::new(hook.path());
     if let Some(a0) = args.first() {
@@ -103,7 +110,7 @@ fn run_one(hook: &Hook, state: &str) -> std::result::Result<(), String> {
         cmd.args(&args[1..]);
     }
     cmd.env_clear();
-    for e in hook.env().as_deref().unwrap_or(&[]) {
+    for e in hook.env().as_deref().unwrap_or(default_env) {
         if let Some((k, v)) = e.split_once('=') {
             cmd.env(k, v);
         }

@@ -59,7 +59,7 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext, early: Early) -> R
     let fifo = ctx.fifo.take();
 
     // A mount namespace joined by path gets the rootfs set up too.
-    let prepared = match early {
+    let mut prepared = match early {
         Some(p) => Some(p?),
         None if cfg.has(NS::Mount) => Some(rootfs::prepare(cfg, &ctx)?),
         None => None,
@@ -75,7 +75,16 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext, early: Early) -> R
         timing::mark("[6]/[7] runtime hooks");
     }
     if !hooks::list(&cfg.hooks, HookKind::CreateContainer).is_empty() {
-        hooks::run(&cfg.hooks, HookKind::CreateContainer, &state)?;
+        // In the container's root filesystem, as the spec says and runc does (its path
+        // still resolves in the runtime's namespace: the rootfs is not entered yet).
+        rustix::process::chdir(&cfg.rootfs)
+            .map_err(|e| err(format!("chdir to rootfs {}", cfg.rootfs.display()), e))?;
+        hooks::run_with_env(
+            &cfg.hooks,
+            HookKind::CreateContainer,
+            &state,
+            &cfg.process.env,
+        )?;
         timing::mark("createContainer hooks");
     }
     let mut early_procfs = None;
@@ -89,6 +98,10 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext, early: Early) -> R
         rustix::process::chroot(".").map_err(|e| err("chroot to rootfs", e))?;
         rustix::process::chdir("/").map_err(|e| err("chdir /", e))?;
     }
+    let late_readonly = prepared
+        .as_mut()
+        .map(|p| p.take_late_readonly())
+        .unwrap_or_default();
     drop(prepared);
     timing::mark("pivot_root");
 
@@ -97,7 +110,7 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext, early: Early) -> R
         timing::mark("console");
     }
     if cfg.has(NS::Mount) {
-        rootfs::finalize(cfg)?;
+        rootfs::finalize(cfg, late_readonly)?;
         timing::mark("masks, read-only paths");
     }
 
@@ -168,23 +181,19 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext, early: Early) -> R
     // user switch may drop it: load before the switch then (as runc does),
     // after the cwd check so that a profile need not allow getcwd.
     let early_filter = !cfg.process.no_new_privileges && ctx.seccomp.is_some();
+    // runc's order: the cwd is entered while still privileged (a directory only root may
+    // search), and again as the user only when that was refused.
+    let entered = chdir_privileged(&cfg.process.cwd)?;
     if early_filter {
-        chdir_checked(&cfg.process.cwd)?;
         if let Some(sc) = &ctx.seccomp {
             sc.install(&state, hook_pid(&state))?;
         }
-    }
-    if early_filter {
         timing::mark("seccomp load");
     }
     set_user_and_caps(cfg)?;
     timing::mark("user, capabilities");
-    if early_filter {
-        // As the user now: the directory must still be reachable.
-        rustix::process::chdir(&cfg.process.cwd)
-            .map_err(|e| err(format!("chdir to cwd {}", cfg.process.cwd.display()), e))?;
-    } else {
-        chdir_checked(&cfg.process.cwd)?;
+    if !entered {
+        cwd_as_user(&cfg.process.cwd, early_filter)?;
     }
     if let Some(m) = cfg.process.umask {
         rustix::process::umask(rustix::fs::Mode::from_raw_mode(m & 0o777));
@@ -212,16 +221,21 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext, early: Early) -> R
         }
     };
 
-    hooks::run(&cfg.hooks, HookKind::StartContainer, &state)?;
+    // With noNewPrivileges the filter is loaded before the startContainer hooks, which run
+    // under it as runc's do; the exec'd program is filtered, the runtime's setup is not.
     if cfg.process.no_new_privileges {
         rustix::thread::set_no_new_privs(true).map_err(|e| err("set no_new_privs", e))?;
-    }
-    // Last: the exec'd program is filtered, the runtime's setup is not.
-    if cfg.process.no_new_privileges {
         if let Some(sc) = &ctx.seccomp {
             sc.install(&state, hook_pid(&state))?;
         }
     }
+    // In the environment the process gets (with HOME), as runc's init has it by then.
+    hooks::run_with_env(
+        &cfg.hooks,
+        HookKind::StartContainer,
+        &state,
+        &process_env(&cfg.process),
+    )?;
     berth_sys::signal::reset_dispositions();
     let _ = berth_sys::signal::SigMask::empty().restore();
     let e = berth_sys::process::execve(&exe, &argv, &envp);
@@ -443,6 +457,31 @@ fn last_cap() -> u32 {
 /// root: a cwd outside it (a leaked fd, CVE-2024-21626) cannot be named.
 pub(crate) fn chdir_checked(cwd: &Path) -> Result<()> {
     rustix::process::chdir(cwd).map_err(|e| err(format!("chdir to cwd {}", cwd.display()), e))?;
+    check_cwd(cwd)
+}
+
+/// The first, privileged attempt at the cwd (before the user switch): Ok(false) when it was
+/// refused for permission (EACCES, EPERM), to be tried again as the user, as runc does; any
+/// other failure is final.
+pub(crate) fn chdir_privileged(cwd: &Path) -> Result<bool> {
+    match rustix::process::chdir(cwd) {
+        Ok(()) => check_cwd(cwd).map(|()| true),
+        Err(rustix::io::Errno::ACCESS | rustix::io::Errno::PERM) => Ok(false),
+        Err(e) => Err(err(format!("chdir to cwd {}", cwd.display()), e)),
+    }
+}
+
+/// The second attempt, as the user. After a seccomp filter the check by getcwd is left out
+/// (a profile need not allow getcwd); the path was resolved from the container's root.
+pub(crate) fn cwd_as_user(cwd: &Path, filtered: bool) -> Result<()> {
+    if filtered {
+        rustix::process::chdir(cwd).map_err(|e| err(format!("chdir to cwd {}", cwd.display()), e))
+    } else {
+        chdir_checked(cwd)
+    }
+}
+
+fn check_cwd(cwd: &Path) -> Result<()> {
     let now = rustix::process::getcwd(Vec::new())
         .map_err(|e| err(format!("getcwd after chdir to {}", cwd.display()), e))?;
     if !now.as_bytes().starts_with(b"/") {
@@ -466,6 +505,25 @@ pub(crate) fn setup_console(cfg: &Config, sock: Option<OwnedFd>, mount: bool) ->
             | rustix::pty::OpenptFlags::CLOEXEC,
     )
     .map_err(|e| err("open the pty peer (TIOCGPTPEER)", e))?;
+    // The process's user owns its console, the group stays (devpts' gid=), as runc's
+    // fixStdioPermissions; EINVAL (the gid is not mapped) and EPERM (the owner is not) are
+    // ignored as runc does.
+    let gid = rustix::fs::fstat(&peer)
+        .map(|s| s.st_gid)
+        .map_err(|e| err("stat the pty peer", e))?;
+    match rustix::fs::fchown(
+        &peer,
+        Some(rustix::fs::Uid::from_raw(cfg.process.uid)),
+        Some(rustix::fs::Gid::from_raw(gid)),
+    ) {
+        Ok(()) | Err(rustix::io::Errno::INVAL | rustix::io::Errno::PERM) => {}
+        Err(e) => {
+            return Err(err(
+                format!("chown the pty peer to uid {}", cfg.process.uid),
+                e,
+            ))
+        }
+    }
     if let Some((rows, cols)) = cfg.process.console_size {
         tty::set_winsize(&peer, rows, cols).map_err(|e| err("set console size", e))?;
     }
@@ -542,5 +600,42 @@ pub(crate) fn argv_envp(p: &berth_oci::Process) -> Result<(Vec<CString>, Vec<CSt
             .collect::<std::result::Result<_, _>>()
             .map_err(|_| Error::Invalid(format!("process.{what} holds a NUL byte")))
     };
-    Ok((c(&p.args, "args")?, c(&p.env, "env")?))
+    Ok((c(&p.args, "args")?, c(&process_env(p), "env")?))
+}
+
+/// The process's environment as runc gives it: process.env, plus `HOME` when it has none
+/// (the user's home in the container's /etc/passwd, else "/"). Read inside the container's
+/// root.
+pub(crate) fn process_env(p: &berth_oci::Process) -> Vec<String> {
+    let mut env = p.env.clone();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        let home = std::fs::read_to_string("/etc/passwd")
+            .ok()
+            .and_then(|t| home_of(&t, p.uid))
+            .unwrap_or_else(|| "/".to_string());
+        env.push(format!("HOME={home}"));
+    }
+    env
+}
+
+/// The home directory of `uid` in passwd text, if it has a non-empty one.
+fn home_of(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 7 && f[2].parse() == Ok(uid) && !f[5].is_empty()).then(|| f[5].to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::home_of;
+
+    #[test]
+    fn home_from_passwd() {
+        let t = "root:x:0:0:root:/root:/bin/sh\nu:x:1000:1000::/home/u:/bin/sh\nn:x:7:7:::\n";
+        assert_eq!(home_of(t, 0).as_deref(), Some("/root"));
+        assert_eq!(home_of(t, 1000).as_deref(), Some("/home/u"));
+        assert_eq!(home_of(t, 7), None);
+        assert_eq!(home_of(t, 42), None);
+    }
 }

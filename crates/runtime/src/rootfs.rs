@@ -43,6 +43,16 @@ pub struct Prepared {
     make_devices: bool,
     /// A devpts is mounted on /dev/pts (for the /dev/ptmx link).
     devpts: bool,
+    /// Read-only tmpfs mounts and /dev, mounted read-write so that mounts, device nodes and
+    /// links can be made in them: [`finalize`] makes them read-only (runc's order).
+    late_readonly: Vec<(PathBuf, OwnedFd)>,
+}
+
+impl Prepared {
+    /// The mounts [`finalize`] makes read-only; they outlive the [`Prepared`].
+    pub fn take_late_readonly(&mut self) -> Vec<(PathBuf, OwnedFd)> {
+        std::mem::take(&mut self.late_readonly)
+    }
 }
 
 /// Paths under /proc that may be bind-mounted over (lxcfs and friends), as
@@ -109,6 +119,7 @@ pub fn prepare(cfg: &Config, ctx: &InitContext) -> Result<Prepared> {
 
     let mut dev_bound = false;
     let mut devpts = false;
+    let mut late_readonly = Vec::new();
     for m in &cfg.mounts {
         if m.destination == Path::new("/dev") && matches!(m.kind, MountKind::Bind { .. }) {
             dev_bound = true;
@@ -116,7 +127,7 @@ pub fn prepare(cfg: &Config, ctx: &InitContext) -> Result<Prepared> {
         if m.destination == Path::new("/dev/pts") && m.fstype == "devpts" {
             devpts = true;
         }
-        mount_one(cfg, ctx, &root, m).map_err(|e| match e {
+        mount_one(cfg, ctx, &root, m, &mut late_readonly).map_err(|e| match e {
             Error::Io { what, source } => Error::Io {
                 what: format!("mount {} on {}: {what}", m.fstype, m.destination.display()),
                 source,
@@ -128,6 +139,7 @@ pub fn prepare(cfg: &Config, ctx: &InitContext) -> Result<Prepared> {
         root,
         make_devices: !dev_bound,
         devpts,
+        late_readonly,
     })
 }
 
@@ -200,12 +212,32 @@ fn is_procfs(fd: BorrowedFd<'_>) -> bool {
         .unwrap_or(false)
 }
 
-fn mount_one(cfg: &Config, ctx: &InitContext, root: &Root, m: &MountSpec) -> Result<()> {
+fn mount_one(
+    cfg: &Config,
+    ctx: &InitContext,
+    root: &Root,
+    m: &MountSpec,
+    late_readonly: &mut Vec<(PathBuf, OwnedFd)>,
+) -> Result<()> {
     let dest = &m.destination;
     let dest_s = dest.to_string_lossy();
     if m.kind == MountKind::Cgroup {
         return mount_cgroup(ctx, root, m);
     }
+    // A read-only tmpfs or /dev is made read-write, and read-only at the end, as runc does:
+    // /dev/pts, the device nodes and mounts below it need it writable first.
+    let delay_ro = m.kind == MountKind::Fs
+        && m.attrs.set & mounts::ATTR_RDONLY != 0
+        && (m.fstype == "tmpfs" || dest == Path::new("/dev"));
+    let writable;
+    let m = if delay_ro {
+        let mut w = m.clone();
+        w.attrs.set &= !mounts::ATTR_RDONLY;
+        writable = w;
+        &writable
+    } else {
+        m
+    };
     // What will be mounted, as a detached mount fd.
     let (mnt, source_is_file) = match m.kind {
         MountKind::Bind { recursive } => {
@@ -273,6 +305,9 @@ fn mount_one(cfg: &Config, ctx: &InitContext, root: &Root, m: &MountSpec) -> Res
     if let Some((p, rec)) = m.propagation {
         // `mnt` still names the mount, now attached: no lookup by path.
         set_propagation(mnt.as_fd(), EMPTY, p, rec).map_err(|e| err("set propagation", e))?;
+    }
+    if delay_ro {
+        late_readonly.push((dest.clone(), mnt));
     }
     Ok(())
 }
@@ -667,8 +702,21 @@ fn unescape_mountinfo(s: &str) -> PathBuf {
     ))
 }
 
-/// After pivot_root: masked and read-only paths, then the read-only root.
-pub fn finalize(cfg: &Config) -> Result<()> {
+/// After pivot_root: the read-only tmpfs mounts and /dev made read-only, masked and read-only
+/// paths, then the read-only root.
+pub fn finalize(cfg: &Config, late_readonly: Vec<(PathBuf, OwnedFd)>) -> Result<()> {
+    for (dest, mnt) in late_readonly {
+        // The fd names the mount where it is attached: no lookup by path.
+        setattr(
+            mnt.as_fd(),
+            Attrs {
+                set: mounts::ATTR_RDONLY,
+                clr: 0,
+            },
+            false,
+        )
+        .map_err(|e| err(format!("make {} read-only", dest.display()), e))?;
+    }
     let root = Root::open("/").map_err(|e| perr("open /", e))?;
     if !cfg.masked_paths.is_empty() {
         mask_paths(&root, &cfg.masked_paths)?;
