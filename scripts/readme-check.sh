@@ -28,7 +28,7 @@ if [ "${1:-}" != --inside ]; then
   ' "$README" |
     grep -v '^cargo build' |
     sed -e "s#\$PWD/target/x86_64-unknown-linux-musl/release/#$BIN_DIR/#g" \
-      -e "s#target/x86_64-unknown-linux-musl/release/#$BIN_DIR/#g" > "$W/snippets.sh"
+      -e "s#\(^\|[^/]\)target/x86_64-unknown-linux-musl/release/#\1$BIN_DIR/#g" > "$W/snippets.sh"
   [ -s "$W/snippets.sh" ] || { echo "readme-check.sh: no snippets in $README" >&2; exit 1; }
   cp "$W/snippets.sh" "$W/run.sh"
   status=0
