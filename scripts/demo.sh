@@ -49,8 +49,12 @@ cleanup() {
   [ -n "${EVPID:-}" ] && kill "$EVPID" 2>/dev/null || true
   rmdir /sys/fs/cgroup/*/berth-demo/engine /sys/fs/cgroup/*/berth-demo /sys/fs/cgroup/unified/berth-demo 2>/dev/null || true
   grep " $WORK" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-  ip netns del "$CNS" 2>/dev/null || true
-  ip netns del "$NS" 2>/dev/null || true
+  # berth-dns lingers 30 s after its last endpoint: end what runs in our namespaces.
+  for n in "$CNS" "$NS"; do
+    p=$(ip netns pids "$n" 2>/dev/null || true)
+    [ -z "$p" ] || kill -9 $p 2>/dev/null || true
+    ip netns del "$n" 2>/dev/null || true
+  done
   rm -rf "$WORK"
 }
 trap cleanup EXIT

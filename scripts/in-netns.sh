@@ -11,7 +11,17 @@ if [ "$(id -u)" != 0 ]; then
 fi
 NS=berth-run-$$
 ip netns add "$NS"
-cleanup() { ip netns del "$NS" 2>/dev/null || true; }
+# What still runs in the namespace (a berth-dns lingers 30 s after its last endpoint) is
+# ended first: deleting the namespace alone would leave it running.
+cleanup() {
+  local pids
+  pids=$(ip netns pids "$NS" 2>/dev/null || true)
+  if [ -n "$pids" ]; then
+    echo "in-netns.sh: ending what was left in $NS: $(ps -o pid=,comm= -p ${pids//$'\n'/,} | tr '\n' ' ')" >&2
+    kill -9 $pids 2>/dev/null || true
+  fi
+  ip netns del "$NS" 2>/dev/null || true
+}
 trap cleanup EXIT
 nsenter --net="/run/netns/$NS" ip link set lo up
 set +e

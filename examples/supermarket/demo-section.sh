@@ -39,8 +39,12 @@ supermarket_demo() {
       grep " $work" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
       find /sys/fs/cgroup/*/berth-demo/supermarket -depth -type d -exec rmdir {} \; 2>/dev/null
       rmdir /sys/fs/cgroup/*/berth-demo 2>/dev/null
-      ip netns del "$cns" 2>/dev/null
-      ip netns del "$ns" 2>/dev/null
+      # berth-dns lingers 30 s after its last endpoint: end what runs in our namespaces.
+      for n in "$cns" "$ns"; do
+        p=$(ip netns pids "$n" 2>/dev/null)
+        [ -z "$p" ] || kill -9 $p 2>/dev/null
+        ip netns del "$n" 2>/dev/null
+      done
       rm -rf "$work"
     }
     trap cleanup EXIT

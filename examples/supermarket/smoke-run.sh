@@ -32,6 +32,9 @@ cleanup() {
   $B volume rm sm_db-data >/dev/null 2>&1
   grep " $W" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
   find /sys/fs/cgroup/*/"${CG#/}" -depth -type d -exec rmdir {} \; 2>/dev/null
+  # berth-dns lingers 30 s after its last endpoint: end what runs in our namespace.
+  p=$(ip netns pids "$NS" 2>/dev/null)
+  [ -z "$p" ] || kill -9 $p 2>/dev/null
   ip netns del "$NS" 2>/dev/null
   rm -rf "$W"
   [ "$(cat /proc/sys/net/ipv4/ip_forward)" = 0 ] || echo "smoke-run.sh: the host's ip_forward turned on!" >&2
