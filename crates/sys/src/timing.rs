@@ -20,6 +20,15 @@ struct Rec {
 
 static REC: Mutex<Option<Rec>> = Mutex::new(None);
 
+fn rec() -> std::sync::MutexGuard<'static, Option<Rec>> {
+    REC.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `f` on the recorder, if recording is on.
+fn with<T>(f: impl FnOnce(&mut Rec) -> T) -> Option<T> {
+    rec().as_mut().map(f)
+}
+
 /// CLOCK_MONOTONIC in nanoseconds: the same clock in every process, before
 /// and after exec.
 pub fn now_ns() -> u64 {
@@ -29,58 +38,57 @@ pub fn now_ns() -> u64 {
 
 /// Start recording; the first phase is measured from `since_ns`.
 pub fn enable(since_ns: u64) {
-    *REC.lock().unwrap_or_else(|e| e.into_inner()) = Some(Rec {
+    *rec() = Some(Rec {
         last: since_ns,
         phases: Vec::new(),
     });
 }
 
 pub fn enabled() -> bool {
-    REC.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    rec().is_some()
 }
 
 /// Close the current phase under `name`.
 pub fn mark(name: &str) {
-    if enabled() {
-        mark_at(name, now_ns());
-    }
+    with(|r| r.close(name, now_ns()));
 }
 
 /// Close the current phase under `name` as ending at `t_ns`.
 pub fn mark_at(name: &str, t_ns: u64) {
-    if let Some(r) = REC.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-        r.phases
-            .push((name.to_string(), t_ns.saturating_sub(r.last) / 1000));
-        r.last = t_ns;
+    with(|r| r.close(name, t_ns));
+}
+
+impl Rec {
+    fn close(&mut self, name: &str, t_ns: u64) {
+        self.phases
+            .push((name.to_string(), t_ns.saturating_sub(self.last) / 1000));
+        self.last = t_ns;
     }
 }
 
 /// In a forked child: forget the parent's phases, keep recording if on.
 pub fn restart() {
-    if let Some(r) = REC.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+    with(|r| {
         r.phases.clear();
         r.last = now_ns();
-    }
+    });
 }
 
 /// Add phases recorded by another process (the container's init), each
 /// name under `prefix`; they overlap the caller's own wait for them.
 pub fn merge(prefix: &str, phases: Vec<(String, u64)>) {
-    if let Some(r) = REC.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+    with(|r| {
         r.phases.extend(
             phases
                 .into_iter()
                 .map(|(n, us)| (format!("{prefix}{n}"), us)),
-        );
-    }
+        )
+    });
 }
 
 /// The phases so far (the recorder stays on).
 pub fn take() -> Vec<(String, u64)> {
-    match REC.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-        Some(r) => std::mem::take(&mut r.phases),
-        None => Vec::new(),
-    }
+    with(|r| std::mem::take(&mut r.phases)).unwrap_or_default()
 }
 
 /// One line: `name=µs ...`, then the total of the caller's own phases
