@@ -299,13 +299,14 @@ fn rel_11_oom_kill_gives_exit_137() {
 
 #[test]
 fn rel_11_oom_during_init_is_reported_as_such() {
-    // 256 KiB is below what any runtime's init needs here (runc: ~2 MiB in use when it joins):
+    // 64 KiB is below what any runtime's init needs here (runc: ~2 MiB in use when it joins;
+    // berth's static musl init: ~176 KiB, so 256 KiB was no longer enough to fail):
     // the container cannot start, and the error must say why (runc: "container init was
     // OOM-killed (memory limit too low?)", or its refusal to set a limit below current usage),
     // not an unexplained broken pipe. Nothing may be left behind.
     let rt = Runtime::new();
     let mut b = Bundle::hardened();
-    b.set("/linux/resources/memory", json!({"limit": 256 << 10}));
+    b.set("/linux/resources/memory", json!({"limit": 64 << 10}));
     let id = unique("oominit");
     let o = rt.run(&id, &b);
     o.failed();
