@@ -761,6 +761,20 @@ fn exec(a: &Action) -> Result<(), Error> {
                     ),
                 ))
             }
+            // v1 refuses a memory limit under what the cgroup already holds (EBUSY).
+            Err(Error::Write { source, .. })
+                if source.raw_os_error() == Some(rustix::io::Errno::BUSY.raw_os_error())
+                    && field.starts_with("memory.") =>
+            {
+                Err(invalid(
+                    field,
+                    value,
+                    format!(
+                        "the memory limit is below what the cgroup {} already uses",
+                        dir.display()
+                    ),
+                ))
+            }
             r => r,
         },
         Action::WriteIfExists { dir, file, value } => match write(dir, file, value) {
