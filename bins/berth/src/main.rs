@@ -3,10 +3,9 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use berth_image::archive::{self, Format};
-use berth_image::distribution::{self, short, Progress, PullOptions};
+use berth_image::distribution::{self, short, Progress};
 use berth_image::store::{Store, DEFAULT_ROOT};
 use berth_registry::auth::{self, Credentials};
-use berth_registry::manifest::Platform;
 use berth_registry::{Client, ClientOptions, Reference};
 use clap::{Parser, Subcommand};
 use std::io::{IsTerminal, Read, Write};
@@ -431,7 +430,13 @@ fn log_phases() {
 /// closed or full loses the line: it never panics (exit codes stay docker's).
 pub fn print_error(e: &anyhow::Error) {
     use std::io::Write;
-    let mut msg = format!("Error: {e}");
+    let msg = format!("Error: {}\n", chain(e));
+    let _ = std::io::stderr().lock().write_all(msg.as_bytes());
+}
+
+/// The message and its causes on one line (what [`print_error`] prints).
+pub fn chain(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
     for c in e.chain().skip(1) {
         let t = c.to_string();
         if !msg.contains(&t) {
@@ -439,8 +444,7 @@ pub fn print_error(e: &anyhow::Error) {
             msg.push_str(&t);
         }
     }
-    msg.push('\n');
-    let _ = std::io::stderr().lock().write_all(msg.as_bytes());
+    msg
 }
 
 fn client_options(cli: &Cli) -> Result<ClientOptions> {
@@ -645,13 +649,6 @@ impl Progress for Bars {
 }
 
 async fn pull(ctx: &Ctx, a: PullArgs) -> Result<()> {
-    let r = Reference::parse(&a.image)?;
-    let mut opts = PullOptions::default();
-    if let Some(p) = &a.platform {
-        opts.platform = Platform::parse(p)
-            .ok_or_else(|| anyhow!("invalid --platform {p:?} (want os/arch[/variant])"))?;
-    }
-    opts.unpack.allow_devices = a.allow_devices;
     let say = |l: String| {
         if a.to_stderr {
             eprintln!("{l}")
@@ -659,6 +656,8 @@ async fn pull(ctx: &Ctx, a: PullArgs) -> Result<()> {
             println!("{l}")
         }
     };
+    let p = berth_engine::run::Pull::new(&a.image, a.platform.as_deref(), a.allow_devices)?;
+    let r = &p.reference;
     if !a.quiet {
         say(format!(
             "{}: Pulling from {}",
@@ -666,8 +665,9 @@ async fn pull(ctx: &Ctx, a: PullArgs) -> Result<()> {
             r.repository
         ));
     }
-    let client = ctx.client()?;
-    let rec = distribution::pull(&ctx.store, &client, &r, &opts, Bars::new(a.quiet)).await?;
+    let rec = p
+        .run(&ctx.store, &ctx.client_opts, Bars::new(a.quiet))
+        .await?;
     if a.quiet {
         say(format!("{r}"));
     } else {

@@ -242,24 +242,9 @@ pub struct RunFlags {
     pub blkio_weight: Option<u16>,
 }
 
-/// `--pull` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PullPolicy {
-    Always,
-    Missing,
-    Never,
-}
-
 impl RunFlags {
-    pub fn pull_policy(&self) -> Result<PullPolicy> {
-        match self.pull.as_str() {
-            "always" => Ok(PullPolicy::Always),
-            "missing" => Ok(PullPolicy::Missing),
-            "never" => Ok(PullPolicy::Never),
-            p => bail!(
-                "invalid pull option: {p:?}: must be one of \"always\", \"missing\" or \"never\""
-            ),
-        }
+    pub fn pull_policy(&self) -> Result<berth_engine::run::PullPolicy> {
+        Ok(self.pull.parse()?)
     }
 }
 

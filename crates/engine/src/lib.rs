@@ -27,6 +27,7 @@ pub mod parse;
 pub mod proto;
 pub mod record;
 pub mod remove;
+pub mod run;
 pub mod spec;
 pub mod stats;
 pub mod status;

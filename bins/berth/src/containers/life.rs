@@ -1,12 +1,13 @@
 //! run, create, start, stop, restart, kill, rm, wait, rename, attach, container prune.
 
 use super::{engine_err, report, report_run, Eng};
-use crate::run_flags::{PullPolicy, RunFlags};
+use crate::run_flags::RunFlags;
 use crate::Globals;
 use anyhow::{anyhow, bail, Result};
-use berth_engine::create::{self, start_failure_code};
+use berth_engine::create;
 use berth_engine::options::CreateOptions;
 use berth_engine::record::ContainerConfig;
+use berth_engine::run::{self, PullPolicy};
 use berth_engine::{lookup, parse, status, Error as EngErr};
 
 #[derive(clap::Args)]
@@ -242,9 +243,21 @@ fn resolve(e: &Eng, r: &str) -> Result<String> {
     lookup::resolve(&e.layout, r).map_err(|x| engine_err(e, x))
 }
 
-/// Creates, pulling the image as `--pull` says: `missing` (docker's default) pulls an
-/// image that is not here ("Unable to find image") or not of `--platform`; `always` pulls
-/// first; `never` fails. Warnings (platform, discarded limits) go to stderr.
+/// The CLI's side of a run: pulls with progress on stderr (stdout is the container's),
+/// docker's messages on stderr.
+struct Cli<'a>(&'a Globals);
+
+impl berth_engine::run::Frontend for Cli<'_> {
+    fn pull(&mut self, image: &str, platform: Option<&str>) -> berth_engine::Result<()> {
+        crate::pull_image_for(self.0, image, platform, false)
+            .map_err(|e| EngErr::Invalid(crate::chain(&e)))
+    }
+    fn say(&mut self, line: &str) {
+        eprintln!("{line}")
+    }
+}
+
+/// Creates, pulling the image as `--pull` says (berth_engine::run::create).
 fn create_pulling(
     g: &Globals,
     e: &Eng,
@@ -252,35 +265,8 @@ fn create_pulling(
     keep_mounted: bool,
     pull: PullPolicy,
 ) -> Result<ContainerConfig> {
-    let mut warnings = Vec::new();
-    let mut create =
-        |o| create::create_container_with(&e.layout, &e.store, o, keep_mounted, &mut warnings);
-    if opts.network == berth_engine::options::NetworkMode::Bridge {
-        if let Some(w) = berth_engine::net::store::forwarding_warning() {
-            eprintln!("{w}");
-        }
-    }
-    let platform = opts.platform.clone();
-    let pull_it = || crate::pull_image_for(g, &opts.image, platform.as_deref(), false);
-    if pull == PullPolicy::Always {
-        pull_it()?;
-    }
-    let r = match create(opts.clone()) {
-        Err(EngErr::Image(berth_image::Error::NoSuchImage(_))) if pull == PullPolicy::Missing => {
-            eprintln!("Unable to find image '{}' locally", opts.image);
-            pull_it()?;
-            create(opts.clone())
-        }
-        Err(EngErr::PlatformMismatch { .. }) if pull == PullPolicy::Missing => {
-            pull_it()?;
-            create(opts.clone())
-        }
-        r => r,
-    };
-    for w in &warnings {
-        eprintln!("{w}");
-    }
-    r.map_err(|x| engine_err(e, x))
+    run::create(&e.layout, &e.store, opts, keep_mounted, pull, &mut Cli(g))
+        .map_err(|x| engine_err(e, x))
 }
 
 /// docker's --cidfile: refused when the file exists; made before the container, its ID
@@ -340,13 +326,12 @@ pub fn create(g: &Globals, e: &Eng, a: CreateArgs) -> Result<()> {
 
 /// A start failure: the message, and docker's exit code for it.
 fn start_error(e: &Eng, x: EngErr) -> (anyhow::Error, i32) {
-    match x {
-        EngErr::Protocol(m) => {
-            let code = start_failure_code(&m);
-            (anyhow!(m), code)
-        }
-        x => (engine_err(e, x), 125),
-    }
+    let f = run::StartFailure::new(x);
+    let m = match f.error {
+        EngErr::Protocol(m) => anyhow!(m),
+        x => engine_err(e, x),
+    };
+    (m, f.code)
 }
 
 pub fn run(g: &Globals, e: &Eng, a: RunArgs) -> i32 {
@@ -436,31 +421,14 @@ fn run_with(g: &Globals, e: &Eng, opts: CreateOptions, how: RunHow<'_>) -> i32 {
         Ok(c) => c,
         Err(x) => return report_run(Err(x)),
     };
-    let fail = |x: EngErr| -> i32 {
-        let (m, code) = start_error(e, x);
+    // A lost attach is tidied as a failed start: a running container is left alone.
+    let fail = |f: run::StartFailure| -> i32 {
+        let (m, code) = start_error(e, f.error);
         crate::print_error(&m);
-        // Tidy only what never ran (a lost attach leaves a running container alone); the
-        // monitor, if one started, has finished first.
-        settle(e, &c.id);
-        let s = status::current(&e.layout, &c.id).unwrap_or_default();
-        // A container whose network could not be set up (a host port in use, an address
-        // taken meanwhile) never ran: bad input changes nothing, so it goes.
-        let network_failure = m.to_string().starts_with("network: ");
-        if !status::is_running(&s) && !status::watched(&s) {
-            if c.options.auto_remove || network_failure {
-                if e.layout.config_path(&c.id).exists() {
-                    let _ =
-                        berth_engine::remove::remove_container(&e.layout, &e.store, &c.id, true);
-                }
-            } else {
-                // create left it mounted for this start.
-                let _ = berth_image::overlay::unmount_rootfs(&e.store, &c.id, false);
-            }
-        }
         code
     };
     if detach {
-        return match create::start_container(&e.layout, &e.store, &c.id, false) {
+        return match run::start(&e.layout, &e.store, &c, false) {
             Ok(_) => {
                 println!("{}", c.id);
                 0
@@ -468,8 +436,8 @@ fn run_with(g: &Globals, e: &Eng, opts: CreateOptions, how: RunHow<'_>) -> i32 {
             Err(x) => fail(x),
         };
     }
-    if let Err(x) = create::start_container(&e.layout, &e.store, &c.id, true) {
-        return fail(x);
+    if let Err(f) = run::start(&e.layout, &e.store, &c, true) {
+        return fail(f);
     }
     let streams = |n: &str| attach.is_empty() || attach.iter().any(|s| s.eq_ignore_ascii_case(n));
     let stdin = c.options.open_stdin && (attach.is_empty() || streams("stdin"));
@@ -483,7 +451,10 @@ fn run_with(g: &Globals, e: &Eng, opts: CreateOptions, how: RunHow<'_>) -> i32 {
     };
     let r = match super::attach::attach(&e.layout, &c.id, &opts) {
         Ok(code) => code,
-        Err(x) => fail(x),
+        Err(x) => {
+            run::tidy_after_failure(&e.layout, &e.store, &c, &x);
+            fail(run::StartFailure::new(x))
+        }
     };
     berth_sys::timing::mark("attach: the container ran, exit");
     r
