@@ -230,43 +230,16 @@ pub fn secs_since(t: &str) -> Option<i64> {
     )
 }
 
-/// Bytes under `p` (files as they are, symlinks not followed).
-pub fn dir_size(p: &std::path::Path) -> u64 {
-    let Ok(m) = std::fs::symlink_metadata(p) else {
-        return 0;
-    };
-    if !m.is_dir() {
-        return m.len();
-    }
-    std::fs::read_dir(p)
-        .map(|d| d.flatten().map(|x| dir_size(&x.path())).sum())
-        .unwrap_or(0)
-}
-
-/// The name of signal `n` (`SIGTERM`), or its number.
-pub fn signal_name(n: i32) -> String {
-    const NAMES: &[&str] = &[
-        "", "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV",
-        "USR2", "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU",
-        "URG", "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
-    ];
-    match NAMES.get(n as usize) {
-        Some(s) if !s.is_empty() => format!("SIG{s}"),
-        _ if (34..=64).contains(&n) => format!("SIGRTMIN+{}", n - 34),
-        _ => n.to_string(),
-    }
-}
+pub use berth_engine::inventory::dir_size;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn durations_and_signals() {
+    fn durations() {
         assert_eq!(human_duration(0), "Less than a second");
         assert_eq!(human_duration(3), "3 seconds");
         assert_eq!(human_duration(61), "About a minute");
-        assert_eq!(signal_name(15), "SIGTERM");
-        assert_eq!(signal_name(36), "SIGRTMIN+2");
     }
 }

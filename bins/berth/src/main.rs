@@ -950,7 +950,7 @@ fn tag(ctx: &Ctx, a: TagArgs) -> Result<()> {
 fn inspect(ctx: &Ctx, a: InspectArgs) -> Result<()> {
     let mut out = Vec::new();
     for what in &a.images {
-        out.push(image_inspect_value(&ctx.store, what)?);
+        out.push(berth_engine::images::inspect(&ctx.store, what)?);
     }
     match &a.format {
         Some(f) => {
@@ -962,31 +962,6 @@ fn inspect(ctx: &Ctx, a: InspectArgs) -> Result<()> {
         None => println!("{}", serde_json::to_string_pretty(&out)?),
     }
     Ok(())
-}
-
-/// `inspect` of one image, in docker's shape (also used by `berth inspect` after containers).
-pub fn image_inspect_value(store: &Store, what: &str) -> Result<serde_json::Value> {
-    let recs = store.records()?;
-    let rec = store.resolve(&recs, what)?;
-    let cfg: serde_json::Value = serde_json::from_slice(&store.read_blob(&rec.config)?)?;
-    let manifest: serde_json::Value = serde_json::from_slice(&store.read_blob(&rec.manifest)?)?;
-    Ok(serde_json::json!({
-        "Id": rec.config,
-        "RepoTags": recs.tags_of(&rec.manifest).iter().filter(|t| !t.contains('@')).map(|t| { let (r, t) = display_name(t); format!("{r}:{t}") }).collect::<Vec<_>>(),
-        "RepoDigests": rec.repo_digests,
-        "Comment": cfg.get("comment").cloned().unwrap_or_else(|| serde_json::json!("")),
-        "Created": cfg.get("created"),
-        "Author": cfg.get("author"),
-        "Config": cfg.get("config"),
-        "Architecture": cfg.get("architecture"),
-        "Os": cfg.get("os"),
-        "Variant": cfg.get("variant"),
-        "Size": rec.size,
-        "RootFS": {"Type": "layers", "Layers": cfg.pointer("/rootfs/diff_ids")},
-        "Manifest": {"Digest": rec.manifest, "MediaType": manifest.get("mediaType"), "Layers": rec.layers},
-        "Index": rec.index,
-        "GraphDriver": {"Name": "overlay", "Data": {"LowerDirs": rec.chain_ids.iter().rev().map(|c| store.layer_dir(c).map(|d| d.join("diff").display().to_string()).unwrap_or_default()).collect::<Vec<_>>()}},
-    }))
 }
 
 fn save(ctx: &Ctx, a: SaveArgs) -> Result<()> {

@@ -274,6 +274,59 @@ fn glob(p: &[char], n: &[char]) -> Option<bool> {
     }
 }
 
+/// Image `what` in docker's `image inspect` shape (also the API's `GET /images/{name}/json`).
+pub fn inspect(store: &Store, what: &str) -> Result<Value> {
+    let recs = store.records()?;
+    let rec = store.resolve(&recs, what)?;
+    let blob = |d: &str| -> Result<Value> {
+        serde_json::from_slice(&store.read_blob(d)?)
+            .map_err(|e| Error::Invalid(format!("decode blob {d}: {e}")))
+    };
+    let cfg = blob(&rec.config)?;
+    let manifest = blob(&rec.manifest)?;
+    let tags: Vec<String> = recs
+        .tags_of(&rec.manifest)
+        .iter()
+        .filter(|t| !t.contains('@'))
+        .filter_map(|t| Reference::parse(t).ok())
+        .map(|r| {
+            format!(
+                "{}:{}",
+                familiar_name(&r),
+                r.tag.as_deref().unwrap_or("<none>")
+            )
+        })
+        .collect();
+    let lower: Vec<String> = rec
+        .chain_ids
+        .iter()
+        .rev()
+        .map(|c| {
+            store
+                .layer_dir(c)
+                .map(|d| d.join("diff").display().to_string())
+                .unwrap_or_default()
+        })
+        .collect();
+    Ok(serde_json::json!({
+        "Id": rec.config,
+        "RepoTags": tags,
+        "RepoDigests": rec.repo_digests,
+        "Comment": cfg.get("comment").cloned().unwrap_or_else(|| serde_json::json!("")),
+        "Created": cfg.get("created"),
+        "Author": cfg.get("author"),
+        "Config": cfg.get("config"),
+        "Architecture": cfg.get("architecture"),
+        "Os": cfg.get("os"),
+        "Variant": cfg.get("variant"),
+        "Size": rec.size,
+        "RootFS": {"Type": "layers", "Layers": cfg.pointer("/rootfs/diff_ids")},
+        "Manifest": {"Digest": rec.manifest, "MediaType": manifest.get("mediaType"), "Layers": rec.layers},
+        "Index": rec.index,
+        "GraphDriver": {"Name": "overlay", "Data": {"LowerDirs": lower}},
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

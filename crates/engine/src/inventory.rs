@@ -315,6 +315,19 @@ pub fn reclaim_name(layout: &Layout, store: &Store, name: &str) -> bool {
     }
 }
 
+/// Bytes under `p` (files as they are, symlinks not followed).
+pub fn dir_size(p: &std::path::Path) -> u64 {
+    let Ok(m) = std::fs::symlink_metadata(p) else {
+        return 0;
+    };
+    if !m.is_dir() {
+        return m.len();
+    }
+    std::fs::read_dir(p)
+        .map(|d| d.flatten().map(|x| dir_size(&x.path())).sum())
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,6 +16,7 @@ pub mod events;
 pub mod images;
 pub mod info;
 pub mod init;
+pub mod inspect;
 pub mod inventory;
 pub mod layout;
 pub mod logfile;

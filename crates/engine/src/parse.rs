@@ -651,8 +651,29 @@ pub fn detach_keys(v: &str) -> Result<Vec<u8>> {
 /// docker's default detach keys, ctrl-p ctrl-q.
 pub const DEFAULT_DETACH_KEYS: [u8; 2] = [16, 17];
 
+/// The name of signal `n` (`SIGTERM`), or its number.
+pub fn signal_name(n: i32) -> String {
+    const NAMES: &[&str] = &[
+        "", "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV",
+        "USR2", "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU",
+        "URG", "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
+    ];
+    match NAMES.get(n as usize) {
+        Some(s) if !s.is_empty() => format!("SIG{s}"),
+        _ if (34..=64).contains(&n) => format!("SIGRTMIN+{}", n - 34),
+        _ => n.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn signal_names() {
+        assert_eq!(signal_name(15), "SIGTERM");
+        assert_eq!(signal_name(36), "SIGRTMIN+2");
+        assert_eq!(signal_name(99), "99");
+    }
     use super::*;
 
     fn err_names<T: std::fmt::Debug>(r: Result<T>, v: &str) {
