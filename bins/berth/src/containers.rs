@@ -211,25 +211,7 @@ pub fn short_id(id: &str) -> &str {
     &id[..12.min(id.len())]
 }
 
-/// docker's units.HumanDuration.
-pub fn human_duration(secs: i64) -> String {
-    crate::ago(secs)
-        .strip_suffix(" ago")
-        .unwrap_or_default()
-        .to_string()
-}
-
-/// Seconds since an RFC 3339 time (None when empty or unparsable).
-pub fn secs_since(t: &str) -> Option<i64> {
-    let t = berth_engine::record::parse_rfc3339(t)?;
-    Some(
-        std::time::SystemTime::now()
-            .duration_since(t)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0),
-    )
-}
-
+pub use berth_engine::human::{duration as human_duration, secs_since};
 pub use berth_engine::inventory::dir_size;
 
 #[cfg(test)]

@@ -27,7 +27,6 @@ mod compose_cmd;
 mod containers;
 mod io_cmds;
 mod network_cmd;
-mod run_flags;
 mod system;
 mod term;
 mod volume_cmd;
@@ -782,30 +781,7 @@ fn images(ctx: &Ctx, a: LsArgs) -> Result<()> {
     Ok(())
 }
 
-/// docker's "N units ago".
-pub fn ago(secs: i64) -> String {
-    let plural = |n: i64, u: &str| {
-        if n == 1 {
-            format!("1 {u}")
-        } else {
-            format!("{n} {u}s")
-        }
-    };
-    let h = secs / 3600;
-    let d = match secs {
-        s if s < 1 => "Less than a second".to_string(),
-        s if s < 60 => plural(s, "second"),
-        s if s / 60 == 1 => "About a minute".to_string(),
-        s if s < 3600 => plural(s / 60, "minute"),
-        _ if h == 1 => "About an hour".to_string(),
-        _ if h < 48 => plural(h, "hour"),
-        _ if h < 24 * 7 * 2 => plural(h / 24, "day"),
-        _ if h < 24 * 30 * 2 => plural(h / 24 / 7, "week"),
-        _ if h < 24 * 365 * 2 => plural(h / 24 / 30, "month"),
-        _ => plural(h / 24 / 365, "year"),
-    };
-    format!("{d} ago")
-}
+pub use berth_engine::human::ago;
 
 pub fn human(n: u64) -> String {
     let f = n as f64;

@@ -1,10 +1,10 @@
 //! run, create, start, stop, restart, kill, rm, wait, rename, attach, container prune.
 
 use super::{engine_err, report, report_run, Eng};
-use crate::run_flags::RunFlags;
 use crate::Globals;
 use anyhow::{anyhow, bail, Result};
 use berth_engine::create;
+use berth_engine::flags::RunFlags;
 use berth_engine::options::CreateOptions;
 use berth_engine::record::ContainerConfig;
 use berth_engine::run::{self, PullPolicy};
@@ -318,6 +318,7 @@ pub fn create(g: &Globals, e: &Eng, a: CreateArgs) -> Result<()> {
     let r = a
         .flags
         .resolve(a.image, a.cmd)
+        .map_err(anyhow::Error::from)
         .and_then(|opts| create_pulling(g, e, opts, false, pull));
     let c = cid.finish(r)?;
     println!("{}", c.id);
@@ -352,7 +353,7 @@ pub fn run(g: &Globals, e: &Eng, a: RunArgs) -> i32 {
         a.detach_keys.as_deref().map(parse::detach_keys).transpose(),
     ) {
         (Ok(p), Ok(k)) => (p, k),
-        (Err(x), _) => return report_run(Err(x)),
+        (Err(x), _) => return report_run(Err(x.into())),
         (_, Err(x)) => return report_run(Err(x.into())),
     };
     let cid = match CidFile::new(a.flags.cidfile.as_deref()) {
@@ -363,7 +364,7 @@ pub fn run(g: &Globals, e: &Eng, a: RunArgs) -> i32 {
         Ok(o) => o,
         Err(x) => {
             let _ = cid.finish(Err(anyhow!("")));
-            return report_run(Err(x));
+            return report_run(Err(x.into()));
         }
     };
     let run = RunHow {

@@ -1,249 +1,268 @@
-//! `run`/`create` flags as parsed (LowArgs), resolved once into CreateOptions (HiArgs).
-//! Names, short options and value syntax are docker's; values are parsed by
-//! berth_engine::parse. `-h` is --hostname as in docker, so help is `--help` only.
+//! docker's `run`/`create` flags as given (LowArgs), resolved once into CreateOptions
+//! (HiArgs). Every front-end fills these: the CLI parses them (clap, the `cli` feature:
+//! names, short options and value syntax are docker's; `-h` is --hostname as in docker, so
+//! help is `--help` only), the API server maps a create request's JSON onto them, so both
+//! are checked by the same code. Values are parsed by crate::parse.
 
-use anyhow::{anyhow, bail, Context, Result};
-use berth_engine::options::{
+use crate::error::{Error, Result};
+use crate::options::{
     CreateOptions, DnsOptions, HealthConfig, HealthOnFailure, LogDriver, LogOptions,
     NamespaceModes, NetworkAttach, NetworkMode, NsMode, Resources, SeccompOpt, Security,
     MIN_MEMORY,
 };
-use berth_engine::parse;
+use crate::parse;
 use std::collections::BTreeMap;
 
-#[derive(clap::Args, Debug, Clone, Default)]
-#[command(disable_help_flag = true)]
+/// A bad value: the message docker gives.
+macro_rules! bail {
+    ($($t:tt)*) => {
+        return Err(Error::Invalid(format!($($t)*)))
+    };
+}
+
+#[derive(Debug, Clone, Default)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+#[cfg_attr(feature = "cli", command(disable_help_flag = true))]
 pub struct RunFlags {
     /// Print help
-    #[arg(long, action = clap::ArgAction::Help)]
+    #[cfg_attr(feature = "cli", arg(long, action = clap::ArgAction::Help))]
     pub help: Option<bool>,
     /// Assign a name to the container
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub name: Option<String>,
     /// Set environment variables (KEY=VALUE, or KEY to pass the caller's value)
-    #[arg(short = 'e', long = "env")]
+    #[cfg_attr(feature = "cli", arg(short = 'e', long = "env"))]
     pub env: Vec<String>,
     /// Read in a file of environment variables
-    #[arg(long = "env-file")]
+    #[cfg_attr(feature = "cli", arg(long = "env-file"))]
     pub env_file: Vec<String>,
     /// Working directory inside the container
-    #[arg(short = 'w', long)]
+    #[cfg_attr(feature = "cli", arg(short = 'w', long))]
     pub workdir: Option<String>,
     /// Username or UID (format: <name|uid>[:<group|gid>])
-    #[arg(short = 'u', long)]
+    #[cfg_attr(feature = "cli", arg(short = 'u', long))]
     pub user: Option<String>,
     /// Add additional groups to join
-    #[arg(long = "group-add")]
+    #[cfg_attr(feature = "cli", arg(long = "group-add"))]
     pub group_add: Vec<String>,
     /// Overwrite the default ENTRYPOINT of the image ("" clears it)
-    #[arg(long, allow_hyphen_values = true)]
+    #[cfg_attr(feature = "cli", arg(long, allow_hyphen_values = true))]
     pub entrypoint: Option<String>,
     /// Container host name
-    #[arg(short = 'h', long)]
+    #[cfg_attr(feature = "cli", arg(short = 'h', long))]
     pub hostname: Option<String>,
     /// Set meta data on a container (KEY=VALUE)
-    #[arg(short = 'l', long = "label")]
+    #[cfg_attr(feature = "cli", arg(short = 'l', long = "label"))]
     pub label: Vec<String>,
     /// Read in a line delimited file of labels
-    #[arg(long = "label-file")]
+    #[cfg_attr(feature = "cli", arg(long = "label-file"))]
     pub label_file: Vec<String>,
     /// Allocate a pseudo-TTY
-    #[arg(short = 't', long, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
+    #[cfg_attr(feature = "cli", arg(short = 't', long, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set))]
     pub tty: bool,
     /// Keep STDIN open even if not attached
-    #[arg(short = 'i', long, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
+    #[cfg_attr(feature = "cli", arg(short = 'i', long, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set))]
     pub interactive: bool,
     /// Automatically remove the container when it exits
-    #[arg(long, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
+    #[cfg_attr(feature = "cli", arg(long, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set))]
     pub rm: bool,
     /// Run an init inside the container that forwards signals and reaps processes
-    #[arg(long, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
+    #[cfg_attr(feature = "cli", arg(long, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set))]
     pub init: bool,
     /// Mount the container's root filesystem as read only
-    #[arg(long = "read-only", num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
+    #[cfg_attr(feature = "cli", arg(long = "read-only", num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set))]
     pub read_only: bool,
     /// Bind mount a volume ([SOURCE:]DEST[:OPTIONS])
-    #[arg(short = 'v', long = "volume")]
+    #[cfg_attr(feature = "cli", arg(short = 'v', long = "volume"))]
     pub volume: Vec<String>,
     /// Attach a filesystem mount to the container
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub mount: Vec<String>,
     /// Mount a tmpfs directory (DEST[:OPTIONS])
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub tmpfs: Vec<String>,
     /// Memory limit
-    #[arg(short = 'm', long, allow_hyphen_values = true)]
+    #[cfg_attr(feature = "cli", arg(short = 'm', long, allow_hyphen_values = true))]
     pub memory: Option<String>,
     /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
-    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    #[cfg_attr(feature = "cli", arg(long = "memory-swap", allow_hyphen_values = true))]
     pub memory_swap: Option<String>,
     /// Number of CPUs
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub cpus: Option<String>,
     /// CPU shares (relative weight)
-    #[arg(short = 'c', long = "cpu-shares")]
+    #[cfg_attr(feature = "cli", arg(short = 'c', long = "cpu-shares"))]
     pub cpu_shares: Option<u64>,
     /// CPUs in which to allow execution (0-3, 0,1)
-    #[arg(long = "cpuset-cpus")]
+    #[cfg_attr(feature = "cli", arg(long = "cpuset-cpus"))]
     pub cpuset_cpus: Option<String>,
     /// Tune container pids limit (set -1 for unlimited)
-    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    #[cfg_attr(feature = "cli", arg(long = "pids-limit", allow_hyphen_values = true))]
     pub pids_limit: Option<i64>,
     /// Ulimit options (name=soft[:hard])
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub ulimit: Vec<String>,
     /// Add a host device to the container
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub device: Vec<String>,
     /// Size of /dev/shm
-    #[arg(long = "shm-size")]
+    #[cfg_attr(feature = "cli", arg(long = "shm-size"))]
     pub shm_size: Option<String>,
     /// Sysctl options (KEY=VALUE)
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub sysctl: Vec<String>,
     /// Add Linux capabilities
-    #[arg(long = "cap-add")]
+    #[cfg_attr(feature = "cli", arg(long = "cap-add"))]
     pub cap_add: Vec<String>,
     /// Drop Linux capabilities
-    #[arg(long = "cap-drop")]
+    #[cfg_attr(feature = "cli", arg(long = "cap-drop"))]
     pub cap_drop: Vec<String>,
     /// Give extended privileges to this container
-    #[arg(long, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
+    #[cfg_attr(feature = "cli", arg(long, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set))]
     pub privileged: bool,
     /// Security options (seccomp=FILE|unconfined, no-new-privileges[=true|false])
-    #[arg(long = "security-opt")]
+    #[cfg_attr(feature = "cli", arg(long = "security-opt"))]
     pub security_opt: Vec<String>,
     /// Restart policy to apply when a container exits
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub restart: Option<String>,
     /// Command to run to check health
-    #[arg(long = "health-cmd", allow_hyphen_values = true)]
+    #[cfg_attr(feature = "cli", arg(long = "health-cmd", allow_hyphen_values = true))]
     pub health_cmd: Option<String>,
     /// Time between running the check (ms|s|m|h)
-    #[arg(long = "health-interval")]
+    #[cfg_attr(feature = "cli", arg(long = "health-interval"))]
     pub health_interval: Option<String>,
     /// Maximum time to allow one check to run (ms|s|m|h)
-    #[arg(long = "health-timeout")]
+    #[cfg_attr(feature = "cli", arg(long = "health-timeout"))]
     pub health_timeout: Option<String>,
     /// Consecutive failures needed to report unhealthy
-    #[arg(long = "health-retries")]
+    #[cfg_attr(feature = "cli", arg(long = "health-retries"))]
     pub health_retries: Option<i64>,
     /// Start period for the container to initialize before counting retries (ms|s|m|h)
-    #[arg(long = "health-start-period")]
+    #[cfg_attr(feature = "cli", arg(long = "health-start-period"))]
     pub health_start_period: Option<String>,
     /// Time between running the check during the start period (ms|s|m|h)
-    #[arg(long = "health-start-interval")]
+    #[cfg_attr(feature = "cli", arg(long = "health-start-interval"))]
     pub health_start_interval: Option<String>,
     /// Disable any container-specified HEALTHCHECK
-    #[arg(long = "no-healthcheck", num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
+    #[cfg_attr(feature = "cli", arg(long = "no-healthcheck", num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set))]
     pub no_healthcheck: bool,
     /// Action when the container turns unhealthy: none, kill, restart, stop
-    #[arg(long = "health-on-failure")]
+    #[cfg_attr(feature = "cli", arg(long = "health-on-failure"))]
     pub health_on_failure: Option<String>,
     /// Signal to stop the container
-    #[arg(long = "stop-signal")]
+    #[cfg_attr(feature = "cli", arg(long = "stop-signal"))]
     pub stop_signal: Option<String>,
     /// Timeout (in seconds) to stop a container
-    #[arg(long = "stop-timeout", allow_hyphen_values = true)]
+    #[cfg_attr(
+        feature = "cli",
+        arg(long = "stop-timeout", allow_hyphen_values = true)
+    )]
     pub stop_timeout: Option<i64>,
     /// Connect a container to a network (bridge, a network's name or ID, host, none,
     /// container:NAME; repeatable; name=NET[,alias=A][,ip=IP][,ip6=IP][,mac-address=MAC])
-    #[arg(long, visible_alias = "net")]
+    #[cfg_attr(feature = "cli", arg(long, visible_alias = "net"))]
     pub network: Vec<String>,
     /// IPv4 address (e.g., 172.30.100.104) on the first network
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub ip: Option<String>,
     /// IPv6 address (e.g., 2001:db8::33) on the first network
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub ip6: Option<String>,
     /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
-    #[arg(long = "mac-address")]
+    #[cfg_attr(feature = "cli", arg(long = "mac-address"))]
     pub mac_address: Option<String>,
     /// Add network-scoped alias for the container
-    #[arg(long = "network-alias", visible_alias = "net-alias")]
+    #[cfg_attr(
+        feature = "cli",
+        arg(long = "network-alias", visible_alias = "net-alias")
+    )]
     pub network_alias: Vec<String>,
     /// Set custom DNS servers
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub dns: Vec<String>,
     /// Set custom DNS search domains
-    #[arg(long = "dns-search")]
+    #[cfg_attr(feature = "cli", arg(long = "dns-search"))]
     pub dns_search: Vec<String>,
     /// Set DNS options
-    #[arg(long = "dns-option", visible_alias = "dns-opt")]
+    #[cfg_attr(feature = "cli", arg(long = "dns-option", visible_alias = "dns-opt"))]
     pub dns_option: Vec<String>,
     /// Add a custom host-to-IP mapping (host:ip; ip may be host-gateway)
-    #[arg(long = "add-host")]
+    #[cfg_attr(feature = "cli", arg(long = "add-host"))]
     pub add_host: Vec<String>,
     /// Expose a port or a range of ports
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub expose: Vec<String>,
     /// Publish a container's port(s) to the host
-    #[arg(short = 'p', long)]
+    #[cfg_attr(feature = "cli", arg(short = 'p', long))]
     pub publish: Vec<String>,
     /// Publish all exposed ports to random ports
-    #[arg(short = 'P', long = "publish-all", num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
+    #[cfg_attr(feature = "cli", arg(short = 'P', long = "publish-all", num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set))]
     pub publish_all: bool,
     /// Runtime to use for this container (a path or a name in PATH)
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub runtime: Option<String>,
     /// Log driver options: max-size (default 10m; -1 for unbounded), max-file (default 3)
-    #[arg(long = "log-opt")]
+    #[cfg_attr(feature = "cli", arg(long = "log-opt"))]
     pub log_opt: Vec<String>,
     /// Logging driver for the container (json-file)
-    #[arg(long = "log-driver")]
+    #[cfg_attr(feature = "cli", arg(long = "log-driver"))]
     pub log_driver: Option<String>,
     /// Parent cgroup for the container (absolute)
-    #[arg(long = "cgroup-parent")]
+    #[cfg_attr(feature = "cli", arg(long = "cgroup-parent"))]
     pub cgroup_parent: Option<String>,
     /// PID namespace to use (host, container:NAME)
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub pid: Option<String>,
     /// IPC mode to use (private, shareable, host, none, container:NAME)
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub ipc: Option<String>,
     /// UTS namespace to use (host)
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub uts: Option<String>,
     /// User namespace to use (host; remapping is not supported)
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub userns: Option<String>,
     /// Cgroup namespace to use (host, private)
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub cgroupns: Option<String>,
     /// Write the container ID to the file (which must not exist)
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub cidfile: Option<String>,
     /// Pull image before running (always, missing, never)
-    #[arg(long, default_value = "missing")]
+    #[cfg_attr(feature = "cli", arg(long, default_value = "missing"))]
     pub pull: String,
     /// Set platform if server is multi-platform capable (os/arch[/variant])
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub platform: Option<String>,
     /// Mount volumes from the specified container(s) (CONTAINER[:ro|rw])
-    #[arg(long = "volumes-from")]
+    #[cfg_attr(feature = "cli", arg(long = "volumes-from"))]
     pub volumes_from: Vec<String>,
     /// Memory soft limit
-    #[arg(long = "memory-reservation")]
+    #[cfg_attr(feature = "cli", arg(long = "memory-reservation"))]
     pub memory_reservation: Option<String>,
     /// Disable OOM Killer
-    #[arg(long = "oom-kill-disable", num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
+    #[cfg_attr(feature = "cli", arg(long = "oom-kill-disable", num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set))]
     pub oom_kill_disable: bool,
     /// Limit CPU CFS (Completely Fair Scheduler) quota
-    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+    #[cfg_attr(feature = "cli", arg(long = "cpu-quota", allow_hyphen_values = true))]
     pub cpu_quota: Option<i64>,
     /// Limit CPU CFS (Completely Fair Scheduler) period
-    #[arg(long = "cpu-period")]
+    #[cfg_attr(feature = "cli", arg(long = "cpu-period"))]
     pub cpu_period: Option<i64>,
     /// Tune container memory swappiness (0 to 100, -1 for the host's)
-    #[arg(long = "memory-swappiness", allow_hyphen_values = true)]
+    #[cfg_attr(
+        feature = "cli",
+        arg(long = "memory-swappiness", allow_hyphen_values = true)
+    )]
     pub memory_swappiness: Option<i64>,
     /// Block IO (relative weight), between 10 and 1000, or 0 to disable
-    #[arg(long = "blkio-weight")]
+    #[cfg_attr(feature = "cli", arg(long = "blkio-weight"))]
     pub blkio_weight: Option<u16>,
 }
 
 impl RunFlags {
-    pub fn pull_policy(&self) -> Result<berth_engine::run::PullPolicy> {
+    pub fn pull_policy(&self) -> Result<crate::run::PullPolicy> {
         Ok(self.pull.parse()?)
     }
 }
@@ -302,8 +321,9 @@ fn security(f: &RunFlags) -> Result<Security> {
         match o.split_once(['=', ':']) {
             Some(("seccomp", "unconfined")) => s.seccomp = Some(SeccompOpt::Unconfined),
             Some(("seccomp", path)) if !path.is_empty() => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("opening seccomp profile ({path}) failed"))?;
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    Error::Invalid(format!("opening seccomp profile ({path}) failed: {e}"))
+                })?;
                 s.seccomp = Some(SeccompOpt::Profile(text));
             }
             // Berth applies no AppArmor profile and no SELinux label: asking for none is
@@ -323,7 +343,7 @@ fn security(f: &RunFlags) -> Result<Security> {
 
 /// `--network` values (and --ip, --ip6, --mac-address, --network-alias for the first
 /// network) into the mode and the networks; names are resolved by the engine at create.
-fn networks(f: &RunFlags) -> anyhow::Result<(NetworkMode, Vec<NetworkAttach>)> {
+fn networks(f: &RunFlags) -> Result<(NetworkMode, Vec<NetworkAttach>)> {
     let mut mode = None;
     let mut nets: Vec<NetworkAttach> = Vec::new();
     for v in &f.network {
@@ -349,9 +369,9 @@ fn networks(f: &RunFlags) -> anyhow::Result<(NetworkMode, Vec<NetworkAttach>)> {
         let mut a = NetworkAttach::default();
         if v.contains('=') {
             for kv in v.split(',') {
-                let (k, val) = kv
-                    .split_once('=')
-                    .ok_or_else(|| anyhow!("invalid network option {kv:?} in --network {v:?}"))?;
+                let (k, val) = kv.split_once('=').ok_or_else(|| {
+                    Error::Invalid(format!("invalid network option {kv:?} in --network {v:?}"))
+                })?;
                 match k {
                     "name" => a.name = val.to_string(),
                     "alias" => a.aliases.push(val.to_string()),
@@ -407,7 +427,7 @@ fn networks(f: &RunFlags) -> anyhow::Result<(NetworkMode, Vec<NetworkAttach>)> {
 
 impl RunFlags {
     /// Resolves the flags, the image and the command after it into options.
-    pub fn resolve(self, image: String, cmd: Vec<String>) -> anyhow::Result<CreateOptions> {
+    pub fn resolve(self, image: String, cmd: Vec<String>) -> Result<CreateOptions> {
         let f = self;
         if let Some(n) = &f.name {
             if !valid_name(n) {
@@ -421,15 +441,15 @@ impl RunFlags {
             }
         }
         for h in &f.add_host {
-            berth_engine::net::files::parse_extra_host(h).map_err(|e| anyhow!(e))?;
+            crate::net::files::parse_extra_host(h).map_err(Error::Invalid)?;
         }
         for e in &f.expose {
-            berth_engine::net::parse_expose(e)?;
+            crate::net::parse_expose(e)?;
         }
 
         let mut env = Vec::new();
         for file in &f.env_file {
-            for l in parse::lines_file(file).with_context(|| format!("read env file {file}"))? {
+            for l in parse::lines_file(file)? {
                 env.extend(env_entry(&l)?);
             }
         }
@@ -439,7 +459,7 @@ impl RunFlags {
 
         let mut labels = BTreeMap::new();
         for file in &f.label_file {
-            for l in parse::lines_file(file).with_context(|| format!("read label file {file}"))? {
+            for l in parse::lines_file(file)? {
                 let (k, v) = l.split_once('=').unwrap_or((&l, ""));
                 labels.insert(k.to_string(), v.to_string());
             }
@@ -629,7 +649,9 @@ impl RunFlags {
                 }
                 "max-file" => {
                     let n: u32 = v.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
-                        anyhow!("invalid --log-opt {o:?}: max-file must be a number >= 1")
+                        Error::Invalid(format!(
+                            "invalid --log-opt {o:?}: max-file must be a number >= 1"
+                        ))
                     })?;
                     max_file = Some(n);
                 }
@@ -729,10 +751,10 @@ impl RunFlags {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "cli"))]
 mod tests {
     use super::*;
-    use berth_engine::options::{MountSpec, RestartPolicy};
+    use crate::options::{MountSpec, RestartPolicy};
     use clap::Parser;
 
     #[derive(Parser)]
@@ -740,12 +762,16 @@ mod tests {
         #[command(flatten)]
         f: RunFlags,
         image: String,
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        #[cfg_attr(
+            feature = "cli",
+            arg(trailing_var_arg = true, allow_hyphen_values = true)
+        )]
         cmd: Vec<String>,
     }
 
     fn parse(args: &[&str]) -> Result<CreateOptions> {
-        let t = T::try_parse_from(std::iter::once("run").chain(args.iter().copied()))?;
+        let t = T::try_parse_from(std::iter::once("run").chain(args.iter().copied()))
+            .map_err(|e| Error::Invalid(e.to_string()))?;
         t.f.resolve(t.image, t.cmd)
     }
 
