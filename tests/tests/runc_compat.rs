@@ -1287,3 +1287,129 @@ fn item11_console_is_owned_by_the_process_user_and_sized_as_runc() {
         Some(Some("1000"))
     );
 }
+
+/// Item 18's agent: one message with one fd (SCM_RIGHTS) on an accepted connection, or None
+/// when nothing came within `timeout`.
+fn agent_recv(
+    sock: &std::os::unix::net::UnixStream,
+    timeout: Duration,
+) -> Option<(Value, std::os::fd::OwnedFd)> {
+    use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    sock.set_read_timeout(Some(timeout)).unwrap();
+    let mut space = [std::mem::MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut cmsg = RecvAncillaryBuffer::new(&mut space);
+    let mut buf = vec![0u8; 64 * 1024];
+    let r = recvmsg(
+        sock,
+        &mut [std::io::IoSliceMut::new(&mut buf)],
+        &mut cmsg,
+        RecvFlags::CMSG_CLOEXEC,
+    )
+    .ok()?;
+    let fd = cmsg.drain().find_map(|m| match m {
+        RecvAncillaryMessage::ScmRights(mut fds) => fds.next(),
+        _ => None,
+    })?;
+    let v = serde_json::from_slice(&buf[..r.bytes])
+        .unwrap_or_else(|e| panic!("agent payload is not JSON ({e})"));
+    Some((v, fd))
+}
+
+/// The keys of a JSON object, sorted.
+fn keys(v: &Value) -> Vec<String> {
+    let mut k: Vec<String> = v
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    k.sort();
+    k
+}
+
+#[test]
+fn item18_seccomp_listener_gets_state_and_fd_at_create() {
+    let Some((runc, ours)) = both(|rt| {
+        let mut v = Vec::new();
+        for nnp in [true, false] {
+            let path = rt.work().join(format!("agent-{nnp}.sock"));
+            let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+            listener.set_nonblocking(true).unwrap();
+            let mut b = Bundle::busybox();
+            b.no_new_privileges(nnp).set(
+                "/linux/seccomp",
+                json!({
+                    "defaultAction": "SCMP_ACT_ALLOW",
+                    "architectures": ["SCMP_ARCH_X86_64"],
+                    "listenerPath": path.to_str().unwrap(),
+                    "listenerMetadata": "item18",
+                    "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+                }),
+            );
+            b.sh("mkdir /tmp/x; echo rc=$?");
+            let id = unique("i18");
+            let created = rt.create(&id, &b);
+            // Before `start`: the agent has the connection, the state and the fd.
+            let conn = wait_for(T, || listener.accept().ok().map(|(s, _)| s));
+            let early = conn
+                .as_ref()
+                .and_then(|s| agent_recv(s, Duration::from_secs(3)));
+            let before_start = early.is_some();
+            let state_pid = rt.state(&id)["pid"].as_i64();
+            let started = rt.start(&id);
+            // Late (berth before the fix: at `start`), so that the container is not left
+            // waiting for an answer.
+            let got = match (&early, &conn) {
+                (Some(_), _) => early,
+                (None, Some(s)) => agent_recv(s, T),
+                (None, None) => None,
+            };
+            let mut shape = json!(null);
+            if let Some((msg, fd)) = got {
+                // Answer the container's mkdir with ENOMSG through the fd it sent.
+                let n = berth_sys::seccomp::notif_recv(std::os::fd::AsFd::as_fd(&fd))
+                    .expect("a notification from the container's mkdir");
+                berth_sys::seccomp::notif_respond(
+                    std::os::fd::AsFd::as_fd(&fd),
+                    n.id,
+                    0,
+                    42,
+                    false,
+                )
+                .unwrap();
+                let st = &msg["state"];
+                shape = json!({
+                    "keys": keys(&msg),
+                    "state keys": keys(st),
+                    "ociVersion is a string": msg["ociVersion"].is_string()
+                        && st["ociVersion"].is_string(),
+                    "fds": msg["fds"],
+                    "metadata": msg["metadata"],
+                    "status": st["status"],
+                    "id is the container's": st["id"] == json!(id),
+                    "pid is init's": msg["pid"].as_i64() == state_pid && st["pid"].as_i64() == state_pid,
+                    "bundle": st["bundle"] == json!(b.path().to_str().unwrap()),
+                });
+            }
+            rt.wait_status(&id, "stopped", T);
+            v.push(json!({
+                "noNewPrivileges": nnp,
+                "create": created.code,
+                "start": started.code,
+                "state and fd before start": before_start,
+                "message": shape,
+                "stdout": rt.container_stdout(&id),
+                "mkdir answered by the agent": rt.container_stderr(&id)
+                    .contains("No message of desired type"),
+            }));
+            rt.delete(&id);
+        }
+        v
+    }) else {
+        return;
+    };
+    eprintln!("runc: {runc:#?}\nours: {ours:#?}");
+    assert_eq!(ours, runc);
+    for o in &ours {
+        assert_eq!(o["state and fd before start"], true, "{o:#}");
+        assert_eq!(o["mkdir answered by the agent"], true, "{o:#}");
+    }
+}

@@ -360,7 +360,7 @@ fn process(
         let early_filter = !cfg.process.no_new_privileges && seccomp.is_some();
         if early_filter {
             if let Some(sc) = &seccomp {
-                sc.install(&state, pid)?;
+                sc.install(&state, pid, oci_spec::runtime::ContainerState::Running)?;
             }
         }
         init::set_user_and_caps(cfg)?;
@@ -374,7 +374,7 @@ fn process(
             rustix::thread::set_no_new_privs(true)
                 .map_err(|e| Error::io("set no_new_privs".into(), e.into()))?;
             if let Some(sc) = &seccomp {
-                sc.install(&state, pid)?;
+                sc.install(&state, pid, oci_spec::runtime::ContainerState::Running)?;
             }
         }
         let keep = 3 + preserve_fds as i32;
