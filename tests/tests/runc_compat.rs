@@ -1413,3 +1413,109 @@ fn item18_seccomp_listener_gets_state_and_fd_at_create() {
         assert_eq!(o["mkdir answered by the agent"], true, "{o:#}");
     }
 }
+
+#[test]
+fn item9_exec_cgroup_puts_the_process_in_a_sub_cgroup() {
+    let Some((runc, ours)) = both(|rt| {
+        let b = sleeper();
+        let id = unique("i9");
+        rt.run_detached(&id, &b).ok();
+        let cg = b.cgroups_path().expect("the test bundle sets cgroupsPath");
+        // The sub-cgroups exist beforehand in every hierarchy, as runc wants them; a v1
+        // cpuset one needs cpus and mems before a task may join.
+        for d in cgroup_dirs(&cg) {
+            let sub = d.join("sub");
+            fs::create_dir(&sub).unwrap();
+            for f in ["cpuset.cpus", "cpuset.mems"] {
+                if let Ok(v) = fs::read_to_string(d.join(f)) {
+                    fs::write(sub.join(f), v.trim()).unwrap();
+                }
+            }
+        }
+        // The process's cgroups, the container's path written as <ctr>.
+        let cgroups = |o: &Out| -> Vec<String> {
+            let mut v: Vec<String> = managed_cgroup_lines(&o.stdout)
+                .iter()
+                .map(|l| l.replace(&cg, "<ctr>"))
+                .collect();
+            v.sort();
+            v
+        };
+        let mut v = Vec::new();
+        for (what, args) in [
+            ("no --cgroup", vec![]),
+            ("every hierarchy", vec!["--cgroup", "sub"]),
+            ("absolute path", vec!["--cgroup", "/sub"]),
+            ("two controllers", vec!["--cgroup", "memory,pids:sub"]),
+            (
+                "repeated",
+                vec!["--cgroup", "memory:sub", "--cgroup", "cpu:sub"],
+            ),
+        ] {
+            let mut a = vec!["exec"];
+            a.extend(args);
+            a.extend([id.as_str(), "cat", "/proc/self/cgroup"]);
+            let o = rt.cmd(&a);
+            v.push(json!({"case": what, "code": o.code, "cgroups": cgroups(&o)}));
+        }
+        // Refusals: the message's shape (runc's words; pids and paths vary).
+        for (what, arg) in [
+            ("missing sub-cgroup", vec!["--cgroup", "nosuch"]),
+            ("escapes", vec!["--cgroup", "../escape"]),
+            (
+                "escapes, per controller",
+                vec!["--cgroup", "memory:../../x"],
+            ),
+            ("unknown controller", vec!["--cgroup", "nosuchctl:sub"]),
+            ("too many colons", vec!["--cgroup", "a:b:c"]),
+            (
+                "no prefix with two",
+                vec!["--cgroup", "sub", "--cgroup", "memory:sub"],
+            ),
+        ] {
+            let mut a = vec!["exec"];
+            a.extend(arg);
+            a.extend([id.as_str(), "true"]);
+            let o = rt.cmd(&a);
+            let text = msg(&o);
+            let parts = text.split(": ").collect::<Vec<_>>();
+            // An errno as Go prints it ("no such file or directory"), not Rust's
+            // "No such file or directory (os error 2)".
+            let last = parts.last().map(|l| {
+                let l = l.split(" (os error ").next().unwrap_or(l);
+                let mut c = l.chars();
+                c.next()
+                    .map(|f| f.to_lowercase().chain(c).collect::<String>())
+                    .unwrap_or_default()
+            });
+            let says: Vec<&str> = [
+                "not a sub cgroup path",
+                "unknown controller",
+                "invalid --cgroup argument",
+                "missing <controller>: prefix",
+                "error adding pid",
+            ]
+            .into_iter()
+            .filter(|w| text.contains(w))
+            .collect();
+            v.push(json!({"case": what, "code": o.code,
+                "first": parts.first(), "last": last, "says": says}));
+        }
+        rt.delete_force(&id);
+        v
+    }) else {
+        return;
+    };
+    eprintln!("runc: {runc:#?}\nours: {ours:#?}");
+    assert_eq!(ours, runc);
+    // Not vacuous: the process did land in the sub-cgroup.
+    assert!(
+        ours[1]["cgroups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l.as_str().unwrap().ends_with("<ctr>/sub")),
+        "{:#}",
+        ours[1]
+    );
+}
