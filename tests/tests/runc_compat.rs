@@ -1287,3 +1287,235 @@ fn item11_console_is_owned_by_the_process_user_and_sized_as_runc() {
         Some(Some("1000"))
     );
 }
+
+/// Item 18's agent: one message with one fd (SCM_RIGHTS) on an accepted connection, or None
+/// when nothing came within `timeout`.
+fn agent_recv(
+    sock: &std::os::unix::net::UnixStream,
+    timeout: Duration,
+) -> Option<(Value, std::os::fd::OwnedFd)> {
+    use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    sock.set_read_timeout(Some(timeout)).unwrap();
+    let mut space = [std::mem::MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut cmsg = RecvAncillaryBuffer::new(&mut space);
+    let mut buf = vec![0u8; 64 * 1024];
+    let r = recvmsg(
+        sock,
+        &mut [std::io::IoSliceMut::new(&mut buf)],
+        &mut cmsg,
+        RecvFlags::CMSG_CLOEXEC,
+    )
+    .ok()?;
+    let fd = cmsg.drain().find_map(|m| match m {
+        RecvAncillaryMessage::ScmRights(mut fds) => fds.next(),
+        _ => None,
+    })?;
+    let v = serde_json::from_slice(&buf[..r.bytes])
+        .unwrap_or_else(|e| panic!("agent payload is not JSON ({e})"));
+    Some((v, fd))
+}
+
+/// The keys of a JSON object, sorted.
+fn keys(v: &Value) -> Vec<String> {
+    let mut k: Vec<String> = v
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    k.sort();
+    k
+}
+
+#[test]
+fn item18_seccomp_listener_gets_state_and_fd_at_create() {
+    let Some((runc, ours)) = both(|rt| {
+        let mut v = Vec::new();
+        for nnp in [true, false] {
+            let path = rt.work().join(format!("agent-{nnp}.sock"));
+            let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+            listener.set_nonblocking(true).unwrap();
+            let mut b = Bundle::busybox();
+            b.no_new_privileges(nnp).set(
+                "/linux/seccomp",
+                json!({
+                    "defaultAction": "SCMP_ACT_ALLOW",
+                    "architectures": ["SCMP_ARCH_X86_64"],
+                    "listenerPath": path.to_str().unwrap(),
+                    "listenerMetadata": "item18",
+                    "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+                }),
+            );
+            b.sh("mkdir /tmp/x; echo rc=$?");
+            let id = unique("i18");
+            let created = rt.create(&id, &b);
+            // Before `start`: the agent has the connection, the state and the fd.
+            let conn = wait_for(T, || listener.accept().ok().map(|(s, _)| s));
+            let early = conn
+                .as_ref()
+                .and_then(|s| agent_recv(s, Duration::from_secs(3)));
+            let before_start = early.is_some();
+            let state_pid = rt.state(&id)["pid"].as_i64();
+            let started = rt.start(&id);
+            // Late (berth before the fix: at `start`), so that the container is not left
+            // waiting for an answer.
+            let got = match (&early, &conn) {
+                (Some(_), _) => early,
+                (None, Some(s)) => agent_recv(s, T),
+                (None, None) => None,
+            };
+            let mut shape = json!(null);
+            if let Some((msg, fd)) = got {
+                // Answer the container's mkdir with ENOMSG through the fd it sent.
+                let n = berth_sys::seccomp::notif_recv(std::os::fd::AsFd::as_fd(&fd))
+                    .expect("a notification from the container's mkdir");
+                berth_sys::seccomp::notif_respond(
+                    std::os::fd::AsFd::as_fd(&fd),
+                    n.id,
+                    0,
+                    42,
+                    false,
+                )
+                .unwrap();
+                let st = &msg["state"];
+                shape = json!({
+                    "keys": keys(&msg),
+                    "state keys": keys(st),
+                    "ociVersion is a string": msg["ociVersion"].is_string()
+                        && st["ociVersion"].is_string(),
+                    "fds": msg["fds"],
+                    "metadata": msg["metadata"],
+                    "status": st["status"],
+                    "id is the container's": st["id"] == json!(id),
+                    "pid is init's": msg["pid"].as_i64() == state_pid && st["pid"].as_i64() == state_pid,
+                    "bundle": st["bundle"] == json!(b.path().to_str().unwrap()),
+                });
+            }
+            rt.wait_status(&id, "stopped", T);
+            v.push(json!({
+                "noNewPrivileges": nnp,
+                "create": created.code,
+                "start": started.code,
+                "state and fd before start": before_start,
+                "message": shape,
+                "stdout": rt.container_stdout(&id),
+                "mkdir answered by the agent": rt.container_stderr(&id)
+                    .contains("No message of desired type"),
+            }));
+            rt.delete(&id);
+        }
+        v
+    }) else {
+        return;
+    };
+    eprintln!("runc: {runc:#?}\nours: {ours:#?}");
+    assert_eq!(ours, runc);
+    for o in &ours {
+        assert_eq!(o["state and fd before start"], true, "{o:#}");
+        assert_eq!(o["mkdir answered by the agent"], true, "{o:#}");
+    }
+}
+
+#[test]
+fn item9_exec_cgroup_puts_the_process_in_a_sub_cgroup() {
+    let Some((runc, ours)) = both(|rt| {
+        let b = sleeper();
+        let id = unique("i9");
+        rt.run_detached(&id, &b).ok();
+        let cg = b.cgroups_path().expect("the test bundle sets cgroupsPath");
+        // The sub-cgroups exist beforehand in every hierarchy, as runc wants them; a v1
+        // cpuset one needs cpus and mems before a task may join.
+        for d in cgroup_dirs(&cg) {
+            let sub = d.join("sub");
+            fs::create_dir(&sub).unwrap();
+            for f in ["cpuset.cpus", "cpuset.mems"] {
+                if let Ok(v) = fs::read_to_string(d.join(f)) {
+                    fs::write(sub.join(f), v.trim()).unwrap();
+                }
+            }
+        }
+        // The process's cgroups, the container's path written as <ctr>.
+        let cgroups = |o: &Out| -> Vec<String> {
+            let mut v: Vec<String> = managed_cgroup_lines(&o.stdout)
+                .iter()
+                .map(|l| l.replace(&cg, "<ctr>"))
+                .collect();
+            v.sort();
+            v
+        };
+        let mut v = Vec::new();
+        for (what, args) in [
+            ("no --cgroup", vec![]),
+            ("every hierarchy", vec!["--cgroup", "sub"]),
+            ("absolute path", vec!["--cgroup", "/sub"]),
+            ("two controllers", vec!["--cgroup", "memory,pids:sub"]),
+            (
+                "repeated",
+                vec!["--cgroup", "memory:sub", "--cgroup", "cpu:sub"],
+            ),
+        ] {
+            let mut a = vec!["exec"];
+            a.extend(args);
+            a.extend([id.as_str(), "cat", "/proc/self/cgroup"]);
+            let o = rt.cmd(&a);
+            v.push(json!({"case": what, "code": o.code, "cgroups": cgroups(&o)}));
+        }
+        // Refusals: the message's shape (runc's words; pids and paths vary).
+        for (what, arg) in [
+            ("missing sub-cgroup", vec!["--cgroup", "nosuch"]),
+            ("escapes", vec!["--cgroup", "../escape"]),
+            (
+                "escapes, per controller",
+                vec!["--cgroup", "memory:../../x"],
+            ),
+            ("unknown controller", vec!["--cgroup", "nosuchctl:sub"]),
+            ("too many colons", vec!["--cgroup", "a:b:c"]),
+            (
+                "no prefix with two",
+                vec!["--cgroup", "sub", "--cgroup", "memory:sub"],
+            ),
+        ] {
+            let mut a = vec!["exec"];
+            a.extend(arg);
+            a.extend([id.as_str(), "true"]);
+            let o = rt.cmd(&a);
+            let text = msg(&o);
+            let parts = text.split(": ").collect::<Vec<_>>();
+            // An errno as Go prints it ("no such file or directory"), not Rust's
+            // "No such file or directory (os error 2)".
+            let last = parts.last().map(|l| {
+                let l = l.split(" (os error ").next().unwrap_or(l);
+                let mut c = l.chars();
+                c.next()
+                    .map(|f| f.to_lowercase().chain(c).collect::<String>())
+                    .unwrap_or_default()
+            });
+            let says: Vec<&str> = [
+                "not a sub cgroup path",
+                "unknown controller",
+                "invalid --cgroup argument",
+                "missing <controller>: prefix",
+                "error adding pid",
+            ]
+            .into_iter()
+            .filter(|w| text.contains(w))
+            .collect();
+            v.push(json!({"case": what, "code": o.code,
+                "first": parts.first(), "last": last, "says": says}));
+        }
+        rt.delete_force(&id);
+        v
+    }) else {
+        return;
+    };
+    eprintln!("runc: {runc:#?}\nours: {ours:#?}");
+    assert_eq!(ours, runc);
+    // Not vacuous: the process did land in the sub-cgroup.
+    assert!(
+        ours[1]["cgroups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l.as_str().unwrap().ends_with("<ctr>/sub")),
+        "{:#}",
+        ours[1]
+    );
+}

@@ -117,7 +117,7 @@ pub struct ExecArgs {
     pub cap: Vec<String>,
     #[arg(long = "preserve-fds", default_value_t = 0)]
     pub preserve_fds: u32,
-    /// Sub-cgroup: path or controller:path.
+    /// Run the process in an (existing) sub-cgroup(s). Format is [<controller>:]<cgroup>.
     #[arg(long)]
     pub cgroup: Vec<String>,
     #[arg(long = "ignore-paused")]

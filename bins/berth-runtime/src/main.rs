@@ -572,9 +572,6 @@ fn exec(root: &Root, a: &args::ExecArgs, logger: &log::Logger) -> Result<i32> {
     if a.apparmor.is_some() {
         anyhow::bail!("--apparmor is not supported: AppArmor is not enabled on this host");
     }
-    if a.cgroup.len() > 1 {
-        anyhow::bail!("--cgroup: give one path (or controller:path) only");
-    }
     let c = open_ro(root, &a.id)?;
     let cfg = ex::container_config(&c)?;
     timing::mark("open state, config");
@@ -679,7 +676,7 @@ fn exec(root: &Root, a: &args::ExecArgs, logger: &log::Logger) -> Result<i32> {
             pid_file: a.pid_file.clone(),
             console,
             preserve_fds: a.preserve_fds,
-            cgroup: a.cgroup.first().cloned(),
+            cgroup: a.cgroup.clone(),
             ignore_paused: a.ignore_paused,
         },
     )?;

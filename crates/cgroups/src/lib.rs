@@ -18,6 +18,7 @@ mod fs;
 pub mod hierarchy;
 pub mod path;
 pub mod stats;
+pub mod sub;
 mod util;
 
 pub use apply::{blkio_weight_to_io_weight, check_unified_key, shares_to_weight, swap_to_v2};
@@ -27,6 +28,7 @@ pub use hierarchy::{
 };
 pub use path::CgroupPath;
 pub use stats::Stats;
+pub use sub::{parse_sub_cgroups, sub_cgroup_paths, SubCgroups};
 pub use util::parse_cpuset_list;
 
 /// Errors of this crate. Messages name the path/field/value; causes are chained.
@@ -106,6 +108,14 @@ pub enum Error {
         value: String,
         reason: String,
     },
+    #[error("invalid --cgroup argument: {arg}")]
+    SubCgroupArg { arg: String },
+    #[error("invalid --cgroup argument: {arg} (missing <controller>: prefix)")]
+    SubCgroupPrefix { arg: String },
+    #[error("{path} is not a sub cgroup path")]
+    NotSubCgroup { path: String },
+    #[error("unknown controller {controller} in SubCgroupPaths")]
+    UnknownController { controller: String },
     #[error("bpf device program for {path}")]
     Bpf {
         path: PathBuf,

@@ -543,3 +543,42 @@ fn oom_watcher_reports_gone_after_destroy() {
     let ev = w.wait(Some(Duration::from_secs(5))).unwrap();
     assert_eq!(ev, OomEvent::Gone);
 }
+
+/// `exec --cgroup sub` on cgroup v2 (the unified mount alone on a hybrid host): the
+/// process lands in the existing sub-cgroup; a missing one cannot be joined.
+#[test]
+fn v2_exec_sub_cgroup_is_joined_below_the_container() {
+    if skip() {
+        return;
+    }
+    let h = unified_only().unwrap_or_else(|| berth_cgroups::probe().expect("probe"));
+    let cg = Cg::new_in(h, "v2sub");
+    let paths = cg.mgr.paths();
+    let Some(base) = paths.get("").cloned() else {
+        eprintln!("no cgroup v2 hierarchy here");
+        return;
+    };
+    std::fs::create_dir(base.join("sub")).unwrap();
+    let mut child = cg.spawn("sleep 30");
+    let sub = berth_cgroups::parse_sub_cgroups(&["sub".to_string()]).unwrap();
+    let dirs = berth_cgroups::sub_cgroup_paths(&paths, &sub).unwrap();
+    assert_eq!(dirs[""], base.join("sub"));
+    std::fs::write(dirs[""].join("cgroup.procs"), child.id().to_string()).unwrap();
+    let own = read(std::path::Path::new(&format!(
+        "/proc/{}/cgroup",
+        child.id()
+    )));
+    let line = own.lines().find(|l| l.starts_with("0::")).unwrap_or("");
+    assert_eq!(line, format!("0::{}/sub", cg.path), "{own}");
+    // A missing sub-cgroup is not made: joining it fails.
+    let none = berth_cgroups::parse_sub_cgroups(&["nosuch".to_string()]).unwrap();
+    let dirs = berth_cgroups::sub_cgroup_paths(&paths, &none).unwrap();
+    let e = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dirs[""].join("cgroup.procs"))
+        .unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+    cg.mgr.destroy().unwrap();
+    let st = wait_timeout(&mut child, Duration::from_secs(10));
+    assert_eq!(st.signal(), Some(9));
+}

@@ -39,8 +39,9 @@ pub struct ExecOpts {
     pub pid_file: Option<PathBuf>,
     pub console: Option<OwnedFd>,
     pub preserve_fds: u32,
-    /// Sub-cgroup: "path" (every hierarchy) or "controller:path".
-    pub cgroup: Option<String>,
+    /// `--cgroup` arguments (runc's): "path" (every hierarchy) or
+    /// "controller[,controller...]:path", repeatable.
+    pub cgroup: Vec<String>,
     /// Exec into a paused container too (runc's --ignore-paused): the new
     /// process joins the frozen cgroup and runs once the container is resumed.
     pub ignore_paused: bool,
@@ -135,7 +136,13 @@ pub fn exec(c: &Container, mut cfg: Config, mut opts: ExecOpts) -> Result<(i32, 
     if !container::same_process(init_pid, c.state.pid_start_time) {
         return Err(Error::BadState("cannot exec in a stopped container".into()));
     }
-    let cgroup_dirs = cgroup_targets(c, opts.cgroup.as_deref())?;
+    let sub = berth_cgroups::parse_sub_cgroups(&opts.cgroup)?;
+    let mut cgroup_dirs: Vec<PathBuf> =
+        berth_cgroups::sub_cgroup_paths(&c.state.cgroup_paths, &sub)?
+            .into_values()
+            .collect();
+    cgroup_dirs.sort();
+    cgroup_dirs.dedup();
     timing::mark("namespaces, cgroups of init");
 
     let (p_end, c_end) = rustix::net::socketpair(
@@ -172,10 +179,22 @@ pub fn exec(c: &Container, mut cfg: Config, mut opts: ExecOpts) -> Result<(i32, 
         }
     };
     for d in &cgroup_dirs {
+        // Not created: a missing sub-cgroup is refused in runc's words.
         let procs = d.join("cgroup.procs");
-        if let Err(e) = std::fs::write(&procs, c_pid.to_string()) {
+        let w = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&procs)
+            .map_err(|e| (format!("open {}", procs.display()), e))
+            .and_then(|mut f| {
+                std::io::Write::write_all(&mut f, c_pid.to_string().as_bytes())
+                    .map_err(|e| (format!("write {}", procs.display()), e))
+            });
+        if let Err((what, e)) = w {
             kill_c(c_pid);
-            return Err(Error::io(format!("join cgroup {}", procs.display()), e));
+            return Err(Error::io(
+                format!("error adding pid {c_pid} to cgroups: failed to write {c_pid}: {what}"),
+                e,
+            ));
         }
     }
     let step = |m: std::io::Result<Option<Msg>>| -> Result<Option<Msg>> {
@@ -229,44 +248,6 @@ pub fn exec(c: &Container, mut cfg: Config, mut opts: ExecOpts) -> Result<(i32, 
         state::write_pid_file(p, x_pid).map_err(fail)?;
     }
     Ok((x_pid, None))
-}
-
-/// Where the exec'd process goes: the container's cgroup, or a sub-cgroup
-/// of it that must already exist.
-fn cgroup_targets(c: &Container, sub: Option<&str>) -> Result<Vec<PathBuf>> {
-    let paths = &c.state.cgroup_paths;
-    let Some(sub) = sub else {
-        return Ok(paths.values().cloned().collect());
-    };
-    let (ctrl, rel) = match sub.split_once(':') {
-        Some((c, r)) => (Some(c), r),
-        None => (None, sub),
-    };
-    if rel.split('/').any(|p| p == "..") {
-        return Err(Error::Invalid(format!("--cgroup {sub}: .. is not allowed")));
-    }
-    let rel = rel.trim_start_matches('/');
-    let mut out = Vec::new();
-    for (k, dir) in paths {
-        let d = match ctrl {
-            Some(c) if c == k || (c.is_empty() && k.is_empty()) => dir.join(rel),
-            Some(_) => dir.clone(),
-            None => dir.join(rel),
-        };
-        if !d.is_dir() {
-            return Err(Error::Invalid(format!(
-                "--cgroup {sub}: {} does not exist",
-                d.display()
-            )));
-        }
-        out.push(d);
-    }
-    if let Some(c) = ctrl {
-        if !paths.contains_key(c) {
-            return Err(Error::Invalid(format!("--cgroup {sub}: no controller {c}")));
-        }
-    }
-    Ok(out)
 }
 
 /// C: join the namespaces, fork X, report its pid.
@@ -360,7 +341,7 @@ fn process(
         let early_filter = !cfg.process.no_new_privileges && seccomp.is_some();
         if early_filter {
             if let Some(sc) = &seccomp {
-                sc.install(&state, pid)?;
+                sc.install(&state, pid, oci_spec::runtime::ContainerState::Running)?;
             }
         }
         init::set_user_and_caps(cfg)?;
@@ -374,7 +355,7 @@ fn process(
             rustix::thread::set_no_new_privs(true)
                 .map_err(|e| Error::io("set no_new_privs".into(), e.into()))?;
             if let Some(sc) = &seccomp {
-                sc.install(&state, pid)?;
+                sc.install(&state, pid, oci_spec::runtime::ContainerState::Running)?;
             }
         }
         let keep = 3 + preserve_fds as i32;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::inroot::Procfs;
 use berth_oci::{Config, LinuxNamespaceType as NS};
 use berth_sys::process::exit_now;
+use oci_spec::runtime::ContainerState;
 
 use crate::hooks::{self, HookKind};
 use crate::spawn::InitContext;
@@ -186,7 +187,7 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext, early: Early) -> R
     let entered = chdir_privileged(&cfg.process.cwd)?;
     if early_filter {
         if let Some(sc) = &ctx.seccomp {
-            sc.install(&state, hook_pid(&state))?;
+            sc.install(&state, hook_pid(&state), ContainerState::Creating)?;
         }
         timing::mark("seccomp load");
     }
@@ -201,6 +202,16 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext, early: Early) -> R
         rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
     }
     timing::mark("cwd, umask");
+    // With noNewPrivileges the filter is loaded last before [8], as runc's: at `create`, so
+    // that a listener gets the state and the fd before `create` returns; the startContainer
+    // hooks run under it.
+    if cfg.process.no_new_privileges {
+        rustix::thread::set_no_new_privs(true).map_err(|e| err("set no_new_privs", e))?;
+        if let Some(sc) = &ctx.seccomp {
+            sc.install(&state, hook_pid(&state), ContainerState::Creating)?;
+            timing::mark("seccomp load");
+        }
+    }
     sync.ready().map_err(|e| err("[8] report ready", e))?; // [8]
 
     // [9]: parked until `start` opens the fifo for reading (`run`: until P
@@ -221,14 +232,6 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext, early: Early) -> R
         }
     };
 
-    // With noNewPrivileges the filter is loaded before the startContainer hooks, which run
-    // under it as runc's do; the exec'd program is filtered, the runtime's setup is not.
-    if cfg.process.no_new_privileges {
-        rustix::thread::set_no_new_privs(true).map_err(|e| err("set no_new_privs", e))?;
-        if let Some(sc) = &ctx.seccomp {
-            sc.install(&state, hook_pid(&state))?;
-        }
-    }
     // In the environment the process gets (with HOME), as runc's init has it by then.
     hooks::run_with_env(
         &cfg.hooks,

@@ -1,7 +1,7 @@
 //! linux.seccomp in the container: compiled by the runtime before it forks
-//! (cached on disk under --root), loaded by the container's process as the
-//! last step before execve, and, with SCMP_ACT_NOTIFY, the listener fd sent
-//! to `listenerPath` with the container process state.
+//! (cached on disk under --root), loaded by the container's process (init:
+//! before [8], so at `create`, as runc's), and, with SCMP_ACT_NOTIFY, the
+//! listener fd sent to `listenerPath` with the container process state.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
@@ -55,13 +55,19 @@ pub fn prepare(cfg: &Config, state_root: &Path) -> Result<Option<Prepared>> {
 impl Prepared {
     /// Load the filter; with notify, hand the listener fd over. `state` is
     /// the runtime-spec state document of the container, `pid` the host pid
-    /// of this process.
-    pub fn install(&self, state: &str, pid: i32) -> Result<()> {
+    /// of this process, `status` the one the listener is told (runc's: creating
+    /// for init, running for exec).
+    pub fn install(
+        &self,
+        state: &str,
+        pid: i32,
+        status: oci_spec::runtime::ContainerState,
+    ) -> Result<()> {
         let fd = self.program.load().map_err(err)?;
         if let (Some(sock), Some(fd)) = (&self.listener, fd) {
             let mut st: oci_spec::runtime::State = serde_json::from_str(state)
                 .map_err(|e| Error::Invalid(format!("seccomp notify state: {e}")))?;
-            st.set_status(oci_spec::runtime::ContainerState::Running);
+            st.set_status(status);
             let msg =
                 berth_seccomp::notify_message(&st, pid, self.metadata.as_deref()).map_err(err)?;
             tty::send_fd(sock.as_fd(), fd.as_fd(), &msg)

@@ -30,7 +30,8 @@
 //!  [7] HooksDone ----------------------------------------------->  createContainer hooks,
 //!                                                                  pivot_root, masks, sysctls,
 //!                                                                  hostname, rlimits, user,
-//!                                                                  caps, cwd check
+//!                                                                  caps, cwd check, seccomp
+//!                                                                  (listener fd to listenerPath)
 //!  [8] <----------------------------------------------------------  Ready (parked before exec)
 //!  state "created", pid file; exit                                 opens exec.fifo for writing
 //!  `start` opens exec.fifo for reading ------------------------->  [9] released: startContainer

@@ -16,8 +16,8 @@
 //! listener fd. The runtime must then connect to `listenerPath` (a unix socket) and send
 //! one message: the JSON of [`notify_message`] as payload and the listener fd as the
 //! only `SCM_RIGHTS` fd, then close its copy. The filter is loaded in the container's
-//! init right before execve, so the fd has to travel to the runtime first (runc sends
-//! it over its sync pipe). `SCMP_ACT_NOTIFY` is refused as the default action and on
+//! init before it reports ready (at `create`), so the fd has to travel from there (runc
+//! sends it over its sync pipe; berth's init sends it to `listenerPath` itself). `SCMP_ACT_NOTIFY` is refused as the default action and on
 //! `write`, as in runc, because the runtime itself would block on its own filter.
 
 pub mod arch;
