@@ -1287,3 +1287,171 @@ fn item11_console_is_owned_by_the_process_user_and_sized_as_runc() {
         Some(Some("1000"))
     );
 }
+
+/// The fields of one logfmt line (`time="..." level=debug msg="..." k=v`), in order, or None
+/// when it is not of that shape.
+fn logfmt(line: &str) -> Option<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let mut it = line.trim_end().chars().peekable();
+    loop {
+        let key: String = std::iter::from_fn(|| it.next_if(|c| *c != '=' && *c != ' ')).collect();
+        if key.is_empty() || it.next() != Some('=') {
+            return None;
+        }
+        let mut val = String::new();
+        if it.peek() == Some(&'"') {
+            it.next();
+            loop {
+                match it.next()? {
+                    '\\' => val.push(it.next()?),
+                    '"' => break,
+                    c => val.push(c),
+                }
+            }
+        } else {
+            val = std::iter::from_fn(|| it.next_if(|c| *c != ' ')).collect();
+        }
+        out.push((key, val));
+        match it.next() {
+            None => return Some(out),
+            Some(' ') => {}
+            Some(_) => return None,
+        }
+    }
+}
+
+/// (level, msg) of every line of a --log file, or a panic naming the line that is not of
+/// runc's shape (JSON with string level, msg and an RFC 3339 time; or logfmt starting with
+/// time, level, msg).
+fn log_lines(who: &str, what: &str, text: &str, json: bool) -> Vec<(String, String)> {
+    let rfc3339 = |t: &str| {
+        t.len() >= 20
+            && t.as_bytes()[4] == b'-'
+            && t.as_bytes()[10] == b'T'
+            && (t.ends_with('Z') || t.contains('+'))
+    };
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let (time, level, msg) = if json {
+                let v: Value = serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("{who} {what}: not JSON ({e}): {l}"));
+                let s = |k: &str| {
+                    v[k].as_str()
+                        .unwrap_or_else(|| panic!("{who} {what}: no string {k:?}: {l}"))
+                        .to_string()
+                };
+                (s("time"), s("level"), s("msg"))
+            } else {
+                let f = logfmt(l).unwrap_or_else(|| panic!("{who} {what}: not logfmt: {l}"));
+                let keys: Vec<&str> = f.iter().take(3).map(|(k, _)| k.as_str()).collect();
+                assert_eq!(keys, ["time", "level", "msg"], "{who} {what}: {l}");
+                (f[0].1.clone(), f[1].1.clone(), f[2].1.clone())
+            };
+            assert!(
+                rfc3339(&time),
+                "{who} {what}: time {time:?} is not RFC 3339: {l}"
+            );
+            (level, msg)
+        })
+        .collect()
+}
+
+#[test]
+fn item19_debug_logs_each_step_in_runcs_shapes() {
+    // Each case: (name, log format, its log file's text, exit status).
+    let Some((runc, ours)) = both(|rt| {
+        let mut logs: Vec<(&str, bool, String, Option<i32>)> = Vec::new();
+        let log = |name: &str| rt.work().join(format!("{name}.log"));
+        let read = |name: &str| fs::read_to_string(log(name)).unwrap_or_default();
+        let flags = |name: &str, fmt: &str, debug: bool| -> Vec<String> {
+            let mut v = Vec::new();
+            if debug {
+                v.push("--debug".to_string());
+            }
+            let p = log(name).to_string_lossy().into_owned();
+            v.extend(["--log".into(), p, "--log-format".into(), fmt.into()]);
+            v
+        };
+        let with = |f: &[String], verb: &[&str]| -> Vec<String> {
+            f.iter()
+                .cloned()
+                .chain(verb.iter().map(|s| s.to_string()))
+                .collect()
+        };
+        let mut echo = Bundle::busybox();
+        echo.args(&["echo", "hi"]);
+        for (name, fmt, debug) in [
+            ("run-json", "json", true),
+            ("run-text", "text", true),
+            ("run-quiet", "json", false),
+        ] {
+            let v = with(&flags(name, fmt, debug), &["run"]);
+            let v: Vec<&str> = v.iter().map(String::as_str).collect();
+            let o = rt.container_cmd(&v, &unique("i19r"), &echo, &[]);
+            logs.push((name, fmt == "json", read(name), o.code));
+        }
+        let b = sleeper();
+        let id = unique("i19e");
+        rt.run_detached(&id, &b).ok();
+        for (name, fmt, debug) in [
+            ("exec-json", "json", true),
+            ("exec-text", "text", true),
+            ("exec-quiet", "text", false),
+        ] {
+            let v = with(&flags(name, fmt, debug), &["exec", &id, "echo", "hi"]);
+            let v: Vec<&str> = v.iter().map(String::as_str).collect();
+            let o = rt.cmd(&v);
+            logs.push((name, fmt == "json", read(name), o.code));
+        }
+        rt.kill(&id, "KILL");
+        rt.wait_status(&id, "stopped", T);
+        rt.delete(&id).ok();
+        // create, start, delete of another container.
+        let id = unique("i19c");
+        let v = with(&flags("create", "json", true), &["create"]);
+        let v: Vec<&str> = v.iter().map(String::as_str).collect();
+        let o = rt.container_cmd(&v, &id, &b, &[]);
+        logs.push(("create", true, read("create"), o.code));
+        for verb in ["start", "delete"] {
+            if verb == "delete" {
+                rt.kill(&id, "KILL");
+                rt.wait_status(&id, "stopped", T);
+            }
+            let v = with(&flags(verb, "json", true), &[verb, &id]);
+            let v: Vec<&str> = v.iter().map(String::as_str).collect();
+            let o = rt.cmd(&v);
+            logs.push((verb, true, read(verb), o.code));
+        }
+        logs
+    }) else {
+        return;
+    };
+    for (who, logs) in [("runc", &runc), ("ours", &ours)] {
+        for (name, json, text, code) in logs.iter() {
+            assert_eq!(*code, Some(0), "{who} {name} failed:\n{text}");
+            let lines = log_lines(who, name, text, *json);
+            let debug = lines.iter().filter(|(l, _)| l == "debug").count();
+            match *name {
+                n if n.ends_with("-quiet") => {
+                    assert_eq!(
+                        debug, 0,
+                        "{who} {name}: debug lines without --debug:\n{text}"
+                    )
+                }
+                "run-json" | "run-text" | "exec-json" | "exec-text" | "create" => assert!(
+                    debug >= 5,
+                    "{who} {name}: {debug} debug lines, want a line per step:\n{text}"
+                ),
+                // runc 1.1 logs no step of start and delete; berth logs its phases.
+                _ if who == "ours" => {
+                    assert!(debug >= 2, "{who} {name}: {debug} debug lines:\n{text}")
+                }
+                _ => {}
+            }
+        }
+    }
+    for ((name, _, _, r), (_, _, _, o)) in runc.iter().zip(&ours) {
+        assert_eq!(o, r, "{name}: exit status differs");
+    }
+}
