@@ -1455,3 +1455,233 @@ fn item19_debug_logs_each_step_in_runcs_shapes() {
         assert_eq!(o, r, "{name}: exit status differs");
     }
 }
+
+/// The message of the last error line (runc logs a deferred cleanup's complaint before the
+/// error itself), unescaped, with runs of spaces as one.
+fn last_error(o: &Out) -> String {
+    let e = o.errors();
+    let line = e
+        .lines()
+        .rev()
+        .find(|l| l.contains("level=error"))
+        .unwrap_or("");
+    let m = logfmt(line)
+        .and_then(|f| f.into_iter().find(|(k, _)| k == "msg"))
+        .map(|(_, v)| v)
+        .unwrap_or_default();
+    m.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn item5_checkpoint_and_restore_refuse_as_runc() {
+    // (case, exit status, last error message, whether the running container is still running)
+    let Some((runc, ours)) = both(|rt| {
+        let b = sleeper();
+        b.save();
+        let id = unique("i5r");
+        rt.run_detached(&id, &b).ok();
+        let cid = unique("i5c");
+        rt.create(&cid, &sleeper()).ok();
+        let img = rt.work().join("img");
+        fs::create_dir_all(img.join("dir")).unwrap();
+        fs::write(img.join("afile"), "").unwrap();
+        let img = img.to_string_lossy().into_owned();
+        // Restores get a bundle (and cgroup) of their own.
+        let rb = sleeper();
+        rb.save();
+        let bundle = rb.path().to_string_lossy().into_owned();
+        let nocriu = rt
+            .work()
+            .join("no-criu/criu")
+            .to_string_lossy()
+            .into_owned();
+        let fresh = unique("i5n");
+        rt.track(&fresh, Some(&rb));
+        let ck = |extra: &[&str]| -> Vec<String> {
+            let mut v = vec!["checkpoint", "--image-path", &img];
+            v.extend_from_slice(extra);
+            v.push(&id);
+            v.into_iter().map(String::from).collect()
+        };
+        let s = |v: &[&str]| -> Vec<String> { v.iter().map(|x| x.to_string()).collect() };
+        let cases: Vec<(&str, Vec<String>)> = vec![
+            ("checkpoint without an id", s(&["checkpoint"])),
+            ("checkpoint with two ids", s(&["checkpoint", "a", "b"])),
+            (
+                "checkpoint of an unknown container",
+                s(&["checkpoint", "--image-path", &img, "no-such-ctr"]),
+            ),
+            (
+                "checkpoint of a created container",
+                s(&["checkpoint", "--image-path", &img, &cid]),
+            ),
+            (
+                "absolute --parent-path",
+                ck(&["--pre-dump", "--parent-path", "/abs"]),
+            ),
+            (
+                "missing --parent-path",
+                ck(&["--pre-dump", "--parent-path", "nope"]),
+            ),
+            (
+                "--parent-path not a directory",
+                ck(&["--pre-dump", "--parent-path", "afile"]),
+            ),
+            (
+                "--page-server without a port",
+                ck(&["--page-server", "foo"]),
+            ),
+            (
+                "--page-server with a bad port",
+                ck(&["--page-server", "foo:bar"]),
+            ),
+            (
+                "bad --manage-cgroups-mode",
+                ck(&["--manage-cgroups-mode", "bad"]),
+            ),
+            ("--empty-ns pid", ck(&["--empty-ns", "pid"])),
+            ("--status-fd not a number", ck(&["--status-fd", "x"])),
+            ("criu missing (checkpoint)", {
+                let mut v = s(&["--criu", &nocriu]);
+                v.extend(ck(&[
+                    "--leave-running",
+                    "--parent-path",
+                    "dir",
+                    "--pre-dump",
+                ]));
+                v
+            }),
+            ("restore without an id", s(&["restore"])),
+            (
+                "restore of an existing id",
+                s(&["restore", "--image-path", &img, "-b", &bundle, &id]),
+            ),
+            (
+                "restore --empty-ns pid",
+                s(&[
+                    "restore",
+                    "--image-path",
+                    &img,
+                    "-b",
+                    &bundle,
+                    "--empty-ns",
+                    "pid",
+                    &fresh,
+                ]),
+            ),
+            (
+                "criu missing (restore)",
+                s(&[
+                    "--criu",
+                    &nocriu,
+                    "restore",
+                    "--image-path",
+                    &img,
+                    "-b",
+                    &bundle,
+                    "-d",
+                    &fresh,
+                ]),
+            ),
+        ];
+        let out: Vec<(&str, Option<i32>, String)> = cases
+            .iter()
+            .map(|(what, args)| {
+                let a: Vec<&str> = args.iter().map(String::as_str).collect();
+                let o = rt.cmd(&a);
+                // Each runtime has its own work dir.
+                let work = rt.work().to_string_lossy().into_owned();
+                (*what, o.code, last_error(&o).replace(&work, "<work>"))
+            })
+            .collect();
+        // Nothing above touched the container, and the failed restore left nothing behind.
+        let after = (rt.status(&id), rt.status(&fresh));
+        (out, after)
+    }) else {
+        return;
+    };
+    let (runc, runc_after) = runc;
+    let (ours, ours_after) = ours;
+    for ((what, rc, rm), (_, oc, om)) in runc.iter().zip(&ours) {
+        assert_eq!(
+            oc, rc,
+            "{what}: exit status differs (runc {rm:?}, ours {om:?})"
+        );
+        // Usage errors are clap's words and urfave/cli's; the rest are runc's.
+        if !rm.contains("requires exactly") && !rm.contains("invalid value") {
+            assert!(
+                !rm.is_empty() && om.contains(rm.as_str()),
+                "{what}: runc says {rm:?}, ours {om:?}"
+            );
+        }
+    }
+    assert!(ours.iter().all(|(_, c, _)| *c == Some(1)), "{ours:?}");
+    assert_eq!(ours_after, runc_after);
+    assert_eq!(ours_after, (Some("running".to_string()), None));
+}
+
+/// A stand-in criu that reports version 3.17.1 and fails every dump and restore (criu cannot dump
+/// on this kernel): the error must name criu's log file.
+#[test]
+fn item5_a_failing_criu_is_reported_with_its_log_file() {
+    let rt = Runtime::new();
+    let fake = rt.work().join("criu");
+    fs::write(
+        &fake,
+        "#!/bin/sh\ncase \"$1\" in --version) echo 'Version: 3.17.1';; *) echo failed >&2; exit 1;; esac\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+    let fake = fake.to_string_lossy().into_owned();
+    let b = sleeper();
+    let id = unique("i5f");
+    rt.run_detached(&id, &b).ok();
+    let img = rt.work().join("img").to_string_lossy().into_owned();
+    let o = rt.cmd(&["--criu", &fake, "checkpoint", "--image-path", &img, &id]);
+    assert_eq!(o.code, Some(1), "{o}");
+    o.errors_contain("criu failed")
+        .errors_contain(&format!("log file: {img}/dump.log"));
+    // The container was not touched.
+    assert_eq!(rt.status(&id).as_deref(), Some("running"));
+    let fresh = unique("i5g");
+    let rb = sleeper();
+    rb.save();
+    rt.track(&fresh, Some(&rb));
+    let o = rt.cmd(&[
+        "--criu",
+        &fake,
+        "restore",
+        "--image-path",
+        &img,
+        "-b",
+        &rb.path().to_string_lossy(),
+        "-d",
+        &fresh,
+    ]);
+    assert_eq!(o.code, Some(1), "{o}");
+    o.errors_contain(&format!("log file: {img}/restore.log"));
+    // Undone: no state, no cgroup.
+    assert_eq!(rt.status(&fresh), None);
+    // Into the running container's cgroup: undone without removing that cgroup (nor killing
+    // what runs in it).
+    let o = rt.cmd(&[
+        "--criu",
+        &fake,
+        "restore",
+        "--image-path",
+        &img,
+        "-b",
+        &b.path().to_string_lossy(),
+        "-d",
+        &fresh,
+    ]);
+    assert_eq!(o.code, Some(1), "{o}");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(rt.status(&id).as_deref(), Some("running"), "{o}");
+    assert!(
+        rt.list_json().as_array().map(Vec::len) == Some(1),
+        "{}",
+        rt.list_json()
+    );
+}

@@ -8,6 +8,7 @@
 
 mod args;
 mod cgroup_cmds;
+mod criu_cmds;
 mod log;
 
 use std::io::Write;
@@ -356,6 +357,11 @@ fn run(g: &Global, cmd: Command, logger: &log::Logger) -> Result<i32> {
             Ok(0)
         }
         Command::Exec(e) => exec(&root, &e, logger),
+        Command::Checkpoint(a) => {
+            criu_cmds::checkpoint(&root, g, &a)?;
+            Ok(0)
+        }
+        Command::Restore(a) => criu_cmds::restore(&root, g, &a),
         Command::Update(u) => {
             cgroup_cmds::update(&root, &u)?;
             Ok(0)
