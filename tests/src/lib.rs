@@ -369,7 +369,7 @@ impl Runtime {
 
     /// Command that creates/runs a container: the container inherits stdout/stderr files that stay
     /// readable through [`Runtime::container_stdout`].
-    fn container_cmd(&self, verb: &[&str], id: &str, b: &Bundle, extra: &[&str]) -> Out {
+    pub fn container_cmd(&self, verb: &[&str], id: &str, b: &Bundle, extra: &[&str]) -> Out {
         b.save();
         self.track(id, Some(b));
         let bundle = b.path().to_string_lossy().into_owned();

@@ -1519,3 +1519,401 @@ fn item9_exec_cgroup_puts_the_process_in_a_sub_cgroup() {
         ours[1]
     );
 }
+
+/// The fields of one logfmt line (`time="..." level=debug msg="..." k=v`), in order, or None
+/// when it is not of that shape.
+fn logfmt(line: &str) -> Option<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let mut it = line.trim_end().chars().peekable();
+    loop {
+        let key: String = std::iter::from_fn(|| it.next_if(|c| *c != '=' && *c != ' ')).collect();
+        if key.is_empty() || it.next() != Some('=') {
+            return None;
+        }
+        let mut val = String::new();
+        if it.peek() == Some(&'"') {
+            it.next();
+            loop {
+                match it.next()? {
+                    '\\' => val.push(it.next()?),
+                    '"' => break,
+                    c => val.push(c),
+                }
+            }
+        } else {
+            val = std::iter::from_fn(|| it.next_if(|c| *c != ' ')).collect();
+        }
+        out.push((key, val));
+        match it.next() {
+            None => return Some(out),
+            Some(' ') => {}
+            Some(_) => return None,
+        }
+    }
+}
+
+/// (level, msg) of every line of a --log file, or a panic naming the line that is not of
+/// runc's shape (JSON with string level, msg and an RFC 3339 time; or logfmt starting with
+/// time, level, msg).
+fn log_lines(who: &str, what: &str, text: &str, json: bool) -> Vec<(String, String)> {
+    let rfc3339 = |t: &str| {
+        t.len() >= 20
+            && t.as_bytes()[4] == b'-'
+            && t.as_bytes()[10] == b'T'
+            && (t.ends_with('Z') || t.contains('+'))
+    };
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let (time, level, msg) = if json {
+                let v: Value = serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("{who} {what}: not JSON ({e}): {l}"));
+                let s = |k: &str| {
+                    v[k].as_str()
+                        .unwrap_or_else(|| panic!("{who} {what}: no string {k:?}: {l}"))
+                        .to_string()
+                };
+                (s("time"), s("level"), s("msg"))
+            } else {
+                let f = logfmt(l).unwrap_or_else(|| panic!("{who} {what}: not logfmt: {l}"));
+                let keys: Vec<&str> = f.iter().take(3).map(|(k, _)| k.as_str()).collect();
+                assert_eq!(keys, ["time", "level", "msg"], "{who} {what}: {l}");
+                (f[0].1.clone(), f[1].1.clone(), f[2].1.clone())
+            };
+            assert!(
+                rfc3339(&time),
+                "{who} {what}: time {time:?} is not RFC 3339: {l}"
+            );
+            (level, msg)
+        })
+        .collect()
+}
+
+#[test]
+fn item19_debug_logs_each_step_in_runcs_shapes() {
+    // Each case: (name, log format, its log file's text, exit status).
+    let Some((runc, ours)) = both(|rt| {
+        let mut logs: Vec<(&str, bool, String, Option<i32>)> = Vec::new();
+        let log = |name: &str| rt.work().join(format!("{name}.log"));
+        let read = |name: &str| fs::read_to_string(log(name)).unwrap_or_default();
+        let flags = |name: &str, fmt: &str, debug: bool| -> Vec<String> {
+            let mut v = Vec::new();
+            if debug {
+                v.push("--debug".to_string());
+            }
+            let p = log(name).to_string_lossy().into_owned();
+            v.extend(["--log".into(), p, "--log-format".into(), fmt.into()]);
+            v
+        };
+        let with = |f: &[String], verb: &[&str]| -> Vec<String> {
+            f.iter()
+                .cloned()
+                .chain(verb.iter().map(|s| s.to_string()))
+                .collect()
+        };
+        let mut echo = Bundle::busybox();
+        echo.args(&["echo", "hi"]);
+        for (name, fmt, debug) in [
+            ("run-json", "json", true),
+            ("run-text", "text", true),
+            ("run-quiet", "json", false),
+        ] {
+            let v = with(&flags(name, fmt, debug), &["run"]);
+            let v: Vec<&str> = v.iter().map(String::as_str).collect();
+            let o = rt.container_cmd(&v, &unique("i19r"), &echo, &[]);
+            logs.push((name, fmt == "json", read(name), o.code));
+        }
+        let b = sleeper();
+        let id = unique("i19e");
+        rt.run_detached(&id, &b).ok();
+        for (name, fmt, debug) in [
+            ("exec-json", "json", true),
+            ("exec-text", "text", true),
+            ("exec-quiet", "text", false),
+        ] {
+            let v = with(&flags(name, fmt, debug), &["exec", &id, "echo", "hi"]);
+            let v: Vec<&str> = v.iter().map(String::as_str).collect();
+            let o = rt.cmd(&v);
+            logs.push((name, fmt == "json", read(name), o.code));
+        }
+        rt.kill(&id, "KILL");
+        rt.wait_status(&id, "stopped", T);
+        rt.delete(&id).ok();
+        // create, start, delete of another container.
+        let id = unique("i19c");
+        let v = with(&flags("create", "json", true), &["create"]);
+        let v: Vec<&str> = v.iter().map(String::as_str).collect();
+        let o = rt.container_cmd(&v, &id, &b, &[]);
+        logs.push(("create", true, read("create"), o.code));
+        for verb in ["start", "delete"] {
+            if verb == "delete" {
+                rt.kill(&id, "KILL");
+                rt.wait_status(&id, "stopped", T);
+            }
+            let v = with(&flags(verb, "json", true), &[verb, &id]);
+            let v: Vec<&str> = v.iter().map(String::as_str).collect();
+            let o = rt.cmd(&v);
+            logs.push((verb, true, read(verb), o.code));
+        }
+        logs
+    }) else {
+        return;
+    };
+    for (who, logs) in [("runc", &runc), ("ours", &ours)] {
+        for (name, json, text, code) in logs.iter() {
+            assert_eq!(*code, Some(0), "{who} {name} failed:\n{text}");
+            let lines = log_lines(who, name, text, *json);
+            let debug = lines.iter().filter(|(l, _)| l == "debug").count();
+            match *name {
+                n if n.ends_with("-quiet") => {
+                    assert_eq!(
+                        debug, 0,
+                        "{who} {name}: debug lines without --debug:\n{text}"
+                    )
+                }
+                "run-json" | "run-text" | "exec-json" | "exec-text" | "create" => assert!(
+                    debug >= 5,
+                    "{who} {name}: {debug} debug lines, want a line per step:\n{text}"
+                ),
+                // runc 1.1 logs no step of start and delete; berth logs its phases.
+                _ if who == "ours" => {
+                    assert!(debug >= 2, "{who} {name}: {debug} debug lines:\n{text}")
+                }
+                _ => {}
+            }
+        }
+    }
+    for ((name, _, _, r), (_, _, _, o)) in runc.iter().zip(&ours) {
+        assert_eq!(o, r, "{name}: exit status differs");
+    }
+}
+
+/// The message of the last error line (runc logs a deferred cleanup's complaint before the
+/// error itself), unescaped, with runs of spaces as one.
+fn last_error(o: &Out) -> String {
+    let e = o.errors();
+    let line = e
+        .lines()
+        .rev()
+        .find(|l| l.contains("level=error"))
+        .unwrap_or("");
+    let m = logfmt(line)
+        .and_then(|f| f.into_iter().find(|(k, _)| k == "msg"))
+        .map(|(_, v)| v)
+        .unwrap_or_default();
+    m.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn item5_checkpoint_and_restore_refuse_as_runc() {
+    // (case, exit status, last error message, whether the running container is still running)
+    let Some((runc, ours)) = both(|rt| {
+        let b = sleeper();
+        b.save();
+        let id = unique("i5r");
+        rt.run_detached(&id, &b).ok();
+        let cid = unique("i5c");
+        rt.create(&cid, &sleeper()).ok();
+        let img = rt.work().join("img");
+        fs::create_dir_all(img.join("dir")).unwrap();
+        fs::write(img.join("afile"), "").unwrap();
+        let img = img.to_string_lossy().into_owned();
+        // Restores get a bundle (and cgroup) of their own.
+        let rb = sleeper();
+        rb.save();
+        let bundle = rb.path().to_string_lossy().into_owned();
+        let nocriu = rt
+            .work()
+            .join("no-criu/criu")
+            .to_string_lossy()
+            .into_owned();
+        let fresh = unique("i5n");
+        rt.track(&fresh, Some(&rb));
+        let ck = |extra: &[&str]| -> Vec<String> {
+            let mut v = vec!["checkpoint", "--image-path", &img];
+            v.extend_from_slice(extra);
+            v.push(&id);
+            v.into_iter().map(String::from).collect()
+        };
+        let s = |v: &[&str]| -> Vec<String> { v.iter().map(|x| x.to_string()).collect() };
+        let cases: Vec<(&str, Vec<String>)> = vec![
+            ("checkpoint without an id", s(&["checkpoint"])),
+            ("checkpoint with two ids", s(&["checkpoint", "a", "b"])),
+            (
+                "checkpoint of an unknown container",
+                s(&["checkpoint", "--image-path", &img, "no-such-ctr"]),
+            ),
+            (
+                "checkpoint of a created container",
+                s(&["checkpoint", "--image-path", &img, &cid]),
+            ),
+            (
+                "absolute --parent-path",
+                ck(&["--pre-dump", "--parent-path", "/abs"]),
+            ),
+            (
+                "missing --parent-path",
+                ck(&["--pre-dump", "--parent-path", "nope"]),
+            ),
+            (
+                "--parent-path not a directory",
+                ck(&["--pre-dump", "--parent-path", "afile"]),
+            ),
+            (
+                "--page-server without a port",
+                ck(&["--page-server", "foo"]),
+            ),
+            (
+                "--page-server with a bad port",
+                ck(&["--page-server", "foo:bar"]),
+            ),
+            (
+                "bad --manage-cgroups-mode",
+                ck(&["--manage-cgroups-mode", "bad"]),
+            ),
+            ("--empty-ns pid", ck(&["--empty-ns", "pid"])),
+            ("--status-fd not a number", ck(&["--status-fd", "x"])),
+            ("criu missing (checkpoint)", {
+                let mut v = s(&["--criu", &nocriu]);
+                v.extend(ck(&[
+                    "--leave-running",
+                    "--parent-path",
+                    "dir",
+                    "--pre-dump",
+                ]));
+                v
+            }),
+            ("restore without an id", s(&["restore"])),
+            (
+                "restore of an existing id",
+                s(&["restore", "--image-path", &img, "-b", &bundle, &id]),
+            ),
+            (
+                "restore --empty-ns pid",
+                s(&[
+                    "restore",
+                    "--image-path",
+                    &img,
+                    "-b",
+                    &bundle,
+                    "--empty-ns",
+                    "pid",
+                    &fresh,
+                ]),
+            ),
+            (
+                "criu missing (restore)",
+                s(&[
+                    "--criu",
+                    &nocriu,
+                    "restore",
+                    "--image-path",
+                    &img,
+                    "-b",
+                    &bundle,
+                    "-d",
+                    &fresh,
+                ]),
+            ),
+        ];
+        let out: Vec<(&str, Option<i32>, String)> = cases
+            .iter()
+            .map(|(what, args)| {
+                let a: Vec<&str> = args.iter().map(String::as_str).collect();
+                let o = rt.cmd(&a);
+                // Each runtime has its own work dir.
+                let work = rt.work().to_string_lossy().into_owned();
+                (*what, o.code, last_error(&o).replace(&work, "<work>"))
+            })
+            .collect();
+        // Nothing above touched the container, and the failed restore left nothing behind.
+        let after = (rt.status(&id), rt.status(&fresh));
+        (out, after)
+    }) else {
+        return;
+    };
+    let (runc, runc_after) = runc;
+    let (ours, ours_after) = ours;
+    for ((what, rc, rm), (_, oc, om)) in runc.iter().zip(&ours) {
+        assert_eq!(
+            oc, rc,
+            "{what}: exit status differs (runc {rm:?}, ours {om:?})"
+        );
+        // Usage errors are clap's words and urfave/cli's; the rest are runc's.
+        if !rm.contains("requires exactly") && !rm.contains("invalid value") {
+            assert!(
+                !rm.is_empty() && om.contains(rm.as_str()),
+                "{what}: runc says {rm:?}, ours {om:?}"
+            );
+        }
+    }
+    assert!(ours.iter().all(|(_, c, _)| *c == Some(1)), "{ours:?}");
+    assert_eq!(ours_after, runc_after);
+    assert_eq!(ours_after, (Some("running".to_string()), None));
+}
+
+/// A stand-in criu that reports version 3.17.1 and fails every dump and restore (criu cannot dump
+/// on this kernel): the error must name criu's log file.
+#[test]
+fn item5_a_failing_criu_is_reported_with_its_log_file() {
+    let rt = Runtime::new();
+    let fake = rt.work().join("criu");
+    fs::write(
+        &fake,
+        "#!/bin/sh\ncase \"$1\" in --version) echo 'Version: 3.17.1';; *) echo failed >&2; exit 1;; esac\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+    let fake = fake.to_string_lossy().into_owned();
+    let b = sleeper();
+    let id = unique("i5f");
+    rt.run_detached(&id, &b).ok();
+    let img = rt.work().join("img").to_string_lossy().into_owned();
+    let o = rt.cmd(&["--criu", &fake, "checkpoint", "--image-path", &img, &id]);
+    assert_eq!(o.code, Some(1), "{o}");
+    o.errors_contain("criu failed")
+        .errors_contain(&format!("log file: {img}/dump.log"));
+    // The container was not touched.
+    assert_eq!(rt.status(&id).as_deref(), Some("running"));
+    let fresh = unique("i5g");
+    let rb = sleeper();
+    rb.save();
+    rt.track(&fresh, Some(&rb));
+    let o = rt.cmd(&[
+        "--criu",
+        &fake,
+        "restore",
+        "--image-path",
+        &img,
+        "-b",
+        &rb.path().to_string_lossy(),
+        "-d",
+        &fresh,
+    ]);
+    assert_eq!(o.code, Some(1), "{o}");
+    o.errors_contain(&format!("log file: {img}/restore.log"));
+    // Undone: no state, no cgroup.
+    assert_eq!(rt.status(&fresh), None);
+    // Into the running container's cgroup: undone without removing that cgroup (nor killing
+    // what runs in it).
+    let o = rt.cmd(&[
+        "--criu",
+        &fake,
+        "restore",
+        "--image-path",
+        &img,
+        "-b",
+        &b.path().to_string_lossy(),
+        "-d",
+        &fresh,
+    ]);
+    assert_eq!(o.code, Some(1), "{o}");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(rt.status(&id).as_deref(), Some("running"), "{o}");
+    assert!(
+        rt.list_json().as_array().map(Vec::len) == Some(1),
+        "{}",
+        rt.list_json()
+    );
+}

@@ -44,9 +44,9 @@ struct Low {
     /// runc's --rootless (auto, true, false); only "auto" and "false" are meaningful as root.
     #[arg(long = "rootless", id = "rootless_global")]
     rootless: Option<String>,
-    /// Path to criu: checkpoint/restore is not supported.
-    #[arg(long, global = true)]
-    criu: Option<PathBuf>,
+    /// Path to the criu binary for checkpoint and restore.
+    #[arg(long, global = true, default_value = "criu")]
+    criu: PathBuf,
     #[command(subcommand)]
     cmd: Low2,
 }
@@ -124,8 +124,123 @@ pub struct ExecArgs {
     pub ignore_paused: bool,
 }
 
+/// runc 1.1's checkpoint flags.
+#[derive(clap::Args, Debug, Clone)]
+pub struct CheckpointArgs {
+    pub id: String,
+    /// path for saving criu image files
+    #[arg(long = "image-path")]
+    pub image_path: Option<PathBuf>,
+    /// path for saving work files and logs
+    #[arg(long = "work-path")]
+    pub work_path: Option<PathBuf>,
+    /// path for previous criu image files in pre-dump
+    #[arg(long = "parent-path")]
+    pub parent_path: Option<String>,
+    /// leave the process running after checkpointing
+    #[arg(long = "leave-running")]
+    pub leave_running: bool,
+    /// allow open tcp connections
+    #[arg(long = "tcp-established")]
+    pub tcp_established: bool,
+    /// allow external unix sockets
+    #[arg(long = "ext-unix-sk")]
+    pub ext_unix_sk: bool,
+    /// allow shell jobs
+    #[arg(long = "shell-job")]
+    pub shell_job: bool,
+    /// use userfaultfd to lazily restore memory pages
+    #[arg(long = "lazy-pages")]
+    pub lazy_pages: bool,
+    /// criu writes \0 to this FD once lazy-pages is ready
+    #[arg(long = "status-fd", default_value_t = -1, allow_negative_numbers = true)]
+    pub status_fd: i32,
+    /// ADDRESS:PORT of the page server
+    #[arg(long = "page-server")]
+    pub page_server: Option<String>,
+    /// handle file locks, for safety
+    #[arg(long = "file-locks")]
+    pub file_locks: bool,
+    /// dump container's memory information only, leave the container running after this
+    #[arg(long = "pre-dump")]
+    pub pre_dump: bool,
+    /// cgroups mode: 'soft' (default), 'full' and 'strict'
+    #[arg(long = "manage-cgroups-mode")]
+    pub manage_cgroups_mode: Option<String>,
+    /// create a namespace, but don't restore its properties
+    #[arg(long = "empty-ns")]
+    pub empty_ns: Vec<String>,
+    /// enable auto deduplication of memory images
+    #[arg(long = "auto-dedup")]
+    pub auto_dedup: bool,
+}
+
+/// runc 1.1's restore flags.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RestoreArgs {
+    pub id: String,
+    /// path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// path to criu image files for restoring
+    #[arg(long = "image-path")]
+    pub image_path: Option<PathBuf>,
+    /// path for saving work files and logs
+    #[arg(long = "work-path")]
+    pub work_path: Option<PathBuf>,
+    /// allow open tcp connections
+    #[arg(long = "tcp-established")]
+    pub tcp_established: bool,
+    /// allow external unix sockets
+    #[arg(long = "ext-unix-sk")]
+    pub ext_unix_sk: bool,
+    /// allow shell jobs
+    #[arg(long = "shell-job")]
+    pub shell_job: bool,
+    /// handle file locks, for safety
+    #[arg(long = "file-locks")]
+    pub file_locks: bool,
+    /// cgroups mode: 'soft' (default), 'full' and 'strict'
+    #[arg(long = "manage-cgroups-mode")]
+    pub manage_cgroups_mode: Option<String>,
+    /// path to the root of the bundle directory
+    #[arg(short = 'b', long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// detach from the container's process
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// specify the file to write the process id to
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// disable the use of the subreaper used to reap reparented processes
+    #[arg(long = "no-subreaper")]
+    pub no_subreaper: bool,
+    /// do not use pivot root to jail process inside rootfs (criu restores the mounts: no effect)
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    /// create a namespace, but don't restore its properties
+    #[arg(long = "empty-ns")]
+    pub empty_ns: Vec<String>,
+    /// enable auto deduplication of memory images
+    #[arg(long = "auto-dedup")]
+    pub auto_dedup: bool,
+    /// use userfaultfd to lazily restore memory pages
+    #[arg(long = "lazy-pages")]
+    pub lazy_pages: bool,
+    /// Specify an LSM profile to be used during restore in the form of TYPE:NAME.
+    #[arg(long = "lsm-profile")]
+    pub lsm_profile: Option<String>,
+    /// Specify an LSM mount context to be used during restore.
+    #[arg(long = "lsm-mount-context")]
+    pub lsm_mount_context: Option<String>,
+}
+
 #[derive(Subcommand, Debug)]
 enum Low2 {
+    /// checkpoint a running container
+    Checkpoint(CheckpointArgs),
+    /// restore a container from a previous checkpoint
+    Restore(RestoreArgs),
     /// Create a container (parked before exec until `start`).
     Create(CreateArgs),
     /// Create and start a container.
@@ -215,11 +330,14 @@ pub struct Global {
     pub json: bool,
     pub debug: bool,
     pub systemd_cgroup: bool,
+    pub criu: PathBuf,
 }
 
 /// A command with its options resolved.
 #[derive(Debug)]
 pub enum Command {
+    Checkpoint(CheckpointArgs),
+    Restore(RestoreArgs),
     Create(CreateArgs),
     Run(CreateArgs, bool, bool),
     Start {
@@ -271,6 +389,8 @@ impl Command {
     /// runc's name of the command, for log lines.
     pub fn name(&self) -> &'static str {
         match self {
+            Command::Checkpoint(_) => "checkpoint",
+            Command::Restore(_) => "restore",
             Command::Create(_) => "create",
             Command::Run(..) => "run",
             Command::Start { .. } => "start",
@@ -317,6 +437,7 @@ pub fn parse() -> (Global, Command) {
                         json: false,
                         debug: false,
                         systemd_cgroup: false,
+                        criu: "criu".into(),
                     };
                     crate::log::Logger::new(&g).error(&format!("No help topic for '{name}'"));
                     std::process::exit(code);
@@ -365,13 +486,8 @@ fn resolve(low: Low) -> (Global, Command) {
         json,
         debug: low.debug,
         systemd_cgroup: low.systemd_cgroup,
+        criu: low.criu,
     };
-    if low.criu.is_some() {
-        fail(
-            &g,
-            "--criu is not supported: berth-runtime has no checkpoint/restore",
-        );
-    }
     if let Some(r) = &low.rootless {
         if r == "true" {
             fail(
@@ -387,6 +503,8 @@ fn resolve(low: Low) -> (Global, Command) {
         }
     }
     let cmd = match low.cmd {
+        Low2::Checkpoint(c) => Command::Checkpoint(c),
+        Low2::Restore(r) => Command::Restore(r),
         Low2::Create(c) => Command::Create(c),
         Low2::Run { c, detach, keep } => Command::Run(c, detach, keep),
         Low2::Start { id } => Command::Start { id },
@@ -450,6 +568,7 @@ fn parse_plain_from(args: &[String]) -> Option<(Global, Command)> {
         json: false,
         debug: false,
         systemd_cgroup: false,
+        criu: "criu".into(),
     };
     let mut c = CreateArgs {
         id: String::new(),

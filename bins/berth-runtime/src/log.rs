@@ -6,14 +6,15 @@ use std::io::Write;
 
 use crate::args::Global;
 
+#[derive(Clone)]
 pub struct Logger {
-    file: Option<std::fs::File>,
+    file: Option<std::sync::Arc<std::fs::File>>,
     json: bool,
     debug: bool,
 }
 
-fn now() -> String {
-    humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
+fn stamp(t: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_nanos(t).to_string()
 }
 
 impl Logger {
@@ -25,6 +26,7 @@ impl Logger {
                 .open(p)
                 .map_err(|e| eprintln!("open log file {}: {e}", p.display()))
                 .ok()
+                .map(std::sync::Arc::new)
         });
         Logger {
             file,
@@ -33,13 +35,13 @@ impl Logger {
         }
     }
 
-    fn line(&self, level: &str, msg: &str) -> String {
+    fn line(&self, level: &str, msg: &str, t: std::time::SystemTime) -> String {
         if self.json {
-            serde_json::json!({"level": level, "msg": msg, "time": now()}).to_string() + "\n"
+            serde_json::json!({"level": level, "msg": msg, "time": stamp(t)}).to_string() + "\n"
         } else {
             format!(
                 "time=\"{}\" level={level} msg={}\n",
-                now(),
+                stamp(t),
                 serde_json::to_string(msg).unwrap_or_default()
             )
         }
@@ -55,8 +57,13 @@ impl Logger {
 
     /// Only with --debug.
     pub fn debug(&self, msg: &str) {
+        self.debug_at(msg, std::time::SystemTime::now());
+    }
+
+    /// A debug line for something that happened at `t` (a step said late).
+    pub fn debug_at(&self, msg: &str, t: std::time::SystemTime) {
         if self.debug {
-            self.write("debug", msg);
+            self.write_at("debug", msg, t);
         }
     }
 
@@ -65,7 +72,11 @@ impl Logger {
     }
 
     fn write(&self, level: &str, msg: &str) {
-        let l = self.line(level, msg);
+        self.write_at(level, msg, std::time::SystemTime::now());
+    }
+
+    fn write_at(&self, level: &str, msg: &str, t: std::time::SystemTime) {
+        let l = self.line(level, msg, t);
         match &self.file {
             Some(f) => {
                 let mut f: &std::fs::File = f;

@@ -8,6 +8,7 @@
 
 mod args;
 mod cgroup_cmds;
+mod criu_cmds;
 mod log;
 
 use std::io::Write;
@@ -74,6 +75,21 @@ fn main() {
         let _ = berth_sys::process::close_from(3 + n as i32);
     }
     let logger = log::Logger::new(&global);
+    if timing::enabled() {
+        // Each step as a debug line as it happens, stamped with the wall
+        // time of its monotonic mark (runc logs its steps likewise).
+        // One offset between the clocks, so that the stamps keep the marks' order.
+        let l = logger.clone();
+        let (wall0, mono0) = (std::time::SystemTime::now(), timing::now_ns());
+        timing::set_sink(Box::new(move |step, t_ns| {
+            let t = if t_ns >= mono0 {
+                wall0 + std::time::Duration::from_nanos(t_ns - mono0)
+            } else {
+                wall0 - std::time::Duration::from_nanos(mono0 - t_ns)
+            };
+            l.debug_at(&format!("{what}: {step}"), t);
+        }));
+    }
     let code = match run(&global, cmd, &logger) {
         Ok(code) => code,
         // runc: a failing exec exits 255 ("exec failed: ..."), a status
@@ -341,6 +357,11 @@ fn run(g: &Global, cmd: Command, logger: &log::Logger) -> Result<i32> {
             Ok(0)
         }
         Command::Exec(e) => exec(&root, &e, logger),
+        Command::Checkpoint(a) => {
+            criu_cmds::checkpoint(&root, g, &a)?;
+            Ok(0)
+        }
+        Command::Restore(a) => criu_cmds::restore(&root, g, &a),
         Command::Update(u) => {
             cgroup_cmds::update(&root, &u)?;
             Ok(0)
@@ -696,5 +717,6 @@ fn exec(root: &Root, a: &args::ExecArgs, logger: &log::Logger) -> Result<i32> {
     };
     let code = ex::wait_foreground(pid, pty)?;
     timing::mark("process ran");
+    timing::note(|| format!("process {pid} exited: status {code}"));
     Ok(code)
 }

@@ -150,6 +150,12 @@ impl Container {
                 ))
             }
         }
+        timing::note(|| {
+            format!(
+                "[9] releasing init {} through the exec fifo",
+                self.state.pid
+            )
+        });
         release_init(&self.dir, &self.state)?;
         timing::mark("[9] release, startContainer hooks, exec");
         self.state.phase = Phase::Started;
@@ -161,6 +167,7 @@ impl Container {
 
     /// `run`: release init over the sync socket (no exec fifo was made).
     pub fn start_run(&mut self, sync: &crate::sync::ParentSync) -> Result<Vec<String>> {
+        timing::note(|| format!("[9] releasing init {} over the sync socket", self.state.pid));
         sync.start()?;
         timing::mark("[9] release");
         self.state.phase = Phase::Started;
@@ -405,6 +412,7 @@ pub fn run_foreground(
     let code = attend(pid, &sigfd, pty.as_ref());
     let code = code?;
     timing::mark("container process ran");
+    timing::note(|| format!("process {pid} exited: status {code}"));
     c.dir.relock()?;
     // runc deletes a foreground container when it exits (destroy kills
     // whatever is left in the cgroup).

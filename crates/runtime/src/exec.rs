@@ -144,6 +144,16 @@ pub fn exec(c: &Container, mut cfg: Config, mut opts: ExecOpts) -> Result<(i32, 
     cgroup_dirs.sort();
     cgroup_dirs.dedup();
     timing::mark("namespaces, cgroups of init");
+    timing::note(|| {
+        let names: Vec<String> = joins
+            .iter()
+            .map(|(k, _)| format!("{k:?}").to_lowercase())
+            .collect();
+        format!(
+            "joining namespaces [{}] of init {init_pid}",
+            names.join(" ")
+        )
+    });
 
     let (p_end, c_end) = rustix::net::socketpair(
         rustix::net::AddressFamily::UNIX,
@@ -172,6 +182,7 @@ pub fn exec(c: &Container, mut cfg: Config, mut opts: ExecOpts) -> Result<(i32, 
     drop(c_end);
     drop(console);
     timing::mark("fork");
+    timing::note(|| format!("forked {c_pid}: it joins the namespaces and forks the process"));
     let kill_c = |pid: i32| {
         if let Some(p) = rustix::process::Pid::from_raw(pid) {
             let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
@@ -222,6 +233,7 @@ pub fn exec(c: &Container, mut cfg: Config, mut opts: ExecOpts) -> Result<(i32, 
         rustix::process::WaitOptions::empty(),
     );
     timing::mark("[E1]/[E2] setns, fork");
+    timing::note(|| format!("[E2] process {x_pid} forked in the container, {c_pid} exited"));
     let fail = |e: Error| -> Error {
         if let Some(p) = rustix::process::Pid::from_raw(x_pid) {
             let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
@@ -244,6 +256,12 @@ pub fn exec(c: &Container, mut cfg: Config, mut opts: ExecOpts) -> Result<(i32, 
         }
     }
     timing::mark("[E3] user, caps, seccomp, exec");
+    timing::note(|| {
+        format!(
+            "[E3] process {x_pid} executed {:?}",
+            cfg.process.args.first().map(String::as_str).unwrap_or("")
+        )
+    });
     if let Some(p) = &opts.pid_file {
         state::write_pid_file(p, x_pid).map_err(fail)?;
     }

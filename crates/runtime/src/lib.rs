@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod container;
+pub mod criu;
 pub mod exec;
 pub mod features;
 pub mod hooks;

@@ -247,6 +247,14 @@ pub fn create_loaded(
         }
         Fork::Parent(pid) => pid,
     };
+    timing::note(|| match direct_flags {
+        Some(f) => format!(
+            "cloned init {c_pid} in its new namespaces (flags {f:#x}): no intermediate process"
+        ),
+        None => format!(
+            "cloned intermediate process {c_pid}: it enters or makes the namespaces and forks init"
+        ),
+    });
     drop(child);
     drop(ctx);
 
@@ -358,6 +366,7 @@ fn drive_parent<'a>(
         cgroup.apply(&res)?;
     }
     timing::mark("cgroup placement, resources");
+    timing::note(|| format!("[1] {c_pid} is in the container's cgroups: go"));
     sync.go()?; // [1]
     if config.has_new(NS::User) {
         sync.wait_userns_ready()?; // [2]
@@ -380,6 +389,9 @@ fn drive_parent<'a>(
             }
         }
         timing::mark("[4] init pid");
+        timing::note(|| {
+            format!("[4] init pid {pid} forwarded by intermediate process {c_pid}, which exited")
+        });
         pid
     };
     undo.init_pid = pid;
@@ -400,6 +412,11 @@ fn drive_parent<'a>(
 
     // runtime-tools (and crun) expect "created" here.
     let hook_state = hooks::state_json(config, &st.id, "created", pid);
+    timing::note(|| {
+        format!(
+            "[5] init {pid}: set up the container (mounts, devices, pivot_root, console, masks)"
+        )
+    });
     sync.setup(hook_state.clone())?; // [5]
     if hooks::has_runtime_hooks(&config.hooks) {
         sync.wait_runtime_hooks()?; // [6]
@@ -410,6 +427,9 @@ fn drive_parent<'a>(
     }
     let init_phases = sync.wait_ready()?; // [8]
     timing::mark("[5]-[8] init setup");
+    timing::note(|| {
+        format!("[8] init {pid} is ready, waiting to be started; its own steps follow")
+    });
     timing::merge("init:", init_phases);
     st.phase = Phase::Created;
     if !run {
