@@ -23,6 +23,7 @@ pub mod inventory;
 pub mod layout;
 pub mod list;
 pub mod logfile;
+pub mod logs;
 pub mod lookup;
 pub mod namespaces;
 pub mod net;

@@ -5,9 +5,9 @@
 use super::{parse_tail, parse_time, resolve, stdout_closed};
 use anyhow::Result;
 use berth_engine::layout::Layout;
-use berth_engine::logfile::{self, LogEntry};
+use berth_engine::logfile::LogEntry;
 use std::io::Write;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 #[derive(clap::Args)]
 pub struct LogsArgs {
@@ -68,48 +68,20 @@ fn emit(entries: &[LogEntry], timestamps: bool) -> Result<bool> {
 pub fn run(layout: &Layout, a: LogsArgs) -> Result<()> {
     let _ = a.details;
     let id = resolve(layout, &a.container)?;
-    if layout.load_config(&id)?.options.log.driver == berth_engine::options::LogDriver::None {
-        anyhow::bail!("configured logging driver does not support reading");
-    }
     let now = SystemTime::now();
-    let since = a.since.as_deref().map(|s| parse_time(s, now)).transpose()?;
-    let until = a.until.as_deref().map(|s| parse_time(s, now)).transpose()?;
-    let tail = parse_tail(&a.tail)?;
-    let path = layout.log_path(&id);
-    if !a.follow {
-        let v = logfile::read(&path, since, until, tail)?;
-        emit(&v, a.timestamps)?;
-        return Ok(());
-    }
-    let (v, mut fol) = logfile::read_then_follow(&path, since, until, tail)?;
-    if !emit(&v, a.timestamps)? {
-        return Ok(());
-    }
-    let keep = |e: &LogEntry| {
-        let t = berth_engine::record::parse_rfc3339(&e.time);
-        let after = match since {
-            Some(s) => t.is_some_and(|t| t >= s),
-            None => true,
-        };
-        let before = match until {
-            Some(u) => t.is_some_and(|t| t < u),
-            None => true,
-        };
-        after && before
+    let o = berth_engine::logs::LogsOptions {
+        since: a.since.as_deref().map(|s| parse_time(s, now)).transpose()?,
+        until: a.until.as_deref().map(|s| parse_time(s, now)).transpose()?,
+        tail: parse_tail(&a.tail)?,
+        follow: a.follow,
     };
-    loop {
-        // Check first, then read: lines written before the exit are all read below.
-        let running = berth_engine::status::peek(layout, &id)
-            .map(|s| berth_engine::status::is_running(&s))
-            .unwrap_or(false);
-        let past_until = until.is_some_and(|u| SystemTime::now() >= u);
-        let v: Vec<LogEntry> = fol.poll()?.into_iter().filter(|e| keep(e)).collect();
-        if !emit(&v, a.timestamps)? {
-            return Ok(());
+    let mut failed = None;
+    berth_engine::logs::read(layout, &id, &o, &mut |v| match emit(v, a.timestamps) {
+        Ok(more) => Ok(more),
+        Err(e) => {
+            failed = Some(e);
+            Ok(false)
         }
-        if !running || past_until {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    })?;
+    failed.map_or(Ok(()), Err)
 }
