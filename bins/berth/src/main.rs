@@ -2,6 +2,7 @@
 //! berth: the engine CLI (images, containers, volumes). Flags and output follow docker's.
 
 use anyhow::{anyhow, bail, Context, Result};
+use berth_engine::images::Removed;
 use berth_image::archive::{self, Format};
 use berth_image::distribution::{self, short, Progress};
 use berth_image::store::{Store, DEFAULT_ROOT};
@@ -796,74 +797,25 @@ pub fn human(n: u64) -> String {
     }
 }
 
-fn gc(ctx: &Ctx) -> Result<berth_image::store::GcReport> {
-    let l = ctx.store.lock_exclusive()?;
-    Ok(ctx.store.gc(&l)?)
-}
-
-/// Containers whose creation was cut short hold image leases: sweep them before deciding
-/// that an image is in use.
-fn sweep_containers(ctx: &Ctx) {
-    if let Ok(l) = berth_engine::layout::Layout::open(ctx.store.root()) {
-        let _ = berth_engine::inventory::sweep(&l, &ctx.store);
-    }
-}
-
 fn rmi(ctx: &Ctx, a: RmArgs) -> Result<()> {
-    sweep_containers(ctx);
     let mut failed = Vec::new();
     for what in &a.images {
-        let res = (|| -> Result<Vec<String>> {
-            let in_use = ctx.store.images_in_use()?;
-            let mut lines = Vec::new();
-            ctx.store.update_records(|recs| {
-                let rec = ctx.store.resolve(recs, what)?;
-                let tags = recs.tags_of(&rec.manifest);
-                // A name removes that tag; an ID removes the image (all tags with --force).
-                let by_name = Reference::parse(what)
-                    .ok()
-                    .map(|r| r.to_string())
-                    .filter(|t| recs.tags.contains_key(t));
-                let removing: Vec<String> = match by_name {
-                    Some(t) => vec![t],
-                    None if tags.len() > 1 && !a.force => {
-                        return Err(berth_image::Error::MultipleTags(what.clone()));
-                    }
-                    None => tags.clone(),
-                };
-                let last = removing.len() == tags.len();
-                if last {
-                    if let Some(c) = in_use.get(&rec.manifest) {
-                        if !a.force {
-                            return Err(berth_image::Error::InUse {
-                                image: what.clone(),
-                                containers: c.join(", "),
-                            });
-                        }
+        match berth_engine::images::remove(&ctx.store, what, a.force) {
+            Ok(done) => {
+                for d in done {
+                    match d {
+                        Removed::Untagged(t) => println!("Untagged: {t}"),
+                        Removed::Deleted(id) => println!("Deleted: {id}"),
                     }
                 }
-                for t in &removing {
-                    recs.tags.remove(t);
-                    let (repo, tag) = display_name(t);
-                    lines.push(format!("Untagged: {repo}:{tag}"));
-                }
-                if last {
-                    recs.images.remove(&rec.manifest);
-                    lines.push(format!("Deleted: {}", rec.config));
-                }
-                Ok(())
-            })?;
-            Ok(lines)
-        })();
-        match res {
-            Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
+            }
             Err(e) => {
-                eprintln!("Error: {e:#}");
+                print_error(&e.into());
                 failed.push(what.clone());
             }
         }
     }
-    gc(ctx)?;
+    berth_engine::images::gc(&ctx.store)?;
     if !failed.is_empty() {
         bail!("could not remove {}", failed.join(", "));
     }
@@ -882,45 +834,19 @@ pub fn prune_images(g: &Globals, all: bool) -> Result<()> {
 
 fn prune(ctx: &Ctx, a: PruneArgs) -> Result<()> {
     let _ = a.force;
-    sweep_containers(ctx);
-    let in_use = ctx.store.images_in_use()?;
-    let removed = ctx.store.update_records(|recs| {
-        let mut removed = Vec::new();
-        let ids: Vec<String> = recs.images.keys().cloned().collect();
-        for m in ids {
-            let tagged = !recs.tags_of(&m).is_empty();
-            if in_use.contains_key(&m) || (tagged && !a.all) {
-                continue;
-            }
-            for t in recs.tags_of(&m) {
-                recs.tags.remove(&t);
-            }
-            if let Some(r) = recs.images.remove(&m) {
-                removed.push(r.config);
-            }
-        }
-        Ok(removed)
-    })?;
-    let rep = gc(ctx)?;
+    let (removed, bytes) = berth_engine::images::prune(&ctx.store, a.all)?;
     if !removed.is_empty() {
         println!("Deleted Images:");
         for r in &removed {
             println!("deleted: {r}");
         }
     }
-    println!("Total reclaimed space: {}", human(rep.bytes));
+    println!("Total reclaimed space: {}", human(bytes));
     Ok(())
 }
 
 fn tag(ctx: &Ctx, a: TagArgs) -> Result<()> {
-    let target = Reference::parse(&a.target)?;
-    if target.digest.is_some() {
-        bail!("tag {:?}: a tag cannot contain a digest", a.target);
-    }
-    let recs = ctx.store.records()?;
-    let rec = ctx.store.resolve(&recs, &a.source)?;
-    ctx.store.add_image(rec, Some(&target.to_string()))?;
-    Ok(())
+    Ok(berth_engine::images::tag(&ctx.store, &a.source, &a.target)?)
 }
 
 fn inspect(ctx: &Ctx, a: InspectArgs) -> Result<()> {

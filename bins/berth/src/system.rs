@@ -21,6 +21,8 @@ pub enum Cmd {
     Df(DfArgs),
     /// Display system-wide information
     Info(FormatArgs),
+    /// Serve the Docker Engine API on a unix socket (the same as `berth serve`)
+    Service(ServeArgs),
 }
 
 /// `info` and `version` at the top level, as docker has them.
@@ -30,6 +32,50 @@ pub enum TopCmd {
     Info(FormatArgs),
     /// Show the Berth version information
     Version(FormatArgs),
+    /// Serve the Docker Engine API (v1.41) on a unix socket, for the docker CLI,
+    /// docker-compose and the Docker SDKs; containers outlive the server
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// The socket to listen on (unix:///PATH)
+    #[arg(
+        short = 'H',
+        long = "host",
+        default_value = "unix:///run/berth/berth.sock"
+    )]
+    host: String,
+    /// A group whose members may use the socket (mode 0660; else root only, 0600)
+    #[arg(long)]
+    group: Option<String>,
+    /// Exit after this many seconds without a request (0: never)
+    #[arg(short = 't', long = "timeout", default_value_t = 0)]
+    timeout: u64,
+}
+
+/// `berth serve`: runs the API server until SIGINT/SIGTERM or `--timeout` of quiet.
+fn serve(g: &Globals, a: ServeArgs) -> Result<()> {
+    let socket = berth_api::socket_of(&a.host)?;
+    let o = berth_api::ServeOptions {
+        socket,
+        group: a.group,
+        idle: (a.timeout > 0).then(|| std::time::Duration::from_secs(a.timeout)),
+        root: g.root.clone(),
+        client_opts: g.client_opts.clone(),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow!("tokio runtime: {e}"))?;
+    rt.block_on(berth_api::serve(o, |p| {
+        eprintln!(
+            "berth serve: API v{} listening on unix://{}",
+            berth_api::API_VERSION,
+            p.display()
+        )
+    }))?;
+    Ok(())
 }
 
 #[derive(clap::Args)]
@@ -68,6 +114,7 @@ pub fn dispatch(g: &Globals, c: Cmd) -> i32 {
         Err(x) => return report(Err(x)),
     };
     match c {
+        Cmd::Service(a) => report(serve(g, a)),
         Cmd::Boot => boot_all(&e),
         Cmd::Prune(a) => report(prune(g, &e, a)),
         Cmd::Df(a) => report(df(&e, a)),
@@ -77,6 +124,7 @@ pub fn dispatch(g: &Globals, c: Cmd) -> i32 {
 
 pub fn dispatch_top(g: &Globals, c: TopCmd) -> i32 {
     match c {
+        TopCmd::Serve(a) => report(serve(g, a)),
         // version needs no storage root.
         TopCmd::Version(a) => report(version(a)),
         TopCmd::Info(a) => match open(g) {

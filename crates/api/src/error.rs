@@ -78,7 +78,9 @@ pub fn chain(e: &dyn std::error::Error) -> String {
 impl From<berth_image::Error> for ApiError {
     fn from(e: berth_image::Error) -> ApiError {
         match e {
-            berth_image::Error::NoSuchImage(r) => ApiError::not_found(format!("No such image: {r}")),
+            berth_image::Error::NoSuchImage(r) => {
+                ApiError::not_found(format!("No such image: {r}"))
+            }
             e => ApiError::internal(chain(&e)),
         }
     }

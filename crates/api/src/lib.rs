@@ -9,8 +9,11 @@
 //! (SIGINT/SIGTERM, or `--timeout` seconds without a request) that stops accepting and
 //! lets requests in flight finish.
 #![forbid(unsafe_code)]
+// serde_json::json! of a whole create request nests deeper than the default.
+#![recursion_limit = "256"]
 
 mod containers;
+mod create;
 mod error;
 mod images;
 mod system;
@@ -164,8 +167,8 @@ fn gid_of(g: &str) -> Result<u32, Error> {
     if let Ok(n) = g.parse() {
         return Ok(n);
     }
-    let text = std::fs::read_to_string("/etc/group")
-        .map_err(|e| Error::Io("/etc/group".into(), e))?;
+    let text =
+        std::fs::read_to_string("/etc/group").map_err(|e| Error::Io("/etc/group".into(), e))?;
     text.lines()
         .filter_map(|l| {
             let mut f = l.split(':');
@@ -208,10 +211,12 @@ async fn strip_version(mut req: Request) -> Result<Request, Response> {
         None => tail.to_string(),
     };
     let mut parts = req.uri().clone().into_parts();
-    parts.path_and_query = Some(pq.parse().map_err(|_| {
-        ApiError::bad(format!("bad request path {pq:?}")).into_response()
-    })?);
-    *req.uri_mut() = Uri::from_parts(parts).map_err(|_| ApiError::bad("bad uri").into_response())?;
+    parts.path_and_query = Some(
+        pq.parse()
+            .map_err(|_| ApiError::bad(format!("bad request path {pq:?}")).into_response())?,
+    );
+    *req.uri_mut() =
+        Uri::from_parts(parts).map_err(|_| ApiError::bad("bad uri").into_response())?;
     Ok(req)
 }
 
@@ -256,7 +261,10 @@ impl Activity {
         // A streamed body (logs -f, a pull's progress) counts until it ends.
         let guard = InFlight(self.clone());
         let body = std::mem::take(r.body_mut());
-        *r.body_mut() = axum::body::Body::new(Tracked { body, _guard: guard });
+        *r.body_mut() = axum::body::Body::new(Tracked {
+            body,
+            _guard: guard,
+        });
         let h = r.headers_mut();
         h.insert("Api-Version", HeaderValue::from_static(API_VERSION));
         h.insert("Server", HeaderValue::from_static("Berth (linux)"));
@@ -285,14 +293,13 @@ impl axum::body::HttpBody for Tracked {
     fn poll_frame(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<axum::http::response::Frame<Self::Data>, Self::Error>>>
-    {
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
         std::pin::Pin::new(&mut self.body).poll_frame(cx)
     }
     fn is_end_stream(&self) -> bool {
         self.body.is_end_stream()
     }
-    fn size_hint(&self) -> axum::body::SizeHint {
+    fn size_hint(&self) -> http_body::SizeHint {
         self.body.size_hint()
     }
 }
@@ -340,9 +347,15 @@ mod tests {
 
     #[test]
     fn hosts_and_versions() {
-        assert_eq!(socket_of("unix:///run/b.sock").unwrap(), PathBuf::from("/run/b.sock"));
+        assert_eq!(
+            socket_of("unix:///run/b.sock").unwrap(),
+            PathBuf::from("/run/b.sock")
+        );
         assert_eq!(socket_of("/x.sock").unwrap(), PathBuf::from("/x.sock"));
-        assert!(socket_of("tcp://0.0.0.0:2375").unwrap_err().to_string().contains("tcp"));
+        assert!(socket_of("tcp://0.0.0.0:2375")
+            .unwrap_err()
+            .to_string()
+            .contains("tcp"));
         assert!(socket_of("unix://rel.sock").is_err());
         assert_eq!(parse_version("1.41"), Some((1, 41)));
         assert_eq!(parse_version("x"), None);

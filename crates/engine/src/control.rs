@@ -540,3 +540,33 @@ pub fn update(layout: &Layout, id: &str, u: &UpdateOptions) -> Result<Vec<String
     let _ = crate::events::emit(layout, "container", "update", id, crate::create::attrs(&c));
     Ok(warnings)
 }
+
+/// Renames container `id` to `new` (a leading `/` dropped, docker's name rule). The new
+/// name is linked first, so the container always has one; then the record; then the old
+/// link goes.
+pub fn rename(layout: &Layout, id: &str, new: &str) -> Result<()> {
+    use crate::create;
+    let new = new.strip_prefix('/').unwrap_or(new).to_string();
+    create::check_name(&new)?;
+    let lock = layout.lock(id)?;
+    let mut c = layout.load_config(id)?;
+    let old = c.name.clone();
+    if old == new {
+        return Err(Error::Invalid(
+            "Renaming a container with the same name as its current name".into(),
+        ));
+    }
+    create::link_name(layout, &new, id)?;
+    c.name = new.clone();
+    c.options.name = Some(new.clone());
+    if let Err(x) = layout.save_config(&c, &lock) {
+        create::unlink_name(layout, &new, id);
+        return Err(x);
+    }
+    create::unlink_name(layout, &old, id);
+    drop(lock);
+    let mut at = create::attrs(&c);
+    at.insert("oldName".into(), format!("/{old}"));
+    let _ = crate::events::emit(layout, "container", "rename", id, at);
+    Ok(())
+}

@@ -327,6 +327,112 @@ pub fn inspect(store: &Store, what: &str) -> Result<Value> {
     }))
 }
 
+/// What removing an image did, in docker's order (`Untagged: repo:tag`, `Deleted: id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removed {
+    Untagged(String),
+    Deleted(String),
+}
+
+/// Containers whose creation was cut short hold image leases: swept before deciding that
+/// an image is in use.
+fn sweep_containers(store: &Store) {
+    if let Ok(l) = crate::layout::Layout::open(store.root()) {
+        let _ = crate::inventory::sweep(&l, store);
+    }
+}
+
+/// `rmi WHAT`: a name removes that tag; an ID removes the image (all its tags with
+/// `force`, else refused when it has several). The last tag of an image a container uses
+/// is refused without `force`. Blobs and layers go at the next [`gc`].
+pub fn remove(store: &Store, what: &str, force: bool) -> Result<Vec<Removed>> {
+    sweep_containers(store);
+    let in_use = store.images_in_use()?;
+    let mut done = Vec::new();
+    store.update_records(|recs| {
+        let rec = store.resolve(recs, what)?;
+        let tags = recs.tags_of(&rec.manifest);
+        let by_name = Reference::parse(what)
+            .ok()
+            .map(|r| r.to_string())
+            .filter(|t| recs.tags.contains_key(t));
+        let removing: Vec<String> = match by_name {
+            Some(t) => vec![t],
+            None if tags.len() > 1 && !force => {
+                return Err(berth_image::Error::MultipleTags(what.to_string()));
+            }
+            None => tags.clone(),
+        };
+        let last = removing.len() == tags.len();
+        if last && !force {
+            if let Some(c) = in_use.get(&rec.manifest) {
+                return Err(berth_image::Error::InUse {
+                    image: what.to_string(),
+                    containers: c.join(", "),
+                });
+            }
+        }
+        for t in &removing {
+            recs.tags.remove(t);
+            let r = Reference::parse(t).expect("stored references parse");
+            let tag = r.tag.clone().unwrap_or_else(|| "<none>".into());
+            done.push(Removed::Untagged(format!("{}:{tag}", familiar_name(&r))));
+        }
+        if last {
+            recs.images.remove(&rec.manifest);
+            done.push(Removed::Deleted(rec.config.clone()));
+        }
+        Ok(())
+    })?;
+    Ok(done)
+}
+
+/// Frees the blobs and layers no image holds.
+pub fn gc(store: &Store) -> Result<berth_image::store::GcReport> {
+    let l = store.lock_exclusive()?;
+    Ok(store.gc(&l)?)
+}
+
+/// `image prune`: dangling images, or with `all` every image no container uses; the
+/// removed images' ids and the bytes freed.
+pub fn prune(store: &Store, all: bool) -> Result<(Vec<String>, u64)> {
+    sweep_containers(store);
+    let in_use = store.images_in_use()?;
+    let removed = store.update_records(|recs| {
+        let mut removed = Vec::new();
+        let ids: Vec<String> = recs.images.keys().cloned().collect();
+        for m in ids {
+            let tagged = !recs.tags_of(&m).is_empty();
+            if in_use.contains_key(&m) || (tagged && !all) {
+                continue;
+            }
+            for t in recs.tags_of(&m) {
+                recs.tags.remove(&t);
+            }
+            if let Some(r) = recs.images.remove(&m) {
+                removed.push(r.config);
+            }
+        }
+        Ok(removed)
+    })?;
+    let rep = gc(store)?;
+    Ok((removed, rep.bytes))
+}
+
+/// `tag SOURCE TARGET`.
+pub fn tag(store: &Store, source: &str, target: &str) -> Result<()> {
+    let t = Reference::parse(target).map_err(berth_image::Error::from)?;
+    if t.digest.is_some() {
+        return Err(Error::Invalid(format!(
+            "tag {target:?}: a tag cannot contain a digest"
+        )));
+    }
+    let recs = store.records()?;
+    let rec = store.resolve(&recs, source)?;
+    store.add_image(rec, Some(&t.to_string()))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -659,32 +659,7 @@ pub fn wait(e: &Eng, a: RefsArgs) -> i32 {
 
 pub fn rename(e: &Eng, a: RenameArgs) -> Result<()> {
     let id = resolve(e, &a.container)?;
-    let new = a
-        .new_name
-        .strip_prefix('/')
-        .unwrap_or(&a.new_name)
-        .to_string();
-    create::check_name(&new)?;
-    let lock = e.layout.lock(&id)?;
-    let mut c = e.layout.load_config(&id)?;
-    let old = c.name.clone();
-    if old == new {
-        bail!("Renaming a container with the same name as its current name");
-    }
-    // New link first, so the container always has a name; then the record; then the old link.
-    create::link_name(&e.layout, &new, &id).map_err(|x| engine_err(e, x))?;
-    c.name = new.clone();
-    c.options.name = Some(new.clone());
-    if let Err(x) = e.layout.save_config(&c, &lock) {
-        create::unlink_name(&e.layout, &new, &id);
-        return Err(x.into());
-    }
-    create::unlink_name(&e.layout, &old, &id);
-    drop(lock);
-    let mut at = create::attrs(&c);
-    at.insert("oldName".into(), format!("/{old}"));
-    let _ = berth_engine::events::emit(&e.layout, "container", "rename", &id, at);
-    Ok(())
+    berth_engine::control::rename(&e.layout, &id, &a.new_name).map_err(|x| engine_err(e, x))
 }
 
 pub fn prune(e: &Eng, a: PruneArgs) -> Result<()> {

@@ -1,0 +1,576 @@
+//! `/containers/...`: list, create, inspect, start, stop, restart, kill, wait, remove,
+//! pause, unpause, rename and logs, each one engine call (the CLI's).
+
+use crate::create;
+use crate::error::chain;
+use crate::{blocking, ApiError, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State as S};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use berth_engine::list::{ListOptions, Listed};
+use berth_engine::logfile::LogEntry;
+use berth_engine::run::{self, PullPolicy};
+use berth_engine::{control, lookup, status};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+pub fn routes() -> Router<State> {
+    Router::new()
+        .route("/containers/json", get(list))
+        .route("/containers/create", post(create_container))
+        .route("/containers/{id}/json", get(inspect))
+        .route("/containers/{id}/start", post(start))
+        .route("/containers/{id}/stop", post(stop))
+        .route("/containers/{id}/restart", post(restart))
+        .route("/containers/{id}/kill", post(kill))
+        .route("/containers/{id}/wait", post(wait))
+        .route("/containers/{id}/pause", post(pause))
+        .route("/containers/{id}/unpause", post(unpause))
+        .route("/containers/{id}/rename", post(rename))
+        .route("/containers/{id}/logs", get(logs))
+        .route("/containers/{id}", delete(remove))
+}
+
+/// A query flag as docker's clients send it: `1`, `true`, `True`; absent is false.
+fn flag(v: &Option<String>) -> bool {
+    matches!(v.as_deref(), Some("1" | "true" | "True" | "TRUE"))
+}
+
+/// `filters={"status":["running"],"label":["a=b"]}` as the engine's `key=value` list.
+fn filters(f: &Option<String>) -> Result<Vec<String>, ApiError> {
+    let Some(f) = f.as_deref().filter(|f| !f.is_empty()) else {
+        return Ok(vec![]);
+    };
+    let v: Value = serde_json::from_str(f)
+        .map_err(|e| ApiError::bad(format!("invalid filters {f:?}: {e}")))?;
+    let mut out = Vec::new();
+    for (k, vals) in v
+        .as_object()
+        .ok_or_else(|| ApiError::bad("filters must be an object"))?
+    {
+        match vals {
+            // docker's old form: {"status": {"running": true}}
+            Value::Object(m) => out.extend(m.keys().map(|x| format!("{k}={x}"))),
+            Value::Array(a) => {
+                for x in a {
+                    let x = x
+                        .as_str()
+                        .ok_or_else(|| ApiError::bad("filter values must be strings"))?;
+                    out.push(format!("{k}={x}"));
+                }
+            }
+            _ => return Err(ApiError::bad(format!("invalid filter {k:?}"))),
+        }
+    }
+    Ok(out)
+}
+
+fn resolve(s: &State, r: &str) -> Result<String, ApiError> {
+    lookup::resolve(&s.layout, r).map_err(|e| ApiError::engine(&s.layout, e))
+}
+
+#[derive(Deserialize)]
+struct ListQ {
+    all: Option<String>,
+    limit: Option<i64>,
+    size: Option<String>,
+    filters: Option<String>,
+}
+
+async fn list(S(s): S<State>, Query(q): Query<ListQ>) -> Result<Json<Value>, ApiError> {
+    if flag(&q.size) {
+        return Err(ApiError::unsupported("size=true on GET /containers/json"));
+    }
+    let o = ListOptions {
+        all: flag(&q.all),
+        last: q.limit.filter(|n| *n > 0).map(|n| n as usize),
+        filters: filters(&q.filters)?,
+    };
+    blocking(move || {
+        let rows = berth_engine::list::containers(&s.layout, &s.store, &o)
+            .map_err(|e| ApiError::engine(&s.layout, e))?;
+        Ok(Json(Value::Array(rows.iter().map(summary).collect())))
+    })
+    .await
+}
+
+/// One container in GET /containers/json's shape.
+fn summary(l: &Listed) -> Value {
+    let c = &l.config;
+    let mut command = c.path.clone();
+    for a in &c.args {
+        command.push(' ');
+        command.push_str(a);
+    }
+    let ports: Vec<Value> = l
+        .state
+        .network
+        .as_ref()
+        .map(|n| {
+            n.ports
+                .iter()
+                .map(|p| {
+                    json!({"IP": p.host_ip, "PrivatePort": p.container_port,
+                           "PublicPort": p.host_port, "Type": p.proto})
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let networks: BTreeMap<String, Value> = c
+        .options
+        .networks
+        .iter()
+        .map(|n| (n.name.clone(), json!({"NetworkID": n.network_id})))
+        .collect();
+    let created = berth_engine::record::parse_rfc3339(&c.created)
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
+    json!({
+        "Id": c.id,
+        "Names": [format!("/{}", c.name)],
+        "Image": c.options.image,
+        "ImageID": c.image_id,
+        "Command": command,
+        "Created": created,
+        "Ports": ports,
+        "Labels": c.options.labels,
+        "State": l.state_word(),
+        "Status": l.status_text(),
+        "HostConfig": {"NetworkMode": network_mode(c)},
+        "NetworkSettings": {"Networks": networks},
+        "Mounts": c.volumes.iter().map(|v| json!({
+            "Type": "volume", "Name": v.name, "Destination": v.target, "RW": true,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn network_mode(c: &berth_engine::record::ContainerConfig) -> String {
+    use berth_engine::options::NetworkMode as M;
+    match &c.options.network {
+        M::Host => "host".into(),
+        M::None => "none".into(),
+        M::Container(r) => format!("container:{r}"),
+        M::Bridge => c
+            .options
+            .networks
+            .first()
+            .map_or("bridge".into(), |n| n.name.clone()),
+    }
+}
+
+#[derive(Deserialize)]
+struct CreateQ {
+    name: Option<String>,
+    platform: Option<String>,
+}
+
+/// The API's create does not pull: a missing image is a 404 the client answers with
+/// POST /images/create, as docker's.
+struct NoPull;
+
+impl run::Frontend for NoPull {
+    fn pull(&mut self, image: &str, _: Option<&str>) -> berth_engine::Result<()> {
+        Err(berth_engine::Error::Image(berth_image::Error::NoSuchImage(
+            image.to_string(),
+        )))
+    }
+    fn say(&mut self, _: &str) {}
+}
+
+/// Collects what docker would print as warnings.
+struct Warnings(Vec<String>);
+
+impl run::Frontend for Warnings {
+    fn pull(&mut self, image: &str, p: Option<&str>) -> berth_engine::Result<()> {
+        NoPull.pull(image, p)
+    }
+    fn say(&mut self, line: &str) {
+        self.0.push(line.to_string())
+    }
+}
+
+async fn create_container(
+    S(s): S<State>,
+    Query(q): Query<CreateQ>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let b: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))?;
+    let (mut o, mut warnings) = create::options(&b, q.name.as_deref())?;
+    if let Some(p) = q.platform.filter(|p| !p.is_empty()) {
+        o.platform = Some(p);
+    }
+    blocking(move || {
+        let mut fe = Warnings(std::mem::take(&mut warnings));
+        let c = run::create(&s.layout, &s.store, o, false, PullPolicy::Never, &mut fe)
+            .map_err(|e| ApiError::engine(&s.layout, e))?;
+        Ok((
+            StatusCode::CREATED,
+            Json(json!({"Id": c.id, "Warnings": fe.0})),
+        )
+            .into_response())
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct InspectQ {
+    size: Option<String>,
+}
+
+async fn inspect(
+    S(s): S<State>,
+    Path(r): Path<String>,
+    Query(q): Query<InspectQ>,
+) -> Result<Json<Value>, ApiError> {
+    blocking(move || {
+        let id = resolve(&s, &r)?;
+        berth_engine::inspect::container(&s.layout, &s.store, &id, flag(&q.size))
+            .map(Json)
+            .map_err(|e| ApiError::engine(&s.layout, e))
+    })
+    .await
+}
+
+async fn start(S(s): S<State>, Path(r): Path<String>) -> Result<StatusCode, ApiError> {
+    blocking(move || {
+        let id = resolve(&s, &r)?;
+        if status::is_running(
+            &status::current(&s.layout, &id).map_err(|e| ApiError::engine(&s.layout, e))?,
+        ) {
+            return Ok(StatusCode::NOT_MODIFIED);
+        }
+        let c = s
+            .layout
+            .load_config(&id)
+            .map_err(|e| ApiError::engine(&s.layout, e))?;
+        match run::start(&s.layout, &s.store, &c, false) {
+            Ok(h) if h.already_running => Ok(StatusCode::NOT_MODIFIED),
+            Ok(_) => Ok(StatusCode::NO_CONTENT),
+            Err(f) => Err(ApiError::internal(chain(&f.error))),
+        }
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct StopQ {
+    t: Option<i64>,
+    signal: Option<String>,
+}
+
+fn signal_of(s: &Option<String>) -> Result<Option<i32>, ApiError> {
+    s.as_deref()
+        .filter(|s| !s.is_empty())
+        .map(berth_engine::parse::signal)
+        .transpose()
+        .map_err(|e| ApiError::bad(chain(&e)))
+}
+
+async fn stop(
+    S(s): S<State>,
+    Path(r): Path<String>,
+    Query(q): Query<StopQ>,
+) -> Result<StatusCode, ApiError> {
+    let sig = signal_of(&q.signal)?;
+    blocking(move || {
+        let id = resolve(&s, &r)?;
+        let st = status::current(&s.layout, &id).map_err(|e| ApiError::engine(&s.layout, e))?;
+        if !status::is_running(&st) {
+            return Ok(StatusCode::NOT_MODIFIED);
+        }
+        control::stop(&s.layout, &s.store, &id, sig, q.t)
+            .map_err(|e| ApiError::engine(&s.layout, e))?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+async fn restart(
+    S(s): S<State>,
+    Path(r): Path<String>,
+    Query(q): Query<StopQ>,
+) -> Result<StatusCode, ApiError> {
+    let sig = signal_of(&q.signal)?;
+    blocking(move || {
+        let id = resolve(&s, &r)?;
+        control::stop(&s.layout, &s.store, &id, sig, q.t)
+            .map_err(|e| ApiError::engine(&s.layout, e))?;
+        control::settle(&s.layout, &id);
+        berth_engine::create::start_container(&s.layout, &s.store, &id, false)
+            .map_err(|e| ApiError::internal(chain(&e)))?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct KillQ {
+    signal: Option<String>,
+}
+
+async fn kill(
+    S(s): S<State>,
+    Path(r): Path<String>,
+    Query(q): Query<KillQ>,
+) -> Result<StatusCode, ApiError> {
+    let sig = signal_of(&q.signal)?.unwrap_or(9);
+    blocking(move || {
+        let id = resolve(&s, &r)?;
+        let st = status::current(&s.layout, &id).map_err(|e| ApiError::engine(&s.layout, e))?;
+        if !status::is_running(&st) {
+            return Err(ApiError::conflict(format!(
+                "Cannot kill container: {r}: Container {id} is not running"
+            )));
+        }
+        control::kill(&s.layout, &s.store, &id, &r, sig)
+            .map_err(|e| ApiError::engine(&s.layout, e))?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct WaitQ {
+    condition: Option<String>,
+}
+
+async fn wait(
+    S(s): S<State>,
+    Path(r): Path<String>,
+    Query(q): Query<WaitQ>,
+) -> Result<Json<Value>, ApiError> {
+    let cond = q.condition.unwrap_or_default();
+    if !["", "not-running", "next-exit", "removed"].contains(&cond.as_str()) {
+        return Err(ApiError::bad(format!(
+            "invalid condition {cond:?}: not-running, next-exit or removed"
+        )));
+    }
+    blocking(move || {
+        let id = resolve(&s, &r)?;
+        if cond == "next-exit" {
+            // A container that does not run now exits next after its next start.
+            loop {
+                let st =
+                    status::current(&s.layout, &id).map_err(|e| ApiError::engine(&s.layout, e))?;
+                if status::is_running(&st) || status::watched(&st) {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
+        let code = match control::wait(&s.layout, &id) {
+            Ok(c) => c,
+            // Removed while waited for (docker's --rm): its last exit is gone with it.
+            Err(berth_engine::Error::NoSuchContainer(_)) if cond == "removed" => 0,
+            Err(e) => return Err(ApiError::engine(&s.layout, e)),
+        };
+        if cond == "removed" {
+            while berth_engine::inventory::entry(&s.layout, &id).is_some() {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
+        Ok(Json(json!({"StatusCode": code, "Error": null})))
+    })
+    .await
+}
+
+async fn pause(S(s): S<State>, Path(r): Path<String>) -> Result<StatusCode, ApiError> {
+    pause_to(s, r, true).await
+}
+
+async fn unpause(S(s): S<State>, Path(r): Path<String>) -> Result<StatusCode, ApiError> {
+    pause_to(s, r, false).await
+}
+
+async fn pause_to(s: State, r: String, on: bool) -> Result<StatusCode, ApiError> {
+    blocking(move || {
+        let id = resolve(&s, &r)?;
+        control::pause(&s.layout, &id, on).map_err(|e| match e {
+            berth_engine::Error::Invalid(m) => ApiError::conflict(m),
+            e => ApiError::engine(&s.layout, e),
+        })?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct RenameQ {
+    name: String,
+}
+
+async fn rename(
+    S(s): S<State>,
+    Path(r): Path<String>,
+    Query(q): Query<RenameQ>,
+) -> Result<StatusCode, ApiError> {
+    blocking(move || {
+        let id = resolve(&s, &r)?;
+        berth_engine::control::rename(&s.layout, &id, &q.name)
+            .map_err(|e| ApiError::engine(&s.layout, e))?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct RemoveQ {
+    force: Option<String>,
+    v: Option<String>,
+    link: Option<String>,
+}
+
+async fn remove(
+    S(s): S<State>,
+    Path(r): Path<String>,
+    Query(q): Query<RemoveQ>,
+) -> Result<StatusCode, ApiError> {
+    if flag(&q.link) {
+        return Err(ApiError::unsupported("link=true (legacy links)"));
+    }
+    blocking(move || {
+        let id = resolve(&s, &r)?;
+        control::remove(&s.layout, &s.store, &id, &r, flag(&q.force), flag(&q.v))
+            .map_err(|e| ApiError::engine(&s.layout, e))?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct LogsQ {
+    follow: Option<String>,
+    stdout: Option<String>,
+    stderr: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    timestamps: Option<String>,
+    tail: Option<String>,
+    details: Option<String>,
+}
+
+/// One stdout/stderr frame of docker's multiplexed stream (8-byte header: stream, 0, 0,
+/// 0, big-endian length).
+fn frame(stream: u8, data: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(8 + data.len());
+    f.extend_from_slice(&[stream, 0, 0, 0]);
+    f.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    f.extend_from_slice(data);
+    f
+}
+
+async fn logs(
+    S(s): S<State>,
+    Path(r): Path<String>,
+    Query(q): Query<LogsQ>,
+) -> Result<Response, ApiError> {
+    let (want_out, want_err) = (flag(&q.stdout), flag(&q.stderr));
+    if !want_out && !want_err {
+        return Err(ApiError::bad(
+            "Bad parameters: you must choose at least one stream",
+        ));
+    }
+    let _ = flag(&q.details);
+    let now = std::time::SystemTime::now();
+    // docker's clients send 0 for "no bound".
+    let time = |v: &Option<String>| -> Result<_, ApiError> {
+        match v.as_deref().filter(|v| !v.is_empty() && *v != "0") {
+            None => Ok(None),
+            Some(v) => berth_engine::logs::parse_time(v, now)
+                .map(Some)
+                .map_err(|e| ApiError::bad(chain(&e))),
+        }
+    };
+    let o = berth_engine::logs::LogsOptions {
+        since: time(&q.since)?,
+        until: time(&q.until)?,
+        tail: berth_engine::logs::parse_tail(q.tail.as_deref().unwrap_or("all"))
+            .map_err(|e| ApiError::bad(chain(&e)))?,
+        follow: flag(&q.follow),
+    };
+    let timestamps = flag(&q.timestamps);
+    let s2 = s.clone();
+    let (id, tty) = blocking(move || {
+        let id = resolve(&s2, &r)?;
+        let c = s2
+            .layout
+            .load_config(&id)
+            .map_err(|e| ApiError::engine(&s2.layout, e))?;
+        Ok((id, c.options.tty))
+    })
+    .await?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+    let (first_tx, first_rx) = tokio::sync::oneshot::channel::<Result<(), ApiError>>();
+    tokio::task::spawn_blocking(move || {
+        let mut first = Some(first_tx);
+        let mut emit = |v: &[LogEntry]| -> berth_engine::Result<bool> {
+            if let Some(f) = first.take() {
+                let _ = f.send(Ok(()));
+            }
+            let mut out = Vec::new();
+            for e in v {
+                let (want, n) = if e.stream == "stderr" {
+                    (want_err, 2)
+                } else {
+                    (want_out, 1)
+                };
+                if !want {
+                    continue;
+                }
+                let line = if timestamps {
+                    format!("{} {}", e.time, e.log).into_bytes()
+                } else {
+                    e.log.clone().into_bytes()
+                };
+                if tty {
+                    out.extend_from_slice(&line);
+                } else {
+                    out.extend(frame(n, &line));
+                }
+            }
+            if out.is_empty() {
+                return Ok(true);
+            }
+            Ok(tx.blocking_send(Ok(Bytes::from(out))).is_ok())
+        };
+        let r = berth_engine::logs::read(&s.layout, &id, &o, &mut emit);
+        if let (Err(e), Some(f)) = (&r, first.take()) {
+            let _ = f.send(Err(ApiError::bad(chain(e))));
+        }
+    });
+    // An error before the first entry is the response's; later ones end the stream.
+    if let Ok(Err(e)) = first_rx.await {
+        return Err(e);
+    }
+    let stream =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) });
+    let ct = if tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    };
+    Ok(([(header::CONTENT_TYPE, ct)], Body::from_stream(stream)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_and_frames() {
+        let f = filters(&Some(
+            r#"{"status":["running","exited"],"label":{"a=b":true}}"#.into(),
+        ))
+        .unwrap();
+        assert_eq!(f, vec!["status=running", "status=exited", "label=a=b"]);
+        assert!(filters(&Some("{".into())).is_err());
+        assert_eq!(filters(&None).unwrap(), Vec::<String>::new());
+        assert_eq!(frame(2, b"hi"), vec![2, 0, 0, 0, 0, 0, 0, 2, b'h', b'i']);
+        assert!(flag(&Some("1".into())) && flag(&Some("true".into())) && !flag(&None));
+    }
+}
