@@ -72,16 +72,27 @@ const PROC_ALLOWED: &[&str] = &[
 
 pub fn prepare(cfg: &Config, ctx: &InitContext) -> Result<Prepared> {
     // Nothing we mount may reach the host: make everything a slave (or
-    // what rootfsPropagation asks) first.
-    // Shared and unbindable are applied to the new root after pivot_root:
-    // pivot_root refuses a shared parent and a clone of an unbindable
-    // rootfs is impossible.
+    // what rootfsPropagation asks) first. Shared keeps the host's peer
+    // groups, as runc's: an rshared bind of a shared host mount is then a
+    // peer of it (Kubernetes' Bidirectional).
+    // Shared and unbindable are also applied to the new root after
+    // pivot_root: a clone of an unbindable rootfs is impossible.
     let (prop, rec) = match cfg.rootfs_propagation {
-        mounts::MS_PRIVATE => (mounts::MS_PRIVATE, cfg.rootfs_propagation_recursive),
+        p @ (mounts::MS_PRIVATE | mounts::MS_SHARED) => (p, cfg.rootfs_propagation_recursive),
         _ => (mounts::MS_SLAVE, true),
     };
     set_propagation(rustix::fs::CWD, c"/", prop, rec)
         .map_err(|e| err("set propagation of /", e))?;
+    if prop == mounts::MS_SHARED || !rec {
+        // Shared mounts may remain: the rootfs' bind on itself must not
+        // reach the host, and pivot_root refuses a shared parent.
+        rootfs_mount_private(&cfg.rootfs).map_err(|e| {
+            err(
+                format!("make the mount of rootfs {} private", cfg.rootfs.display()),
+                e,
+            )
+        })?;
+    }
 
     // pivot_root needs the rootfs to be a mount point.
     let tree = rustix::mount::open_tree(
@@ -150,6 +161,31 @@ pub fn devices(prep: &Prepared, cfg: &Config) -> Result<()> {
         create_devices(cfg, &prep.root, cfg.has(NS::User), prep.devpts)?;
     }
     Ok(())
+}
+
+/// The mount holding `rootfs` (itself when it is a mount point) made private, as runc's
+/// rootfsParentMountPrivate; found by walking up from an fd, not by matching paths.
+fn rootfs_mount_private(rootfs: &Path) -> std::io::Result<()> {
+    use rustix::fs::{AtFlags, OFlags, StatxAttributes, StatxFlags};
+    let fl = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let mut dir = rustix::fs::open(rootfs, fl, rustix::fs::Mode::empty())?;
+    // A path has fewer components than this; the namespace's root is a mount root.
+    for _ in 0..4096 {
+        let st = rustix::fs::statx(
+            &dir,
+            EMPTY,
+            AtFlags::EMPTY_PATH | AtFlags::NO_AUTOMOUNT,
+            StatxFlags::empty(),
+        )?;
+        if !st.stx_attributes_mask.contains(StatxAttributes::MOUNT_ROOT) {
+            return Err(std::io::Error::from_raw_os_error(libc::ENOSYS));
+        }
+        if st.stx_attributes.contains(StatxAttributes::MOUNT_ROOT) {
+            return set_propagation(dir.as_fd(), EMPTY, mounts::MS_PRIVATE, false);
+        }
+        dir = rustix::fs::openat(&dir, "..", fl, rustix::fs::Mode::empty())?;
+    }
+    Err(std::io::Error::from_raw_os_error(libc::ELOOP))
 }
 
 fn set_propagation(dir: BorrowedFd<'_>, path: &CStr, prop: u64, rec: bool) -> std::io::Result<()> {
@@ -660,6 +696,11 @@ fn late_propagation(cfg: &Config) -> Result<()> {
 }
 
 fn move_root(cfg: &Config) -> Result<()> {
+    // Everything a slave first, so that neither the unmounts nor the move
+    // reach the host through a shared mount (rootfsPropagation shared):
+    // without pivot_root, rshared binds end up slaves of the host's group.
+    set_propagation(rustix::fs::CWD, c"/", mounts::MS_SLAVE, true)
+        .map_err(|e| err("make / a slave before moving the rootfs", e))?;
     // Detach everything outside the rootfs, deepest first, so that no bare
     // host /proc or /sys stays reachable (runc's no_pivot.bats).
     let info =
