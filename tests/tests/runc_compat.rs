@@ -1379,3 +1379,41 @@ fn item1_rshared_bind_is_a_peer_of_the_hosts_mount_and_propagates_back() {
         ours.4
     );
 }
+
+#[test]
+fn item13_userns_bind_source_only_host_root_can_reach() {
+    // The source is below a 0700 root-owned directory: only host root can look it up. The
+    // container's root is host uid 100000; runc opens the source before the switch, so both bind
+    // it and read a file in it.
+    use std::os::unix::fs::PermissionsExt;
+    let Some((runc, ours)) = both(|rt| {
+        let mut b = Bundle::busybox();
+        let data = b.host_dir("private/data");
+        fs::write(data.join("f"), "only-host-root-can-reach\n").unwrap();
+        fs::set_permissions(data.join("f"), fs::Permissions::from_mode(0o644)).unwrap();
+        fs::set_permissions(&data, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::set_permissions(b.path().join("private"), fs::Permissions::from_mode(0o700)).unwrap();
+        // The target exists: the container's root may not create it in the host-owned rootfs.
+        fs::create_dir_all(b.rootfs().join("mnt/s")).unwrap();
+        b.userns(0, 100000, 65536)
+            .mount("/mnt/s", "bind", data.to_str().unwrap(), &["rbind", "ro"])
+            .sh("cat /mnt/s/f && grep ' /mnt/s ' /proc/self/mountinfo | cut -d' ' -f5-7");
+        let o = rt.run(&unique("i13"), &b);
+        (o.code, o.stdout.clone(), o.to_string())
+    }) else {
+        return;
+    };
+    assert_eq!(
+        (&ours.0, &ours.1),
+        (&runc.0, &runc.1),
+        "runc:{}\nours:{}",
+        runc.2,
+        ours.2
+    );
+    assert_eq!(ours.0, Some(0), "{}", ours.2);
+    assert!(
+        ours.1.starts_with("only-host-root-can-reach\n") && ours.1.contains("\n/mnt/s ro,"),
+        "{}",
+        ours.2
+    );
+}
