@@ -1917,3 +1917,133 @@ fn item5_a_failing_criu_is_reported_with_its_log_file() {
         rt.list_json()
     );
 }
+
+/// The peer group of a mountinfo optional-fields string (`shared:N` -> N).
+fn peer_group(optional: &str) -> Option<&str> {
+    optional
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix("shared:"))
+}
+
+#[test]
+fn item1_rshared_bind_is_a_peer_of_the_hosts_mount_and_propagates_back() {
+    // Kubernetes' Bidirectional: rootfsPropagation rshared and an rshared bind of a shared host
+    // mount. The bind is in the host's peer group, and a mount made inside the container under it
+    // appears on the host.
+    let Some((runc, ours)) = both(|rt| {
+        let mut b = Bundle::busybox();
+        let host = b.host_tmpfs("shared");
+        let st = std::process::Command::new("mount")
+            .arg("--make-shared")
+            .arg(&host)
+            .status()
+            .unwrap();
+        assert!(st.success(), "mount --make-shared {}", host.display());
+        fs::create_dir(host.join("sub")).unwrap();
+        let tag = unique("i1in");
+        let all = [
+            "CAP_SYS_ADMIN",
+            "CAP_KILL",
+            "CAP_AUDIT_WRITE",
+            "CAP_NET_BIND_SERVICE",
+        ];
+        b.set("/linux/rootfsPropagation", json!("rshared"))
+            .mount(
+                "/mnt/b",
+                "bind",
+                host.to_str().unwrap(),
+                &["rbind", "rshared"],
+            )
+            .caps("bounding", &all)
+            .caps("effective", &all)
+            .caps("permitted", &all)
+            .sh(&format!(
+                "mount -t tmpfs {tag} /mnt/b/sub && cat /proc/self/mountinfo"
+            ));
+        let o = rt.run(&unique("i1"), &b);
+        let inside = parse_mountinfo(&o.stdout);
+        let host_mi = host_mounts_under(&host);
+        let host_line = host_mi
+            .iter()
+            .find(|m| m.mount_point == host.to_string_lossy())
+            .cloned()
+            .expect("the host tmpfs");
+        // The bind's propagation relative to the host's: "peer" (same group, no master),
+        // "slave+own group", or what it is.
+        let bind = inside.iter().rfind(|m| m.mount_point == "/mnt/b");
+        let shape = match bind {
+            None => "no /mnt/b".to_string(),
+            Some(m) if peer_group(&m.optional) == peer_group(&host_line.optional) => {
+                format!("peer ({})", m.optional.contains("master:"))
+            }
+            Some(m) => format!("other: {} (host: {})", m.optional, host_line.optional),
+        };
+        let sub = inside.iter().rfind(|m| m.mount_point == "/mnt/b/sub");
+        let sub_shape = sub.map(|m| {
+            (
+                m.source.clone() == tag,
+                peer_group(&m.optional).is_some(),
+                m.optional.contains("master:"),
+            )
+        });
+        let on_host = host_mi
+            .iter()
+            .any(|m| m.mount_point == host.join("sub").to_string_lossy() && m.source == tag);
+        // The container's mount on the host goes now (the bundle's drop detaches the rest).
+        let _ = rustix::mount::unmount(host.join("sub"), rustix::mount::UnmountFlags::DETACH);
+        (o.code, shape, sub_shape, on_host, o.to_string())
+    }) else {
+        return;
+    };
+    assert_eq!(
+        (&ours.0, &ours.1, &ours.2, &ours.3),
+        (&runc.0, &runc.1, &runc.2, &runc.3),
+        "runc:{}\nours:{}",
+        runc.4,
+        ours.4
+    );
+    assert_eq!(
+        (&ours.0, ours.1.as_str(), ours.3),
+        (&Some(0), "peer (false)", true),
+        "{}",
+        ours.4
+    );
+}
+
+#[test]
+fn item13_userns_bind_source_only_host_root_can_reach() {
+    // The source is below a 0700 root-owned directory: only host root can look it up. The
+    // container's root is host uid 100000; runc opens the source before the switch, so both bind
+    // it and read a file in it.
+    use std::os::unix::fs::PermissionsExt;
+    let Some((runc, ours)) = both(|rt| {
+        let mut b = Bundle::busybox();
+        let data = b.host_dir("private/data");
+        fs::write(data.join("f"), "only-host-root-can-reach\n").unwrap();
+        fs::set_permissions(data.join("f"), fs::Permissions::from_mode(0o644)).unwrap();
+        fs::set_permissions(&data, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::set_permissions(b.path().join("private"), fs::Permissions::from_mode(0o700)).unwrap();
+        // The target exists: the container's root may not create it in the host-owned rootfs.
+        fs::create_dir_all(b.rootfs().join("mnt/s")).unwrap();
+        b.userns(0, 100000, 65536)
+            .mount("/mnt/s", "bind", data.to_str().unwrap(), &["rbind", "ro"])
+            .sh("cat /mnt/s/f && grep ' /mnt/s ' /proc/self/mountinfo | cut -d' ' -f5-7");
+        let o = rt.run(&unique("i13"), &b);
+        (o.code, o.stdout.clone(), o.to_string())
+    }) else {
+        return;
+    };
+    assert_eq!(
+        (&ours.0, &ours.1),
+        (&runc.0, &runc.1),
+        "runc:{}\nours:{}",
+        runc.2,
+        ours.2
+    );
+    assert_eq!(ours.0, Some(0), "{}", ours.2);
+    assert!(
+        ours.1.starts_with("only-host-root-can-reach\n") && ours.1.contains("\n/mnt/s ro,"),
+        "{}",
+        ours.2
+    );
+}

@@ -47,9 +47,15 @@ pub fn run(config: &Config, sync: InitSync, ctx: InitContext, early: Early) -> !
 enum Never {}
 
 fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext, early: Early) -> Result<Never> {
-    let state = sync
+    let (state, binds) = sync
         .wait_setup()
         .map_err(|e| err("[5] wait for setup", e))?; // [5]
+    ctx.bind_sources = (0..cfg.mounts.len()).map(|_| None).collect();
+    for (i, fd) in binds {
+        if let Some(slot) = ctx.bind_sources.get_mut(i) {
+            *slot = Some(fd);
+        }
+    }
     timing::mark("[5] wait setup");
     // Modes below are exact; the process's umask is set at the end.
     rustix::process::umask(rustix::fs::Mode::empty());

@@ -72,16 +72,27 @@ const PROC_ALLOWED: &[&str] = &[
 
 pub fn prepare(cfg: &Config, ctx: &InitContext) -> Result<Prepared> {
     // Nothing we mount may reach the host: make everything a slave (or
-    // what rootfsPropagation asks) first.
-    // Shared and unbindable are applied to the new root after pivot_root:
-    // pivot_root refuses a shared parent and a clone of an unbindable
-    // rootfs is impossible.
+    // what rootfsPropagation asks) first. Shared keeps the host's peer
+    // groups, as runc's: an rshared bind of a shared host mount is then a
+    // peer of it (Kubernetes' Bidirectional).
+    // Shared and unbindable are also applied to the new root after
+    // pivot_root: a clone of an unbindable rootfs is impossible.
     let (prop, rec) = match cfg.rootfs_propagation {
-        mounts::MS_PRIVATE => (mounts::MS_PRIVATE, cfg.rootfs_propagation_recursive),
+        p @ (mounts::MS_PRIVATE | mounts::MS_SHARED) => (p, cfg.rootfs_propagation_recursive),
         _ => (mounts::MS_SLAVE, true),
     };
     set_propagation(rustix::fs::CWD, c"/", prop, rec)
         .map_err(|e| err("set propagation of /", e))?;
+    if prop == mounts::MS_SHARED || !rec {
+        // Shared mounts may remain: the rootfs' bind on itself must not
+        // reach the host, and pivot_root refuses a shared parent.
+        rootfs_mount_private(&cfg.rootfs).map_err(|e| {
+            err(
+                format!("make the mount of rootfs {} private", cfg.rootfs.display()),
+                e,
+            )
+        })?;
+    }
 
     // pivot_root needs the rootfs to be a mount point.
     let tree = rustix::mount::open_tree(
@@ -120,20 +131,15 @@ pub fn prepare(cfg: &Config, ctx: &InitContext) -> Result<Prepared> {
     let mut dev_bound = false;
     let mut devpts = false;
     let mut late_readonly = Vec::new();
-    for m in &cfg.mounts {
+    for (i, m) in cfg.mounts.iter().enumerate() {
         if m.destination == Path::new("/dev") && matches!(m.kind, MountKind::Bind { .. }) {
             dev_bound = true;
         }
         if m.destination == Path::new("/dev/pts") && m.fstype == "devpts" {
             devpts = true;
         }
-        mount_one(cfg, ctx, &root, m, &mut late_readonly).map_err(|e| match e {
-            Error::Io { what, source } => Error::Io {
-                what: format!("mount {} on {}: {what}", m.fstype, m.destination.display()),
-                source,
-            },
-            other => other,
-        })?;
+        let pre = ctx.bind_sources.get(i).and_then(Option::as_ref);
+        mount_one(cfg, ctx, &root, m, pre, &mut late_readonly).map_err(|e| in_mount(m, e))?;
     }
     Ok(Prepared {
         root,
@@ -143,6 +149,108 @@ pub fn prepare(cfg: &Config, ctx: &InitContext) -> Result<Prepared> {
     })
 }
 
+fn in_mount(m: &MountSpec, e: Error) -> Error {
+    match e {
+        Error::Io { what, source } => Error::Io {
+            what: format!("mount {} on {}: {what}", m.fstype, m.destination.display()),
+            source,
+        },
+        other => other,
+    }
+}
+
+/// P at [5], with a user namespace: each bind source opened (O_PATH) in
+/// init's mount namespace, through its root (still the host's, before
+/// pivot_root), by P while host root, so that a source only host root can
+/// reach binds, as runc's. Resolved as init would: absolute links stay in
+/// that root. A source that does not resolve so (a magic link, the limit of
+/// fds reached) is left to init, which opens it as before.
+pub fn open_bind_sources(cfg: &Config, pid: i32) -> Result<Vec<(usize, OwnedFd)>> {
+    use rustix::fs::{OFlags, ResolveFlags};
+    let mut v = Vec::new();
+    if !cfg
+        .mounts
+        .iter()
+        .any(|m| matches!(m.kind, MountKind::Bind { .. }))
+    {
+        return Ok(v);
+    }
+    let path = format!("/proc/{pid}/root");
+    let root = rustix::fs::open(
+        path.as_str(),
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| err(format!("open {path}"), e))?;
+    for (i, m) in cfg.mounts.iter().enumerate() {
+        if !matches!(m.kind, MountKind::Bind { .. }) || v.len() == crate::sync::MAX_FDS {
+            continue;
+        }
+        let src = bind_source_path(cfg, m);
+        let rel = src.strip_prefix("/").unwrap_or(&src);
+        if let Ok(fd) = rustix::fs::openat2(
+            &root,
+            rel,
+            OFlags::PATH | OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+            ResolveFlags::IN_ROOT,
+        ) {
+            v.push((i, fd));
+        }
+    }
+    Ok(v)
+}
+
+fn bind_source_path(cfg: &Config, m: &MountSpec) -> PathBuf {
+    let src = m.source.as_ref().expect("bind has a source");
+    if src.is_absolute() {
+        src.clone()
+    } else {
+        cfg.bundle.join(src)
+    }
+}
+
+/// A bind source as a detached clone (of `pre`, its fd opened by P, when
+/// given), and whether it is a file (not a directory).
+fn open_bind(
+    cfg: &Config,
+    m: &MountSpec,
+    pre: Option<&OwnedFd>,
+    recursive: bool,
+) -> Result<(OwnedFd, bool)> {
+    let src = bind_source_path(cfg, m);
+    let mut fl = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
+    if recursive {
+        fl |= OpenTreeFlags::AT_RECURSIVE;
+    }
+    let t = match pre {
+        Some(fd) => rustix::mount::open_tree(fd.as_fd(), EMPTY, fl | OpenTreeFlags::AT_EMPTY_PATH),
+        None => rustix::mount::open_tree(rustix::fs::CWD, &src, fl),
+    }
+    .map_err(|e| err(format!("open bind source {}", src.display()), e))?;
+    let md = rustix::fs::fstat(&t).map_err(|e| err("stat bind source", e))?;
+    let is_file =
+        rustix::fs::FileType::from_raw_mode(md.st_mode) != rustix::fs::FileType::Directory;
+    // Only a real procfs may go on /proc; under /proc only the allow list.
+    if m.destination == Path::new("/proc") && !is_procfs(t.as_fd()) {
+        return Err(Error::Invalid(format!(
+            "{} cannot be mounted on /proc: it is not of type proc",
+            src.display()
+        )));
+    }
+    Ok((t, is_file))
+}
+
+fn bind_attrs(mnt: &OwnedFd, m: &MountSpec, recursive: bool) -> Result<()> {
+    setattr(mnt.as_fd(), m.attrs, false)
+        .map_err(|e| err(format!("set attributes {:?}", m.options), e))?;
+    if !m.rec_attrs.is_empty() {
+        setattr(mnt.as_fd(), m.rec_attrs, recursive)
+            .map_err(|e| err(format!("set recursive attributes {:?}", m.options), e))?;
+    }
+    Ok(())
+}
+
 /// The device nodes and /dev links, once init is in its cgroups: mknod is
 /// subject to the devices controller, whose rules P writes before [1].
 pub fn devices(prep: &Prepared, cfg: &Config) -> Result<()> {
@@ -150,6 +258,31 @@ pub fn devices(prep: &Prepared, cfg: &Config) -> Result<()> {
         create_devices(cfg, &prep.root, cfg.has(NS::User), prep.devpts)?;
     }
     Ok(())
+}
+
+/// The mount holding `rootfs` (itself when it is a mount point) made private, as runc's
+/// rootfsParentMountPrivate; found by walking up from an fd, not by matching paths.
+fn rootfs_mount_private(rootfs: &Path) -> std::io::Result<()> {
+    use rustix::fs::{AtFlags, OFlags, StatxAttributes, StatxFlags};
+    let fl = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let mut dir = rustix::fs::open(rootfs, fl, rustix::fs::Mode::empty())?;
+    // A path has fewer components than this; the namespace's root is a mount root.
+    for _ in 0..4096 {
+        let st = rustix::fs::statx(
+            &dir,
+            EMPTY,
+            AtFlags::EMPTY_PATH | AtFlags::NO_AUTOMOUNT,
+            StatxFlags::empty(),
+        )?;
+        if !st.stx_attributes_mask.contains(StatxAttributes::MOUNT_ROOT) {
+            return Err(std::io::Error::from_raw_os_error(libc::ENOSYS));
+        }
+        if st.stx_attributes.contains(StatxAttributes::MOUNT_ROOT) {
+            return set_propagation(dir.as_fd(), EMPTY, mounts::MS_PRIVATE, false);
+        }
+        dir = rustix::fs::openat(&dir, "..", fl, rustix::fs::Mode::empty())?;
+    }
+    Err(std::io::Error::from_raw_os_error(libc::ELOOP))
 }
 
 fn set_propagation(dir: BorrowedFd<'_>, path: &CStr, prop: u64, rec: bool) -> std::io::Result<()> {
@@ -217,6 +350,7 @@ fn mount_one(
     ctx: &InitContext,
     root: &Root,
     m: &MountSpec,
+    pre: Option<&OwnedFd>,
     late_readonly: &mut Vec<(PathBuf, OwnedFd)>,
 ) -> Result<()> {
     let dest = &m.destination;
@@ -240,31 +374,7 @@ fn mount_one(
     };
     // What will be mounted, as a detached mount fd.
     let (mnt, source_is_file) = match m.kind {
-        MountKind::Bind { recursive } => {
-            let src = m.source.as_ref().expect("bind has a source");
-            let src = if src.is_absolute() {
-                src.clone()
-            } else {
-                cfg.bundle.join(src)
-            };
-            let mut fl = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
-            if recursive {
-                fl |= OpenTreeFlags::AT_RECURSIVE;
-            }
-            let t = rustix::mount::open_tree(rustix::fs::CWD, &src, fl)
-                .map_err(|e| err(format!("open bind source {}", src.display()), e))?;
-            let md = rustix::fs::fstat(&t).map_err(|e| err("stat bind source", e))?;
-            let is_file =
-                rustix::fs::FileType::from_raw_mode(md.st_mode) != rustix::fs::FileType::Directory;
-            // Only a real procfs may go on /proc; under /proc only the allow list.
-            if dest == Path::new("/proc") && !is_procfs(t.as_fd()) {
-                return Err(Error::Invalid(format!(
-                    "{} cannot be mounted on /proc: it is not of type proc",
-                    src.display()
-                )));
-            }
-            (t, is_file)
-        }
+        MountKind::Bind { recursive } => open_bind(cfg, m, pre, recursive)?,
         MountKind::Fs => {
             if m.fstype == "proc" && dest != Path::new("/proc") && dest.starts_with("/proc") {
                 return Err(Error::Invalid(format!(
@@ -291,12 +401,7 @@ fn mount_one(
     }
     let target = mount_target(root, dest, source_is_file)?;
     if let MountKind::Bind { recursive } = m.kind {
-        setattr(mnt.as_fd(), m.attrs, false)
-            .map_err(|e| err(format!("set attributes {:?}", m.options), e))?;
-        if !m.rec_attrs.is_empty() {
-            setattr(mnt.as_fd(), m.rec_attrs, recursive)
-                .map_err(|e| err(format!("set recursive attributes {:?}", m.options), e))?;
-        }
+        bind_attrs(&mnt, m, recursive)?;
     } else if !m.rec_attrs.is_empty() {
         setattr(mnt.as_fd(), m.rec_attrs, true)
             .map_err(|e| err(format!("set recursive attributes {:?}", m.options), e))?;
@@ -660,6 +765,11 @@ fn late_propagation(cfg: &Config) -> Result<()> {
 }
 
 fn move_root(cfg: &Config) -> Result<()> {
+    // Everything a slave first, so that neither the unmounts nor the move
+    // reach the host through a shared mount (rootfsPropagation shared):
+    // without pivot_root, rshared binds end up slaves of the host's group.
+    set_propagation(rustix::fs::CWD, c"/", mounts::MS_SLAVE, true)
+        .map_err(|e| err("make / a slave before moving the rootfs", e))?;
     // Detach everything outside the rootfs, deepest first, so that no bare
     // host /proc or /sys stays reachable (runc's no_pivot.bats).
     let info =

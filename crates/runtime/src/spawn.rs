@@ -46,6 +46,11 @@ pub struct InitContext {
     pub preserve_fds: u32,
     pub cgroup_paths: BTreeMap<String, PathBuf>,
     pub seccomp: Option<crate::seccomp::Prepared>,
+    /// With a user namespace: each bind mount's source (by index in
+    /// `config.mounts`) as an O_PATH fd that P, still host root, opened in
+    /// init's mount namespace at [5], so that a source only host root can
+    /// reach still binds (as runc's mount fds). Filled in by init.
+    pub bind_sources: Vec<Option<OwnedFd>>,
 }
 
 /// A container parked in `created`, still owned by this process.
@@ -202,6 +207,7 @@ pub fn create_loaded(
         preserve_fds: opts.preserve_fds,
         cgroup_paths: cgroup.paths(),
         seccomp,
+        bind_sources: Vec::new(),
     };
 
     let (parent, child) = sync::pair()?;
@@ -412,12 +418,17 @@ fn drive_parent<'a>(
 
     // runtime-tools (and crun) expect "created" here.
     let hook_state = hooks::state_json(config, &st.id, "created", pid);
+    let binds = if config.has(NS::User) && config.has(NS::Mount) {
+        crate::rootfs::open_bind_sources(config, pid)?
+    } else {
+        Vec::new()
+    };
     timing::note(|| {
         format!(
             "[5] init {pid}: set up the container (mounts, devices, pivot_root, console, masks)"
         )
     });
-    sync.setup(hook_state.clone())?; // [5]
+    sync.setup(hook_state.clone(), binds)?; // [5]
     if hooks::has_runtime_hooks(&config.hooks) {
         sync.wait_runtime_hooks()?; // [6]
         hooks::run(&config.hooks, HookKind::Prestart, &hook_state)?;

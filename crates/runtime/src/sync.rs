@@ -23,8 +23,10 @@
 //!                                  fork I ----------------------> waits for [5]
 //!  [4] <------------------------   InitPid(pid); C exits
 //!  reap C, record pid in state
-//!  [5] Setup(state for hooks) ---------------------------------->  mounts, devices, /dev links,
-//!                                                                  console
+//!  open bind sources in I's mount
+//!  ns (only with a user namespace)
+//!  [5] Setup(state for hooks, ---------------------------------->  mounts, devices, /dev links,
+//!      bind source fds)                                            console
 //!  [6] <----------------------------------------------------------  RuntimeHooks (prestart and
 //!  run them in the runtime ns                                        createRuntime exist)
 //!  [7] HooksDone ----------------------------------------------->  createContainer hooks,
@@ -67,8 +69,14 @@ enum Msg {
     UsernsMapped,
     /// [4] C → P.
     InitPid { pid: i32 },
-    /// [5] P → I, with the state JSON for hooks run inside.
-    Setup { state: String },
+    /// [5] P → I, with the state JSON for hooks run inside. With a user
+    /// namespace, O_PATH fds of bind sources (SCM_RIGHTS), opened by P in
+    /// init's mount namespace: `binds` are their indexes in the mounts.
+    Setup {
+        state: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        binds: Vec<usize>,
+    },
     /// [6] I → P.
     RuntimeHooks,
     /// [7] P → I.
@@ -102,6 +110,89 @@ fn recv(fd: &OwnedFd) -> io::Result<Msg> {
             serde_json::from_slice(&p).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
         }
     }
+}
+
+/// Most fds one SCM_RIGHTS message carries (the kernel's SCM_MAX_FD).
+pub const MAX_FDS: usize = 253;
+
+fn send_with_fds(fd: &OwnedFd, m: &Msg, fds: &[OwnedFd]) -> io::Result<()> {
+    use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+    if fds.is_empty() {
+        return send(fd, m);
+    }
+    if fds.len() > MAX_FDS {
+        return Err(io::Error::other(format!(
+            "{} fds in one message (at most {MAX_FDS})",
+            fds.len()
+        )));
+    }
+    let data = serde_json::to_vec(m).expect("sync message serialises");
+    let b: Vec<std::os::fd::BorrowedFd<'_>> = fds.iter().map(|f| f.as_fd()).collect();
+    let mut space = vec![std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(b.len()))];
+    let mut anc = SendAncillaryBuffer::new(&mut space);
+    anc.push(SendAncillaryMessage::ScmRights(&b));
+    rustix::net::sendmsg(
+        fd,
+        &[io::IoSlice::new(&data)],
+        &mut anc,
+        SendFlags::NOSIGNAL,
+    )?;
+    Ok(())
+}
+
+fn recv_with_fds(fd: &OwnedFd) -> io::Result<(Msg, Vec<OwnedFd>)> {
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    let len = loop {
+        match rustix::net::recv(fd, &mut [0u8; 0], RecvFlags::PEEK | RecvFlags::TRUNC) {
+            Ok((_, len)) => break len,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    };
+    if len > MAX_MSG {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("sync message of {len} bytes"),
+        ));
+    }
+    let mut buf = vec![0u8; len];
+    let mut space = vec![std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+    let mut anc = RecvAncillaryBuffer::new(&mut space);
+    let r = loop {
+        match rustix::net::recvmsg(
+            fd,
+            &mut [io::IoSliceMut::new(&mut buf)],
+            &mut anc,
+            RecvFlags::CMSG_CLOEXEC,
+        ) {
+            Err(rustix::io::Errno::INTR) => continue,
+            r => break r?,
+        }
+    };
+    let fds: Vec<OwnedFd> = anc
+        .drain()
+        .filter_map(|m| match m {
+            RecvAncillaryMessage::ScmRights(f) => Some(f.collect::<Vec<_>>()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    if r.bytes == 0 && len == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "peer closed the sync socket",
+        ));
+    }
+    if r.flags.contains(rustix::net::ReturnFlags::CTRUNC) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "sync message's fds truncated",
+        ));
+    }
+    buf.truncate(r.bytes);
+    let m =
+        serde_json::from_slice(&buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    Ok((m, fds))
 }
 
 /// One datagram of a SEQPACKET socket in a buffer of its size (peeked first:
@@ -197,9 +288,11 @@ impl ParentSync {
             _ => unreachable!(),
         }
     }
-    /// [5]
-    pub fn setup(&self, state: String) -> Result<()> {
-        self.send("[5] setup", Msg::Setup { state })
+    /// [5], with the bind sources' fds (index in the mounts, fd).
+    pub fn setup(&self, state: String, binds: Vec<(usize, OwnedFd)>) -> Result<()> {
+        let (idx, fds): (Vec<usize>, Vec<OwnedFd>) = binds.into_iter().unzip();
+        let m = Msg::Setup { state, binds: idx };
+        send_with_fds(&self.fd, &m, &fds).map_err(|e| Error::io("sync [5] setup".into(), e))
     }
     /// [6]
     pub fn wait_runtime_hooks(&self) -> Result<()> {
@@ -288,10 +381,22 @@ pub struct InitSync {
 }
 
 impl InitSync {
-    /// [5]: returns the state JSON for in-container hooks.
-    pub fn wait_setup(&self) -> io::Result<String> {
-        match recv(&self.fd)? {
-            Msg::Setup { state } => Ok(state),
+    /// [5]: returns the state JSON for in-container hooks and the bind
+    /// sources P opened (index in the mounts, O_PATH fd).
+    pub fn wait_setup(&self) -> io::Result<(String, Vec<(usize, OwnedFd)>)> {
+        let (m, fds) = recv_with_fds(&self.fd)?;
+        match m {
+            Msg::Setup { state, binds } if binds.len() == fds.len() => {
+                Ok((state, binds.into_iter().zip(fds).collect()))
+            }
+            Msg::Setup { binds, .. } => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "[5] setup: {} bind fds for {} sources",
+                    fds.len(),
+                    binds.len()
+                ),
+            )),
             m => Err(unexpected("[5] setup", m)),
         }
     }
