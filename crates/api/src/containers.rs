@@ -339,44 +339,72 @@ struct WaitQ {
     condition: Option<String>,
 }
 
+/// docker's wait: the 200 and its headers go at once (the docker CLI sends the wait
+/// before the start and waits for those headers), the status when the condition is met.
 async fn wait(
     S(s): S<State>,
     Path(r): Path<String>,
     Query(q): Query<WaitQ>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let cond = q.condition.unwrap_or_default();
     if !["", "not-running", "next-exit", "removed"].contains(&cond.as_str()) {
         return Err(ApiError::bad(format!(
             "invalid condition {cond:?}: not-running, next-exit or removed"
         )));
     }
-    blocking(move || {
-        let id = resolve(&s, &r)?;
+    let s2 = s.clone();
+    let id = blocking(move || resolve(&s2, &r)).await?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<Value>();
+    tokio::task::spawn_blocking(move || {
+        // The client went away: nobody to tell.
+        let gone = |tx: &tokio::sync::oneshot::Sender<Value>| tx.is_closed();
+        let pause = || std::thread::sleep(std::time::Duration::from_millis(100));
         if cond == "next-exit" {
             // A container that does not run now exits next after its next start.
             loop {
-                let st =
-                    status::current(&s.layout, &id).map_err(|e| ApiError::engine(&s.layout, e))?;
-                if status::is_running(&st) || status::watched(&st) {
-                    break;
+                match status::current(&s.layout, &id) {
+                    Ok(st) if status::is_running(&st) || status::watched(&st) => break,
+                    Ok(_) if !gone(&tx) => pause(),
+                    Ok(_) => return,
+                    Err(e) => {
+                        let _ = tx.send(json!({"StatusCode": -1, "Error": {"Message": chain(&e)}}));
+                        return;
+                    }
                 }
-                std::thread::sleep(std::time::Duration::from_millis(100));
             }
         }
         let code = match control::wait(&s.layout, &id) {
             Ok(c) => c,
             // Removed while waited for (docker's --rm): its last exit is gone with it.
             Err(berth_engine::Error::NoSuchContainer(_)) if cond == "removed" => 0,
-            Err(e) => return Err(ApiError::engine(&s.layout, e)),
+            Err(e) => {
+                let _ = tx.send(json!({"StatusCode": -1, "Error": {"Message": chain(&e)}}));
+                return;
+            }
         };
         if cond == "removed" {
             while berth_engine::inventory::entry(&s.layout, &id).is_some() {
-                std::thread::sleep(std::time::Duration::from_millis(100));
+                if gone(&tx) {
+                    return;
+                }
+                pause();
             }
         }
-        Ok(Json(json!({"StatusCode": code, "Error": null})))
-    })
-    .await
+        let _ = tx.send(json!({"StatusCode": code, "Error": null}));
+    });
+    let stream = futures_util::stream::once(async move {
+        let v = rx.await.unwrap_or_else(
+            |_| json!({"StatusCode": -1, "Error": {"Message": "the wait ended without a status"}}),
+        );
+        let mut b = serde_json::to_vec(&v).expect("json");
+        b.push(b'\n');
+        Ok::<_, std::io::Error>(Bytes::from(b))
+    });
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(stream),
+    )
+        .into_response())
 }
 
 async fn pause(S(s): S<State>, Path(r): Path<String>) -> Result<StatusCode, ApiError> {

@@ -186,7 +186,11 @@ pub fn version() -> Value {
         "Arch": go_arch(),
         "KernelVersion": uname.release().to_string_lossy(),
         "Components": [
-            {"Name": "Engine", "Version": VERSION, "Details": {"ApiVersion": API_VERSION}},
+            {"Name": "Engine", "Version": VERSION, "Details": {
+                "ApiVersion": API_VERSION, "MinAPIVersion": "1.24", "Os": "linux",
+                "Arch": go_arch(), "KernelVersion": uname.release().to_string_lossy(),
+                "Experimental": "false", "GitCommit": "", "GoVersion": "", "BuildTime": "",
+            }},
             {
                 "Name": "berth-runtime",
                 "Version": runtime.as_deref().map(runtime_version).unwrap_or_default(),

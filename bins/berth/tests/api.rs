@@ -1,0 +1,382 @@
+//! `berth serve`: the Docker Engine API on a unix socket, driven by curl and by Debian's
+//! docker CLI (20.10, API 1.41) as a user would, in the test's own network namespace.
+//! Containers made through the API and by `berth run` are the same containers.
+
+mod common;
+use common::engine::*;
+use common::*;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Debian's docker CLI (docker.io 20.10), the client the issue names.
+const DOCKER: &str = "/usr/bin/docker";
+
+/// A running `berth serve` on a socket in the engine's directory; SIGTERM at drop.
+struct Serve {
+    child: Child,
+    sock: String,
+}
+
+impl Serve {
+    fn start(e: &Engine, extra: &[&str]) -> Serve {
+        let sock = e.dir.path().join("api.sock").display().to_string();
+        let host = format!("unix://{sock}");
+        let mut args = vec!["serve", "-H", &host];
+        args.extend_from_slice(extra);
+        let child = e
+            .cmd(&args)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("berth serve");
+        let t = Instant::now();
+        while std::os::unix::net::UnixStream::connect(&sock).is_err() {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "berth serve did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Serve { child, sock }
+    }
+
+    /// curl against the socket: (status, body).
+    fn curl(&self, e: &Engine, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+        let mut c = e.in_netns("curl");
+        c.args(["-s", "-m", "30", "--unix-socket", &self.sock]);
+        if method == "HEAD" {
+            c.arg("-I");
+        } else {
+            c.args(["-X", method]);
+        }
+        c.args(["-w", "\n%{http_code}"]);
+        if let Some(b) = body {
+            c.args(["-H", "Content-Type: application/json", "-d", b]);
+        }
+        c.arg(format!("http://berth{path}"));
+        let o = c.output().unwrap();
+        let out = String::from_utf8_lossy(&o.stdout).to_string();
+        let (body, code) = out.rsplit_once('\n').unwrap_or(("", &out));
+        (code.trim().parse().unwrap_or(0), body.to_string())
+    }
+
+    fn docker(&self, e: &Engine, args: &[&str]) -> Output {
+        // A request the server never answers fails the test instead of hanging it.
+        e.in_netns("timeout")
+            .args(["60", DOCKER, "-H"])
+            .arg(format!("unix://{}", self.sock))
+            .args(args)
+            .env("DOCKER_CONFIG", e.dir.path().join("docker-config"))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn docker_ok(&self, e: &Engine, args: &[&str]) -> String {
+        let o = self.docker(e, args);
+        assert!(
+            o.status.success(),
+            "docker {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).to_string()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .stderr(Stdio::null())
+            .status();
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn have_docker() -> bool {
+    if std::path::Path::new(DOCKER).exists() {
+        return true;
+    }
+    eprintln!("skipped: {DOCKER} (Debian's docker.io) is not installed");
+    false
+}
+
+#[test]
+fn api_ping_versions_and_docker_errors() {
+    let e = Engine::new();
+    let s = Serve::start(&e, &[]);
+    let o = e
+        .in_netns("curl")
+        .args(["-s", "-i", "--unix-socket", &s.sock, "http://berth/_ping"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).to_ascii_lowercase();
+    assert!(text.starts_with("http/1.1 200"), "{text}");
+    assert!(text.contains("api-version: 1.41"), "{text}");
+    assert!(text.trim_end().ends_with("ok"), "{text}");
+    let (code, _) = s.curl(&e, "HEAD", "/_ping", None);
+    assert_eq!(code, 200);
+
+    let (code, body) = s.curl(&e, "GET", "/v1.41/version", None);
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["ApiVersion"], "1.41");
+    // Unversioned paths are the same routes.
+    assert_eq!(s.curl(&e, "GET", "/version", None).0, 200);
+
+    let (code, body) = s.curl(&e, "GET", "/v1.99/version", None);
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("client version 1.99 is too new"), "{body}");
+    let (code, body) = s.curl(&e, "GET", "/v1.11/version", None);
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("too old"), "{body}");
+
+    let (code, body) = s.curl(&e, "GET", "/v1.41/containers/nope/json", None);
+    assert_eq!(code, 404, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["message"], "No such container: nope");
+    let (code, body) = s.curl(&e, "GET", "/v1.41/images/nope:1/json", None);
+    assert_eq!(code, 404, "{body}");
+    assert!(body.contains("No such image"), "{body}");
+    let (code, _) = s.curl(&e, "GET", "/v1.41/no/such/route", None);
+    assert_eq!(code, 404);
+
+    // A create naming something Berth does not do is refused, naming it; nothing is made.
+    let (code, body) = s.curl(
+        &e,
+        "POST",
+        "/v1.41/containers/create?name=linked",
+        Some(r#"{"Image":"busybox","HostConfig":{"Links":["db:db"]}}"#),
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("HostConfig.Links"), "{body}");
+    let (code, body) = s.curl(
+        &e,
+        "POST",
+        "/v1.41/containers/create",
+        Some(r#"{"Image":"busybox","HostConfig":{"Memory":1}}"#),
+    );
+    assert_eq!(code, 400, "{body}");
+    let (code, body) = s.curl(
+        &e,
+        "POST",
+        "/v1.41/containers/create",
+        Some(r#"{"Image":"not-here:1"}"#),
+    );
+    assert_eq!(code, 404, "{body}");
+    assert!(body.contains("No such image: not-here:1"), "{body}");
+    let (code, body) = s.curl(&e, "POST", "/v1.41/containers/create", Some("{nope"));
+    assert_eq!(code, 400, "{body}");
+    assert_eq!(
+        e.ok(&["ps", "-aq"]).trim(),
+        "",
+        "a refused create left a container"
+    );
+}
+
+#[test]
+fn docker_cli_drives_berth_and_both_see_the_same_containers() {
+    if !have_docker() {
+        return;
+    }
+    let e = Engine::new();
+    let s = Serve::start(&e, &[]);
+    let v = s.docker_ok(&e, &["version", "--format", "{{.Server.APIVersion}}"]);
+    assert_eq!(v.trim(), "1.41");
+
+    // Made through the API, seen and run by berth's CLI, and back.
+    let id = s.docker_ok(
+        &e,
+        &[
+            "create",
+            "--name",
+            "web",
+            "--network",
+            "none",
+            "-e",
+            "A=1",
+            "--label",
+            "app=shop",
+            "busybox",
+            "sh",
+            "-c",
+            "echo hello; echo oops >&2; echo A=$A; sleep 30",
+        ],
+    );
+    let id = id.trim().to_string();
+    assert_eq!(id.len(), 64, "{id}");
+    s.docker_ok(&e, &["start", "web"]);
+    let ps = e.ok(&["ps", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(ps.starts_with("web Up"), "{ps}");
+    let dps = s.docker_ok(
+        &e,
+        &[
+            "ps",
+            "--filter",
+            "label=app=shop",
+            "--format",
+            "{{.ID}} {{.Names}}",
+        ],
+    );
+    assert_eq!(dps.trim(), format!("{} web", &id[..12]));
+    let t = Instant::now();
+    let logs = loop {
+        let o = s.docker(&e, &["logs", "web"]);
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        if all.contains("A=1") || t.elapsed() > Duration::from_secs(10) {
+            break o;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // Multiplexed: stdout and stderr come apart again on the client.
+    assert_eq!(String::from_utf8_lossy(&logs.stdout), "hello\nA=1\n");
+    assert_eq!(String::from_utf8_lossy(&logs.stderr), "oops\n");
+    let st = s.docker_ok(
+        &e,
+        &[
+            "inspect",
+            "-f",
+            "{{.State.Running}} {{.Name}} {{.Config.Labels.app}}",
+            "web",
+        ],
+    );
+    assert_eq!(st.trim(), "true /web shop");
+    s.docker_ok(&e, &["stop", "-t", "1", "web"]);
+    let st = e.ok(&["inspect", "-f", "{{.State.Status}}", "web"]);
+    assert_eq!(st.trim(), "exited");
+    s.docker_ok(&e, &["rename", "web", "web2"]);
+    s.docker_ok(&e, &["rm", "web2"]);
+    assert_eq!(e.ok(&["ps", "-aq"]).trim(), "");
+
+    // `docker run -d` waits for its start (the wait goes first: its headers must come at
+    // once); a berth container is listed and removed by docker.
+    let rid = s.docker_ok(
+        &e,
+        &["run", "-d", "--network", "none", "busybox", "sleep", "30"],
+    );
+    let bid = e.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "fromcli",
+        IMAGE,
+        "sleep",
+        "30",
+    ]);
+    let all = s.docker_ok(&e, &["ps", "-q", "--no-trunc"]);
+    assert!(
+        all.contains(rid.trim()) && all.contains(bid.trim()),
+        "{all}"
+    );
+    s.docker_ok(&e, &["kill", "fromcli"]);
+    let code = s.docker_ok(&e, &["wait", "fromcli"]);
+    assert_eq!(code.trim(), "137");
+    s.docker_ok(&e, &["rm", "-f", "fromcli", rid.trim()]);
+    assert_eq!(e.ok(&["ps", "-aq"]).trim(), "");
+
+    // Images: list, tag, remove.
+    let imgs = s.docker_ok(&e, &["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert_eq!(imgs.trim(), "busybox:latest");
+    s.docker_ok(&e, &["tag", "busybox", "shop/bb:2"]);
+    assert!(e.ok(&["images"]).contains("shop/bb"));
+    let out = s.docker_ok(&e, &["rmi", "shop/bb:2"]);
+    assert!(out.contains("Untagged: shop/bb:2"), "{out}");
+    let o = s.docker(&e, &["rmi", "not-here:1"]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("No such image"),
+        "{o:?}"
+    );
+}
+
+#[test]
+fn docker_run_pulls_a_missing_image_through_the_api() {
+    if !have_docker() {
+        return;
+    }
+    let e = Engine::new();
+    let reg = Registry::start_in(&e.netns);
+    let remote = format!("{}/shop/bb:1", reg.addr);
+    e.ok(&["tag", IMAGE, &remote]);
+    e.ok(&["push", &remote]);
+    e.ok(&["rmi", &remote]);
+    let s = Serve::start(&e, &[]);
+    // The docker CLI's create gets a 404, pulls with POST /images/create, creates again.
+    let o = s.docker(&e, &["run", "-d", "--network", "none", &remote, "true"]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("Unable to find image"), "{err}");
+    assert!(e.ok(&["images"]).contains("shop/bb"));
+    // The stream reports a failed pull after its 200, as docker's does.
+    let (code, body) = s.curl(
+        &e,
+        "POST",
+        &format!(
+            "/v1.41/images/create?fromImage={}/shop/none&tag=1",
+            reg.addr
+        ),
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"error\""), "{body}");
+    let o = s.docker(&e, &["pull", &format!("{}/shop/none:1", reg.addr)]);
+    assert!(!o.status.success());
+    for id in e.ok(&["ps", "-aq"]).lines() {
+        e.ok(&["rm", "-f", id]);
+    }
+}
+
+#[test]
+fn serve_exits_after_its_timeout_and_refuses_a_live_socket() {
+    let e = Engine::new();
+    let mut s = Serve::start(&e, &["--timeout", "1"]);
+    // A second server on the same live socket is refused, and leaves it alone.
+    let host = format!("unix://{}", s.sock);
+    let o = e.run(&["serve", "-H", &host]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("in use"),
+        "{o:?}"
+    );
+    assert_eq!(s.curl(&e, "GET", "/_ping", None).0, 200);
+    let t = Instant::now();
+    let st = loop {
+        if let Some(st) = s.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "serve --timeout 1 did not exit"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(st.success(), "{st:?}");
+    assert!(
+        t.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(
+        !std::path::Path::new(&s.sock).exists(),
+        "the socket was left"
+    );
+    // tcp is refused (the API gives root to whoever reaches it).
+    let o = e.run(&["serve", "-H", "tcp://127.0.0.1:2375"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("tcp"), "{o:?}");
+}
