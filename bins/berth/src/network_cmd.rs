@@ -213,14 +213,6 @@ fn create(l: &Layout, a: CreateArgs) -> Result<()> {
     Ok(())
 }
 
-/// Every network `ls` knows: the root's (default one included) and host, none.
-fn all(l: &Layout) -> Result<Vec<NetworkRecord>> {
-    let mut v = Networks::new(l).list_all().map_err(|e| err(l, e))?;
-    v.extend(["host", "none"].iter().filter_map(|n| store::predefined(n)));
-    v.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(v)
-}
-
 fn ls_value(r: &NetworkRecord, trunc: bool) -> Value {
     let labels: Vec<String> = r.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     json!({
@@ -252,61 +244,8 @@ fn header(f: &str) -> Option<String> {
     )
 }
 
-/// docker's `network ls --filter`: values of one key ORed, keys ANDed.
-fn filter(l: &Layout, v: Vec<NetworkRecord>, filters: &[String]) -> Result<Vec<NetworkRecord>> {
-    let mut by: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for f in filters {
-        let (k, val) = f
-            .split_once('=')
-            .ok_or_else(|| anyhow!("bad format of filter (expected name=value): {f}"))?;
-        match k {
-            "driver" | "id" | "label" | "name" | "scope" => {}
-            "type" if ["custom", "builtin"].contains(&val) => {}
-            "type" => bail!("invalid filter: 'type'='{val}'"),
-            "dangling" if ["true", "false", "1", "0"].contains(&val) => {}
-            "dangling" => bail!("invalid filter 'dangling={val}'"),
-            _ => bail!("invalid filter '{k}'"),
-        }
-        by.entry(k.to_string()).or_default().push(val.to_string());
-    }
-    let used: Vec<String> = if by.contains_key("dangling") {
-        let mut u = Vec::new();
-        for id in l.container_ids()? {
-            if let Ok(c) = l.load_config(&id) {
-                u.extend(c.options.networks.into_iter().map(|n| n.network_id));
-            }
-        }
-        u
-    } else {
-        vec![]
-    };
-    Ok(v.into_iter()
-        .filter(|r| {
-            let builtin = ["bridge", "host", "none"].contains(&r.name.as_str());
-            by.iter().all(|(k, vals)| {
-                vals.iter().any(|x| match k.as_str() {
-                    "driver" => r.driver == *x,
-                    "id" => r.id.starts_with(x.as_str()),
-                    "name" => r.name.contains(x.as_str()),
-                    "scope" => x == "local",
-                    "type" => (x == "builtin") == builtin,
-                    "dangling" => {
-                        let dangling = !builtin && !used.contains(&r.id);
-                        (x == "true" || x == "1") == dangling
-                    }
-                    "label" => match x.split_once('=') {
-                        Some((lk, lv)) => r.labels.get(lk).is_some_and(|v| v == lv),
-                        None => r.labels.contains_key(x.as_str()),
-                    },
-                    _ => false,
-                })
-            })
-        })
-        .collect())
-}
-
 fn ls(l: &Layout, a: LsArgs) -> Result<()> {
-    let v = filter(l, all(l)?, &a.filter)?;
+    let v = store::list(l, &a.filter).map_err(|e| err(l, e))?;
     let format = match (&a.format, a.quiet) {
         (_, true) => "{{.ID}}".to_string(),
         (Some(f), false) if f != "table" => f.clone(),
@@ -317,13 +256,6 @@ fn ls(l: &Layout, a: LsArgs) -> Result<()> {
     let out = t.render_all(&values, &header)?;
     std::io::stdout().write_all(out.as_bytes())?;
     Ok(())
-}
-
-fn find(l: &Layout, n: &str) -> Result<NetworkRecord> {
-    if let Some(p) = store::predefined(n) {
-        return Ok(p);
-    }
-    Networks::new(l).find(n).map_err(|e| err(l, e))
 }
 
 fn pretty(v: &Value) -> String {
@@ -342,7 +274,7 @@ fn inspect(l: &Layout, a: InspectArgs) -> i32 {
     let mut found = Vec::new();
     let mut code = 0;
     for n in &a.names {
-        match find(l, n) {
+        match store::find_any(l, n).map_err(|e| err(l, e)) {
             Ok(r) => found.push(store::inspect_value(l, &r)),
             Err(e) => {
                 code = 1;

@@ -173,54 +173,8 @@ fn header_names(f: &str) -> Option<String> {
     )
 }
 
-/// docker's `volume ls --filter`: values of one key are ORed, keys ANDed.
-fn filter(l: &Layout, vols: Vec<Volume>, filters: &[String]) -> Result<Vec<Volume>> {
-    let mut by_key: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for f in filters {
-        let (k, v) = f
-            .split_once('=')
-            .ok_or_else(|| anyhow!("bad format of filter (expected name=value): {f}"))?;
-        match k {
-            "dangling" | "name" | "label" | "driver" => {}
-            _ => bail!("invalid filter {k:?}"),
-        }
-        if k == "dangling" && !["true", "false", "1", "0"].contains(&v) {
-            bail!("invalid filter 'dangling={v}'");
-        }
-        by_key.entry(k.to_string()).or_default().push(v.to_string());
-    }
-    let used: std::collections::HashSet<String> = if by_key.contains_key("dangling") {
-        let mut u = std::collections::HashSet::new();
-        for id in l.container_ids()? {
-            if let Ok(c) = l.load_config(&id) {
-                u.extend(c.volumes.into_iter().map(|v| v.name));
-            }
-        }
-        u
-    } else {
-        Default::default()
-    };
-    Ok(vols
-        .into_iter()
-        .filter(|v| {
-            by_key.iter().all(|(k, vals)| {
-                vals.iter().any(|val| match k.as_str() {
-                    "dangling" => (val == "true" || val == "1") != used.contains(&v.name),
-                    "name" => v.name.contains(val.as_str()),
-                    "driver" => v.driver == *val,
-                    "label" => match val.split_once('=') {
-                        Some((lk, lv)) => v.labels.get(lk).is_some_and(|x| x == lv),
-                        None => v.labels.contains_key(val.as_str()),
-                    },
-                    _ => false,
-                })
-            })
-        })
-        .collect())
-}
-
 fn ls(l: &Layout, a: LsArgs) -> Result<()> {
-    let vols = filter(l, volumes::list(l)?, &a.filter)?;
+    let vols = volumes::list_filtered(l, &a.filter)?;
     let format = match (&a.format, a.quiet) {
         (Some(f), _) => f.clone(),
         (None, true) => "{{.Name}}".into(),

@@ -380,3 +380,199 @@ fn serve_exits_after_its_timeout_and_refuses_a_live_socket() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("tcp"), "{o:?}");
 }
+
+#[test]
+fn networks_and_volumes_through_the_docker_cli() {
+    if !have_docker() {
+        return;
+    }
+    let e = Engine::new();
+    let s = Serve::start(&e, &[]);
+    let nid = s.docker_ok(
+        &e,
+        &[
+            "network",
+            "create",
+            "--subnet",
+            "10.77.0.0/24",
+            "--label",
+            "shop=1",
+            "shopnet",
+        ],
+    );
+    assert_eq!(nid.trim().len(), 64, "{nid}");
+    // The same network, seen by berth's CLI.
+    assert!(e
+        .ok(&["network", "ls", "--format", "{{.Name}}"])
+        .lines()
+        .any(|l| l == "shopnet"));
+    let ls = s.docker_ok(
+        &e,
+        &[
+            "network",
+            "ls",
+            "--filter",
+            "label=shop=1",
+            "--format",
+            "{{.Name}}",
+        ],
+    );
+    assert_eq!(ls.trim(), "shopnet");
+    let o = s.docker(&e, &["network", "create", "shopnet"]);
+    assert!(!o.status.success(), "a duplicate network was made");
+
+    s.docker_ok(&e, &["volume", "create", "--label", "a=b", "v1"]);
+    let vls = s.docker_ok(&e, &["volume", "ls", "-q", "--filter", "label=a=b"]);
+    assert_eq!(vls.trim(), "v1");
+    let o = s.docker(&e, &["volume", "create", "--driver", "nfs", "v2"]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("not supported"),
+        "{o:?}"
+    );
+
+    s.docker_ok(
+        &e,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "n1",
+            "--network",
+            "shopnet",
+            "-v",
+            "v1:/v",
+            "busybox",
+            "sleep",
+            "30",
+        ],
+    );
+    let ip = s.docker_ok(
+        &e,
+        &[
+            "inspect",
+            "-f",
+            "{{.NetworkSettings.Networks.shopnet.IPAddress}}",
+            "n1",
+        ],
+    );
+    assert!(ip.trim().starts_with("10.77.0."), "{ip}");
+    // A volume in use is not removed.
+    let o = s.docker(&e, &["volume", "rm", "v1"]);
+    assert!(!o.status.success(), "a volume in use was removed");
+    s.docker_ok(&e, &["network", "create", "second"]);
+    s.docker_ok(
+        &e,
+        &["network", "connect", "--alias", "shop", "second", "n1"],
+    );
+    let nets = e.ok(&[
+        "inspect",
+        "-f",
+        "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
+        "n1",
+    ]);
+    assert!(
+        nets.contains("second") && nets.contains("shopnet"),
+        "{nets}"
+    );
+    s.docker_ok(&e, &["network", "disconnect", "second", "n1"]);
+    s.docker_ok(&e, &["rm", "-f", "n1"]);
+    s.docker_ok(&e, &["network", "rm", "shopnet", "second"]);
+    s.docker_ok(&e, &["volume", "rm", "v1"]);
+    assert!(!e.ok(&["network", "ls"]).contains("shopnet"));
+    assert_eq!(e.ok(&["volume", "ls", "-q"]).trim(), "");
+}
+
+#[test]
+fn docker_compose_and_the_python_sdk_drive_berth() {
+    let compose = std::path::Path::new("/usr/bin/docker-compose");
+    let sdk = Command::new("python3")
+        .args(["-c", "import docker"])
+        .status();
+    if !compose.exists() || !sdk.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: docker-compose or python3-docker is not installed");
+        return;
+    }
+    let e = Engine::new();
+    let s = Serve::start(&e, &[]);
+    let proj = e.dir.path().join("shop");
+    std::fs::create_dir_all(&proj).unwrap();
+    std::fs::write(
+        proj.join("docker-compose.yml"),
+        "version: \"3.8\"\nservices:\n  web:\n    image: busybox:latest\n    command: sh -c \"echo up; sleep 30\"\n  db:\n    image: busybox:latest\n    command: sleep 30\n    volumes: [data:/data]\nvolumes:\n  data: {}\n",
+    )
+    .unwrap();
+    let dc = |args: &[&str]| {
+        let o = e
+            .in_netns("timeout")
+            .args(["120", "/usr/bin/docker-compose"])
+            .args(args)
+            .current_dir(&proj)
+            .env("DOCKER_HOST", format!("unix://{}", s.sock))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "docker-compose {args:?}: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    dc(&["up", "-d"]);
+    let ps = e.ok(&["ps", "--format", "{{.Names}} {{.State}}"]);
+    let mut rows: Vec<&str> = ps.lines().collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        vec!["shop_db_1 running", "shop_web_1 running"],
+        "{ps}"
+    );
+    let lbl = e.ok(&[
+        "inspect",
+        "-f",
+        "{{index .Config.Labels \"com.docker.compose.service\"}}",
+        "shop_web_1",
+    ]);
+    assert_eq!(lbl.trim(), "web");
+    assert!(e.ok(&["volume", "ls", "-q"]).contains("shop_data"));
+    let t = Instant::now();
+    while !dc(&["logs", "web"]).contains("up") {
+        assert!(t.elapsed() < Duration::from_secs(10), "no log from web");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    dc(&["down", "-v"]);
+    assert_eq!(e.ok(&["ps", "-aq"]).trim(), "");
+    assert!(!e.ok(&["network", "ls"]).contains("shop_default"));
+    assert!(!e.ok(&["volume", "ls", "-q"]).contains("shop_data"));
+
+    // The Docker SDK for Python: run, wait, logs, remove.
+    let py = format!(
+        "import docker\nc = docker.DockerClient(base_url='unix://{}')\n\
+         ct = c.containers.run('busybox', ['sh', '-c', 'echo sdk; exit 3'], detach=True, network_mode='none')\n\
+         print(ct.wait()['StatusCode'])\nprint(ct.logs().decode().strip())\nct.remove()\n\
+         print(len(c.containers.list(all=True)))\n",
+        s.sock
+    );
+    let o = e
+        .in_netns("timeout")
+        .args(["60", "python3", "-c", &py])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        vec!["3", "sdk", "0"],
+        "{out}"
+    );
+}

@@ -43,6 +43,8 @@ pub fn options(b: &Value, name: Option<&str>) -> Result<(CreateOptions, Vec<Stri
     let mut cmd: Vec<String> = Vec::new();
     let mut health: Option<HealthConfig> = None;
     let mut image = String::new();
+    // Config.Volumes: anonymous volumes, unless a bind or mount names the same target.
+    let mut anon: Vec<String> = Vec::new();
 
     for (k, v) in cfg {
         let at = |m: &str| ApiError::bad(format!("{k}: {m}"));
@@ -72,7 +74,7 @@ pub fn options(b: &Value, name: Option<&str>) -> Result<(CreateOptions, Vec<Stri
                 }
             }
             "ExposedPorts" => f.expose = keys(k, v)?,
-            "Volumes" => f.volume = keys(k, v)?,
+            "Volumes" => anon = keys(k, v)?,
             "StopSignal" => f.stop_signal = opt_string(k, v)?,
             "StopTimeout" => f.stop_timeout = opt_int(k, v)?,
             "NetworkDisabled" => {
@@ -247,6 +249,27 @@ pub fn options(b: &Value, name: Option<&str>) -> Result<(CreateOptions, Vec<Stri
             _ => unsupported_unless_default(&format!("HostConfig.{k}"), v)?,
         }
     }
+
+    let targets: Vec<String> = f
+        .volume
+        .iter()
+        .filter_map(|b| b.split(':').nth(1).map(str::to_string))
+        .chain(f.mount.iter().filter_map(|m| {
+            m.split(',')
+                .find_map(|kv| kv.strip_prefix("target="))
+                .map(str::to_string)
+        }))
+        .chain(
+            f.tmpfs
+                .iter()
+                .map(|t| t.split(':').next().unwrap_or("").to_string()),
+        )
+        .collect();
+    let norm = |p: &str| p.trim_end_matches('/').to_string();
+    f.volume.extend(
+        anon.into_iter()
+            .filter(|a| !targets.iter().any(|t| norm(t) == norm(a))),
+    );
 
     // NetworkingConfig.EndpointsConfig: the networks, their aliases and addresses.
     if let Some(eps) = netcfg.get("EndpointsConfig").and_then(Value::as_object) {
@@ -539,6 +562,15 @@ mod tests {
         assert_eq!(o.labels.get("app").map(String::as_str), Some("web"));
         assert_eq!(o.mounts.len(), 3, "{:?}", o.mounts);
         assert_eq!(o.expose, vec!["80/tcp".to_string()]);
+    }
+
+    #[test]
+    fn a_declared_volume_under_a_mount_is_that_mount() {
+        // docker-compose sends the named volume as a mount and its path in Config.Volumes.
+        let b = json!({"Image": "x", "Volumes": {"/data": {}, "/cache": {}},
+            "HostConfig": {"Mounts": [{"Type": "volume", "Source": "p_data", "Target": "/data"}]}});
+        let (o, _) = options(&b, None).unwrap();
+        assert_eq!(o.mounts.len(), 2, "{:?}", o.mounts);
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod containers;
 mod create;
 mod error;
 mod images;
+mod netvol;
 mod system;
 
 pub use error::ApiError;
@@ -230,6 +231,7 @@ fn routes(s: State) -> Router {
         .merge(system::routes())
         .merge(containers::routes())
         .merge(images::routes())
+        .merge(netvol::routes())
         .fallback(|req: Request| async move {
             ApiError::new(
                 StatusCode::NOT_FOUND,

@@ -435,6 +435,59 @@ fn copy_tree(src: &OwnedFd, dst: &OwnedFd, depth: u32) -> rustix::io::Result<()>
     Ok(())
 }
 
+/// The volumes `filters` select (docker's `volume ls --filter`).
+pub fn list_filtered(l: &Layout, filters: &[String]) -> Result<Vec<Volume>> {
+    filter(l, list(l)?, filters)
+}
+
+/// docker's `volume ls --filter`: values of one key are ORed, keys ANDed.
+fn filter(l: &Layout, vols: Vec<Volume>, filters: &[String]) -> Result<Vec<Volume>> {
+    let bad = |m: String| Error::Invalid(m);
+    let mut by_key: std::collections::BTreeMap<String, Vec<String>> =
+        std::collections::BTreeMap::new();
+    for f in filters {
+        let (k, v) = f
+            .split_once('=')
+            .ok_or_else(|| bad(format!("bad format of filter (expected name=value): {f}")))?;
+        match k {
+            "dangling" | "name" | "label" | "driver" => {}
+            _ => return Err(bad(format!("invalid filter {k:?}"))),
+        }
+        if k == "dangling" && !["true", "false", "1", "0"].contains(&v) {
+            return Err(bad(format!("invalid filter 'dangling={v}'")));
+        }
+        by_key.entry(k.to_string()).or_default().push(v.to_string());
+    }
+    let used: std::collections::HashSet<String> = if by_key.contains_key("dangling") {
+        let mut u = std::collections::HashSet::new();
+        for id in l.container_ids()? {
+            if let Ok(c) = l.load_config(&id) {
+                u.extend(c.volumes.into_iter().map(|v| v.name));
+            }
+        }
+        u
+    } else {
+        Default::default()
+    };
+    Ok(vols
+        .into_iter()
+        .filter(|v| {
+            by_key.iter().all(|(k, vals)| {
+                vals.iter().any(|val| match k.as_str() {
+                    "dangling" => (val == "true" || val == "1") != used.contains(&v.name),
+                    "name" => v.name.contains(val.as_str()),
+                    "driver" => v.driver == *val,
+                    "label" => match val.split_once('=') {
+                        Some((lk, lv)) => v.labels.get(lk).is_some_and(|x| x == lv),
+                        None => v.labels.contains_key(val.as_str()),
+                    },
+                    _ => false,
+                })
+            })
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

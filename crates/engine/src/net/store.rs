@@ -576,6 +576,77 @@ pub fn endpoint_id(cid: &str, netid: &str) -> String {
     crate::sha256_hex(format!("{cid}:{netid}").as_bytes())
 }
 
+/// Every network `network ls` knows (the root's, the default one included, and host,
+/// none) that `filters` select (docker's: values of one key ORed, keys ANDed), by name.
+pub fn list(l: &Layout, filters: &[String]) -> Result<Vec<NetworkRecord>> {
+    let mut v = Networks::new(l).list_all()?;
+    v.extend(["host", "none"].iter().filter_map(|n| predefined(n)));
+    v.sort_by(|a, b| a.name.cmp(&b.name));
+    filter(l, v, filters)
+}
+
+/// A network by name or id, the predefined host and none included.
+pub fn find_any(l: &Layout, n: &str) -> Result<NetworkRecord> {
+    if let Some(p) = predefined(n) {
+        return Ok(p);
+    }
+    Networks::new(l).find(n)
+}
+
+/// docker's `network ls --filter`: values of one key ORed, keys ANDed.
+fn filter(l: &Layout, v: Vec<NetworkRecord>, filters: &[String]) -> Result<Vec<NetworkRecord>> {
+    let bad = |m: String| Error::Invalid(m);
+    let mut by: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for f in filters {
+        let (k, val) = f
+            .split_once('=')
+            .ok_or_else(|| bad(format!("bad format of filter (expected name=value): {f}")))?;
+        match k {
+            "driver" | "id" | "label" | "name" | "scope" => {}
+            "type" if ["custom", "builtin"].contains(&val) => {}
+            "type" => return Err(bad(format!("invalid filter: 'type'='{val}'"))),
+            "dangling" if ["true", "false", "1", "0"].contains(&val) => {}
+            "dangling" => return Err(bad(format!("invalid filter 'dangling={val}'"))),
+            _ => return Err(bad(format!("invalid filter '{k}'"))),
+        }
+        by.entry(k.to_string()).or_default().push(val.to_string());
+    }
+    let used: Vec<String> = if by.contains_key("dangling") {
+        let mut u = Vec::new();
+        for id in l.container_ids()? {
+            if let Ok(c) = l.load_config(&id) {
+                u.extend(c.options.networks.into_iter().map(|n| n.network_id));
+            }
+        }
+        u
+    } else {
+        vec![]
+    };
+    Ok(v.into_iter()
+        .filter(|r| {
+            let builtin = ["bridge", "host", "none"].contains(&r.name.as_str());
+            by.iter().all(|(k, vals)| {
+                vals.iter().any(|x| match k.as_str() {
+                    "driver" => r.driver == *x,
+                    "id" => r.id.starts_with(x.as_str()),
+                    "name" => r.name.contains(x.as_str()),
+                    "scope" => x == "local",
+                    "type" => (x == "builtin") == builtin,
+                    "dangling" => {
+                        let dangling = !builtin && !used.contains(&r.id);
+                        (x == "true" || x == "1") == dangling
+                    }
+                    "label" => match x.split_once('=') {
+                        Some((lk, lv)) => r.labels.get(lk).is_some_and(|v| v == lv),
+                        None => r.labels.contains_key(x.as_str()),
+                    },
+                    _ => false,
+                })
+            })
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
