@@ -369,4 +369,5 @@ pub fn assert_blobs_verified(root: &Path) {
         );
     }
 }
+pub mod api;
 pub mod engine;
