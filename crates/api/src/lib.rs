@@ -12,9 +12,11 @@
 // serde_json::json! of a whole create request nests deeper than the default.
 #![recursion_limit = "256"]
 
+mod attach;
 mod containers;
 mod create;
 mod error;
+mod exec;
 mod images;
 mod netvol;
 mod system;
@@ -70,6 +72,11 @@ pub(crate) struct Ctx {
     pub layout: Layout,
     pub store: Store,
     pub client_opts: ClientOptions,
+    /// Attaches waiting for their container's start.
+    pub hub: attach::Hub,
+    /// Exec instances made by `POST /containers/{id}/exec` (held by this server, as
+    /// dockerd holds them).
+    pub execs: exec::Execs,
 }
 
 pub(crate) type State = Arc<Ctx>;
@@ -105,6 +112,8 @@ pub async fn serve(o: ServeOptions, ready: impl FnOnce(&Path)) -> Result<(), Err
         layout,
         store,
         client_opts: o.client_opts.clone(),
+        hub: attach::Hub::default(),
+        execs: exec::Execs::default(),
     });
     let activity = Activity::new();
     let app = routes(state);
@@ -230,6 +239,8 @@ fn routes(s: State) -> Router {
     Router::new()
         .merge(system::routes())
         .merge(containers::routes())
+        .merge(attach::routes())
+        .merge(exec::routes())
         .merge(images::routes())
         .merge(netvol::routes())
         .fallback(|req: Request| async move {

@@ -13,6 +13,7 @@ pub mod cp;
 pub mod create;
 pub mod error;
 pub mod events;
+pub mod exec;
 pub mod flags;
 pub mod human;
 pub mod images;
