@@ -40,6 +40,10 @@ use tokio::sync::Notify;
 pub const API_VERSION: &str = berth_engine::info::API_VERSION;
 pub const MIN_API_VERSION: &str = "1.24";
 
+/// How long requests in flight may finish after SIGTERM (dockerd's default is 10 s for
+/// its containers; a client's stream needs no more).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{0}: {1}")]
@@ -125,12 +129,25 @@ pub async fn serve(o: ServeOptions, ready: impl FnOnce(&Path)) -> Result<(), Err
     // Versions are checked and stripped before routing (`/v1.41/x` and `/x` are one route).
     let app = tower::Layer::layer(&axum::middleware::map_request(strip_version), app);
     ready(&o.socket);
+    let stopping = Arc::new(Notify::new());
+    let stop = stopping.clone();
     let served = axum::serve(
         listener,
         axum::ServiceExt::<Request>::into_make_service(app),
     )
-    .with_graceful_shutdown(shutdown(o.idle, activity))
-    .await;
+    .with_graceful_shutdown(async move {
+        shutdown(o.idle, activity).await;
+        stop.notify_one();
+    });
+    // Requests in flight get a grace period; a stream that never ends (events, logs -f,
+    // stats, attach) does not hold the exit.
+    let served = tokio::select! {
+        r = served => r,
+        _ = async {
+            stopping.notified().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => Ok(()),
+    };
     let _ = std::fs::remove_file(&o.socket);
     served.map_err(|e| Error::Io(o.socket.display().to_string(), e))
 }
