@@ -17,6 +17,7 @@ mod create;
 mod error;
 mod images;
 mod netvol;
+mod observe;
 mod system;
 
 pub use error::ApiError;
@@ -232,6 +233,7 @@ fn routes(s: State) -> Router {
         .merge(containers::routes())
         .merge(images::routes())
         .merge(netvol::routes())
+        .merge(observe::routes())
         .fallback(|req: Request| async move {
             ApiError::new(
                 StatusCode::NOT_FOUND,
