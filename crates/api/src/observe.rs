@@ -463,6 +463,10 @@ async fn update(
     let u = update_options(&b)?;
     blocking(move || {
         let id = resolve(&s, &r)?;
+        // Nothing set: nothing to do (dockerd's answer to an empty update).
+        if u.is_empty() {
+            return Ok(Json(json!({"Warnings": []})));
+        }
         let warnings = berth_engine::control::update(&s.layout, &id, &u)
             .map_err(|e| ApiError::engine(&s.layout, e))?;
         Ok(Json(json!({"Warnings": warnings})))
@@ -505,8 +509,8 @@ mod tests {
         assert!(e.message.contains("CpusetMems"), "{}", e.message);
         let e = update_options(&json!({"KernelMemory": 1 << 26})).unwrap_err();
         assert!(e.message.contains("KernelMemory"), "{}", e.message);
-        // Nothing to change, or CPUs both ways: docker's errors.
-        assert!(update_options(&json!({"Memory": 0})).is_err());
+        // Nothing to change is no change; CPUs both ways is docker's error.
+        assert!(update_options(&json!({"Memory": 0})).unwrap().is_empty());
         let e = update_options(&json!({"NanoCpus": 1, "CpuQuota": 5})).unwrap_err();
         assert!(e.message.contains("conflicting options"), "{}", e.message);
     }

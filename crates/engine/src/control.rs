@@ -571,17 +571,11 @@ impl UpdateOptions {
             && self.restart.is_none()
     }
 
-    /// What docker refuses before looking at a container: CPUs given both ways, or
-    /// nothing to change.
+    /// What docker refuses before looking at a container: CPUs given both ways.
     pub fn check(&self) -> Result<()> {
         if self.nano_cpus.is_some() && (self.cpu_period.is_some() || self.cpu_quota.is_some()) {
             return Err(Error::Invalid(
                 "conflicting options: Nano CPUs and CPU Period/Quota cannot both be set".into(),
-            ));
-        }
-        if self.is_empty() {
-            return Err(Error::Invalid(
-                "you must provide one or more flags when using this command".into(),
             ));
         }
         Ok(())
@@ -749,7 +743,7 @@ mod tests {
 
     #[test]
     fn update_checks() {
-        assert!(UpdateOptions::default().check().is_err());
+        assert!(UpdateOptions::default().is_empty());
         let u = UpdateOptions {
             nano_cpus: Some(1),
             cpu_quota: Some(1),
@@ -760,6 +754,6 @@ mod tests {
             memory: Some(1 << 26),
             ..Default::default()
         };
-        assert!(u.check().is_ok());
+        assert!(u.check().is_ok() && !u.is_empty());
     }
 }

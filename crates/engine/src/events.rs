@@ -244,7 +244,8 @@ fn strip_tag(image: &str) -> &str {
 /// What to watch: dockerd's `since`/`until` and filters.
 #[derive(Debug, Default, Clone)]
 pub struct WatchOptions {
-    /// Past events from then on; None: only new ones.
+    /// Past events from then on; None: only new ones (unless `until` is set: then every
+    /// past one, as dockerd).
     pub since: Option<SystemTime>,
     /// Stop at this time (at once when it has passed, after the past events).
     pub until: Option<SystemTime>,
@@ -277,8 +278,9 @@ pub fn watch(
         if file.is_none() {
             match std::fs::File::open(&path) {
                 Ok(mut f) => {
-                    // Without since only what happens from now on.
-                    if first && o.since.is_none() {
+                    // Neither bound: only what happens from now on. `until` alone is
+                    // dockerd's too: the past up to it.
+                    if first && o.since.is_none() && o.until.is_none() {
                         pos = f.seek(SeekFrom::End(0)).map_err(|e| Error::io(&path, e))?;
                     }
                     file = Some(f);
@@ -413,6 +415,18 @@ mod tests {
         })
         .unwrap();
         assert_eq!(got, ["start"]);
+        // until alone: the past up to it, as dockerd.
+        let o = WatchOptions {
+            until: Some(now),
+            ..Default::default()
+        };
+        let mut n = 0;
+        watch(&l, &o, &mut |v| {
+            n += v.len();
+            Ok(true)
+        })
+        .unwrap();
+        assert_eq!(n, 2);
         let bad = WatchOptions {
             since: Some(now),
             until: Some(now - Duration::from_secs(1)),

@@ -129,6 +129,9 @@ impl UpdateArgs {
             restart: self.restart.as_deref().map(parse::restart).transpose()?,
         };
         u.check()?;
+        if u.is_empty() {
+            bail!("you must provide one or more flags when using this command");
+        }
         Ok(u)
     }
 }

@@ -1,6 +1,7 @@
 //! `berth events`: the engine's event log (R/engine/events.jsonl), read by
-//! berth_engine::events::watch. Like docker, without `--since` only new events are shown;
-//! without `--until` it keeps following the file (until interrupted or stdout closes).
+//! berth_engine::events::watch. Like docker, without `--since` (or `--until`) only new
+//! events are shown; without `--until` it keeps following the file (until interrupted or
+//! stdout closes).
 
 use super::{parse_time, stdout_closed, template};
 use anyhow::Result;
