@@ -19,6 +19,7 @@ mod error;
 mod exec;
 mod images;
 mod netvol;
+mod observe;
 mod system;
 
 pub use error::ApiError;
@@ -260,6 +261,7 @@ fn routes(s: State) -> Router {
         .merge(exec::routes())
         .merge(images::routes())
         .merge(netvol::routes())
+        .merge(observe::routes())
         .fallback(|req: Request| async move {
             ApiError::new(
                 StatusCode::NOT_FOUND,

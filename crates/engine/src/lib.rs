@@ -38,6 +38,7 @@ pub mod spec;
 pub mod stats;
 pub mod status;
 pub mod template;
+pub mod top;
 pub mod volumes;
 
 pub use error::{Error, Result};
