@@ -405,6 +405,8 @@ fn top_and_diff_match_berth() {
     assert!(kinds.contains(&("/bin".into(), 0)), "{kinds:?}");
 
     s.docker_ok(&e, &["kill", "tp"]);
+    // kill returns once the signal is sent (as dockerd's): the exit comes after.
+    s.docker_ok(&e, &["wait", "tp"]);
     let o = s.docker(&e, &["top", "tp"]);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
