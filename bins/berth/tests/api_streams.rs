@@ -201,7 +201,52 @@ fn docker_attach_and_start_attached() {
     assert_eq!(code, 409, "not running: {body}");
     let (code, body) = s.curl(&e, "GET", "/containers/made/attach/ws", None);
     assert_eq!(code, 501, "{body}");
-    s.docker_ok(&e, &["rm", "-f", "late", "made"]);
+    // docker commit: the container's changes and a CMD, run by berth.
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "src",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "echo kept > /kept; sleep 60",
+    ]);
+    e.wait_for(10, "the file", || {
+        e.run(&["exec", "src", "test", "-e", "/kept"])
+            .status
+            .success()
+            .then_some(())
+    });
+    let id = s.docker_ok(
+        &e,
+        &[
+            "commit",
+            "-c",
+            "CMD [\"cat\", \"/kept\"]",
+            "-m",
+            "via api",
+            "src",
+            "shop/committed:1",
+        ],
+    );
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+    assert_eq!(
+        e.ok(&["run", "--rm", "--network", "none", "shop/committed:1"]),
+        "kept\n"
+    );
+    let (code, body) = s.curl(
+        &e,
+        "POST",
+        "/commit?container=src&repo=x&changes=BOGUS%201",
+        None,
+    );
+    assert_eq!(code, 400, "{body}");
+    let (code, body) = s.curl(&e, "POST", "/build", None);
+    assert_eq!(code, 501, "{body}");
+    s.docker_ok(&e, &["rm", "-f", "late", "made", "src"]);
 }
 
 #[test]
