@@ -6,6 +6,8 @@
 #   1. `docker run --rm --network none IMAGE true`, hyperfine;
 #   2. `docker ps -a` and `docker ps` with 100 containers (created through each
 #      server with `docker create --network none`), hyperfine;
+#   2b. the same list by curl (the server's own part), curl's `/_ping` (the
+#      floor of a request) and the docker CLI's start-up alone (`docker --version`);
 #   3. each server's RSS (VmRSS, and the peak VmHWM) after the runs, idle:
 #      berth serve against dockerd + its containerd, and podman's service.
 # Targets: berth at most 0.2x dockerd's time in 1 and 2, and at most a fifth of
@@ -30,7 +32,7 @@
 #        bench/results/api-*.json and api-berth-serve.log; honours
 #        CARGO_TARGET_DIR for the build and the binaries)
 # Needs (Debian): hyperfine docker.io (docker, dockerd, containerd, runc) podman
-# conmon crun jq busybox-static iproute2.
+# conmon crun jq curl busybox-static iproute2.
 set -euo pipefail
 SELF=$(realpath "$0")
 cd "$(dirname "$SELF")/.."
@@ -43,7 +45,7 @@ BIN=$T/x86_64-unknown-linux-musl/release
 OUT=$(pwd)/bench/results
 
 if [ -z "${BERTH_BENCH_INNER:-}" ]; then
-  for t in hyperfine podman conmon crun dockerd containerd $DOCKER jq unshare ip; do
+  for t in hyperfine podman conmon crun dockerd containerd $DOCKER jq curl unshare ip; do
     command -v $t >/dev/null || { echo "bench: $t is missing" >&2; exit 1; }
   done
   # The README's build (the whole workspace): static musl, non-PIE (.cargo/config.toml).
@@ -61,7 +63,7 @@ if [ -z "${BERTH_BENCH_INNER:-}" ]; then
     echo "bench: the host's net.ipv4.ip_forward changed: $fwd_before -> $fwd_after" >&2; bad=1
   fi
   for f in /proc/[0-9]*/cmdline; do
-    c=$(tr '\0' ' ' <"$f" 2>/dev/null) || continue
+    c=$( { tr '\0' ' ' <"$f"; } 2>/dev/null) || continue
     case "$c" in *"$W"*)
       p=${f#/proc/}; echo "bench: a process left behind: ${p%/cmdline} $c" >&2; bad=1;;
     esac
@@ -177,7 +179,9 @@ sync
 
 echo "== context"
 echo "date: $(date -u)  kernel: $(uname -r)  cpus: $(nproc)  load: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (work tree differs)')"
+if c=$(git rev-parse --short HEAD 2>/dev/null); then
+  echo "commit: $c$(git diff --quiet HEAD -- crates bins Cargo.toml Cargo.lock || echo ' (the sources differ from it)')"
+fi
 echo "== versions"
 echo "docker CLI: $($DOCKER --version)"
 echo "berth serve: $($DB version --format '{{.Server.Version}} (API {{.Server.APIVersion}})')"
@@ -204,6 +208,16 @@ hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$OUT/api-ps.json" \
   -n "berth ps -a" "$DB ps -a" -n "podman ps -a" "$DP ps -a" -n "dockerd ps -a" "$DD ps -a" \
   -n "berth ps" "$DB ps" -n "podman ps" "$DP ps" -n "dockerd ps" "$DD ps"
 
+echo "== 2b. the same list without the docker CLI (curl, the servers' own part), and the CLI's start-up alone"
+q="http://d/v1.41/containers/json?all=1"
+hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$OUT/api-ps-curl.json" \
+  -n "berth curl ps -a" "curl -sf -o /dev/null --unix-socket $W/berth.sock $q" \
+  -n "podman curl ps -a" "curl -sf -o /dev/null --unix-socket $W/podman.sock $q" \
+  -n "dockerd curl ps -a" "curl -sf -o /dev/null --unix-socket $W/docker.sock $q" \
+  -n "berth curl _ping" "curl -sf -o /dev/null --unix-socket $W/berth.sock http://d/_ping" \
+  -n "podman curl _ping" "curl -sf -o /dev/null --unix-socket $W/podman.sock http://d/_ping" \
+  -n "dockerd curl _ping" "curl -sf -o /dev/null --unix-socket $W/docker.sock http://d/_ping" \
+  -n "docker --version" "$DOCKER --version"
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== 3. the servers' RSS after the runs, idle (100 created containers each)"
 sleep 10
@@ -219,16 +233,17 @@ jq -r 'to_entries[] | select(.value | type == "object") | "\(.key)\tVmRSS \(.val
 
 echo "== summary"
 jq -r '.results[] | "\(.command)\tmedian \(.median*1000|.*100|round/100) ms\tmean \(.mean*1000|.*100|round/100) ms"' \
-  "$OUT/api-run.json" "$OUT/api-ps.json"
+  "$OUT/api-run.json" "$OUT/api-ps.json" "$OUT/api-ps-curl.json"
 jq -r -s '
   def med(f; n): (f.results[] | select(.command == n) | .median);
-  .[0] as $r | .[1] as $p | .[2] as $m |
+  .[0] as $r | .[1] as $p | .[2] as $m | .[3] as $c |
   "run --rm: berth / dockerd \(med($r; "berth") / med($r; "dockerd") | .*1000|round/1000)x (target 0.2x), berth / podman \(med($r; "berth") / med($r; "podman") | .*1000|round/1000)x",
   "ps -a:    berth / dockerd \(med($p; "berth ps -a") / med($p; "dockerd ps -a") | .*1000|round/1000)x (target 0.2x), berth / podman \(med($p; "berth ps -a") / med($p; "podman ps -a") | .*1000|round/1000)x",
   "ps:       berth / dockerd \(med($p; "berth ps") / med($p; "dockerd ps") | .*1000|round/1000)x (target 0.2x), berth / podman \(med($p; "berth ps") / med($p; "podman ps") | .*1000|round/1000)x",
+  "curl ps -a (the server alone): berth / dockerd \(med($c; "berth curl ps -a") / med($c; "dockerd curl ps -a") | .*1000|round/1000)x, berth / podman \(med($c; "berth curl ps -a") / med($c; "podman curl ps -a") | .*1000|round/1000)x",
   "VmRSS:    berth / (dockerd + containerd) \($m.berth_serve.vmrss_kb / ($m.dockerd.vmrss_kb + $m.containerd.vmrss_kb) | .*1000|round/1000)x (target 0.2x), berth / podman \($m.berth_serve.vmrss_kb / $m.podman_service.vmrss_kb | .*1000|round/1000)x",
   "VmHWM:    berth / (dockerd + containerd) \($m.berth_serve.vmhwm_kb / ($m.dockerd.vmhwm_kb + $m.containerd.vmhwm_kb) | .*1000|round/1000)x, berth / podman \($m.berth_serve.vmhwm_kb / $m.podman_service.vmhwm_kb | .*1000|round/1000)x"
-' "$OUT/api-run.json" "$OUT/api-ps.json" "$OUT/api-rss.json"
+' "$OUT/api-run.json" "$OUT/api-ps.json" "$OUT/api-rss.json" "$OUT/api-ps-curl.json"
 if [ -s "$W/berth-serve.log" ]; then
   echo "== berth serve's log"
   cat "$W/berth-serve.log"
