@@ -445,6 +445,19 @@ fn docker_compose_and_the_python_sdk_drive_berth() {
         assert!(t.elapsed() < Duration::from_secs(10), "no log from web");
         std::thread::sleep(Duration::from_millis(200));
     }
+    let ps = dc(&["ps"]);
+    assert!(ps.contains("shop_web_1") && ps.contains("Up"), "{ps}");
+    dc(&["up", "-d", "--scale", "web=3"]);
+    let webs = e.ok(&[
+        "ps",
+        "-q",
+        "--filter",
+        "label=com.docker.compose.service=web",
+    ]);
+    assert_eq!(webs.lines().count(), 3, "{webs}");
+    // A one-off container, attached (the hijacked stream), removed after.
+    let ran = dc(&["run", "--rm", "-T", "web", "echo", "ran-once"]);
+    assert!(ran.contains("ran-once"), "{ran}");
     dc(&["down", "-v"]);
     assert_eq!(e.ok(&["ps", "-aq"]).trim(), "");
     assert!(!e.ok(&["network", "ls"]).contains("shop_default"));

@@ -199,8 +199,48 @@ fn docker_attach_and_start_attached() {
     assert_eq!(code, 400, "{body}");
     let (code, body) = s.curl(&e, "POST", "/containers/made/resize?h=10&w=20", None);
     assert_eq!(code, 409, "not running: {body}");
-    let (code, body) = s.curl(&e, "GET", "/containers/made/attach/ws", None);
-    assert_eq!(code, 501, "{body}");
+    // The websocket form (websocket-client, Debian's python3-websocket): stdin in,
+    // output out, raw.
+    e.ok(&[
+        "run",
+        "-d",
+        "-i",
+        "--name",
+        "echoer",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "read l; echo got-$l; echo err-$l >&2",
+    ]);
+    let py = format!(
+        r#"
+import socket, websocket
+s = socket.socket(socket.AF_UNIX); s.connect({sock:?})
+ws = websocket.create_connection("ws://localhost/v1.41/containers/echoer/attach/ws?stream=1&stdin=1&stdout=1&stderr=1", socket=s)
+ws.send_binary(b"ws\n")
+got = b""
+while b"err-ws" not in got or b"got-ws" not in got:
+    got += ws.recv()
+print(got.decode().replace("\n", " "))
+"#,
+        sock = s.sock
+    );
+    let o = Command::new("timeout")
+        .args(["30", "/usr/bin/python3", "-c", &py])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.contains("got-ws") && out.contains("err-ws"), "{out}");
+    assert!(!out.contains('\u{1}'), "raw, not framed: {out:?}");
+    let (code, _) = s.curl(&e, "GET", "/containers/made/attach/ws?stream=1", None);
+    assert_eq!(code, 400, "not a websocket handshake");
     // docker commit: the container's changes and a CMD, run by berth.
     e.ok(&[
         "run",
@@ -246,7 +286,7 @@ fn docker_attach_and_start_attached() {
     assert_eq!(code, 400, "{body}");
     let (code, body) = s.curl(&e, "POST", "/build", None);
     assert_eq!(code, 501, "{body}");
-    s.docker_ok(&e, &["rm", "-f", "late", "made", "src"]);
+    s.docker_ok(&e, &["rm", "-f", "late", "made", "src", "echoer"]);
 }
 
 #[test]

@@ -173,12 +173,18 @@ struct AttachQ {
     detach_keys: Option<String>,
 }
 
-async fn attach(
-    S(s): S<State>,
-    Path(r): Path<String>,
-    Query(q): Query<AttachQ>,
-    req: Request,
-) -> Result<Response, ApiError> {
+/// An attach made ready: its monitor client (now, or at the start), what was written
+/// before (logs=1), and how to copy.
+struct Prepared {
+    monitor: Option<Monitor>,
+    past: Vec<u8>,
+    tty: bool,
+    stdin: bool,
+    keys: Vec<u8>,
+}
+
+/// `raw`: the output without docker's stream frames (a tty's, or the websocket's).
+async fn prepare(s: State, r: String, q: AttachQ, raw: bool) -> Result<Prepared, ApiError> {
     let (stdin, stdout, stderr) = (flag(&q.stdin), flag(&q.stdout), flag(&q.stderr));
     let (stream, logs) = (flag(&q.stream), flag(&q.logs));
     if !stream && !logs {
@@ -227,15 +233,26 @@ async fn attach(
     let past = if logs {
         let s3 = s.clone();
         let id3 = id.clone();
-        blocking(move || past_logs(&s3.layout, &id3, stdout, stderr, tty)).await?
+        blocking(move || past_logs(&s3.layout, &id3, stdout, stderr, tty || raw)).await?
     } else {
         Vec::new()
     };
-    Ok(hijack(req, move |input, out| async move {
-        if !past.is_empty() && out.send(Bytes::from(past)).await.is_err() {
+    Ok(Prepared {
+        monitor,
+        past,
+        tty,
+        stdin,
+        // Detach keys apply with a tty only, as docker's.
+        keys: if tty { keys } else { Vec::new() },
+    })
+}
+
+impl Prepared {
+    async fn run(self, input: Option<Input>, out: mpsc::Sender<Bytes>, raw: bool) {
+        if !self.past.is_empty() && out.send(Bytes::from(self.past)).await.is_err() {
             return;
         }
-        let mon = match monitor {
+        let mon = match self.monitor {
             None => return,
             Some(Monitor::Now(c)) => c,
             Some(Monitor::AtStart(rx)) => match rx.await {
@@ -244,8 +261,60 @@ async fn attach(
             },
         };
         let Ok(mon) = to_tokio(mon) else { return };
-        let keys = if tty { keys } else { Vec::new() };
-        session(mon, input, out, tty, stdin, keys).await;
+        session(mon, input, out, raw || self.tty, self.stdin, self.keys).await;
+    }
+}
+
+async fn attach(
+    S(s): S<State>,
+    Path(r): Path<String>,
+    Query(q): Query<AttachQ>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let p = prepare(s, r, q, false).await?;
+    Ok(hijack(req, move |input, out| p.run(input, out, false)))
+}
+
+/// The websocket form: binary messages both ways, the output raw (no stream frames) as
+/// dockerd's.
+async fn attach_ws(
+    S(s): S<State>,
+    Path(r): Path<String>,
+    Query(q): Query<AttachQ>,
+    ws: axum::extract::ws::WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    use axum::extract::ws::Message;
+    use futures_util::{SinkExt, StreamExt};
+    let p = prepare(s, r, q, true).await?;
+    Ok(ws.on_upgrade(move |socket| async move {
+        let (mut tx, mut rx) = socket.split();
+        let (out, mut out_rx) = mpsc::channel::<Bytes>(32);
+        let (mut feed, input) = tokio::io::duplex(64 << 10);
+        let reader = tokio::spawn(async move {
+            while let Some(Ok(m)) = rx.next().await {
+                let data = match m {
+                    Message::Binary(b) => b,
+                    Message::Text(t) => Bytes::copy_from_slice(t.as_bytes()),
+                    Message::Close(_) => break,
+                    _ => continue,
+                };
+                if feed.write_all(&data).await.is_err() {
+                    break;
+                }
+            }
+            // The client's close is the container's stdin EOF.
+        });
+        let writer = tokio::spawn(async move {
+            while let Some(b) = out_rx.recv().await {
+                if tx.send(Message::Binary(b)).await.is_err() {
+                    return;
+                }
+            }
+            let _ = tx.close().await;
+        });
+        p.run(Some(Box::new(input)), out, true).await;
+        reader.abort();
+        let _ = writer.await;
     }))
 }
 
@@ -404,10 +473,6 @@ async fn session(
     if let Some(p) = pump {
         p.abort();
     }
-}
-
-async fn attach_ws(Path(_): Path<String>) -> ApiError {
-    ApiError::unsupported("attach over a websocket (GET /containers/{id}/attach/ws)")
 }
 
 #[derive(Deserialize)]

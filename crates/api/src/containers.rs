@@ -377,10 +377,18 @@ async fn wait(
         };
         if cond == "next-exit" || (cond == "removed" && never_started()) {
             // A container that does not run now exits next after its next start.
-            loop {
-                if let Some(Ok(mut c)) = at_start.as_mut().map(|r| r.try_recv()) {
-                    exited = exit_frame(&mut c);
-                    break;
+            'waiting: loop {
+                // The hub's hand-over is looked for often (a start through this server,
+                // the usual case: its answer should not wait for a tick), the record less.
+                for _ in 0..10 {
+                    if let Some(Ok(mut c)) = at_start.as_mut().map(|r| r.try_recv()) {
+                        exited = exit_frame(&mut c);
+                        break 'waiting;
+                    }
+                    if at_start.is_none() {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
                 }
                 match status::current(&s.layout, &id) {
                     Ok(st) if status::is_running(&st) || status::watched(&st) => break,
@@ -407,11 +415,18 @@ async fn wait(
             }
         };
         if cond == "removed" {
+            // With the monitor's stream read to its end the removal is done or nearly.
+            let mut n = 0u32;
             while berth_engine::inventory::entry(&s.layout, &id).is_some() {
                 if gone(&tx) {
                     return;
                 }
-                pause();
+                n += 1;
+                std::thread::sleep(std::time::Duration::from_millis(if n < 100 {
+                    5
+                } else {
+                    100
+                }));
             }
         }
         let _ = tx.send(json!({"StatusCode": code, "Error": null}));
@@ -431,12 +446,15 @@ async fn wait(
         .into_response())
 }
 
-/// The exit code from a monitor's wait stream (its EXIT frame).
+/// The exit code from a monitor's wait stream (its EXIT frame), once the monitor has
+/// closed the stream (a --rm container is removed by then, or nearly).
 fn exit_frame(c: &mut std::os::unix::net::UnixStream) -> Option<i32> {
     loop {
         match berth_engine::proto::read_frame(c) {
             Ok(Some((berth_engine::proto::EXIT, p))) => {
                 let x: berth_engine::proto::ExitInfo = serde_json::from_slice(&p).ok()?;
+                let _ = c.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+                while let Ok(Some(_)) = berth_engine::proto::read_frame(c) {}
                 return Some(x.exit_code);
             }
             Ok(Some(_)) => continue,

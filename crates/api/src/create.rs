@@ -21,6 +21,7 @@ const CLIENT_SIDE: &[&str] = &[
 /// changes nothing (docker's `Warnings`).
 pub fn options(b: &Value, name: Option<&str>) -> Result<(CreateOptions, Vec<String>), ApiError> {
     let mut warnings = Vec::new();
+    let mut links: Vec<String> = Vec::new();
     let cfg = b
         .as_object()
         .ok_or_else(|| ApiError::bad("the request body must be a JSON object"))?;
@@ -122,6 +123,9 @@ pub fn options(b: &Value, name: Option<&str>) -> Result<(CreateOptions, Vec<Stri
                         f.log_opt = pairs("LogConfig.Config", c, "=")?;
                     }
                 }
+            }
+            "Links" => {
+                links = strings(k, v)?;
             }
             "NetworkMode" => {
                 let m = opt_string(k, v)?.unwrap_or_default();
@@ -307,6 +311,38 @@ pub fn options(b: &Value, name: Option<&str>) -> Result<(CreateOptions, Vec<Stri
         }
     }
 
+    if !links.is_empty() {
+        // dockerd's legacy links on a user-defined network are only names, which the
+        // network's DNS already answers (docker-compose run adds them); on the default
+        // network they would need /etc/hosts entries and env, which Berth has not.
+        let user_net = f.network.iter().any(|n| {
+            let n = n
+                .split(',')
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("name=");
+            !["", "host", "none", "bridge", "default"].contains(&n) && !n.starts_with("container:")
+        });
+        if !user_net {
+            return Err(ApiError::bad(format!(
+                "HostConfig.Links is not supported by berth on the default network (given \
+                 {links:?}); put the containers on a user-defined network, whose DNS answers \
+                 their names"
+            )));
+        }
+        let aliases: Vec<&str> = links
+            .iter()
+            .filter_map(|l| l.split_once(':'))
+            .filter(|(c, a)| c.trim_start_matches('/') != *a)
+            .map(|(_, a)| a)
+            .collect();
+        if !aliases.is_empty() {
+            warnings.push(format!(
+                "HostConfig.Links: the linked containers resolve by their names on the \
+                 network; the link aliases {aliases:?} are not added"
+            ));
+        }
+    }
     let mut o = f
         .resolve(image, cmd)
         .map_err(|e| ApiError::bad(crate::error::chain(&e)))?;
@@ -582,6 +618,17 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.status, 400);
         assert!(e.message.contains("HostConfig.Links"), "{}", e.message);
+        // On a user network links are names its DNS answers: accepted, aliases said.
+        let (_, w) = options(
+            &json!({"Image": "x", "HostConfig": {"NetworkMode": "shop", "Links": ["p_web_1:web_1", "p_db_1:p_db_1"]}}),
+            None,
+        )
+        .unwrap();
+        assert!(
+            w.iter()
+                .any(|w| w.contains("web_1") && !w.contains("p_db_1")),
+            "{w:?}"
+        );
         let e = options(
             &json!({"Image": "x", "HostConfig": {"OomScoreAdj": 500}}),
             None,

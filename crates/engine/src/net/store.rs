@@ -547,7 +547,9 @@ pub fn inspect_value(layout: &Layout, rec: &NetworkRecord) -> serde_json::Value 
         })
         .collect();
     let mut options = rec.options.clone();
-    if rec.driver == "bridge" {
+    // dockerd shows the bridge's name for the default network only; a user network's
+    // Options are what its creator gave (docker-compose compares them with its file's).
+    if rec.driver == "bridge" && rec.name == DEFAULT_NETWORK {
         options
             .entry(OPT_BRIDGE_NAME.to_string())
             .or_insert_with(|| rec.bridge.clone());
