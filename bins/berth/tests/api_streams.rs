@@ -163,6 +163,23 @@ fn docker_attach_and_start_attached() {
     let o = s.docker(&e, &["attach", "late"]);
     assert_eq!(o.status.code(), Some(7), "{o:?}");
     assert_eq!(String::from_utf8_lossy(&o.stdout), "late\n");
+    // docker logs -f follows to the end: what is written after it started, and returns.
+    s.docker_ok(
+        &e,
+        &[
+            "run", "-d", "--name", "follow", "--network", "none", "busybox", "sh", "-c",
+            "echo first; sleep 1; echo second >&2; sleep 1; echo third",
+        ],
+    );
+    let o = s.docker(&e, &["logs", "-f", "-t", "follow"]);
+    assert!(o.status.success(), "{o:?}");
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout).to_string(),
+        String::from_utf8_lossy(&o.stderr).to_string(),
+    );
+    assert!(out.contains("Z first\n") && out.ends_with("Z third\n"), "{out}");
+    assert!(err.ends_with("Z second\n"), "{err}");
+    assert_eq!(e.ok(&["logs", "follow"]), "first\nthird\n");
     // start -a of a container made by `berth create`: the CLIs share the containers.
     e.ok(&[
         "create",
@@ -286,7 +303,7 @@ print(got.decode().replace("\n", " "))
     assert_eq!(code, 400, "{body}");
     let (code, body) = s.curl(&e, "POST", "/build", None);
     assert_eq!(code, 501, "{body}");
-    s.docker_ok(&e, &["rm", "-f", "late", "made", "src", "echoer"]);
+    s.docker_ok(&e, &["rm", "-f", "late", "made", "src", "echoer", "follow"]);
 }
 
 #[test]
