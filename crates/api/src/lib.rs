@@ -18,6 +18,7 @@ mod error;
 mod images;
 mod netvol;
 mod system;
+mod transfer;
 
 pub use error::ApiError;
 
@@ -232,6 +233,7 @@ fn routes(s: State) -> Router {
         .merge(containers::routes())
         .merge(images::routes())
         .merge(netvol::routes())
+        .merge(transfer::routes())
         .fallback(|req: Request| async move {
             ApiError::new(
                 StatusCode::NOT_FOUND,

@@ -263,7 +263,7 @@ pub struct RunFlags {
 
 impl RunFlags {
     pub fn pull_policy(&self) -> Result<crate::run::PullPolicy> {
-        Ok(self.pull.parse()?)
+        self.pull.parse()
     }
 }
 

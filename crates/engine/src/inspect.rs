@@ -433,7 +433,7 @@ fn security_opts(c: &ContainerConfig) -> Vec<String> {
 
 /// What inspect shows of a container whose config cannot be read (or was never written).
 fn unreadable_json(layout: &Layout, id: &str, why: &Error) -> Value {
-    let name = crate::inventory::names_of(&layout, id)
+    let name = crate::inventory::names_of(layout, id)
         .into_iter()
         .next()
         .map(|n| format!("/{n}"))

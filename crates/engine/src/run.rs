@@ -94,7 +94,7 @@ pub fn create(
     let mut warnings = Vec::new();
     if opts.network == NetworkMode::Bridge {
         if let Some(w) = crate::net::store::forwarding_warning() {
-            fe.say(&w);
+            fe.say(w);
         }
     }
     let platform = opts.platform.clone();
