@@ -1666,4 +1666,82 @@ mod tests {
         );
         assert!(!t.p("root/canary").exists());
     }
+
+    /// Entry names (as raw bytes, before any normalising) and link names of a tar.
+    fn tar_names(b: &[u8]) -> Vec<(String, String)> {
+        let mut a = tar::Archive::new(b);
+        a.entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let link = e
+                    .link_name_bytes()
+                    .map(|l| String::from_utf8_lossy(&l).into_owned())
+                    .unwrap_or_default();
+                (String::from_utf8_lossy(&e.path_bytes()).into_owned(), link)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn docker_named_archives_and_stats() {
+        let t = T::new();
+        std::fs::create_dir_all(t.p("root/d/sub")).unwrap();
+        std::fs::write(t.p("root/d/a.txt"), b"alpha").unwrap();
+        std::fs::write(t.p("root/d/sub/b"), b"beta").unwrap();
+        std::os::unix::fs::symlink("/d/a.txt", t.p("root/d/link")).unwrap();
+        std::os::unix::fs::symlink("../../../canary", t.p("root/esc")).unwrap();
+        let long = "n".repeat(150);
+        std::fs::write(t.p(&format!("root/d/sub/{long}")), b"long").unwrap();
+        let tar_of = |p: &str| {
+            let mut out = Vec::new();
+            write_tar_docker(Side::container(t.root.as_fd(), Path::new(p)), &mut out).unwrap();
+            tar_names(&out)
+        };
+        let names = |v: Vec<(String, String)>| v.into_iter().map(|x| x.0).collect::<Vec<_>>();
+        // Under the path's own name; `/.`: `.` and `./x`, which the docker CLI rebases.
+        assert_eq!(
+            names(tar_of("/d/sub")),
+            vec!["sub".to_string(), "sub/b".into(), format!("sub/{long}")]
+        );
+        let dot = names(tar_of("/d/."));
+        assert_eq!(dot[0], ".");
+        assert!(dot.contains(&"./a.txt".to_string()), "{dot:?}");
+        assert!(dot.contains(&format!("./sub/{long}")), "{dot:?}");
+        assert_eq!(names(tar_of("d/")).first().map(String::as_str), Some("d"));
+        // A symlink is archived as the link, its target untouched.
+        assert_eq!(tar_of("/d/link"), vec![("link".into(), "/d/a.txt".into())]);
+        // The root's entries start with `/`, as dockerd's.
+        let root = names(tar_of("/"));
+        assert_eq!(root[0], "/");
+        assert!(root.contains(&"/d/a.txt".to_string()), "{root:?}");
+
+        let st = |p: &str| stat(Side::container(t.root.as_fd(), Path::new(p))).unwrap();
+        let s = st("/d/a.txt").unwrap();
+        assert_eq!((s.name.as_str(), s.size), ("a.txt", 5));
+        assert_eq!(s.mode & !0o777, 0);
+        assert_eq!(s.link_target, "");
+        let s = st("/d/link").unwrap();
+        assert_eq!(s.mode & (1 << 27), 1 << 27);
+        assert_eq!(s.link_target, "/d/a.txt");
+        // A link that climbs out is resolved inside the root, as everything else.
+        assert_eq!(st("/esc").unwrap().link_target, "/canary");
+        assert_eq!(st("/d/.").unwrap().name, ".");
+        assert_eq!(st("/").unwrap().name, "/");
+        assert_ne!(st("/d/").unwrap().mode & (1 << 31), 0);
+        assert!(st("/nope").is_none());
+        assert!(st("/d/a.txt/x").is_none());
+    }
+
+    #[test]
+    fn go_file_modes() {
+        assert_eq!(go_file_mode(0o100644), 0o644);
+        assert_eq!(go_file_mode(0o40755), (1 << 31) | 0o755);
+        assert_eq!(go_file_mode(0o120777), (1 << 27) | 0o777);
+        assert_eq!(go_file_mode(0o20666), (1 << 26) | (1 << 21) | 0o666);
+        assert_eq!(go_file_mode(0o104755), (1 << 23) | 0o755);
+        assert_eq!(go_file_mode(0o41777), (1 << 31) | (1 << 20) | 0o777);
+        assert_eq!(docker_base(Path::new("/a/b/")), Path::new("b"));
+        assert_eq!(docker_base(Path::new("a/..")), Path::new("/"));
+    }
 }
