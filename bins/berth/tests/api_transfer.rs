@@ -67,6 +67,10 @@ fn docker_cp_both_ways_through_the_api() {
         "cc",
         "--network",
         "none",
+        "-v",
+        "tvol:/data",
+        "-v",
+        "tro:/ro:ro",
         IMAGE,
         "sleep",
         "1000",
@@ -116,6 +120,17 @@ fn docker_cp_both_ways_through_the_api() {
         std::fs::read_link(host.join("asis")).unwrap(),
         Path::new("/tmp/f.txt")
     );
+
+    // A volume is copied to and from where it lives, not the rootfs; a read-only one
+    // refuses, with dockerd's 403.
+    s.docker_ok(&e, &["cp", &h("f.txt"), "cc:/data/v.txt"]);
+    assert_eq!(e.ok(&["exec", "cc", "cat", "/data/v.txt"]), "hello file\n");
+    s.docker_ok(&e, &["cp", "cc:/data/v.txt", &h("v-back.txt")]);
+    assert_eq!(read(&host.join("v-back.txt")), "hello file\n");
+    let o = s.docker(&e, &["cp", &h("f.txt"), "cc:/ro/"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("mounted volume is marked read-only"), "{err}");
 
     // A directory's stat, and a missing path: 404 for HEAD and GET, docker's words.
     let st = path_stat(&e, &s, "cc", "/tmp/d2").expect("stat header");

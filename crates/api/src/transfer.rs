@@ -684,8 +684,14 @@ async fn export(S(s): S<State>, Path(r): Path<String>) -> Result<Response, ApiEr
     let (tx, rx) = mpsc::channel(8);
     let (first_tx, first_rx) = oneshot::channel::<Result<(), ApiError>>();
     tokio::task::spawn_blocking(move || {
-        let id = match resolve(&s, &r) {
-            Ok(id) => id,
+        // The rootfs is opened (mounted if need be) before the status is answered.
+        let opened = resolve(&s, &r).and_then(|id| {
+            let fs =
+                rootfs::Rootfs::open(&s.layout, &s.store, &id).map_err(|e| path_error(&s, e))?;
+            Ok((id, fs))
+        });
+        let (id, fs) = match opened {
+            Ok(x) => x,
             Err(e) => {
                 let _ = first_tx.send(Err(e));
                 return;
@@ -693,7 +699,8 @@ async fn export(S(s): S<State>, Path(r): Path<String>) -> Result<Response, ApiEr
         };
         let _ = first_tx.send(Ok(()));
         let mut w = ChanWriter::new(tx);
-        let r = rootfs::export(&s.layout, &s.store, &id, &mut w);
+        let r = rootfs::export_rootfs(&fs, &id, &mut w);
+        drop(fs);
         match r
             .map_err(|e| chain(&e))
             .and_then(|_| std::io::Write::flush(&mut w).map_err(|e| e.to_string()))

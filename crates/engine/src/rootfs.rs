@@ -247,6 +247,11 @@ fn short(id: &str) -> &str {
 /// container changed, without its volumes and bind mounts) as a tar stream.
 pub fn export<W: std::io::Write>(layout: &Layout, store: &Store, id: &str, w: W) -> Result<Report> {
     let r = Rootfs::open(layout, store, id)?;
+    export_rootfs(&r, id, w)
+}
+
+/// [`export`] of a rootfs already open (a server answers its status before streaming).
+pub fn export_rootfs<W: std::io::Write>(r: &Rootfs<'_>, id: &str, w: W) -> Result<Report> {
     let root = rustix::fs::open(
         &r.merged,
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -263,8 +268,5 @@ pub fn export<W: std::io::Write>(layout: &Layout, store: &Store, id: &str, w: W)
         owner: Owner::Source,
     };
     let src = Side::container(root.as_fd(), Path::new("/."));
-    let report = cp::write_tar(src, &opts, w)?;
-    drop(root);
-    drop(r);
-    Ok(report)
+    cp::write_tar(src, &opts, w)
 }
