@@ -299,6 +299,11 @@ fn docker_save_then_load_round_trips() {
     let out = s.docker_ok(&e, &["load", "-q", "-i", tar.to_str().unwrap()]);
     assert!(out.contains("Loaded image: busybox:latest"), "{out}");
 
+    // One image by its name in the path, as the SDKs ask.
+    let (code, body) = s.curl(&e, "GET", "/v1.41/images/busybox:latest/get", None);
+    assert_eq!(code, 200);
+    assert!(body.contains("manifest.json") && body.contains("busybox:latest"));
+
     // A missing image is the response's 404, before any archive.
     let (code, body) = s.curl(&e, "GET", "/v1.41/images/get?names=nope:1", None);
     assert_eq!(code, 404, "{body}");
@@ -360,6 +365,18 @@ fn docker_push_with_credentials_then_berth_pulls_it_back() {
     );
     assert!(out.contains("1: digest: sha256:"), "{out}");
     let id = e.ok(&["image", "inspect", "--format", "{{.Id}}", &remote]);
+    // No tag (`push --all-tags`): every tag of the repository.
+    let second = format!("{}/shop/pushed:2", reg.addr);
+    s.docker_ok(&e, &["tag", IMAGE, &second]);
+    let out = s.docker_ok(
+        &e,
+        &["push", "--all-tags", &format!("{}/shop/pushed", reg.addr)],
+    );
+    assert!(
+        out.contains("1: digest: sha256:") && out.contains("2: digest: sha256:"),
+        "{out}"
+    );
+    e.ok(&["rmi", &second]);
 
     // Back with berth's own client.
     e.ok(&["rmi", &remote]);

@@ -302,7 +302,7 @@ struct LoadQ {
 /// `{"stream":"Loaded image: ...\n"}` lines after it.
 async fn load(S(s): S<State>, Query(q): Query<LoadQ>, body: Body) -> Result<Response, ApiError> {
     // Layer progress is not reported: quiet or not, the same lines.
-    let _ = flag(q.quiet.as_deref());
+    let _ = q.quiet;
     let mut r = ChanReader::new(body);
     let lines = blocking(move || {
         plain_tar(&mut r, "image archive")?;
@@ -653,7 +653,7 @@ async fn archive_put(
     let path = path_of(&q)?;
     // Berth never replaces a directory with a non-directory or back: noOverwriteDirNonDir
     // is always on (the docker CLI always asks for it).
-    let _ = flag(q.no_overwrite_dir_non_dir.as_deref());
+    let _ = q.no_overwrite_dir_non_dir;
     let owner = if flag(q.copy_uid_gid.as_deref()) {
         Owner::Source
     } else {
