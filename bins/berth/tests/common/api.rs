@@ -106,4 +106,3 @@ pub fn have_docker() -> bool {
     eprintln!("skipped: {DOCKER} (Debian's docker.io) is not installed");
     false
 }
-
