@@ -23,11 +23,15 @@ cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "scripts/demo.sh: run as root (containers need it)" >&2; exit 1; }
 
 if [ ! -x /bin/busybox ] || ! file -L /bin/busybox 2>/dev/null | grep -q static \
-   || ! command -v nft >/dev/null || ! command -v ip >/dev/null || ! command -v jq >/dev/null; then
+   || ! command -v nft >/dev/null || ! command -v ip >/dev/null || ! command -v jq >/dev/null \
+   || ! command -v x86_64-linux-musl-gcc >/dev/null; then
   apt-get update -q -o DPkg::Lock::Timeout=600
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-    busybox-static file nftables iproute2 jq
+    busybox-static file nftables iproute2 jq musl-tools
 fi
+# The shipped build's target (rust-toolchain.toml); rustup may be told not to fetch it
+# on first use (RUSTUP_AUTO_INSTALL=0).
+bash scripts/musl-target.sh
 echo "== building berth-runtime, berth, berth-monitor and berth-dns (release)"
 cargo build --release
 RT=$(pwd)/target/x86_64-unknown-linux-musl/release/berth-runtime

@@ -37,6 +37,7 @@ if [ "$(cat /proc/sys/net/ipv4/ip_forward)" != 0 ]; then
   exit 1
 fi
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
+bash scripts/musl-target.sh
 
 # 2. Build the binaries the black-box tests drive: the shipped ones, as the README, the
 # demo and the benchmarks build them (release, static musl; .cargo/config.toml). The

@@ -155,7 +155,13 @@ pub fn dispatch(g: &Globals, c: Cmd) -> i32 {
 
 /// `container prune` for `system prune`.
 pub fn prune_containers(e: &Eng) -> Result<()> {
-    life::prune(e, life::PruneArgs { force: true })
+    life::prune(
+        e,
+        life::PruneArgs {
+            force: true,
+            filter: vec![],
+        },
+    )
 }
 
 /// What every container command works on.
@@ -212,7 +218,6 @@ pub fn short_id(id: &str) -> &str {
 }
 
 pub use berth_engine::human::{duration as human_duration, secs_since};
-pub use berth_engine::inventory::dir_size;
 
 #[cfg(test)]
 mod tests {

@@ -68,13 +68,17 @@ fn serve(g: &Globals, a: ServeArgs) -> Result<()> {
         .enable_all()
         .build()
         .map_err(|e| anyhow!("tokio runtime: {e}"))?;
-    rt.block_on(berth_api::serve(o, |p| {
+    let served = rt.block_on(berth_api::serve(o, |p| {
         eprintln!(
             "berth serve: API v{} listening on unix://{}",
             berth_api::API_VERSION,
             p.display()
         )
-    }))?;
+    }));
+    // A stream's blocking reader (logs -f, events) would hold the runtime's drop; the
+    // process exits instead.
+    rt.shutdown_background();
+    served?;
     Ok(())
 }
 

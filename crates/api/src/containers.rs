@@ -248,9 +248,14 @@ async fn start(S(s): S<State>, Path(r): Path<String>) -> Result<StatusCode, ApiE
             .layout
             .load_config(&id)
             .map_err(|e| ApiError::engine(&s.layout, e))?;
-        match run::start(&s.layout, &s.store, &c, false) {
+        // Attaches made before the start get the streams from the first byte.
+        let waiters = s.hub.take(&id);
+        match run::start(&s.layout, &s.store, &c, !waiters.is_empty()) {
             Ok(h) if h.already_running => Ok(StatusCode::NOT_MODIFIED),
-            Ok(_) => Ok(StatusCode::NO_CONTENT),
+            Ok(_) => {
+                crate::attach::deliver(&s.layout, &id, waiters);
+                Ok(StatusCode::NO_CONTENT)
+            }
             Err(f) => Err(ApiError::internal(chain(&f.error))),
         }
     })
@@ -354,14 +359,29 @@ async fn wait(
     }
     let s2 = s.clone();
     let id = blocking(move || resolve(&s2, &r)).await?;
+    // A start through this server hands the wait its monitor client before the process
+    // runs (the docker CLI waits before it starts; a --rm container may be gone by the
+    // time a poll would see it run).
+    let mut at_start = (cond == "next-exit" || cond == "removed")
+        .then(|| s.hub.wait(&id, berth_engine::proto::Request::Wait));
     let (tx, rx) = tokio::sync::oneshot::channel::<Value>();
     tokio::task::spawn_blocking(move || {
         // The client went away: nobody to tell.
         let gone = |tx: &tokio::sync::oneshot::Sender<Value>| tx.is_closed();
         let pause = || std::thread::sleep(std::time::Duration::from_millis(100));
-        if cond == "next-exit" {
+        let mut exited: Option<i32> = None;
+        // `removed` of a container never started: its run comes first (docker run --rm).
+        let never_started = || {
+            status::current(&s.layout, &id)
+                .is_ok_and(|st| st.status == berth_engine::record::Status::Created)
+        };
+        if cond == "next-exit" || (cond == "removed" && never_started()) {
             // A container that does not run now exits next after its next start.
             loop {
+                if let Some(Ok(mut c)) = at_start.as_mut().map(|r| r.try_recv()) {
+                    exited = exit_frame(&mut c);
+                    break;
+                }
                 match status::current(&s.layout, &id) {
                     Ok(st) if status::is_running(&st) || status::watched(&st) => break,
                     Ok(_) if !gone(&tx) => pause(),
@@ -373,7 +393,11 @@ async fn wait(
                 }
             }
         }
-        let code = match control::wait(&s.layout, &id) {
+        drop(at_start);
+        let code = match exited
+            .map(Ok)
+            .unwrap_or_else(|| control::wait(&s.layout, &id))
+        {
             Ok(c) => c,
             // Removed while waited for (docker's --rm): its last exit is gone with it.
             Err(berth_engine::Error::NoSuchContainer(_)) if cond == "removed" => 0,
@@ -405,6 +429,20 @@ async fn wait(
         Body::from_stream(stream),
     )
         .into_response())
+}
+
+/// The exit code from a monitor's wait stream (its EXIT frame).
+fn exit_frame(c: &mut std::os::unix::net::UnixStream) -> Option<i32> {
+    loop {
+        match berth_engine::proto::read_frame(c) {
+            Ok(Some((berth_engine::proto::EXIT, p))) => {
+                let x: berth_engine::proto::ExitInfo = serde_json::from_slice(&p).ok()?;
+                return Some(x.exit_code);
+            }
+            Ok(Some(_)) => continue,
+            Ok(None) | Err(_) => return None,
+        }
+    }
 }
 
 async fn pause(S(s): S<State>, Path(r): Path<String>) -> Result<StatusCode, ApiError> {
@@ -484,7 +522,7 @@ struct LogsQ {
 
 /// One stdout/stderr frame of docker's multiplexed stream (8-byte header: stream, 0, 0,
 /// 0, big-endian length).
-fn frame(stream: u8, data: &[u8]) -> Vec<u8> {
+pub(crate) fn frame(stream: u8, data: &[u8]) -> Vec<u8> {
     let mut f = Vec::with_capacity(8 + data.len());
     f.extend_from_slice(&[stream, 0, 0, 0]);
     f.extend_from_slice(&(data.len() as u32).to_be_bytes());

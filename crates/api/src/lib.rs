@@ -12,11 +12,14 @@
 // serde_json::json! of a whole create request nests deeper than the default.
 #![recursion_limit = "256"]
 
+mod attach;
 mod containers;
 mod create;
 mod error;
+mod exec;
 mod images;
 mod netvol;
+mod observe;
 mod system;
 mod transfer;
 
@@ -38,6 +41,10 @@ use tokio::sync::Notify;
 /// The API version served, and the oldest a client may ask for (docker 20.10's).
 pub const API_VERSION: &str = berth_engine::info::API_VERSION;
 pub const MIN_API_VERSION: &str = "1.24";
+
+/// How long requests in flight may finish after SIGTERM (dockerd's default is 10 s for
+/// its containers; a client's stream needs no more).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -71,6 +78,11 @@ pub(crate) struct Ctx {
     pub layout: Layout,
     pub store: Store,
     pub client_opts: ClientOptions,
+    /// Attaches waiting for their container's start.
+    pub hub: attach::Hub,
+    /// Exec instances made by `POST /containers/{id}/exec` (held by this server, as
+    /// dockerd holds them).
+    pub execs: exec::Execs,
 }
 
 pub(crate) type State = Arc<Ctx>;
@@ -106,6 +118,8 @@ pub async fn serve(o: ServeOptions, ready: impl FnOnce(&Path)) -> Result<(), Err
         layout,
         store,
         client_opts: o.client_opts.clone(),
+        hub: attach::Hub::default(),
+        execs: exec::Execs::default(),
     });
     let activity = Activity::new();
     let app = routes(state);
@@ -117,12 +131,25 @@ pub async fn serve(o: ServeOptions, ready: impl FnOnce(&Path)) -> Result<(), Err
     // Versions are checked and stripped before routing (`/v1.41/x` and `/x` are one route).
     let app = tower::Layer::layer(&axum::middleware::map_request(strip_version), app);
     ready(&o.socket);
+    let stopping = Arc::new(Notify::new());
+    let stop = stopping.clone();
     let served = axum::serve(
         listener,
         axum::ServiceExt::<Request>::into_make_service(app),
     )
-    .with_graceful_shutdown(shutdown(o.idle, activity))
-    .await;
+    .with_graceful_shutdown(async move {
+        shutdown(o.idle, activity).await;
+        stop.notify_one();
+    });
+    // Requests in flight get a grace period; a stream that never ends (events, logs -f,
+    // stats, attach) does not hold the exit.
+    let served = tokio::select! {
+        r = served => r,
+        _ = async {
+            stopping.notified().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => Ok(()),
+    };
     let _ = std::fs::remove_file(&o.socket);
     served.map_err(|e| Error::Io(o.socket.display().to_string(), e))
 }
@@ -231,8 +258,11 @@ fn routes(s: State) -> Router {
     Router::new()
         .merge(system::routes())
         .merge(containers::routes())
+        .merge(attach::routes())
+        .merge(exec::routes())
         .merge(images::routes())
         .merge(netvol::routes())
+        .merge(observe::routes())
         .merge(transfer::routes())
         .fallback(|req: Request| async move {
             ApiError::new(

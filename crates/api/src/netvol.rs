@@ -99,15 +99,40 @@ async fn net_inspect(S(s): S<State>, Path(n): Path<String>) -> Result<Json<Value
     .await
 }
 
+/// A string field of a request body (null is empty); another type is docker's 400.
+fn str_of<'a>(k: &str, v: &'a Value) -> Result<&'a str, ApiError> {
+    match v {
+        Value::Null => Ok(""),
+        Value::String(s) => Ok(s),
+        _ => Err(ApiError::bad(format!(
+            "json: cannot unmarshal {v} into field {k} of type string"
+        ))),
+    }
+}
+
+fn bool_of(k: &str, v: &Value) -> Result<bool, ApiError> {
+    match v {
+        Value::Null => Ok(false),
+        Value::Bool(b) => Ok(*b),
+        _ => Err(ApiError::bad(format!(
+            "json: cannot unmarshal {v} into field {k} of type bool"
+        ))),
+    }
+}
+
 async fn net_create(S(s): S<State>, body: Bytes) -> Result<Response, ApiError> {
     let b = json_body(&body)?;
     let mut c = CreateNetwork::default();
     for (k, v) in b.as_object().into_iter().flatten() {
         match k.as_str() {
-            "Name" => c.name = v.as_str().unwrap_or("").to_string(),
-            "Driver" => c.driver = v.as_str().filter(|d| !d.is_empty()).map(str::to_string),
-            "Internal" => c.internal = v.as_bool().unwrap_or(false),
-            "EnableIPv6" => c.ipv6 = v.as_bool().unwrap_or(false),
+            "Name" => c.name = str_of(k, v)?.to_string(),
+            "Driver" => {
+                c.driver = Some(str_of(k, v)?)
+                    .filter(|d| !d.is_empty())
+                    .map(str::to_string)
+            }
+            "Internal" => c.internal = bool_of(k, v)?,
+            "EnableIPv6" => c.ipv6 = bool_of(k, v)?,
             "Labels" => c.labels = labels(v, "Labels")?,
             "Options" => c.options = labels(v, "Options")?,
             "IPAM" => {
@@ -290,9 +315,13 @@ async fn vol_create(S(s): S<State>, body: Bytes) -> Result<Response, ApiError> {
     let mut lbl = BTreeMap::new();
     for (k, v) in b.as_object().into_iter().flatten() {
         match k.as_str() {
-            "Name" => name = v.as_str().filter(|n| !n.is_empty()).map(str::to_string),
+            "Name" => {
+                name = Some(str_of(k, v)?)
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_string)
+            }
             "Driver" => {
-                let d = v.as_str().unwrap_or("");
+                let d = str_of(k, v)?;
                 if !d.is_empty() && d != "local" {
                     return Err(ApiError::bad(format!(
                         "volume driver {d:?} is not supported (only local)"

@@ -437,6 +437,108 @@ pub fn remove(
     )))
 }
 
+/// What `container prune` removed, and what it could not.
+#[derive(Debug, Default)]
+pub struct Pruned {
+    pub deleted: Vec<String>,
+    /// Bytes of the removed containers' writable layers.
+    pub space: u64,
+    /// Containers whose removal failed (the others are still pruned).
+    pub failed: Vec<(String, Error)>,
+}
+
+/// docker's prune filters: `until=` (a time or a duration before now: containers created
+/// before it), `label=K[=V]` (all must match), `label!=K[=V]` (none may).
+#[derive(Debug, Default)]
+struct PruneFilters {
+    until: Option<std::time::SystemTime>,
+    labels: Vec<String>,
+    not_labels: Vec<String>,
+}
+
+impl PruneFilters {
+    fn parse(fs: &[String]) -> Result<PruneFilters> {
+        let mut p = PruneFilters::default();
+        for f in fs {
+            let Some((k, v)) = f.split_once('=') else {
+                return Err(Error::Invalid(format!(
+                    "bad format of filter (expected name=value): {f}"
+                )));
+            };
+            match k {
+                "until" => {
+                    p.until = Some(crate::logs::parse_time(v, std::time::SystemTime::now())?)
+                }
+                "label" => p.labels.push(v.to_string()),
+                // `label!=x` arrives split at its first `=`.
+                "label!" => p.not_labels.push(v.to_string()),
+                _ => return Err(Error::Invalid(format!("invalid filter '{k}'"))),
+            }
+        }
+        Ok(p)
+    }
+
+    /// dockerd's MatchKVList: every `k` or `k=v` is among `labels`.
+    fn all_match(want: &[String], labels: &std::collections::BTreeMap<String, String>) -> bool {
+        want.iter().all(|w| match w.split_once('=') {
+            Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
+            None => labels.contains_key(w.as_str()),
+        })
+    }
+
+    fn keeps(&self, c: &ContainerConfig) -> bool {
+        let labels = &c.options.labels;
+        if !Self::all_match(&self.labels, labels) {
+            return true;
+        }
+        if !self.not_labels.is_empty() && Self::all_match(&self.not_labels, labels) {
+            return true;
+        }
+        match (self.until, crate::record::parse_rfc3339(&c.created)) {
+            (Some(u), Some(t)) => t > u,
+            _ => false,
+        }
+    }
+}
+
+/// `container prune`: every container that is not running (nor watched by a monitor
+/// about to restart it) and passes `filters` is removed (docker's `until`, `label`,
+/// `label!`; anything else is refused before anything is removed).
+pub fn prune(layout: &Layout, store: &Store, filters: &[String]) -> Result<Pruned> {
+    let f = PruneFilters::parse(filters)?;
+    // What crashes left (creations cut short, trees of dead removals) goes first.
+    inventory::sweep(layout, store)?;
+    let mut p = Pruned::default();
+    for id in layout.container_ids()? {
+        settle(layout, &id);
+        // An unreadable record is left to `rm -f` (listed by ps as unknown).
+        let Ok(s) = status::current(layout, &id) else {
+            continue;
+        };
+        if status::is_running(&s) || status::watched(&s) {
+            continue;
+        }
+        if f.until.is_some() || !f.labels.is_empty() || !f.not_labels.is_empty() {
+            match layout.load_config(&id) {
+                Ok(c) if !f.keeps(&c) => {}
+                _ => continue,
+            }
+        }
+        let upper = store.root().join("containers").join(&id).join("upper");
+        let size = inventory::dir_size(&upper);
+        match crate::remove::remove_container(layout, store, &id, false) {
+            Ok(()) => {
+                p.space += size;
+                p.deleted.push(id);
+            }
+            // Started meanwhile: not prunable.
+            Err(Error::Busy(_)) => {}
+            Err(e) => p.failed.push((id, e)),
+        }
+    }
+    Ok(p)
+}
+
 /// docker's `update`: what may change on a container that exists. `None` keeps the value.
 #[derive(Debug, Default, Clone)]
 pub struct UpdateOptions {
@@ -451,6 +553,33 @@ pub struct UpdateOptions {
     pub pids_limit: Option<i64>,
     pub blkio_weight: Option<u16>,
     pub restart: Option<crate::options::RestartPolicy>,
+}
+
+impl UpdateOptions {
+    /// Nothing to change.
+    pub fn is_empty(&self) -> bool {
+        self.memory.is_none()
+            && self.memory_swap.is_none()
+            && self.memory_reservation.is_none()
+            && self.nano_cpus.is_none()
+            && self.cpu_shares.is_none()
+            && self.cpu_period.is_none()
+            && self.cpu_quota.is_none()
+            && self.cpuset_cpus.is_none()
+            && self.pids_limit.is_none()
+            && self.blkio_weight.is_none()
+            && self.restart.is_none()
+    }
+
+    /// What docker refuses before looking at a container: CPUs given both ways.
+    pub fn check(&self) -> Result<()> {
+        if self.nano_cpus.is_some() && (self.cpu_period.is_some() || self.cpu_quota.is_some()) {
+            return Err(Error::Invalid(
+                "conflicting options: Nano CPUs and CPU Period/Quota cannot both be set".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Applies `u` to container `id`: checked as `create` checks them, written to its record
@@ -569,4 +698,62 @@ pub fn rename(layout: &Layout, id: &str, new: &str) -> Result<()> {
     at.insert("oldName".into(), format!("/{old}"));
     let _ = crate::events::emit(layout, "container", "rename", id, at);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::CreateOptions;
+
+    fn cfg(labels: &[(&str, &str)], created: &str) -> ContainerConfig {
+        ContainerConfig {
+            created: created.into(),
+            ..ContainerConfig::bare(
+                &"a".repeat(64),
+                "c",
+                CreateOptions {
+                    labels: labels
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                    ..Default::default()
+                },
+            )
+        }
+    }
+
+    fn f(v: &[&str]) -> PruneFilters {
+        PruneFilters::parse(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+    }
+
+    #[test]
+    fn prune_filters_as_dockerd() {
+        let old = cfg(&[("app", "shop")], "2020-01-01T00:00:00.000000000Z");
+        let new = cfg(&[], &now_rfc3339());
+        // until: only what was created before it.
+        let u = f(&["until=1h"]);
+        assert!(!u.keeps(&old) && u.keeps(&new));
+        assert!(!f(&["label=app"]).keeps(&old) && f(&["label=app"]).keeps(&new));
+        assert!(f(&["label=app=other"]).keeps(&old));
+        assert!(f(&["label!=app"]).keeps(&old) && !f(&["label!=app"]).keeps(&new));
+        assert!(!f(&[]).keeps(&new));
+        assert!(PruneFilters::parse(&["status=exited".into()]).is_err());
+        assert!(PruneFilters::parse(&["until=never".into()]).is_err());
+    }
+
+    #[test]
+    fn update_checks() {
+        assert!(UpdateOptions::default().is_empty());
+        let u = UpdateOptions {
+            nano_cpus: Some(1),
+            cpu_quota: Some(1),
+            ..Default::default()
+        };
+        assert!(u.check().unwrap_err().to_string().contains("conflicting"));
+        let u = UpdateOptions {
+            memory: Some(1 << 26),
+            ..Default::default()
+        };
+        assert!(u.check().is_ok() && !u.is_empty());
+    }
 }

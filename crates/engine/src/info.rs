@@ -211,27 +211,82 @@ pub struct DfRow {
 
 /// `system df`: images (active: used by a container), containers (their writable
 /// layers; active: running), local volumes (active: used by a container), and the build
-/// cache (none until `berth build` exists).
+/// cache (none until `berth build` exists). Each image counts its layers whole (no
+/// layer is shared in the sums), as `berth images` sizes them.
 #[derive(Debug, Default)]
 pub struct Df {
     pub images: DfRow,
     pub containers: DfRow,
     pub volumes: DfRow,
     pub build_cache: DfRow,
+    /// The rows' items, for `system df -v` and GET /system/df.
+    pub image_items: Vec<DfImage>,
+    /// Container ID -> bytes of its writable layer.
+    pub container_sizes: std::collections::BTreeMap<String, u64>,
+    pub volume_items: Vec<DfVolume>,
+}
+
+/// One image of `system df -v`.
+#[derive(Debug, Default, Clone)]
+pub struct DfImage {
+    /// `sha256:...` (the config digest).
+    pub id: String,
+    /// `name:tag`, familiar names.
+    pub repo_tags: Vec<String>,
+    /// `name@sha256:...`.
+    pub repo_digests: Vec<String>,
+    /// Seconds since the epoch (0: unknown).
+    pub created: i64,
+    pub size: u64,
+    /// Containers using it.
+    pub containers: usize,
+}
+
+/// One volume of `system df -v`.
+#[derive(Debug, Clone)]
+pub struct DfVolume {
+    pub volume: crate::volumes::Volume,
+    pub size: u64,
+    /// Containers using it.
+    pub ref_count: usize,
 }
 
 pub fn disk_usage(layout: &Layout, store: &Store) -> Result<Df> {
     let mut df = Df::default();
     let recs = store.records()?;
     let in_use = store.images_in_use()?;
+    let rows = crate::images::list(store, &[], None)?;
     for (m, i) in &recs.images {
         df.images.total += 1;
         df.images.size += i.size;
-        if in_use.get(m).is_some_and(|v| !v.is_empty()) {
+        let users = in_use.get(m).map_or(0, Vec::len);
+        if users > 0 {
             df.images.active += 1;
         } else {
             df.images.reclaimable += i.size;
         }
+        let mut item = DfImage {
+            id: i.id().to_string(),
+            size: i.size,
+            containers: users,
+            ..Default::default()
+        };
+        for r in rows.iter().filter(|r| r.id == item.id) {
+            item.created = r.created.unwrap_or(0);
+            if r.repository != "<none>" {
+                let t = format!("{}:{}", r.repository, r.tag);
+                if !item.repo_tags.contains(&t) {
+                    item.repo_tags.push(t);
+                }
+                if r.digest != "<none>" {
+                    let d = format!("{}@{}", r.repository, r.digest);
+                    if !item.repo_digests.contains(&d) {
+                        item.repo_digests.push(d);
+                    }
+                }
+            }
+        }
+        df.image_items.push(item);
     }
     for id in layout.container_ids()? {
         let Ok(s) = crate::status::current(layout, &id) else {
@@ -246,16 +301,23 @@ pub fn disk_usage(layout: &Layout, store: &Store) -> Result<Df> {
         } else {
             df.containers.reclaimable += size;
         }
+        df.container_sizes.insert(id, size);
     }
     for v in crate::volumes::list(layout)? {
         let size = crate::volumes::disk_usage(&crate::volumes::data_path(layout, &v.name));
+        let refs = crate::volumes::users(layout, &v.name)?.len();
         df.volumes.total += 1;
         df.volumes.size += size;
-        if crate::volumes::users(layout, &v.name)?.is_empty() {
+        if refs == 0 {
             df.volumes.reclaimable += size;
         } else {
             df.volumes.active += 1;
         }
+        df.volume_items.push(DfVolume {
+            volume: v,
+            size,
+            ref_count: refs,
+        });
     }
     Ok(df)
 }

@@ -13,6 +13,7 @@ pub mod cp;
 pub mod create;
 pub mod error;
 pub mod events;
+pub mod exec;
 pub mod flags;
 pub mod human;
 pub mod images;
@@ -38,6 +39,7 @@ pub mod spec;
 pub mod stats;
 pub mod status;
 pub mod template;
+pub mod top;
 pub mod volumes;
 
 pub use error::{Error, Result};

@@ -624,6 +624,46 @@ pub fn volumes_from(v: &str) -> Result<(String, Option<bool>)> {
     Ok((c.to_string(), mode))
 }
 
+/// docker's escape scan: bytes that may start the detach sequence are held until they
+/// do not; `feed` returns what to send and whether the whole sequence was typed.
+pub struct Escape<'a> {
+    keys: &'a [u8],
+    held: usize,
+}
+
+impl<'a> Escape<'a> {
+    pub fn new(keys: &'a [u8]) -> Escape<'a> {
+        Escape { keys, held: 0 }
+    }
+
+    pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> bool {
+        for &b in input {
+            if self.keys.is_empty() {
+                out.push(b);
+                continue;
+            }
+            if b == self.keys[self.held] {
+                self.held += 1;
+                if self.held == self.keys.len() {
+                    return true;
+                }
+                continue;
+            }
+            out.extend_from_slice(&self.keys[..self.held]);
+            self.held = 0;
+            if b == self.keys[0] {
+                self.held = 1;
+                if self.keys.len() == 1 {
+                    return true;
+                }
+            } else {
+                out.push(b);
+            }
+        }
+        false
+    }
+}
+
 /// docker's detach keys (`ctrl-p,ctrl-q`, `a,ctrl-@`): one byte per comma-separated key.
 pub fn detach_keys(v: &str) -> Result<Vec<u8>> {
     let mut out = Vec::new();
@@ -981,5 +1021,23 @@ mod tests {
         assert_eq!(volumes_from("c1").unwrap(), ("c1".into(), None));
         assert_eq!(volumes_from("c1:ro").unwrap(), ("c1".into(), Some(true)));
         err_names(volumes_from("c1:rx"), "c1:rx");
+    }
+
+    #[test]
+    fn detach_sequence_is_held_then_matched_or_passed_on() {
+        let keys = [16u8, 17];
+        let mut e = Escape::new(&keys);
+        let mut out = Vec::new();
+        assert!(!e.feed(b"ab\x10", &mut out));
+        assert_eq!(out, b"ab");
+        out.clear();
+        assert!(!e.feed(b"x", &mut out));
+        assert_eq!(out, b"\x10x");
+        out.clear();
+        assert!(!e.feed(b"\x10\x10", &mut out));
+        assert_eq!(out, b"\x10");
+        out.clear();
+        assert!(e.feed(b"\x11", &mut out));
+        assert!(out.is_empty());
     }
 }

@@ -5,7 +5,6 @@ use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::record::Status;
 use berth_image::store::Store;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
@@ -132,11 +131,8 @@ pub fn detach_container_with(
     }
     drop(lock);
     left.trees.push(gone);
-    let mut attrs = BTreeMap::new();
-    if let Some(c) = &cfg {
-        attrs.insert("name".to_string(), c.name.clone());
-        attrs.insert("image".to_string(), c.options.image.clone());
-    }
+    // Its labels too, as dockerd's (a label filter sees the destroy).
+    let attrs = cfg.as_ref().map(crate::create::attrs).unwrap_or_default();
     if let Err(e) = crate::events::emit(layout, "container", "destroy", id, attrs) {
         let _ = left.delete();
         return Err(e);

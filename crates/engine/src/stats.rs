@@ -7,6 +7,7 @@
 //! unlimited cgroup shows the host's memory as its limit.
 
 use crate::error::{Error, Result};
+use crate::layout::Layout;
 use std::path::Path;
 use std::time::Instant;
 
@@ -209,23 +210,268 @@ pub fn sample_in(
     pid: i32,
     host_net: bool,
 ) -> Result<Sample> {
+    read_in(h, cgroups_path, id, pid, host_net).map(|r| r.sample)
+}
+
+/// One interface's counters, as /proc/net/dev has them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NetDev {
+    pub rx_bytes: u64,
+    pub rx_packets: u64,
+    pub rx_errors: u64,
+    pub rx_dropped: u64,
+    pub tx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_errors: u64,
+    pub tx_dropped: u64,
+}
+
+/// Every interface but `lo` of a /proc/PID/net/dev.
+pub fn net_devs(net_dev: &str) -> Vec<(String, NetDev)> {
+    let mut v = Vec::new();
+    for l in net_dev.lines().skip(2) {
+        let Some((iface, rest)) = l.split_once(':') else {
+            continue;
+        };
+        let iface = iface.trim();
+        if iface == "lo" {
+            continue;
+        }
+        let f: Vec<u64> = rest
+            .split_whitespace()
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        if f.len() >= 12 {
+            v.push((
+                iface.to_string(),
+                NetDev {
+                    rx_bytes: f[0],
+                    rx_packets: f[1],
+                    rx_errors: f[2],
+                    rx_dropped: f[3],
+                    tx_bytes: f[8],
+                    tx_packets: f[9],
+                    tx_errors: f[10],
+                    tx_dropped: f[11],
+                },
+            ));
+        }
+    }
+    v
+}
+
+/// A full reading: the columns' sample, and what docker's stats JSON carries besides.
+#[derive(Debug, Clone)]
+pub struct Reading {
+    pub sample: Sample,
+    pub cgroup: berth_cgroups::Stats,
+    pub nets: Vec<(String, NetDev)>,
+    pub read: std::time::SystemTime,
+}
+
+/// [`sample`] with the cgroup's statistics and the interfaces kept.
+pub fn read_in(
+    h: &berth_cgroups::Hierarchy,
+    cgroups_path: &str,
+    id: &str,
+    pid: i32,
+    host_net: bool,
+) -> Result<Reading> {
     let st = manager_in(h, cgroups_path, id)?
         .stats()
         .map_err(|e| Error::Invalid(format!("cgroup {cgroups_path}: {e}")))?;
     let read = |p: &str| std::fs::read_to_string(p).map_err(|e| Error::io(Path::new(p), e));
-    let net = if pid > 0 && !host_net {
+    let nets = if pid > 0 && !host_net {
         std::fs::read_to_string(format!("/proc/{pid}/net/dev"))
-            .map(|t| net_bytes(&t))
-            .unwrap_or((0, 0))
+            .map(|t| net_devs(&t))
+            .unwrap_or_default()
     } else {
-        (0, 0)
+        Vec::new()
     };
-    Ok(from_stats(
-        &st,
-        &read("/proc/stat")?,
-        &read("/proc/meminfo")?,
-        net,
-    ))
+    let net = nets
+        .iter()
+        .fold((0, 0), |(r, t), (_, n)| (r + n.rx_bytes, t + n.tx_bytes));
+    Ok(Reading {
+        sample: from_stats(&st, &read("/proc/stat")?, &read("/proc/meminfo")?, net),
+        cgroup: st,
+        nets,
+        read: std::time::SystemTime::now(),
+    })
+}
+
+/// A container `stats` reads.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub id: String,
+    pub name: String,
+    pub cgroups_path: String,
+    /// Its init, 0 when not running.
+    pub pid: i32,
+    pub host_net: bool,
+    pub running: bool,
+}
+
+/// Container `id` as stats sees it now; None when it is gone (or its record unreadable).
+pub fn target(layout: &Layout, id: &str) -> Result<Option<Target>> {
+    let Ok(cfg) = layout.load_config(id) else {
+        return Ok(None);
+    };
+    let st = crate::status::peek(layout, id)?;
+    let running = crate::status::is_running(&st);
+    Ok(Some(Target {
+        cgroups_path: crate::top::cgroups_path(layout, id)?,
+        name: cfg.name.clone(),
+        pid: if running { st.pid } else { 0 },
+        host_net: cfg.options.network == crate::options::NetworkMode::Host,
+        running,
+        id: id.to_string(),
+    }))
+}
+
+/// The containers `refs` names (whatever their state, as docker), else the running ones
+/// (`all`: every one).
+pub fn targets(layout: &Layout, refs: &[String], all: bool) -> Result<Vec<Target>> {
+    let ids: Vec<String> = if refs.is_empty() {
+        layout.container_ids()?
+    } else {
+        refs.iter()
+            .map(|r| crate::lookup::resolve(layout, r))
+            .collect::<Result<_>>()?
+    };
+    let mut v = Vec::new();
+    for id in ids {
+        let Some(t) = target(layout, &id)? else {
+            continue;
+        };
+        if !t.running && !all && refs.is_empty() {
+            continue;
+        }
+        v.push(t);
+    }
+    Ok(v)
+}
+
+/// A reading of `t`, None when it is not running (or its cgroup cannot be read: it has
+/// just stopped).
+pub fn read(t: &Target) -> Option<Reading> {
+    if !t.running {
+        return None;
+    }
+    let h = berth_cgroups::probe().ok()?;
+    read_in(&h, &t.cgroups_path, &t.id, t.pid, t.host_net).ok()
+}
+
+/// docker's `0001-01-01T00:00:00Z`: a time never set.
+const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+fn cpu_json(r: Option<&Reading>) -> serde_json::Value {
+    let Some(r) = r else {
+        return serde_json::json!({
+            "cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+            "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0},
+        });
+    };
+    let c = &r.cgroup.cpu;
+    let mut usage = serde_json::json!({
+        "total_usage": c.usage.total,
+        "usage_in_kernelmode": c.usage.kernel,
+        "usage_in_usermode": c.usage.user,
+    });
+    if !c.usage.percpu.is_empty() {
+        usage["percpu_usage"] = serde_json::json!(c.usage.percpu);
+    }
+    serde_json::json!({
+        "cpu_usage": usage,
+        "system_cpu_usage": r.sample.system_ns,
+        "online_cpus": r.sample.online_cpus,
+        "throttling_data": {
+            "periods": c.throttling.periods,
+            "throttled_periods": c.throttling.throttled_periods,
+            "throttled_time": c.throttling.throttled_time,
+        },
+    })
+}
+
+/// GET /containers/{id}/stats's object (docker's types.StatsJSON): `cur` the reading
+/// shown (None: not running, docker's zeros), `prev` the one before (precpu_stats).
+/// The docker CLI computes its columns from these as `berth stats` does from samples.
+pub fn docker_json(t: &Target, prev: Option<&Reading>, cur: Option<&Reading>) -> serde_json::Value {
+    use serde_json::json;
+    let blk = |v: &[berth_cgroups::stats::BlkioEntry]| {
+        v.iter()
+            .map(|e| json!({"major": e.major, "minor": e.minor, "op": e.op, "value": e.value}))
+            .collect::<Vec<_>>()
+    };
+    let mut v = json!({
+        "name": format!("/{}", t.name),
+        "id": t.id,
+        "read": cur.map_or(ZERO_TIME.to_string(), |r| crate::record::rfc3339(r.read)),
+        "preread": prev.map_or(ZERO_TIME.to_string(), |r| crate::record::rfc3339(r.read)),
+        "num_procs": 0,
+        "storage_stats": {},
+        "cpu_stats": cpu_json(cur),
+        "precpu_stats": cpu_json(prev),
+    });
+    let Some(r) = cur else {
+        v["pids_stats"] = json!({});
+        v["memory_stats"] = json!({});
+        v["blkio_stats"] = json!({
+            "io_service_bytes_recursive": null, "io_serviced_recursive": null,
+            "io_queue_recursive": null, "io_service_time_recursive": null,
+            "io_wait_time_recursive": null, "io_merged_recursive": null,
+            "io_time_recursive": null, "sectors_recursive": null,
+        });
+        return v;
+    };
+    let s = &r.cgroup;
+    let mut pids = json!({"current": s.pids.current});
+    if s.pids.limit > 0 {
+        pids["limit"] = json!(s.pids.limit);
+    }
+    v["pids_stats"] = pids;
+    let b = &s.blkio;
+    v["blkio_stats"] = json!({
+        "io_service_bytes_recursive": blk(&b.io_service_bytes_recursive),
+        "io_serviced_recursive": blk(&b.io_serviced_recursive),
+        "io_queue_recursive": blk(&b.io_queued_recursive),
+        "io_service_time_recursive": blk(&b.io_service_time_recursive),
+        "io_wait_time_recursive": blk(&b.io_wait_time_recursive),
+        "io_merged_recursive": blk(&b.io_merged_recursive),
+        "io_time_recursive": blk(&b.io_time_recursive),
+        "sectors_recursive": blk(&b.sectors_recursive),
+    });
+    // The raw usage and the cgroup's stat file: the client drops the inactive cache.
+    let mut mem = json!({
+        "usage": s.memory.usage.usage,
+        "stats": s.memory.raw,
+        "limit": r.sample.mem_limit,
+    });
+    if s.memory.usage.max > 0 {
+        mem["max_usage"] = json!(s.memory.usage.max);
+    }
+    if s.memory.usage.failcnt > 0 {
+        mem["failcnt"] = json!(s.memory.usage.failcnt);
+    }
+    v["memory_stats"] = mem;
+    if !r.nets.is_empty() {
+        let nets: serde_json::Map<String, serde_json::Value> = r
+            .nets
+            .iter()
+            .map(|(name, n)| {
+                (
+                    name.clone(),
+                    json!({
+                        "rx_bytes": n.rx_bytes, "rx_packets": n.rx_packets,
+                        "rx_errors": n.rx_errors, "rx_dropped": n.rx_dropped,
+                        "tx_bytes": n.tx_bytes, "tx_packets": n.tx_packets,
+                        "tx_errors": n.tx_errors, "tx_dropped": n.tx_dropped,
+                    }),
+                )
+            })
+            .collect();
+        v["networks"] = serde_json::Value::Object(nets);
+    }
+    v
 }
 
 /// docker's memory sizes (go-units BytesSize): binary units, 4 significant digits:
@@ -419,5 +665,52 @@ mod tests {
         // Unlimited: the host's memory.
         s.memory.usage.limit = u64::MAX;
         assert_eq!(from_stats(&s, stat1, mem, (0, 0)).mem_limit, 1 << 30);
+    }
+
+    #[test]
+    fn docker_stats_json() {
+        let mut s = berth_cgroups::Stats::default();
+        s.cpu.usage.total = 2_000_000_000;
+        s.memory.usage.usage = 10 << 20;
+        s.memory.usage.limit = 100 << 20;
+        s.memory.raw.insert("inactive_file".into(), 2 << 20);
+        s.pids.current = 3;
+        let mem = "MemTotal: 1048576 kB\n";
+        let reading = |st: &berth_cgroups::Stats, stat: &str| Reading {
+            sample: from_stats(st, stat, mem, (0, 0)),
+            cgroup: st.clone(),
+            nets: net_devs("h\nh\n  eth0: 7 1 0 0 0 0 0 0 9 2 0 0 0 0 0 0\n"),
+            read: std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_795_000_000),
+        };
+        let a = reading(
+            &berth_cgroups::Stats::default(),
+            "cpu  0 0 0 0 0 0 0\ncpu0 0\ncpu1 0\n",
+        );
+        let b = reading(&s, "cpu  200 0 0 200 0 0 0\ncpu0 0\ncpu1 0\n");
+        let t = Target {
+            id: "abc".into(),
+            name: "web".into(),
+            cgroups_path: "/x/abc".into(),
+            pid: 1,
+            host_net: false,
+            running: true,
+        };
+        let v = docker_json(&t, Some(&a), Some(&b));
+        assert_eq!(v["name"], "/web");
+        assert_eq!(v["cpu_stats"]["cpu_usage"]["total_usage"], 2_000_000_000u64);
+        assert_eq!(v["cpu_stats"]["system_cpu_usage"], 4_000_000_000u64);
+        assert_eq!(v["cpu_stats"]["online_cpus"], 2);
+        assert_eq!(v["precpu_stats"]["system_cpu_usage"], 0);
+        assert_eq!(v["memory_stats"]["usage"], 10u64 << 20);
+        assert_eq!(v["memory_stats"]["stats"]["inactive_file"], 2u64 << 20);
+        assert_eq!(v["memory_stats"]["limit"], 100u64 << 20);
+        assert_eq!(v["pids_stats"]["current"], 3);
+        assert_eq!(v["networks"]["eth0"]["rx_bytes"], 7);
+        assert_eq!(v["networks"]["eth0"]["tx_packets"], 2);
+        assert_eq!(v["read"], "2026-11-18T11:06:40.000000000Z");
+        let z = docker_json(&t, None, None);
+        assert_eq!(z["read"], "0001-01-01T00:00:00Z");
+        assert_eq!(z["cpu_stats"]["cpu_usage"]["total_usage"], 0);
+        assert!(z.get("networks").is_none());
     }
 }

@@ -181,13 +181,28 @@ pub fn is_mount_point(p: &Path) -> Result<bool> {
 pub fn unmount_rootfs(store: &Store, container_id: &str, remove: bool) -> Result<()> {
     let dir = container_dir(store, container_id)?;
     let merged = dir.join("merged");
-    match m::unmount(&merged, m::UnmountFlags::empty()) {
-        Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => {}
-        Err(e) => {
-            return Err(Error::Mount(
-                format!("unmount {}", merged.display()),
-                e.into(),
-            ))
+    let mut flags = m::UnmountFlags::empty();
+    let mut tries = 0;
+    loop {
+        match m::unmount(&merged, flags) {
+            Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => break,
+            // In a threaded caller (berth serve, compose) a child forked by another thread
+            // holds our fds into this rootfs until its exec closes them (CLOEXEC): busy for
+            // a moment. Wait for it; in the end detach, and the last user takes it along.
+            Err(rustix::io::Errno::BUSY) if flags.is_empty() => {
+                tries += 1;
+                if tries == 25 {
+                    flags = m::UnmountFlags::DETACH;
+                } else {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+            }
+            Err(e) => {
+                return Err(Error::Mount(
+                    format!("unmount {}", merged.display()),
+                    e.into(),
+                ))
+            }
         }
     }
     if remove {

@@ -3,6 +3,7 @@
 //! and our signals forwarded to the container (sig-proxy) as kill requests.
 
 use berth_engine::layout::Layout;
+use berth_engine::parse::Escape;
 use berth_engine::proto::{self, ExitInfo, Request};
 use berth_engine::{status, Error, Result};
 use std::io::{Read, Write};
@@ -18,42 +19,6 @@ pub struct Opts {
     /// With a tty, this sequence on stdin detaches (docker's --detach-keys): the
     /// container runs on and attach returns 0.
     pub detach_keys: Vec<u8>,
-}
-
-/// docker's escape scan: bytes that may start the detach sequence are held until they
-/// do not; `feed` returns what to send and whether the whole sequence was typed.
-struct Escape<'a> {
-    keys: &'a [u8],
-    held: usize,
-}
-
-impl Escape<'_> {
-    fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> bool {
-        for &b in input {
-            if self.keys.is_empty() {
-                out.push(b);
-                continue;
-            }
-            if b == self.keys[self.held] {
-                self.held += 1;
-                if self.held == self.keys.len() {
-                    return true;
-                }
-                continue;
-            }
-            out.extend_from_slice(&self.keys[..self.held]);
-            self.held = 0;
-            if b == self.keys[0] {
-                self.held = 1;
-                if self.keys.len() == 1 {
-                    return true;
-                }
-            } else {
-                out.push(b);
-            }
-        }
-        false
-    }
 }
 
 fn io_err(what: &str, e: std::io::Error) -> Error {
@@ -155,10 +120,7 @@ pub fn attach(layout: &Layout, id: &str, o: &Opts) -> Result<i32> {
         std::thread::spawn(move || {
             let mut buf = [0u8; 32 * 1024];
             let mut input = std::io::stdin().lock();
-            let mut esc = Escape {
-                keys: &keys,
-                held: 0,
-            };
+            let mut esc = Escape::new(&keys);
             let mut out = Vec::with_capacity(buf.len());
             loop {
                 match input.read(&mut buf) {
@@ -223,30 +185,4 @@ pub fn attach(layout: &Layout, id: &str, o: &Opts) -> Result<i32> {
         )));
     }
     Ok(s.exit_code)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Escape;
-
-    #[test]
-    fn detach_sequence_is_held_then_matched_or_passed_on() {
-        let keys = [16u8, 17];
-        let mut e = Escape {
-            keys: &keys,
-            held: 0,
-        };
-        let mut out = Vec::new();
-        assert!(!e.feed(b"ab\x10", &mut out));
-        assert_eq!(out, b"ab");
-        out.clear();
-        assert!(!e.feed(b"x", &mut out));
-        assert_eq!(out, b"\x10x");
-        out.clear();
-        assert!(!e.feed(b"\x10\x10", &mut out));
-        assert_eq!(out, b"\x10");
-        out.clear();
-        assert!(e.feed(b"\x11", &mut out));
-        assert!(out.is_empty());
-    }
 }

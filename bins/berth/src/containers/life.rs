@@ -128,18 +128,8 @@ impl UpdateArgs {
             blkio_weight: self.blkio_weight,
             restart: self.restart.as_deref().map(parse::restart).transpose()?,
         };
-        let nothing = u.memory.is_none()
-            && u.memory_swap.is_none()
-            && u.memory_reservation.is_none()
-            && u.nano_cpus.is_none()
-            && u.cpu_shares.is_none()
-            && u.cpu_period.is_none()
-            && u.cpu_quota.is_none()
-            && u.cpuset_cpus.is_none()
-            && u.pids_limit.is_none()
-            && u.blkio_weight.is_none()
-            && u.restart.is_none();
-        if nothing {
+        u.check()?;
+        if u.is_empty() {
             bail!("you must provide one or more flags when using this command");
         }
         Ok(u)
@@ -237,6 +227,9 @@ pub struct PruneArgs {
     /// Do not prompt for confirmation (prune never prompts)
     #[arg(short, long)]
     pub force: bool,
+    /// Provide filter values (e.g. 'until=<timestamp>', 'label=k=v')
+    #[arg(long = "filter")]
+    pub filter: Vec<String>,
 }
 
 fn resolve(e: &Eng, r: &str) -> Result<String> {
@@ -664,39 +657,18 @@ pub fn rename(e: &Eng, a: RenameArgs) -> Result<()> {
 
 pub fn prune(e: &Eng, a: PruneArgs) -> Result<()> {
     let _ = a.force;
-    // What crashes left (creations cut short, trees of dead removals) goes first.
-    berth_engine::inventory::sweep(&e.layout, &e.store)?;
-    let mut deleted = Vec::new();
-    let mut bytes = 0;
-    for id in e.layout.container_ids()? {
-        settle(e, &id);
-        // An unreadable record is left to `rm -f` (listed by ps as unknown).
-        let Ok(s) = status::current(&e.layout, &id) else {
-            continue;
-        };
-        if status::is_running(&s) || status::watched(&s) {
-            continue;
-        }
-        let upper = e.store.root().join("containers").join(&id).join("upper");
-        let size = super::dir_size(&upper);
-        match berth_engine::remove::remove_container(&e.layout, &e.store, &id, false) {
-            Ok(()) => {
-                bytes += size;
-                deleted.push(id);
-            }
-            // Started meanwhile: not prunable.
-            Err(EngErr::Busy(_)) => {}
-            Err(x) => crate::print_error(&anyhow!(x).context(format!("remove {id}"))),
-        }
+    let p = berth_engine::control::prune(&e.layout, &e.store, &a.filter)?;
+    for (id, x) in p.failed {
+        crate::print_error(&anyhow!(x).context(format!("remove {id}")));
     }
-    if !deleted.is_empty() {
+    if !p.deleted.is_empty() {
         println!("Deleted Containers:");
-        for d in &deleted {
+        for d in &p.deleted {
             println!("{d}");
         }
         println!();
     }
-    println!("Total reclaimed space: {}", crate::human(bytes));
+    println!("Total reclaimed space: {}", crate::human(p.space));
     Ok(())
 }
 

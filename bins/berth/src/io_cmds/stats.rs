@@ -1,9 +1,10 @@
-//! `berth stats`: docker's columns from each container's cgroup, CPU % from two samples.
+//! `berth stats`: docker's columns from each container's cgroup (berth_engine::stats),
+//! CPU % from two samples.
 
-use super::{resolve, short, template};
+use super::{short, template};
 use anyhow::Result;
 use berth_engine::layout::Layout;
-use berth_engine::stats::{bytes_size, cpu_percent, human_size, Sample};
+use berth_engine::stats::{bytes_size, cpu_percent, human_size, Sample, Target};
 use std::io::Write;
 use std::time::Duration;
 
@@ -24,53 +25,17 @@ pub struct StatsArgs {
     containers: Vec<String>,
 }
 
-struct Target {
-    id: String,
-    name: String,
-    cgroups_path: String,
-    pid: i32,
-    host_net: bool,
-    running: bool,
-}
-
 fn targets(layout: &Layout, a: &StatsArgs) -> Result<Vec<Target>> {
-    let ids: Vec<String> = if a.containers.is_empty() {
-        layout.container_ids()?
-    } else {
-        a.containers
-            .iter()
-            .map(|c| resolve(layout, c))
-            .collect::<Result<_>>()?
-    };
-    let mut v = Vec::new();
-    for id in ids {
-        let Ok(cfg) = layout.load_config(&id) else {
-            continue;
-        };
-        let st = berth_engine::status::peek(layout, &id)?;
-        let running = berth_engine::status::is_running(&st);
-        // Named containers are shown whatever their state, as docker; the default list
-        // is the running ones (-a: all).
-        if !running && !a.all && a.containers.is_empty() {
-            continue;
-        }
-        v.push(Target {
-            cgroups_path: super::top::cgroups_path(layout, &id)?,
-            name: cfg.name.clone(),
-            pid: if running { st.pid } else { 0 },
-            host_net: cfg.options.network == berth_engine::options::NetworkMode::Host,
-            running,
-            id,
-        });
-    }
-    Ok(v)
+    berth_engine::stats::targets(layout, &a.containers, a.all).map_err(|e| match e {
+        berth_engine::Error::NoSuchContainer(r) => anyhow::anyhow!("No such container: {r}"),
+        e => e.into(),
+    })
 }
 
 fn sample(t: &Target) -> Sample {
-    if !t.running {
-        return Sample::default();
-    }
-    berth_engine::stats::sample(&t.cgroups_path, &t.id, t.pid, t.host_net).unwrap_or_default()
+    berth_engine::stats::read(t)
+        .map(|r| r.sample)
+        .unwrap_or_default()
 }
 
 fn row(t: &Target, prev: &Sample, cur: &Sample, no_trunc: bool) -> serde_json::Value {
