@@ -498,6 +498,17 @@ fn docker_history_matches_berth_history() {
         s.curl(&e, "GET", "/v1.41/images/nope:1/history", None).0,
         404
     );
+    // An image without history in its config: a row for its one layer.
+    let bb = s.docker_ok(
+        &e,
+        &["history", "--format", "{{.CreatedBy}}|{{.Size}}", IMAGE],
+    );
+    assert_eq!(
+        bb,
+        e.ok(&["history", "--format", "{{.CreatedBy}}|{{.Size}}", IMAGE])
+    );
+    assert_eq!(bb.lines().count(), 1, "{bb}");
+    assert!(bb.starts_with('|') && bb.ends_with("MB\n"), "{bb}");
 }
 
 #[test]

@@ -149,6 +149,17 @@ impl ChanReader {
             cur: Bytes::new(),
         }
     }
+    /// Reads what the client still sends after the tar's end (its zero blocks), up to a
+    /// bound: a response sent before the body is read makes the client's write fail
+    /// ("broken pipe") instead of reading the answer.
+    fn drain(&mut self) {
+        const MAX_TAIL: u64 = 16 << 20;
+        let _ = std::io::copy(
+            &mut std::io::Read::take(&mut *self, MAX_TAIL),
+            &mut std::io::sink(),
+        );
+    }
+
     /// The first bytes of what is left (empty at the end).
     fn peek(&mut self) -> std::io::Result<&[u8]> {
         while self.cur.is_empty() {
@@ -305,11 +316,14 @@ async fn load(S(s): S<State>, Query(q): Query<LoadQ>, body: Body) -> Result<Resp
     let _ = q.quiet;
     let mut r = ChanReader::new(body);
     let lines = blocking(move || {
-        plain_tar(&mut r, "image archive")?;
-        berth_engine::images::load(&s.store, &mut r).map_err(|e| match e {
-            berth_engine::Error::Image(berth_image::Error::Invalid(m)) => ApiError::bad(m),
-            e => ApiError::engine(&s.layout, e),
-        })
+        let lines = plain_tar(&mut r, "image archive").and_then(|()| {
+            berth_engine::images::load(&s.store, &mut r).map_err(|e| match e {
+                berth_engine::Error::Image(berth_image::Error::Invalid(m)) => ApiError::bad(m),
+                e => ApiError::engine(&s.layout, e),
+            })
+        });
+        r.drain();
+        lines
     })
     .await?;
     let (tx, rx) = mpsc::unbounded_channel();
@@ -662,19 +676,24 @@ async fn archive_put(
     };
     let mut body = ChanReader::new(body);
     blocking(move || {
-        let id = resolve(&s, &r)?;
-        let c = ContainerPath::open(&s.layout, &s.store, &id, &path, true)
-            .map_err(|e| path_error(&s, e))?;
-        if cp::stat(c.side()).map_err(|e| path_error(&s, e))?.is_none() {
-            return Err(not_found(&path, &r));
-        }
-        plain_tar(&mut body, "archive")?;
-        let opts = CopyOptions {
-            follow_link: false,
-            owner,
+        let mut put = || {
+            let id = resolve(&s, &r)?;
+            let c = ContainerPath::open(&s.layout, &s.store, &id, &path, true)
+                .map_err(|e| path_error(&s, e))?;
+            if cp::stat(c.side()).map_err(|e| path_error(&s, e))?.is_none() {
+                return Err(not_found(&path, &r));
+            }
+            plain_tar(&mut body, "archive")?;
+            let opts = CopyOptions {
+                follow_link: false,
+                owner,
+            };
+            cp::extract_tar(&mut body, c.side(), &opts).map_err(|e| path_error(&s, e))
         };
-        cp::extract_tar(&mut body, c.side(), &opts).map_err(|e| path_error(&s, e))?;
-        Ok(StatusCode::OK)
+        // The rootfs (and its lock) is let go before the rest of the body is read.
+        let done = put();
+        body.drain();
+        done.map(|_| StatusCode::OK)
     })
     .await
 }

@@ -831,6 +831,25 @@ pub fn history(store: &Store, what: &str) -> Result<Vec<HistoryRow>> {
             comment: h["comment"].as_str().unwrap_or_default().to_string(),
         });
     }
+    // A config without history (made by a tool that writes none): one row per layer, so
+    // the layers and their sizes still show (dockerd would list nothing).
+    if rows.is_empty() {
+        let created = cfg["created"]
+            .as_str()
+            .and_then(crate::record::parse_rfc3339)
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(GO_ZERO_TIME, |d| d.as_secs() as i64);
+        for chain in &rec.chain_ids {
+            rows.push(HistoryRow {
+                id: "<missing>".into(),
+                created,
+                created_by: String::new(),
+                tags: Vec::new(),
+                size: berth_image::layers::unpacked_size(store, std::slice::from_ref(chain))?,
+                comment: String::new(),
+            });
+        }
+    }
     rows.reverse();
     if let Some(top) = rows.first_mut() {
         top.id = rec.config.clone();
