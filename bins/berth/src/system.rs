@@ -4,7 +4,7 @@
 
 use crate::containers::{engine_err, open, report, short_id, Eng};
 use crate::Globals;
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 use berth_engine::boot::{self, Action};
 use berth_engine::{create, status, Error as EngErr};
 
@@ -39,7 +39,7 @@ pub enum TopCmd {
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
-    /// The socket to listen on (unix:///PATH)
+    /// Where to listen: unix:///PATH, or tcp://ADDRESS:PORT with --tlsverify
     #[arg(
         short = 'H',
         long = "host",
@@ -52,13 +52,30 @@ pub struct ServeArgs {
     /// Exit after this many seconds without a request (0: never)
     #[arg(short = 't', long = "timeout", default_value_t = 0)]
     timeout: u64,
+    /// Use TLS and verify the client's certificate (the only way to listen on tcp://)
+    #[arg(long)]
+    tlsverify: bool,
+    /// Trust client certificates signed by this CA only
+    #[arg(long, value_name = "FILE")]
+    tlscacert: Option<std::path::PathBuf>,
+    /// The server's TLS certificate
+    #[arg(long, value_name = "FILE")]
+    tlscert: Option<std::path::PathBuf>,
+    /// The server's TLS key
+    #[arg(long, value_name = "FILE")]
+    tlskey: Option<std::path::PathBuf>,
 }
 
 /// `berth serve`: runs the API server until SIGINT/SIGTERM or `--timeout` of quiet.
 fn serve(g: &Globals, a: ServeArgs) -> Result<()> {
-    let socket = berth_api::socket_of(&a.host)?;
+    let tls = match (a.tlsverify, a.tlscacert, a.tlscert, a.tlskey) {
+        (false, None, None, None) => None,
+        (true, Some(ca), Some(cert), Some(key)) => Some(berth_api::TlsFiles { ca, cert, key }),
+        (false, ..) => bail!("--tlscacert, --tlscert and --tlskey need --tlsverify (TLS without client verification is not offered)"),
+        (true, ..) => bail!("--tlsverify needs --tlscacert, --tlscert and --tlskey"),
+    };
     let o = berth_api::ServeOptions {
-        socket,
+        listen: berth_api::listen_of(&a.host, tls)?,
         group: a.group,
         idle: (a.timeout > 0).then(|| std::time::Duration::from_secs(a.timeout)),
         root: g.root.clone(),
@@ -70,9 +87,8 @@ fn serve(g: &Globals, a: ServeArgs) -> Result<()> {
         .map_err(|e| anyhow!("tokio runtime: {e}"))?;
     let served = rt.block_on(berth_api::serve(o, |p| {
         eprintln!(
-            "berth serve: API v{} listening on unix://{}",
-            berth_api::API_VERSION,
-            p.display()
+            "berth serve: API v{} listening on {p}",
+            berth_api::API_VERSION
         )
     }));
     // A stream's blocking reader (logs -f, events) would hold the runtime's drop; the

@@ -259,3 +259,107 @@ fn sigterm_with_a_stream_open_exits_and_leaves_the_containers() {
     assert_eq!(e.inspect("stays")["State"]["Running"], true);
     e.ok(&["rm", "-f", "stays"]);
 }
+
+/// openssl: a CA, a certificate it signs for `cn` (`ext`: its extensions), and the key.
+fn issue(dir: &std::path::Path, ca: &str, name: &str, ext: &str) {
+    let sh = format!(
+        "set -e; cd {d}
+         openssl req -new -newkey rsa:2048 -nodes -keyout {name}-key.pem -subj /CN={name} -out {name}.csr 2>/dev/null
+         printf '%s\n' '{ext}' > {name}.ext
+         openssl x509 -req -in {name}.csr -CA {ca}.pem -CAkey {ca}-key.pem -CAcreateserial -days 2 -extfile {name}.ext -out {name}.pem 2>/dev/null",
+        d = dir.display()
+    );
+    assert!(Command::new("sh")
+        .args(["-c", &sh])
+        .status()
+        .unwrap()
+        .success());
+}
+
+fn make_ca(dir: &std::path::Path, ca: &str) {
+    let sh = format!(
+        "set -e; cd {d}; openssl req -x509 -newkey rsa:2048 -nodes -keyout {ca}-key.pem -subj /CN={ca} -days 2 -out {ca}.pem 2>/dev/null",
+        d = dir.display()
+    );
+    assert!(Command::new("sh")
+        .args(["-c", &sh])
+        .status()
+        .unwrap()
+        .success());
+}
+
+/// Item 4: TCP only with mutual TLS, as dockerd's --tlsverify: the docker CLI with a
+/// client certificate the CA signed gets in; without one, or with another CA's, the
+/// handshake fails; tcp without --tlsverify is refused.
+#[test]
+fn tcp_needs_mutual_tls() {
+    let e = Engine::new();
+    let o = e.run(&["serve", "-H", "tcp://127.0.0.1:2376"]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--tlsverify"),
+        "{o:?}"
+    );
+    let d = e.dir.path().join("pki");
+    std::fs::create_dir_all(&d).unwrap();
+    make_ca(&d, "ca");
+    make_ca(&d, "other");
+    issue(
+        &d,
+        "ca",
+        "server",
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth",
+    );
+    issue(&d, "ca", "client", "extendedKeyUsage=clientAuth");
+    issue(&d, "other", "stranger", "extendedKeyUsage=clientAuth");
+    let port = common::free_port();
+    let host = format!("tcp://127.0.0.1:{port}");
+    let p = |f: &str| d.join(f).display().to_string();
+    let mut child = e
+        .cmd(&[
+            "serve",
+            "-H",
+            &host,
+            "--tlsverify",
+            "--tlscacert",
+            &p("ca.pem"),
+            "--tlscert",
+            &p("server.pem"),
+            "--tlskey",
+            &p("server-key.pem"),
+        ])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let docker = |cert: &str| {
+        e.in_netns("timeout")
+            .args(["30", DOCKER, "--tlsverify", "--tlscacert"])
+            .arg(p("ca.pem"))
+            .arg("--tlscert")
+            .arg(p(&format!("{cert}.pem")))
+            .arg("--tlskey")
+            .arg(p(&format!("{cert}-key.pem")))
+            .args(["-H", &host, "version", "--format", "{{.Server.APIVersion}}"])
+            .env("DOCKER_CONFIG", e.dir.path().join("docker-config"))
+            .output()
+            .unwrap()
+    };
+    let o = e.wait_for(10, "the TLS listener", || {
+        let o = docker("client");
+        o.status.success().then_some(o)
+    });
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "1.41");
+    let o = docker("stranger");
+    assert!(!o.status.success(), "another CA's client got in: {o:?}");
+    // No client certificate at all: curl trusts the server but shows nothing.
+    let o = e
+        .in_netns("curl")
+        .args(["-s", "-m", "10", "--cacert", &p("ca.pem")])
+        .arg(format!("https://127.0.0.1:{port}/_ping"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "{o:?}");
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let st = e.wait_for(10, "the server to exit", || child.try_wait().unwrap());
+    assert!(st.success(), "{st:?}");
+}

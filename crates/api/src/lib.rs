@@ -21,9 +21,11 @@ mod images;
 mod netvol;
 mod observe;
 mod system;
+mod tls;
 mod transfer;
 
 pub use error::ApiError;
+pub use tls::TlsFiles;
 
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, Uri};
@@ -58,11 +60,28 @@ pub enum Error {
     Invalid(String),
 }
 
+/// Where `berth serve` listens.
+#[derive(Debug, Clone)]
+pub enum Listen {
+    /// A unix socket (`-H unix://PATH`).
+    Unix(PathBuf),
+    /// TCP with mutual TLS (`-H tcp://ADDR:PORT --tlsverify ...`).
+    Tcp(std::net::SocketAddr, TlsFiles),
+}
+
+impl std::fmt::Display for Listen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Listen::Unix(p) => write!(f, "unix://{}", p.display()),
+            Listen::Tcp(a, _) => write!(f, "tcp://{a} (mutual TLS)"),
+        }
+    }
+}
+
 /// What `berth serve` was asked for.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
-    /// The socket's path (from `-H unix://PATH`).
-    pub socket: PathBuf,
+    pub listen: Listen,
     /// The group that may use the socket (mode 0660), else root only (0600).
     pub group: Option<String>,
     /// Exit after this long without a request (podman's `--time`); None: never.
@@ -87,16 +106,33 @@ pub(crate) struct Ctx {
 
 pub(crate) type State = Arc<Ctx>;
 
-/// `-H` values: `unix:///path` (or a bare absolute path); tcp is refused (the API gives
-/// root to whoever reaches it).
-pub fn socket_of(host: &str) -> Result<PathBuf, Error> {
+/// `-H` values: `unix:///path` (or a bare absolute path), or `tcp://ADDR:PORT` with
+/// `tls` (mutual TLS: without it, TCP would give root to the network).
+pub fn listen_of(host: &str, tls: Option<TlsFiles>) -> Result<Listen, Error> {
+    if let Some(a) = host.strip_prefix("tcp://") {
+        let Some(tls) = tls else {
+            return Err(Error::Invalid(format!(
+                "-H {host}: a tcp listener needs --tlsverify with --tlscacert, --tlscert and \
+                 --tlskey (mutual TLS): the API gives root to whoever reaches it"
+            )));
+        };
+        let addr = a
+            .trim_end_matches('/')
+            .parse()
+            .map_err(|_| Error::Invalid(format!("invalid -H {host:?}: tcp://ADDRESS:PORT")))?;
+        return Ok(Listen::Tcp(addr, tls));
+    }
+    if tls.is_some() {
+        return Err(Error::Invalid(format!(
+            "--tlsverify is for a tcp listener; -H {host} is a unix socket"
+        )));
+    }
     let p = match host.strip_prefix("unix://") {
         Some(p) => p,
         None if host.starts_with('/') => host,
         None => {
             return Err(Error::Invalid(format!(
-                "invalid -H {host:?}: only unix:///PATH is supported (a tcp socket would give \
-                 root to the network)"
+                "invalid -H {host:?}: unix:///PATH or tcp://ADDRESS:PORT"
             )))
         }
     };
@@ -105,15 +141,14 @@ pub fn socket_of(host: &str) -> Result<PathBuf, Error> {
             "invalid -H {host:?}: the socket path must be absolute"
         )));
     }
-    Ok(PathBuf::from(p))
+    Ok(Listen::Unix(PathBuf::from(p)))
 }
 
 /// Serves until SIGINT/SIGTERM or `idle` passes without a request, then removes the
-/// socket. `ready` is called once the socket accepts.
-pub async fn serve(o: ServeOptions, ready: impl FnOnce(&Path)) -> Result<(), Error> {
+/// socket. `ready` is called once the listener accepts.
+pub async fn serve(o: ServeOptions, ready: impl FnOnce(&Listen)) -> Result<(), Error> {
     let layout = Layout::open(&o.root)?;
     let store = Store::open(&o.root)?;
-    let listener = bind(&o.socket, o.group.as_deref())?;
     let state = Arc::new(Ctx {
         layout,
         store,
@@ -130,28 +165,57 @@ pub async fn serve(o: ServeOptions, ready: impl FnOnce(&Path)) -> Result<(), Err
     }));
     // Versions are checked and stripped before routing (`/v1.41/x` and `/x` are one route).
     let app = tower::Layer::layer(&axum::middleware::map_request(strip_version), app);
-    ready(&o.socket);
+    // One router that sends everything through the stack above (a plain type to serve).
+    let app = Router::new().fallback_service(app);
+    let stop = shutdown(o.idle, activity);
+    match &o.listen {
+        Listen::Unix(path) => {
+            let l = bind(path, o.group.as_deref())?;
+            ready(&o.listen);
+            let served = run(l, app, stop).await;
+            let _ = std::fs::remove_file(path);
+            served.map_err(|e| Error::Io(path.display().to_string(), e))
+        }
+        Listen::Tcp(addr, files) => {
+            if o.group.is_some() {
+                return Err(Error::Invalid("--group is for a unix socket".into()));
+            }
+            let l = tls::TlsListener::bind(*addr, files).await?;
+            ready(&Listen::Tcp(
+                axum::serve::Listener::local_addr(&l).unwrap_or(*addr),
+                files.clone(),
+            ));
+            run(l, app, stop)
+                .await
+                .map_err(|e| Error::Io(addr.to_string(), e))
+        }
+    }
+}
+
+/// Serves `app` on `l` until `stop`; requests in flight get a grace period, and a stream
+/// that never ends (events, logs -f, stats, attach) does not hold the exit.
+async fn run<L>(
+    l: L,
+    app: Router,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     let stopping = Arc::new(Notify::new());
-    let stop = stopping.clone();
-    let served = axum::serve(
-        listener,
-        axum::ServiceExt::<Request>::into_make_service(app),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown(o.idle, activity).await;
-        stop.notify_one();
+    let notify = stopping.clone();
+    let served = axum::serve(l, app.into_make_service()).with_graceful_shutdown(async move {
+        stop.await;
+        notify.notify_one();
     });
-    // Requests in flight get a grace period; a stream that never ends (events, logs -f,
-    // stats, attach) does not hold the exit.
-    let served = tokio::select! {
+    tokio::select! {
         r = served => r,
         _ = async {
             stopping.notified().await;
             tokio::time::sleep(SHUTDOWN_GRACE).await;
         } => Ok(()),
-    };
-    let _ = std::fs::remove_file(&o.socket);
-    served.map_err(|e| Error::Io(o.socket.display().to_string(), e))
+    }
 }
 
 /// Binds the socket: a stale one (nobody listening) is replaced, a live one refused;
@@ -381,16 +445,31 @@ mod tests {
 
     #[test]
     fn hosts_and_versions() {
+        let unix = |h: &str| match listen_of(h, None) {
+            Ok(Listen::Unix(p)) => Ok(p),
+            Ok(l) => panic!("{l}"),
+            Err(e) => Err(e.to_string()),
+        };
         assert_eq!(
-            socket_of("unix:///run/b.sock").unwrap(),
+            unix("unix:///run/b.sock").unwrap(),
             PathBuf::from("/run/b.sock")
         );
-        assert_eq!(socket_of("/x.sock").unwrap(), PathBuf::from("/x.sock"));
-        assert!(socket_of("tcp://0.0.0.0:2375")
+        assert_eq!(unix("/x.sock").unwrap(), PathBuf::from("/x.sock"));
+        assert!(unix("tcp://0.0.0.0:2375")
             .unwrap_err()
-            .to_string()
-            .contains("tcp"));
-        assert!(socket_of("unix://rel.sock").is_err());
+            .contains("--tlsverify"));
+        assert!(unix("unix://rel.sock").is_err());
+        let files = TlsFiles {
+            ca: "ca".into(),
+            cert: "c".into(),
+            key: "k".into(),
+        };
+        assert!(matches!(
+            listen_of("tcp://127.0.0.1:2376", Some(files.clone())),
+            Ok(Listen::Tcp(a, _)) if a.port() == 2376
+        ));
+        assert!(listen_of("tcp://nohost", Some(files.clone())).is_err());
+        assert!(listen_of("unix:///x.sock", Some(files)).is_err());
         assert_eq!(parse_version("1.41"), Some((1, 41)));
         assert_eq!(parse_version("x"), None);
     }
