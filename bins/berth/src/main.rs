@@ -4,7 +4,7 @@
 use anyhow::{anyhow, bail, Context, Result};
 use berth_engine::images::Removed;
 use berth_image::archive::{self, Format};
-use berth_image::distribution::{self, short, Progress};
+use berth_image::distribution::{short, Progress};
 use berth_image::store::{Store, DEFAULT_ROOT};
 use berth_registry::auth::{self, Credentials};
 use berth_registry::{Client, ClientOptions, Reference};
@@ -99,6 +99,8 @@ enum Cmd {
     Load(LoadArgs),
     /// Import a rootfs tarball as an image
     Import(ImportArgs),
+    /// Show the history of an image
+    History(HistoryArgs),
     #[command(flatten)]
     Containers(containers::Cmd),
     #[command(flatten)]
@@ -146,6 +148,8 @@ enum ImageCmd {
     Load(LoadArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
+    /// Show the history of an image
+    History(HistoryArgs),
     /// Mount an image's rootfs (overlay with a fresh upper layer); prints the mount point
     Mount(MountArgs),
     /// Unmount a rootfs mounted with `image mount` and delete its upper layer
@@ -284,6 +288,23 @@ struct LoadArgs {
 }
 
 #[derive(clap::Args)]
+struct HistoryArgs {
+    image: String,
+    /// Pretty-print using a Go template
+    #[arg(long)]
+    format: Option<String>,
+    /// Print sizes and dates in human readable format
+    #[arg(short = 'H', long, default_value_t = true, action = clap::ArgAction::Set)]
+    human: bool,
+    /// Don't truncate output
+    #[arg(long)]
+    no_trunc: bool,
+    /// Only show image IDs
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(clap::Args)]
 struct ImportArgs {
     /// Tarball path, or - for stdin
     file: String,
@@ -301,12 +322,6 @@ struct ImportArgs {
 struct Ctx {
     store: Store,
     client_opts: ClientOptions,
-}
-
-impl Ctx {
-    fn client(&self) -> Result<Client> {
-        Ok(Client::new(self.client_opts.clone())?)
-    }
 }
 
 /// Insecure registries from `$BERTH_REGISTRIES_CONF` or /etc/berth/registries.json
@@ -530,6 +545,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Save(a) | Cmd::Image(ImageCmd::Save(a)) => save(&ctx, a),
         Cmd::Load(a) | Cmd::Image(ImageCmd::Load(a)) => load(&ctx, a),
+        Cmd::History(a) | Cmd::Image(ImageCmd::History(a)) => history(&ctx, a),
         Cmd::Import(a) | Cmd::Image(ImageCmd::Import(a)) => import(&ctx, a),
         Cmd::Login(_) | Cmd::Logout(_) => unreachable!("handled above"),
         Cmd::Containers(_)
@@ -682,32 +698,15 @@ async fn pull(ctx: &Ctx, a: PullArgs) -> Result<()> {
 }
 
 async fn push(ctx: &Ctx, a: PushArgs) -> Result<()> {
-    let recs = ctx.store.records()?;
-    let rec = ctx.store.resolve(&recs, &a.image)?;
-    let dest = Reference::parse(a.destination.as_deref().unwrap_or(&a.image))?;
+    let p = berth_engine::images::Push::new(&ctx.store, &a.image, a.destination.as_deref())?;
     if !a.quiet {
-        println!("The push refers to repository [{}]", dest.name());
+        println!("The push refers to repository [{}]", p.dest.name());
     }
-    let client = ctx.client()?;
-    let d = distribution::push(&ctx.store, &client, &rec, &dest, Bars::new(a.quiet)).await?;
-    println!(
-        "{}: digest: {} size: {}",
-        dest.tag.as_deref().unwrap_or("latest"),
-        d,
-        ctx.store.read_blob(&rec.manifest)?.len()
-    );
+    let d = p
+        .run(&ctx.store, &ctx.client_opts, Bars::new(a.quiet))
+        .await?;
+    println!("{}: digest: {} size: {}", d.tag, d.digest, d.size);
     Ok(())
-}
-
-fn display_name(full: &str) -> (String, String) {
-    let r = Reference::parse(full).expect("stored references parse");
-    let mut repo = r.name();
-    if let Some(s) = repo.strip_prefix("docker.io/library/") {
-        repo = s.to_string();
-    } else if let Some(s) = repo.strip_prefix("docker.io/") {
-        repo = s.to_string();
-    }
-    (repo, r.tag.unwrap_or_else(|| "<none>".into()))
 }
 
 fn images(ctx: &Ctx, a: LsArgs) -> Result<()> {
@@ -868,25 +867,12 @@ fn inspect(ctx: &Ctx, a: InspectArgs) -> Result<()> {
 
 fn save(ctx: &Ctx, a: SaveArgs) -> Result<()> {
     let format: Format = a.format.parse()?;
-    let recs = ctx.store.records()?;
-    let mut imgs = Vec::new();
-    for what in &a.images {
-        let rec = ctx.store.resolve(&recs, what)?;
-        let tags = match Reference::parse(what)
-            .ok()
-            .map(|r| r.to_string())
-            .filter(|t| recs.tags.contains_key(t))
-        {
-            Some(t) => vec![t],
-            None => recs.tags_of(&rec.manifest),
-        };
-        imgs.push((rec, tags));
-    }
+    let imgs = berth_engine::images::save_targets(&ctx.store, &a.images)?;
     match &a.output {
         Some(p) => {
             let f = std::fs::File::create(p).with_context(|| format!("create {}", p.display()))?;
             let mut w = std::io::BufWriter::new(f);
-            archive::save(&ctx.store, &imgs, format, &mut w)?;
+            berth_engine::images::save(&ctx.store, &imgs, format, &mut w)?;
             w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         }
         None => {
@@ -895,7 +881,7 @@ fn save(ctx: &Ctx, a: SaveArgs) -> Result<()> {
                 bail!("refusing to write an archive to a terminal; use -o or redirect");
             }
             let mut w = std::io::BufWriter::new(stdout.lock());
-            archive::save(&ctx.store, &imgs, format, &mut w)?;
+            berth_engine::images::save(&ctx.store, &imgs, format, &mut w)?;
             w.flush()?;
         }
     }
@@ -903,23 +889,86 @@ fn save(ctx: &Ctx, a: SaveArgs) -> Result<()> {
 }
 
 fn load(ctx: &Ctx, a: LoadArgs) -> Result<()> {
-    let opts = berth_image::unpack::UnpackOptions::default();
-    let loaded = match &a.input {
+    let lines = match &a.input {
         Some(p) => {
             let f = std::fs::File::open(p).with_context(|| format!("open {}", p.display()))?;
-            archive::load(&ctx.store, std::io::BufReader::new(f), &opts)?
+            berth_engine::images::load(&ctx.store, std::io::BufReader::new(f))?
         }
-        None => archive::load(&ctx.store, std::io::stdin().lock(), &opts)?,
+        None => berth_engine::images::load(&ctx.store, std::io::stdin().lock())?,
     };
-    for l in loaded {
-        if l.tags.is_empty() {
-            println!("Loaded image ID: {}", l.id);
-        }
-        for t in l.tags {
-            let (r, t) = display_name(&t);
-            println!("Loaded image: {r}:{t}");
-        }
+    for l in lines {
+        println!("{l}");
     }
+    Ok(())
+}
+
+/// docker's `history`: one row per entry of the image's history, newest first.
+fn history(ctx: &Ctx, a: HistoryArgs) -> Result<()> {
+    let rows = berth_engine::images::history(&ctx.store, &a.image)?;
+    let id = |full: &str| {
+        if a.no_trunc || full == "<missing>" {
+            full.to_string()
+        } else {
+            short(full).to_string()
+        }
+    };
+    if a.quiet {
+        for r in &rows {
+            println!("{}", id(&r.id));
+        }
+        return Ok(());
+    }
+    let format = match a.format.as_deref() {
+        None | Some("") | Some("table") => {
+            "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
+        }
+        Some(f) => f,
+    };
+    let t = berth_engine::template::Template::parse(format)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let at = |c: i64| {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(c.max(0) as u64);
+        let s = berth_engine::record::rfc3339(t);
+        format!("{}Z", &s[..19])
+    };
+    let values: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            // docker: tabs in the command become spaces; 45 columns unless --no-trunc.
+            let by = r.created_by.replace('\t', " ");
+            let by = if a.no_trunc || by.chars().count() <= 45 {
+                by
+            } else {
+                format!("{}…", by.chars().take(44).collect::<String>())
+            };
+            serde_json::json!({
+                "ID": id(&r.id),
+                "CreatedSince": if a.human { ago(now - r.created) } else { at(r.created) },
+                "CreatedAt": at(r.created),
+                "CreatedBy": by,
+                "Size": if a.human { berth_engine::stats::human_size(r.size) } else { r.size.to_string() },
+                "Comment": r.comment,
+            })
+        })
+        .collect();
+    let header = |k: &str| {
+        Some(
+            match k {
+                "ID" => "IMAGE",
+                "CreatedSince" => "CREATED",
+                "CreatedAt" => "CREATED AT",
+                "CreatedBy" => "CREATED BY",
+                "Size" => "SIZE",
+                "Comment" => "COMMENT",
+                _ => return None,
+            }
+            .to_string(),
+        )
+    };
+    print!("{}", t.render_all(&values, &header)?);
     Ok(())
 }
 

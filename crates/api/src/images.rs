@@ -93,6 +93,7 @@ async fn list(S(s): S<State>, Query(q): Query<ListQ>) -> Result<Json<Value>, Api
 async fn by_name(
     S(s): S<State>,
     method: Method,
+    headers: HeaderMap,
     Path(rest): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
@@ -148,6 +149,10 @@ async fn by_name(
             })
             .await
         }
+        // Names hold `/`, so these share this route; their handlers are transfer.rs's.
+        ("GET", "history") => crate::transfer::history(s, name).await,
+        ("POST", "push") => crate::transfer::push(s, name, q, headers).await,
+        ("GET", "get") => crate::transfer::save_one(s, name).await,
         (m, a) => Err(ApiError::unsupported(&format!(
             "{m} /images/{{name}}{}",
             if a.is_empty() {

@@ -22,6 +22,7 @@ mod netvol;
 mod observe;
 mod system;
 mod tls;
+mod transfer;
 
 pub use error::ApiError;
 pub use tls::TlsFiles;
@@ -326,6 +327,7 @@ fn routes(s: State) -> Router {
         .merge(images::routes())
         .merge(netvol::routes())
         .merge(observe::routes())
+        .merge(transfer::routes())
         .fallback(|req: Request| async move {
             ApiError::new(
                 StatusCode::NOT_FOUND,

@@ -214,6 +214,8 @@ struct Dest {
     /// What is there now (symlinks at the final name already followed).
     existing: Option<Stat>,
     shown: PathBuf,
+    /// The path resolved to, inside the side (symlinks at the final name followed).
+    resolved: PathBuf,
 }
 
 /// Resolves `parsed` to its parent directory's fd and final name; a symlink at the final
@@ -241,6 +243,7 @@ fn resolve(side: &Side<'_>, parsed: &Parsed, follow: bool, source: bool) -> Resu
                     name: ".".into(),
                     existing: Some(st),
                     shown,
+                    resolved: p,
                 });
             }
         };
@@ -269,6 +272,7 @@ fn resolve(side: &Side<'_>, parsed: &Parsed, follow: bool, source: bool) -> Resu
                     name,
                     existing: None,
                     shown,
+                    resolved: p,
                 });
             }
             Err(e) => return Err(io(&shown, e)),
@@ -297,6 +301,7 @@ fn resolve(side: &Side<'_>, parsed: &Parsed, follow: bool, source: bool) -> Resu
                     name,
                     existing: Some(st),
                     shown,
+                    resolved: p,
                 });
             }
         }
@@ -694,11 +699,77 @@ struct TarOut<W: std::io::Write> {
     shown: PathBuf,
     /// (dev, ino) of multiply-linked files -> their first name in the archive.
     linked: std::collections::HashMap<(u64, u64), PathBuf>,
+    /// Names written as given (`./x`, `/x`: dockerd's archives), not normalised.
+    raw: bool,
+}
+
+/// Sets a name field (`name` or `linkname`, 100 bytes) of `h`, or writes the GNU long-name
+/// record of `kind` (`L` or `K`) before it when the name does not fit.
+fn raw_name<W: std::io::Write>(
+    b: &mut tar::Builder<W>,
+    h: &mut tar::Header,
+    name: &[u8],
+    link: bool,
+) -> std::io::Result<()> {
+    let field = if link {
+        &mut h.as_old_mut().linkname
+    } else {
+        &mut h.as_old_mut().name
+    };
+    let max = field.len();
+    if name.len() > max {
+        let mut l = tar::Header::new_gnu();
+        l.as_old_mut().name[..13].copy_from_slice(b"././@LongLink");
+        l.set_mode(0o644);
+        l.set_entry_type(if link {
+            tar::EntryType::GNULongLink
+        } else {
+            tar::EntryType::GNULongName
+        });
+        l.set_size(name.len() as u64 + 1);
+        l.set_cksum();
+        b.append(&l, std::io::Read::chain(name, &[0u8][..]))?;
+    }
+    let n = name.len().min(max);
+    let field = if link {
+        &mut h.as_old_mut().linkname
+    } else {
+        &mut h.as_old_mut().name
+    };
+    field.fill(0);
+    field[..n].copy_from_slice(&name[..n]);
+    Ok(())
 }
 
 impl<W: std::io::Write> TarOut<W> {
     fn err(&self, e: impl Into<std::io::Error>) -> Error {
         io(&self.shown, e)
+    }
+
+    fn put(&mut self, mut h: tar::Header, path: &Path, data: impl std::io::Read) -> Result<()> {
+        let r = if self.raw {
+            raw_name(&mut self.b, &mut h, path.as_os_str().as_bytes(), false).and_then(|()| {
+                h.set_cksum();
+                self.b.append(&h, data)
+            })
+        } else {
+            self.b.append_data(&mut h, path, data)
+        };
+        r.map_err(|e| self.err(e))
+    }
+
+    fn put_link(&mut self, mut h: tar::Header, path: &Path, target: &OsStr) -> Result<()> {
+        let r = if self.raw {
+            raw_name(&mut self.b, &mut h, path.as_os_str().as_bytes(), false)
+                .and_then(|()| raw_name(&mut self.b, &mut h, target.as_bytes(), true))
+                .and_then(|()| {
+                    h.set_cksum();
+                    self.b.append(&h, std::io::empty())
+                })
+        } else {
+            self.b.append_link(&mut h, path, target)
+        };
+        r.map_err(|e| self.err(e))
     }
 
     /// Appends entry `name` of `from` as `path`, never following a symlink at `name`.
@@ -712,22 +783,17 @@ impl<W: std::io::Write> TarOut<W> {
         match file_type(&st) {
             FileType::Directory => {
                 let d = reopen_dir(from, name).map_err(|e| self.err(e))?;
-                let mut h = tar_header(&st, tar::EntryType::Directory);
-                self.b
-                    .append_data(&mut h, path, std::io::empty())
-                    .map_err(|e| self.err(e))?;
+                let h = tar_header(&st, tar::EntryType::Directory);
+                self.put(h, path, std::io::empty())?;
                 self.entries(d.as_fd(), path)
             }
             FileType::RegularFile => {
                 let key = (st.st_dev as u64, st.st_ino as u64);
                 if st.st_nlink as u64 > 1 {
                     if let Some(first) = self.linked.get(&key) {
-                        let mut h = tar_header(&st, tar::EntryType::Link);
+                        let h = tar_header(&st, tar::EntryType::Link);
                         let first = first.clone();
-                        return self
-                            .b
-                            .append_link(&mut h, path, &first)
-                            .map_err(|e| self.err(e));
+                        return self.put_link(h, path, first.as_os_str());
                     }
                     if self.linked.len() < MAX_LINKED {
                         self.linked.insert(key, path.to_path_buf());
@@ -738,18 +804,14 @@ impl<W: std::io::Write> TarOut<W> {
                 h.set_size(st.st_size as u64);
                 // A file that changes size meanwhile still fits its header: take that many.
                 let r = std::io::Read::take(std::fs::File::from(f), st.st_size as u64);
-                self.b
-                    .append_data(&mut h, path, r)
-                    .map_err(|e| self.err(e))?;
+                self.put(h, path, r)?;
                 self.report.bytes += st.st_size as u64;
                 Ok(())
             }
             FileType::Symlink => {
                 let t = rustix::fs::readlinkat(from, name, Vec::new()).map_err(|e| self.err(e))?;
-                let mut h = tar_header(&st, tar::EntryType::Symlink);
-                self.b
-                    .append_link(&mut h, path, OsStr::from_bytes(t.as_bytes()))
-                    .map_err(|e| self.err(e))
+                let h = tar_header(&st, tar::EntryType::Symlink);
+                self.put_link(h, path, OsStr::from_bytes(t.as_bytes()))
             }
             FileType::Socket | FileType::Unknown => Ok(()),
             ft => {
@@ -762,9 +824,7 @@ impl<W: std::io::Write> TarOut<W> {
                 let dev = st.st_rdev as rustix::fs::Dev;
                 let _ = h.set_device_major(rustix::fs::major(dev));
                 let _ = h.set_device_minor(rustix::fs::minor(dev));
-                self.b
-                    .append_data(&mut h, path, std::io::empty())
-                    .map_err(|e| self.err(e))
+                self.put(h, path, std::io::empty())
             }
         }
     }
@@ -814,6 +874,7 @@ pub fn write_tar<W: std::io::Write>(src: Side<'_>, opts: &CopyOptions, w: W) -> 
         report: Report::default(),
         shown: src.show(src.path),
         linked: Default::default(),
+        raw: false,
     };
     t.b.follow_symlinks(false);
     if sp.contents && file_type(&sst) == FileType::Directory {
@@ -823,6 +884,10 @@ pub fn write_tar<W: std::io::Write>(src: Side<'_>, opts: &CopyOptions, w: W) -> 
         let as_name = copy_name(&sp, &source);
         t.entry(source.dir.as_fd(), &source.name, Path::new(&as_name))?;
     }
+    finish_tar(t)
+}
+
+fn finish_tar<W: std::io::Write>(t: TarOut<W>) -> Result<Report> {
     let report = t.report;
     let shown = t.shown.clone();
     t.b.into_inner()
@@ -830,6 +895,114 @@ pub fn write_tar<W: std::io::Write>(src: Side<'_>, opts: &CopyOptions, w: W) -> 
         .flush()
         .map_err(|e| io(&shown, e))?;
     Ok(report)
+}
+
+/// The name dockerd gives a container path in its archives and stats: Go's
+/// `filepath.Base` of the path made absolute, keeping a trailing `/.` (`.`), `/` for the
+/// root.
+pub fn docker_base(p: &Path) -> PathBuf {
+    let b = p.as_os_str().as_bytes();
+    if b == b"." || b.ends_with(b"/.") {
+        return PathBuf::from(".");
+    }
+    let clean = clean_in_root(p);
+    match clean.file_name() {
+        Some(n) => PathBuf::from(n),
+        None => PathBuf::from("/"),
+    }
+}
+
+/// Writes `src` as dockerd's `GET /containers/{id}/archive` does: entries named from
+/// [`docker_base`] of the path (`name`, `name/x`; `.` and `./x` for a directory's
+/// contents; `/x` for the root), which is what the docker CLI's `cp` rebases. A symlink
+/// at the final name is archived as the link unless the path ends in `/`.
+pub fn write_tar_docker<W: std::io::Write>(src: Side<'_>, w: W) -> Result<Report> {
+    let sp = parse(src.path, src.in_root)?;
+    let source = resolve(&src, &sp, sp.trailing_slash, true)?;
+    let sst = source.existing.expect("a resolved source exists");
+    if sp.trailing_slash && file_type(&sst) != FileType::Directory {
+        return Err(invalid(format!(
+            "{} is not a directory",
+            src.show(src.path).display()
+        )));
+    }
+    let mut t = TarOut {
+        b: tar::Builder::new(w),
+        report: Report::default(),
+        shown: src.show(src.path),
+        linked: Default::default(),
+        raw: true,
+    };
+    t.b.follow_symlinks(false);
+    t.entry(source.dir.as_fd(), &source.name, &docker_base(src.path))?;
+    finish_tar(t)
+}
+
+/// What dockerd's `X-Docker-Container-Path-Stat` header says of a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathStat {
+    /// [`docker_base`] of the path as asked.
+    pub name: String,
+    pub size: i64,
+    /// Go's `os.FileMode` bits (type bits high, permissions low).
+    pub mode: u32,
+    pub mtime: std::time::SystemTime,
+    /// For a symlink: where it leads, as an absolute path in the container.
+    pub link_target: String,
+}
+
+/// `st_mode` as Go's `os.FileMode`, which docker clients decode.
+pub fn go_file_mode(st_mode: u32) -> u32 {
+    let mut m = st_mode & 0o777;
+    m |= match FileType::from_raw_mode(st_mode as _) {
+        FileType::Directory => 1 << 31,
+        FileType::Symlink => 1 << 27,
+        FileType::BlockDevice => 1 << 26,
+        FileType::CharacterDevice => (1 << 26) | (1 << 21),
+        FileType::Fifo => 1 << 25,
+        FileType::Socket => 1 << 24,
+        _ => 0,
+    };
+    for (bit, go) in [(0o4000, 1 << 23), (0o2000, 1 << 22), (0o1000, 1 << 20)] {
+        if st_mode & bit != 0 {
+            m |= go;
+        }
+    }
+    m
+}
+
+/// Stats a container path as dockerd's `HEAD /containers/{id}/archive`: the final name
+/// itself (a symlink is not followed, unless the path ends in `/`), with a symlink's
+/// target resolved inside the root. None: the path does not exist.
+pub fn stat(side: Side<'_>) -> Result<Option<PathStat>> {
+    let sp = parse(side.path, side.in_root)?;
+    let d = match resolve(&side, &sp, sp.trailing_slash, true) {
+        Ok(d) => d,
+        Err(Error::Invalid(m)) if m.starts_with("could not find the file") => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let st = d.existing.expect("a resolved source exists");
+    let link_target = if file_type(&st) == FileType::Symlink {
+        // A dangling link leads to where it would be (as dockerd's FollowSymlinkInScope).
+        let full = resolve(&side, &sp, true, false).map_or(sp.path.clone(), |f| f.resolved);
+        let p = if side.in_root {
+            clean_in_root(&full)
+        } else {
+            full
+        };
+        side.show(&p).display().to_string()
+    } else {
+        String::new()
+    };
+    let mtime = std::time::UNIX_EPOCH
+        + std::time::Duration::new(st.st_mtime.max(0) as u64, st.st_mtime_nsec as u32);
+    Ok(Some(PathStat {
+        name: docker_base(side.path).display().to_string(),
+        size: st.st_size as i64,
+        mode: go_file_mode(st.st_mode as u32),
+        mtime,
+        link_target,
+    }))
 }
 
 /// The components of an archive entry's name, refusing names that leave the destination
@@ -1492,5 +1665,83 @@ mod tests {
             "wrote beside dst"
         );
         assert!(!t.p("root/canary").exists());
+    }
+
+    /// Entry names (as raw bytes, before any normalising) and link names of a tar.
+    fn tar_names(b: &[u8]) -> Vec<(String, String)> {
+        let mut a = tar::Archive::new(b);
+        a.entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let link = e
+                    .link_name_bytes()
+                    .map(|l| String::from_utf8_lossy(&l).into_owned())
+                    .unwrap_or_default();
+                (String::from_utf8_lossy(&e.path_bytes()).into_owned(), link)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn docker_named_archives_and_stats() {
+        let t = T::new();
+        std::fs::create_dir_all(t.p("root/d/sub")).unwrap();
+        std::fs::write(t.p("root/d/a.txt"), b"alpha").unwrap();
+        std::fs::write(t.p("root/d/sub/b"), b"beta").unwrap();
+        std::os::unix::fs::symlink("/d/a.txt", t.p("root/d/link")).unwrap();
+        std::os::unix::fs::symlink("../../../canary", t.p("root/esc")).unwrap();
+        let long = "n".repeat(150);
+        std::fs::write(t.p(&format!("root/d/sub/{long}")), b"long").unwrap();
+        let tar_of = |p: &str| {
+            let mut out = Vec::new();
+            write_tar_docker(Side::container(t.root.as_fd(), Path::new(p)), &mut out).unwrap();
+            tar_names(&out)
+        };
+        let names = |v: Vec<(String, String)>| v.into_iter().map(|x| x.0).collect::<Vec<_>>();
+        // Under the path's own name; `/.`: `.` and `./x`, which the docker CLI rebases.
+        assert_eq!(
+            names(tar_of("/d/sub")),
+            vec!["sub".to_string(), "sub/b".into(), format!("sub/{long}")]
+        );
+        let dot = names(tar_of("/d/."));
+        assert_eq!(dot[0], ".");
+        assert!(dot.contains(&"./a.txt".to_string()), "{dot:?}");
+        assert!(dot.contains(&format!("./sub/{long}")), "{dot:?}");
+        assert_eq!(names(tar_of("d/")).first().map(String::as_str), Some("d"));
+        // A symlink is archived as the link, its target untouched.
+        assert_eq!(tar_of("/d/link"), vec![("link".into(), "/d/a.txt".into())]);
+        // The root's entries start with `/`, as dockerd's.
+        let root = names(tar_of("/"));
+        assert_eq!(root[0], "/");
+        assert!(root.contains(&"/d/a.txt".to_string()), "{root:?}");
+
+        let st = |p: &str| stat(Side::container(t.root.as_fd(), Path::new(p))).unwrap();
+        let s = st("/d/a.txt").unwrap();
+        assert_eq!((s.name.as_str(), s.size), ("a.txt", 5));
+        assert_eq!(s.mode & !0o777, 0);
+        assert_eq!(s.link_target, "");
+        let s = st("/d/link").unwrap();
+        assert_eq!(s.mode & (1 << 27), 1 << 27);
+        assert_eq!(s.link_target, "/d/a.txt");
+        // A link that climbs out is resolved inside the root, as everything else.
+        assert_eq!(st("/esc").unwrap().link_target, "/canary");
+        assert_eq!(st("/d/.").unwrap().name, ".");
+        assert_eq!(st("/").unwrap().name, "/");
+        assert_ne!(st("/d/").unwrap().mode & (1 << 31), 0);
+        assert!(st("/nope").is_none());
+        assert!(st("/d/a.txt/x").is_none());
+    }
+
+    #[test]
+    fn go_file_modes() {
+        assert_eq!(go_file_mode(0o100644), 0o644);
+        assert_eq!(go_file_mode(0o40755), (1 << 31) | 0o755);
+        assert_eq!(go_file_mode(0o120777), (1 << 27) | 0o777);
+        assert_eq!(go_file_mode(0o20666), (1 << 26) | (1 << 21) | 0o666);
+        assert_eq!(go_file_mode(0o104755), (1 << 23) | 0o755);
+        assert_eq!(go_file_mode(0o41777), (1 << 31) | (1 << 20) | 0o777);
+        assert_eq!(docker_base(Path::new("/a/b/")), Path::new("b"));
+        assert_eq!(docker_base(Path::new("a/..")), Path::new("/"));
     }
 }

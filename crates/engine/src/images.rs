@@ -679,3 +679,187 @@ mod change_tests {
         assert!(ch(&["ENV =x"]).is_err());
     }
 }
+
+/// The images `names` name for `save`, each with the names recorded for it in the archive:
+/// the one asked for when it is a tag, else every tag of the image (an ID).
+pub fn save_targets(store: &Store, names: &[String]) -> Result<Vec<(ImageRecord, Vec<String>)>> {
+    let recs = store.records()?;
+    let mut imgs = Vec::new();
+    for what in names {
+        let rec = store.resolve(&recs, what)?;
+        let tags = match Reference::parse(what)
+            .ok()
+            .map(|r| r.to_string())
+            .filter(|t| recs.tags.contains_key(t))
+        {
+            Some(t) => vec![t],
+            None => recs.tags_of(&rec.manifest),
+        };
+        imgs.push((rec, tags));
+    }
+    Ok(imgs)
+}
+
+/// docker's `save`: `images` (from [`save_targets`]) as one archive of `format`.
+pub fn save(
+    store: &Store,
+    images: &[(ImageRecord, Vec<String>)],
+    format: berth_image::archive::Format,
+    w: impl std::io::Write,
+) -> Result<()> {
+    Ok(berth_image::archive::save(store, images, format, w)?)
+}
+
+/// docker's `load`: a docker-archive or oci-archive into the store; the lines docker
+/// prints for it (`Loaded image: busybox:latest`, `Loaded image ID: sha256:...`).
+pub fn load(store: &Store, r: impl std::io::Read) -> Result<Vec<String>> {
+    let opts = berth_image::unpack::UnpackOptions::default();
+    let loaded = berth_image::archive::load(store, r, &opts)?;
+    let mut lines = Vec::new();
+    for l in loaded {
+        if l.tags.is_empty() {
+            lines.push(format!("Loaded image ID: {}", l.id));
+        }
+        for t in l.tags {
+            let r = Reference::parse(&t).map_err(berth_image::Error::from)?;
+            let tag = r.tag.clone().unwrap_or_else(|| "<none>".into());
+            lines.push(format!("Loaded image: {}:{tag}", familiar_name(&r)));
+        }
+    }
+    Ok(lines)
+}
+
+/// A push of a stored image to a registry (docker's `push`).
+pub struct Push {
+    pub rec: ImageRecord,
+    /// Where it goes (`destination`, else the image's own name).
+    pub dest: Reference,
+}
+
+/// What a push made: the manifest's digest and size, under `tag`.
+#[derive(Debug, Clone)]
+pub struct Pushed {
+    pub tag: String,
+    pub digest: String,
+    pub size: usize,
+}
+
+impl Push {
+    pub fn new(store: &Store, image: &str, destination: Option<&str>) -> Result<Push> {
+        let recs = store.records()?;
+        let rec = store.resolve(&recs, image)?;
+        let dest =
+            Reference::parse(destination.unwrap_or(image)).map_err(berth_image::Error::from)?;
+        Ok(Push { rec, dest })
+    }
+
+    /// Pushes with `client_opts` (their credentials, else the auth files'), reporting
+    /// each blob to `progress`.
+    pub async fn run(
+        &self,
+        store: &Store,
+        client_opts: &berth_registry::ClientOptions,
+        progress: std::sync::Arc<dyn berth_image::distribution::Progress>,
+    ) -> Result<Pushed> {
+        let client =
+            berth_registry::Client::new(client_opts.clone()).map_err(berth_image::Error::from)?;
+        let digest =
+            berth_image::distribution::push(store, &client, &self.rec, &self.dest, progress)
+                .await?;
+        Ok(Pushed {
+            tag: self.dest.tag.clone().unwrap_or_else(|| "latest".into()),
+            digest,
+            size: store.read_blob(&self.rec.manifest)?.len(),
+        })
+    }
+}
+
+/// One row of docker's `history`, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryRow {
+    /// The image's ID on the top row, `<missing>` below (Berth keeps no parent images).
+    pub id: String,
+    /// Seconds since the epoch (Go's zero time when the entry has none).
+    pub created: i64,
+    pub created_by: String,
+    /// The image's tags (familiar names) on the top row.
+    pub tags: Vec<String>,
+    /// The unpacked size of the layer the entry made; 0 for an empty layer.
+    pub size: u64,
+    pub comment: String,
+}
+
+/// Go's zero time in Unix seconds: what dockerd reports for an entry with no date.
+const GO_ZERO_TIME: i64 = -62135596800;
+
+/// docker's `history` of image `what`: its config's history entries, each non-empty one
+/// matched with the next layer's size, newest first.
+pub fn history(store: &Store, what: &str) -> Result<Vec<HistoryRow>> {
+    let recs = store.records()?;
+    let rec = store.resolve(&recs, what)?;
+    let cfg: Value = serde_json::from_slice(&store.read_blob(&rec.config)?)
+        .map_err(|e| Error::Invalid(format!("decode the config of image {}: {e}", rec.config)))?;
+    let mut rows = Vec::new();
+    let mut layer = 0;
+    for h in cfg["history"].as_array().into_iter().flatten() {
+        let mut size = 0;
+        if !h["empty_layer"].as_bool().unwrap_or(false) {
+            let chain = rec.chain_ids.get(layer).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "image {}: too many non-empty layers in its history",
+                    rec.config
+                ))
+            })?;
+            size = berth_image::layers::unpacked_size(store, std::slice::from_ref(chain))?;
+            layer += 1;
+        }
+        let created = h["created"]
+            .as_str()
+            .and_then(crate::record::parse_rfc3339)
+            .map_or(GO_ZERO_TIME, |t| {
+                match t.duration_since(std::time::UNIX_EPOCH) {
+                    Ok(d) => d.as_secs() as i64,
+                    Err(e) => -(e.duration().as_secs() as i64),
+                }
+            });
+        rows.push(HistoryRow {
+            id: "<missing>".into(),
+            created,
+            created_by: h["created_by"].as_str().unwrap_or_default().to_string(),
+            tags: Vec::new(),
+            size,
+            comment: h["comment"].as_str().unwrap_or_default().to_string(),
+        });
+    }
+    // A config without history (made by a tool that writes none): one row per layer, so
+    // the layers and their sizes still show (dockerd would list nothing).
+    if rows.is_empty() {
+        let created = cfg["created"]
+            .as_str()
+            .and_then(crate::record::parse_rfc3339)
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(GO_ZERO_TIME, |d| d.as_secs() as i64);
+        for chain in &rec.chain_ids {
+            rows.push(HistoryRow {
+                id: "<missing>".into(),
+                created,
+                created_by: String::new(),
+                tags: Vec::new(),
+                size: berth_image::layers::unpacked_size(store, std::slice::from_ref(chain))?,
+                comment: String::new(),
+            });
+        }
+    }
+    rows.reverse();
+    if let Some(top) = rows.first_mut() {
+        top.id = rec.config.clone();
+        top.tags = recs
+            .tags_of(&rec.manifest)
+            .iter()
+            .filter(|t| !t.contains('@'))
+            .filter_map(|t| Reference::parse(t).ok())
+            .filter_map(|r| Some(format!("{}:{}", familiar_name(&r), r.tag.as_deref()?)))
+            .collect();
+    }
+    Ok(rows)
+}

@@ -33,6 +33,7 @@ pub mod parse;
 pub mod proto;
 pub mod record;
 pub mod remove;
+pub mod rootfs;
 pub mod run;
 pub mod spec;
 pub mod stats;
