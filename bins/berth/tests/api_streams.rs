@@ -167,7 +167,15 @@ fn docker_attach_and_start_attached() {
     s.docker_ok(
         &e,
         &[
-            "run", "-d", "--name", "follow", "--network", "none", "busybox", "sh", "-c",
+            "run",
+            "-d",
+            "--name",
+            "follow",
+            "--network",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
             "echo first; sleep 1; echo second >&2; sleep 1; echo third",
         ],
     );
@@ -177,7 +185,10 @@ fn docker_attach_and_start_attached() {
         String::from_utf8_lossy(&o.stdout).to_string(),
         String::from_utf8_lossy(&o.stderr).to_string(),
     );
-    assert!(out.contains("Z first\n") && out.ends_with("Z third\n"), "{out}");
+    assert!(
+        out.contains("Z first\n") && out.ends_with("Z third\n"),
+        "{out}"
+    );
     assert!(err.ends_with("Z second\n"), "{err}");
     assert_eq!(e.ok(&["logs", "follow"]), "first\nthird\n");
     // start -a of a container made by `berth create`: the CLIs share the containers.

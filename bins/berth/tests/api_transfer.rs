@@ -376,6 +376,22 @@ fn docker_push_with_credentials_then_berth_pulls_it_back() {
         out.contains("1: digest: sha256:") && out.contains("2: digest: sha256:"),
         "{out}"
     );
+    // docker pull with the CLI's stored credentials (X-Registry-Auth), and docker
+    // inspect of the image (docker's GraphDriver shape, which the CLI decodes).
+    e.ok(&["rmi", &second]);
+    let out = s.docker_ok(&e, &["pull", &second]);
+    assert!(out.contains("Downloaded newer image"), "{out}");
+    let out = s.docker_ok(
+        &e,
+        &[
+            "image",
+            "inspect",
+            "--format",
+            "{{.Id}} {{.GraphDriver.Name}}",
+            &second,
+        ],
+    );
+    assert_eq!(out.trim(), format!("{} overlay", id.trim()));
     e.ok(&["rmi", &second]);
 
     // Back with berth's own client.

@@ -48,8 +48,16 @@ fn push_pull_round_trip_skopeo_and_shared_layers() {
     assert_eq!(ia["Id"], ib["Id"]);
     assert_eq!(ia["Manifest"]["Digest"], ib["Manifest"]["Digest"]);
     assert_eq!(ia["RootFS"], ib["RootFS"]);
-    let lowers: Vec<String> =
-        serde_json::from_value(ib["GraphDriver"]["Data"]["LowerDirs"].clone()).unwrap();
+    // docker's shape: the top layer is UpperDir, the rest LowerDir (':'-joined).
+    let gd = &ib["GraphDriver"]["Data"];
+    let mut lowers = vec![gd["UpperDir"].as_str().unwrap().to_string()];
+    lowers.extend(
+        gd["LowerDir"]
+            .as_str()
+            .unwrap()
+            .split(':')
+            .map(str::to_string),
+    );
     assert_eq!(lowers.len(), 3);
     let top = std::path::Path::new(&lowers[0]);
     let wh = std::fs::symlink_metadata(top.join("etc/motd")).unwrap();
@@ -467,7 +475,7 @@ fn save_load_archives_and_import_with_skopeo_interop() {
     let ii = a.inspect("imported");
     assert_eq!(ii["Id"], id.trim());
     assert_eq!(ii["RootFS"]["Layers"][0], sha(&busybox_layer()));
-    let lower = ii["GraphDriver"]["Data"]["LowerDirs"][0]
+    let lower = ii["GraphDriver"]["Data"]["UpperDir"]
         .as_str()
         .unwrap()
         .to_string();

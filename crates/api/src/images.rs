@@ -262,7 +262,8 @@ async fn pull(
         Some(t) => format!("{image}:{t}"),
         None => image,
     };
-    registry_auth(&headers)?;
+    // Credentials the client sends (docker login's) are this pull's.
+    let creds = crate::transfer::registry_credentials(&headers)?;
     let p = berth_engine::run::Pull::new(
         &image,
         q.platform.as_deref().filter(|p| !p.is_empty()),
@@ -282,7 +283,11 @@ async fn pull(
         totals: Mutex::new(HashMap::new()),
     });
     tokio::spawn(async move {
-        match p.run(&s.store, &s.client_opts, progress).await {
+        let mut opts = s.client_opts.clone();
+        if creds.is_some() {
+            opts.credentials = creds;
+        }
+        match p.run(&s.store, &opts, progress).await {
             Ok(rec) => {
                 let d = rec.index.as_deref().unwrap_or(&rec.manifest);
                 let _ = tx.send(json!({"status": format!("Digest: {d}")}));
@@ -310,34 +315,4 @@ async fn pull(
         Body::from_stream(stream),
     )
         .into_response())
-}
-
-/// X-Registry-Auth: empty credentials (what clients send when they have none) pass;
-/// credentials are not taken from the request yet (say so, never drop them).
-fn registry_auth(h: &HeaderMap) -> Result<(), ApiError> {
-    use base64::Engine;
-    let Some(v) = h.get("x-registry-auth").and_then(|v| v.to_str().ok()) else {
-        return Ok(());
-    };
-    let v = v.trim();
-    if v.is_empty() {
-        return Ok(());
-    }
-    let raw = base64::engine::general_purpose::URL_SAFE
-        .decode(v)
-        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(v))
-        .map_err(|_| ApiError::bad("X-Registry-Auth is not base64"))?;
-    let j: Value = serde_json::from_slice(&raw)
-        .map_err(|_| ApiError::bad("X-Registry-Auth is not base64 of a JSON object"))?;
-    let given = j.as_object().is_some_and(|o| {
-        o.iter()
-            .any(|(k, v)| k != "serveraddress" && v.as_str().is_some_and(|s| !s.is_empty()))
-    });
-    if given {
-        return Err(ApiError::unsupported(
-            "credentials in X-Registry-Auth (log in with `berth login`; the server uses its \
-             auth file)",
-        ));
-    }
-    Ok(())
 }

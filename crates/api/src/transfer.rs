@@ -352,7 +352,7 @@ async fn search(RawQuery(q): RawQuery) -> ApiError {
 /// X-Registry-Auth (base64 JSON of docker's AuthConfig): a username and password (or
 /// `auth`, base64 of `user:pass`) for this request; empty means none given. Tokens are
 /// refused, naming them.
-fn registry_credentials(h: &HeaderMap) -> Result<Option<Credentials>, ApiError> {
+pub(crate) fn registry_credentials(h: &HeaderMap) -> Result<Option<Credentials>, ApiError> {
     use base64::Engine;
     let Some(v) = h.get("x-registry-auth").and_then(|v| v.to_str().ok()) else {
         return Ok(None);

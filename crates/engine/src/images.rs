@@ -323,8 +323,22 @@ pub fn inspect(store: &Store, what: &str) -> Result<Value> {
         "RootFS": {"Type": "layers", "Layers": cfg.pointer("/rootfs/diff_ids")},
         "Manifest": {"Digest": rec.manifest, "MediaType": manifest.get("mediaType"), "Layers": rec.layers},
         "Index": rec.index,
-        "GraphDriver": {"Name": "overlay", "Data": {"LowerDirs": lower}},
+        "GraphDriver": {"Name": "overlay", "Data": graph_data(&lower)},
     }))
+}
+
+/// docker's overlay2 words for an image's layers (a map of strings, which the docker CLI
+/// decodes): the top layer is `UpperDir`, those below it `LowerDir`, ':'-joined, top
+/// first.
+fn graph_data(layers: &[String]) -> serde_json::Value {
+    let mut d = serde_json::Map::new();
+    if let Some((top, below)) = layers.split_first() {
+        d.insert("UpperDir".into(), top.clone().into());
+        if !below.is_empty() {
+            d.insert("LowerDir".into(), below.join(":").into());
+        }
+    }
+    serde_json::Value::Object(d)
 }
 
 /// What removing an image did, in docker's order (`Untagged: repo:tag`, `Deleted: id`).
