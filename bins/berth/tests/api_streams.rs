@@ -446,6 +446,48 @@ fn docker_exec_attached_interactive_tty_detached_and_codes() {
     e.ok(&["rm", "-f", "box"]);
 }
 
+/// Regression: the exec session polled its detach oneshot again after the client's stdin
+/// ended (a tokio panic: with the release build's panic=abort it took the whole server
+/// down, "connection reset by peer" for the next request).
+#[test]
+fn exec_output_after_stdin_eof_regression_oneshot_polled_twice() {
+    if !have_docker() {
+        return;
+    }
+    let e = Engine::new();
+    let mut s = Serve::start(&e, &[]);
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "box",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    for _ in 0..3 {
+        let o = docker_in(
+            &s,
+            &e,
+            &[
+                "exec",
+                "-i",
+                "box",
+                "sh",
+                "-c",
+                "cat >/dev/null; sleep 0.3; echo after-eof; exit 2",
+            ],
+            b"input\n",
+        );
+        assert_eq!(o.status.code(), Some(2), "{o:?}");
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "after-eof\n");
+    }
+    assert!(s.child.try_wait().unwrap().is_none(), "berth serve died");
+    e.ok(&["rm", "-f", "box"]);
+}
+
 fn fds_and_threads(pid: u32) -> (usize, usize) {
     let n = |d: String| std::fs::read_dir(d).map(|r| r.count()).unwrap_or(0);
     (n(format!("/proc/{pid}/fd")), n(format!("/proc/{pid}/task")))

@@ -287,6 +287,7 @@ async fn run_session(
     };
     // The client's connection: gone at the detach keys (the process runs on, drained).
     let mut out = Some(out);
+    let mut detach_seen = false;
     let mut sources: Vec<(u8, tokio::net::unix::pipe::Receiver)> = Vec::new();
     let mut add = |n: u8, fd: Option<OwnedFd>, want: bool| {
         if let Some(fd) = fd {
@@ -344,7 +345,14 @@ async fn run_session(
             tokio::select! {
                 c = chunks_rx.recv() => c,
                 c = &mut done_rx => { code = Some(c.unwrap_or(126)); continue; }
-                Ok(()) = &mut detach_rx, if out.is_some() => { out = None; continue; }
+                // A oneshot must not be polled again once it has answered: once only.
+                r = &mut detach_rx, if out.is_some() && !detach_seen => {
+                    detach_seen = true;
+                    if r.is_ok() {
+                        out = None;
+                    }
+                    continue;
+                }
             }
         };
         let Some((n, data)) = next else {
