@@ -165,6 +165,7 @@ junk = ["%00", "%ff%fe", "..%2f..%2f", "?" + "a=" * 50, "?filters=%7B", "?filter
 bodies = [b"", b"{{", b"null", b"{{}}", b'{{"Cmd": "x"}}', b'{{"HostConfig": {{"Memory": -1}}}}',
           bytes(rnd.getrandbits(8) for _ in range(300)), b'{{"Image":"busybox","Cmd":[' + b'"a",' * 2000 + b'"b"]}}']
 counts = {{}}
+fives = []
 t0 = time.time(); n = 0
 while time.time() - t0 < {secs}:
     m = rnd.choice(methods)
@@ -183,11 +184,13 @@ while time.time() - t0 < {secs}:
         raw = f"{{m}} {{p}} HTTP/1.1\r\n".encode() + b"X: " + bytes(rnd.getrandbits(8) for _ in range(100)) + b"\r\n\r\n"
     st = status(req(raw, timeout=1))
     counts[st // 100] = counts.get(st // 100, 0) + 1
+    if st >= 500 and len(fives) < 5: fives.append(raw[:160])
     n += 1
     if n % 200 == 0:
         assert alive(), f"dead after {{n}} requests"
 assert alive()
 print("fuzz", n, json.dumps(counts, sort_keys=True))
+for f in fives: print("5xx", f)
 "#,
         sock = s.sock,
         secs = secs
@@ -207,6 +210,8 @@ print("fuzz", n, json.dumps(counts, sort_keys=True))
     );
     assert_eq!(line("bad-json"), "bad-json 400 400 400 400 400", "{out}");
     assert!(line("fuzz").starts_with("fuzz "), "{out}");
+    // Bad input is the client's error (4xx), never the server's.
+    assert!(!out.contains("5xx "), "{out}");
     // The server is the same process, still serving.
     assert!(s.child.try_wait().unwrap().is_none(), "berth serve exited");
     assert_eq!(s.curl(&e, "GET", "/_ping", None).0, 200);

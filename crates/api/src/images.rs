@@ -153,14 +153,19 @@ async fn by_name(
         ("GET", "history") => crate::transfer::history(s, name).await,
         ("POST", "push") => crate::transfer::push(s, name, q, headers).await,
         ("GET", "get") => crate::transfer::save_one(s, name).await,
-        (m, a) => Err(ApiError::unsupported(&format!(
-            "{m} /images/{{name}}{}",
-            if a.is_empty() {
-                String::new()
-            } else {
-                format!("/{a}")
-            }
-        ))),
+        // No such route (a method or an action the API does not have): the fallback's 404,
+        // as dockerd answers.
+        (m, a) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "page not found: {m} /images/{name}{}",
+                if a.is_empty() {
+                    String::new()
+                } else {
+                    format!("/{a}")
+                }
+            ),
+        )),
     }
 }
 
