@@ -738,10 +738,7 @@ fn images(ctx: &Ctx, a: LsArgs) -> Result<()> {
         Some(f) => f,
     };
     let t = berth_engine::template::Template::parse(format)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let now = berth_engine::human::now_secs();
     let size = berth_engine::stats::human_size;
     let values: Vec<serde_json::Value> = rows
         .iter()
@@ -925,10 +922,7 @@ fn history(ctx: &Ctx, a: HistoryArgs) -> Result<()> {
         Some(f) => f,
     };
     let t = berth_engine::template::Template::parse(format)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let now = berth_engine::human::now_secs();
     let at = |c: i64| {
         let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(c.max(0) as u64);
         let s = berth_engine::record::rfc3339(t);

@@ -22,17 +22,6 @@ fn python(script: &str) -> String {
     String::from_utf8_lossy(&o.stdout).to_string()
 }
 
-fn have_sdk() -> bool {
-    let ok = Command::new("/usr/bin/python3")
-        .args(["-c", "import docker"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("skipped: python3-docker is not installed");
-    }
-    ok
-}
-
 #[test]
 fn a_hundred_concurrent_creates_and_starts_while_a_log_follow_streams() {
     if !have_sdk() {

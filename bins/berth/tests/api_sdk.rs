@@ -10,11 +10,7 @@ use std::process::Command;
 
 #[test]
 fn python_sdk_script_of_forty_calls() {
-    let sdk = Command::new("/usr/bin/python3")
-        .args(["-c", "import docker"])
-        .status();
-    if !sdk.is_ok_and(|s| s.success()) {
-        eprintln!("skipped: python3-docker is not installed");
+    if !have_sdk() {
         return;
     }
     let e = Engine::new();

@@ -11,8 +11,9 @@
 //! becomes the stream both ways (101 Switching Protocols); without it the output comes as
 //! the response body and there is no stdin.
 
-use crate::containers::frame;
+use crate::containers::{frame, frame_entries};
 use crate::error::chain;
+use crate::params::{dimension, flag, resolve};
 use crate::{blocking, ApiError, State};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, Request, State as S};
@@ -22,7 +23,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use berth_engine::layout::Layout;
 use berth_engine::proto::{self, Request as MonRequest};
-use berth_engine::{lookup, status};
+use berth_engine::status;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -158,10 +159,6 @@ where
     res
 }
 
-fn flag(v: &Option<String>) -> bool {
-    matches!(v.as_deref(), Some("1" | "true" | "True"))
-}
-
 #[derive(Deserialize)]
 struct AttachQ {
     stream: Option<String>,
@@ -198,7 +195,7 @@ async fn prepare(s: State, r: String, q: AttachQ, raw: bool) -> Result<Prepared,
     };
     let s2 = s.clone();
     let (id, tty, running) = blocking(move || {
-        let id = lookup::resolve(&s2.layout, &r).map_err(|e| ApiError::engine(&s2.layout, e))?;
+        let id = resolve(&s2, &r)?;
         let c = s2
             .layout
             .load_config(&id)
@@ -344,20 +341,7 @@ fn past_logs(
         follow: false,
     };
     let mut emit = |v: &[berth_engine::logfile::LogEntry]| -> berth_engine::Result<bool> {
-        for e in v {
-            let (want, n) = if e.stream == "stderr" {
-                (stderr, 2)
-            } else {
-                (stdout, 1)
-            };
-            if want {
-                if tty {
-                    out.extend_from_slice(e.log.as_bytes());
-                } else {
-                    out.extend(frame(n, e.log.as_bytes()));
-                }
-            }
-        }
+        out.extend(frame_entries(v, stdout, stderr, tty, false));
         Ok(true)
     };
     match berth_engine::logs::read(layout, id, &o, &mut emit) {
@@ -391,10 +375,9 @@ async fn write_frame(
     kind: u8,
     payload: &[u8],
 ) -> std::io::Result<()> {
+    // The monitor's own encoding (and its size limit), written without blocking.
     let mut b = Vec::with_capacity(5 + payload.len());
-    b.push(kind);
-    b.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    b.extend_from_slice(payload);
+    proto::write_frame(&mut b, kind, payload)?;
     w.write_all(&b).await
 }
 
@@ -481,13 +464,6 @@ struct ResizeQ {
     w: Option<String>,
 }
 
-/// The size of a number docker's resize takes.
-fn dim(v: &Option<String>, what: &str) -> Result<u16, ApiError> {
-    let v = v.as_deref().unwrap_or("0");
-    v.parse()
-        .map_err(|_| ApiError::bad(format!("invalid {what} {v:?}: a number from 0 to 65535")))
-}
-
 /// Sets the container's tty size: a monitor client that attaches nothing and sends one
 /// RESIZE frame.
 async fn resize(
@@ -495,9 +471,9 @@ async fn resize(
     Path(r): Path<String>,
     Query(q): Query<ResizeQ>,
 ) -> Result<StatusCode, ApiError> {
-    let (h, w) = (dim(&q.h, "height")?, dim(&q.w, "width")?);
+    let (h, w) = (dimension(&q.h, "height")?, dimension(&q.w, "width")?);
     blocking(move || {
-        let id = lookup::resolve(&s.layout, &r).map_err(|e| ApiError::engine(&s.layout, e))?;
+        let id = resolve(&s, &r)?;
         let st = status::current(&s.layout, &id).map_err(|e| ApiError::engine(&s.layout, e))?;
         if !status::is_running(&st) {
             return Err(ApiError::conflict(format!("container {id} is not running")));

@@ -3,6 +3,7 @@
 
 use crate::create;
 use crate::error::chain;
+use crate::params::{filters, flag, resolve};
 use crate::{blocking, ApiError, State};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State as S};
@@ -13,7 +14,7 @@ use axum::{Json, Router};
 use berth_engine::list::{ListOptions, Listed};
 use berth_engine::logfile::LogEntry;
 use berth_engine::run::{self, PullPolicy};
-use berth_engine::{control, lookup, status};
+use berth_engine::{control, status};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -33,44 +34,6 @@ pub fn routes() -> Router<State> {
         .route("/containers/{id}/rename", post(rename))
         .route("/containers/{id}/logs", get(logs))
         .route("/containers/{id}", delete(remove))
-}
-
-/// A query flag as docker's clients send it: `1`, `true`, `True`; absent is false.
-fn flag(v: &Option<String>) -> bool {
-    matches!(v.as_deref(), Some("1" | "true" | "True" | "TRUE"))
-}
-
-/// `filters={"status":["running"],"label":["a=b"]}` as the engine's `key=value` list.
-fn filters(f: &Option<String>) -> Result<Vec<String>, ApiError> {
-    let Some(f) = f.as_deref().filter(|f| !f.is_empty()) else {
-        return Ok(vec![]);
-    };
-    let v: Value = serde_json::from_str(f)
-        .map_err(|e| ApiError::bad(format!("invalid filters {f:?}: {e}")))?;
-    let mut out = Vec::new();
-    for (k, vals) in v
-        .as_object()
-        .ok_or_else(|| ApiError::bad("filters must be an object"))?
-    {
-        match vals {
-            // docker's old form: {"status": {"running": true}}
-            Value::Object(m) => out.extend(m.keys().map(|x| format!("{k}={x}"))),
-            Value::Array(a) => {
-                for x in a {
-                    let x = x
-                        .as_str()
-                        .ok_or_else(|| ApiError::bad("filter values must be strings"))?;
-                    out.push(format!("{k}={x}"));
-                }
-            }
-            _ => return Err(ApiError::bad(format!("invalid filter {k:?}"))),
-        }
-    }
-    Ok(out)
-}
-
-fn resolve(s: &State, r: &str) -> Result<String, ApiError> {
-    lookup::resolve(&s.layout, r).map_err(|e| ApiError::engine(&s.layout, e))
 }
 
 #[derive(Deserialize)]
@@ -368,7 +331,6 @@ async fn wait(
     tokio::task::spawn_blocking(move || {
         // The client went away: nobody to tell.
         let gone = |tx: &tokio::sync::oneshot::Sender<Value>| tx.is_closed();
-        let pause = || std::thread::sleep(std::time::Duration::from_millis(100));
         let mut exited: Option<i32> = None;
         // `removed` of a container never started: its run comes first (docker run --rm).
         let never_started = || {
@@ -385,14 +347,12 @@ async fn wait(
                         exited = exit_frame(&mut c);
                         break 'waiting;
                     }
-                    if at_start.is_none() {
-                        break;
-                    }
                     std::thread::sleep(std::time::Duration::from_millis(10));
                 }
                 match status::current(&s.layout, &id) {
                     Ok(st) if status::is_running(&st) || status::watched(&st) => break,
-                    Ok(_) if !gone(&tx) => pause(),
+                    // The loop above was the pause.
+                    Ok(_) if !gone(&tx) => {}
                     Ok(_) => return,
                     Err(e) => {
                         let _ = tx.send(json!({"StatusCode": -1, "Error": {"Message": chain(&e)}}));
@@ -548,6 +508,39 @@ pub(crate) fn frame(stream: u8, data: &[u8]) -> Vec<u8> {
     f
 }
 
+/// Log entries as a stream carries them: docker's frames, or raw with a tty; only the
+/// streams asked for.
+pub(crate) fn frame_entries(
+    v: &[LogEntry],
+    stdout: bool,
+    stderr: bool,
+    tty: bool,
+    timestamps: bool,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in v {
+        let (want, n) = if e.stream == "stderr" {
+            (stderr, 2)
+        } else {
+            (stdout, 1)
+        };
+        if !want {
+            continue;
+        }
+        let line = if timestamps {
+            format!("{} {}", e.time, e.log).into_bytes()
+        } else {
+            e.log.clone().into_bytes()
+        };
+        if tty {
+            out.extend_from_slice(&line);
+        } else {
+            out.extend(frame(n, &line));
+        }
+    }
+    out
+}
+
 async fn logs(
     S(s): S<State>,
     Path(r): Path<String>,
@@ -596,27 +589,7 @@ async fn logs(
             if let Some(f) = first.take() {
                 let _ = f.send(Ok(()));
             }
-            let mut out = Vec::new();
-            for e in v {
-                let (want, n) = if e.stream == "stderr" {
-                    (want_err, 2)
-                } else {
-                    (want_out, 1)
-                };
-                if !want {
-                    continue;
-                }
-                let line = if timestamps {
-                    format!("{} {}", e.time, e.log).into_bytes()
-                } else {
-                    e.log.clone().into_bytes()
-                };
-                if tty {
-                    out.extend_from_slice(&line);
-                } else {
-                    out.extend(frame(n, &line));
-                }
-            }
+            let out = frame_entries(v, want_out, want_err, tty, timestamps);
             if out.is_empty() {
                 return Ok(true);
             }

@@ -3,6 +3,7 @@
 //! the same code as `berth run`'s flags. A field Berth does not support is a 400 naming it
 //! when it asks for anything; its default (null, false, 0, "", [], {}) passes.
 
+use crate::params::is_default;
 use crate::ApiError;
 use berth_engine::flags::RunFlags;
 use berth_engine::options::{CreateOptions, HealthConfig};
@@ -444,17 +445,6 @@ fn healthcheck(v: &Value) -> Result<Option<HealthConfig>, String> {
         start_interval: n("StartInterval")?,
         retries: n("Retries")?,
     }))
-}
-
-fn is_default(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::Bool(b) => !b,
-        Value::Number(n) => n.as_f64() == Some(0.0),
-        Value::String(s) => s.is_empty(),
-        Value::Array(a) => a.iter().all(is_default),
-        Value::Object(o) => o.values().all(is_default),
-    }
 }
 
 fn unsupported_unless_default(k: &str, v: &Value) -> Result<(), ApiError> {

@@ -6,6 +6,7 @@
 use crate::attach::{hijack, Input};
 use crate::containers::frame;
 use crate::error::chain;
+use crate::params::{dimension, resolve};
 use crate::{blocking, ApiError, State};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State as S};
@@ -14,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use berth_engine::exec::{ExecSpec, Started};
-use berth_engine::{lookup, Error as E};
+use berth_engine::Error as E;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -129,7 +130,7 @@ async fn create(
     }
     let s2 = s.clone();
     let container = blocking(move || {
-        let id = lookup::resolve(&s2.layout, &r).map_err(|e| ApiError::engine(&s2.layout, e))?;
+        let id = resolve(&s2, &r)?;
         berth_engine::exec::check_running(&s2.layout, &id)
             .map_err(|e| not_runnable(&s2.layout, e))?;
         Ok(id)
@@ -264,19 +265,15 @@ async fn run_session(
         };
         let _ = done_tx.send(ended);
     });
-    let keys = if ex.spec.tty {
-        let k = if ex.detach_keys.is_empty() {
-            "ctrl-p,ctrl-q"
-        } else {
-            &ex.detach_keys
-        };
-        berth_engine::parse::detach_keys(k).unwrap_or_default()
-    } else {
-        Vec::new()
+    // Detach keys apply with a tty only; create checked the ones given.
+    let keys = match (ex.spec.tty, ex.detach_keys.as_str()) {
+        (false, _) => Vec::new(),
+        (true, "") => berth_engine::parse::DEFAULT_DETACH_KEYS.to_vec(),
+        (true, k) => berth_engine::parse::detach_keys(k).unwrap_or_default(),
     };
     // The client's input: to the pty, or to the stdin pipe (closed at the client's EOF).
     let to_proc: Option<OwnedFd> = match (&master, stdin) {
-        (Some(m), _) if ex.attach_stdin => rustix::io::dup(&**m).ok(),
+        (Some(m), _) if ex.attach_stdin => rustix::io::fcntl_dupfd_cloexec(&**m, 0).ok(),
         (None, Some(p)) if ex.attach_stdin => Some(p),
         _ => None,
     };
@@ -289,20 +286,18 @@ async fn run_session(
     let mut out = Some(out);
     let mut detach_seen = false;
     let mut sources: Vec<(u8, tokio::net::unix::pipe::Receiver)> = Vec::new();
+    // A stream not attached is drained all the same (0: read, not sent).
     let mut add = |n: u8, fd: Option<OwnedFd>, want: bool| {
-        if let Some(fd) = fd {
-            if !want {
-                // Not attached: drained all the same.
-                if let Ok(r) = receiver(fd) {
-                    sources.push((0, r));
-                }
-            } else if let Ok(r) = receiver(fd) {
-                sources.push((n, r));
-            }
+        if let Some(r) = fd.and_then(|fd| receiver(fd).ok()) {
+            sources.push((if want { n } else { 0 }, r));
         }
     };
     match &master {
-        Some(m) => add(1, rustix::io::dup(&**m).ok(), ex.attach_stdout),
+        Some(m) => add(
+            1,
+            rustix::io::fcntl_dupfd_cloexec(&**m, 0).ok(),
+            ex.attach_stdout,
+        ),
         None => {
             add(1, stdout, ex.attach_stdout);
             add(2, stderr, ex.attach_stderr);
@@ -445,12 +440,7 @@ async fn resize(
     Path(r): Path<String>,
     Query(q): Query<ResizeQ>,
 ) -> Result<StatusCode, ApiError> {
-    let num = |v: &Option<String>, what: &str| -> Result<u16, ApiError> {
-        let v = v.as_deref().unwrap_or("0");
-        v.parse()
-            .map_err(|_| ApiError::bad(format!("invalid {what} {v:?}: a number from 0 to 65535")))
-    };
-    let (h, w) = (num(&q.h, "height")?, num(&q.w, "width")?);
+    let (h, w) = (dimension(&q.h, "height")?, dimension(&q.w, "width")?);
     let ex = s.execs.get(&r)?;
     let st = ex.state.lock().expect("exec lock");
     let Some(m) = &st.master else {

@@ -20,6 +20,7 @@ mod exec;
 mod images;
 mod netvol;
 mod observe;
+mod params;
 mod system;
 mod tls;
 mod transfer;

@@ -3,6 +3,7 @@
 //! make.
 
 use crate::error::chain;
+use crate::params::filters;
 use crate::{blocking, ApiError, State};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State as S};
@@ -33,31 +34,6 @@ pub fn routes() -> Router<State> {
 #[derive(Deserialize)]
 struct FiltersQ {
     filters: Option<String>,
-}
-
-/// `{"k":["v"]}` (or docker's old `{"k":{"v":true}}`) as `k=v` filters.
-fn filters(f: &Option<String>) -> Result<Vec<String>, ApiError> {
-    let Some(f) = f.as_deref().filter(|f| !f.is_empty()) else {
-        return Ok(vec![]);
-    };
-    let v: Value = serde_json::from_str(f)
-        .map_err(|e| ApiError::bad(format!("invalid filters {f:?}: {e}")))?;
-    let mut out = Vec::new();
-    for (k, vals) in v
-        .as_object()
-        .ok_or_else(|| ApiError::bad("filters must be an object"))?
-    {
-        match vals {
-            Value::Array(a) => out.extend(
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(|x| format!("{k}={x}")),
-            ),
-            Value::Object(m) => out.extend(m.keys().map(|x| format!("{k}={x}"))),
-            _ => return Err(ApiError::bad(format!("invalid filter {k:?}"))),
-        }
-    }
-    Ok(out)
 }
 
 fn json_body(body: &Bytes) -> Result<Value, ApiError> {

@@ -4,6 +4,7 @@
 //! `container prune`).
 
 use crate::error::chain;
+use crate::params::{filters, flag_or, is_default, resolve};
 use crate::{blocking, ApiError, State};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State as S};
@@ -12,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use berth_engine::events::{message, Filters, WatchOptions};
-use berth_engine::{lookup, stats, status};
+use berth_engine::{stats, status};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::time::{Duration, SystemTime};
@@ -26,51 +27,6 @@ pub(crate) fn routes() -> Router<State> {
         .route("/containers/{id}/stats", get(container_stats))
         .route("/containers/{id}/changes", get(changes))
         .route("/containers/{id}/update", post(update))
-}
-
-/// docker's `filters` JSON (`{"k":["v"]}`, or the old `{"k":{"v":true}}`) as the
-/// engine's `k=v` list.
-fn filters(f: &Option<String>) -> Result<Vec<String>, ApiError> {
-    let Some(f) = f.as_deref().filter(|f| !f.is_empty()) else {
-        return Ok(vec![]);
-    };
-    let v: Value = serde_json::from_str(f)
-        .map_err(|e| ApiError::bad(format!("invalid filters {f:?}: {e}")))?;
-    let mut out = Vec::new();
-    for (k, vals) in v
-        .as_object()
-        .ok_or_else(|| ApiError::bad(format!("invalid filters {f:?}: not an object")))?
-    {
-        match vals {
-            Value::Object(m) => out.extend(
-                m.iter()
-                    .filter(|(_, on)| on.as_bool() != Some(false))
-                    .map(|(x, _)| format!("{k}={x}")),
-            ),
-            Value::Array(a) => {
-                for x in a {
-                    let x = x.as_str().ok_or_else(|| {
-                        ApiError::bad(format!("invalid filter {k:?}: values must be strings"))
-                    })?;
-                    out.push(format!("{k}={x}"));
-                }
-            }
-            _ => return Err(ApiError::bad(format!("invalid filter {k:?}"))),
-        }
-    }
-    Ok(out)
-}
-
-/// A query flag: `1`, `true`, `True`; absent is `default`.
-fn flag_or(v: &Option<String>, default: bool) -> bool {
-    match v.as_deref() {
-        None | Some("") => default,
-        Some(x) => matches!(x, "1" | "true" | "True" | "TRUE"),
-    }
-}
-
-fn resolve(s: &State, r: &str) -> Result<String, ApiError> {
-    lookup::resolve(&s.layout, r).map_err(|e| ApiError::engine(&s.layout, e))
 }
 
 /// A body that ends when `rx` does: the blocking producer stops once it sees the
@@ -364,18 +320,6 @@ async fn prune(S(s): S<State>, Query(q): Query<PruneQ>) -> Result<Json<Value>, A
         ))
     })
     .await
-}
-
-/// A field at its zero value (what the docker CLI sends for a flag not given).
-fn is_default(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::Bool(b) => !b,
-        Value::Number(n) => n.as_f64() == Some(0.0),
-        Value::String(s) => s.is_empty(),
-        Value::Array(a) => a.is_empty(),
-        Value::Object(o) => o.values().all(is_default),
-    }
 }
 
 /// POST /containers/{id}/update's body (docker's UpdateConfig: the Resources fields and

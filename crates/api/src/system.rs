@@ -76,8 +76,7 @@ async fn commit(
         (false, false) => Some(format!("{repo}:{tag}")),
     };
     blocking(move || {
-        let id = berth_engine::lookup::resolve(&s.layout, &container)
-            .map_err(|e| ApiError::engine(&s.layout, e))?;
+        let id = crate::params::resolve(&s, &container)?;
         let image =
             berth_engine::commit::commit(&s.layout, &s.store, &id, &o).map_err(|e| match e {
                 e @ berth_engine::Error::Invalid(_) => ApiError::bad(chain(&e)),

@@ -5,6 +5,7 @@
 //! progress are streamed, never held whole in memory.
 
 use crate::error::chain;
+use crate::params::{flag, resolve};
 use crate::{blocking, ApiError, State};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, RawQuery, State as S};
@@ -32,11 +33,6 @@ pub(crate) fn routes() -> Router<State> {
             get(archive_get).head(archive_head).put(archive_put),
         )
         .route("/containers/{id}/export", get(export))
-}
-
-/// A query flag as docker's clients send it: `1`, `true`, `True`; absent is false.
-fn flag(v: Option<&str>) -> bool {
-    matches!(v, Some("1" | "true" | "True" | "TRUE"))
 }
 
 /// `a=1&b=x%2Fy&b=z` as pairs, repeated keys kept (`names=` of save).
@@ -528,10 +524,6 @@ pub(crate) async fn push(
 
 // ---- containers ----
 
-fn resolve(s: &State, r: &str) -> Result<String, ApiError> {
-    berth_engine::lookup::resolve(&s.layout, r).map_err(|e| ApiError::engine(&s.layout, e))
-}
-
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ArchiveQ {
@@ -619,25 +611,33 @@ async fn archive_get(
     let (first_tx, first_rx) = oneshot::channel::<Result<cp::PathStat, ApiError>>();
     tokio::task::spawn_blocking(move || {
         let opened = resolve(&s, &r).and_then(|id| {
-            let c = ContainerPath::open(&s.layout, &s.store, &id, &path, false)
-                .map_err(|e| path_error(&s, e))?;
-            let st = cp::stat(c.side())
-                .map_err(|e| path_error(&s, e))?
-                .ok_or_else(|| not_found(&path, &r))?;
-            Ok((c, st))
+            ContainerPath::open(&s.layout, &s.store, &id, &path, false)
+                .map_err(|e| path_error(&s, e))
         });
         let c = match opened {
-            Ok((c, st)) => {
-                let _ = first_tx.send(Ok(st));
-                c
-            }
+            Ok(c) => c,
             Err(e) => {
                 let _ = first_tx.send(Err(e));
                 return;
             }
         };
+        // Resolved once: the stat header and the tar are of the same file.
+        let source = match cp::docker_source(c.side()) {
+            Ok(Some(src)) => {
+                let _ = first_tx.send(Ok(src.stat()));
+                src
+            }
+            Ok(None) => {
+                let _ = first_tx.send(Err(not_found(&path, &r)));
+                return;
+            }
+            Err(e) => {
+                let _ = first_tx.send(Err(path_error(&s, e)));
+                return;
+            }
+        };
         let mut w = ChanWriter::new(tx);
-        let r = cp::write_tar_docker(c.side(), &mut w);
+        let r = source.write_tar(&mut w);
         drop(c);
         match r
             .map_err(|e| chain(&e))
@@ -668,7 +668,7 @@ async fn archive_put(
     // Berth never replaces a directory with a non-directory or back: noOverwriteDirNonDir
     // is always on (the docker CLI always asks for it).
     let _ = q.no_overwrite_dir_non_dir;
-    let owner = if flag(q.copy_uid_gid.as_deref()) {
+    let owner = if flag(&q.copy_uid_gid) {
         Owner::Source
     } else {
         // docker: what is copied in belongs to the container's root.

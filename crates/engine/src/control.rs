@@ -480,10 +480,7 @@ impl PruneFilters {
 
     /// dockerd's MatchKVList: every `k` or `k=v` is among `labels`.
     fn all_match(want: &[String], labels: &std::collections::BTreeMap<String, String>) -> bool {
-        want.iter().all(|w| match w.split_once('=') {
-            Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
-            None => labels.contains_key(w.as_str()),
-        })
+        want.iter().all(|w| crate::parse::label_matches(w, labels))
     }
 
     fn keeps(&self, c: &ContainerConfig) -> bool {

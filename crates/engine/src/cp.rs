@@ -912,30 +912,84 @@ pub fn docker_base(p: &Path) -> PathBuf {
     }
 }
 
-/// Writes `src` as dockerd's `GET /containers/{id}/archive` does: entries named from
-/// [`docker_base`] of the path (`name`, `name/x`; `.` and `./x` for a directory's
-/// contents; `/x` for the root), which is what the docker CLI's `cp` rebases. A symlink
-/// at the final name is archived as the link unless the path ends in `/`.
-pub fn write_tar_docker<W: std::io::Write>(src: Side<'_>, w: W) -> Result<Report> {
-    let sp = parse(src.path, src.in_root)?;
-    let source = resolve(&src, &sp, sp.trailing_slash, true)?;
-    let sst = source.existing.expect("a resolved source exists");
-    if sp.trailing_slash && file_type(&sst) != FileType::Directory {
-        return Err(invalid(format!(
-            "{} is not a directory",
-            src.show(src.path).display()
-        )));
+/// A container path resolved once for dockerd's archive GET and HEAD, so that the stat
+/// header and the tar describe the same file: the final name itself (a symlink is not
+/// followed, unless the path ends in `/`).
+pub struct DockerSource<'a> {
+    side: Side<'a>,
+    sp: Parsed,
+    source: Dest,
+}
+
+/// Resolves `side` for [`DockerSource`]; None: the path does not exist.
+pub fn docker_source(side: Side<'_>) -> Result<Option<DockerSource<'_>>> {
+    let sp = parse(side.path, side.in_root)?;
+    match resolve(&side, &sp, sp.trailing_slash, true) {
+        Ok(source) => Ok(Some(DockerSource { side, sp, source })),
+        Err(Error::Invalid(m)) if m.starts_with("could not find the file") => Ok(None),
+        Err(e) => Err(e),
     }
-    let mut t = TarOut {
-        b: tar::Builder::new(w),
-        report: Report::default(),
-        shown: src.show(src.path),
-        linked: Default::default(),
-        raw: true,
-    };
-    t.b.follow_symlinks(false);
-    t.entry(source.dir.as_fd(), &source.name, &docker_base(src.path))?;
-    finish_tar(t)
+}
+
+impl DockerSource<'_> {
+    fn existing(&self) -> Stat {
+        self.source.existing.expect("a resolved source exists")
+    }
+
+    /// Writes the path as dockerd's `GET /containers/{id}/archive` does: entries named
+    /// from [`docker_base`] of the path (`name`, `name/x`; `.` and `./x` for a directory's
+    /// contents; `/x` for the root), which is what the docker CLI's `cp` rebases. A symlink
+    /// at the final name is archived as the link unless the path ends in `/`.
+    pub fn write_tar<W: std::io::Write>(self, w: W) -> Result<Report> {
+        let src = self.side;
+        if self.sp.trailing_slash && file_type(&self.existing()) != FileType::Directory {
+            return Err(invalid(format!(
+                "{} is not a directory",
+                src.show(src.path).display()
+            )));
+        }
+        let mut t = TarOut {
+            b: tar::Builder::new(w),
+            report: Report::default(),
+            shown: src.show(src.path),
+            linked: Default::default(),
+            raw: true,
+        };
+        t.b.follow_symlinks(false);
+        t.entry(
+            self.source.dir.as_fd(),
+            &self.source.name,
+            &docker_base(src.path),
+        )?;
+        finish_tar(t)
+    }
+
+    /// What dockerd's `X-Docker-Container-Path-Stat` header says of it, a symlink's
+    /// target resolved inside the root.
+    pub fn stat(&self) -> PathStat {
+        let (side, sp, st) = (&self.side, &self.sp, self.existing());
+        let link_target = if file_type(&st) == FileType::Symlink {
+            // A dangling link leads to where it would be (as dockerd's FollowSymlinkInScope).
+            let full = resolve(side, sp, true, false).map_or(sp.path.clone(), |f| f.resolved);
+            let p = if side.in_root {
+                clean_in_root(&full)
+            } else {
+                full
+            };
+            side.show(&p).display().to_string()
+        } else {
+            String::new()
+        };
+        let mtime = std::time::UNIX_EPOCH
+            + std::time::Duration::new(st.st_mtime.max(0) as u64, st.st_mtime_nsec as u32);
+        PathStat {
+            name: docker_base(side.path).display().to_string(),
+            size: st.st_size,
+            mode: go_file_mode(st.st_mode),
+            mtime,
+            link_target,
+        }
+    }
 }
 
 /// What dockerd's `X-Docker-Container-Path-Stat` header says of a path.
@@ -971,38 +1025,10 @@ pub fn go_file_mode(st_mode: u32) -> u32 {
     m
 }
 
-/// Stats a container path as dockerd's `HEAD /containers/{id}/archive`: the final name
-/// itself (a symlink is not followed, unless the path ends in `/`), with a symlink's
-/// target resolved inside the root. None: the path does not exist.
+/// Stats a container path as dockerd's `HEAD /containers/{id}/archive` ([`DockerSource`]).
+/// None: the path does not exist.
 pub fn stat(side: Side<'_>) -> Result<Option<PathStat>> {
-    let sp = parse(side.path, side.in_root)?;
-    let d = match resolve(&side, &sp, sp.trailing_slash, true) {
-        Ok(d) => d,
-        Err(Error::Invalid(m)) if m.starts_with("could not find the file") => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let st = d.existing.expect("a resolved source exists");
-    let link_target = if file_type(&st) == FileType::Symlink {
-        // A dangling link leads to where it would be (as dockerd's FollowSymlinkInScope).
-        let full = resolve(&side, &sp, true, false).map_or(sp.path.clone(), |f| f.resolved);
-        let p = if side.in_root {
-            clean_in_root(&full)
-        } else {
-            full
-        };
-        side.show(&p).display().to_string()
-    } else {
-        String::new()
-    };
-    let mtime = std::time::UNIX_EPOCH
-        + std::time::Duration::new(st.st_mtime.max(0) as u64, st.st_mtime_nsec as u32);
-    Ok(Some(PathStat {
-        name: docker_base(side.path).display().to_string(),
-        size: st.st_size as i64,
-        mode: go_file_mode(st.st_mode as u32),
-        mtime,
-        link_target,
-    }))
+    Ok(docker_source(side)?.map(|s| s.stat()))
 }
 
 /// The components of an archive entry's name, refusing names that leave the destination
@@ -1695,7 +1721,11 @@ mod tests {
         std::fs::write(t.p(&format!("root/d/sub/{long}")), b"long").unwrap();
         let tar_of = |p: &str| {
             let mut out = Vec::new();
-            write_tar_docker(Side::container(t.root.as_fd(), Path::new(p)), &mut out).unwrap();
+            docker_source(Side::container(t.root.as_fd(), Path::new(p)))
+                .unwrap()
+                .expect("the path exists")
+                .write_tar(&mut out)
+                .unwrap();
             tar_names(&out)
         };
         let names = |v: Vec<(String, String)>| v.into_iter().map(|x| x.0).collect::<Vec<_>>();

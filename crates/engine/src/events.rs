@@ -199,16 +199,8 @@ impl Filters {
         let Some(vs) = self.0.get("label").filter(|v| !v.is_empty()) else {
             return true;
         };
-        vs.iter().all(|v| {
-            let (k, want) = match v.split_once('=') {
-                Some((k, w)) => (k, Some(w)),
-                None => (v.as_str(), None),
-            };
-            match e.actor.attributes.get(k) {
-                None => false,
-                Some(have) => want.is_none_or(|w| w == have),
-            }
-        })
+        vs.iter()
+            .all(|v| crate::parse::label_matches(v, &e.actor.attributes))
     }
 
     pub fn matches(&self, e: &Event) -> bool {

@@ -32,6 +32,14 @@ pub fn ago(secs: i64) -> String {
     format!("{} ago", duration(secs))
 }
 
+/// Now, in seconds since the epoch (for "N ago" of a Unix time).
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
 /// Seconds since an RFC 3339 time (None when empty or unparsable).
 pub fn secs_since(t: &str) -> Option<i64> {
     let t = parse_rfc3339(t)?;

@@ -212,10 +212,7 @@ impl Filters {
                             crate::options::MountSpec::Volume { target, .. } => target == v,
                         })
                 }
-                "label" => match v.split_once('=') {
-                    Some((lk, lv)) => c.options.labels.get(lk).map(String::as_str) == Some(lv),
-                    None => c.options.labels.contains_key(v.as_str()),
-                },
+                "label" => crate::parse::label_matches(v, &c.options.labels),
                 "ancestor" => {
                     let img = v.as_str();
                     let hex = img.strip_prefix("sha256:").unwrap_or(img);

@@ -664,6 +664,14 @@ impl<'a> Escape<'a> {
     }
 }
 
+/// docker's `label=` filter value against `labels`: `K` has the key, `K=V` that value.
+pub fn label_matches(filter: &str, labels: &std::collections::BTreeMap<String, String>) -> bool {
+    match filter.split_once('=') {
+        Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
+        None => labels.contains_key(filter),
+    }
+}
+
 /// docker's detach keys (`ctrl-p,ctrl-q`, `a,ctrl-@`): one byte per comma-separated key.
 pub fn detach_keys(v: &str) -> Result<Vec<u8>> {
     let mut out = Vec::new();

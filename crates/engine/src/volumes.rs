@@ -477,10 +477,7 @@ fn filter(l: &Layout, vols: Vec<Volume>, filters: &[String]) -> Result<Vec<Volum
                     "dangling" => (val == "true" || val == "1") != used.contains(&v.name),
                     "name" => v.name.contains(val.as_str()),
                     "driver" => v.driver == *val,
-                    "label" => match val.split_once('=') {
-                        Some((lk, lv)) => v.labels.get(lk).is_some_and(|x| x == lv),
-                        None => v.labels.contains_key(val.as_str()),
-                    },
+                    "label" => crate::parse::label_matches(val, &v.labels),
                     _ => false,
                 })
             })

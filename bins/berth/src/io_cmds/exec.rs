@@ -277,7 +277,7 @@ fn tty_session(
     let _ = signal_hook::flag::register(libc::SIGWINCH, winch.clone());
     let _raw = crate::term::RawMode::enter();
     if interactive {
-        let to = rustix::io::dup(&master)?;
+        let to = rustix::io::fcntl_dupfd_cloexec(&master, 0)?;
         std::thread::spawn(move || {
             let mut to = std::fs::File::from(to);
             let mut buf = [0u8; 4096];

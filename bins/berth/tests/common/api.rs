@@ -106,3 +106,15 @@ pub fn have_docker() -> bool {
     eprintln!("skipped: {DOCKER} (Debian's docker.io) is not installed");
     false
 }
+
+/// Debian's python3-docker (the Docker SDK for Python), for Debian's python3.
+pub fn have_sdk() -> bool {
+    let ok = Command::new("/usr/bin/python3")
+        .args(["-c", "import docker"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("skipped: python3-docker is not installed");
+    }
+    ok
+}

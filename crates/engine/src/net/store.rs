@@ -638,10 +638,7 @@ fn filter(l: &Layout, v: Vec<NetworkRecord>, filters: &[String]) -> Result<Vec<N
                         let dangling = !builtin && !used.contains(&r.id);
                         (x == "true" || x == "1") == dangling
                     }
-                    "label" => match x.split_once('=') {
-                        Some((lk, lv)) => r.labels.get(lk).is_some_and(|v| v == lv),
-                        None => r.labels.contains_key(x.as_str()),
-                    },
+                    "label" => crate::parse::label_matches(x, &r.labels),
                     _ => false,
                 })
             })
