@@ -169,7 +169,8 @@ async fn create_container(
     }
     blocking(move || {
         let mut fe = Warnings(std::mem::take(&mut warnings));
-        let c = run::create(&s.layout, &s.store, o, false, PullPolicy::Never, &mut fe)
+        let keep = run::keep_mounted_for_start(&o);
+        let c = run::create(&s.layout, &s.store, o, keep, PullPolicy::Never, &mut fe)
             .map_err(|e| ApiError::engine(&s.layout, e))?;
         Ok((
             StatusCode::CREATED,

@@ -81,6 +81,16 @@ impl Pull {
     }
 }
 
+/// `keep_mounted` for a create whose start the client sends next (the API: docker's `run`
+/// is a create, then a start): a `--rm` container's rootfs stays mounted, volatile, as
+/// `berth run`'s does. It is removed at its exit and never mounted again, so unmounting it
+/// now and mounting it again at the start would only cost a sync of the store's
+/// filesystem (the overlay's unmount) and synced lease writes each way. Any other
+/// container is unmounted until its start, as `berth create` leaves it.
+pub fn keep_mounted_for_start(opts: &CreateOptions) -> bool {
+    opts.auto_remove
+}
+
 /// Creates a container of `opts`, pulling its image as `policy` says. `keep_mounted`
 /// leaves the rootfs mounted for a start that follows at once (`run`).
 pub fn create(
@@ -192,6 +202,14 @@ mod tests {
             e.contains("\"sometimes\"") && e.contains("\"never\""),
             "{e}"
         );
+    }
+
+    #[test]
+    fn only_rm_containers_stay_mounted_for_a_later_start() {
+        let mut o = CreateOptions::default();
+        assert!(!keep_mounted_for_start(&o));
+        o.auto_remove = true;
+        assert!(keep_mounted_for_start(&o));
     }
 
     #[test]
