@@ -137,6 +137,79 @@ fn docker_run_attached_interactive_and_in_a_pty() {
     assert_eq!(e.ok(&["ps", "-aq"]).trim(), "", "--rm containers are gone");
 }
 
+/// The mounts of container `id`'s rootfs in this mount namespace (the server's).
+fn rootfs_mounts(id: &str) -> usize {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(id))
+        .count()
+}
+
+#[test]
+fn created_rm_containers_start_later_or_go_unstarted_and_waits_see_any_start() {
+    if !have_docker() {
+        return;
+    }
+    let e = Engine::new();
+    let s = Serve::start(&e, &[]);
+    let create = |args: &[&str]| {
+        let mut a = vec!["create", "--network", "none"];
+        a.extend_from_slice(args);
+        s.docker_ok(&e, &a).trim().to_string()
+    };
+    // A --rm container keeps its rootfs mounted from its create to its start (docker's
+    // run is the two): a copy into it in between leaves it so, the start runs on it, the
+    // exit code comes back and the container goes with its mount.
+    let id = create(&["--rm", "busybox", "sh", "-c", "cat /f; exit 4"]);
+    let f = e.dir.path().join("f");
+    std::fs::write(&f, "copied\n").unwrap();
+    s.docker_ok(&e, &["cp", &f.display().to_string(), &format!("{id}:/f")]);
+    let o = s.docker(&e, &["start", "-a", &id]);
+    assert_eq!(o.status.code(), Some(4), "{o:?}");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "copied\n");
+    e.wait_for(10, "the --rm container gone", || {
+        e.ok(&["ps", "-aq"]).trim().is_empty().then_some(())
+    });
+    assert_eq!(rootfs_mounts(&id), 0);
+    // Removed without ever running: nothing of it is left mounted.
+    let id = create(&["--rm", "busybox", "true"]);
+    s.docker_ok(&e, &["rm", &id]);
+    assert_eq!(rootfs_mounts(&id), 0);
+    assert_eq!(e.ok(&["ps", "-aq"]).trim(), "");
+    // A next-exit wait sees a start by berth's CLI (not through the server) too; a removed
+    // wait on the exited container answers at its removal.
+    let id = create(&["busybox", "sh", "-c", "exit 7"]);
+    std::thread::scope(|t| {
+        let w = t.spawn(|| {
+            s.curl(
+                &e,
+                "POST",
+                &format!("/containers/{id}/wait?condition=next-exit"),
+                None,
+            )
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        e.ok(&["start", &id]);
+        let (code, body) = w.join().unwrap();
+        assert_eq!(code, 200, "{body}");
+        assert!(body.contains(r#""StatusCode":7"#), "{body}");
+        let w = t.spawn(|| {
+            s.curl(
+                &e,
+                "POST",
+                &format!("/containers/{id}/wait?condition=removed"),
+                None,
+            )
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        s.docker_ok(&e, &["rm", &id]);
+        let (code, body) = w.join().unwrap();
+        assert_eq!(code, 200, "{body}");
+        assert!(body.contains(r#""StatusCode":7"#), "{body}");
+    });
+}
+
 #[test]
 fn docker_attach_and_start_attached() {
     if !have_docker() {

@@ -326,71 +326,16 @@ async fn wait(
     // A start through this server hands the wait its monitor client before the process
     // runs (the docker CLI waits before it starts; a --rm container may be gone by the
     // time a poll would see it run).
-    let mut at_start = (cond == "next-exit" || cond == "removed")
+    let at_start = (cond == "next-exit" || cond == "removed")
         .then(|| s.hub.wait(&id, berth_engine::proto::Request::Wait));
-    let (tx, rx) = tokio::sync::oneshot::channel::<Value>();
-    tokio::task::spawn_blocking(move || {
-        // The client went away: nobody to tell.
-        let gone = |tx: &tokio::sync::oneshot::Sender<Value>| tx.is_closed();
-        let mut exited: Option<i32> = None;
-        // `removed` of a container never started: its run comes first (docker run --rm).
-        let never_started = || {
-            status::current(&s.layout, &id)
-                .is_ok_and(|st| st.status == berth_engine::record::Status::Created)
+    let (mut tx, rx) = tokio::sync::oneshot::channel::<Value>();
+    tokio::spawn(async move {
+        let v = tokio::select! {
+            v = wait_status(s, id, cond, at_start) => v,
+            // The client went away: nobody to tell.
+            _ = tx.closed() => return,
         };
-        if cond == "next-exit" || (cond == "removed" && never_started()) {
-            // A container that does not run now exits next after its next start.
-            'waiting: loop {
-                // The hub's hand-over is looked for often (a start through this server,
-                // the usual case: its answer should not wait for a tick), the record less.
-                for _ in 0..10 {
-                    if let Some(Ok(mut c)) = at_start.as_mut().map(|r| r.try_recv()) {
-                        exited = exit_frame(&mut c);
-                        break 'waiting;
-                    }
-                    std::thread::sleep(std::time::Duration::from_millis(10));
-                }
-                match status::current(&s.layout, &id) {
-                    Ok(st) if status::is_running(&st) || status::watched(&st) => break,
-                    // The loop above was the pause.
-                    Ok(_) if !gone(&tx) => {}
-                    Ok(_) => return,
-                    Err(e) => {
-                        let _ = tx.send(json!({"StatusCode": -1, "Error": {"Message": chain(&e)}}));
-                        return;
-                    }
-                }
-            }
-        }
-        drop(at_start);
-        let code = match exited
-            .map(Ok)
-            .unwrap_or_else(|| control::wait(&s.layout, &id))
-        {
-            Ok(c) => c,
-            // Removed while waited for (docker's --rm): its last exit is gone with it.
-            Err(berth_engine::Error::NoSuchContainer(_)) if cond == "removed" => 0,
-            Err(e) => {
-                let _ = tx.send(json!({"StatusCode": -1, "Error": {"Message": chain(&e)}}));
-                return;
-            }
-        };
-        if cond == "removed" {
-            // With the monitor's stream read to its end the removal is done or nearly.
-            let mut n = 0u32;
-            while berth_engine::inventory::entry(&s.layout, &id).is_some() {
-                if gone(&tx) {
-                    return;
-                }
-                n += 1;
-                std::thread::sleep(std::time::Duration::from_millis(if n < 100 {
-                    5
-                } else {
-                    100
-                }));
-            }
-        }
-        let _ = tx.send(json!({"StatusCode": code, "Error": null}));
+        let _ = tx.send(v);
     });
     let stream = futures_util::stream::once(async move {
         let v = rx.await.unwrap_or_else(
@@ -405,6 +350,120 @@ async fn wait(
         Body::from_stream(stream),
     )
         .into_response())
+}
+
+/// How often a wait for a container that does not run looks at its record: only a start
+/// from outside this server (`berth start`) is seen that way; one through this server
+/// hands the wait its monitor stream at once.
+const RECORD_TICK: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The body of a wait on `id` once `cond` is met: `{"StatusCode": N, "Error": null}`, or
+/// -1 and the error.
+async fn wait_status(
+    s: State,
+    id: String,
+    cond: String,
+    at_start: Option<tokio::sync::oneshot::Receiver<std::os::unix::net::UnixStream>>,
+) -> Value {
+    match wait_code(s, id, &cond, at_start).await {
+        Ok(code) => json!({"StatusCode": code, "Error": null}),
+        Err(m) => json!({"StatusCode": -1, "Error": {"Message": m}}),
+    }
+}
+
+/// `f` on the blocking pool, its error as the wait reports it.
+async fn off<T: Send + 'static>(
+    f: impl FnOnce() -> berth_engine::Result<T> + Send + 'static,
+) -> Result<T, String> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(|e| chain(&e)),
+        Err(e) => Err(format!("the wait failed: {e}")),
+    }
+}
+
+async fn wait_code(
+    s: State,
+    id: String,
+    cond: &str,
+    mut at_start: Option<tokio::sync::oneshot::Receiver<std::os::unix::net::UnixStream>>,
+) -> Result<i32, String> {
+    let status_of = || {
+        let (s, id) = (s.clone(), id.clone());
+        off(move || status::current(&s.layout, &id))
+    };
+    let first = status_of().await;
+    // `removed` of a container never started: its run comes first (docker run --rm).
+    let waits_for_start = cond == "next-exit"
+        || (cond == "removed"
+            && first
+                .as_ref()
+                .is_ok_and(|st| st.status == berth_engine::record::Status::Created));
+    let mut handed = None;
+    if waits_for_start {
+        let mut st = first?;
+        // A run that began and ended between two looks at the record changed this.
+        let ended_before = st.finished_at.clone();
+        loop {
+            if status::is_running(&st) || status::watched(&st) {
+                break;
+            }
+            if st.finished_at != ended_before {
+                return Ok(st.exit_code);
+            }
+            // A container that does not run now exits next after its next start.
+            match at_start.as_mut() {
+                Some(h) => tokio::select! {
+                    r = h => match r {
+                        Ok(c) => {
+                            handed = Some(c);
+                            break;
+                        }
+                        // Not handed over (the monitor could not be reached): the record
+                        // says what happened.
+                        Err(_) => at_start = None,
+                    },
+                    _ = tokio::time::sleep(RECORD_TICK) => {}
+                },
+                None => tokio::time::sleep(RECORD_TICK).await,
+            }
+            st = match status_of().await {
+                Ok(st) => st,
+                // Started from outside and removed at its exit: it is what was waited for.
+                Err(_) if cond == "removed" && !here(&s, &id).await => return Ok(0),
+                Err(m) => return Err(m),
+            };
+        }
+    }
+    drop(at_start);
+    let (s2, id2, removed) = (s.clone(), id.clone(), cond == "removed");
+    let code = off(move || match handed.and_then(|mut c| exit_frame(&mut c)) {
+        Some(c) => Ok(c),
+        None => match control::wait(&s2.layout, &id2) {
+            // Removed while waited for (docker's --rm): its last exit is gone with it.
+            Err(berth_engine::Error::NoSuchContainer(_)) if removed => Ok(0),
+            r => r,
+        },
+    })
+    .await?;
+    if cond == "removed" {
+        // The monitor detaches a --rm container before its EXIT frame, so it is gone at
+        // the first look; after a removal that failed it stays until someone removes it.
+        let mut n = 0u32;
+        while here(&s, &id).await {
+            n += 1;
+            let ms = if n < 100 { 5 } else { 100 };
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        }
+    }
+    Ok(code)
+}
+
+/// Whether container `id` is still there (any record of it).
+async fn here(s: &State, id: &str) -> bool {
+    let (s, id) = (s.clone(), id.to_string());
+    off(move || Ok(berth_engine::inventory::entry(&s.layout, &id).is_some()))
+        .await
+        .unwrap_or(false)
 }
 
 /// The exit code from a monitor's wait stream (its EXIT frame), once the monitor has
