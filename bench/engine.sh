@@ -27,7 +27,7 @@ if [ -z "${BERTH_BENCH_INNER:-}" ]; then
     command -v $t >/dev/null || { echo "bench: $t is missing" >&2; exit 1; }
   done
   # The README's build: static musl, non-PIE (.cargo/config.toml).
-  cargo build --release -p berth -p berth-runtime -p berth-monitor >&2
+  cargo build --release >&2   # the whole workspace: the same features, the same binaries
   exec unshare -m --propagation private env BERTH_BENCH_INNER=1 "$0" "$@"
 fi
 umount /sys/fs/cgroup/unified 2>/dev/null || true

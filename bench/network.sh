@@ -270,7 +270,7 @@ engine)
     # the runtime and the monitor, the monitor berth-dns) by any rule.
     R=$T/x86_64-unknown-linux-musl/release
     mkdir -p "$E/bin"
-    cp "$R/berth" "$R/berth-dns" "$R/berth-runtime" "$R/berth-monitor" "$E/bin/"
+    cp "$R/berth" "$R/berth-dns" "$R/berth-net" "$R/berth-runtime" "$R/berth-monitor" "$E/bin/"
     export BERTH_CGROUP_PARENT=$CG/berth
     X="$E/bin/berth --root $E/root"
     RUNFLAGS=

@@ -266,10 +266,10 @@ engine)
   DOCKERD_PID=
   case $e in
   berth)
-    # The four binaries side by side, as cargo builds them: each finds the others.
+    # The five binaries side by side, as cargo builds them: each finds the others.
     R=$T/x86_64-unknown-linux-musl/release
     mkdir -p "$E/bin"
-    cp "$R/berth" "$R/berth-dns" "$R/berth-runtime" "$R/berth-monitor" "$E/bin/"
+    cp "$R/berth" "$R/berth-dns" "$R/berth-net" "$R/berth-runtime" "$R/berth-monitor" "$E/bin/"
     export BERTH_CGROUP_PARENT=$CG/berth
     X="$E/bin/berth --root $E/root"
     FILE=$REPO/examples/supermarket/compose.yaml

@@ -32,7 +32,7 @@ fi
 # The shipped build's target (rust-toolchain.toml); rustup may be told not to fetch it
 # on first use (RUSTUP_AUTO_INSTALL=0).
 bash scripts/musl-target.sh
-echo "== building berth-runtime, berth, berth-monitor and berth-dns (release)"
+echo "== building berth-runtime, berth, berth-monitor, berth-net and berth-dns (release)"
 cargo build --release
 RT=$(pwd)/target/x86_64-unknown-linux-musl/release/berth-runtime
 

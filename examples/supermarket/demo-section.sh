@@ -12,7 +12,7 @@
 #      replaced (compose ps, compose events), and the loop's failures are counted;
 #   5. the database answers the inventory API and not the payment API;
 #   6. `compose down -v`, and everything removed.
-# Needs `berth compose`; berth-runtime, berth-monitor and berth-dns beside BERTH_BIN.
+# Needs `berth compose`; berth-runtime, berth-monitor, berth-net and berth-dns beside BERTH_BIN.
 
 supermarket_demo() {
   local bin=${1:-$(pwd)/target/x86_64-unknown-linux-musl/release/berth}

@@ -8,7 +8,7 @@
 # All inside a throwaway network namespace with a throwaway storage root; everything is
 # removed afterwards. As root.
 #   examples/supermarket/smoke-run.sh [BERTH_BIN]   (default: target/x86_64-unknown-linux-musl/release/berth,
-#   with berth-runtime, berth-monitor and berth-dns beside it)
+#   with berth-runtime, berth-monitor, berth-net and berth-dns beside it)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 cd "$HERE/../.."

@@ -240,8 +240,8 @@ pub fn done(m: &mut Mon, code: i32) {
         (
             -1,
             format!(
-                "Health check exceeded timeout ({}s)",
-                h.timeout.as_secs_f64()
+                "Health check exceeded timeout ({})",
+                berth_engine::parse::go_duration(h.timeout)
             ),
         )
     } else {

@@ -5,7 +5,8 @@ use crate::health::Checker;
 use crate::{chain, Args, MonLog};
 use berth_engine::layout::Layout;
 use berth_engine::logfile::LogWriter;
-use berth_engine::net::attach as net;
+use berth_engine::net::attach::Attachment;
+use berth_engine::net::helper as net;
 use berth_engine::options::{HealthOnFailure, RestartPolicy};
 use berth_engine::proto::{self, ExitInfo, Request};
 use berth_engine::record::{self, ContainerConfig, Status};
@@ -107,7 +108,7 @@ pub struct Mon {
     cgroup: Option<String>,
     buf: Vec<u8>,
     /// What the current run holds of the network (host port sockets among others).
-    net: Option<net::Attachment>,
+    net: Option<Attachment>,
     /// Counts runs: successive runs get different host veth names.
     generation: u32,
     /// BERTH_TRACE: phase timings in monitor.log.
@@ -424,7 +425,7 @@ impl Mon {
     /// container comes back with its addresses.
     fn release_net_keeping(&mut self, keep_leases: bool) {
         let errs = match self.net.take() {
-            Some(a) => net::unplug_keeping(&self.layout, &self.cfg, a, keep_leases),
+            Some(a) => net::unplug(&self.layout, &self.cfg, a, keep_leases),
             None if self.adopted => net::unplug_owner(&self.layout, &self.cfg),
             None => vec![],
         };
@@ -1409,12 +1410,11 @@ impl Mon {
         if removed {
             // Gone for every reader once detached; its trees are deleted after the EXIT
             // frames, so `run --rm` does not wait for that.
-            match berth_engine::remove::detach_container_with(
+            match berth_engine::remove::detach_container_by_monitor(
                 &self.layout,
                 &self.store,
                 &self.id,
                 true,
-                berth_engine::remove::Remover::Monitor,
             ) {
                 Ok(l) => leftovers = Some(l),
                 Err(e) => {

@@ -1141,3 +1141,89 @@ fn kill9_at_random_points_of_setup_leaves_nothing() {
         assert_eq!(eps, 0, "DNS records left in {}", d.path().display());
     }
 }
+
+/// Whether TCP `port` on every address can be bound in the engine's namespace now.
+fn port_free(e: &Engine, port: u16) -> bool {
+    let st = e
+        .in_netns("python3")
+        .arg("-c")
+        .arg(format!(
+            "import socket; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, \
+             socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', {port}))"
+        ))
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    st.success()
+}
+
+/// berth-net binds the published ports and hands the sockets to the monitor, which holds
+/// them while the container runs: a range of 250 ports (more sockets than ride on one
+/// SCM_RIGHTS message) is held to its last port, and all of it is free again after.
+#[test]
+fn port_range_wider_than_one_fd_message_is_held_then_freed() {
+    let e = engine();
+    e.ok(&["network", "create", "wide"]);
+    for p in [21000, 21249] {
+        assert!(port_free(&e, p), "port {p} free before");
+    }
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "wide",
+        "--network",
+        "wide",
+        "-p",
+        "21000-21249:7000-7249",
+        NET_IMAGE,
+        "sleep",
+        "60",
+    ]);
+    let ports = e.ok(&["port", "wide"]);
+    assert_eq!(ports.lines().count(), 250, "{ports}");
+    for p in [21000, 21199, 21200, 21249] {
+        assert!(!port_free(&e, p), "port {p} held while it runs");
+    }
+    e.ok(&["rm", "-f", "wide"]);
+    for p in [21000, 21200, 21249] {
+        assert!(port_free(&e, p), "port {p} free after");
+    }
+}
+
+/// Without berth-net the start of a bridge container fails naming it, and leaves no
+/// lease, record or process behind; `--network none` does not need it.
+#[test]
+fn missing_berth_net_fails_the_start_clearly() {
+    let e = engine();
+    e.ok(&["network", "create", "nonet"]);
+    let o = e
+        .cmd(&[
+            "run",
+            "--name",
+            "nobn",
+            "--network",
+            "nonet",
+            NET_IMAGE,
+            "true",
+        ])
+        .env("BERTH_NET", "/nonexistent/berth-net")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("berth-net"), "{err}");
+    assert_eq!(e.ok(&["ps", "-aq"]).trim(), "", "nothing left");
+    let ipam = std::fs::read_dir(e.root().join("engine/networks"))
+        .unwrap()
+        .flatten()
+        .filter_map(|d| std::fs::read_to_string(d.path().join("ipam.json")).ok())
+        .collect::<String>();
+    assert!(!ipam.contains("\"owner\""), "leases left: {ipam}");
+    let o = e
+        .cmd(&["run", "--rm", "--network", "none", NET_IMAGE, "true"])
+        .env("BERTH_NET", "/nonexistent/berth-net")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

@@ -214,6 +214,14 @@ pub fn new_manager_with(
     Ok(Box::new(fs::FsManager::new(&p, h, own)?))
 }
 
+/// Every process in the cgroup `cfg` names, as [`Manager::pids`] of [`new_manager`]'s,
+/// without a boxed manager: a caller that needs only this (the monitor, which lives as
+/// long as its container) does not link the rest of the trait's methods.
+pub fn pids_of(cfg: &CgroupConfig, h: &Hierarchy) -> Result<Vec<i32>, Error> {
+    let p = path::resolve(cfg, Path::new("/run/systemd/system"))?;
+    fs::FsManager::new(&p, h, None)?.pids()
+}
+
 /// Reopens a manager from the directories recorded by [`Manager::paths`] (e.g. from a
 /// container state file), so later commands act on the same cgroup whatever their own
 /// cgroup is.

@@ -67,6 +67,49 @@ pub fn memory_swap(v: &str) -> Result<i64> {
     Ok(size(v)? as i64)
 }
 
+/// Go's Duration.String(): "1m30s", "500ms", "0s".
+pub fn go_duration(d: std::time::Duration) -> String {
+    let n = d.as_nanos();
+    if n == 0 {
+        return "0s".into();
+    }
+    if n < 1_000_000_000 {
+        // Go prints sub-second durations in the largest unit that keeps an integer part.
+        let (div, unit) = if n < 1_000 {
+            (1, "ns")
+        } else if n < 1_000_000 {
+            (1_000, "\u{b5}s")
+        } else {
+            (1_000_000, "ms")
+        };
+        return format!("{}{unit}", frac(n, div));
+    }
+    let h = n / 3_600_000_000_000;
+    let m = (n / 60_000_000_000) % 60;
+    let s = n % 60_000_000_000;
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if h > 0 || m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    out.push_str(&format!("{}s", frac(s, 1_000_000_000)));
+    out
+}
+
+/// `n / div` with the fraction's trailing zeros dropped, as Go prints it.
+fn frac(n: u128, div: u128) -> String {
+    let int = n / div;
+    let rem = n % div;
+    if rem == 0 {
+        return int.to_string();
+    }
+    let width = div.to_string().len() - 1;
+    let f = format!("{rem:0width$}");
+    format!("{int}.{}", f.trim_end_matches('0'))
+}
+
 /// A Go duration (`time.ParseDuration`) as docker accepts it: `1s`, `500ms`, `1m30s`, `1.5h`,
 /// `0`. A unit is required except for 0. Returns nanoseconds; negative values are refused.
 pub fn duration(v: &str) -> Result<i64> {
@@ -715,6 +758,21 @@ pub fn signal_name(n: i32) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn go_duration_prints_as_go_does() {
+        use std::time::Duration;
+        for (d, want) in [
+            (Duration::ZERO, "0s"),
+            (Duration::from_millis(500), "500ms"),
+            (Duration::from_millis(1500), "1.5s"),
+            (Duration::from_secs(90), "1m30s"),
+            (Duration::from_secs(7200), "2h0m0s"),
+            (Duration::from_micros(3), "3\u{b5}s"),
+        ] {
+            assert_eq!(go_duration(d), want, "{d:?}");
+        }
+    }
 
     #[test]
     fn signal_names() {

@@ -60,26 +60,51 @@ pub fn detach_container(
     id: &str,
     remove_anonymous_volumes: bool,
 ) -> Result<Leftovers> {
-    detach_container_with(
+    detach(
         layout,
         store,
         id,
         remove_anonymous_volumes,
         Remover::Command,
+        Some(crate::net::attach::unplug_owner),
     )
 }
 
-/// [`detach_container`]. The container's lock is held from the check that nothing of it
-/// runs to the rename of its directory, so a `start` racing the removal either wins (and
-/// the removal says [`Error::Busy`]) or finds the container gone. With
-/// [`Remover::Monitor`] the runtime's own state (and the cgroup it removes) is left to the
-/// caller, who knows the container is dead and deletes it after answering.
-pub fn detach_container_with(
+/// What takes back the network of a container whose monitor was killed (DNAT elements,
+/// DNS records, leases, by its id).
+pub type UnplugOwner = fn(&Layout, &crate::record::ContainerConfig) -> Vec<String>;
+
+/// [`detach_container`] by the container's own monitor, which took its network back
+/// already: without the network code (which the monitor does not link; see
+/// [`crate::net::helper`]).
+pub fn detach_container_by_monitor(
+    layout: &Layout,
+    store: &Store,
+    id: &str,
+    remove_anonymous_volumes: bool,
+) -> Result<Leftovers> {
+    detach(
+        layout,
+        store,
+        id,
+        remove_anonymous_volumes,
+        Remover::Monitor,
+        None,
+    )
+}
+
+/// The container's lock is held from the check that nothing of it runs to the rename of
+/// its directory, so a `start` racing the removal either wins (and the removal says
+/// [`Error::Busy`]) or finds the container gone. With [`Remover::Monitor`] the runtime's
+/// own state (and the cgroup it removes) is left to the caller, who knows the container
+/// is dead and deletes it after answering.
+fn detach(
     layout: &Layout,
     store: &Store,
     id: &str,
     remove_anonymous_volumes: bool,
     by: Remover,
+    unplug: Option<UnplugOwner>,
 ) -> Result<Leftovers> {
     berth_image::store::check_id(id).map_err(Error::from)?;
     let dir = layout.container_dir(id);
@@ -115,7 +140,7 @@ pub fn detach_container_with(
         store,
         id,
         remove_anonymous_volumes,
-        by == Remover::Command,
+        unplug.filter(|_| by == Remover::Command),
         &lock,
         &mut left,
     )?;
@@ -209,7 +234,7 @@ fn tidy(
     store: &Store,
     id: &str,
     remove_anonymous_volumes: bool,
-    runtime_delete_too: bool,
+    runtime_delete_too: Option<UnplugOwner>,
     lock: &crate::record::ContainerLock,
     left: &mut Leftovers,
 ) -> Result<Option<crate::record::ContainerConfig>> {
@@ -220,15 +245,13 @@ fn tidy(
     s.status = Status::Removing;
     s.pid = 0;
     layout.save_state_nosync(id, &s, lock)?;
-    if runtime_delete_too {
+    // With the runtime's state goes what a killed monitor could not take back of its
+    // network, by the container's id. (Its own exit path did it otherwise.)
+    if let Some(unplug_owner) = runtime_delete_too {
         runtime_delete(layout, id, cfg.as_ref())?;
-    }
-    // What a killed monitor could not take back of its network (DNAT elements, DNS
-    // records, leases), by the container's id. (Its own exit path did it otherwise.)
-    if let Some(c) = cfg.as_ref().filter(|_| runtime_delete_too) {
-        if let Some(e) = crate::net::attach::unplug_owner(layout, c)
-            .into_iter()
-            .next()
+        if let Some(e) = cfg
+            .as_ref()
+            .and_then(|c| unplug_owner(layout, c).into_iter().next())
         {
             return Err(Error::Invalid(format!("remove container {id}: {e}")));
         }

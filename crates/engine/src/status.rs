@@ -165,11 +165,14 @@ pub fn cgroup_path(layout: &Layout, id: &str) -> String {
 
 /// Processes in the container's cgroup (empty when it has none, or no cgroup).
 pub fn cgroup_pids(layout: &Layout, id: &str) -> Vec<i32> {
-    crate::stats::manager(&cgroup_path(layout, id), id)
-        .and_then(|m| {
-            m.pids()
-                .map_err(|e| Error::Invalid(format!("cgroup of {id}: {e}")))
-        })
+    let path = cgroup_path(layout, id);
+    let cfg = berth_cgroups::CgroupConfig {
+        path: Some(&path),
+        id,
+        systemd: false,
+    };
+    berth_cgroups::probe()
+        .and_then(|h| berth_cgroups::pids_of(&cfg, &h))
         .unwrap_or_default()
 }
 

@@ -682,8 +682,9 @@ pub fn ensure_bridge(nl: &mut Netlink, spec: &BridgeSpec) -> Result<u32> {
     Ok(index)
 }
 
-/// A container's attachment to a bridge network.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A container's attachment to a bridge network (serialised for berth-net, which the
+/// monitor runs to set it up).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Endpoint {
     /// The network's bridge (in the host namespace).
     pub bridge: String,

@@ -1,10 +1,10 @@
 //! A network namespace, held as an open fd of its nsfs file.
 //!
-//! Why threads: `setns(CLONE_NEWNET)` changes only the calling thread, and a socket belongs
-//! to the namespace it was created in for its whole life. So [`NetNs::run`] enters the
-//! namespace on a short-lived thread, runs the closure there (create a netlink socket, bind
-//! a port, spawn `nft`, write `/proc/sys/net/...`) and ends the thread; the caller's own
-//! thread never moves, and what the closure made keeps working from any thread after.
+//! `setns(CLONE_NEWNET)` changes only the calling thread, and a socket belongs to the
+//! namespace it was created in for its whole life. So [`NetNs::run`] enters the namespace
+//! on the calling thread, runs the closure there (create a netlink socket, bind a port,
+//! spawn `nft`, write `/proc/sys/net/...`) and goes back; what the closure made keeps
+//! working from the caller's own namespace after.
 
 use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -41,6 +41,23 @@ impl NetNs {
     /// The calling thread's namespace.
     pub fn current() -> Result<Self> {
         Self::open("/proc/thread-self/ns/net")
+    }
+
+    /// Brings `lo` up here (every container's namespace gets it, `--network none` too)
+    /// through the SIOCSIFFLAGS ioctl on a socket opened in the namespace: the monitor
+    /// does this itself, without linking the netlink code (berth-net has that).
+    pub fn loopback_up(&self) -> Result<()> {
+        let what = |op: &str| format!("{op} in {}", self.path.display());
+        let sock = self
+            .run(|| {
+                rustix::net::socket(
+                    rustix::net::AddressFamily::INET,
+                    rustix::net::SocketType::DGRAM,
+                    None,
+                )
+            })?
+            .map_err(|e| sys_err(what("socket"))(e.into()))?;
+        berth_sys::netdev::set_up(sock.as_fd(), "lo").map_err(sys_err(what("set lo up")))
     }
 
     /// The path it was opened from (for messages).

@@ -50,7 +50,7 @@ pub struct NetworkRules {
 
 /// One published port: traffic to `host_ip` (or any local address of the container's
 /// family when None) on `host_port` goes to `container_ip:container_port`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PortRule {
     /// Whose it is (the container id), stored as the element's comment.
     pub owner: String,

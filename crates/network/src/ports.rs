@@ -19,7 +19,9 @@ use crate::error::{invalid, Error, Result};
 use crate::nft::PortRule;
 
 /// A transport protocol a port can be published for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Proto {
     Tcp,
     Udp,
@@ -209,7 +211,7 @@ pub fn parse_publish(raw: &str) -> Result<Vec<PortSpec>> {
 }
 
 /// A host port held for a published port.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Binding {
     /// The bound address: 0.0.0.0 or :: for "every address".
     pub host_ip: IpAddr,
@@ -227,13 +229,25 @@ impl Binding {
 
 /// The sockets that keep published host ports reserved, and what they bind. Dropping it
 /// releases the ports.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Reservation {
     pub bindings: Vec<Binding>,
+    /// One per binding; they travel as fds, not in the serialised form.
+    #[serde(skip)]
     sockets: Vec<OwnedFd>,
 }
 
 impl Reservation {
+    /// The bound sockets, one per binding.
+    pub fn sockets(&self) -> &[OwnedFd] {
+        &self.sockets
+    }
+
+    /// The sockets of the bindings, received from the process that bound them.
+    pub fn set_sockets(&mut self, fds: Vec<OwnedFd>) {
+        self.sockets = fds;
+    }
+
     /// Adds the ports of another reservation (keeping its sockets).
     pub fn extend(&mut self, other: Reservation) {
         self.bindings.extend(other.bindings);

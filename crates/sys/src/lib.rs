@@ -6,6 +6,7 @@
 
 pub mod bpf;
 pub mod mount;
+pub mod netdev;
 pub mod process;
 pub mod sched;
 pub mod seccomp;

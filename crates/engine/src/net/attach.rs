@@ -13,6 +13,10 @@
 //!   DNAT elements, DNS records, leases; the sockets close; the veth dies with the netns
 //! ```
 //!
+//! The monitor runs all of this through berth-net ([`super::helper`]), so that a
+//! process that lives as long as its container does not carry the netlink and nftables
+//! code; `network connect` runs it here.
+//!
 //! Everything a crash can leave behind is recognised by its owner (the container id):
 //! leases and DNAT elements of a container that no longer runs are taken back when met
 //! (see [`owner_stale`]), DNS records are swept at each start on the network.
@@ -32,6 +36,8 @@ use berth_network::{MacAddr, NetNs};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// What a running container holds of the network: its host port sockets among others.
+/// Serialised (without the sockets, which go as fds) between berth-net and the monitor.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Attachment {
     pub state: NetworkState,
     planned: Vec<Planned>,
@@ -39,6 +45,24 @@ pub struct Attachment {
     port_rules: Vec<PortRule>,
 }
 
+impl Attachment {
+    /// The host port sockets it holds (to pass them to the monitor).
+    pub fn sockets(&self) -> &[std::os::fd::OwnedFd] {
+        self.reservation.sockets()
+    }
+
+    /// Gives it the host port sockets of its bindings (received from berth-net).
+    pub fn set_sockets(&mut self, fds: Vec<std::os::fd::OwnedFd>) {
+        self.reservation.set_sockets(fds)
+    }
+
+    /// How many sockets its bindings are held by (one per binding).
+    pub fn socket_count(&self) -> usize {
+        self.reservation.bindings.len()
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Planned {
     net: NetworkRecord,
     endpoint: Endpoint,
@@ -382,22 +406,50 @@ pub fn plug(cfg: &ContainerConfig, att: Option<&Attachment>, pid: i32) -> Result
     if !matches!(cfg.options.network, NetworkMode::Bridge | NetworkMode::None) {
         return Ok(());
     }
+    match att.map(plug_request).filter(|r| !r.endpoints.is_empty()) {
+        Some(req) => plug_endpoints(pid, &req),
+        None => loopback_up(pid),
+    }
+}
+
+/// lo up in the namespace of init `pid`, all a `--network none` container gets: no
+/// netlink needed (the monitor does this one itself).
+pub fn loopback_up(pid: i32) -> Result<()> {
+    NetNs::of_pid(pid as u32)
+        .and_then(|ns| ns.loopback_up())
+        .map_err(net_err)
+}
+
+/// What [`plug_endpoints`] needs of an attachment (what `berth-net plug` reads).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct PlugRequest {
+    pub endpoints: Vec<Endpoint>,
+    pub ipv6: bool,
+}
+
+/// The [`PlugRequest`] of an attachment.
+pub fn plug_request(att: &Attachment) -> PlugRequest {
+    PlugRequest {
+        endpoints: att.planned.iter().map(|p| p.endpoint.clone()).collect(),
+        ipv6: att.planned.iter().any(|p| p.net.ipv6),
+    }
+}
+
+/// [`plug`] of a bridge container: lo up and each endpoint's veth in the namespace of
+/// init `pid`.
+pub fn plug_endpoints(pid: i32, req: &PlugRequest) -> Result<()> {
     let ns = NetNs::of_pid(pid as u32).map_err(net_err)?;
     let mut cnl = Netlink::open_in(&ns).map_err(net_err)?;
     cnl.loopback_up().map_err(net_err)?;
-    let Some(att) = att else { return Ok(()) };
-    if att.planned.is_empty() {
-        return Ok(());
-    }
     // No IPv6 on its interfaces when none of its networks has IPv6 (as docker): the
     // kernel skips link-local addresses, DAD and router solicitations for them.
-    if !att.planned.iter().any(|p| p.net.ipv6) {
+    if !req.ipv6 {
         berth_network::sysctl::set(&ns, "net.ipv6.conf.default.disable_ipv6", "1")
             .map_err(net_err)?;
     }
     let mut hnl = Netlink::open().map_err(net_err)?;
-    for p in &att.planned {
-        netlink::setup_endpoint(&mut hnl, &mut cnl, &p.endpoint).map_err(net_err)?;
+    for ep in &req.endpoints {
+        netlink::setup_endpoint(&mut hnl, &mut cnl, ep).map_err(net_err)?;
     }
     Ok(())
 }

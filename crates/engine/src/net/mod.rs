@@ -6,6 +6,7 @@
 pub mod attach;
 pub mod dns;
 pub mod files;
+pub mod helper;
 pub mod store;
 
 pub use store::{Networks, DEFAULT_NETWORK};

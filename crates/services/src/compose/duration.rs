@@ -11,47 +11,9 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         .map(|n| Duration::from_nanos(n as u64))
 }
 
-/// Go's Duration.String(): "1m30s", "500ms", "0s".
+/// Go's Duration.String(): "1m30s", "500ms", "0s" (the engine's).
 pub fn format_duration(d: Duration) -> String {
-    let n = d.as_nanos();
-    if n == 0 {
-        return "0s".into();
-    }
-    if n < 1_000_000_000 {
-        // Go prints sub-second durations in the largest unit that keeps an integer part.
-        let (div, unit) = if n < 1_000 {
-            (1, "ns")
-        } else if n < 1_000_000 {
-            (1_000, "\u{b5}s")
-        } else {
-            (1_000_000, "ms")
-        };
-        return format!("{}{unit}", frac(n, div));
-    }
-    let h = n / 3_600_000_000_000;
-    let m = (n / 60_000_000_000) % 60;
-    let s = n % 60_000_000_000;
-    let mut out = String::new();
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if h > 0 || m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    out.push_str(&format!("{}s", frac(s, 1_000_000_000)));
-    out
-}
-
-/// `n / div` with the fraction's trailing zeros dropped, as Go prints it.
-fn frac(n: u128, div: u128) -> String {
-    let int = n / div;
-    let rem = n % div;
-    if rem == 0 {
-        return int.to_string();
-    }
-    let width = div.to_string().len() - 1;
-    let f = format!("{rem:0width$}");
-    format!("{int}.{}", f.trim_end_matches('0'))
+    berth_engine::parse::go_duration(d)
 }
 
 /// docker's RAMInBytes: "512m", "1g", "1.5GB", "100k"; a bare number is bytes.
