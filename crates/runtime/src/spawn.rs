@@ -210,6 +210,7 @@ pub fn create_loaded(
         bind_sources: Vec::new(),
     };
 
+    let joins = self_join_files(&*cgroup, &config);
     let (parent, child) = sync::pair()?;
     rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
         .map_err(|e| Error::io("become child subreaper".into(), e.into()))?;
@@ -247,9 +248,9 @@ pub fn create_loaded(
             std::mem::forget(undo);
             drop(dir);
             if direct_flags.is_some() {
-                direct_init(&config, child.into_intermediate(), ctx)
+                direct_init(&config, child.into_intermediate(), ctx, joins)
             }
-            intermediate(&config, child.into_intermediate(), ctx)
+            intermediate(&config, child.into_intermediate(), ctx, joins)
         }
         Fork::Parent(pid) => pid,
     };
@@ -263,13 +264,18 @@ pub fn create_loaded(
     });
     drop(child);
     drop(ctx);
+    let self_joined = !joins.is_empty();
+    drop(joins);
 
     let res = drive_parent(
         &parent,
         &config,
         &*cgroup,
         c_pid,
-        in_cgroup,
+        Placement {
+            in_v2: in_cgroup,
+            in_v1: self_joined,
+        },
         direct_flags.is_some(),
         opts.run,
         &dir,
@@ -349,6 +355,62 @@ fn reap(pid: i32) -> Option<rustix::process::WaitStatus> {
     }
 }
 
+/// The v1 `tasks` files through which C moves itself into the container's cgroups
+/// ([`join_self`]), opened by P before the clone; none (P places C) on a pure v2 host,
+/// with a new user namespace, or when one cannot be opened.
+///
+/// Why: P's write of C's pid to a `cgroup.procs` takes the kernel's global threadgroup
+/// lock, whose first taking waits for an RCU grace period: 10-20 ms of every create on
+/// a v1 host. A single thread that moves itself (`0` to `tasks`) skips that lock
+/// (Linux 6.0, "cgroup: Optimize single thread migration"); C is single-threaded.
+fn self_join_files(cgroup: &dyn Manager, config: &Config) -> Vec<OwnedFd> {
+    if config.has_new(NS::User) {
+        return Vec::new();
+    }
+    let open = |d: PathBuf| {
+        rustix::fs::open(
+            d.join("tasks"),
+            rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+    };
+    v1_dirs(cgroup.paths(), cgroup.v2_dir().as_deref())
+        .into_iter()
+        .map(open)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .unwrap_or_default()
+}
+
+/// The distinct v1 directories of a manager's `paths()` (co-mounted controllers share
+/// one), without the unified one.
+fn v1_dirs(paths: BTreeMap<String, PathBuf>, v2: Option<&Path>) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = paths
+        .into_iter()
+        .filter(|(ctrl, d)| !ctrl.is_empty() && Some(d.as_path()) != v2)
+        .map(|(_, d)| d)
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    dirs
+}
+
+/// C, first thing after the clone: into each of `files` ([`self_join_files`]). An error
+/// is reported after [1], where P listens.
+fn join_self(files: Vec<OwnedFd>) -> Result<()> {
+    for f in files {
+        rustix::io::write(&f, b"0")
+            .map_err(|e| Error::io("join the container's cgroup".into(), e.into()))?;
+    }
+    Ok(())
+}
+
+/// Where C already is when P takes over: in the unified cgroup (CLONE_INTO_CGROUP),
+/// in the v1 ones ([`join_self`]).
+struct Placement {
+    in_v2: bool,
+    in_v1: bool,
+}
+
 /// P's half of the protocol, sync points [1] to [8].
 #[allow(clippy::too_many_arguments)]
 fn drive_parent<'a>(
@@ -356,23 +418,36 @@ fn drive_parent<'a>(
     config: &Config,
     cgroup: &dyn Manager,
     c_pid: i32,
-    in_cgroup: bool,
+    placed: Placement,
     direct: bool,
     run: bool,
     dir: &ContainerDir,
     st: &mut State,
     undo: &mut Undo<'a>,
 ) -> Result<()> {
-    if in_cgroup {
-        cgroup.add_task_v1(c_pid)?;
-    } else {
-        cgroup.add_task(c_pid)?;
+    match (placed.in_v2, placed.in_v1) {
+        (true, true) => {}
+        (true, false) => cgroup.add_task_v1(c_pid)?,
+        (false, true) => {
+            if let Some(d) = cgroup.v2_dir() {
+                let p = d.join("cgroup.procs");
+                std::fs::write(&p, c_pid.to_string())
+                    .map_err(|e| Error::io(format!("write {}", p.display()), e))?;
+            }
+        }
+        (false, false) => cgroup.add_task(c_pid)?,
     }
     if let Some(res) = effective_resources(config) {
         cgroup.apply(&res)?;
     }
     timing::mark("cgroup placement, resources");
-    timing::note(|| format!("[1] {c_pid} is in the container's cgroups: go"));
+    timing::note(|| {
+        if placed.in_v1 {
+            format!("[1] {c_pid} joins its v1 cgroups itself: go")
+        } else {
+            format!("[1] {c_pid} is in the container's cgroups: go")
+        }
+    });
     sync.go()?; // [1]
     if config.has_new(NS::User) {
         sync.wait_userns_ready()?; // [2]
@@ -500,8 +575,15 @@ fn clone_plain(flags: u64) -> std::io::Result<Fork> {
 
 /// I made directly in its namespaces: sync points [1] to [3] as C would
 /// do them, then init.
-fn direct_init(config: &Config, sync: IntermediateSync, ctx: InitContext) -> ! {
+fn direct_init(
+    config: &Config,
+    sync: IntermediateSync,
+    ctx: InitContext,
+    joins: Vec<OwnedFd>,
+) -> ! {
     timing::restart();
+    let joined = join_self(joins);
+    timing::mark("cgroups joined");
     // Without a new user namespace, mounts need nothing from P: make the
     // rootfs while P places this process in its cgroups (runtime code only;
     // the container's own runs after [9], in the cgroups).
@@ -515,6 +597,7 @@ fn direct_init(config: &Config, sync: IntermediateSync, ctx: InitContext) -> ! {
     let res = sync
         .wait_go()
         .map_err(|e| Error::io("[1] wait for go".into(), e))
+        .and(joined)
         .and_then(|()| {
             if config.has_new(NS::User) {
                 sync.userns_ready_and_wait()
@@ -539,11 +622,18 @@ fn direct_init(config: &Config, sync: IntermediateSync, ctx: InitContext) -> ! {
 }
 
 /// C: enter or make the namespaces, fork init, report its pid, exit.
-fn intermediate(config: &Config, sync: IntermediateSync, ctx: InitContext) -> ! {
+fn intermediate(
+    config: &Config,
+    sync: IntermediateSync,
+    ctx: InitContext,
+    joins: Vec<OwnedFd>,
+) -> ! {
     let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
+    let joined = join_self(joins);
     let prep = sync
         .wait_go()
         .map_err(|e| Error::io("[1] wait for go".into(), e))
+        .and(joined)
         .and_then(|()| enter_namespaces(config, &sync));
     let res = match prep {
         Err(e) => Err(e),
@@ -689,4 +779,45 @@ fn effective_resources(config: &Config) -> Option<berth_oci::LinuxResources> {
         res.set_devices(Some(rules));
     }
     Some(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn self_join_takes_each_v1_directory_once_and_not_the_unified_one() {
+        let p = |s: &str| PathBuf::from(s);
+        let paths: BTreeMap<String, PathBuf> = [
+            ("cpu", "/sys/fs/cgroup/cpu,cpuacct/x"),
+            ("cpuacct", "/sys/fs/cgroup/cpu,cpuacct/x"),
+            ("memory", "/sys/fs/cgroup/memory/x"),
+            ("", "/sys/fs/cgroup/unified/x"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), p(v)))
+        .collect();
+        assert_eq!(
+            v1_dirs(paths.clone(), Some(Path::new("/sys/fs/cgroup/unified/x"))),
+            vec![
+                p("/sys/fs/cgroup/cpu,cpuacct/x"),
+                p("/sys/fs/cgroup/memory/x")
+            ]
+        );
+        // Pure v2: nothing to join itself (CLONE_INTO_CGROUP or P's write).
+        let v2: BTreeMap<String, PathBuf> = [(String::new(), p("/sys/fs/cgroup/x"))].into();
+        assert!(v1_dirs(v2, Some(Path::new("/sys/fs/cgroup/x"))).is_empty());
+    }
+
+    #[test]
+    fn join_self_writes_zero_and_says_what_failed() {
+        let (r, w) = rustix::pipe::pipe().unwrap();
+        join_self(vec![w]).unwrap();
+        let mut buf = [0u8; 4];
+        assert_eq!(rustix::io::read(&r, &mut buf).unwrap(), 1);
+        assert_eq!(buf[0], b'0');
+        // The read end takes no write.
+        let e = join_self(vec![r]).unwrap_err().to_string();
+        assert!(e.contains("join the container's cgroup"), "{e}");
+    }
 }
