@@ -10,8 +10,9 @@
 //! ```text
 //!  P (runtime, host ns)            C (intermediate)               I (init)
 //!  ----------------------------    ---------------------------    ---------------------------
-//!  socketpair, fork C -----------> waits for [1]
-//!  put C in the cgroup, apply
+//!  socketpair, fork C -----------> v1: joins its cgroups ('0' to
+//!  put C in the cgroup (unless       tasks), then waits for [1]
+//!  it joins itself), apply
 //!  resources
 //!  [1] Go ---------------------->  setns() every joined ns (user first)
 //!                                  unshare(NEWUSER) if asked
@@ -44,8 +45,9 @@
 //! first, C is skipped: P makes I directly with clone3 and every CLONE_NEW*
 //! flag (and CLONE_INTO_CGROUP on cgroup2); I then plays C's part of [1] to
 //! [3], unshares its cgroup namespace once placed, and there is no [4].
-//! Without a new user namespace I builds the rootfs before [1], while P
-//! places it in its cgroups, and reports a failure of it after [5].
+//! Without a new user namespace I joins its v1 cgroups itself (spawn.rs,
+//! `self_join_files`) and builds the rootfs before [1], and reports a
+//! failure of the mounts after [5].
 //!
 //! At any point C or I may send `Error{msg}` instead and exit; P prints the
 //! message and undoes everything. If P dies, C dies with it (pdeathsig) and
