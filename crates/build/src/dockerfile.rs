@@ -34,6 +34,8 @@ pub enum Error {
         line: usize,
         message: String,
     },
+    #[error("{file}: the Dockerfile cannot be empty")]
+    EmptyFile { file: String },
     #[error("{file}: file with no instructions")]
     Empty { file: String },
     #[error("{file}: dockerfile contains no stages to build")]
@@ -440,6 +442,7 @@ impl Mount {
                                 format!("unsupported mount type {value:?}"),
                                 &value,
                                 &["bind", "cache", "tmpfs", "secret", "ssh"],
+                                true,
                             ))
                         }
                     }
@@ -505,6 +508,7 @@ impl Mount {
                         format!("unexpected key '{key}' in '{field}'"),
                         &key,
                         MOUNT_KEYS,
+                        true,
                     ))
                 }
             }
@@ -531,7 +535,7 @@ impl Mount {
             if m.from.is_some() {
                 return Err("secret mount should not have a from".into());
             }
-            if m.source.is_none() && m.target.is_none() && m.id.is_none() && m.env.is_none() {
+            if m.source.is_none() && m.target.is_none() && m.id.is_none() {
                 return Err("invalid secret mount. one of source, target required".into());
             }
             if m.source.is_some() && m.id.is_some() {
@@ -547,7 +551,27 @@ impl Mount {
         Ok(m)
     }
 
-    /// The secret's id: `id=`, else the base name of `target=`.
+    /// Where a secret is mounted: `target=`, else `/run/secrets/<id>`
+    /// (none when it goes only into `env=`).
+    pub fn secret_target(&self) -> Option<String> {
+        if self.kind != MountType::Secret {
+            return None;
+        }
+        if let Some(t) = &self.target {
+            return Some(t.clone());
+        }
+        if self.env.is_some() {
+            return None;
+        }
+        let id = self.secret_id()?;
+        Some(format!(
+            "/run/secrets/{}",
+            id.rsplit('/').next().unwrap_or(&id)
+        ))
+    }
+
+    /// The secret's id: `id=`, else `source=`, else the base name of
+    /// `target=` (BuildKit's `dispatchSecret`).
     pub fn secret_id(&self) -> Option<String> {
         if self.kind != MountType::Secret {
             return None;
@@ -795,6 +819,9 @@ pub fn parse_go_duration(s: &str) -> Result<(bool, Duration), String> {
 // ---------------------------------------------------------------------------
 // The line parser.
 
+/// bufio.Scanner's buffer in BuildKit's parser.
+const MAX_LINE: usize = 65535;
+
 const INSTRUCTIONS: &[&str] = &[
     "add",
     "arg",
@@ -887,12 +914,14 @@ fn is_comment(s: &str) -> bool {
     trim_newline(s).trim_start().starts_with('#')
 }
 
-/// Removes a trailing escape token (and blanks after it): the line goes on.
+/// Removes a trailing escape token (and blanks after it): the line goes
+/// on. An escaped escape token (two at the end) is no continuation, as
+/// with BuildKit's regular expression.
 fn trim_continuation(line: &str, escape: char) -> (String, bool) {
     let t = line.trim_end_matches([' ', '\t']);
     match t.strip_suffix(escape) {
-        Some(s) => (s.to_string(), false),
-        None => (line.to_string(), true),
+        Some(s) if !s.ends_with(escape) => (s.to_string(), false),
+        _ => (line.to_string(), true),
     }
 }
 
@@ -1216,8 +1245,19 @@ pub fn parse(file: &str, text: &str) -> Result<Dockerfile, Error> {
         line,
         message,
     };
+    if text.is_empty() {
+        return Err(Error::EmptyFile {
+            file: file.to_string(),
+        });
+    }
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    if let Some(n) = lines.iter().position(|l| l.len() > MAX_LINE) {
+        return Err(perr(
+            n + 1,
+            format!("dockerfile line greater than max allowed size of {MAX_LINE}"),
+        ));
+    }
     let mut dp = DirectiveParser {
         done: false,
         seen: Vec::new(),
@@ -1285,7 +1325,11 @@ pub fn parse(file: &str, text: &str) -> Result<Dockerfile, Error> {
                 heredocs.push(h);
             }
         }
-        let kind = typed(file, &node, &line, heredocs, escape, start)?;
+        let mut kind = typed(file, &node, &line, heredocs, escape, start)?;
+        if let Kind::Onbuild(o) = &mut kind {
+            o.trigger.line = start;
+            o.trigger.end_line = i;
+        }
         parsed.push(Instruction {
             line: start,
             end_line: i,
@@ -1357,26 +1401,29 @@ impl Flags {
             let Some(&(key, kind)) = spec.iter().find(|(n, _)| *n == name) else {
                 let names: Vec<&str> = spec.iter().map(|(n, _)| *n).collect();
                 return Err(with_suggestion(
-                    format!("unknown flag: {name}"),
+                    format!("unknown flag: --{name}"),
                     name,
                     &names,
+                    true,
                 ));
             };
             if got.contains_key(key) && kind != FlagKind::Strings {
-                return Err(format!("duplicate flag specified: {name}"));
+                return Err(format!("duplicate flag specified: --{name}"));
             }
             let v = match kind {
                 FlagKind::Bool => match value {
-                    Some("") => return Err(format!("missing a value on flag: {name}")),
+                    Some("") => return Err(format!("missing a value on flag: --{name}")),
                     None => "true".to_string(),
                     Some(v) if v.eq_ignore_ascii_case("true") => "true".to_string(),
                     Some(v) if v.eq_ignore_ascii_case("false") => "false".to_string(),
                     Some(v) => {
-                        return Err(format!("expecting boolean value for flag {name}, not: {v}"))
+                        return Err(format!(
+                            "expecting boolean value for flag --{name}, not: {v}"
+                        ))
                     }
                 },
                 FlagKind::Str | FlagKind::Strings => match value {
-                    None => return Err(format!("missing a value on flag: {name}")),
+                    None => return Err(format!("missing a value on flag: --{name}")),
                     Some(v) => v.to_string(),
                 },
             };
@@ -1687,8 +1734,9 @@ fn typed_inner(
         _ => {
             return Err(with_suggestion(
                 format!("unknown instruction: {}", node.cmd),
-                &cmd,
+                &node.cmd,
                 INSTRUCTIONS,
+                false,
             )
             .into())
         }
@@ -1843,46 +1891,50 @@ fn healthcheck(node: &RawNode) -> Result<Kind, Fail> {
     }))
 }
 
-/// Appends ` (did you mean X?)` when one of `known` is close to `got`:
-/// one edit (a swap of neighbours counts as one), two for longer words.
-fn with_suggestion(msg: String, got: &str, known: &[&str]) -> String {
-    let g = got.to_ascii_lowercase();
-    let allowed = if g.chars().count() >= 6 { 2 } else { 1 };
-    let best = known
-        .iter()
-        .map(|k| (edit_distance(&g, k), *k))
-        .filter(|(d, _)| *d > 0 && *d <= allowed)
-        .min();
-    match best {
-        Some((_, k)) => format!("{msg} (did you mean {k}?)"),
-        None => msg,
-    }
-}
-
-/// Optimal string alignment distance (Levenshtein plus transpositions).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, v) in d[0].iter_mut().enumerate() {
-        *v = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                v = v.min(d[i - 2][j - 2] + 1);
-            }
-            d[i][j] = v;
+/// Appends ` (did you mean X?)` for the closest of `known` within two
+/// edits, as BuildKit's `suggest.WrapError` (nothing on an exact match; a
+/// case-insensitive match takes the case of what was written).
+fn with_suggestion(msg: String, got: &str, known: &[&str], case_sensitive: bool) -> String {
+    let val = if case_sensitive {
+        got.to_string()
+    } else {
+        got.to_ascii_lowercase()
+    };
+    let mut best: Option<(usize, &str)> = None;
+    for k in known {
+        if val == *k {
+            return msg;
+        }
+        let d = levenshtein(&val, k);
+        if d < best.map_or(3, |b| b.0) {
+            best = Some((d, k));
         }
     }
-    d[a.len()][b.len()]
+    let Some((_, k)) = best else {
+        return msg;
+    };
+    let k = if !case_sensitive && got == got.to_ascii_uppercase() {
+        k.to_ascii_uppercase()
+    } else {
+        k.to_string()
+    };
+    format!("{msg} (did you mean {k}?)")
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let v = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+            cur.push(v);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 // ---------------------------------------------------------------------------

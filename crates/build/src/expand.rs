@@ -387,7 +387,8 @@ impl StageEnv {
     }
 
     /// The instruction with what docker substitutes substituted; the state
-    /// is not changed (see `apply_env`, `apply_arg`, `apply_workdir`).
+    /// is not changed. ARG is returned as written: its defaults are
+    /// evaluated by `apply_arg` only when no build arg replaces them.
     pub fn expand(&self, ins: &Instruction) -> Result<Kind, Error> {
         let l = ins.line;
         let w = |s: &str| self.word(l, s);
@@ -427,17 +428,6 @@ impl StageEnv {
                     Kind::Add(e)
                 }
             }
-            Kind::Arg(decls) => Kind::Arg(
-                decls
-                    .iter()
-                    .map(|d| {
-                        Ok(ArgDecl {
-                            name: d.name.clone(),
-                            default: opt(&d.default)?,
-                        })
-                    })
-                    .collect::<Result<_, Error>>()?,
-            ),
             other => other.clone(),
         })
     }

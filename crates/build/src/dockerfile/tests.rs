@@ -122,6 +122,12 @@ fn continuations() {
             network: None,
         })
     );
+    // an escaped escape ends the line
+    let d = p("FROM scratch\nRUN echo a\\\\\nUSER b\n");
+    assert_eq!(d.stages[0].instructions.len(), 2);
+    assert_eq!(d.stages[0].instructions[1].kind, Kind::User("b".into()));
+    // a lone escape on a line continues
+    assert_eq!(one("USER a \\\n\\\nb"), Kind::User("a b".into()));
     // continuation at end of file
     assert_eq!(one("USER a\\"), Kind::User("a".into()));
     // CRLF
@@ -197,6 +203,8 @@ fn run_flags_and_mounts() {
     assert!(m[1].required);
     assert!(m[1].readonly);
     assert_eq!(m[1].secret_id().as_deref(), Some("tok"));
+    assert_eq!(m[1].secret_target().as_deref(), Some("/run/secrets/tok"));
+    assert_eq!(m[0].secret_target(), None);
     assert_eq!(m[2].size, Some(64 << 20));
     assert!(!m[2].readonly);
     assert_eq!(m[3].kind, MountType::Bind);
@@ -292,11 +300,11 @@ fn mount_errors() {
     );
     assert_eq!(
         err("FROM scratch\nRUN --security=insecure true\n"),
-        format!("{pre}unknown flag: security")
+        format!("{pre}unknown flag: --security")
     );
     assert_eq!(
         err("FROM scratch\nRUN --netwrk=none true\n"),
-        format!("{pre}unknown flag: netwrk (did you mean network?)")
+        format!("{pre}unknown flag: --netwrk (did you mean network?)")
     );
 }
 
@@ -320,23 +328,23 @@ fn flags_in_general() {
     assert_eq!(c.sources, s(&["--weird"]));
     assert_eq!(
         err("FROM scratch\nCOPY --link=yes a b\n"),
-        format!("{pre}expecting boolean value for flag link, not: yes")
+        format!("{pre}expecting boolean value for flag --link, not: yes")
     );
     assert_eq!(
         err("FROM scratch\nCOPY --from a b\n"),
-        format!("{pre}missing a value on flag: from")
+        format!("{pre}missing a value on flag: --from")
     );
     assert_eq!(
         err("FROM scratch\nCOPY --from=a --from=b a b\n"),
-        format!("{pre}duplicate flag specified: from")
+        format!("{pre}duplicate flag specified: --from")
     );
     assert_eq!(
         err("FROM scratch\nADD --from=a a b\n"),
-        format!("{pre}unknown flag: from")
+        format!("{pre}unknown flag: --from")
     );
     assert_eq!(
         err("FROM scratch\nENV --x=1 A=b\n"),
-        format!("{pre}unknown flag: x")
+        format!("{pre}unknown flag: --x")
     );
     assert_eq!(
         err("FROM scratch\nADD --keep-git-dir https://x/y.git /y\n"),
@@ -389,21 +397,35 @@ fn from_and_stages() {
         err("# just a comment\n\n"),
         "Dockerfile: file with no instructions"
     );
-    assert_eq!(err(""), "Dockerfile: file with no instructions");
+    assert_eq!(err(""), "Dockerfile: the Dockerfile cannot be empty");
+    assert_eq!(err("\n"), "Dockerfile: file with no instructions");
 }
 
 #[test]
 fn unknown_instructions() {
     assert_eq!(
         err("FROM a\nFOO bar\n"),
-        "Dockerfile:2: dockerfile parse error on line 2: unknown instruction: FOO"
+        "Dockerfile:2: dockerfile parse error on line 2: unknown instruction: FOO (did you mean FROM?)"
     );
     assert_eq!(
         err("FROM a\nCOPPY a b\n"),
-        "Dockerfile:2: dockerfile parse error on line 2: unknown instruction: COPPY (did you mean copy?)"
+        "Dockerfile:2: dockerfile parse error on line 2: unknown instruction: COPPY (did you mean COPY?)"
     );
     // instruction names are case-insensitive
     assert_eq!(one("user nobody"), Kind::User("nobody".into()));
+    assert_eq!(
+        err("FROM a\nzzzzzz\n"),
+        "Dockerfile:2: dockerfile parse error on line 2: unknown instruction: zzzzzz"
+    );
+    assert_eq!(
+        err("FROM a\nRn x\n"),
+        "Dockerfile:2: dockerfile parse error on line 2: unknown instruction: Rn (did you mean run?)"
+    );
+    let long = format!("FROM a\nRUN {}\n", "x".repeat(70000));
+    assert_eq!(
+        err(&long),
+        "Dockerfile:2: dockerfile parse error on line 2: dockerfile line greater than max allowed size of 65535"
+    );
 }
 
 #[test]
@@ -636,7 +658,7 @@ fn healthcheck() {
     );
     assert_eq!(
         e("HEALTHCHECK --retris=1 CMD x"),
-        format!("{pre}unknown flag: retris (did you mean retries?)")
+        format!("{pre}unknown flag: --retris (did you mean retries?)")
     );
 }
 
@@ -752,7 +774,7 @@ fn heredocs_run() {
     assert!(r.heredocs.is_empty());
     assert_eq!(
         err("FROM a\nRUN cat<<EOF\nhello\nEOF\n"),
-        "Dockerfile:3: dockerfile parse error on line 3: unknown instruction: hello"
+        "Dockerfile:3: dockerfile parse error on line 3: unknown instruction: hello (did you mean shell?)"
     );
     assert_eq!(
         err("FROM a\nRUN <<EOF\nnever ends\n"),
@@ -792,6 +814,11 @@ fn onbuild() {
         panic!()
     };
     assert_eq!(r.network, Some(NetworkMode::None));
+    let d = p("FROM a\n\nONBUILD RUN a \\\n  b\n");
+    let Kind::Onbuild(o) = &d.stages[0].instructions[0].kind else {
+        panic!()
+    };
+    assert_eq!((o.trigger.line, o.trigger.end_line), (3, 4));
     let Kind::Onbuild(o) = one("onbuild COPY <<EOF /x\nhi\nEOF") else {
         panic!()
     };
