@@ -98,6 +98,7 @@ impl Lexer {
         };
         let raw = self.raw_escapes;
         st.stop_on(None, raw)
+            .map_err(|e| format!("failed to process {src:?}: {e}"))
     }
 }
 
@@ -360,7 +361,7 @@ impl State<'_> {
                 }
                 None => return Err("syntax error: missing '}'".into()),
             }
-            if !matches!(ch, '+' | '-' | '?') {
+            if !matches!(ch, '+' | '-' | '?' | '#' | '%') {
                 return Err(format!("unsupported modifier ({chs}) in substitution"));
             }
         }
@@ -411,7 +412,7 @@ impl State<'_> {
                     Some(rest) => (true, rest.to_string()),
                     None => (false, word),
                 };
-                let pat = Pattern::new(&pat, self.lx.escape);
+                let pat = Pattern::new(&pat)?;
                 Ok(if ch == '#' {
                     pat.trim_prefix(&value, greedy)
                 } else {
@@ -426,31 +427,32 @@ impl State<'_> {
         if all {
             self.next();
         }
-        let missing = |s: &Self, e: String| {
+        let missing = |s: &Self, e: String, what: &str| {
             if s.peek().is_none() {
-                "syntax error: missing '}'".to_string()
+                format!("syntax error: missing {what}")
             } else {
                 e
             }
         };
         let (pattern, _) = self
             .stop_on(Some('/'), true)
-            .map_err(|e| missing(self, e))?;
+            .map_err(|e| missing(self, e, "'/' in ${}"))?;
         let (replacement, _) = self
             .stop_on(Some('}'), true)
-            .map_err(|e| missing(self, e))?;
+            .map_err(|e| missing(self, e, "'}'"))?;
         let Some(value) = self.lookup(name) else {
             if self.lx.skip_unset {
                 return Ok(format!("${{{name}/{pattern}/{replacement}}}"));
             }
             return Ok(String::new());
         };
-        Ok(Pattern::new(&pattern, self.lx.escape).replace(&value, &replacement, all))
+        Ok(Pattern::new(&pattern)?.replace(&value, &replacement, all))
     }
 }
 
-/// A shell pattern of `${v#p}`, `${v%p}` and `${v/p/r}`: `*`, `?` and
-/// escaped characters (no bracket expressions, as BuildKit).
+/// A shell pattern of `${v#p}`, `${v%p}` and `${v/p/r}`: `*`, `?`, and a
+/// backslash escaping `*`, `?` or itself; before `}` or `/` the backslash is
+/// dropped. No bracket expressions (BuildKit's `convertShellPatternToRegex`).
 struct Pattern(Vec<Tok>);
 
 #[derive(Clone, Copy)]
@@ -461,18 +463,27 @@ enum Tok {
 }
 
 impl Pattern {
-    fn new(src: &str, escape: char) -> Pattern {
+    fn new(src: &str) -> Result<Pattern, String> {
         let mut toks = Vec::new();
-        let mut it = src.chars();
+        let mut it = src.chars().peekable();
         while let Some(c) = it.next() {
             toks.push(match c {
                 '*' => Tok::Star,
                 '?' => Tok::One,
-                c if c == escape => Tok::Lit(it.next().unwrap_or(c)),
+                '\\' if matches!(it.peek(), Some('}' | '/')) => continue,
+                '\\' => match it.next() {
+                    Some(e @ ('*' | '?' | '\\')) => Tok::Lit(e),
+                    other => {
+                        let shown: String = other.into_iter().collect();
+                        return Err(format!(
+                            "invalid pattern ({src}) in substitution: invalid escape '\\{shown}'"
+                        ));
+                    }
+                },
                 c => Tok::Lit(c),
             });
         }
-        Pattern(toks)
+        Ok(Pattern(toks))
     }
 
     fn matches(&self, s: &[char]) -> bool {
@@ -564,8 +575,14 @@ mod tests {
     fn ws(s: &str) -> Vec<String> {
         Lexer::new('\\').process_words(s, &env()).unwrap()
     }
+    /// The error without BuildKit's `failed to process "SRC": ` prefix.
     fn err(s: &str) -> String {
-        Lexer::new('\\').process_word(s, &env()).unwrap_err()
+        let e = Lexer::new('\\').process_word(s, &env()).unwrap_err();
+        let prefix = format!("failed to process {s:?}: ");
+        match e.strip_prefix(&prefix) {
+            Some(rest) => rest.to_string(),
+            None => panic!("{e}"),
+        }
     }
 
     #[test]
@@ -608,7 +625,22 @@ mod tests {
         assert_eq!(w("${PATHV/local/opt}"), "/usr/opt/bin/tool.tar.gz");
         assert_eq!(w("${PATHV//o/0}"), "/usr/l0cal/bin/t00l.tar.gz");
         assert_eq!(w("${A#zz}"), "a");
-        assert_eq!(err("${A:#x}"), "unsupported modifier (:#) in substitution");
+        assert_eq!(w("${PATHV:##*/}"), "tool.tar.gz");
+        assert_eq!(w("${PATHV#\\/usr}"), "/local/bin/tool.tar.gz");
+        assert_eq!(w("${PATHV/\\/usr\\//}"), "local/bin/tool.tar.gz");
+        assert_eq!(w("${UNSET#x}"), "");
+        assert_eq!(
+            err("${PATHV#\\x}"),
+            "invalid pattern (\\x) in substitution: invalid escape '\\x'"
+        );
+        assert_eq!(err("${PATHV/x"), "syntax error: missing '/' in ${}");
+        // the whole message, as docker prints it
+        assert_eq!(
+            Lexer::new('\\')
+                .process_word("a${X:?}", &env())
+                .unwrap_err(),
+            "failed to process \"a${X:?}\": X: is not allowed to be unset"
+        );
     }
 
     #[test]

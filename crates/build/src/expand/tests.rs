@@ -95,13 +95,13 @@ fn build_arg_means_default_not_evaluated() {
     let d = df("ARG X=\"${NEEDED:?set NEEDED}\"\nFROM scratch\n");
     assert_eq!(
         GlobalArgs::resolve(&d, &args(&[])).unwrap_err().to_string(),
-        "Dockerfile:1: NEEDED: set NEEDED"
+        "Dockerfile:1: failed to process \"\\\"${NEEDED:?set NEEDED}\\\"\": NEEDED: set NEEDED"
     );
     assert!(GlobalArgs::resolve(&d, &args(&[("X", "1")])).is_ok());
     let d = df("FROM scratch\nARG Y=${NEEDED:?}\n");
     assert_eq!(
         walk(&d, 0, &args(&[])).unwrap_err().to_string(),
-        "Dockerfile:2: NEEDED: is not allowed to be unset"
+        "Dockerfile:2: failed to process \"${NEEDED:?}\": NEEDED: is not allowed to be unset"
     );
     assert!(walk(&d, 0, &args(&[("Y", "y")])).is_ok());
 }
