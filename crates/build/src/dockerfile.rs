@@ -51,8 +51,53 @@ pub struct Directives {
     pub syntax: Option<String>,
     /// `# escape=`: `\` (the default) or a backtick.
     pub escape: char,
-    /// `# check=`: BuildKit's linter settings, recorded and not acted on.
+    /// `# check=`: BuildKit's linter settings, as written (see
+    /// [`CheckOptions`]).
     pub check: Option<String>,
+}
+
+/// The `# check=` directive, as BuildKit's `ParseLintOptions` reads it:
+/// `skip=<rules|all>;error=<bool>;experimental=<rules|all>`. Berth runs no
+/// lint rules, so nothing is skipped or raised; the parser says so in a
+/// warning instead of passing over it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckOptions {
+    pub skip: Vec<String>,
+    pub skip_all: bool,
+    pub error: bool,
+    pub experimental: Vec<String>,
+    pub experimental_all: bool,
+}
+
+impl CheckOptions {
+    pub fn parse(value: &str) -> Result<CheckOptions, String> {
+        let mut o = CheckOptions::default();
+        let value = value.trim();
+        if value.is_empty() {
+            return Ok(o);
+        }
+        let list =
+            |v: &str| -> Vec<String> { v.split(',').map(|r| r.trim().to_string()).collect() };
+        for part in value.splitn(3, ';') {
+            let Some((k, v)) = part.split_once('=') else {
+                return Err(format!("invalid check option {part:?}"));
+            };
+            let v = v.trim();
+            match k.trim() {
+                "skip" if v == "all" => o.skip_all = true,
+                "skip" => o.skip = list(v),
+                "experimental" if v == "all" => o.experimental_all = true,
+                "experimental" => o.experimental = list(v),
+                "error" => {
+                    o.error = parse_go_bool(v).ok_or_else(|| {
+                        format!("failed to parse check option {part:?}: strconv.ParseBool: parsing {v:?}: invalid syntax")
+                    })?
+                }
+                k => return Err(format!("invalid check option {k:?}")),
+            }
+        }
+        Ok(o)
+    }
 }
 
 impl Default for Directives {
@@ -882,7 +927,10 @@ impl DirectiveParser {
                 }
             }
             "syntax" => self.directives.syntax = Some(value.to_string()),
-            _ => self.directives.check = Some(value.to_string()),
+            _ => {
+                CheckOptions::parse(value)?;
+                self.directives.check = Some(value.to_string());
+            }
         }
         Ok(())
     }
@@ -1341,6 +1389,11 @@ pub fn parse(file: &str, text: &str) -> Result<Dockerfile, Error> {
         return Err(Error::Empty {
             file: file.to_string(),
         });
+    }
+    if dp.directives.check.is_some() {
+        warnings.push(format!(
+            "{file}: the check directive configures BuildKit's lint rules, which berth does not run"
+        ));
     }
     split_stages(file, dp.directives, parsed, warnings)
 }

@@ -439,6 +439,82 @@ mod tests {
         assert!(!d.matches("litx"));
     }
 
+    /// Single patterns against paths, the cases of patternmatcher's own
+    /// table that do not depend on a trailing `/`.
+    #[test]
+    fn pattern_table() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("**", "file", true),
+            ("**/", "file", true),
+            ("**", "dir/file", true),
+            ("**/**", "dir/file", true),
+            ("dir/**", "dir/file", true),
+            ("dir/**", "dir/dir2/file", true),
+            ("**/dir", "dir", true),
+            ("**/dir2/*", "dir/dir2/file", true),
+            ("**/dir2/**", "dir/dir2/dir3/file", true),
+            ("**file", "file", true),
+            ("**file", "dir/file", true),
+            ("**/file", "dir/file", true),
+            ("**file", "dir/dir/file", true),
+            ("**/file", "dir/dir/file", true),
+            ("**/file*", "dir/dir/file", true),
+            ("**/file*", "dir/dir/file.txt", true),
+            ("**/file*txt", "dir/dir/file.txt", true),
+            ("**/file*.txt", "dir/dir/file.txt", true),
+            ("**/file*.txt*", "dir/dir/file.txt", true),
+            ("**/**/*.txt", "dir/dir/file.txt", true),
+            ("**/**/*.txt2", "dir/dir/file.txt", false),
+            ("**/*.txt", "file.txt", true),
+            ("**/**/*.txt", "file.txt", true),
+            ("a**/*.txt", "a/file.txt", true),
+            ("a**/*.txt", "a/dir/file.txt", true),
+            ("a**/*.txt", "a/dir/dir/file.txt", true),
+            ("a/*.txt", "a/dir/file.txt", false),
+            ("a/*.txt", "a/file.txt", true),
+            ("a/*.txt**", "a/file.txt", true),
+            ("a[b-d]e", "ae", false),
+            ("a[b-d]e", "ace", true),
+            ("a[b-d]e", "aae", false),
+            ("a[^b-d]e", "aze", true),
+            (".*", ".foo", true),
+            (".*", "foo", false),
+            ("abc.def", "abcdef", false),
+            ("abc.def", "abc.def", true),
+            ("abc.def", "abcZdef", false),
+            ("abc?def", "abcZdef", true),
+            ("abc?def", "abcdef", false),
+            ("a\\\\", "a\\", true),
+            ("**/foo/bar", "foo/bar", true),
+            ("**/foo/bar", "dir/foo/bar", true),
+            ("**/foo/bar", "dir/dir2/foo/bar", true),
+            ("abc/**", "abc", false),
+            ("abc/**", "abc/def", true),
+            ("abc/**", "abc/def/ghi", true),
+            ("**/.foo", ".foo", true),
+            ("**/.foo", "bar.foo", false),
+            ("a(b)c/def", "a(b)c/def", true),
+            ("a(b)c/def", "a(b)c/xyz", false),
+            ("a.|)$(}+{bc", "a.|)$(}+{bc", true),
+            (
+                "dist/*.whl",
+                "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
+                true,
+            ),
+        ];
+        for (pat, path, want) in cases {
+            let cleaned = clean_path(pat);
+            let (toks, suffix) = compile(&cleaned).unwrap();
+            let p = Pattern {
+                exclusion: false,
+                text: cleaned,
+                toks,
+                suffix,
+            };
+            assert_eq!(p.matches(path), *want, "{pat} against {path}");
+        }
+    }
+
     #[test]
     fn directory_excludes_its_contents() {
         let d = di("node_modules\n/target/\n");

@@ -63,6 +63,30 @@ fn directives() {
     ] {
         assert_eq!(p(t).directives.escape, '\\', "{t:?}");
     }
+    let d = p("# check=skip=JSONArgsRecommended;error=true\nFROM scratch\n");
+    assert_eq!(d.warnings.len(), 1);
+    assert!(d.warnings[0].contains("lint rules, which berth does not run"));
+    assert_eq!(
+        CheckOptions::parse(d.directives.check.as_deref().unwrap()).unwrap(),
+        CheckOptions {
+            skip: s(&["JSONArgsRecommended"]),
+            error: true,
+            ..CheckOptions::default()
+        }
+    );
+    assert!(CheckOptions::parse("skip=all").unwrap().skip_all);
+    assert_eq!(
+        err("# check=skip=all;bogus=1\nFROM scratch\n"),
+        "Dockerfile:1: dockerfile parse error on line 1: invalid check option \"bogus\""
+    );
+    assert_eq!(
+        err("# check=error=maybe\nFROM scratch\n"),
+        "Dockerfile:1: dockerfile parse error on line 1: failed to parse check option \"error=maybe\": strconv.ParseBool: parsing \"maybe\": invalid syntax"
+    );
+    assert_eq!(
+        err("# check=skip\nFROM scratch\n"),
+        "Dockerfile:1: dockerfile parse error on line 1: invalid check option \"skip\""
+    );
     let d = p("# syntax=example.com/frontend:2\nFROM scratch\n");
     assert_eq!(
         d.directives.foreign_syntax(),
@@ -426,6 +450,31 @@ fn unknown_instructions() {
         err(&long),
         "Dockerfile:2: dockerfile parse error on line 2: dockerfile line greater than max allowed size of 65535"
     );
+}
+
+#[test]
+fn json_edge_cases() {
+    // trailing text after the array: not JSON, so shell form
+    assert_eq!(
+        one("CMD [\"echo\",\"hi\"] # c"),
+        Kind::Cmd(CommandLine::Shell("[\"echo\",\"hi\"] # c".into()))
+    );
+    assert_eq!(
+        err("FROM a\nVOLUME [\"/a\", null]\n"),
+        "Dockerfile:2: dockerfile parse error on line 2: when using JSON array syntax, arrays must be comprised of strings only"
+    );
+    assert_eq!(
+        one("RUN [ \"a\" ]"),
+        Kind::Run(Run {
+            command: CommandLine::Exec(s(&["a"])),
+            heredocs: vec![],
+            mount_specs: vec![],
+            network: None,
+        })
+    );
+    // lower-case instructions and `as`
+    let d = p("from alpine as Build\nfrom build\n");
+    assert_eq!(d.stages[0].name.as_deref(), Some("build"));
 }
 
 #[test]
