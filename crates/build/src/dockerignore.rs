@@ -167,55 +167,76 @@ fn class_has(negated: bool, items: &[(char, char)], c: char) -> bool {
     items.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c)) != negated
 }
 
-/// Does `toks` match all of `s`?
-fn full_match(toks: &[Tok], s: &[char]) -> bool {
-    let Some(t) = toks.first() else {
-        return s.is_empty();
-    };
-    let rest = &toks[1..];
+/// One step of the two matchers for a token that takes one character.
+fn one_char(t: &Tok, c: char) -> bool {
     match t {
-        Tok::Lit(c) => s.first() == Some(c) && full_match(rest, &s[1..]),
-        Tok::One => s.first().is_some_and(|c| *c != '/') && full_match(rest, &s[1..]),
-        Tok::Class { negated, items } => {
-            s.first().is_some_and(|c| class_has(*negated, items, *c)) && full_match(rest, &s[1..])
-        }
-        Tok::Star => {
-            let run = s.iter().take_while(|c| **c != '/').count();
-            (0..=run).any(|k| full_match(rest, &s[k..]))
-        }
-        Tok::Dirs => {
-            full_match(rest, s)
-                || s.iter()
-                    .enumerate()
-                    .any(|(i, c)| *c == '/' && full_match(rest, &s[i + 1..]))
-        }
-        Tok::All => true,
+        Tok::Lit(l) => *l == c,
+        Tok::One => c != '/',
+        Tok::Class { negated, items } => class_has(*negated, items, c),
+        Tok::Star | Tok::Dirs | Tok::All => false,
     }
+}
+
+/// Does `toks` match all of `s`? A table of "tokens from i match the text
+/// from j", filled from the end: linear in tokens times characters, so no
+/// pattern can make it backtrack without bound.
+fn full_match(toks: &[Tok], s: &[char]) -> bool {
+    let n = s.len();
+    let mut next = vec![false; n + 1];
+    next[n] = true;
+    for t in toks.iter().rev() {
+        let mut cur = vec![false; n + 1];
+        match t {
+            Tok::All => cur.iter_mut().for_each(|c| *c = true),
+            Tok::Star => {
+                cur[n] = next[n];
+                for j in (0..n).rev() {
+                    cur[j] = next[j] || (s[j] != '/' && cur[j + 1]);
+                }
+            }
+            Tok::Dirs => {
+                let mut after_slash = false;
+                cur[n] = next[n];
+                for j in (0..n).rev() {
+                    after_slash |= s[j] == '/' && next[j + 1];
+                    cur[j] = next[j] || after_slash;
+                }
+            }
+            t => {
+                for j in 0..n {
+                    cur[j] = one_char(t, s[j]) && next[j + 1];
+                }
+            }
+        }
+        next = cur;
+    }
+    next[0]
 }
 
 /// Could `toks` match some path that starts with `s` (which ends in `/`),
 /// or a parent directory of such a path? Conservative: true when unsure.
 fn may_match_under(toks: &[Tok], s: &[char]) -> bool {
-    if s.is_empty() {
-        return true;
-    }
-    let Some(t) = toks.first() else {
-        // the pattern ended on a directory boundary: it names an ancestor
-        return s[0] == '/';
-    };
-    let rest = &toks[1..];
-    match t {
-        Tok::Lit(c) => s[0] == *c && may_match_under(rest, &s[1..]),
-        Tok::One => s[0] != '/' && may_match_under(rest, &s[1..]),
-        Tok::Class { negated, items } => {
-            class_has(*negated, items, s[0]) && may_match_under(rest, &s[1..])
+    let n = s.len();
+    // with no tokens left: the pattern named an ancestor directory
+    let mut next: Vec<bool> = (0..=n).map(|j| j == n || s[j] == '/').collect();
+    for t in toks.iter().rev() {
+        let mut cur = vec![true; n + 1];
+        match t {
+            Tok::All | Tok::Dirs => {}
+            Tok::Star => {
+                for j in (0..n).rev() {
+                    cur[j] = next[j] || (s[j] != '/' && cur[j + 1]);
+                }
+            }
+            t => {
+                for j in 0..n {
+                    cur[j] = one_char(t, s[j]) && next[j + 1];
+                }
+            }
         }
-        Tok::Star => {
-            let run = s.iter().take_while(|c| **c != '/').count();
-            (0..=run).any(|k| may_match_under(rest, &s[k..]))
-        }
-        Tok::Dirs | Tok::All => true,
+        next = cur;
     }
+    next[0]
 }
 
 impl Pattern {
@@ -516,6 +537,15 @@ mod tests {
     }
 
     #[test]
+    fn no_runaway_backtracking() {
+        let pat = "**/".repeat(30) + &"*a".repeat(30) + "b";
+        let d = di(&pat);
+        let path = "a/".repeat(200) + &"a".repeat(300);
+        assert!(!d.matches(&path));
+        assert!(d.matches(&("x/".to_string() + &"a".repeat(30) + "b")));
+    }
+
+    #[test]
     fn directory_excludes_its_contents() {
         let d = di("node_modules\n/target/\n");
         assert!(d.matches("node_modules"));
@@ -561,6 +591,14 @@ mod tests {
         let d = di("build\n!*/keep\n");
         assert!(d.may_include_under("build"));
         assert!(!d.may_include_under("build/sub"));
+
+        // an exception naming an ancestor: conservative, go in
+        let d = di("a/b\n!a\n");
+        assert!(d.may_include_under("a/b"));
+        let d = di("x\n!x?/y\n[ab]\n![ab]/k\n");
+        assert!(!d.may_include_under("x"));
+        assert!(d.may_include_under("a"));
+        assert!(!d.may_include_under("c"));
     }
 
     #[test]

@@ -486,26 +486,52 @@ impl Pattern {
         Ok(Pattern(toks))
     }
 
-    fn matches(&self, s: &[char]) -> bool {
-        fn m(p: &[Tok], s: &[char]) -> bool {
-            match p.first() {
-                None => s.is_empty(),
-                Some(Tok::Star) => (0..=s.len()).any(|i| m(&p[1..], &s[i..])),
-                Some(Tok::One) => !s.is_empty() && m(&p[1..], &s[1..]),
-                Some(Tok::Lit(c)) => s.first() == Some(c) && m(&p[1..], &s[1..]),
+    /// `ends[e]`: the pattern matches `s[..e]`. A set-of-states walk, so
+    /// linear in pattern times text. `?` and `*` do not match a newline,
+    /// as `.` in BuildKit's Go regular expressions.
+    fn ends(&self, s: &[char]) -> Vec<bool> {
+        let k = self.0.len();
+        let close = |set: &mut Vec<bool>| {
+            for q in 0..k {
+                if set[q] && matches!(self.0[q], Tok::Star) {
+                    set[q + 1] = true;
+                }
             }
+        };
+        let mut cur = vec![false; k + 1];
+        cur[0] = true;
+        close(&mut cur);
+        let mut out = vec![false; s.len() + 1];
+        out[0] = cur[k];
+        for (e, c) in s.iter().enumerate() {
+            let mut next = vec![false; k + 1];
+            for q in (0..k).filter(|q| cur[*q]) {
+                match self.0[q] {
+                    Tok::Star if *c != '\n' => next[q] = true,
+                    Tok::One if *c != '\n' => next[q + 1] = true,
+                    Tok::Lit(l) if l == *c => next[q + 1] = true,
+                    _ => {}
+                }
+            }
+            close(&mut next);
+            out[e + 1] = next[k];
+            if !next.contains(&true) {
+                break;
+            }
+            cur = next;
         }
-        m(&self.0, s)
+        out
     }
 
     fn trim_prefix(&self, value: &str, greedy: bool) -> String {
         let v: Vec<char> = value.chars().collect();
-        let mut ends: Box<dyn Iterator<Item = usize>> = if greedy {
-            Box::new((0..=v.len()).rev())
+        let ends = self.ends(&v);
+        let hit = if greedy {
+            (0..=v.len()).rev().find(|e| ends[*e])
         } else {
-            Box::new(0..=v.len())
+            (0..=v.len()).find(|e| ends[*e])
         };
-        match ends.find(|&i| self.matches(&v[..i])) {
+        match hit {
             Some(i) => v[i..].iter().collect(),
             None => value.to_string(),
         }
@@ -513,12 +539,13 @@ impl Pattern {
 
     fn trim_suffix(&self, value: &str, greedy: bool) -> String {
         let v: Vec<char> = value.chars().collect();
-        let mut starts: Box<dyn Iterator<Item = usize>> = if greedy {
-            Box::new(0..=v.len())
+        let whole = |i: &usize| self.ends(&v[*i..])[v.len() - *i];
+        let hit = if greedy {
+            (0..=v.len()).find(whole)
         } else {
-            Box::new((0..=v.len()).rev())
+            (0..=v.len()).rev().find(whole)
         };
-        match starts.find(|&i| self.matches(&v[i..])) {
+        match hit {
             Some(i) => v[..i].iter().collect(),
             None => value.to_string(),
         }
@@ -533,15 +560,16 @@ impl Pattern {
             let hit = if done || self.0.is_empty() {
                 None
             } else {
-                (i..=v.len()).rev().find(|&e| self.matches(&v[i..e]))
+                let ends = self.ends(&v[i..]);
+                (1..ends.len()).rev().find(|e| ends[*e])
             };
             match hit {
-                Some(e) if e > i => {
+                Some(len) => {
                     out.push_str(with);
-                    i = e;
+                    i += len;
                     done = !all;
                 }
-                _ => {
+                None => {
                     if i < v.len() {
                         out.push(v[i]);
                     }
@@ -629,6 +657,18 @@ mod tests {
         assert_eq!(w("${PATHV#\\/usr}"), "/local/bin/tool.tar.gz");
         assert_eq!(w("${PATHV/\\/usr\\//}"), "local/bin/tool.tar.gz");
         assert_eq!(w("${UNSET#x}"), "");
+        assert_eq!(w("${PATHV//*/x}"), "x");
+        assert_eq!(w("${PATHV/?usr/}"), "/local/bin/tool.tar.gz");
+        assert_eq!(w("${PATHV%%/*}"), "");
+        assert_eq!(w("${PATHV%/*}"), "/usr/local/bin");
+        // no runaway backtracking on a long value
+        let long = "a".repeat(600);
+        let v = vec![("L".to_string(), long)];
+        let lx = Lexer::new('\\');
+        assert_eq!(
+            lx.process_word("${L//*a*a*a*a*a*b/x}", &v).unwrap().len(),
+            600
+        );
         assert_eq!(
             err("${PATHV#\\x}"),
             "invalid pattern (\\x) in substitution: invalid escape '\\x'"
