@@ -1288,6 +1288,56 @@ fn can_contain_heredoc(node: &RawNode) -> bool {
 
 /// Parses a Dockerfile. `file` names it in errors.
 pub fn parse(file: &str, text: &str) -> Result<Dockerfile, Error> {
+    let (directives, parsed, mut warnings) = parse_lines(file, text)?;
+    if parsed.is_empty() {
+        return Err(Error::Empty {
+            file: file.to_string(),
+        });
+    }
+    if directives.check.is_some() {
+        warnings.push(format!(
+            "{file}: the check directive configures BuildKit's lint rules, which berth does not run"
+        ));
+    }
+    split_stages(file, directives, parsed, warnings)
+}
+
+/// Parses an ONBUILD trigger from a base image's config (`OnBuild`) as the
+/// child build does: a file of its own that must hold one instruction
+/// (heredoc bodies included), which may be neither FROM, ONBUILD nor
+/// MAINTAINER. `file` and `line` are where the child's FROM is.
+pub fn parse_trigger(file: &str, line: usize, expression: &str) -> Result<Instruction, Error> {
+    let at = |message: String| Error::At {
+        file: file.to_string(),
+        line,
+        message,
+    };
+    let (_, mut parsed, _) = parse_lines(file, expression).map_err(|e| {
+        at(match e {
+            Error::Parse { message, .. } | Error::Unsupported { message, .. } => {
+                format!("onbuild trigger {expression:?}: {message}")
+            }
+            other => other.to_string(),
+        })
+    })?;
+    if parsed.len() != 1 {
+        return Err(at("onbuild trigger should be a single expression".into()));
+    }
+    let mut ins = parsed.remove(0);
+    if let Kind::From(_) | Kind::Onbuild(_) | Kind::Maintainer(_) = ins.kind {
+        return Err(at(format!(
+            "{} isn't allowed as an ONBUILD trigger",
+            ins.kind.name()
+        )));
+    }
+    ins.line = line;
+    ins.end_line = line;
+    Ok(ins)
+}
+
+type Lines = (Directives, Vec<Instruction>, Vec<String>);
+
+fn parse_lines(file: &str, text: &str) -> Result<Lines, Error> {
     let perr = |line: usize, message: String| Error::Parse {
         file: file.to_string(),
         line,
@@ -1385,17 +1435,7 @@ pub fn parse(file: &str, text: &str) -> Result<Dockerfile, Error> {
             kind,
         });
     }
-    if parsed.is_empty() {
-        return Err(Error::Empty {
-            file: file.to_string(),
-        });
-    }
-    if dp.directives.check.is_some() {
-        warnings.push(format!(
-            "{file}: the check directive configures BuildKit's lint rules, which berth does not run"
-        ));
-    }
-    split_stages(file, dp.directives, parsed, warnings)
+    Ok((dp.directives, parsed, warnings))
 }
 
 fn typed(

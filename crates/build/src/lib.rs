@@ -10,6 +10,6 @@ pub mod dockerfile;
 pub mod dockerignore;
 pub mod expand;
 
-pub use dockerfile::{parse, Dockerfile, Instruction, Kind, Stage};
+pub use dockerfile::{parse, parse_trigger, Dockerfile, Instruction, Kind, Stage};
 pub use dockerignore::Dockerignore;
 pub use expand::{BuildArgs, GlobalArgs, Lexer, StageEnv};

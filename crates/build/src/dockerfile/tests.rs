@@ -901,6 +901,37 @@ fn onbuild() {
 }
 
 #[test]
+fn onbuild_triggers_in_a_child_build() {
+    let Kind::Onbuild(o) = one("ONBUILD COPY <<EOF /x\nhi $A\nEOF") else {
+        panic!()
+    };
+    let t = parse_trigger("Dockerfile", 4, &o.expression).unwrap();
+    assert_eq!(t.line, 4);
+    assert_eq!(t.kind, o.trigger.kind);
+    let t = parse_trigger("Dockerfile", 1, "RUN make \\\n  install").unwrap();
+    let Kind::Run(r) = t.kind else { panic!() };
+    assert_eq!(r.command, CommandLine::Shell("make   install".into()));
+    assert_eq!(
+        parse_trigger("Dockerfile", 2, "RUN a\nRUN b")
+            .unwrap_err()
+            .to_string(),
+        "Dockerfile:2: onbuild trigger should be a single expression"
+    );
+    assert_eq!(
+        parse_trigger("Dockerfile", 2, "FROM x")
+            .unwrap_err()
+            .to_string(),
+        "Dockerfile:2: FROM isn't allowed as an ONBUILD trigger"
+    );
+    assert_eq!(
+        parse_trigger("Dockerfile", 3, "BOGUS x")
+            .unwrap_err()
+            .to_string(),
+        "Dockerfile:3: onbuild trigger \"BOGUS x\": unknown instruction: BOGUS"
+    );
+}
+
+#[test]
 fn words_and_flags_lexing() {
     assert_eq!(
         parse_words("a 'b c' \"d\\\" e\" f\\ g", '\\'),
