@@ -260,6 +260,42 @@ impl StageEnv {
         }
     }
 
+    /// A stage on an image whose config has `Env` (`NAME=value` strings)
+    /// and `WorkingDir`.
+    pub fn from_config(df: &Dockerfile, env: &[String], workdir: &str) -> StageEnv {
+        let pairs = env
+            .iter()
+            .map(|e| match e.split_once('=') {
+                Some((k, v)) => (k.to_string(), v.to_string()),
+                None => (e.clone(), String::new()),
+            })
+            .collect();
+        StageEnv::new(df, pairs, workdir)
+    }
+
+    /// The environment as an image config's `Env`.
+    pub fn config_env(&self) -> Vec<String> {
+        self.env.iter().map(|(k, v)| format!("{k}={v}")).collect()
+    }
+
+    /// STOPSIGNAL: substituted and checked as moby's `signal.ParseSignal`
+    /// (a nonzero number, or a name with or without `SIG` in any case); the
+    /// config keeps it as written.
+    pub fn stop_signal(&self, line: usize, raw: &str) -> Result<String, Error> {
+        let s = self.word(line, raw)?;
+        let ok = match s.parse::<i64>() {
+            Ok(n) => n != 0,
+            Err(_) => {
+                let up = s.to_ascii_uppercase();
+                is_signal_name(up.strip_prefix("SIG").unwrap_or(&up))
+            }
+        };
+        if !ok {
+            return Err(self.err(line)(format!("invalid signal: {s}")));
+        }
+        Ok(s)
+    }
+
     /// A stage `FROM` another stage: its environment, ARGs and directory.
     pub fn child(&self) -> StageEnv {
         self.clone()
@@ -461,6 +497,26 @@ impl StageEnv {
             ..h.clone()
         })
     }
+}
+
+/// Linux's signal names as moby's `signal.SignalMap` has them.
+fn is_signal_name(n: &str) -> bool {
+    const NAMES: &[&str] = &[
+        "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT",
+        "KILL", "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM",
+        "TRAP", "TSTP", "TTIN", "TTOU", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ",
+        "RTMIN", "RTMAX",
+    ];
+    if NAMES.contains(&n) {
+        return true;
+    }
+    let rt = |prefix: &str, sep: char| {
+        n.strip_prefix(prefix)
+            .and_then(|r| r.strip_prefix(sep))
+            .and_then(|d| d.parse::<u8>().ok())
+            .is_some_and(|d| (1..=15).contains(&d))
+    };
+    rt("RTMIN", '+') || rt("RTMAX", '-')
 }
 
 /// WORKDIR's path against the current one: relative paths are joined,

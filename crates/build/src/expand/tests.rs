@@ -275,3 +275,41 @@ fn plan_through_global_args() {
     assert_eq!(p.stages.len(), 1);
     assert_eq!(p.stages[0].base, Base::Image("busybox".into()));
 }
+
+#[test]
+fn config_env_and_stop_signals() {
+    let d = df("FROM scratch\n");
+    let env = StageEnv::from_config(&d, &["A=1=2".into(), "B".into(), "PATH=/p".into()], "/srv");
+    assert_eq!(lookup(&env.env, "A"), Some("1=2"));
+    assert_eq!(lookup(&env.env, "B"), Some(""));
+    assert_eq!(env.config_env(), ["A=1=2", "B=", "PATH=/p"]);
+    assert_eq!(env.workdir, "/srv");
+    for ok in [
+        "SIGTERM",
+        "term",
+        "SigKill",
+        "9",
+        "RTMIN+3",
+        "SIGRTMAX-1",
+        "USR2",
+    ] {
+        assert_eq!(env.stop_signal(2, ok).unwrap(), ok);
+    }
+    for bad in ["0", "SIGFOO", "", "RTMIN+16", "-"] {
+        assert_eq!(
+            env.stop_signal(2, bad).unwrap_err().to_string(),
+            format!("Dockerfile:2: invalid signal: {bad}")
+        );
+    }
+    let mut env = env;
+    env.apply_env(
+        3,
+        &[crate::dockerfile::KeyValue {
+            key: "S".into(),
+            value: "SIGINT".into(),
+            legacy: false,
+        }],
+    )
+    .unwrap();
+    assert_eq!(env.stop_signal(4, "$S").unwrap(), "SIGINT");
+}
