@@ -5,7 +5,6 @@ use crate::health::Checker;
 use crate::{chain, Args, MonLog};
 use berth_engine::layout::Layout;
 use berth_engine::logfile::LogWriter;
-use berth_engine::net::attach::Attachment;
 use berth_engine::net::helper as net;
 use berth_engine::options::{HealthOnFailure, RestartPolicy};
 use berth_engine::proto::{self, ExitInfo, Request};
@@ -108,7 +107,7 @@ pub struct Mon {
     cgroup: Option<String>,
     buf: Vec<u8>,
     /// What the current run holds of the network (host port sockets among others).
-    net: Option<Attachment>,
+    net: Option<net::Held>,
     /// Counts runs: successive runs get different host veth names.
     generation: u32,
     /// BERTH_TRACE: phase timings in monitor.log.

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! berth-net prepare --root R --id ID --generation G   (stdout: a SOCK_SEQPACKET socket)
-//! berth-net plug --pid PID                            (stdin: the endpoints)
+//! berth-net plug --pid PID                            (stdin: the attachment)
 //! berth-net unplug --root R --id ID [--keep-leases]   (stdin: the attachment)
 //! berth-net unplug-owner --root R --id ID
 //! berth-net release --root R --id ID
@@ -152,8 +152,8 @@ fn run(cmd: Cmd) -> Result<(), Vec<String>> {
             Ok(())
         }
         Cmd::Plug { pid } => {
-            let req: attach::PlugRequest = stdin_json("endpoints").map_err(one)?;
-            attach::plug_endpoints(pid, &req).map_err(|e| one(chain(&e)))
+            let att: attach::Attachment = stdin_json("attachment").map_err(one)?;
+            attach::plug_endpoints(pid, &attach::plug_request(&att)).map_err(|e| one(chain(&e)))
         }
         Cmd::Unplug {
             root,

@@ -682,8 +682,8 @@ pub fn ensure_bridge(nl: &mut Netlink, spec: &BridgeSpec) -> Result<u32> {
     Ok(index)
 }
 
-/// A container's attachment to a bridge network (serialised for berth-net, which the
-/// monitor runs to set it up).
+/// A container's attachment to a bridge network (serialised within the engine's
+/// attachment, which the monitor keeps for berth-net).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Endpoint {
     /// The network's bridge (in the host namespace).

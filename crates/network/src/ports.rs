@@ -243,11 +243,6 @@ impl Reservation {
         &self.sockets
     }
 
-    /// The sockets of the bindings, received from the process that bound them.
-    pub fn set_sockets(&mut self, fds: Vec<OwnedFd>) {
-        self.sockets = fds;
-    }
-
     /// Adds the ports of another reservation (keeping its sockets).
     pub fn extend(&mut self, other: Reservation) {
         self.bindings.extend(other.bindings);

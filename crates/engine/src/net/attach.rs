@@ -36,7 +36,8 @@ use berth_network::{MacAddr, NetNs};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// What a running container holds of the network: its host port sockets among others.
-/// Serialised (without the sockets, which go as fds) between berth-net and the monitor.
+/// Serialised (without the sockets, which go as fds) for the monitor, which hands it back
+/// to berth-net for the plug and the unplug.
 #[derive(serde::Serialize, serde::Deserialize)]
 pub struct Attachment {
     pub state: NetworkState,
@@ -49,16 +50,6 @@ impl Attachment {
     /// The host port sockets it holds (to pass them to the monitor).
     pub fn sockets(&self) -> &[std::os::fd::OwnedFd] {
         self.reservation.sockets()
-    }
-
-    /// Gives it the host port sockets of its bindings (received from berth-net).
-    pub fn set_sockets(&mut self, fds: Vec<std::os::fd::OwnedFd>) {
-        self.reservation.set_sockets(fds)
-    }
-
-    /// How many sockets its bindings are held by (one per binding).
-    pub fn socket_count(&self) -> usize {
-        self.reservation.bindings.len()
     }
 }
 
@@ -420,8 +411,8 @@ pub fn loopback_up(pid: i32) -> Result<()> {
         .map_err(net_err)
 }
 
-/// What [`plug_endpoints`] needs of an attachment (what `berth-net plug` reads).
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
+/// What [`plug_endpoints`] needs of an attachment.
+#[derive(Debug)]
 pub struct PlugRequest {
     pub endpoints: Vec<Endpoint>,
     pub ipv6: bool,

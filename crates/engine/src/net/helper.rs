@@ -2,13 +2,14 @@
 //! setup and teardown ([`super::attach`]) in a process of its own, as podman runs
 //! netavark: the monitor lives as long as its container, and this way it carries none
 //! of the netlink, nftables, IPAM or DNS-record code (docs/engine.md, "The monitor stays
-//! small"). The monitor keeps what must live with the container: the attachment and
-//! the sockets that hold its published host ports.
+//! small"). The monitor keeps what must live with the container ([`Held`]): the
+//! attachment as berth-net sent it (opaque to the monitor, handed back to berth-net),
+//! the state the record shows, and the sockets that hold its published host ports.
 //!
 //! ```text
 //! berth-net prepare --root R --id ID --generation G    stdout: a SOCK_SEQPACKET socket:
 //!     the attachment as JSON (or null), then its port sockets, FDS_PER_MESSAGE per message
-//! berth-net plug --pid PID                             stdin: attach::PlugRequest
+//! berth-net plug --pid PID                             stdin: the attachment
 //! berth-net unplug --root R --id ID [--keep-leases]    stdin: the attachment
 //! berth-net unplug-owner --root R --id ID
 //! berth-net release --root R --id ID
@@ -20,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::options::NetworkMode;
 use crate::record::ContainerConfig;
+use crate::record::NetworkState;
 use std::io::{IoSlice, IoSliceMut, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::process::{Command, Stdio};
@@ -29,6 +31,28 @@ pub const FDS_PER_MESSAGE: usize = 200;
 
 /// The largest attachment message (a container on many networks is a few KiB).
 const MAX_MESSAGE: usize = 256 * 1024;
+
+/// What the monitor holds of a container's network while it runs.
+pub struct Held {
+    /// berth-net's attachment, as it came: only berth-net reads it.
+    json: Vec<u8>,
+    /// What the container's record shows (`NetworkSettings`).
+    pub state: NetworkState,
+    /// The published host ports, held (closed with this).
+    _sockets: Vec<OwnedFd>,
+}
+
+/// The part of an attachment the monitor reads.
+#[derive(serde::Deserialize)]
+struct View {
+    state: NetworkState,
+    reservation: ReservationView,
+}
+
+#[derive(serde::Deserialize)]
+struct ReservationView {
+    bindings: Vec<serde::de::IgnoredAny>,
+}
 
 fn berth_net() -> Result<Command> {
     Ok(Command::new(crate::bins::locate("berth-net")?))
@@ -42,7 +66,14 @@ fn run_with(
     input: Option<&[u8]>,
     during: impl FnOnce(),
 ) -> std::result::Result<(), Vec<String>> {
-    let what = format!("{cmd:?}");
+    let what = format!(
+        "{} {}",
+        cmd.get_program().to_string_lossy(),
+        cmd.get_args()
+            .next()
+            .map(|a| a.to_string_lossy())
+            .unwrap_or_default()
+    );
     cmd.stdin(if input.is_some() {
         Stdio::piped()
     } else {
@@ -87,11 +118,7 @@ fn root_id(cmd: &mut Command, layout: &Layout, id: &str) {
 }
 
 /// [`attach::prepare`], by berth-net.
-pub fn prepare(
-    layout: &Layout,
-    cfg: &ContainerConfig,
-    generation: u32,
-) -> Result<Option<Attachment>> {
+pub fn prepare(layout: &Layout, cfg: &ContainerConfig, generation: u32) -> Result<Option<Held>> {
     if !matches!(
         cfg.options.network,
         NetworkMode::Bridge | NetworkMode::Container(_)
@@ -119,21 +146,25 @@ pub fn prepare(
     let (json, fds) = got
         .unwrap_or_else(|| Err(std::io::ErrorKind::UnexpectedEof.into()))
         .map_err(|e| Error::Invalid(format!("berth-net prepare: {e}")))?;
-    let att: Option<Attachment> = serde_json::from_slice(&json)
+    let view: Option<View> = serde_json::from_slice(&json)
         .map_err(|e| Error::Invalid(format!("berth-net prepare: bad attachment: {e}")))?;
-    let Some(mut att) = att else { return Ok(None) };
-    if fds.len() != att.socket_count() {
+    let Some(view) = view else { return Ok(None) };
+    let held = Held {
+        json,
+        state: view.state,
+        _sockets: fds,
+    };
+    if held._sockets.len() != view.reservation.bindings.len() {
         let msg = format!(
             "berth-net prepare: {} port sockets arrived for {} bindings",
-            fds.len(),
-            att.socket_count()
+            held._sockets.len(),
+            view.reservation.bindings.len()
         );
-        // Take back what it set up (its sockets close with `fds`).
-        let _ = unplug(layout, cfg, att, false);
+        // Take back what it set up.
+        let _ = unplug(layout, cfg, held, false);
         return Err(Error::Invalid(msg));
     }
-    att.set_sockets(fds);
-    Ok(Some(att))
+    Ok(Some(held))
 }
 
 /// The first message (JSON) and every fd of the messages after it, until EOF.
@@ -207,33 +238,25 @@ pub fn send(sock: BorrowedFd<'_>, att: Option<&Attachment>) -> std::io::Result<(
 }
 
 /// [`attach::plug`]: lo alone here (an ioctl), veths by berth-net.
-pub fn plug(cfg: &ContainerConfig, att: Option<&Attachment>, pid: i32) -> Result<()> {
+pub fn plug(cfg: &ContainerConfig, held: Option<&Held>, pid: i32) -> Result<()> {
     if !matches!(cfg.options.network, NetworkMode::Bridge | NetworkMode::None) {
         return Ok(());
     }
-    let req = att
-        .map(attach::plug_request)
-        .filter(|r| !r.endpoints.is_empty());
-    let Some(req) = req else {
+    let Some(held) = held.filter(|h| !h.state.endpoints.is_empty()) else {
         return attach::loopback_up(pid);
     };
     let mut cmd = berth_net()?;
     cmd.arg("plug").arg("--pid").arg(pid.to_string());
-    let data = serde_json::to_vec(&req).map_err(|e| Error::Invalid(e.to_string()))?;
-    run(cmd, Some(&data)).map_err(one_error)
+    run(cmd, Some(&held.json)).map_err(one_error)
 }
 
 /// [`attach::unplug_keeping`], by berth-net; the sockets close here.
 pub fn unplug(
     layout: &Layout,
     cfg: &ContainerConfig,
-    att: Attachment,
+    held: Held,
     keep_leases: bool,
 ) -> Vec<String> {
-    let data = match serde_json::to_vec(&att) {
-        Ok(d) => d,
-        Err(e) => return vec![e.to_string()],
-    };
     let mut cmd = match berth_net() {
         Ok(c) => c,
         Err(e) => return vec![e.to_string()],
@@ -243,8 +266,8 @@ pub fn unplug(
     if keep_leases {
         cmd.arg("--keep-leases");
     }
-    let r = run(cmd, Some(&data));
-    drop(att);
+    let r = run(cmd, Some(&held.json));
+    drop(held);
     r.err().unwrap_or_default()
 }
 
