@@ -24,9 +24,10 @@ macro_rules! eprintln {
 }
 
 // musl's malloc maps and unmaps memory at a high rate: `berth --version` (clap builds
-// the command tree) took 536 page faults and 3.2 ms with it, 124 and 1.6 ms with
-// mimalloc; `ps -a` 3.7 to 2.2 ms (docs/benchmarks.md). The monitor keeps musl's: it
-// allocates little, and its peak RSS is what counts there.
+// the command tree) takes 3.4 ms of cpu with it, 1.6 ms with mimalloc; `ps -a` 3.7 to
+// 2.2 ms (docs/benchmarks.md). Without transparent huge pages (no_thp): with them
+// `berth serve` idled at 14.8 MB RSS instead of 8.3 (musl's: 6.9). The monitor and the
+// runtime keep musl's: they allocate little, and their peak RSS counts.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
