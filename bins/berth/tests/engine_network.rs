@@ -1227,3 +1227,48 @@ fn missing_berth_net_fails_the_start_clearly() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// Two storage roots in one network namespace: each picks its default subnet at `network
+/// create`, before either bridge exists, so both may pick the same one. The second
+/// root's first start then says so (instead of nftables' "File exists") and leaves
+/// nothing; with another --subnet it works beside the first.
+#[test]
+fn two_roots_in_one_namespace_with_one_subnet_get_a_clear_error() {
+    let a = engine();
+    let b = Engine::empty_sharing_netns(&a);
+    let p = a.dir.path().join("netbox.tar");
+    b.ok(&["load", "-i", p.to_str().unwrap()]);
+    a.ok(&["network", "create", "--subnet", "10.89.7.0/24", "one"]);
+    b.ok(&["network", "create", "--subnet", "10.89.7.0/24", "two"]);
+    a.ok(&["run", "--rm", "--network", "one", NET_IMAGE, "true"]);
+    let o = b.run(&[
+        "run",
+        "--name",
+        "second",
+        "--network",
+        "two",
+        NET_IMAGE,
+        "true",
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("10.89.7.0/24") && err.contains("another storage root"),
+        "{err}"
+    );
+    assert!(!err.contains("File exists"), "{err}");
+    let l = links(&b);
+    assert_eq!(
+        l.matches("br-").count(),
+        1,
+        "only the first root's bridge: {l}"
+    );
+    b.ok(&["network", "create", "--subnet", "10.89.8.0/24", "three"]);
+    b.ok(&["run", "--rm", "--network", "three", NET_IMAGE, "true"]);
+    let _ = b.run(&["rm", "-f", "second"]);
+    for (e, n) in [(&b, "two"), (&b, "three"), (&a, "one")] {
+        e.ok(&["network", "rm", n]);
+    }
+    let l = links(&a);
+    assert!(!l.contains("br-"), "bridges left: {l}");
+}

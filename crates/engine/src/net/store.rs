@@ -102,8 +102,11 @@ fn default_bridge_name(layout: &Layout) -> String {
 
 /// The marker a ready bridge carries in its ifalias: its rules are installed.
 fn marker(rec: &NetworkRecord) -> String {
-    format!("berth:{}", &rec.id[..12])
+    format!("{MARKER_PREFIX}{}", &rec.id[..12])
 }
+
+/// What every berth bridge's alias starts with, whatever its storage root.
+const MARKER_PREFIX: &str = "berth:";
 
 impl<'a> Networks<'a> {
     pub fn new(layout: &'a Layout) -> Networks<'a> {
@@ -404,8 +407,14 @@ impl<'a> Networks<'a> {
     /// The network's rules and bridge removed from this namespace (idempotent).
     pub fn teardown(&self, rec: &NetworkRecord) -> Result<()> {
         let nft = nft();
-        nft.remove_network(&rules(rec)).map_err(net_err)?;
         let mut nl = Netlink::open().map_err(net_err)?;
+        // Never brought up here, and its subnet is another root's network's: the rules
+        // for that subnet are the other's.
+        let others = nl.link(&rec.bridge).map_err(net_err)?.is_none()
+            && check_routes_free(&mut nl, rec).is_err();
+        if !others {
+            nft.remove_network(&rules(rec)).map_err(net_err)?;
+        }
         nl.delete_link(&rec.bridge).map_err(net_err)?;
         nft.delete_table_if_unused().map_err(net_err)?;
         Ok(())
@@ -431,6 +440,7 @@ impl<'a> Networks<'a> {
         if ready(&mut nl)? {
             return Ok(());
         }
+        check_routes_free(&mut nl, rec)?;
         let spec = BridgeSpec {
             name: rec.bridge.clone(),
             mtu: rec.mtu,
@@ -449,6 +459,46 @@ impl<'a> Networks<'a> {
         nl.set_alias(&rec.bridge, &want).map_err(net_err)?;
         Ok(())
     }
+}
+
+/// Before a network's bridge is first brought up in this namespace: none of its subnets
+/// may be routed here through another berth bridge (a network of another storage root:
+/// bridges come up at the first start, so `network create` could not see it, and the two
+/// would share the `inet berth` table's maps). Said plainly, rather than as nftables'
+/// "File exists". Routes of other programs are left alone, as docker leaves them for a
+/// given --subnet.
+fn check_routes_free(nl: &mut Netlink, rec: &NetworkRecord) -> Result<()> {
+    let links = nl.links().map_err(net_err)?;
+    for r in nl.routes().map_err(net_err)? {
+        if !r.unicast || r.dst.prefix_len() == 0 {
+            continue;
+        }
+        let Some(via) = r
+            .oif
+            .and_then(|i| links.iter().find(|l| l.index == i))
+            .filter(|l| l.name != rec.bridge)
+            .filter(|l| {
+                l.alias
+                    .as_deref()
+                    .is_some_and(|a| a.starts_with(MARKER_PREFIX))
+            })
+        else {
+            continue;
+        };
+        if let Some(p) = rec
+            .subnets
+            .iter()
+            .find(|p| ipam::overlaps(&p.subnet, &r.dst))
+        {
+            return Err(Error::Invalid(format!(
+                "network {}: its subnet {} overlaps {} of bridge {}, another storage root's \
+                 network in this network namespace: remove one of them, or create this \
+                 network with another --subnet",
+                rec.name, p.subnet, r.dst, via.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Berth turns forwarding on where it sets up a bridge (as docker and podman do) unless
