@@ -42,11 +42,13 @@ impl Leftovers {
     }
 }
 
-/// Who removes a container: a command (which must find nothing alive), or its own
-/// monitor at the exit of a `--rm` container (the monitor is alive, its container not).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Remover {
-    Command,
+/// Who removes a container: a command (which must find nothing alive, and takes back
+/// the network of a container whose monitor was killed), or its own monitor at the exit
+/// of a `--rm` container (the monitor is alive, its container not, its network taken
+/// back already).
+#[derive(Clone, Copy)]
+enum Remover {
+    Command { unplug_owner: UnplugOwner },
     Monitor,
 }
 
@@ -65,8 +67,9 @@ pub fn detach_container(
         store,
         id,
         remove_anonymous_volumes,
-        Remover::Command,
-        Some(crate::net::attach::unplug_owner),
+        Remover::Command {
+            unplug_owner: crate::net::attach::unplug_owner,
+        },
     )
 }
 
@@ -89,7 +92,6 @@ pub fn detach_container_by_monitor(
         id,
         remove_anonymous_volumes,
         Remover::Monitor,
-        None,
     )
 }
 
@@ -104,7 +106,6 @@ fn detach(
     id: &str,
     remove_anonymous_volumes: bool,
     by: Remover,
-    unplug: Option<UnplugOwner>,
 ) -> Result<Leftovers> {
     berth_image::store::check_id(id).map_err(Error::from)?;
     let dir = layout.container_dir(id);
@@ -121,7 +122,7 @@ fn detach(
         return Ok(Leftovers::default());
     }
     let state = crate::status::load(layout, id).ok();
-    if by == Remover::Command {
+    if matches!(by, Remover::Command { .. }) {
         let alive = match &state {
             Some(s) => {
                 crate::status::watched(s)
@@ -140,7 +141,10 @@ fn detach(
         store,
         id,
         remove_anonymous_volumes,
-        unplug.filter(|_| by == Remover::Command),
+        match by {
+            Remover::Command { unplug_owner } => Some(unplug_owner),
+            Remover::Monitor => None,
+        },
         &lock,
         &mut left,
     )?;

@@ -188,9 +188,16 @@ fn manager_in(
 }
 
 /// Every process in the container's cgroup (for `top`).
+/// Without a boxed manager ([`berth_cgroups::pids_of`]): the monitor needs this and
+/// nothing else of the manager.
 pub fn pids(cgroups_path: &str, id: &str) -> Result<Vec<i32>> {
-    manager(cgroups_path, id)?
-        .pids()
+    let cfg = berth_cgroups::CgroupConfig {
+        path: Some(cgroups_path),
+        id,
+        systemd: false,
+    };
+    berth_cgroups::probe()
+        .and_then(|h| berth_cgroups::pids_of(&cfg, &h))
         .map_err(|e| Error::Invalid(format!("pids of cgroup {cgroups_path}: {e}")))
 }
 

@@ -165,15 +165,7 @@ pub fn cgroup_path(layout: &Layout, id: &str) -> String {
 
 /// Processes in the container's cgroup (empty when it has none, or no cgroup).
 pub fn cgroup_pids(layout: &Layout, id: &str) -> Vec<i32> {
-    let path = cgroup_path(layout, id);
-    let cfg = berth_cgroups::CgroupConfig {
-        path: Some(&path),
-        id,
-        systemd: false,
-    };
-    berth_cgroups::probe()
-        .and_then(|h| berth_cgroups::pids_of(&cfg, &h))
-        .unwrap_or_default()
+    crate::stats::pids(&cgroup_path(layout, id), id).unwrap_or_default()
 }
 
 /// The container's state, corrected (and the record fixed) when its monitor is gone.

@@ -497,7 +497,7 @@ pub fn unplug_keeping(
 
 /// `--network container:REF`: the bundle's network namespace becomes the running
 /// container REF's, and its hosts and resolv.conf are copied (docker shares them).
-fn join_container(layout: &Layout, cfg: &ContainerConfig, reference: &str) -> Result<()> {
+pub fn join_container(layout: &Layout, cfg: &ContainerConfig, reference: &str) -> Result<()> {
     let other = crate::lookup::resolve(layout, reference)?;
     let s = crate::status::current(layout, &other)?;
     if !crate::status::init_alive(&s) {

@@ -117,13 +117,13 @@ fn root_id(cmd: &mut Command, layout: &Layout, id: &str) {
     cmd.arg("--root").arg(layout.root()).arg("--id").arg(id);
 }
 
-/// [`attach::prepare`], by berth-net.
+/// [`attach::prepare`]: by berth-net for bridge networks.
 pub fn prepare(layout: &Layout, cfg: &ContainerConfig, generation: u32) -> Result<Option<Held>> {
-    if !matches!(
-        cfg.options.network,
-        NetworkMode::Bridge | NetworkMode::Container(_)
-    ) {
-        return Ok(None);
+    match &cfg.options.network {
+        NetworkMode::Bridge => {}
+        // No netlink in that one: done here, without an exec.
+        NetworkMode::Container(r) => return attach::join_container(layout, cfg, r).map(|()| None),
+        NetworkMode::None | NetworkMode::Host => return Ok(None),
     }
     use rustix::net::{AddressFamily, SocketFlags, SocketType};
     let (mine, theirs) = rustix::net::socketpair(

@@ -182,17 +182,9 @@ impl<'a> Networks<'a> {
         let ours: Vec<NetworkRecord> = self.list()?;
         let bridges: Vec<&str> = ours.iter().map(|r| r.bridge.as_str()).collect();
         let mut nl = Netlink::open().map_err(net_err)?;
-        let links = nl.links().map_err(net_err)?;
-        for r in nl.routes().map_err(net_err)? {
-            if !r.unicast || r.dst.prefix_len() == 0 {
-                continue;
-            }
-            let via_ours = r
-                .oif
-                .and_then(|i| links.iter().find(|l| l.index == i))
-                .is_some_and(|l| bridges.contains(&l.name.as_str()));
-            if !via_ours {
-                taken.push(r.dst);
+        for (dst, via) in routed_subnets(&mut nl)? {
+            if !via.is_some_and(|l| bridges.contains(&l.name.as_str())) {
+                taken.push(dst);
             }
         }
         for r in &ours {
@@ -468,37 +460,38 @@ impl<'a> Networks<'a> {
 /// "File exists". Routes of other programs are left alone, as docker leaves them for a
 /// given --subnet.
 fn check_routes_free(nl: &mut Netlink, rec: &NetworkRecord) -> Result<()> {
-    let links = nl.links().map_err(net_err)?;
-    for r in nl.routes().map_err(net_err)? {
-        if !r.unicast || r.dst.prefix_len() == 0 {
-            continue;
-        }
-        let Some(via) = r
-            .oif
-            .and_then(|i| links.iter().find(|l| l.index == i))
-            .filter(|l| l.name != rec.bridge)
-            .filter(|l| {
-                l.alias
-                    .as_deref()
-                    .is_some_and(|a| a.starts_with(MARKER_PREFIX))
-            })
-        else {
+    for (dst, via) in routed_subnets(nl)? {
+        let Some(via) = via.filter(|l| l.name != rec.bridge).filter(|l| {
+            l.alias
+                .as_deref()
+                .is_some_and(|a| a.starts_with(MARKER_PREFIX))
+        }) else {
             continue;
         };
-        if let Some(p) = rec
-            .subnets
-            .iter()
-            .find(|p| ipam::overlaps(&p.subnet, &r.dst))
-        {
+        if let Some(p) = rec.subnets.iter().find(|p| ipam::overlaps(&p.subnet, &dst)) {
             return Err(Error::Invalid(format!(
                 "network {}: its subnet {} overlaps {} of bridge {}, another storage root's \
                  network in this network namespace: remove one of them, or create this \
                  network with another --subnet",
-                rec.name, p.subnet, r.dst, via.name
+                rec.name, p.subnet, dst, via.name
             )));
         }
     }
     Ok(())
+}
+
+/// The unicast, non-default routes of this namespace, each with the link it goes out of.
+fn routed_subnets(nl: &mut Netlink) -> Result<Vec<(IpNet, Option<netlink::Link>)>> {
+    let links = nl.links().map_err(net_err)?;
+    let routes = nl.routes().map_err(net_err)?;
+    Ok(routes
+        .into_iter()
+        .filter(|r| r.unicast && r.dst.prefix_len() != 0)
+        .map(|r| {
+            let via = r.oif.and_then(|i| links.iter().find(|l| l.index == i));
+            (r.dst, via.cloned())
+        })
+        .collect())
 }
 
 /// Berth turns forwarding on where it sets up a bridge (as docker and podman do) unless
