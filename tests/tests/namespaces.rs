@@ -62,6 +62,29 @@ fn network_namespace_has_only_loopback() {
     );
 }
 
+/// berth-runtime sets lo up in a network namespace it makes, as crun does (runc leaves
+/// it down for CNI); one joined by path is left as it is.
+#[test]
+fn loopback_is_up_in_a_new_network_namespace() {
+    let rt = Runtime::new();
+    let name = rt.path.file_name().unwrap().to_string_lossy().to_string();
+    if !(name.starts_with("berth") || name == "crun") {
+        eprintln!("skipped: {name} leaves lo down");
+        return;
+    }
+    let mut b = Bundle::busybox();
+    b.args(&[
+        "/bin/cat",
+        "/sys/class/net/lo/operstate",
+        "/sys/class/net/lo/flags",
+    ]);
+    let o = rt.run(&unique("netloup"), &b);
+    o.ok();
+    let flags = o.stdout.split_whitespace().nth(1).unwrap_or_default();
+    let flags = u32::from_str_radix(flags.trim_start_matches("0x"), 16).unwrap_or(0);
+    assert_eq!(flags & 1, 1, "IFF_UP not set on lo: {o}");
+}
+
 #[test]
 fn cgroup_namespace_hides_the_cgroup_path() {
     let rt = Runtime::new();

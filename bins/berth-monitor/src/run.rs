@@ -123,6 +123,10 @@ pub struct Mon {
     /// An adopted init that was already gone: its exit is reported by the keeper soon,
     /// or it was lost with the old monitor (recorded as 255 at this deadline).
     lost_at: Option<Instant>,
+    /// This run was made by `runtime run --detach`: `start` has nothing left to do.
+    ran: bool,
+    /// A run that can start at once, held until the first client attaches.
+    deferred: bool,
 }
 
 pub fn main(
@@ -245,6 +249,8 @@ impl Mon {
             adopted: false,
             paused: false,
             lost_at: None,
+            ran: false,
+            deferred: false,
         })
     }
 
@@ -372,12 +378,23 @@ impl Mon {
         self.net = net::prepare(&self.layout, &self.cfg, self.generation)
             .map_err(|e| format!("network: {}", chain(&e)))?;
         let t1 = Instant::now();
+        self.ran = self.can_run_at_once();
+        if self.ran && self.attach_wait && self.generation == 1 {
+            // Nothing to hold parked for the client: the first attach runs it.
+            self.ran = false;
+            self.deferred = true;
+            return Ok(());
+        }
         if let Err(m) = self.create_runtime() {
             self.release_net();
             return Err(m);
         }
         let t2 = Instant::now();
-        let plugged = net::plug(&self.cfg, self.net.as_ref(), self.pid);
+        // A run started at once may have ended already: nothing to plug into anyway.
+        let plugged = match self.ran {
+            true => Ok(()),
+            false => net::plug(&self.cfg, self.net.as_ref(), self.pid),
+        };
         if self.trace {
             self.trace(&format!(
                 "network prepare {:?}, runtime create {:?}, plug {:?}",
@@ -447,8 +464,14 @@ impl Mon {
             self.delete_runtime();
         }
         let mut cmd = self.runtime_logged();
-        cmd.arg("create")
-            .arg("--bundle")
+        // `run --detach` creates and starts in one exec when the monitor has nothing to
+        // do in between (see can_run_at_once).
+        if self.ran {
+            cmd.args(["run", "--detach"]);
+        } else {
+            cmd.arg("create");
+        }
+        cmd.arg("--bundle")
             .arg(self.layout.bundle_dir(&self.id))
             .arg("--pid-file")
             .arg(&pidfile);
@@ -499,7 +522,19 @@ impl Mon {
         });
         if !st.success() {
             self.close_stdio();
-            return Err(self.runtime_error(&format!("runtime create failed ({st})")));
+            let msg = self.runtime_error(&format!("runtime create failed ({st})"));
+            if self.ran {
+                // A run that failed at its start may leave the created container.
+                self.delete_runtime();
+                if let Some(pid) = std::fs::read_to_string(&pidfile)
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok())
+                {
+                    self.pid = pid;
+                    self.reap_init_blocking();
+                }
+            }
+            return Err(msg);
         }
         if let Some(p) = pty {
             let p = p?;
@@ -633,8 +668,34 @@ impl Mon {
         self.stdin_close = false;
     }
 
-    /// `runtime start`; on failure the created container is deleted again.
+    /// Whether this run is made by one `runtime run --detach` instead of create + start:
+    /// when the network needs nothing plugged in between (a client that waits to attach
+    /// first defers the whole run to its attach). lo of `--network none` is up already when berth-runtime made the
+    /// namespace (as crun, not runc: another runtime still goes through create).
+    fn can_run_at_once(&self) -> bool {
+        use berth_engine::options::NetworkMode;
+        match &self.cfg.options.network {
+            NetworkMode::Host | NetworkMode::Container(_) => true,
+            NetworkMode::None => self.cfg.options.runtime.is_none(),
+            _ => false,
+        }
+    }
+
+    /// `runtime start` (unless `run --detach` started it already); on failure the
+    /// created container is deleted again.
     fn start(&mut self) -> Result<(), String> {
+        if std::mem::take(&mut self.deferred) {
+            self.ran = true;
+            if let Err(m) = self.create_runtime() {
+                self.ran = false;
+                self.release_net();
+                return Err(m);
+            }
+        }
+        if std::mem::take(&mut self.ran) {
+            self.mark_started();
+            return Ok(());
+        }
         if let Err(msg) = self.runtime_step("start") {
             self.delete_runtime();
             self.reap_init_blocking();
@@ -642,6 +703,12 @@ impl Mon {
             self.release_net();
             return Err(msg);
         }
+        self.mark_started();
+        Ok(())
+    }
+
+    /// The run is started: its record says running, the health checks begin.
+    fn mark_started(&mut self) {
         self.started = Instant::now();
         self.phase = Phase::Running;
         let now = record::now_rfc3339();
@@ -664,7 +731,6 @@ impl Mon {
             }
         });
         self.event("start", &[]);
-        Ok(())
     }
 
     fn reap_init_blocking(&mut self) {

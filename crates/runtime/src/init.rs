@@ -140,6 +140,9 @@ fn setup(cfg: &Config, sync: &InitSync, mut ctx: InitContext, early: Early) -> R
         rustix::system::sethostname(h.as_bytes())
             .map_err(|e| err(format!("set hostname {h}"), e))?;
     }
+    if cfg.has_new(NS::Network) {
+        loopback_up()?;
+    }
     if let Some(d) = &cfg.domainname {
         rustix::system::setdomainname(d.as_bytes())
             .map_err(|e| err(format!("set domainname {d}"), e))?;
@@ -646,5 +649,23 @@ mod tests {
         assert_eq!(home_of(t, 1000).as_deref(), Some("/home/u"));
         assert_eq!(home_of(t, 7), None);
         assert_eq!(home_of(t, 42), None);
+    }
+}
+
+/// lo up in a network namespace the runtime made, as crun does: a container without
+/// other interfaces (an engine's `--network none`) can still talk to itself, and the
+/// engine needs no step between create and start for it. One ioctl.
+fn loopback_up() -> Result<()> {
+    let sock = rustix::net::socket(
+        rustix::net::AddressFamily::INET,
+        rustix::net::SocketType::DGRAM,
+        None,
+    )
+    .map_err(|e| err("open a socket to set lo up", e))?;
+    match berth_sys::netdev::set_up(sock.as_fd(), "lo") {
+        Ok(()) => Ok(()),
+        // A namespace whose owner we are not may refuse it; the container still runs.
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => Ok(()),
+        Err(e) => Err(err("set lo up", e)),
     }
 }
