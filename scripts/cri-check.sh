@@ -200,6 +200,12 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
         BinaryName = "$RUNTIME"
         Root = "$T/berth-root"
         SystemdCgroup = false
+    # A handler whose runtime is missing (issue 15 item 5: a clear error, not a hang).
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.berth-missing]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.berth-missing.options]
+        BinaryName = "$T/missing/berth-runtime"
+        Root = "$T/missing-root"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "$T/cni"
@@ -218,9 +224,13 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 
+# The missing-runtime step belongs to berth's configuration; run it with berth.
+missing=
+[ "$handler" = berth ] && missing=1
 start=$(date +%s%N)
 in_ns "$CHECK" --socket "$T/containerd.sock" --handler "$handler" \
   --image "$REG/berth/busybox:1" --pause-image "$REG/berth/pause:1" \
   --cgroup-parent "/$CG" --log-dir "$T/logs" --state-dir "$T/state" \
-  --runtime-root "$T/$handler-root"
+  --runtime-root "$T/$handler-root" \
+  ${missing:+--missing-handler berth-missing --missing-binary "$T/missing/berth-runtime"}
 echo "== steps took $((($(date +%s%N) - start) / 1000000)) ms"

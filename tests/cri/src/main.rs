@@ -49,6 +49,12 @@ struct Args {
     /// the runtime's --root as configured for the handler (Root option)
     #[arg(long)]
     runtime_root: PathBuf,
+    /// a handler whose BinaryName does not exist: its pod must fail, naming it (item 5)
+    #[arg(long, requires = "missing_binary")]
+    missing_handler: Option<String>,
+    /// the BinaryName of --missing-handler
+    #[arg(long)]
+    missing_binary: Option<String>,
     /// stop and remove every pod and report nothing (the script's cleanup after a failure)
     #[arg(long)]
     remove_all: bool,
@@ -751,6 +757,63 @@ async fn run(c: &mut Checker) {
     }
     cni_pod(c).await;
     host_pod(c).await;
+    if let (Some(h), Some(bin)) = (
+        c.args.missing_handler.clone(),
+        c.args.missing_binary.clone(),
+    ) {
+        missing_runtime(c, &h, &bin).await;
+    }
+}
+
+/// Issue 15 item 5: a handler whose runtime binary is missing fails the pod at once,
+/// with a message naming the binary, and leaves nothing behind.
+async fn missing_runtime(c: &mut Checker, handler: &str, bin: &str) {
+    let cfg = c.pod_config("missing", false, false);
+    let mut s = sub(c);
+    let (h, b) = (handler.to_string(), bin.to_string());
+    c.step(
+        "a handler whose runtime binary is missing: RunPodSandbox fails naming it",
+        async move {
+            let t = Instant::now();
+            let r = tokio::time::timeout(
+                Duration::from_secs(20),
+                s.rt.run_pod_sandbox(RunPodSandboxRequest {
+                    config: Some(cfg),
+                    runtime_handler: h.clone(),
+                }),
+            )
+            .await
+            .context("RunPodSandbox hung for 20 s")?;
+            let err = match r {
+                Ok(ok) => bail!(
+                    "pod {} started with handler {h}",
+                    ok.into_inner().pod_sandbox_id
+                ),
+                Err(e) => e.message().to_string(),
+            };
+            ensure!(err.contains(&b), "the error does not name {b}: {err}");
+            println!("      error: {err}");
+            ensure!(
+                t.elapsed() < Duration::from_secs(10),
+                "took {:?}",
+                t.elapsed()
+            );
+            let pods =
+                s.rt.list_pod_sandbox(ListPodSandboxRequest { filter: None })
+                    .await?
+                    .into_inner()
+                    .items;
+            ensure!(
+                pods.is_empty(),
+                "pods left: {:?}",
+                pods.iter().map(|p| &p.id).collect::<Vec<_>>()
+            );
+            let v = veths()?;
+            ensure!(v.is_empty(), "veths left: {v:?}");
+            Ok(())
+        },
+    )
+    .await;
 }
 
 /// Pod A: a CNI pod network, two containers sharing it, exec, stats, update, logs.
@@ -872,6 +935,8 @@ fn clone_args(a: &Args) -> Args {
         state_dir: a.state_dir.clone(),
         runtime_root: a.runtime_root.clone(),
         remove_all: a.remove_all,
+        missing_handler: a.missing_handler.clone(),
+        missing_binary: a.missing_binary.clone(),
     }
 }
 
@@ -1049,6 +1114,10 @@ async fn pod_a_steps(c: &mut Checker, pod: &str, web: &str, ticker: &str, pod_ip
         let pid = info["pid"].as_u64().context("no pid")?;
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm"))?;
         ensure!(comm.trim() == "httpd", "pid {pid} is {comm:?}, not httpd");
+        // The handler's runtime (its own Root) holds the container's state: the shim
+        // ran that binary, not another.
+        let state = s.args.runtime_root.join("k8s.io").join(&w);
+        ensure!(state.is_dir(), "no runtime state at {}", state.display());
         Ok(())
     })
     .await;
