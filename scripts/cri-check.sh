@@ -3,6 +3,7 @@
 # (tests/cri, berth-cri-check), with one runtime handler.
 #   scripts/cri-check.sh runc     the reference
 #   scripts/cri-check.sh berth    berth-runtime, as a RuntimeClass handler
+#   CRI_CHECK_BENCH=N scripts/cri-check.sh berth   the timing of bench/cri.sh instead
 # containerd 1.6 (Debian's) runs inside a throwaway network namespace with a temporary
 # root, state and socket; a local registry in the same namespace serves a busybox image
 # and a pause image built here (no internet). Every step prints PASS or FAIL; the exit
@@ -13,7 +14,7 @@
 # iptables (portmap), curl, jq.
 set -euo pipefail
 handler=${1:?usage: $0 runc|berth}
-case $handler in runc | berth) ;; *) echo "usage: $0 runc|berth" >&2; exit 2 ;; esac
+case $handler in runc | berth | crun) ;; *) echo "usage: $0 runc|berth|crun" >&2; exit 2 ;; esac
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 if [ "$(id -u)" != 0 ]; then
@@ -200,6 +201,12 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
         BinaryName = "$RUNTIME"
         Root = "$T/berth-root"
         SystemdCgroup = false
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.crun]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.crun.options]
+        BinaryName = "$(command -v crun || echo /usr/bin/crun)"
+        Root = "$T/crun-root"
+        SystemdCgroup = false
     # A handler whose runtime is missing (issue 15 item 5: a clear error, not a hang).
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.berth-missing]
       runtime_type = "io.containerd.runc.v2"
@@ -213,7 +220,7 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
   [plugins."io.containerd.grpc.v1.cri".registry.mirrors."$REG"]
     endpoint = ["http://$REG"]
 EOF
-echo "== containerd $(containerd --version | awk '{print $3}') in netns $NS, root $T, handler $handler ($([ "$handler" = berth ] && echo "$RUNTIME" || command -v runc))"
+echo "== containerd $(containerd --version | awk '{print $3}') in netns $NS, root $T, handler $handler ($([ "$handler" = berth ] && echo "$RUNTIME" || command -v "$handler"))"
 # Started directly, not through its systemd unit (whose LimitNOFILE this host refuses).
 # nsenter execs containerd: $! is containerd's pid.
 nsenter --net="/run/netns/$NS" -- containerd --config "$T/config.toml" > "$T/containerd.log" 2>&1 &
@@ -232,5 +239,6 @@ in_ns "$CHECK" --socket "$T/containerd.sock" --handler "$handler" \
   --image "$REG/berth/busybox:1" --pause-image "$REG/berth/pause:1" \
   --cgroup-parent "/$CG" --log-dir "$T/logs" --state-dir "$T/state" \
   --runtime-root "$T/$handler-root" \
-  ${missing:+--missing-handler berth-missing --missing-binary "$T/missing/berth-runtime"}
+  ${missing:+--missing-handler berth-missing --missing-binary "$T/missing/berth-runtime"} \
+  ${CRI_CHECK_BENCH:+--bench "$CRI_CHECK_BENCH" --bench-handlers "${CRI_CHECK_BENCH_HANDLERS:-runc,berth}"}
 echo "== steps took $((($(date +%s%N) - start) / 1000000)) ms"

@@ -55,6 +55,13 @@ struct Args {
     /// the BinaryName of --missing-handler
     #[arg(long)]
     missing_binary: Option<String>,
+    /// instead of the steps: N rounds of RunPodSandbox + CreateContainer + StartContainer,
+    /// then StopPodSandbox + RemovePodSandbox, for each of --bench-handlers in turn
+    #[arg(long)]
+    bench: Option<usize>,
+    /// the handlers the bench compares (comma-separated)
+    #[arg(long, value_delimiter = ',', default_value = "runc,berth")]
+    bench_handlers: Vec<String>,
     /// stop and remove every pod and report nothing (the script's cleanup after a failure)
     #[arg(long)]
     remove_all: bool,
@@ -755,6 +762,13 @@ async fn run(c: &mut Checker) {
         c.skip("everything else", "the images were not pulled");
         return;
     }
+    if let Some(n) = c.args.bench {
+        if let Err(e) = bench(c, n).await {
+            c.failed += 1;
+            println!("FAIL  bench: {e:#}");
+        }
+        return;
+    }
     cni_pod(c).await;
     host_pod(c).await;
     if let (Some(h), Some(bin)) = (
@@ -763,6 +777,67 @@ async fn run(c: &mut Checker) {
     ) {
         missing_runtime(c, &h, &bin).await;
     }
+}
+
+/// Issue 15's speed target: pod start (RunPodSandbox + CreateContainer +
+/// StartContainer) and pod end (StopPodSandbox + RemovePodSandbox), per handler,
+/// the handlers taking turns in each round so that load drift hits all alike.
+async fn bench(c: &mut Checker, rounds: usize) -> Result<()> {
+    let handlers = c.args.bench_handlers.clone();
+    let mut times: HashMap<String, (Vec<f64>, Vec<f64>)> = HashMap::new();
+    for round in 0..rounds + 1 {
+        for k in 0..handlers.len() {
+            let h = &handlers[(k + round) % handlers.len()];
+            let mut cfg = c.pod_config(&format!("bench-{round}-{h}"), false, false);
+            cfg.port_mappings.clear();
+            let t0 = Instant::now();
+            let pod =
+                c.rt.run_pod_sandbox(RunPodSandboxRequest {
+                    config: Some(cfg.clone()),
+                    runtime_handler: h.clone(),
+                })
+                .await
+                .with_context(|| format!("run pod with {h}"))?
+                .into_inner()
+                .pod_sandbox_id;
+            c.create_start(&pod, &cfg, "sleep", SLEEP, linux(sec_default(), None))
+                .await?;
+            let t1 = Instant::now();
+            c.rt.stop_pod_sandbox(StopPodSandboxRequest {
+                pod_sandbox_id: pod.clone(),
+            })
+            .await?;
+            c.rt.remove_pod_sandbox(RemovePodSandboxRequest {
+                pod_sandbox_id: pod.clone(),
+            })
+            .await?;
+            let t2 = Instant::now();
+            // round 0 warms the page cache and the image's snapshots
+            if round > 0 {
+                let e = times.entry(h.clone()).or_default();
+                e.0.push((t1 - t0).as_secs_f64() * 1e3);
+                e.1.push((t2 - t1).as_secs_f64() * 1e3);
+            }
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let mut base = None;
+    for h in &handlers {
+        let (mut up, mut down) = times.remove(h).context("no times")?;
+        let (u, d) = (median(&mut up), median(&mut down));
+        let rel = base.map(|b: f64| format!("  {:.2}x {}", (u + d) / b, handlers[0]));
+        base.get_or_insert(u + d);
+        println!(
+            "bench {h:>8}: start {u:7.1} ms  stop+remove {d:7.1} ms  total {:7.1} ms (medians of {rounds}){}",
+            u + d,
+            rel.unwrap_or_default()
+        );
+    }
+    c.passed += 1;
+    Ok(())
 }
 
 /// Issue 15 item 5: a handler whose runtime binary is missing fails the pod at once,
@@ -937,6 +1012,8 @@ fn clone_args(a: &Args) -> Args {
         remove_all: a.remove_all,
         missing_handler: a.missing_handler.clone(),
         missing_binary: a.missing_binary.clone(),
+        bench: a.bench,
+        bench_handlers: a.bench_handlers.clone(),
     }
 }
 
