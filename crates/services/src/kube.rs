@@ -6,7 +6,8 @@
 //! the key, or a warning the caller prints: never dropped silently.
 
 use crate::compose::{
-    AutoscaleTarget, EndpointMode, Order, Project, RestartCondition, Service, VolumeKind,
+    AutoscaleTarget, EndpointMode, FailureAction, Order, Project, RestartCondition, Service,
+    VolumeKind,
 };
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -253,6 +254,22 @@ fn service(c: &mut Ctx, s: &Service, claims: &mut BTreeSet<String>) -> Result<()
             c.warn(svc, format!("{key}: {why}"));
         }
     }
+    if let Some(u) = &s.deploy.update_config {
+        if u.delay > Duration::ZERO
+            || u.failure_action != FailureAction::Pause
+            || u.max_failure_ratio > 0.0
+        {
+            c.warn(svc, "deploy.update_config: delay, failure_action and max_failure_ratio have no Deployment equivalent (progressDeadlineSeconds and `kubectl rollout undo` stand in); parallelism and order become the rolling update's maxSurge/maxUnavailable");
+        }
+    }
+    if s.deploy.rollback_config.is_some() {
+        c.warn(svc, "deploy.rollback_config: a Deployment rolls back with `kubectl rollout undo`, under its rolling update strategy");
+    }
+    if let Some(p) = &s.deploy.restart_policy {
+        if p.delay.is_some() || p.max_attempts.is_some() || p.window.is_some() {
+            c.warn(svc, "deploy.restart_policy: delay, max_attempts and window have no kubernetes equivalent (the kubelet backs off by itself)");
+        }
+    }
     match s.restart_policy().condition {
         RestartCondition::Any => {}
         other => c.warn(
@@ -279,6 +296,25 @@ fn service(c: &mut Ctx, s: &Service, claims: &mut BTreeSet<String>) -> Result<()
     }
     if let Some(cmd) = &s.command {
         ctr.insert("args".into(), json!(cmd));
+    }
+    match s.pull_policy.as_deref() {
+        None => {}
+        Some("always") => {
+            ctr.insert("imagePullPolicy".into(), json!("Always"));
+        }
+        Some("never") => {
+            ctr.insert("imagePullPolicy".into(), json!("Never"));
+        }
+        Some("missing" | "if_not_present") => {
+            ctr.insert("imagePullPolicy".into(), json!("IfNotPresent"));
+        }
+        Some(p) => {
+            return Err(unsupported(
+                svc,
+                "pull_policy",
+                format!("{p} has no kubernetes equivalent"),
+            ))
+        }
     }
     if let Some(w) = &s.working_dir {
         ctr.insert("workingDir".into(), json!(w));
