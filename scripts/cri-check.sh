@@ -46,6 +46,7 @@ PORT=5000
 REG=127.0.0.1:$PORT
 CTR_PID=
 netns_before=$(ls /run/netns 2>/dev/null | sort || true)
+handler_bin() { if [ "$1" = berth ]; then echo "$RUNTIME"; else command -v "$1" || echo "/usr/bin/$1"; fi; }
 in_ns() { nsenter --net="/run/netns/$NS" -- "$@"; }
 
 cleanup() {
@@ -55,7 +56,7 @@ cleanup() {
   if [ -n "$CTR_PID" ] && kill -0 "$CTR_PID" 2>/dev/null && [ -S "$T/containerd.sock" ]; then
     in_ns "$CHECK" --socket "$T/containerd.sock" --handler "$handler" --image x --pause-image x \
       --cgroup-parent "/$CG" --log-dir "$T/logs" --state-dir "$T/state" \
-      --runtime-root "$T/$handler-root" --remove-all >/dev/null 2>&1
+      --runtime-root "$T/$handler-root" --runtime-bin /bin/true --remove-all >/dev/null 2>&1
   fi
   if [ -n "$CTR_PID" ]; then
     kill "$CTR_PID" 2>/dev/null
@@ -220,7 +221,7 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
   [plugins."io.containerd.grpc.v1.cri".registry.mirrors."$REG"]
     endpoint = ["http://$REG"]
 EOF
-echo "== containerd $(containerd --version | awk '{print $3}') in netns $NS, root $T, handler $handler ($([ "$handler" = berth ] && echo "$RUNTIME" || command -v "$handler"))"
+echo "== containerd $(containerd --version | awk '{print $3}') in netns $NS, root $T, handler $handler ($(handler_bin "$handler"))"
 # Started directly, not through its systemd unit (whose LimitNOFILE this host refuses).
 # nsenter execs containerd: $! is containerd's pid.
 nsenter --net="/run/netns/$NS" -- containerd --config "$T/config.toml" > "$T/containerd.log" 2>&1 &
@@ -238,7 +239,7 @@ start=$(date +%s%N)
 in_ns "$CHECK" --socket "$T/containerd.sock" --handler "$handler" \
   --image "$REG/berth/busybox:1" --pause-image "$REG/berth/pause:1" \
   --cgroup-parent "/$CG" --log-dir "$T/logs" --state-dir "$T/state" \
-  --runtime-root "$T/$handler-root" \
+  --runtime-root "$T/$handler-root" --runtime-bin "$(handler_bin "$handler")" \
   ${missing:+--missing-handler berth-missing --missing-binary "$T/missing/berth-runtime"} \
   ${CRI_CHECK_BENCH:+--bench "$CRI_CHECK_BENCH" --bench-handlers "${CRI_CHECK_BENCH_HANDLERS:-runc,berth}"}
 echo "== steps took $((($(date +%s%N) - start) / 1000000)) ms"

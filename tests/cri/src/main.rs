@@ -49,6 +49,9 @@ struct Args {
     /// the runtime's --root as configured for the handler (Root option)
     #[arg(long)]
     runtime_root: PathBuf,
+    /// the handler's runtime binary (its `events --stats` is compared with the CRI's stats)
+    #[arg(long)]
+    runtime_bin: PathBuf,
     /// a handler whose BinaryName does not exist: its pod must fail, naming it (item 5)
     #[arg(long, requires = "missing_binary")]
     missing_handler: Option<String>,
@@ -1009,6 +1012,7 @@ fn clone_args(a: &Args) -> Args {
         log_dir: a.log_dir.clone(),
         state_dir: a.state_dir.clone(),
         runtime_root: a.runtime_root.clone(),
+        runtime_bin: a.runtime_bin.clone(),
         remove_all: a.remove_all,
         missing_handler: a.missing_handler.clone(),
         missing_binary: a.missing_binary.clone(),
@@ -1202,7 +1206,7 @@ async fn pod_a_steps(c: &mut Checker, pod: &str, web: &str, ticker: &str, pod_ip
     let mut s = sub(c);
     let (w, t, p) = (web.to_string(), ticker.to_string(), pod.to_string());
     c.step(
-        "ContainerStats and ListContainerStats: cgroup cpu and memory",
+        "ContainerStats and ListContainerStats: cgroup cpu and memory, as the runtime's events --stats",
         async {
             let st = s.container_status(&w).await?;
             let cg = verbose_info(&st.info)?["runtimeSpec"]["linux"]["cgroupsPath"]
@@ -1261,6 +1265,36 @@ async fn pod_a_steps(c: &mut Checker, pod: &str, web: &str, ticker: &str, pod_ip
                 ids.contains(&w) && ids.contains(&t) && ids.len() == 2,
                 "listed {ids:?}"
             );
+            // The runtime's own view of the same cgroup: `events --stats` (cpu total
+            // between the CRI's and the cgroup's later reading, memory usage close to
+            // the CRI's).
+            let cri_mem = stats_mem_usage(&mut s, &w).await?;
+            let o = std::process::Command::new(&s.args.runtime_bin)
+                .arg("--root")
+                .arg(s.args.runtime_root.join("k8s.io"))
+                .args(["events", "--stats", &w])
+                .output()
+                .context("run the runtime's events --stats")?;
+            ensure!(
+                o.status.success(),
+                "events --stats: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
+            let ev: serde_json::Value = serde_json::from_slice(&o.stdout).with_context(|| {
+                format!("events --stats printed {:?}", String::from_utf8_lossy(&o.stdout))
+            })?;
+            let rt_cpu = ev["data"]["cpu"]["usage"]["total"].as_u64().context("no cpu.usage.total")?;
+            let rt_mem = ev["data"]["memory"]["usage"]["usage"].as_u64().context("no memory.usage.usage")?;
+            let acct2: u64 = s.cgroup_file(&cg, "cpuacct", "cpuacct.usage").await?.parse()?;
+            ensure!(
+                cpu <= rt_cpu && rt_cpu <= acct2,
+                "cpu: CRI {cpu}, runtime {rt_cpu}, cgroup {acct2}"
+            );
+            ensure!(
+                rt_mem > 0 && rt_mem.abs_diff(cri_mem) <= cri_mem / 4,
+                "memory usage: runtime {rt_mem}, CRI {cri_mem}"
+            );
+            println!("      events --stats: cpu {rt_cpu} ns (CRI {cpu}), memory {rt_mem} (CRI {cri_mem})");
             Ok(())
         },
     )
@@ -1339,6 +1373,21 @@ async fn pod_a_steps(c: &mut Checker, pod: &str, web: &str, ticker: &str, pod_ip
         },
     )
     .await;
+}
+
+async fn stats_mem_usage(s: &mut Checker, id: &str) -> Result<u64> {
+    let st =
+        s.rt.container_stats(ContainerStatsRequest {
+            container_id: id.into(),
+        })
+        .await?
+        .into_inner()
+        .stats
+        .context("no stats")?;
+    st.memory
+        .and_then(|m| m.usage_bytes)
+        .map(|v| v.value)
+        .context("no memory usage_bytes in the CRI's stats")
 }
 
 async fn wait_for(mut f: impl FnMut() -> bool) -> Result<()> {
