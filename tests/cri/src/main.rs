@@ -62,6 +62,10 @@ struct Args {
     /// then StopPodSandbox + RemovePodSandbox, for each of --bench-handlers in turn
     #[arg(long)]
     bench: Option<usize>,
+    /// where the bench's timing wrappers log each runtime call (timing-HANDLER.log:
+    /// nanoseconds and arguments a line)
+    #[arg(long)]
+    timing_dir: Option<PathBuf>,
     /// the handlers the bench compares (comma-separated)
     #[arg(long, value_delimiter = ',', default_value = "runc,berth")]
     bench_handlers: Vec<String>,
@@ -787,12 +791,27 @@ async fn run(c: &mut Checker) {
 /// the handlers taking turns in each round so that load drift hits all alike.
 async fn bench(c: &mut Checker, rounds: usize) -> Result<()> {
     let handlers = c.args.bench_handlers.clone();
-    let mut times: HashMap<String, (Vec<f64>, Vec<f64>)> = HashMap::new();
+    // The runtime's own time, summed over its calls in a phase (0 without wrappers).
+    let timing_dir = c.args.timing_dir.clone();
+    let runtime_ns = |h: &str| -> u64 {
+        timing_dir
+            .as_ref()
+            .and_then(|d| std::fs::read_to_string(d.join(format!("timing-{h}.log"))).ok())
+            .map(|s| {
+                s.lines()
+                    .filter_map(|l| l.split(' ').next()?.parse::<u64>().ok())
+                    .sum()
+            })
+            .unwrap_or(0)
+    };
+    type Phases = (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>);
+    let mut times: HashMap<String, Phases> = HashMap::new();
     for round in 0..rounds + 1 {
         for k in 0..handlers.len() {
             let h = &handlers[(k + round) % handlers.len()];
             let mut cfg = c.pod_config(&format!("bench-{round}-{h}"), false, false);
             cfg.port_mappings.clear();
+            let r0 = runtime_ns(h);
             let t0 = Instant::now();
             let pod =
                 c.rt.run_pod_sandbox(RunPodSandboxRequest {
@@ -806,6 +825,7 @@ async fn bench(c: &mut Checker, rounds: usize) -> Result<()> {
             c.create_start(&pod, &cfg, "sleep", SLEEP, linux(sec_default(), None))
                 .await?;
             let t1 = Instant::now();
+            let r1 = runtime_ns(h);
             c.rt.stop_pod_sandbox(StopPodSandboxRequest {
                 pod_sandbox_id: pod.clone(),
             })
@@ -815,11 +835,14 @@ async fn bench(c: &mut Checker, rounds: usize) -> Result<()> {
             })
             .await?;
             let t2 = Instant::now();
+            let r2 = runtime_ns(h);
             // round 0 warms the page cache and the image's snapshots
             if round > 0 {
                 let e = times.entry(h.clone()).or_default();
                 e.0.push((t1 - t0).as_secs_f64() * 1e3);
                 e.1.push((t2 - t1).as_secs_f64() * 1e3);
+                e.2.push((r1 - r0) as f64 / 1e6);
+                e.3.push((r2 - r1) as f64 / 1e6);
             }
         }
     }
@@ -829,12 +852,13 @@ async fn bench(c: &mut Checker, rounds: usize) -> Result<()> {
     };
     let mut base = None;
     for h in &handlers {
-        let (mut up, mut down) = times.remove(h).context("no times")?;
+        let (mut up, mut down, mut rup, mut rdown) = times.remove(h).context("no times")?;
         let (u, d) = (median(&mut up), median(&mut down));
+        let (ru, rd) = (median(&mut rup), median(&mut rdown));
         let rel = base.map(|b: f64| format!("  {:.2}x {}", (u + d) / b, handlers[0]));
         base.get_or_insert(u + d);
         println!(
-            "bench {h:>8}: start {u:7.1} ms  stop+remove {d:7.1} ms  total {:7.1} ms (medians of {rounds}){}",
+            "bench {h:>6}: start {u:6.1} ms (runtime {ru:5.1})  stop+remove {d:6.1} ms (runtime {rd:5.1})  total {:6.1} ms (medians of {rounds}){}",
             u + d,
             rel.unwrap_or_default()
         );
@@ -1017,6 +1041,7 @@ fn clone_args(a: &Args) -> Args {
         missing_handler: a.missing_handler.clone(),
         missing_binary: a.missing_binary.clone(),
         bench: a.bench,
+        timing_dir: a.timing_dir.clone(),
         bench_handlers: a.bench_handlers.clone(),
     }
 }
