@@ -383,6 +383,21 @@ impl Checker {
                 "container {c} is in state {} after stop",
                 st.state
             );
+            // The runtime's kill delivered SIGTERM: the containers that trap it exit 0;
+            // busybox httpd as pid 1 ignores it and is killed after the grace period.
+            let name = st.metadata.map(|m| m.name).unwrap_or_default();
+            let want = match name.as_str() {
+                "web" => Some(137),
+                "oom" => None,
+                _ => Some(0),
+            };
+            if let Some(want) = want {
+                ensure!(
+                    st.exit_code == want,
+                    "container {name} ({c}) exited {} after StopContainer, not {want}",
+                    st.exit_code
+                );
+            }
             self.rt
                 .remove_container(RemoveContainerRequest {
                     container_id: c.clone(),
@@ -1020,7 +1035,7 @@ async fn cni_pod(c: &mut Checker) {
     let t = std::mem::take(&mut traces);
     let mut me = sub(c);
     c.step(
-        "Stop/RemoveContainer, Stop/RemovePodSandbox (CNI pod): no cgroup, mount, netns, veth, shim state left",
+        "Stop/RemoveContainer (SIGTERM, SIGKILL after the grace period), Stop/RemovePodSandbox (CNI pod): no cgroup, mount, netns, veth, shim state left",
         async move { me.teardown(&p, &cs, &t).await },
     )
     .await;
@@ -1062,7 +1077,7 @@ async fn pod_a_steps(c: &mut Checker, pod: &str, web: &str, ticker: &str, pod_ip
     let mut s = sub(c);
     let (w, t) = (web.to_string(), ticker.to_string());
     c.step(
-        "shared network and IPC: the ticker reaches the web server on localhost",
+        "shared network and IPC: the ticker reaches the web server on localhost, one /dev/shm",
         async {
             let mut body = String::new();
             for _ in 0..50 {
@@ -1090,6 +1105,11 @@ async fn pod_a_steps(c: &mut Checker, pod: &str, web: &str, ticker: &str, pod_ip
                     b.trim()
                 );
             }
+            // the pod's /dev/shm (its IPC namespace's POSIX shared memory) is one
+            s.exec_ok(&w, &["sh", "-c", "echo shared > /dev/shm/berth-ipc"])
+                .await?;
+            let got = s.exec_ok(&t, &["cat", "/dev/shm/berth-ipc"]).await?;
+            ensure!(got == "shared\n", "/dev/shm of the ticker has {got:?}");
             let a = s.exec_ok(&w, &["readlink", "/proc/self/ns/pid"]).await?;
             let b = s.exec_ok(&t, &["readlink", "/proc/self/ns/pid"]).await?;
             ensure!(
