@@ -227,15 +227,13 @@ impl Checker {
             .into_inner())
     }
 
-    async fn create(
-        &mut self,
-        pod: &str,
-        pod_cfg: &PodSandboxConfig,
+    fn container_config(
+        &self,
         name: &str,
         cmd: &[&str],
         linux: LinuxContainerConfig,
-    ) -> Result<String> {
-        let cfg = ContainerConfig {
+    ) -> ContainerConfig {
+        ContainerConfig {
             metadata: Some(ContainerMetadata {
                 name: name.into(),
                 attempt: 0,
@@ -248,7 +246,32 @@ impl Checker {
             log_path: format!("{name}.log"),
             linux: Some(linux),
             ..Default::default()
-        };
+        }
+    }
+
+    async fn create_start(
+        &mut self,
+        pod: &str,
+        pod_cfg: &PodSandboxConfig,
+        name: &str,
+        cmd: &[&str],
+        linux: LinuxContainerConfig,
+    ) -> Result<String> {
+        let cfg = self.container_config(name, cmd, linux);
+        self.create_start_cfg(pod, pod_cfg, cfg).await
+    }
+
+    async fn create_start_cfg(
+        &mut self,
+        pod: &str,
+        pod_cfg: &PodSandboxConfig,
+        cfg: ContainerConfig,
+    ) -> Result<String> {
+        let name = cfg
+            .metadata
+            .as_ref()
+            .map(|m| m.name.clone())
+            .unwrap_or_default();
         let id = self
             .rt
             .create_container(CreateContainerRequest {
@@ -260,18 +283,6 @@ impl Checker {
             .with_context(|| format!("create container {name}"))?
             .into_inner()
             .container_id;
-        Ok(id)
-    }
-
-    async fn create_start(
-        &mut self,
-        pod: &str,
-        pod_cfg: &PodSandboxConfig,
-        name: &str,
-        cmd: &[&str],
-        linux: LinuxContainerConfig,
-    ) -> Result<String> {
-        let id = self.create(pod, pod_cfg, name, cmd, linux).await?;
         self.rt
             .start_container(StartContainerRequest {
                 container_id: id.clone(),
@@ -935,7 +946,17 @@ async fn missing_runtime(c: &mut Checker, handler: &str, bin: &str) {
 
 /// Pod A: a CNI pod network, two containers sharing it, exec, stats, update, logs.
 async fn cni_pod(c: &mut Checker) {
-    let cfg = c.pod_config("net", false, false);
+    let mut cfg = c.pod_config("net", false, false);
+    cfg.dns_config = Some(DnsConfig {
+        servers: vec!["10.77.0.53".into()],
+        searches: vec!["berth.test".into()],
+        options: vec!["ndots:2".into()],
+    });
+    // A namespaced sysctl, as the kubelet passes a pod's securityContext.sysctls.
+    if let Some(l) = cfg.linux.as_mut() {
+        l.sysctls
+            .insert("net.ipv4.ip_local_port_range".into(), "20000 30000".into());
+    }
     let pod = {
         let cfg2 = cfg.clone();
         let mut s = sub(c);
@@ -1077,7 +1098,7 @@ async fn pod_a_steps(c: &mut Checker, pod: &str, web: &str, ticker: &str, pod_ip
     let mut s = sub(c);
     let (w, t) = (web.to_string(), ticker.to_string());
     c.step(
-        "shared network and IPC: the ticker reaches the web server on localhost, one /dev/shm",
+        "shared network and IPC: the ticker reaches the web server on localhost, one /dev/shm; the pod's sysctl, hostname, DNS config; read-only /proc/sys",
         async {
             let mut body = String::new();
             for _ in 0..50 {
@@ -1105,6 +1126,32 @@ async fn pod_a_steps(c: &mut Checker, pod: &str, web: &str, ticker: &str, pod_ip
                     b.trim()
                 );
             }
+            let range = s
+                .exec_ok(&t, &["cat", "/proc/sys/net/ipv4/ip_local_port_range"])
+                .await?;
+            ensure!(
+                range.split_whitespace().collect::<Vec<_>>() == ["20000", "30000"],
+                "the pod's sysctl net.ipv4.ip_local_port_range is {range:?}"
+            );
+            // the pod's hostname and DNS config (files containerd mounts into each)
+            let h = s.exec_ok(&t, &["hostname"]).await?;
+            ensure!(h == "net\n", "hostname {h:?}");
+            let r = s.exec_ok(&w, &["cat", "/etc/resolv.conf"]).await?;
+            ensure!(
+                r.contains("nameserver 10.77.0.53")
+                    && r.contains("search berth.test")
+                    && r.contains("options ndots:2"),
+                "/etc/resolv.conf: {r:?}"
+            );
+            // the kubelet's read-only paths
+            let m = s.exec_ok(&w, &["cat", "/proc/mounts"]).await?;
+            ensure!(
+                m.lines().any(|l| {
+                    let f: Vec<_> = l.split(' ').collect();
+                    f.len() > 3 && f[1] == "/proc/sys" && f[3].split(',').any(|o| o == "ro")
+                }),
+                "/proc/sys is not read-only"
+            );
             // the pod's /dev/shm (its IPC namespace's POSIX shared memory) is one
             s.exec_ok(&w, &["sh", "-c", "echo shared > /dev/shm/berth-ipc"])
                 .await?;
@@ -1480,7 +1527,11 @@ async fn host_pod(c: &mut Checker) {
 
     macro_rules! container {
         ($name:expr, $cmd:expr, $linux:expr) => {{
-            let r = c.create_start(&pod, &cfg, $name, $cmd, $linux).await;
+            let cc = c.container_config($name, $cmd, $linux);
+            container!(cc)
+        }};
+        ($cc:expr) => {{
+            let r = c.create_start_cfg(&pod, &cfg, $cc).await;
             match r {
                 Ok(id) => {
                     containers.push(id.clone());
@@ -1671,6 +1722,82 @@ async fn host_pod(c: &mut Checker) {
     )
     .await;
 
+    // What the kubelet makes of volumes, devices, env and workingDir.
+    let host_dir = c.args.log_dir.join(format!("{}-volume", c.uid));
+    let ro_dir = c.args.log_dir.join(format!("{}-volume-ro", c.uid));
+    let prepared = std::fs::create_dir_all(&host_dir)
+        .and_then(|_| std::fs::create_dir_all(&ro_dir))
+        .and_then(|_| std::fs::write(ro_dir.join("config"), "from the host\n"));
+    let mut cc = c.container_config("mounts", SLEEP, linux(sec_host_net(), None));
+    cc.mounts = vec![
+        Mount {
+            container_path: "/data".into(),
+            host_path: host_dir.display().to_string(),
+            ..Default::default()
+        },
+        Mount {
+            container_path: "/etc/app".into(),
+            host_path: ro_dir.display().to_string(),
+            readonly: true,
+            ..Default::default()
+        },
+    ];
+    cc.devices = vec![Device {
+        container_path: "/dev/xnull".into(),
+        host_path: "/dev/null".into(),
+        permissions: "rwm".into(),
+    }];
+    cc.envs = vec![KeyValue {
+        key: "GREETING".into(),
+        value: "hello pod".into(),
+    }];
+    cc.working_dir = "/data".into();
+    let r = container!(cc);
+    let mut s = sub(c);
+    let hd = host_dir.clone();
+    c.step(
+        "mounts (rw and read-only host paths), a device, env and workingDir",
+        async {
+            prepared.context("prepare the host directories")?;
+            let id = r?;
+            let out = s
+                .exec_ok(
+                    &id,
+                    &["sh", "-c", "pwd; echo \"$GREETING\"; cat /etc/app/config; echo written > /data/out; echo x > /dev/xnull && echo device ok"],
+                )
+                .await?;
+            ensure!(
+                out == "/data\nhello pod\nfrom the host\ndevice ok\n",
+                "the container printed {out:?}"
+            );
+            let w = std::fs::read_to_string(hd.join("out"))?;
+            ensure!(w == "written\n", "the host sees {w:?} in the volume");
+            let ro = s.exec(&id, &["touch", "/etc/app/new"]).await?;
+            ensure!(ro.exit_code != 0, "a read-only mount took a new file");
+            Ok(())
+        },
+    )
+    .await;
+
+    // shareProcessNamespace: the container joins the sandbox's pid namespace.
+    let mut sc = sec_host_net();
+    sc.namespace_options.as_mut().unwrap().pid = NamespaceMode::Pod as i32;
+    let r = container!("shared-pid", SLEEP, linux(sc, None));
+    let mut s = sub(c);
+    c.step(
+        "shared pid namespace (pid POD): pid 1 is the sandbox's pause",
+        async {
+            let id = r?;
+            let one = s.exec_ok(&id, &["cat", "/proc/1/cmdline"]).await?;
+            ensure!(
+                one.split('\0').next() == Some("/bin/sleep"),
+                "pid 1 of the pod is {one:?}"
+            );
+            Ok(())
+        },
+    )
+    .await;
+
     let res = LinuxContainerResources {
         cpu_period: 100000,
         cpu_quota: 20000,
@@ -1743,6 +1870,28 @@ async fn host_pod(c: &mut Checker) {
                 st.reason,
                 st.exit_code,
                 st.message
+            );
+            Ok(())
+        },
+    )
+    .await;
+
+    // The kubelet's restart: a new container of the same name, attempt 1.
+    let mut cc = c.container_config("oom", SLEEP, linux(sec_host_net(), None));
+    cc.metadata.as_mut().unwrap().attempt = 1;
+    let r = container!(cc);
+    let mut s = sub(c);
+    c.step(
+        "a restart: the OOM-killed container again, attempt 1, running",
+        async {
+            let id = r?;
+            let st = s.container_status(&id).await?.status.context("no status")?;
+            ensure!(
+                st.state == ContainerState::ContainerRunning as i32
+                    && st.metadata.as_ref().map(|m| m.attempt) == Some(1),
+                "state {}, metadata {:?}",
+                st.state,
+                st.metadata
             );
             Ok(())
         },
