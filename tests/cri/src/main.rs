@@ -1019,6 +1019,7 @@ async fn cni_pod(c: &mut Checker) {
     let cfg_a = cfg.clone();
     let p = pod.clone();
     let started = {
+        let t0 = Instant::now();
         let r1 = c
             .create_start(&p, &cfg_a, "web", &web_cmd, linux(sec_default(), None))
             .await;
@@ -1028,7 +1029,10 @@ async fn cni_pod(c: &mut Checker) {
         match (r1, r2) {
             (Ok(a), Ok(b)) => {
                 c.passed += 1;
-                println!("PASS  CreateContainer + StartContainer (two containers in one pod)");
+                println!(
+                    "PASS  CreateContainer + StartContainer (two containers in one pod)  ({} ms)",
+                    t0.elapsed().as_millis()
+                );
                 Some((a, b))
             }
             (a, b) => {
