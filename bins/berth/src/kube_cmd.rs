@@ -3,7 +3,9 @@
 
 use crate::Globals;
 use anyhow::{bail, Context, Result};
+use berth_engine::layout::Layout;
 use berth_services::kube::{self, GenerateOptions, Publish};
+use berth_services::state::ProjectDir;
 use clap::{Args, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
@@ -29,6 +31,10 @@ pub struct GenerateArgs {
     /// Project name
     #[arg(short = 'p', long = "project-name")]
     project_name: Option<String>,
+    /// A project that berth compose runs: its model, active services and current scale
+    /// (instead of compose files)
+    #[arg(long, conflicts_with_all = ["file", "project_name", "profile", "project_directory"])]
+    project: Option<String>,
     /// Specify a profile to enable
     #[arg(long)]
     profile: Vec<String>,
@@ -51,9 +57,9 @@ pub struct GenerateArgs {
     services: Vec<String>,
 }
 
-pub fn dispatch(_g: &Globals, c: Cmd) -> i32 {
+pub fn dispatch(g: &Globals, c: Cmd) -> i32 {
     let Cmd::Kube(KubeCmd::Generate(a)) = c;
-    match generate(a) {
+    match generate(g, a) {
         Ok(()) => 0,
         Err(e) => {
             crate::print_error(&e);
@@ -62,13 +68,33 @@ pub fn dispatch(_g: &Globals, c: Cmd) -> i32 {
     }
 }
 
-fn generate(a: GenerateArgs) -> Result<()> {
-    let project = crate::compose_cmd::load_project(
-        &a.file,
-        a.project_name.clone(),
-        &a.profile,
-        a.project_directory.clone(),
-    )?;
+fn generate(g: &Globals, mut a: GenerateArgs) -> Result<()> {
+    let project = match &a.project {
+        // A running project: what its supervisor keeps (active services, their scale).
+        Some(name) => {
+            let layout =
+                Layout::open(&g.root).with_context(|| format!("open {}", g.root.display()))?;
+            let d = ProjectDir::new(&layout, name)
+                .load_desired()?
+                .with_context(|| format!("project {name} not found"))?;
+            let mut p = d.project;
+            for (svc, n) in &d.scale {
+                if let Some(s) = p.services.get_mut(svc) {
+                    s.deploy.replicas = Some(*n);
+                }
+            }
+            if a.services.is_empty() {
+                a.services = d.active;
+            }
+            p
+        }
+        None => crate::compose_cmd::load_project(
+            &a.file,
+            a.project_name.clone(),
+            &a.profile,
+            a.project_directory.clone(),
+        )?,
+    };
     let g = kube::generate(
         &project,
         &GenerateOptions {

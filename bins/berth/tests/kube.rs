@@ -5,6 +5,8 @@
 //! stream is also checked with its --strict JSON schemas.
 
 mod common;
+#[path = "common/compose.rs"]
+mod compose_harness;
 use common::*;
 use std::path::Path;
 use std::process::Command;
@@ -140,4 +142,26 @@ fn generate_refuses_what_kubernetes_cannot_run() {
     assert!(err.starts_with("Error: service a: devices: "), "{err}");
     let e = b.fails(&["kube", "generate", "-f", &f, "nope"]);
     assert!(e.contains("no such service: nope"), "{e}");
+}
+
+/// `--project NAME`: a project berth compose runs, with its active services and their
+/// current scale.
+#[test]
+fn generate_from_a_running_project() {
+    let mut c = compose_harness::Compose::bare("kp");
+    compose_harness::load_sh_image(&c.e, "app:1", "exec sleep 1d");
+    let f = c.write(
+        "compose.yaml",
+        "services:\n  app:\n    image: app:1\n  extra:\n    image: app:1\n    profiles: [x]\n",
+    );
+    c.set("kp", &[f]);
+    c.ok(&["up", "-d"]);
+    c.ok(&["scale", "app=2"]);
+    let out = c.e.b.ok(&["kube", "generate", "--project", "kp"]);
+    let k = kinds(&out);
+    assert!(k.contains(&("Deployment".into(), "app".into())), "{k:?}");
+    assert!(!k.iter().any(|(_, n)| n.starts_with("extra")), "{k:?}");
+    assert!(out.contains("replicas: 2"), "{out}");
+    let e = c.e.b.fails(&["kube", "generate", "--project", "nope"]);
+    assert!(e.contains("project nope not found"), "{e}");
 }
