@@ -73,9 +73,12 @@ cleanup() {
   done
   pids=$(ip netns pids "$NS" 2>/dev/null || true)
   [ -n "$pids" ] && kill -9 $pids 2>/dev/null
-  # Pod network namespaces containerd made and did not remove.
+  # Pod network namespaces containerd made and did not remove: new since the start and
+  # empty now that our pods' processes are gone (a concurrent check's are not).
   for p in $(comm -13 <(echo "$netns_before") <(ls /run/netns 2>/dev/null | sort)); do
-    case $p in cni-*) ip netns del "$p" 2>/dev/null && left+=("netns $p") ;; esac
+    case $p in
+    cni-*) [ -z "$(ip netns pids "$p" 2>/dev/null)" ] && ip netns del "$p" 2>/dev/null && left+=("netns $p") ;;
+    esac
   done
   ip netns del "$NS" 2>/dev/null
   # Mounts under the temporary root, deepest first.
