@@ -61,6 +61,19 @@ bash scripts/readme-check.sh > /tmp/berth-readme-check.log 2>&1 || {
 }
 tail -1 /tmp/berth-readme-check.log
 
+# 3c. containerd's CRI as the kubelet drives it, with runc and with berth-runtime as the
+# RuntimeClass handler (issue 15); each check runs containerd in a namespace of its own.
+for h in runc berth; do
+  echo "== CRI check: scripts/cri-check.sh $h"
+  if bash scripts/cri-check.sh "$h" > "/tmp/berth-cri-$h.log" 2>&1; then
+    grep '^== [0-9]* passed' "/tmp/berth-cri-$h.log"
+  else
+    grep -E '^FAIL' "/tmp/berth-cri-$h.log" >&2
+    tail -40 "/tmp/berth-cri-$h.log" >&2
+    status=1
+  fi
+done
+
 # 4. cgroup v2, in a VM whose only hierarchy is cgroup2.
 V2VM=${V2VM:-$ROOT/tests/vm/v2vm.sh}
 if [ -x "$V2VM" ] || [ -f "$V2VM" ]; then

@@ -298,16 +298,31 @@ struct Resolved {
 }
 
 fn load_model(a: &ComposeArgs) -> Result<Project> {
+    load_project(
+        &a.file,
+        a.project_name.clone(),
+        &a.profile,
+        a.project_directory.clone(),
+    )
+}
+
+/// The compose model as `-f`, `-p`, `--profile` and `--project-directory` give it (also
+/// `berth kube generate`'s).
+pub(crate) fn load_project(
+    file: &[PathBuf],
+    project_name: Option<String>,
+    profile: &[String],
+    project_directory: Option<PathBuf>,
+) -> Result<Project> {
     let cwd = std::env::current_dir().context("current directory")?;
-    let working_dir = a.project_directory.clone().unwrap_or_else(|| {
-        a.file
-            .first()
+    let working_dir = project_directory.unwrap_or_else(|| {
+        file.first()
             .filter(|f| f.as_os_str() != "-")
             .and_then(|f| std::path::absolute(f).ok())
             .and_then(|f| f.parent().map(|p| p.to_path_buf()))
             .unwrap_or(cwd.clone())
     });
-    let mut profiles = a.profile.clone();
+    let mut profiles = profile.to_vec();
     if profiles.is_empty() {
         if let Ok(p) = std::env::var("COMPOSE_PROFILES") {
             profiles = p
@@ -317,15 +332,14 @@ fn load_model(a: &ComposeArgs) -> Result<Project> {
                 .collect();
         }
     }
-    let files = a
-        .file
+    let files = file
         .iter()
         .map(|f| std::path::absolute(f).unwrap_or(f.clone()))
         .collect();
     Ok(compose::load(&LoadOptions {
         files,
         working_dir,
-        project_name: a.project_name.clone(),
+        project_name,
         profiles,
         env: std::env::vars().collect(),
     })?)

@@ -35,6 +35,7 @@ mod cli_doc;
 mod compose_cmd;
 mod containers;
 mod io_cmds;
+mod kube_cmd;
 mod network_cmd;
 mod system;
 mod term;
@@ -119,6 +120,8 @@ enum Cmd {
     Networks(network_cmd::Cmd),
     #[command(flatten)]
     Compose(compose_cmd::Cmd),
+    #[command(flatten)]
+    Kube(kube_cmd::Cmd),
     /// Manage berth itself (`system boot`: start containers after a reboot; df, info,
     /// prune)
     #[command(subcommand)]
@@ -392,6 +395,7 @@ fn main() {
             | Cmd::Host(_)
             | Cmd::Networks(_)
             | Cmd::Compose(_)
+            | Cmd::Kube(_)
     ) {
         let code = match client_options(&cli) {
             Ok(client_opts) => {
@@ -407,6 +411,7 @@ fn main() {
                     Cmd::Host(c) => system::dispatch_top(&g, c),
                     Cmd::Networks(c) => network_cmd::dispatch(&g, c),
                     Cmd::Compose(c) => compose_cmd::dispatch(&g, c),
+                    Cmd::Kube(c) => kube_cmd::dispatch(&g, c),
                     _ => unreachable!("matched above"),
                 }
             }
@@ -563,6 +568,7 @@ async fn run(cli: Cli) -> Result<()> {
         | Cmd::Host(_)
         | Cmd::Networks(_)
         | Cmd::Compose(_)
+        | Cmd::Kube(_)
         | Cmd::Completion { .. }
         | Cmd::CliDoc => {
             unreachable!("run without tokio")

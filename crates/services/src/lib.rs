@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 pub mod compose;
 mod error;
+pub mod kube;
 pub mod lb;
 pub mod ops;
 pub mod options;
