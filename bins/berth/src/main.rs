@@ -31,6 +31,7 @@ macro_rules! eprintln {
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod build_cmd;
 mod cli_doc;
 mod compose_cmd;
 mod containers;
@@ -109,6 +110,8 @@ enum Cmd {
     Import(ImportArgs),
     /// Show the history of an image
     History(HistoryArgs),
+    /// Build an image from a Dockerfile
+    Build(build_cmd::BuildArgs),
     #[command(flatten)]
     Containers(containers::Cmd),
     #[command(flatten)]
@@ -392,6 +395,7 @@ fn main() {
             | Cmd::Host(_)
             | Cmd::Networks(_)
             | Cmd::Compose(_)
+            | Cmd::Build(_)
     ) {
         let code = match client_options(&cli) {
             Ok(client_opts) => {
@@ -407,6 +411,7 @@ fn main() {
                     Cmd::Host(c) => system::dispatch_top(&g, c),
                     Cmd::Networks(c) => network_cmd::dispatch(&g, c),
                     Cmd::Compose(c) => compose_cmd::dispatch(&g, c),
+                    Cmd::Build(a) => build_cmd::run(&g, a),
                     _ => unreachable!("matched above"),
                 }
             }
@@ -563,6 +568,7 @@ async fn run(cli: Cli) -> Result<()> {
         | Cmd::Host(_)
         | Cmd::Networks(_)
         | Cmd::Compose(_)
+        | Cmd::Build(_)
         | Cmd::Completion { .. }
         | Cmd::CliDoc => {
             unreachable!("run without tokio")
