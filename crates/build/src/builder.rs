@@ -1398,10 +1398,8 @@ impl Builder<'_> {
                 .next()
                 .unwrap_or("")
                 .trim()
-                .splitn(2, char::is_whitespace)
-                .nth(1)
-                .unwrap_or("")
-                .trim()
+                .split_once(char::is_whitespace)
+                .map_or("", |x| x.1.trim())
         );
         let key = self.cache_key(
             st,

@@ -121,7 +121,12 @@ pub fn stage(
                 berth_engine::cp::Side::container(fd.as_fd(), Path::new("/")),
                 &opts,
             )
-            .map_err(|e| BuildError::Invalid(format!("context tar from stdin: {e}")))?;
+            .map_err(|e| {
+                BuildError::Invalid(format!(
+                    "context tar from stdin: {}",
+                    berth_engine::error::chain(&e)
+                ))
+            })?;
             (raw.path().to_path_buf(), Some(raw))
         }
     };

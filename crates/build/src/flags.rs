@@ -13,7 +13,7 @@ pub fn build_args(
     let mut out = BTreeMap::new();
     for a in list {
         match a.split_once('=') {
-            Some((k, _)) if k.is_empty() => {
+            Some(("", _)) => {
                 return Err(format!(
                     "invalid argument {a:?} for \"--build-arg\" flag: empty name"
                 ))

@@ -308,7 +308,7 @@ pub fn layer_from_upper(
         entries: vec![],
     };
     u.walk(Path::new(""))?;
-    u.entries.retain(|e| !skip.iter().any(|s| e.rel == *s));
+    u.entries.retain(|e| !skip.contains(&e.rel));
     write_layer(store, &u, clamp)
 }
 
