@@ -165,3 +165,39 @@ fn build(g: &Globals, a: &BuildArgs) -> Result<()> {
     }
     Ok(())
 }
+
+#[derive(clap::Subcommand)]
+pub enum BuilderCmd {
+    /// Remove the build cache (cached layers and RUN cache mounts)
+    Prune(BuilderPruneArgs),
+}
+
+#[derive(clap::Args)]
+pub struct BuilderPruneArgs {
+    /// Remove all build cache (the only kind Berth keeps)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not prompt for confirmation (prune never prompts)
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+pub fn builder(g: &Globals, c: BuilderCmd) -> i32 {
+    let BuilderCmd::Prune(_) = c;
+    let r = crate::containers::open(g).and_then(|eng| {
+        berth_build::prune(&eng.store).map_err(|x| anyhow!(berth_engine::error::chain(&x)))
+    });
+    match r {
+        Ok((_, bytes)) => {
+            println!(
+                "Total reclaimed space: {}",
+                berth_engine::stats::human_size(bytes)
+            );
+            0
+        }
+        Err(e) => {
+            crate::print_error(&e);
+            1
+        }
+    }
+}

@@ -112,6 +112,9 @@ enum Cmd {
     History(HistoryArgs),
     /// Build an image from a Dockerfile
     Build(build_cmd::BuildArgs),
+    /// Manage the build cache
+    #[command(subcommand)]
+    Builder(build_cmd::BuilderCmd),
     #[command(flatten)]
     Containers(containers::Cmd),
     #[command(flatten)]
@@ -396,6 +399,7 @@ fn main() {
             | Cmd::Networks(_)
             | Cmd::Compose(_)
             | Cmd::Build(_)
+            | Cmd::Builder(_)
     ) {
         let code = match client_options(&cli) {
             Ok(client_opts) => {
@@ -412,6 +416,7 @@ fn main() {
                     Cmd::Networks(c) => network_cmd::dispatch(&g, c),
                     Cmd::Compose(c) => compose_cmd::dispatch(&g, c),
                     Cmd::Build(a) => build_cmd::run(&g, a),
+                    Cmd::Builder(c) => build_cmd::builder(&g, c),
                     _ => unreachable!("matched above"),
                 }
             }
@@ -569,6 +574,7 @@ async fn run(cli: Cli) -> Result<()> {
         | Cmd::Networks(_)
         | Cmd::Compose(_)
         | Cmd::Build(_)
+        | Cmd::Builder(_)
         | Cmd::Completion { .. }
         | Cmd::CliDoc => {
             unreachable!("run without tokio")

@@ -258,6 +258,16 @@ fn cache_reuses_unchanged_steps_and_rebuilds_from_a_changed_copy() {
     assert!(ok, "{after}");
     assert_eq!(after.matches("CACHED").count(), 3, "{after}");
     assert_eq!(e.ok(&["run", "--rm", "c:4"]), "v2\n");
+    // system df counts the cache; builder prune frees it, and the next build runs all.
+    let df = e.ok(&["system", "df", "--format", "{{.Type}} {{.TotalCount}}"]);
+    assert!(df.contains("Build Cache 5"), "{df}");
+    let pruned = e.ok(&["builder", "prune", "-f"]);
+    assert!(pruned.starts_with("Total reclaimed space: "), "{pruned}");
+    let df = e.ok(&["system", "df", "--format", "{{.Type}} {{.TotalCount}}"]);
+    assert!(df.contains("Build Cache 0"), "{df}");
+    let (ok, fresh) = build_out(&e, c.path(), &["-t", "c:4"]);
+    assert!(ok && !fresh.contains("CACHED"), "{fresh}");
+    assert_eq!(e.ok(&["run", "--rm", "c:4"]), "v2\n");
 }
 
 #[test]

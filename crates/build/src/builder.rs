@@ -1501,3 +1501,23 @@ impl Builder<'_> {
         Ok(())
     }
 }
+
+/// `builder prune`: forgets every cache entry and RUN cache mount, then frees what no
+/// image holds any more; (entries dropped, bytes freed).
+pub fn prune(store: &Store) -> Result<(usize, u64)> {
+    let n = store.update_build_cache(|v| {
+        let n = v["entries"].as_object().map_or(0, |m| m.len());
+        v["entries"] = json!({});
+        Ok(n)
+    })?;
+    let mounts = store.root().join("build-cache-mounts");
+    let mut bytes = 0;
+    let mut count = n;
+    for m in std::fs::read_dir(&mounts).into_iter().flatten().flatten() {
+        bytes += berth_image::layers::diff_size(&m.path());
+        berth_image::store::remove_tree(&m.path())?;
+        count += 1;
+    }
+    let rep = berth_engine::images::gc(store)?;
+    Ok((count, bytes + rep.bytes))
+}
