@@ -648,3 +648,76 @@ fn run_mounts_cache_secret_and_network() {
         "{err}"
     );
 }
+
+/// podman with its own root in a temp dir (vfs), as tests/podman.rs runs it.
+struct Podman(tempfile::TempDir);
+
+impl Podman {
+    fn cmd(&self, args: &[&str]) -> std::process::Command {
+        let mut c = std::process::Command::new("podman");
+        c.arg("--root")
+            .arg(self.0.path().join("root"))
+            .arg("--runroot")
+            .arg(self.0.path().join("run"))
+            .args(["--storage-driver", "vfs", "--events-backend", "none"])
+            .args(args)
+            .env("HOME", self.0.path());
+        c
+    }
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.cmd(args).output().expect("podman");
+        assert!(
+            o.status.success(),
+            "podman {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["image", "unmount", "--all"]).output();
+    }
+}
+
+#[test]
+fn built_image_is_pushed_pulled_read_by_skopeo_and_loaded_by_podman() {
+    let e = Eng::new();
+    let reg = common::Registry::start_in(&e.netns);
+    let tag = format!("{}/built/app:1", reg.addr);
+    let c = context(&[
+        (
+            "Dockerfile",
+            "FROM busybox\nCOPY msg /msg\nRUN echo ran >> /msg\nCMD [\"cat\", \"/msg\"]\n",
+        ),
+        ("msg", "copied\n"),
+    ]);
+    let id = build(&e, c.path(), &["-t", &tag]);
+    let out = e.ok(&["push", &tag]);
+    assert!(out.contains("digest: sha256:"), "{out}");
+    // skopeo, an independent reader, sees the manifest and its three layers.
+    let o = e
+        .in_netns("skopeo")
+        .args(["inspect", "--tls-verify=false", &format!("docker://{tag}")])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["Layers"].as_array().unwrap().len(), 3, "{v}");
+    // Another storage root pulls it back: the same image, and it runs.
+    let e2 = Engine::empty_sharing_netns(&e);
+    e2.ok(&["pull", &tag]);
+    assert_eq!(e2.inspect(&tag)["Id"], id.as_str());
+    assert_eq!(e2.ok(&["run", "--rm", &tag]), "copied\nran\n");
+    // podman loads `berth save` and finds the built files.
+    let p = Podman(tempfile::tempdir().unwrap());
+    let tar = p.0.path().join("app.tar");
+    e.ok(&["save", "-o", tar.to_str().unwrap(), &tag]);
+    p.ok(&["load", "-i", tar.to_str().unwrap()]);
+    let mnt = p.ok(&["image", "mount", &tag]);
+    let msg = std::fs::read_to_string(Path::new(mnt.trim()).join("msg")).unwrap();
+    assert_eq!(msg, "copied\nran\n");
+    let cmd = p.ok(&["image", "inspect", "--format", "{{.Config.Cmd}}", &tag]);
+    assert_eq!(cmd.trim(), "[cat /msg]");
+}
