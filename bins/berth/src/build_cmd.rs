@@ -153,6 +153,20 @@ pub fn run(g: &Globals, a: BuildArgs) -> i32 {
 fn build(g: &Globals, a: &BuildArgs) -> Result<()> {
     let opts = options(a)?;
     let eng = crate::containers::open(g)?;
+    // A signal stops the build: its RUN container is killed, and what it made removed.
+    let (layout, store) = (eng.layout.clone(), eng.store.clone());
+    let sigs = [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ];
+    if let Ok(mut signals) = signal_hook::iterator::Signals::new(sigs) {
+        std::thread::spawn(move || {
+            for _ in signals.forever() {
+                berth_build::cancel(&layout, &store);
+            }
+        });
+    }
     let mut fe = Cli { g, quiet: a.quiet };
     let built = berth_build::build(&eng.layout, &eng.store, opts, &mut fe)
         .map_err(|x| anyhow!(berth_engine::error::chain(&x)))?;

@@ -721,3 +721,42 @@ fn built_image_is_pushed_pulled_read_by_skopeo_and_loaded_by_podman() {
     let cmd = p.ok(&["image", "inspect", "--format", "{{.Config.Cmd}}", &tag]);
     assert_eq!(cmd.trim(), "[cat /msg]");
 }
+
+#[test]
+fn an_interrupted_build_removes_what_it_made() {
+    let e = Eng::new();
+    let c = context(&[(
+        "Dockerfile",
+        "FROM busybox\nCOPY Dockerfile /d\nRUN echo started && sleep 30\n",
+    )]);
+    let before = store_state(&e);
+    let mut cmd = e.cmd(&["build", "--network", "none", c.path().to_str().unwrap()]);
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+    let ch = cmd.spawn().unwrap();
+    // The RUN's container is up: its output line is in the log.
+    e.wait_for(20, "the RUN container", || {
+        let ps = e.ok(&["ps", "-q"]);
+        (!ps.trim().is_empty()).then_some(())
+    });
+    let t = std::time::Instant::now();
+    send_signal(ch.id(), "INT");
+    let o = ch.wait_with_output().unwrap();
+    assert!(!o.status.success());
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(15),
+        "{:?}",
+        t.elapsed()
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("build canceled"), "{err}");
+    assert_eq!(store_state(&e), before);
+}
+
+/// `kill -SIG pid` (no unsafe in the tests).
+fn send_signal(pid: u32, sig: &str) {
+    let st = std::process::Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+}

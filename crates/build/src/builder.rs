@@ -23,7 +23,31 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant, UNIX_EPOCH};
+
+/// Set by [`cancel`]: the build stops after the step running.
+static CANCELLED: AtomicBool = AtomicBool::new(false);
+/// The RUN container running now, for [`cancel`] to kill.
+static CURRENT: Mutex<Option<String>> = Mutex::new(None);
+
+/// Stops the build of this process (a signal handler's thread calls it): the RUN
+/// running is killed, and the build returns an error once it has removed what it made.
+pub fn cancel(layout: &Layout, store: &Store) {
+    CANCELLED.store(true, Ordering::SeqCst);
+    let id = CURRENT.lock().ok().and_then(|c| c.clone());
+    if let Some(id) = id {
+        let _ = berth_engine::control::kill(layout, store, &id, &id, 9);
+    }
+}
+
+fn check_cancelled() -> Result<()> {
+    if CANCELLED.load(Ordering::SeqCst) {
+        return Err(BuildError::Invalid("build canceled".into()));
+    }
+    Ok(())
+}
 
 /// The network RUN gets unless it says `--network`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -179,6 +203,9 @@ struct RunContainer<'a> {
 
 impl Drop for RunContainer<'_> {
     fn drop(&mut self) {
+        if let Ok(mut c) = CURRENT.lock() {
+            *c = None;
+        }
         let _ =
             berth_engine::control::remove(self.layout, self.store, &self.id, &self.id, true, true);
     }
@@ -550,6 +577,7 @@ impl Builder<'_> {
             let n = self.step;
             let shown = ins.original.lines().next().unwrap_or("").trim();
             self.say(&format!("#{n} [{label}{}/{total}] {shown}", i + 2));
+            check_cancelled()?;
             let t = Instant::now();
             self.instruction(&mut st, ins, n)?;
             if matches!(ins.kind, Kind::Run(_) | Kind::Copy(_) | Kind::Add(_)) {
@@ -1130,6 +1158,10 @@ impl Builder<'_> {
             store: self.store,
             id: c.id.clone(),
         };
+        if let Ok(mut cur) = CURRENT.lock() {
+            *cur = Some(c.id.clone());
+        }
+        check_cancelled()?;
         let t0 = Instant::now();
         if let Err(e) = berth_engine::create::start_container(self.layout, self.store, &c.id, false)
         {
@@ -1156,6 +1188,7 @@ impl Builder<'_> {
             self.fe.say(l);
         }
         let code = berth_engine::control::wait(self.layout, &c.id)?;
+        check_cancelled()?;
         if code != 0 {
             return Err(self.at(line, fail(format!("exit code: {code}"))));
         }

@@ -15,7 +15,7 @@ pub mod error;
 pub mod expand;
 pub mod flags;
 
-pub use builder::{build, prune, BuildOptions, Built, DockerfileSource, RunNetwork};
+pub use builder::{build, cancel, prune, BuildOptions, Built, DockerfileSource, RunNetwork};
 pub use context::ContextSource;
 pub use dockerfile::{parse, parse_trigger, Dockerfile, Instruction, Kind, Stage};
 pub use dockerignore::Dockerignore;
