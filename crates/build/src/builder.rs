@@ -168,7 +168,9 @@ impl Mounted {
         std::fs::set_permissions(&upper, std::fs::Permissions::from_mode(0o755))
             .map_err(|e| BuildError::Io(upper.clone(), e))?;
         if !m.lowers.is_empty() {
-            berth_image::overlay::mount_overlay(&m.lowers, &upper, &work, &merged)?;
+            // Volatile: the upper directory is read once and thrown away, so the unmount
+            // need not sync the store's filesystem.
+            berth_image::overlay::mount_overlay_opts(&m.lowers, &upper, &work, &merged, true)?;
             m.mounted = true;
             m.merged = merged;
         }
@@ -1361,11 +1363,122 @@ impl Builder<'_> {
             || count > 1
             || globbed
             || matched.iter().any(|m| m.1);
+        use berth_engine::cp::Owner;
+        let owner = match &c.chown {
+            Some(spec) => {
+                let (u, g) = copy::parse_chown(spec, &|p| self.read_rootfs_file(st, p))
+                    .map_err(|e| self.at(line, e))?;
+                Owner::Set(u, g)
+            }
+            None if from_other => Owner::Source,
+            None => Owner::Set(0, 0),
+        };
+        // The cache key's content: each source's files, read in its root (no copy yet).
+        let mut content = Vec::new();
+        for (rel, is_dir) in &matched {
+            let h = copy::hash_in_root(root, rel, from_other)
+                .map_err(|e| self.at(line, format!("{what} failed: {e}")))?;
+            content.push(json!([rel.to_string_lossy(), is_dir, h]));
+        }
+        let created_by = format!(
+            "{what} {} # buildkit",
+            ins.original
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim()
+                .split_once(char::is_whitespace)
+                .map_or("", |x| x.1.trim())
+        );
+        let key = self.cache_key(
+            st,
+            json!({
+                "copy": format!("{c:?}"),
+                "dest": dest_abs,
+                "add": add,
+                "owner": format!("{owner:?}"),
+                "content": content,
+            }),
+        );
+        if let Some(m) = &c.chmod {
+            copy::parse_chmod(m).map_err(|e| self.at(line, e))?;
+        }
+        if self.apply_cached(st, &key, &created_by, n)? {
+            return Ok(());
+        }
+        // Without --chmod, heredocs or archives, straight from the source root into the
+        // rootfs; otherwise through a private tree that those change first.
+        let direct = c.chmod.is_none()
+            && c.inline.is_empty()
+            && !(add
+                && !from_other
+                && matched
+                    .iter()
+                    .any(|(rel, d)| !*d && copy::archive_kind(root, rel).is_some()));
+        if direct {
+            let rootfs = Mounted::new(self.store, &self.tmp, &st.chain_ids)?;
+            let r = rootfs.root();
+            let chown_dirs = match owner {
+                Owner::Set(u, g) if c.chown.is_some() => Some((u, g)),
+                _ => None,
+            };
+            let fail = |e: BuildError| {
+                self.at(
+                    line,
+                    format!("{what} failed: {}", berth_engine::error::chain(&e)),
+                )
+            };
+            let src_of = |rel: &Path, is_dir: bool| {
+                let mut p = format!("/{}", rel.display());
+                if is_dir {
+                    if !p.ends_with('/') {
+                        p.push('/');
+                    }
+                    p.push('.');
+                }
+                PathBuf::from(p)
+            };
+            let dest = Path::new(&dest_abs);
+            if dest_is_dir {
+                copy::mkdir_in_root(r, dest, chown_dirs).map_err(fail)?;
+                for (rel, is_dir) in &matched {
+                    let to = if *is_dir {
+                        dest.to_path_buf()
+                    } else {
+                        dest.join(rel.file_name().unwrap_or_default())
+                    };
+                    copy::copy_between_roots(root, &src_of(rel, *is_dir), r, &to, owner)
+                        .map_err(fail)?;
+                }
+            } else {
+                let (rel, _) = &matched[0];
+                if let Some(parent) = dest.parent() {
+                    copy::mkdir_in_root(r, parent, chown_dirs).map_err(fail)?;
+                }
+                // Onto an existing directory: into it under the source's name, as docker.
+                let to = if copy::is_dir_in_root(r, dest) {
+                    dest.join(rel.file_name().unwrap_or_default())
+                } else {
+                    dest.to_path_buf()
+                };
+                copy::copy_between_roots(root, &src_of(rel, false), r, &to, owner).map_err(fail)?;
+            }
+            drop(root_fd);
+            drop(src_mount);
+            let layer = berth_engine::commit::layer_from_upper(
+                self.store,
+                &rootfs.upper,
+                &rootfs.lowers,
+                self.clamp(),
+                &[],
+            )?;
+            drop(rootfs);
+            return self.finish_step(st, &key, layer, &created_by);
+        }
         // The tree to copy (the destination directory's new contents, or one file).
         let staged = self.tempdir("build-copy-")?;
         let tree = staged.path().join("t");
         std::fs::create_dir(&tree).map_err(|e| BuildError::Io(tree.clone(), e))?;
-        use berth_engine::cp::Owner;
         let stage_owner = if from_other {
             Owner::Source
         } else {
@@ -1390,9 +1503,8 @@ impl Builder<'_> {
             }
             // ADD unpacks a local tar archive into the destination directory.
             if add && !from_other {
-                let host = self.ctx.path().join(rel);
-                if let Some(kind) = copy::archive_kind(&host) {
-                    self.unpack_into(line, &host, kind, &tree)?;
+                if let Some(kind) = copy::archive_kind(root, rel) {
+                    self.unpack_into(line, root, rel, kind, &tree)?;
                     continue;
                 }
             }
@@ -1413,39 +1525,6 @@ impl Builder<'_> {
         if let Some(m) = &c.chmod {
             let mode = copy::parse_chmod(m).map_err(|e| self.at(line, e))?;
             copy::chmod_tree(&tree, mode)?;
-        }
-        let owner = match &c.chown {
-            Some(spec) => {
-                let (u, g) = copy::parse_chown(spec, &|p| self.read_rootfs_file(st, p))
-                    .map_err(|e| self.at(line, e))?;
-                Owner::Set(u, g)
-            }
-            None if from_other => Owner::Source,
-            None => Owner::Set(0, 0),
-        };
-        let content = copy::hash_tree(&tree, from_other)?;
-        let created_by = format!(
-            "{what} {} # buildkit",
-            ins.original
-                .lines()
-                .next()
-                .unwrap_or("")
-                .trim()
-                .split_once(char::is_whitespace)
-                .map_or("", |x| x.1.trim())
-        );
-        let key = self.cache_key(
-            st,
-            json!({
-                "copy": format!("{c:?}"),
-                "dest": dest_abs,
-                "add": add,
-                "owner": format!("{owner:?}"),
-                "content": content,
-            }),
-        );
-        if self.apply_cached(st, &key, &created_by, n)? {
-            return Ok(());
         }
         let rootfs = Mounted::new(self.store, &self.tmp, &st.chain_ids)?;
         let r = rootfs.root();
@@ -1500,12 +1579,13 @@ impl Builder<'_> {
     fn unpack_into(
         &self,
         line: usize,
+        root: std::os::fd::BorrowedFd<'_>,
         archive: &Path,
         kind: berth_registry::manifest::Compression,
         into: &Path,
     ) -> Result<()> {
         let d = self.tempdir("build-add-")?;
-        let f = std::fs::File::open(archive).map_err(|e| BuildError::Io(archive.into(), e))?;
+        let f = copy::open_in_root(root, archive).map_err(|e| BuildError::Io(archive.into(), e))?;
         let name = archive
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

@@ -179,6 +179,11 @@ fn copy_tree(src: &Path, dst: &Path, rel: &str, ignore: &Dockerignore) -> Result
             continue;
         }
         if ft.is_file() {
+            // A hard link where the filesystem allows (nothing writes staged files): no
+            // data copied. Otherwise a copy.
+            if std::fs::hard_link(&sp, &dp).is_ok() {
+                continue;
+            }
             let mut from = std::fs::File::options()
                 .read(true)
                 .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)

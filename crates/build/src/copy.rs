@@ -11,7 +11,7 @@ use rustix::fs::{Mode, OFlags, ResolveFlags};
 use sha2::{Digest as _, Sha256};
 use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
 /// filepath.Match: `*`, `?`, `[...]` (with `^`/`!` and ranges) and `\` escapes, within
@@ -152,6 +152,22 @@ pub fn expand_source(root: BorrowedFd<'_>, src: &str) -> Vec<PathBuf> {
     found
 }
 
+/// Opens regular file `rel` of `root` for reading, resolved inside the root.
+pub fn open_in_root(root: BorrowedFd<'_>, rel: &Path) -> std::io::Result<std::fs::File> {
+    let fd = rustix::fs::openat2(
+        root,
+        rel,
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK,
+        Mode::empty(),
+        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+    )?;
+    let st = rustix::fs::fstat(&fd)?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
+        return Err(std::io::ErrorKind::InvalidInput.into());
+    }
+    Ok(std::fs::File::from(fd))
+}
+
 /// Makes directory `path` (absolute in the rootfs) and its missing parents, 0755,
 /// resolving every step inside `root`.
 pub fn mkdir_in_root(root: BorrowedFd<'_>, path: &Path, owner: Option<(u32, u32)>) -> Result<()> {
@@ -254,6 +270,26 @@ pub fn copy_into_root(
     )?)
 }
 
+/// Copies `src` of root `from` to `dst` of root `to` (both resolved in their roots), with
+/// docker's rules: a `/.` source merges a directory's contents into an existing one.
+pub fn copy_between_roots(
+    from: BorrowedFd<'_>,
+    src: &Path,
+    to: BorrowedFd<'_>,
+    dst: &Path,
+    owner: Owner,
+) -> Result<berth_engine::cp::Report> {
+    let opts = CopyOptions {
+        follow_link: true,
+        owner,
+    };
+    Ok(cp::copy(
+        Side::container(from, src),
+        Side::container(to, dst),
+        &opts,
+    )?)
+}
+
 /// `--chmod`: octal only (as the stable Dockerfile frontend).
 pub fn parse_chmod(s: &str) -> std::result::Result<u32, String> {
     u32::from_str_radix(s, 8)
@@ -280,54 +316,114 @@ pub fn chmod_tree(dir: &Path, mode: u32) -> Result<()> {
     Ok(())
 }
 
-/// A digest of a tree: paths, types, modes, owners (when `owners`), contents and link
-/// targets, in sorted order; never timestamps.
-pub fn hash_tree(dir: &Path, owners: bool) -> Result<String> {
-    fn walk(h: &mut Sha256, root: &Path, rel: &Path, owners: bool) -> Result<()> {
-        let d = root.join(rel);
-        let mut names: Vec<_> = std::fs::read_dir(&d)
-            .map_err(|e| BuildError::Io(d.clone(), e))?
-            .filter_map(|e| e.ok().map(|e| e.file_name()))
-            .collect();
-        names.sort();
-        for n in names {
-            let r = rel.join(&n);
-            let p = root.join(&r);
-            let md = std::fs::symlink_metadata(&p).map_err(|e| BuildError::Io(p.clone(), e))?;
-            h.update(r.as_os_str().as_bytes());
-            h.update([0]);
-            h.update(format!("{:o}", md.mode()).as_bytes());
-            if owners {
-                h.update(format!(" {}:{}", md.uid(), md.gid()).as_bytes());
+/// A digest of what `rel` names inside `root` (resolved there, a final symlink
+/// followed as COPY follows it): paths below it, types, modes, owners (when `owners`),
+/// contents and link targets, sorted; never timestamps. Reads through directory fds,
+/// never following a symlink below `rel`.
+pub fn hash_in_root(root: BorrowedFd<'_>, rel: &Path, owners: bool) -> Result<String> {
+    use rustix::fs::{AtFlags, FileType};
+    fn ioe(p: &Path, e: rustix::io::Errno) -> BuildError {
+        BuildError::Io(p.to_path_buf(), e.into())
+    }
+    fn entry(
+        h: &mut Sha256,
+        fd: std::os::fd::OwnedFd,
+        st: &rustix::fs::Stat,
+        path: &Path,
+        owners: bool,
+    ) -> Result<()> {
+        h.update(path.as_os_str().as_bytes());
+        h.update(format!("\0{:o}", st.st_mode).as_bytes());
+        if owners {
+            h.update(format!(" {}:{}", st.st_uid, st.st_gid).as_bytes());
+        }
+        h.update([0]);
+        match FileType::from_raw_mode(st.st_mode) {
+            FileType::RegularFile => {
+                let mut f = std::fs::File::from(fd);
+                let mut buf = [0u8; 65536];
+                loop {
+                    let n = std::io::Read::read(&mut f, &mut buf)
+                        .map_err(|e| BuildError::Io(path.to_path_buf(), e))?;
+                    if n == 0 {
+                        break;
+                    }
+                    h.update(&buf[..n]);
+                }
             }
-            h.update([0]);
-            let ft = md.file_type();
-            if ft.is_file() {
-                let mut f = std::fs::File::open(&p).map_err(|e| BuildError::Io(p.clone(), e))?;
-                let mut hw = HashWriter(h);
-                std::io::copy(&mut f, &mut hw).map_err(|e| BuildError::Io(p.clone(), e))?;
-            } else if ft.is_symlink() {
-                let t = std::fs::read_link(&p).map_err(|e| BuildError::Io(p.clone(), e))?;
-                h.update(t.as_os_str().as_bytes());
-            } else if ft.is_dir() {
-                walk(h, root, &r, owners)?;
+            FileType::Directory => {
+                let dir = rustix::fs::Dir::read_from(&fd).map_err(|e| ioe(path, e))?;
+                let mut names: Vec<std::ffi::OsString> = Vec::new();
+                for e in dir {
+                    let e = e.map_err(|e| ioe(path, e))?;
+                    let n = std::ffi::OsStr::from_bytes(e.file_name().to_bytes()).to_os_string();
+                    if n != "." && n != ".." {
+                        names.push(n);
+                    }
+                }
+                names.sort();
+                for n in names {
+                    let p = path.join(&n);
+                    let cst = rustix::fs::statat(&fd, n.as_os_str(), AtFlags::SYMLINK_NOFOLLOW)
+                        .map_err(|e| ioe(&p, e))?;
+                    match FileType::from_raw_mode(cst.st_mode) {
+                        FileType::Symlink => {
+                            let t = rustix::fs::readlinkat(&fd, n.as_os_str(), Vec::new())
+                                .map_err(|e| ioe(&p, e))?;
+                            h.update(p.as_os_str().as_bytes());
+                            h.update(format!("\0{:o}", cst.st_mode).as_bytes());
+                            if owners {
+                                h.update(format!(" {}:{}", cst.st_uid, cst.st_gid).as_bytes());
+                            }
+                            h.update([0]);
+                            h.update(t.as_bytes());
+                        }
+                        FileType::RegularFile | FileType::Directory => {
+                            let mut fl = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+                            if FileType::from_raw_mode(cst.st_mode) == FileType::Directory {
+                                fl |= OFlags::DIRECTORY;
+                            } else {
+                                fl |= OFlags::NONBLOCK;
+                            }
+                            let cfd = rustix::fs::openat(&fd, n.as_os_str(), fl, Mode::empty())
+                                .map_err(|e| ioe(&p, e))?;
+                            let now = rustix::fs::fstat(&cfd).map_err(|e| ioe(&p, e))?;
+                            if now.st_ino != cst.st_ino {
+                                return Err(BuildError::Invalid(format!(
+                                    "{} changed while it was read",
+                                    p.display()
+                                )));
+                            }
+                            entry(h, cfd, &now, &p, owners)?;
+                        }
+                        _ => {
+                            h.update(p.as_os_str().as_bytes());
+                            h.update(format!("\0{:o} {}", cst.st_mode, cst.st_rdev).as_bytes());
+                        }
+                    }
+                    h.update([0xff]);
+                }
             }
-            h.update([0xff]);
+            _ => {}
         }
         Ok(())
     }
-    struct HashWriter<'a>(&'a mut Sha256);
-    impl std::io::Write for HashWriter<'_> {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.update(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    let p = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
+    let fd = rustix::fs::openat2(
+        root,
+        p,
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK,
+        Mode::empty(),
+        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+    )
+    .map_err(|e| ioe(rel, e))?;
+    let st = rustix::fs::fstat(&fd).map_err(|e| ioe(rel, e))?;
     let mut h = Sha256::new();
-    walk(&mut h, dir, Path::new(""), owners)?;
+    entry(&mut h, fd, &st, Path::new(""), owners)?;
     Ok(format!("sha256:{}", hex::encode(h.finalize())))
 }
 
@@ -372,10 +468,13 @@ pub fn parse_chown(
 }
 
 /// A local archive ADD unpacks: its compression, when it is a tar.
-pub fn archive_kind(path: &Path) -> Option<berth_registry::manifest::Compression> {
+pub fn archive_kind(
+    root: BorrowedFd<'_>,
+    rel: &Path,
+) -> Option<berth_registry::manifest::Compression> {
     use berth_registry::manifest::Compression;
     use std::io::Read;
-    let mut f = std::fs::File::open(path).ok()?;
+    let mut f = open_in_root(root, rel).ok()?;
     let mut head = [0u8; 512];
     let mut n = 0;
     while n < head.len() {
@@ -400,6 +499,7 @@ pub fn archive_kind(path: &Path) -> Option<berth_registry::manifest::Compression
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsFd;
 
     #[test]
     fn glob_matches_as_filepath_match() {
@@ -427,21 +527,33 @@ mod tests {
     }
 
     #[test]
-    fn hash_ignores_mtime_but_not_mode_or_content() {
+    fn hash_ignores_mtime_but_not_mode_content_or_link_targets() {
         let t = tempfile::tempdir().unwrap();
-        std::fs::write(t.path().join("f"), "x").unwrap();
-        let a = hash_tree(t.path(), false).unwrap();
+        std::fs::create_dir(t.path().join("d")).unwrap();
+        std::fs::write(t.path().join("d/f"), "x").unwrap();
+        std::os::unix::fs::symlink("/etc", t.path().join("d/l")).unwrap();
+        let root = crate::context::open_root(t.path()).unwrap();
+        let h = |p: &str| hash_in_root(root.as_fd(), Path::new(p), false).unwrap();
+        let a = h("d");
         let f = std::fs::File::options()
             .write(true)
-            .open(t.path().join("f"))
+            .open(t.path().join("d/f"))
             .unwrap();
         f.set_modified(std::time::UNIX_EPOCH).unwrap();
-        assert_eq!(hash_tree(t.path(), false).unwrap(), a);
-        std::fs::set_permissions(t.path().join("f"), std::fs::Permissions::from_mode(0o600))
+        assert_eq!(h("d"), a);
+        std::fs::set_permissions(t.path().join("d/f"), std::fs::Permissions::from_mode(0o600))
             .unwrap();
-        let b = hash_tree(t.path(), false).unwrap();
+        let b = h("d");
         assert_ne!(b, a);
-        std::fs::write(t.path().join("f"), "y").unwrap();
-        assert_ne!(hash_tree(t.path(), false).unwrap(), b);
+        std::fs::write(t.path().join("d/f"), "y").unwrap();
+        let c = h("d");
+        assert_ne!(c, b);
+        // A link below the source is hashed as a link, never followed.
+        std::fs::remove_file(t.path().join("d/l")).unwrap();
+        std::os::unix::fs::symlink("/usr", t.path().join("d/l")).unwrap();
+        assert_ne!(h("d"), c);
+        // The named source resolves in the root: a link to /etc is the root's etc.
+        std::os::unix::fs::symlink("/etc", t.path().join("out")).unwrap();
+        assert!(hash_in_root(root.as_fd(), Path::new("out/passwd"), false).is_err());
     }
 }
