@@ -760,3 +760,26 @@ fn send_signal(pid: u32, sig: &str) {
         .unwrap();
     assert!(st.success());
 }
+
+#[test]
+fn independent_stages_build_in_parallel() {
+    let e = Eng::new();
+    // Each stage waits for the other's mark in a shared cache mount: built one after
+    // the other, the first would give up and fail.
+    let wait = |me: &str, other: &str| {
+        format!(
+            "RUN --mount=type=cache,id=meet,target=/meet touch /meet/{me} && \
+             for i in $(seq 100); do [ -e /meet/{other} ] && break; sleep 0.1; done && \
+             test -e /meet/{other} && echo {me} > /{me}\n"
+        )
+    };
+    let df = format!(
+        "FROM busybox AS a\n{}FROM busybox AS b\n{}FROM busybox\nCOPY --from=a /a /a\nCOPY --from=b /b /b\nCMD [\"cat\", \"/a\", \"/b\"]\n",
+        wait("a", "b"),
+        wait("b", "a")
+    );
+    let c = context(&[("Dockerfile", &df)]);
+    let (ok, err) = build_out(&e, c.path(), &["-t", "par:1"]);
+    assert!(ok, "{err}");
+    assert_eq!(e.ok(&["run", "--rm", "par:1"]), "a\nb\n");
+}

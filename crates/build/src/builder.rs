@@ -23,21 +23,21 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 /// Set by [`cancel`]: the build stops after the step running.
 static CANCELLED: AtomicBool = AtomicBool::new(false);
-/// The RUN container running now, for [`cancel`] to kill.
-static CURRENT: Mutex<Option<String>> = Mutex::new(None);
+/// The RUN containers running now, for [`cancel`] to kill.
+static CURRENT: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// Stops the build of this process (a signal handler's thread calls it): the RUN
 /// running is killed, and the build returns an error once it has removed what it made.
 pub fn cancel(layout: &Layout, store: &Store) {
     CANCELLED.store(true, Ordering::SeqCst);
-    let id = CURRENT.lock().ok().and_then(|c| c.clone());
-    if let Some(id) = id {
+    let ids = CURRENT.lock().map(|c| c.clone()).unwrap_or_default();
+    for id in ids {
         let _ = berth_engine::control::kill(layout, store, &id, &id, 9);
     }
 }
@@ -206,31 +206,43 @@ struct RunContainer<'a> {
 impl Drop for RunContainer<'_> {
     fn drop(&mut self) {
         if let Ok(mut c) = CURRENT.lock() {
-            *c = None;
+            c.retain(|x| *x != self.id);
         }
         let _ =
             berth_engine::control::remove(self.layout, self.store, &self.id, &self.id, true, true);
     }
 }
 
+/// What the stages share while they build, possibly in parallel (one thread per stage
+/// whose dependencies are built).
 struct Builder<'a> {
     layout: &'a Layout,
     store: &'a Store,
-    fe: &'a mut dyn Frontend,
+    fe: Mutex<&'a mut (dyn Frontend + Send)>,
     df: Dockerfile,
     file: String,
     ctx: Context,
     globals: GlobalArgs,
     args: BuildArgs,
-    opts: BuildOptions,
+    opts: Settings,
     tmp: PathBuf,
-    step: usize,
+    step: AtomicUsize,
     started: Instant,
     /// Image records this build made for its RUN containers, removed at the end.
-    intermediates: Vec<String>,
-    stages: BTreeMap<usize, State>,
+    intermediates: Mutex<Vec<String>>,
+    stages: Mutex<BTreeMap<usize, State>>,
     /// Images read by FROM or --from, resolved once.
-    images: BTreeMap<String, State>,
+    images: Mutex<BTreeMap<String, State>>,
+}
+
+/// The options the steps read.
+struct Settings {
+    no_cache: bool,
+    pull: bool,
+    labels: BTreeMap<String, String>,
+    network: RunNetwork,
+    secrets: BTreeMap<String, PathBuf>,
+    epoch: Option<u64>,
 }
 
 /// Builds an image as `opts` says; progress lines go to `fe.say`, pulls to `fe.pull`.
@@ -238,7 +250,7 @@ pub fn build(
     layout: &Layout,
     store: &Store,
     opts: BuildOptions,
-    fe: &mut dyn Frontend,
+    fe: &mut (dyn Frontend + Send),
 ) -> Result<Built> {
     let mut tags = Vec::new();
     for t in &opts.tags {
@@ -317,29 +329,36 @@ pub fn build(
     };
     let args = BuildArgs::new(opts.build_args.clone()).with_platforms(&hp, &hp);
     let (globals, plan) = expand::plan(&df, &args, opts.target.as_deref())?;
-    let mut b = Builder {
+    let b = Builder {
         layout,
         store,
-        fe,
+        fe: Mutex::new(fe),
         file: name,
         df,
         ctx,
         globals,
         args,
-        opts,
+        opts: Settings {
+            no_cache: opts.no_cache,
+            pull: opts.pull,
+            labels: opts.labels,
+            network: opts.network,
+            secrets: opts.secrets,
+            epoch: opts.epoch,
+        },
         tmp,
-        step: 1,
+        step: AtomicUsize::new(1),
         started,
-        intermediates: Vec::new(),
-        stages: BTreeMap::new(),
-        images: BTreeMap::new(),
+        intermediates: Mutex::new(Vec::new()),
+        stages: Mutex::new(BTreeMap::new()),
+        images: Mutex::new(BTreeMap::new()),
     };
     let r = b.run_plan(&plan, &tags);
     b.drop_intermediates(r.as_ref().ok().map(|x| x.manifest.as_str()));
     let built = r?;
     let unused = b.args.unconsumed(&b.df);
     if !unused.is_empty() {
-        b.fe.say(&format!(
+        b.say(&format!(
             "[Warning] One or more build-args {unused:?} were not consumed"
         ));
     }
@@ -372,17 +391,58 @@ impl Builder<'_> {
         }
     }
 
-    fn say(&mut self, s: &str) {
-        self.fe.say(s);
+    fn say(&self, s: &str) {
+        if let Ok(mut fe) = self.fe.lock() {
+            fe.say(s);
+        }
     }
 
-    fn run_plan(&mut self, plan: &dockerfile::Plan, tags: &[String]) -> Result<Built> {
-        for ps in &plan.stages {
-            let st = self.build_stage(ps)?;
-            self.stages.insert(ps.index, st);
+    /// The next step number (`#N`).
+    fn next_step(&self) -> usize {
+        self.step.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    fn run_plan(&self, plan: &dockerfile::Plan, tags: &[String]) -> Result<Built> {
+        // In waves: every stage whose dependencies are built, each in a thread of its own.
+        let mut done: Vec<usize> = Vec::new();
+        let mut pending: Vec<&dockerfile::PlannedStage> = plan.stages.iter().collect();
+        while !pending.is_empty() {
+            let (ready, rest): (Vec<_>, Vec<_>) = pending
+                .into_iter()
+                .partition(|ps| ps.deps.iter().all(|d| done.contains(d)));
+            if ready.is_empty() {
+                return Err(BuildError::Invalid(
+                    "the build plan has stages that wait for each other".into(),
+                ));
+            }
+            pending = rest;
+            let results: Vec<Result<State>> = if ready.len() == 1 {
+                vec![self.build_stage(ready[0])]
+            } else {
+                std::thread::scope(|sc| {
+                    let hs: Vec<_> = ready
+                        .iter()
+                        .map(|ps| sc.spawn(move || self.build_stage(ps)))
+                        .collect();
+                    hs.into_iter()
+                        .map(|h| {
+                            h.join().unwrap_or_else(|_| {
+                                Err(BuildError::Invalid("a stage's thread panicked".into()))
+                            })
+                        })
+                        .collect()
+                })
+            };
+            for (ps, r) in ready.iter().zip(results) {
+                let st = r?;
+                self.stages.lock().expect("stages").insert(ps.index, st);
+                done.push(ps.index);
+            }
         }
         let mut st = self
             .stages
+            .lock()
+            .expect("stages")
             .get(&plan.target)
             .cloned()
             .expect("target built");
@@ -398,7 +458,7 @@ impl Builder<'_> {
             }
         }
         st.config["created"] = json!(self.now());
-        let n = self.step + 1;
+        let n = self.next_step();
         self.say(&format!("#{n} exporting to image"));
         let rec = self.materialise(&st, tags)?;
         self.say(&format!("#{n} writing image {} done", rec.config));
@@ -417,7 +477,7 @@ impl Builder<'_> {
     }
 
     /// A stage's base: the image's config and layers, or an empty one.
-    fn base_state(&mut self, ps: &dockerfile::PlannedStage, line: usize) -> Result<State> {
+    fn base_state(&self, ps: &dockerfile::PlannedStage, line: usize) -> Result<State> {
         let stage = &self.df.stages[ps.index];
         let (_, platform) = self.globals.expand_from(stage)?;
         if let Some(p) = platform {
@@ -456,7 +516,8 @@ impl Builder<'_> {
                 }
             }
             dockerfile::Base::Stage(i) => {
-                let mut s = self.stages.get(i).cloned().ok_or_else(|| {
+                let got = self.stages.lock().expect("stages").get(i).cloned();
+                let mut s = got.ok_or_else(|| {
                     self.at(line, format!("stage {i} was not built before its use"))
                 })?;
                 s.env = s.env.child();
@@ -473,16 +534,18 @@ impl Builder<'_> {
 
     /// An image from the store (pulled when missing, or always with `--pull`), as a
     /// starting state.
-    fn image_state(&mut self, name: &str, line: usize) -> Result<State> {
-        if let Some(s) = self.images.get(name) {
+    fn image_state(&self, name: &str, line: usize) -> Result<State> {
+        if let Some(s) = self.images.lock().expect("images").get(name) {
             return Ok(s.clone());
         }
         let fail = |e: String| format!("failed to resolve source metadata for {name}: {e}");
         let mut pulled = false;
+        let pull = |name: &str| match self.fe.lock() {
+            Ok(mut fe) => fe.pull(name, None),
+            Err(_) => Err(berth_engine::Error::Invalid("output lock poisoned".into())),
+        };
         if self.opts.pull {
-            self.fe
-                .pull(name, None)
-                .map_err(|e| self.at(line, fail(berth_engine::error::chain(&e))))?;
+            pull(name).map_err(|e| self.at(line, fail(berth_engine::error::chain(&e))))?;
             pulled = true;
         }
         let rec = loop {
@@ -490,9 +553,7 @@ impl Builder<'_> {
             match self.store.resolve(&recs, name) {
                 Ok(r) => break r,
                 Err(berth_image::Error::NoSuchImage(_)) if !pulled => {
-                    self.fe
-                        .pull(name, None)
-                        .map_err(|e| self.at(line, fail(berth_engine::error::chain(&e))))?;
+                    pull(name).map_err(|e| self.at(line, fail(berth_engine::error::chain(&e))))?;
                     pulled = true;
                 }
                 Err(e) => return Err(self.at(line, fail(berth_engine::error::chain(&e)))),
@@ -539,11 +600,14 @@ impl Builder<'_> {
             env: StageEnv::from_config(&self.df, &env, &wd),
             cmd_set: false,
         };
-        self.images.insert(name.to_string(), s.clone());
+        self.images
+            .lock()
+            .expect("images")
+            .insert(name.to_string(), s.clone());
         Ok(s)
     }
 
-    fn build_stage(&mut self, ps: &dockerfile::PlannedStage) -> Result<State> {
+    fn build_stage(&self, ps: &dockerfile::PlannedStage) -> Result<State> {
         let stage = self.df.stages[ps.index].clone();
         let total = stage.instructions.len() + 1;
         let label = if self.df.stages.len() > 1 {
@@ -551,9 +615,8 @@ impl Builder<'_> {
         } else {
             String::new()
         };
-        self.step += 1;
         let (base, _) = self.globals.expand_from(&stage)?;
-        let n = self.step;
+        let n = self.next_step();
         self.say(&format!("#{n} [{label}1/{total}] FROM {base}"));
         let mut st = self.base_state(ps, stage.line)?;
         // A stage's config carries its environment (BuildKit adds the default PATH).
@@ -569,14 +632,12 @@ impl Builder<'_> {
         st.cfg().remove("OnBuild");
         for t in triggers {
             let ins = dockerfile::parse_trigger(&self.file, stage.line, &t)?;
-            self.step += 1;
-            let n = self.step;
+            let n = self.next_step();
             self.say(&format!("#{n} [{label}1/{total}] ONBUILD {t}"));
             self.instruction(&mut st, &ins, n)?;
         }
         for (i, ins) in stage.instructions.iter().enumerate() {
-            self.step += 1;
-            let n = self.step;
+            let n = self.next_step();
             let shown = ins.original.lines().next().unwrap_or("").trim();
             self.say(&format!("#{n} [{label}{}/{total}] {shown}", i + 2));
             check_cancelled()?;
@@ -604,7 +665,7 @@ impl Builder<'_> {
         st.config["history"].as_array_mut().expect("array").push(h);
     }
 
-    fn instruction(&mut self, st: &mut State, ins: &Instruction, n: usize) -> Result<()> {
+    fn instruction(&self, st: &mut State, ins: &Instruction, n: usize) -> Result<()> {
         let line = ins.line;
         let kind = st.env.expand(ins)?;
         match &kind {
@@ -791,13 +852,7 @@ impl Builder<'_> {
     }
 
     /// Puts a cached result on `st`; true when there was one.
-    fn apply_cached(
-        &mut self,
-        st: &mut State,
-        key: &str,
-        created_by: &str,
-        n: usize,
-    ) -> Result<bool> {
+    fn apply_cached(&self, st: &mut State, key: &str, created_by: &str, n: usize) -> Result<bool> {
         let Some(e) = self.cached(key) else {
             return Ok(false);
         };
@@ -814,7 +869,7 @@ impl Builder<'_> {
 
     /// Adds an (uncompressed) layer blob of the store to `st`, unpacked for what follows.
     fn push_layer(
-        &mut self,
+        &self,
         st: &mut State,
         blob: String,
         size: u64,
@@ -850,7 +905,7 @@ impl Builder<'_> {
     /// Records what a step made in the cache and on `st`. `layer` is (blob, size) from
     /// berth_engine::commit; an empty tar is no layer (an empty_layer history entry).
     fn finish_step(
-        &mut self,
+        &self,
         st: &mut State,
         key: &str,
         layer: (String, u64),
@@ -876,7 +931,7 @@ impl Builder<'_> {
     }
 
     /// The image record of `st` in the store (tagged with `tags`).
-    fn materialise(&mut self, st: &State, tags: &[String]) -> Result<ImageRecord> {
+    fn materialise(&self, st: &State, tags: &[String]) -> Result<ImageRecord> {
         let cfg_bytes = serde_json::to_vec(&st.config).expect("json");
         let ic: ImageConfig = serde_json::from_slice(&cfg_bytes)
             .map_err(|e| BuildError::Invalid(format!("image config: {e}")))?;
@@ -900,17 +955,20 @@ impl Builder<'_> {
             &UnpackOptions::default(),
         )?;
         if !existed && tags.is_empty() {
-            self.intermediates.push(rec.manifest.clone());
+            self.intermediates
+                .lock()
+                .expect("intermediates")
+                .push(rec.manifest.clone());
         }
         Ok(rec)
     }
 
     /// Removes the records made for RUN containers (not `keep`, nor one tagged since).
-    fn drop_intermediates(&mut self, keep: Option<&str>) {
-        if self.intermediates.is_empty() {
+    fn drop_intermediates(&self, keep: Option<&str>) {
+        let list = std::mem::take(&mut *self.intermediates.lock().expect("intermediates"));
+        if list.is_empty() {
             return;
         }
-        let list = std::mem::take(&mut self.intermediates);
         let _ = self.store.update_records(|r| {
             for m in &list {
                 if Some(m.as_str()) != keep && r.tags_of(m).is_empty() {
@@ -939,7 +997,7 @@ impl Builder<'_> {
         None
     }
 
-    fn run(&mut self, st: &mut State, ins: &Instruction, r: &Run, n: usize) -> Result<()> {
+    fn run(&self, st: &mut State, ins: &Instruction, r: &Run, n: usize) -> Result<()> {
         let line = ins.line;
         let mounts = st.env.mounts(line, r)?;
         let argv = match r.script() {
@@ -1147,21 +1205,33 @@ impl Builder<'_> {
         let fail =
             |msg: String| format!("process \"{shown}\" did not complete successfully: {msg}");
         let mut warnings = Vec::new();
-        let c = berth_engine::create::create_container_with(
+        let mut made = berth_engine::create::create_container_with(
             self.layout,
             self.store,
-            copts,
+            copts.clone(),
             true,
             &mut warnings,
-        )
-        .map_err(|e| self.at(line, fail(berth_engine::error::chain(&e))))?;
+        );
+        // A concurrent build that made the same state first may have removed its record
+        // just now: made again, once.
+        if let Err(berth_engine::Error::Image(berth_image::Error::NoSuchImage(_))) = &made {
+            self.materialise(st, &[])?;
+            made = berth_engine::create::create_container_with(
+                self.layout,
+                self.store,
+                copts,
+                true,
+                &mut warnings,
+            );
+        }
+        let c = made.map_err(|e| self.at(line, fail(berth_engine::error::chain(&e))))?;
         let guard = RunContainer {
             layout: self.layout,
             store: self.store,
             id: c.id.clone(),
         };
         if let Ok(mut cur) = CURRENT.lock() {
-            *cur = Some(c.id.clone());
+            cur.push(c.id.clone());
         }
         check_cancelled()?;
         let t0 = Instant::now();
@@ -1187,7 +1257,7 @@ impl Builder<'_> {
             },
         );
         for l in &out {
-            self.fe.say(l);
+            self.say(l);
         }
         let code = berth_engine::control::wait(self.layout, &c.id)?;
         check_cancelled()?;
@@ -1272,19 +1342,21 @@ impl Builder<'_> {
     }
 
     /// What `--from` names: a stage built before, or an image.
-    fn source_state(&mut self, line: usize, from: &str) -> Result<State> {
+    fn source_state(&self, line: usize, from: &str) -> Result<State> {
         match self.df.resolve_source(line, from)? {
-            Source::Stage(i) => {
-                self.stages.get(&i).cloned().ok_or_else(|| {
-                    self.at(line, format!("stage {from} is not built before its use"))
-                })
-            }
+            Source::Stage(i) => self
+                .stages
+                .lock()
+                .expect("stages")
+                .get(&i)
+                .cloned()
+                .ok_or_else(|| self.at(line, format!("stage {from} is not built before its use"))),
             Source::Image(name) => self.image_state(&name, line),
         }
     }
 
     fn copy(
-        &mut self,
+        &self,
         st: &mut State,
         ins: &Instruction,
         c: &CopyAdd,
