@@ -567,6 +567,30 @@ fn context_and_dockerfile_from_stdin() {
     let o = ch.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(e.ok(&["run", "--rm", "tar:1"]), "from a tar\n");
+    // A tar whose Dockerfile is a symlink to a host file: read inside the tar (where
+    // there is no such file), never on the host.
+    let mut t = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_size(0);
+    h.set_mode(0o777);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    t.append_link(&mut h, "Dockerfile", "/etc/passwd").unwrap();
+    let tar = t.into_inner().unwrap();
+    let mut cmd = e.cmd(&["build", "--network", "none", "-"]);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut ch = cmd.spawn().unwrap();
+    std::io::Write::write_all(ch.stdin.as_mut().unwrap(), &tar).unwrap();
+    drop(ch.stdin.take());
+    let o = ch.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains("failed to read dockerfile"), "{err}");
+    assert!(!err.contains("root:"), "{err}");
     // A Dockerfile on stdin, the context a directory.
     let c = context(&[("x", "ctx file\n")]);
     let mut cmd = e.cmd(&[
@@ -710,6 +734,28 @@ fn built_image_is_pushed_pulled_read_by_skopeo_and_loaded_by_podman() {
     e2.ok(&["pull", &tag]);
     assert_eq!(e2.inspect(&tag)["Id"], id.as_str());
     assert_eq!(e2.ok(&["run", "--rm", &tag]), "copied\nran\n");
+    // A build FROM it in a third root pulls it, as docker does for a missing base.
+    let e3 = Engine::empty_sharing_netns(&e);
+    let c3 = context(&[(
+        "Dockerfile",
+        &format!("FROM {tag}\nRUN echo child >> /msg\n"),
+    )]);
+    let (ok, err) = {
+        let o = e3.run(&[
+            "build",
+            "--network",
+            "none",
+            "-t",
+            "child:1",
+            c3.path().to_str().unwrap(),
+        ]);
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    assert!(ok, "{err}");
+    assert_eq!(e3.ok(&["run", "--rm", "child:1"]), "copied\nran\nchild\n");
     // podman loads `berth save` and finds the built files.
     let p = Podman(tempfile::tempdir().unwrap());
     let tar = p.0.path().join("app.tar");

@@ -285,22 +285,24 @@ pub fn build(
     let (ctx, _ignore) = context::stage(source, &tmp, df_path.as_deref())?;
     let (name, text) = match dockerfile {
         DockerfileSource::Text(t) => ("Dockerfile".to_string(), t),
+        // In a tar context the Dockerfile (default or a relative -f) is read inside the
+        // tar, never through a symlink of it out onto the host.
+        DockerfileSource::Path(p) if ctx.tar_dir.is_some() && p.is_relative() => {
+            let t = read_in_tar(&ctx, &p)?;
+            (file_name(&p), t)
+        }
         DockerfileSource::Path(p) => {
             let t = std::fs::read_to_string(&p).map_err(|e| {
                 BuildError::Invalid(format!("failed to read dockerfile {}: {e}", p.display()))
             })?;
-            let n = p
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "Dockerfile".into());
-            (n, t)
+            (file_name(&p), t)
         }
+        DockerfileSource::Default if ctx.tar_dir.is_some() => (
+            "Dockerfile".to_string(),
+            read_in_tar(&ctx, Path::new("Dockerfile"))?,
+        ),
         DockerfileSource::Default => {
-            let base = match (&is_dir, &ctx.tar_dir) {
-                (Some(d), _) => d.clone(),
-                (None, Some(t)) => t.path().to_path_buf(),
-                (None, None) => ctx.path().to_path_buf(),
-            };
+            let base = is_dir.clone().unwrap_or_else(|| ctx.path().to_path_buf());
             let p = base.join("Dockerfile");
             let t = std::fs::read_to_string(&p).map_err(|e| {
                 BuildError::Invalid(format!(
@@ -363,6 +365,28 @@ pub fn build(
         ));
     }
     Ok(built)
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "Dockerfile".into())
+}
+
+/// A file of a tar context, read inside the extracted tar.
+fn read_in_tar(ctx: &Context, rel: &Path) -> Result<String> {
+    let dir = ctx.tar_dir.as_ref().expect("a tar context");
+    let fd = context::open_root(dir.path())?;
+    let mut t = String::new();
+    copy::open_in_root(fd.as_fd(), rel)
+        .and_then(|mut f| std::io::Read::read_to_string(&mut f, &mut t))
+        .map_err(|e| {
+            BuildError::Invalid(format!(
+                "failed to read dockerfile {} in the context tar: {e}",
+                rel.display()
+            ))
+        })?;
+    Ok(t)
 }
 
 fn rfc3339(secs: u64) -> String {

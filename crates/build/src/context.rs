@@ -130,8 +130,24 @@ pub fn stage(
             (raw.path().to_path_buf(), Some(raw))
         }
     };
-    let ignore = Dockerignore::load(&from, dockerfile)
-        .map_err(|e| BuildError::Invalid(format!("read .dockerignore: {e}")))?;
+    let ignore = match &tar_dir {
+        // A tar's own files are read inside it: its `.dockerignore` may be a symlink.
+        Some(t) => {
+            let fd = open_root(t.path())?;
+            match crate::copy::open_in_root(fd.as_fd(), Path::new(".dockerignore")) {
+                Ok(mut f) => {
+                    let mut text = String::new();
+                    f.read_to_string(&mut text)
+                        .map_err(|e| BuildError::Invalid(format!("read .dockerignore: {e}")))?;
+                    Dockerignore::parse(".dockerignore", &text)
+                        .map_err(|e| BuildError::Invalid(format!("read .dockerignore: {e}")))?
+                }
+                Err(_) => Dockerignore::default(),
+            }
+        }
+        None => Dockerignore::load(&from, dockerfile)
+            .map_err(|e| BuildError::Invalid(format!("read .dockerignore: {e}")))?,
+    };
     copy_tree(&from, dir.path(), "", &ignore)?;
     let root = open_root(dir.path())?;
     Ok((Context { dir, root, tar_dir }, ignore))
