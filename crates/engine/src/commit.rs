@@ -578,3 +578,46 @@ fn shell_words(path: &str, args: &[String]) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The entries of a layer blob: (name, mtime).
+    fn entries(store: &Store, digest: &str) -> Vec<(String, u64)> {
+        let f = std::fs::File::open(store.blob_path(digest).unwrap()).unwrap();
+        let mut a = tar::Archive::new(f);
+        a.entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.path().unwrap().display().to_string(),
+                    e.header().mtime().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn layer_from_upper_clamps_mtimes_sorts_and_skips() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::open(d.path().join("root")).unwrap();
+        let upper = d.path().join("upper");
+        std::fs::create_dir_all(upper.join("b/mnt")).unwrap();
+        std::fs::write(upper.join("b/f"), "x").unwrap();
+        std::fs::write(upper.join("a"), "y").unwrap();
+        let (digest, _) =
+            layer_from_upper(&store, &upper, &[], Some(0), &[PathBuf::from("b/mnt")]).unwrap();
+        assert_eq!(
+            entries(&store, &digest),
+            [("a".into(), 0), ("b".into(), 0), ("b/f".into(), 0)]
+        );
+        // Without a clamp the files' own times stay; the same input, the same digest.
+        let (other, _) = layer_from_upper(&store, &upper, &[], None, &[]).unwrap();
+        assert!(entries(&store, &other).iter().all(|e| e.1 > 0));
+        let (again, _) =
+            layer_from_upper(&store, &upper, &[], Some(0), &[PathBuf::from("b/mnt")]).unwrap();
+        assert_eq!(again, digest);
+    }
+}

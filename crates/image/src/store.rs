@@ -691,6 +691,28 @@ mod tests {
     }
 
     #[test]
+    fn gc_keeps_the_build_cache_until_it_is_cleared() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(d.path().join("root")).unwrap();
+        let l = s.write_blob(b"cached layer").unwrap();
+        s.update_build_cache(|v| {
+            v["entries"]["k"] = serde_json::json!({"blob": l, "chain_id": l});
+            Ok(())
+        })
+        .unwrap();
+        let lock = s.lock_exclusive().unwrap();
+        assert!(s.gc(&lock).unwrap().blobs.is_empty());
+        assert!(s.has_blob(&l));
+        s.update_build_cache(|v| {
+            v["entries"] = serde_json::json!({});
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(s.gc(&lock).unwrap().blobs, vec![l.clone()]);
+        assert!(!s.has_blob(&l));
+    }
+
+    #[test]
     fn gc_keeps_used_and_leased() {
         let d = tempfile::tempdir().unwrap();
         let s = Store::open(d.path().join("root")).unwrap();
