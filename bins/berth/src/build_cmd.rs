@@ -39,7 +39,7 @@ pub struct BuildArgs {
     /// Type of progress output: auto, plain or tty (all print BuildKit's plain lines)
     #[arg(long, default_value = "auto", value_parser = ["auto", "plain", "tty"])]
     pub progress: String,
-    /// Networking mode for the RUN instructions: default, none or host
+    /// Networking for the RUN instructions: default, none, host or a network's name
     #[arg(long)]
     pub network: Option<String>,
     /// Target platform (only this host's platform)

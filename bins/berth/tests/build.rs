@@ -829,3 +829,40 @@ fn independent_stages_build_in_parallel() {
     assert!(ok, "{err}");
     assert_eq!(e.ok(&["run", "--rm", "par:1"]), "a\nb\n");
 }
+
+#[test]
+fn run_on_a_named_network() {
+    let e = Eng::new();
+    e.ok(&["network", "create", "--subnet", "10.231.7.0/24", "buildnet"]);
+    let c = context(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN ip -4 addr | grep -o '10\\.231\\.7\\.[0-9]*' > /addr\nCMD [\"cat\", \"/addr\"]\n",
+    )]);
+    let o = e.run(&[
+        "build",
+        "-q",
+        "--network",
+        "buildnet",
+        "-t",
+        "net:1",
+        c.path().to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let addr = e.ok(&["run", "--rm", "--network", "none", "net:1"]);
+    assert!(addr.starts_with("10.231.7."), "{addr}");
+    // A network that does not exist is named, with the line.
+    let (_, err) = e.code(
+        1,
+        &[
+            "build",
+            "--network",
+            "nosuchnet",
+            c.path().to_str().unwrap(),
+        ],
+    );
+    assert!(
+        err.contains("Dockerfile:2") && err.contains("nosuchnet"),
+        "{err}"
+    );
+    e.ok(&["network", "rm", "buildnet"]);
+}

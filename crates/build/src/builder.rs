@@ -50,13 +50,15 @@ fn check_cancelled() -> Result<()> {
 }
 
 /// The network RUN gets unless it says `--network`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum RunNetwork {
-    /// docker's default: a bridge network.
+    /// docker's default: the default bridge network.
     #[default]
     Default,
     None,
     Host,
+    /// A network made with `berth network create`.
+    Named(String),
 }
 
 /// Where the Dockerfile comes from.
@@ -1045,7 +1047,7 @@ impl Builder<'_> {
         let net = match r.network {
             Some(RunNet::None) => RunNetwork::None,
             Some(RunNet::Host) => RunNetwork::Host,
-            Some(RunNet::Default) | None => self.opts.network,
+            Some(RunNet::Default) | None => self.opts.network.clone(),
         };
         let args_shown: Vec<String> = st
             .env
@@ -1218,9 +1220,16 @@ impl Builder<'_> {
             user,
             mounts: specs,
             network: match net {
-                RunNetwork::Default => NetworkMode::Bridge,
+                RunNetwork::Default | RunNetwork::Named(_) => NetworkMode::Bridge,
                 RunNetwork::None => NetworkMode::None,
                 RunNetwork::Host => NetworkMode::Host,
+            },
+            networks: match &net {
+                RunNetwork::Named(n) => vec![berth_engine::options::NetworkAttach {
+                    name: n.clone(),
+                    ..Default::default()
+                }],
+                _ => vec![],
             },
             no_healthcheck: true,
             ..Default::default()

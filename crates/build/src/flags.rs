@@ -46,15 +46,18 @@ pub fn labels(list: &[String]) -> Result<BTreeMap<String, String>, String> {
     Ok(out)
 }
 
-/// `--network`: `default` (or `bridge`), `none` or `host`.
+/// `--network`: `default` (or `bridge`), `none`, `host`, or a network's name (checked
+/// when the first RUN is created: `network X not found`).
 pub fn network(v: Option<&str>) -> Result<RunNetwork, String> {
     match v {
         None | Some("default") | Some("bridge") => Ok(RunNetwork::Default),
         Some("none") => Ok(RunNetwork::None),
         Some("host") => Ok(RunNetwork::Host),
-        Some(o) => Err(format!(
-            "network mode {o:?} not supported by berth build: use default, none or host"
+        Some(o) if o.starts_with("container:") => Err(format!(
+            "network mode {o:?} not supported by berth build: use default, none, host or a network's name"
         )),
+        Some("") => Err("invalid --network \"\": give default, none, host or a network's name".into()),
+        Some(o) => Ok(RunNetwork::Named(o.to_string())),
     }
 }
 
@@ -154,7 +157,13 @@ mod tests {
     #[test]
     fn network_and_secret_values_are_checked() {
         assert_eq!(network(Some("none")), Ok(RunNetwork::None));
-        assert!(network(Some("mynet")).unwrap_err().contains("mynet"));
+        assert_eq!(
+            network(Some("mynet")),
+            Ok(RunNetwork::Named("mynet".into()))
+        );
+        assert!(network(Some("container:x"))
+            .unwrap_err()
+            .contains("container:x"));
         let f = tempfile::NamedTempFile::new().unwrap();
         let p = f.path().display().to_string();
         let (id, src) = secret(&format!("id=tok,src={p}")).unwrap();
