@@ -484,15 +484,15 @@ fn add_unpacks_local_tars_and_refuses_hostile_ones() {
     );
     assert!(!Path::new("/tmp/berth-build-evil").exists());
     assert_eq!(store_state(&e), before);
-    // ADD of a URL is refused with the line, not ignored.
+    // ADD of a git repository is refused with the line, not ignored.
     std::fs::write(
         c.path().join("Dockerfile"),
-        "FROM busybox\nADD https://example.com/x /x\n",
+        "FROM busybox\nADD git@github.com:x/y.git /x\n",
     )
     .unwrap();
     let (ok, err) = build_out(&e, c.path(), &[]);
     assert!(
-        !ok && err.contains("Dockerfile:2") && err.contains("URL"),
+        !ok && err.contains("Dockerfile:2") && err.contains("git"),
         "{err}"
     );
 }
@@ -865,4 +865,88 @@ fn run_on_a_named_network() {
         "{err}"
     );
     e.ok(&["network", "rm", "buildnet"]);
+}
+
+/// A child process killed (by its pid) when dropped.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn add_fetches_urls_with_checksums() {
+    let e = Eng::new();
+    let served = tempfile::tempdir().unwrap();
+    std::fs::write(served.path().join("file.txt"), "over http\n").unwrap();
+    let port = common::free_port().to_string();
+    let _server = Killed(
+        e.in_netns("python3")
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port,
+                "--directory",
+            ])
+            .arg(served.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("http://127.0.0.1:{port}/file.txt");
+    e.wait_for(20, "the HTTP server", || {
+        let o = e
+            .in_netns("busybox")
+            .args(["wget", "-q", "-O", "/dev/null", &url])
+            .output()
+            .ok()?;
+        o.status.success().then_some(())
+    });
+    let sum = common::sha(b"over http\n");
+    let df = format!(
+        "FROM busybox\nADD --checksum={sum} {url} /fetched/\nADD {url} /renamed.txt\n\
+         CMD [\"sh\", \"-c\", \"cat /fetched/file.txt /renamed.txt; stat -c %a /renamed.txt\"]\n"
+    );
+    let c = context(&[("Dockerfile", &df)]);
+    build(&e, c.path(), &["-t", "url:1"]);
+    assert_eq!(
+        e.ok(&["run", "--rm", "url:1"]),
+        "over http\nover http\n600\n"
+    );
+    // A wrong checksum, a URL in COPY and a missing file are errors with the line.
+    let bad = common::sha(b"something else");
+    for (df, want) in [
+        (
+            format!("FROM busybox\nADD --checksum={bad} {url} /x\n"),
+            "digest mismatch",
+        ),
+        (
+            format!("FROM busybox\nCOPY {url} /x\n"),
+            "source can't be a URL for COPY",
+        ),
+        (
+            format!("FROM busybox\nADD http://127.0.0.1:{port}/missing /x\n"),
+            "404",
+        ),
+        (
+            "FROM busybox\nADD --checksum=sha256:00 local /x\n".to_string(),
+            "non-HTTP(S)",
+        ),
+    ] {
+        std::fs::write(c.path().join("Dockerfile"), &df).unwrap();
+        let before = store_state(&e);
+        let (ok, err) = build_out(&e, c.path(), &[]);
+        assert!(!ok, "{df}");
+        assert!(
+            err.contains("Dockerfile:2") && err.contains(want),
+            "{df}: {err}"
+        );
+        assert_eq!(store_state(&e), before);
+    }
 }

@@ -1398,23 +1398,42 @@ impl Builder<'_> {
     ) -> Result<()> {
         let line = ins.line;
         let what = if add { "ADD" } else { "COPY" };
-        if add && c.checksum.is_some() {
+        let urls = c.sources.iter().filter(|s| crate::fetch::is_url(s)).count();
+        if urls > 0 && !add {
+            return Err(self.at(line, "source can't be a URL for COPY"));
+        }
+        if c.checksum.is_some() && urls == 0 {
+            return Err(self.at(line, "checksum can't be specified for non-HTTP(S) sources"));
+        }
+        if urls > 0 && urls != c.sources.len() {
             return Err(self.at(
                 line,
-                "ADD --checksum needs a URL source, and berth build does not fetch URLs",
+                "ADD of URLs and local files together is not supported by berth build: split it",
             ));
         }
-        for s in &c.sources {
-            let l = s.to_ascii_lowercase();
-            if add
-                && (l.starts_with("http://") || l.starts_with("https://") || l.starts_with("git@"))
-            {
-                return Err(self.at(
-                    line,
-                    format!("ADD {s}: berth build does not fetch URLs or git repositories; download it in a RUN or COPY it from the context"),
-                ));
-            }
+        if let Some(s) = c.sources.iter().find(|s| s.starts_with("git@")) {
+            return Err(self.at(
+                line,
+                format!("ADD {s}: berth build does not fetch git repositories; clone it in a RUN"),
+            ));
         }
+        // URLs are fetched first into a directory of their own, which is then the root.
+        let url_dir = if urls > 0 {
+            let d = self.tempdir("build-url-")?;
+            let one_file = c.sources.len() == 1 && !c.dest.ends_with('/');
+            for u in &c.sources {
+                let name = match crate::fetch::file_name(u) {
+                    Ok(n) => n,
+                    Err(_) if one_file => "download".to_string(),
+                    Err(e) => return Err(self.at(line, e)),
+                };
+                crate::fetch::fetch(u, d.path(), &name, c.checksum.as_deref())
+                    .map_err(|e| self.at(line, format!("ADD failed: {e}")))?;
+            }
+            Some(d)
+        } else {
+            None
+        };
         // The sources' root: the staged context, or a stage or image rootfs.
         let (src_state, from_other) = match &c.from {
             None => (None, false),
@@ -1424,15 +1443,23 @@ impl Builder<'_> {
             Some(s) => Some(Mounted::new(self.store, &self.tmp, &s.chain_ids)?),
             None => None,
         };
-        let root_fd = match &src_mount {
-            Some(m) => context::open_root(&m.merged)?,
-            None => context::open_root(self.ctx.path())?,
+        let root_fd = match (&src_mount, &url_dir) {
+            (Some(m), _) => context::open_root(&m.merged)?,
+            (None, Some(d)) => context::open_root(d.path())?,
+            (None, None) => context::open_root(self.ctx.path())?,
         };
         let root = root_fd.as_fd();
         let mut matched: Vec<(PathBuf, bool)> = Vec::new();
         let mut globbed = false;
         for s in &c.sources {
-            let found = copy::expand_source(root, s);
+            let found = match &url_dir {
+                // A URL's file (no wildcards in URLs).
+                Some(_) => {
+                    let n = crate::fetch::file_name(s).unwrap_or_else(|_| "download".into());
+                    vec![PathBuf::from(n)]
+                }
+                None => copy::expand_source(root, s),
+            };
             if found.is_empty() {
                 let msg = if from_other {
                     format!(
@@ -1445,7 +1472,7 @@ impl Builder<'_> {
                 };
                 return Err(self.at(line, msg));
             }
-            globbed |= found.len() > 1 || s.contains(['*', '?', '[']);
+            globbed |= found.len() > 1 || (url_dir.is_none() && s.contains(['*', '?', '[']));
             for f in found {
                 let is_dir = context::resolve_in(root, &f, true).is_ok();
                 matched.push((f, is_dir));
@@ -1517,6 +1544,7 @@ impl Builder<'_> {
             && c.inline.is_empty()
             && !(add
                 && !from_other
+                && url_dir.is_none()
                 && matched
                     .iter()
                     .any(|(rel, d)| !*d && copy::archive_kind(root, rel).is_some()));
@@ -1607,7 +1635,7 @@ impl Builder<'_> {
                 continue;
             }
             // ADD unpacks a local tar archive into the destination directory.
-            if add && !from_other {
+            if add && !from_other && url_dir.is_none() {
                 if let Some(kind) = copy::archive_kind(root, rel) {
                     self.unpack_into(line, root, rel, kind, &tree)?;
                     continue;

@@ -13,6 +13,7 @@ pub mod dockerfile;
 pub mod dockerignore;
 pub mod error;
 pub mod expand;
+pub mod fetch;
 pub mod flags;
 
 pub use builder::{build, cancel, prune, BuildOptions, Built, DockerfileSource, RunNetwork};
