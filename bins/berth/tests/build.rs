@@ -713,9 +713,11 @@ fn built_image_is_pushed_pulled_read_by_skopeo_and_loaded_by_podman() {
     let c = context(&[
         (
             "Dockerfile",
-            "FROM busybox\nCOPY msg /msg\nRUN echo ran >> /msg\nCMD [\"cat\", \"/msg\"]\n",
+            "FROM busybox\nCOPY msg /msg\nCOPY tree/ /tree/\nRUN echo ran >> /msg\nCMD [\"cat\", \"/msg\"]\n",
         ),
         ("msg", "copied\n"),
+        ("tree/a/b/c", "c\n"),
+        ("tree/d", "d\n"),
     ]);
     let id = build(&e, c.path(), &["-t", &tag]);
     let out = e.ok(&["push", &tag]);
@@ -728,12 +730,25 @@ fn built_image_is_pushed_pulled_read_by_skopeo_and_loaded_by_podman() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["Layers"].as_array().unwrap().len(), 3, "{v}");
+    assert_eq!(v["Layers"].as_array().unwrap().len(), 4, "{v}");
     // Another storage root pulls it back: the same image, and it runs.
     let e2 = Engine::empty_sharing_netns(&e);
     e2.ok(&["pull", &tag]);
     assert_eq!(e2.inspect(&tag)["Id"], id.as_str());
     assert_eq!(e2.ok(&["run", "--rm", &tag]), "copied\nran\n");
+    // The builder's own layer directories show the same files, modes and times as the
+    // ones unpacked from the pushed tars.
+    let look = [
+        "run",
+        "--rm",
+        &tag,
+        "ls",
+        "-lnR",
+        "--full-time",
+        "/tree",
+        "/msg",
+    ];
+    assert_eq!(e.ok(&look), e2.ok(&look));
     // A build FROM it in a third root pulls it, as docker does for a missing base.
     let e3 = Engine::empty_sharing_netns(&e);
     let c3 = context(&[(

@@ -22,6 +22,7 @@ use berth_registry::Reference;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -183,6 +184,82 @@ impl Mounted {
     fn root(&self) -> std::os::fd::BorrowedFd<'_> {
         self.fd.as_ref().expect("open").as_fd()
     }
+
+    /// Makes the upper directory the unpacked layer of `blob` (what
+    /// `berth_engine::commit::layer_from_upper` wrote from it), so it is not unpacked
+    /// again: unmounted, its overlay bookkeeping xattrs dropped (but `opaque`), mtimes
+    /// clamped as in the tar. Best effort: on any failure the layer is unpacked from
+    /// its tar as usual.
+    fn adopt(
+        mut self,
+        store: &Store,
+        blob: &str,
+        size: u64,
+        parent: Option<&str>,
+        clamp: Option<u64>,
+    ) {
+        self.fd.take();
+        if self.mounted {
+            if rustix::mount::unmount(&self.merged, rustix::mount::UnmountFlags::empty()).is_err() {
+                return;
+            }
+            self.mounted = false;
+        }
+        if normalise(&self.upper, clamp).is_err() {
+            return;
+        }
+        let chain = chain_of(parent, blob);
+        let desc = Descriptor::new(mf::OCI_LAYER, blob.to_string(), size);
+        let _ = berth_image::layers::adopt_layer(store, &self.upper, &desc, blob, &chain, parent);
+    }
+}
+
+/// The chain ID of layer `blob` (uncompressed: its diff ID) on `parent`.
+fn chain_of(parent: Option<&str>, blob: &str) -> String {
+    match parent {
+        None => blob.to_string(),
+        Some(p) => berth_image::store::sha256_digest(format!("{p} {blob}").as_bytes()),
+    }
+}
+
+/// An overlay upper directory made fit to be a layer directory: every
+/// `trusted.overlay.*` xattr but `opaque` removed, mtimes clamped to `clamp`
+/// (children before their directory, so the clamp holds).
+fn normalise(dir: &Path, clamp: Option<u64>) -> std::io::Result<()> {
+    use rustix::fs::{AtFlags, Timespec, Timestamps, UTIME_OMIT};
+    use std::os::unix::fs::MetadataExt;
+    for e in std::fs::read_dir(dir)? {
+        let p = e?.path();
+        let md = std::fs::symlink_metadata(&p)?;
+        if md.is_dir() {
+            normalise(&p, clamp)?;
+        }
+        let mut buf = vec![0u8; 4096];
+        let n = rustix::fs::llistxattr(&p, &mut buf).map_err(std::io::Error::from)?;
+        for name in buf[..n].split(|b| *b == 0).filter(|x| !x.is_empty()) {
+            if name.starts_with(b"trusted.overlay.") && name != b"trusted.overlay.opaque" {
+                let cname = std::ffi::OsStr::from_bytes(name);
+                rustix::fs::lremovexattr(&p, cname).map_err(std::io::Error::from)?;
+            }
+        }
+        if let Some(c) = clamp {
+            if md.mtime() < 0 || md.mtime() as u64 > c {
+                let t = Timestamps {
+                    last_access: Timespec {
+                        tv_sec: 0,
+                        tv_nsec: UTIME_OMIT,
+                    },
+                    last_modification: Timespec {
+                        tv_sec: c as i64,
+                        tv_nsec: 0,
+                    },
+                };
+                rustix::fs::utimensat(rustix::fs::CWD, &p, &t, AtFlags::SYMLINK_NOFOLLOW)
+                    .map_err(std::io::Error::from)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Drop for Mounted {
@@ -902,10 +979,7 @@ impl Builder<'_> {
         created_by: &str,
     ) -> Result<String> {
         let parent = st.chain_ids.last().cloned();
-        let chain = match &parent {
-            None => blob.clone(),
-            Some(p) => berth_image::store::sha256_digest(format!("{p} {blob}").as_bytes()),
-        };
+        let chain = chain_of(parent.as_deref(), &blob);
         let desc = Descriptor::new(mf::OCI_LAYER, blob.clone(), size);
         berth_image::layers::ensure_layer(
             self.store,
@@ -1605,7 +1679,15 @@ impl Builder<'_> {
                 self.clamp(),
                 &[],
             )?;
-            drop(rootfs);
+            if layer.1 > 1024 {
+                rootfs.adopt(
+                    self.store,
+                    &layer.0,
+                    layer.1,
+                    st.chain_ids.last().map(String::as_str),
+                    self.clamp(),
+                );
+            }
             return self.finish_step(st, &key, layer, &created_by);
         }
         // The tree to copy (the destination directory's new contents, or one file).
@@ -1704,7 +1786,15 @@ impl Builder<'_> {
             self.clamp(),
             &[],
         )?;
-        drop(rootfs);
+        if layer.1 > 1024 {
+            rootfs.adopt(
+                self.store,
+                &layer.0,
+                layer.1,
+                st.chain_ids.last().map(String::as_str),
+                self.clamp(),
+            );
+        }
         self.finish_step(st, &key, layer, &created_by)
     }
 
