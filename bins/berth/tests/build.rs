@@ -965,3 +965,32 @@ fn add_fetches_urls_with_checksums() {
         assert_eq!(store_state(&e), before);
     }
 }
+
+#[test]
+fn locked_cache_mounts_are_used_one_run_at_a_time() {
+    let e = Eng::new();
+    let run = |me: &str, other: &str, sharing: &str| {
+        format!(
+            "RUN --mount=type=cache,id=l,target=/c,sharing={sharing} touch /c/{me} && sleep 2 && \
+             test ! -e /c/{other} && rm /c/{me} && echo {me} > /{me}\n"
+        )
+    };
+    let df = |sharing: &str| {
+        format!(
+            "FROM busybox AS a\n{}FROM busybox AS b\n{}FROM busybox\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n",
+            run("a", "b", sharing),
+            run("b", "a", sharing)
+        )
+    };
+    // The two stages build at once; locked, their RUNs never overlap.
+    let c = context(&[("Dockerfile", &df("locked"))]);
+    let (ok, err) = build_out(&e, c.path(), &[]);
+    assert!(ok, "{err}");
+    // Shared, they do (which is what makes the locked case worth a lock).
+    std::fs::write(c.path().join("Dockerfile"), df("shared")).unwrap();
+    let (ok, err) = build_out(&e, c.path(), &[]);
+    assert!(
+        !ok && err.contains("did not complete successfully"),
+        "{err}"
+    );
+}

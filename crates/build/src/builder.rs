@@ -1199,7 +1199,31 @@ impl Builder<'_> {
                 MountType::Cache => {
                     let t = resolve_target(&target.unwrap_or_default());
                     let id = m.id.clone().unwrap_or_else(|| t.clone());
-                    let dir = self.cache_mount_dir(&id, m)?;
+                    let mut dir = self.cache_mount_dir(&id, m)?;
+                    // sharing=: shared users hold a shared flock on the directory, a
+                    // locked one an exclusive flock (waiting its turn); a private one
+                    // takes a fresh directory when another RUN holds this one.
+                    use rustix::fs::FlockOperation as F;
+                    let fd =
+                        std::fs::File::open(&dir).map_err(|e| BuildError::Io(dir.clone(), e))?;
+                    match m.sharing.unwrap_or(dockerfile::CacheSharing::Shared) {
+                        dockerfile::CacheSharing::Shared => {
+                            rustix::fs::flock(&fd, F::LockShared)
+                                .map_err(|e| BuildError::Io(dir.clone(), e.into()))?;
+                        }
+                        dockerfile::CacheSharing::Locked => {
+                            rustix::fs::flock(&fd, F::LockExclusive)
+                                .map_err(|e| BuildError::Io(dir.clone(), e.into()))?;
+                        }
+                        dockerfile::CacheSharing::Private => {
+                            if rustix::fs::flock(&fd, F::NonBlockingLockExclusive).is_err() {
+                                let d = self.tempdir("build-cache-private-")?;
+                                dir = d.path().to_path_buf();
+                                keep_alive.push(Box::new(d));
+                            }
+                        }
+                    }
+                    keep_alive.push(Box::new(fd));
                     targets.push(t.clone());
                     specs.push(MountSpec::Bind {
                         source: dir.to_string_lossy().into_owned(),
