@@ -1881,3 +1881,52 @@ pub fn prune(store: &Store) -> Result<(usize, u64)> {
     let rep = berth_engine::images::gc(store)?;
     Ok((count, bytes + rep.bytes))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn history_lists_and_chain_ids() {
+        assert_eq!(
+            json_list(&["/bin/sh".into(), "-c".into(), "echo \"hi\"".into()]),
+            r#"["/bin/sh" "-c" "echo \"hi\""]"#
+        );
+        assert_eq!(chain_of(None, "sha256:a"), "sha256:a");
+        assert_eq!(
+            chain_of(Some("sha256:a"), "sha256:b"),
+            berth_image::store::sha256_digest(b"sha256:a sha256:b")
+        );
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000000000Z");
+    }
+
+    #[test]
+    fn normalise_drops_overlay_bookkeeping_and_clamps_mtimes() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("d");
+        std::fs::create_dir(&d).unwrap();
+        std::fs::write(d.join("f"), "x").unwrap();
+        std::os::unix::fs::symlink("f", d.join("l")).unwrap();
+        let set = |p: &Path, k: &str, v: &[u8]| {
+            rustix::fs::lsetxattr(p, k, v, rustix::fs::XattrFlags::empty())
+        };
+        // trusted.* needs root (the black-box tests run as root; skip otherwise).
+        if set(&d, "trusted.overlay.opaque", b"y").is_err() {
+            return;
+        }
+        set(&d, "trusted.overlay.impure", b"y").unwrap();
+        set(&d.join("f"), "trusted.overlay.origin", b"xyz").unwrap();
+        normalise(t.path(), Some(5)).unwrap();
+        let has = |p: &Path, k: &str| {
+            let mut b = [0u8; 8];
+            rustix::fs::lgetxattr(p, k, &mut b).is_ok()
+        };
+        assert!(has(&d, "trusted.overlay.opaque"));
+        assert!(!has(&d, "trusted.overlay.impure"));
+        assert!(!has(&d.join("f"), "trusted.overlay.origin"));
+        for p in [d.clone(), d.join("f"), d.join("l")] {
+            assert_eq!(std::fs::symlink_metadata(&p).unwrap().mtime(), 5, "{p:?}");
+        }
+    }
+}
