@@ -190,14 +190,7 @@ impl Mounted {
     /// again: unmounted, its overlay bookkeeping xattrs dropped (but `opaque`), mtimes
     /// clamped as in the tar. Best effort: on any failure the layer is unpacked from
     /// its tar as usual.
-    fn adopt(
-        mut self,
-        store: &Store,
-        blob: &str,
-        size: u64,
-        parent: Option<&str>,
-        clamp: Option<u64>,
-    ) {
+    fn adopt(mut self, store: &Store, layer: &Listed, parent: Option<&str>, clamp: Option<u64>) {
         self.fd.take();
         if self.mounted {
             if rustix::mount::unmount(&self.merged, rustix::mount::UnmountFlags::empty()).is_err() {
@@ -205,13 +198,56 @@ impl Mounted {
             }
             self.mounted = false;
         }
-        if normalise(&self.upper, clamp).is_err() {
-            return;
-        }
-        let chain = chain_of(parent, blob);
-        let desc = Descriptor::new(mf::OCI_LAYER, blob.to_string(), size);
-        let _ = berth_image::layers::adopt_layer(store, &self.upper, &desc, blob, &chain, parent);
+        adopt_dir(store, &self.upper, layer, parent, clamp);
     }
+}
+
+/// A layer written from an upper directory: (blob, size), and the upper's paths it holds.
+type Listed = ((String, u64), Vec<PathBuf>);
+
+/// Makes the (unmounted) upper directory `upper` the unpacked layer of what
+/// `layer_from_upper_listed` wrote from it: what the tar left out removed (the runtime's
+/// mount points, the RUN's mount targets, sockets), overlay bookkeeping xattrs dropped
+/// (but `opaque`), mtimes clamped as in the tar; then moved into the layer store.
+/// Best effort: on any failure the layer is unpacked from its tar as usual.
+fn adopt_dir(
+    store: &Store,
+    upper: &Path,
+    layer: &Listed,
+    parent: Option<&str>,
+    clamp: Option<u64>,
+) {
+    let ((blob, size), kept) = layer;
+    let kept: std::collections::HashSet<&Path> = kept.iter().map(PathBuf::as_path).collect();
+    if prune_unkept(upper, Path::new(""), &kept).is_err() || normalise(upper, clamp).is_err() {
+        return;
+    }
+    let chain = chain_of(parent, blob);
+    let desc = Descriptor::new(mf::OCI_LAYER, blob.clone(), *size);
+    let _ = berth_image::layers::adopt_layer(store, upper, &desc, blob, &chain, parent);
+}
+
+/// Removes from `root/rel` every entry the layer does not hold.
+fn prune_unkept(
+    root: &Path,
+    rel: &Path,
+    kept: &std::collections::HashSet<&Path>,
+) -> std::io::Result<()> {
+    for e in std::fs::read_dir(root.join(rel))? {
+        let r = rel.join(e?.file_name());
+        let p = root.join(&r);
+        let md = std::fs::symlink_metadata(&p)?;
+        if !kept.contains(r.as_path()) {
+            if md.is_dir() {
+                std::fs::remove_dir_all(&p)?;
+            } else {
+                std::fs::remove_file(&p)?;
+            }
+        } else if md.is_dir() {
+            prune_unkept(root, &r, kept)?;
+        }
+    }
+    Ok(())
 }
 
 /// The chain ID of layer `blob` (uncompressed: its diff ID) on `parent`.
@@ -233,6 +269,14 @@ fn normalise(dir: &Path, clamp: Option<u64>) -> std::io::Result<()> {
         let md = std::fs::symlink_metadata(&p)?;
         if md.is_dir() {
             normalise(&p, clamp)?;
+        }
+        // A device node (not a whiteout): left to the unpacker, which refuses it.
+        {
+            use std::os::unix::fs::FileTypeExt;
+            let ft = md.file_type();
+            if (ft.is_char_device() || ft.is_block_device()) && md.rdev() != 0 {
+                return Err(std::io::ErrorKind::Unsupported.into());
+            }
         }
         let mut buf = vec![0u8; 4096];
         let n = rustix::fs::llistxattr(&p, &mut buf).map_err(std::io::Error::from)?;
@@ -1434,16 +1478,23 @@ impl Builder<'_> {
                 }
             }
         }
-        let layer = berth_engine::commit::layer_from_upper(
+        let listed = berth_engine::commit::layer_from_upper_listed(
             self.store,
             &upper,
             &lowers,
             self.clamp(),
             &skip,
         )?;
+        // Its upper directory becomes the layer directory once the rootfs is unmounted
+        // (the monitor does that at the exit).
+        let merged = upper.with_file_name("merged");
+        if listed.0 .1 > 1024 && !berth_image::overlay::is_mount_point(&merged).unwrap_or(true) {
+            let parent = st.chain_ids.last().map(String::as_str);
+            adopt_dir(self.store, &upper, &listed, parent, self.clamp());
+        }
         drop(guard);
         drop(keep_alive);
-        self.finish_step(st, &key, layer, &created_by)
+        self.finish_step(st, &key, listed.0, &created_by)
     }
 
     fn tempdir(&self, prefix: &str) -> Result<tempfile::TempDir> {
@@ -1696,23 +1747,18 @@ impl Builder<'_> {
             }
             drop(root_fd);
             drop(src_mount);
-            let layer = berth_engine::commit::layer_from_upper(
+            let listed = berth_engine::commit::layer_from_upper_listed(
                 self.store,
                 &rootfs.upper,
                 &rootfs.lowers,
                 self.clamp(),
                 &[],
             )?;
-            if layer.1 > 1024 {
-                rootfs.adopt(
-                    self.store,
-                    &layer.0,
-                    layer.1,
-                    st.chain_ids.last().map(String::as_str),
-                    self.clamp(),
-                );
+            if listed.0 .1 > 1024 {
+                let parent = st.chain_ids.last().map(String::as_str);
+                rootfs.adopt(self.store, &listed, parent, self.clamp());
             }
-            return self.finish_step(st, &key, layer, &created_by);
+            return self.finish_step(st, &key, listed.0, &created_by);
         }
         // The tree to copy (the destination directory's new contents, or one file).
         let staged = self.tempdir("build-copy-")?;
@@ -1803,23 +1849,18 @@ impl Builder<'_> {
             let parent = target.parent().unwrap_or(Path::new("/"));
             copy::copy_into_root(&one, r, parent, owner).map_err(fail)?;
         }
-        let layer = berth_engine::commit::layer_from_upper(
+        let listed = berth_engine::commit::layer_from_upper_listed(
             self.store,
             &rootfs.upper,
             &rootfs.lowers,
             self.clamp(),
             &[],
         )?;
-        if layer.1 > 1024 {
-            rootfs.adopt(
-                self.store,
-                &layer.0,
-                layer.1,
-                st.chain_ids.last().map(String::as_str),
-                self.clamp(),
-            );
+        if listed.0 .1 > 1024 {
+            let parent = st.chain_ids.last().map(String::as_str);
+            rootfs.adopt(self.store, &listed, parent, self.clamp());
         }
-        self.finish_step(st, &key, layer, &created_by)
+        self.finish_step(st, &key, listed.0, &created_by)
     }
 
     /// ADD of a local tar: unpacked with the image-layer rules into `into`.

@@ -148,7 +148,13 @@ pub fn stage(
         None => Dockerignore::load(&from, dockerfile)
             .map_err(|e| BuildError::Invalid(format!("read .dockerignore: {e}")))?,
     };
-    copy_tree(&from, dir.path(), "", &ignore)?;
+    // The storage root (and so this staging directory) may lie inside the context: it
+    // is berth's own state, never part of a context.
+    let own: Vec<(u64, u64)> = [parent.parent().unwrap_or(parent), dir.path()]
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino())))
+        .collect();
+    copy_tree(&from, dir.path(), "", &ignore, &own)?;
     let root = open_root(dir.path())?;
     Ok((Context { dir, root, tar_dir }, ignore))
 }
@@ -156,7 +162,13 @@ pub fn stage(
 /// Copies `src/rel` into `dst/rel` without following symlinks, skipping what the
 /// ignore file excludes (entering an excluded directory only when an exception may
 /// match below it).
-fn copy_tree(src: &Path, dst: &Path, rel: &str, ignore: &Dockerignore) -> Result<()> {
+fn copy_tree(
+    src: &Path,
+    dst: &Path,
+    rel: &str,
+    ignore: &Dockerignore,
+    own: &[(u64, u64)],
+) -> Result<()> {
     let sdir = src.join(rel);
     let mut names: Vec<_> = std::fs::read_dir(&sdir)
         .map_err(|e| io(&sdir, e))?
@@ -182,11 +194,11 @@ fn copy_tree(src: &Path, dst: &Path, rel: &str, ignore: &Dockerignore) -> Result
         let excluded = ignore.matches(&r);
         let ft = md.file_type();
         if ft.is_dir() {
-            if excluded && !ignore.may_include_under(&r) {
+            if (excluded && !ignore.may_include_under(&r)) || own.contains(&(md.dev(), md.ino())) {
                 continue;
             }
             std::fs::create_dir(&dp).map_err(|e| io(&dp, e))?;
-            copy_tree(src, dst, &r, ignore)?;
+            copy_tree(src, dst, &r, ignore, own)?;
             std::fs::set_permissions(&dp, std::fs::Permissions::from_mode(md.mode() & 0o7777))
                 .map_err(|e| io(&dp, e))?;
             continue;
@@ -249,5 +261,13 @@ mod tests {
         );
         // In-root resolution keeps the link inside the staged context.
         assert!(resolve_in(c.root(), Path::new("link"), false).is_err());
+        // A storage root inside the context is left out (its staging dir with it).
+        let t2 = tempfile::tempdir().unwrap();
+        std::fs::write(t2.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+        let store_tmp = t2.path().join("store/tmp");
+        std::fs::create_dir_all(&store_tmp).unwrap();
+        let (c2, _) = stage(ContextSource::Dir(t2.path().into()), &store_tmp, None).unwrap();
+        assert!(c2.path().join("Dockerfile").is_file());
+        assert!(!c2.path().join("store").exists());
     }
 }

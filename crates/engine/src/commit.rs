@@ -302,6 +302,18 @@ pub fn layer_from_upper(
     clamp: Option<u64>,
     skip: &[PathBuf],
 ) -> Result<(String, u64)> {
+    layer_from_upper_listed(store, upper, lowers, clamp, skip).map(|x| x.0)
+}
+
+/// [`layer_from_upper`], and the paths of the upper directory (relative) that the layer
+/// holds: a whiteout's own path for a deletion, every directory above an entry.
+pub fn layer_from_upper_listed(
+    store: &Store,
+    upper: &Path,
+    lowers: &[PathBuf],
+    clamp: Option<u64>,
+    skip: &[PathBuf],
+) -> Result<((String, u64), Vec<PathBuf>)> {
     let mut u = Upper {
         root: upper.to_path_buf(),
         lowers: lowers.to_vec(),
@@ -309,7 +321,8 @@ pub fn layer_from_upper(
     };
     u.walk(Path::new(""))?;
     u.entries.retain(|e| !skip.contains(&e.rel));
-    write_layer(store, &u, clamp)
+    let layer = write_layer(store, &u, clamp)?;
+    Ok((layer, u.entries.into_iter().map(|e| e.rel).collect()))
 }
 
 /// Writes the upper directory as an OCI layer tar into the store; returns (digest, size).
