@@ -1414,7 +1414,7 @@ impl Builder<'_> {
         {
             return Err(self.at(line, fail(berth_engine::error::chain(&e))));
         }
-        let mut out: Vec<String> = Vec::new();
+        // The output as it comes (the log followed until the container stops).
         let _ = berth_engine::logs::read(
             self.layout,
             &c.id,
@@ -1425,15 +1425,12 @@ impl Builder<'_> {
             &mut |entries| {
                 for e in entries {
                     for l in e.log.trim_end_matches('\n').split('\n') {
-                        out.push(format!("#{n} {:.3} {l}", t0.elapsed().as_secs_f64()));
+                        self.say(&format!("#{n} {:.3} {l}", t0.elapsed().as_secs_f64()));
                     }
                 }
                 Ok(true)
             },
         );
-        for l in &out {
-            self.say(l);
-        }
         let code = berth_engine::control::wait(self.layout, &c.id)?;
         check_cancelled()?;
         if code != 0 {
