@@ -771,6 +771,20 @@ fn built_image_is_pushed_pulled_read_by_skopeo_and_loaded_by_podman() {
     };
     assert!(ok, "{err}");
     assert_eq!(e3.ok(&["run", "--rm", "child:1"]), "copied\nran\nchild\n");
+    // A new version of the base in the registry: a build uses the stored one, a build
+    // with --pull fetches the new one first.
+    std::fs::write(c.path().join("msg"), "copied v2\n").unwrap();
+    build(&e, c.path(), &["-t", &tag]);
+    e.ok(&["push", &tag]);
+    let c3_build = |extra: &[&str]| {
+        let mut a = vec!["build", "-q", "--network", "none", "-t", "child:2"];
+        a.extend_from_slice(extra);
+        a.push(c3.path().to_str().unwrap());
+        e3.ok(&a);
+        e3.ok(&["run", "--rm", "child:2"])
+    };
+    assert_eq!(c3_build(&[]), "copied\nran\nchild\n");
+    assert_eq!(c3_build(&["--pull"]), "copied v2\nran\nchild\n");
     // podman loads `berth save` and finds the built files.
     let p = Podman(tempfile::tempdir().unwrap());
     let tar = p.0.path().join("app.tar");
@@ -778,7 +792,7 @@ fn built_image_is_pushed_pulled_read_by_skopeo_and_loaded_by_podman() {
     p.ok(&["load", "-i", tar.to_str().unwrap()]);
     let mnt = p.ok(&["image", "mount", &tag]);
     let msg = std::fs::read_to_string(Path::new(mnt.trim()).join("msg")).unwrap();
-    assert_eq!(msg, "copied\nran\n");
+    assert_eq!(msg, "copied v2\nran\n");
     let cmd = p.ok(&["image", "inspect", "--format", "{{.Config.Cmd}}", &tag]);
     assert_eq!(cmd.trim(), "[cat /msg]");
 }
