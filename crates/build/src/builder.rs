@@ -258,8 +258,9 @@ fn chain_of(parent: Option<&str>, blob: &str) -> String {
     }
 }
 
-/// An overlay upper directory made fit to be a layer directory: every
-/// `trusted.overlay.*` xattr but `opaque` removed, mtimes clamped to `clamp`
+/// An overlay upper directory made fit to be a layer directory holding what its tar
+/// holds: every xattr but `trusted.overlay.opaque` removed (the overlay's bookkeeping,
+/// and file capabilities the tar does not carry either), mtimes clamped to `clamp`
 /// (children before their directory, so the clamp holds).
 fn normalise(dir: &Path, clamp: Option<u64>) -> std::io::Result<()> {
     use rustix::fs::{AtFlags, Timespec, Timestamps, UTIME_OMIT};
@@ -281,7 +282,8 @@ fn normalise(dir: &Path, clamp: Option<u64>) -> std::io::Result<()> {
         let mut buf = vec![0u8; 4096];
         let n = rustix::fs::llistxattr(&p, &mut buf).map_err(std::io::Error::from)?;
         for name in buf[..n].split(|b| *b == 0).filter(|x| !x.is_empty()) {
-            if name.starts_with(b"trusted.overlay.") && name != b"trusted.overlay.opaque" {
+            // The tar holds no xattrs: none stay but the opaque marker.
+            if name != b"trusted.overlay.opaque" {
                 let cname = std::ffi::OsStr::from_bytes(name);
                 rustix::fs::lremovexattr(&p, cname).map_err(std::io::Error::from)?;
             }
@@ -1955,6 +1957,7 @@ mod tests {
         }
         set(&d, "trusted.overlay.impure", b"y").unwrap();
         set(&d.join("f"), "trusted.overlay.origin", b"xyz").unwrap();
+        set(&d.join("f"), "user.note", b"x").unwrap();
         normalise(t.path(), Some(5)).unwrap();
         let has = |p: &Path, k: &str| {
             let mut b = [0u8; 8];
@@ -1963,6 +1966,7 @@ mod tests {
         assert!(has(&d, "trusted.overlay.opaque"));
         assert!(!has(&d, "trusted.overlay.impure"));
         assert!(!has(&d.join("f"), "trusted.overlay.origin"));
+        assert!(!has(&d.join("f"), "user.note"));
         for p in [d.clone(), d.join("f"), d.join("l")] {
             assert_eq!(std::fs::symlink_metadata(&p).unwrap().mtime(), 5, "{p:?}");
         }
