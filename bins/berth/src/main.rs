@@ -31,6 +31,7 @@ macro_rules! eprintln {
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod build_cmd;
 mod cli_doc;
 mod compose_cmd;
 mod containers;
@@ -110,6 +111,11 @@ enum Cmd {
     Import(ImportArgs),
     /// Show the history of an image
     History(HistoryArgs),
+    /// Build an image from a Dockerfile
+    Build(build_cmd::BuildArgs),
+    /// Manage the build cache
+    #[command(subcommand)]
+    Builder(build_cmd::BuilderCmd),
     #[command(flatten)]
     Containers(containers::Cmd),
     #[command(flatten)]
@@ -396,6 +402,8 @@ fn main() {
             | Cmd::Networks(_)
             | Cmd::Compose(_)
             | Cmd::Kube(_)
+            | Cmd::Build(_)
+            | Cmd::Builder(_)
     ) {
         let code = match client_options(&cli) {
             Ok(client_opts) => {
@@ -412,6 +420,8 @@ fn main() {
                     Cmd::Networks(c) => network_cmd::dispatch(&g, c),
                     Cmd::Compose(c) => compose_cmd::dispatch(&g, c),
                     Cmd::Kube(c) => kube_cmd::dispatch(&g, c),
+                    Cmd::Build(a) => build_cmd::run(&g, a),
+                    Cmd::Builder(c) => build_cmd::builder(&g, c),
                     _ => unreachable!("matched above"),
                 }
             }
@@ -569,6 +579,8 @@ async fn run(cli: Cli) -> Result<()> {
         | Cmd::Networks(_)
         | Cmd::Compose(_)
         | Cmd::Kube(_)
+        | Cmd::Build(_)
+        | Cmd::Builder(_)
         | Cmd::Completion { .. }
         | Cmd::CliDoc => {
             unreachable!("run without tokio")

@@ -242,18 +242,91 @@ impl<W: Write> Write for Hashing<W> {
     }
 }
 
-fn empty_file(b: &mut tar::Builder<impl Write>, name: &Path, like: &Metadata) -> Result<()> {
+fn empty_file(
+    b: &mut tar::Builder<impl Write>,
+    name: &Path,
+    like: &Metadata,
+    clamp: Option<u64>,
+) -> Result<()> {
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(tar::EntryType::Regular);
     h.set_size(0);
     h.set_mode(0o644);
-    h.set_mtime(like.mtime().max(0) as u64);
+    let mtime = like.mtime().max(0) as u64;
+    h.set_mtime(clamp.map_or(mtime, |c| mtime.min(c)));
     b.append_data(&mut h, name, std::io::empty())
         .map_err(|e| Error::io(name, e))
 }
 
+/// One entry as `append_path_with_name` writes it (mode, ids, device numbers), its
+/// mtime clamped to `clamp` when given (reproducible builds).
+fn append_entry(
+    b: &mut tar::Builder<impl Write>,
+    path: &Path,
+    name: &Path,
+    meta: &Metadata,
+    clamp: Option<u64>,
+) -> std::io::Result<()> {
+    let mut h = tar::Header::new_gnu();
+    h.set_metadata_in_mode(meta, tar::HeaderMode::Complete);
+    let mtime = meta.mtime().max(0) as u64;
+    h.set_mtime(clamp.map_or(mtime, |c| mtime.min(c)));
+    let ft = meta.file_type();
+    if ft.is_file() {
+        let f = std::fs::File::open(path)?;
+        b.append_data(&mut h, name, f)
+    } else if ft.is_symlink() {
+        h.set_size(0);
+        let target = std::fs::read_link(path)?;
+        b.append_link(&mut h, name, target)
+    } else {
+        h.set_size(0);
+        if ft.is_char_device() || ft.is_block_device() {
+            let d = meta.rdev();
+            h.set_device_major((((d >> 8) & 0xfff) | ((d >> 32) & !0xfff)) as u32)?;
+            h.set_device_minor(((d & 0xff) | ((d >> 12) & !0xff)) as u32)?;
+        }
+        b.append_data(&mut h, name, std::io::empty())
+    }
+}
+
+/// What `upper` (an overlay upper directory over `lowers`, topmost first) changed, as an
+/// OCI layer tar in the store, as `commit` makes it (whiteouts, opaque directories, the
+/// runtime's empty mount points left out); `clamp` caps every mtime (reproducible
+/// builds), `skip` leaves out paths (relative, no leading `/`) such as a build's mount
+/// points. Returns (digest, size): the tar is uncompressed, so the digest is its diff ID.
+pub fn layer_from_upper(
+    store: &Store,
+    upper: &Path,
+    lowers: &[PathBuf],
+    clamp: Option<u64>,
+    skip: &[PathBuf],
+) -> Result<(String, u64)> {
+    layer_from_upper_listed(store, upper, lowers, clamp, skip).map(|x| x.0)
+}
+
+/// [`layer_from_upper`], and the paths of the upper directory (relative) that the layer
+/// holds: a whiteout's own path for a deletion, every directory above an entry.
+pub fn layer_from_upper_listed(
+    store: &Store,
+    upper: &Path,
+    lowers: &[PathBuf],
+    clamp: Option<u64>,
+    skip: &[PathBuf],
+) -> Result<((String, u64), Vec<PathBuf>)> {
+    let mut u = Upper {
+        root: upper.to_path_buf(),
+        lowers: lowers.to_vec(),
+        entries: vec![],
+    };
+    u.walk(Path::new(""))?;
+    u.entries.retain(|e| !skip.contains(&e.rel));
+    let layer = write_layer(store, &u, clamp)?;
+    Ok((layer, u.entries.into_iter().map(|e| e.rel).collect()))
+}
+
 /// Writes the upper directory as an OCI layer tar into the store; returns (digest, size).
-fn write_layer(store: &Store, u: &Upper) -> Result<(String, u64)> {
+fn write_layer(store: &Store, u: &Upper, clamp: Option<u64>) -> Result<(String, u64)> {
     let t = store.temp_file()?;
     let tp = t.path().to_path_buf();
     let digest = {
@@ -271,13 +344,13 @@ fn write_layer(store: &Store, u: &Upper) -> Result<(String, u64)> {
                     let name = e.rel.file_name().expect("entry has a name");
                     let mut wh = std::ffi::OsString::from(".wh.");
                     wh.push(name);
-                    empty_file(&mut b, &e.rel.with_file_name(wh), &e.meta)?;
+                    empty_file(&mut b, &e.rel.with_file_name(wh), &e.meta, clamp)?;
                 }
                 _ => {
-                    b.append_path_with_name(u.root.join(&e.rel), &e.rel)
+                    append_entry(&mut b, &u.root.join(&e.rel), &e.rel, &e.meta, clamp)
                         .map_err(io)?;
                     if e.meta.is_dir() && is_opaque(&u.root.join(&e.rel)) {
-                        empty_file(&mut b, &e.rel.join(".wh..wh..opq"), &e.meta)?;
+                        empty_file(&mut b, &e.rel.join(".wh..wh..opq"), &e.meta, clamp)?;
                     }
                 }
             }
@@ -443,7 +516,7 @@ fn build(
 ) -> Result<String> {
     let _gc = store.lock_shared()?;
     let (u, rec) = upper_of(layout, store, id)?;
-    let (ldigest, lsize) = write_layer(store, &u)?;
+    let (ldigest, lsize) = write_layer(store, &u, None)?;
     let mut cfg: Value = serde_json::from_slice(&store.read_blob(&rec.config)?)
         .map_err(|e| Error::Json(PathBuf::from(&rec.config), e))?;
     let m: mf::Manifest = serde_json::from_slice(&store.read_blob(&rec.manifest)?)
@@ -517,4 +590,47 @@ fn shell_words(path: &str, args: &[String]) -> String {
         .chain(args.iter().map(String::as_str))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The entries of a layer blob: (name, mtime).
+    fn entries(store: &Store, digest: &str) -> Vec<(String, u64)> {
+        let f = std::fs::File::open(store.blob_path(digest).unwrap()).unwrap();
+        let mut a = tar::Archive::new(f);
+        a.entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.path().unwrap().display().to_string(),
+                    e.header().mtime().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn layer_from_upper_clamps_mtimes_sorts_and_skips() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::open(d.path().join("root")).unwrap();
+        let upper = d.path().join("upper");
+        std::fs::create_dir_all(upper.join("b/mnt")).unwrap();
+        std::fs::write(upper.join("b/f"), "x").unwrap();
+        std::fs::write(upper.join("a"), "y").unwrap();
+        let (digest, _) =
+            layer_from_upper(&store, &upper, &[], Some(0), &[PathBuf::from("b/mnt")]).unwrap();
+        assert_eq!(
+            entries(&store, &digest),
+            [("a".into(), 0), ("b".into(), 0), ("b/f".into(), 0)]
+        );
+        // Without a clamp the files' own times stay; the same input, the same digest.
+        let (other, _) = layer_from_upper(&store, &upper, &[], None, &[]).unwrap();
+        assert!(entries(&store, &other).iter().all(|e| e.1 > 0));
+        let (again, _) =
+            layer_from_upper(&store, &upper, &[], Some(0), &[PathBuf::from("b/mnt")]).unwrap();
+        assert_eq!(again, digest);
+    }
 }

@@ -211,7 +211,8 @@ pub struct DfRow {
 
 /// `system df`: images (active: used by a container), containers (their writable
 /// layers; active: running), local volumes (active: used by a container), and the build
-/// cache (none until `berth build` exists). Each image counts its layers whole (no
+/// cache (`berth build`'s cached layers and RUN cache mounts, all reclaimable by
+/// `builder prune`). Each image counts its layers whole (no
 /// layer is shared in the sums), as `berth images` sizes them.
 #[derive(Debug, Default)]
 pub struct Df {
@@ -319,6 +320,22 @@ pub fn disk_usage(layout: &Layout, store: &Store) -> Result<Df> {
             ref_count: refs,
         });
     }
+    let cache = store.build_cache()?;
+    for e in cache["entries"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|x| x.1)
+    {
+        df.build_cache.total += 1;
+        df.build_cache.size += e["size"].as_u64().unwrap_or(0);
+    }
+    let mounts = store.root().join("build-cache-mounts");
+    for m in std::fs::read_dir(&mounts).into_iter().flatten().flatten() {
+        df.build_cache.total += 1;
+        df.build_cache.size += crate::volumes::disk_usage(&m.path());
+    }
+    df.build_cache.reclaimable = df.build_cache.size;
     Ok(df)
 }
 

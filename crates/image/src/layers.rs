@@ -127,6 +127,48 @@ pub fn ensure_layer_from(
     }
 }
 
+/// Makes directory `diff` (on the store's filesystem, in overlay format: whiteouts as
+/// char 0:0, `trusted.overlay.opaque`) the unpacked layer `chain_id`, as if its tar
+/// `desc` had been unpacked: a builder that already holds the layer's files (an
+/// overlay upper directory) saves unpacking them again. `diff` is moved; when the chain
+/// is there already it is left alone. True when adopted.
+pub fn adopt_layer(
+    store: &Store,
+    diff: &Path,
+    desc: &Descriptor,
+    diff_id: &str,
+    chain_id: &str,
+    parent: Option<&str>,
+) -> Result<bool> {
+    let dir = store.layer_dir(chain_id)?;
+    if dir.is_dir() {
+        return Ok(false);
+    }
+    let tmp_parent = store.root().join("layers-tmp");
+    let tmp = tempfile::Builder::new()
+        .prefix("adopt-")
+        .tempdir_in(&tmp_parent)
+        .map_err(|e| Error::io(&tmp_parent, e))?;
+    std::fs::rename(diff, tmp.path().join("diff")).map_err(|e| Error::io(diff, e))?;
+    let meta = serde_json::json!({
+        "chain_id": chain_id,
+        "diff_id": diff_id,
+        "parent": parent,
+        "blob": desc.digest,
+        "size": diff_size(&tmp.path().join("diff")),
+    });
+    crate::store::atomic_write(&tmp.path().join("layer.json"), meta.to_string().as_bytes())?;
+    let kept: PathBuf = tmp.keep();
+    match std::fs::rename(&kept, &dir) {
+        Ok(()) => Ok(true),
+        Err(_) if dir.is_dir() => crate::store::remove_tree(&kept).map(|_| false),
+        Err(e) => {
+            let _ = crate::store::remove_tree(&kept);
+            Err(Error::io(&dir, e))
+        }
+    }
+}
+
 /// The lowerdirs of an image, topmost first (overlayfs order).
 pub fn lower_dirs(store: &Store, chain_ids: &[String]) -> Result<Vec<PathBuf>> {
     let mut v = Vec::with_capacity(chain_ids.len());

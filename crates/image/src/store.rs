@@ -274,7 +274,7 @@ impl Store {
         ] {
             private_dir(&root.join(d))?;
         }
-        for f in ["lock", "images.json"] {
+        for f in ["lock", "images.json", "build-cache.json"] {
             check_if_present(&root.join(f), Kind::File)?;
         }
         std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700))
@@ -546,6 +546,36 @@ impl Store {
         Ok(m)
     }
 
+    /// The build cache's index (`build-cache.json`, written by berth-build): JSON whose
+    /// `entries` map cache keys to objects naming a layer `blob` and its `chain_id`,
+    /// which GC keeps. `{}` when there is none.
+    pub fn build_cache(&self) -> Result<serde_json::Value> {
+        let p = self.root.join("build-cache.json");
+        match std::fs::read(&p) {
+            Ok(b) => {
+                serde_json::from_slice(&b).map_err(|e| Error::Json(p.display().to_string(), e))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(serde_json::json!({})),
+            Err(e) => Err(Error::io(&p, e)),
+        }
+    }
+
+    /// Read-modify-write of the build cache's index under its own lock.
+    pub fn update_build_cache<T>(
+        &self,
+        f: impl FnOnce(&mut serde_json::Value) -> Result<T>,
+    ) -> Result<T> {
+        let _l = self.lock_file(
+            "build-cache.lock",
+            rustix::fs::FlockOperation::LockExclusive,
+        )?;
+        let mut v = self.build_cache()?;
+        let out = f(&mut v)?;
+        let body = serde_json::to_vec(&v).expect("json");
+        atomic_write_opts(&self.root.join("build-cache.json"), &body, false)?;
+        Ok(out)
+    }
+
     pub fn layer_dir(&self, chain_id: &str) -> Result<PathBuf> {
         Ok(self.root.join("layers").join(digest_hex(chain_id)?))
     }
@@ -562,6 +592,18 @@ impl Store {
             keep_blobs.extend(i.index.iter().cloned());
             keep_blobs.extend(i.layers.iter().cloned());
             keep_layers.extend(i.chain_ids.iter().cloned());
+        }
+        // The build cache's layers (berth-build) stay until `builder prune` drops them.
+        let cache = self.build_cache()?;
+        for e in cache["entries"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|x| x.1)
+        {
+            keep_blobs.extend(e["blob"].as_str().map(str::to_string));
+            keep_blobs.extend(e["config"].as_str().map(str::to_string));
+            keep_layers.extend(e["chain_id"].as_str().map(str::to_string));
         }
         for l in self.leases()?.values() {
             keep_blobs.insert(l.image.clone());
@@ -646,6 +688,28 @@ mod tests {
         std::fs::write(s.blob_path(&a).unwrap(), b"tampered").unwrap();
         assert!(matches!(s.read_blob(&a), Err(Error::Corrupt { .. })));
         assert!(s.blob_path("sha256:../../etc").is_err());
+    }
+
+    #[test]
+    fn gc_keeps_the_build_cache_until_it_is_cleared() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(d.path().join("root")).unwrap();
+        let l = s.write_blob(b"cached layer").unwrap();
+        s.update_build_cache(|v| {
+            v["entries"]["k"] = serde_json::json!({"blob": l, "chain_id": l});
+            Ok(())
+        })
+        .unwrap();
+        let lock = s.lock_exclusive().unwrap();
+        assert!(s.gc(&lock).unwrap().blobs.is_empty());
+        assert!(s.has_blob(&l));
+        s.update_build_cache(|v| {
+            v["entries"] = serde_json::json!({});
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(s.gc(&lock).unwrap().blobs, vec![l.clone()]);
+        assert!(!s.has_blob(&l));
     }
 
     #[test]
