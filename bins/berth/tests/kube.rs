@@ -327,20 +327,25 @@ fn play_configmaps_secrets_nodeport_and_liveness() {
     let o = c.run(&["exec", "-T", "web", "sh", "-c", "echo x > /www/index.html"]);
     assert!(!o.status.success(), "the configMap volume is writable");
 
-    // Liveness: replica 1 fails its probe and is replaced; replica 2 is untouched.
-    let first = rows
-        .iter()
-        .find(|r| r.name() == "web-web-1")
-        .expect("web-web-1")
-        .id();
-    c.ok(&["exec", "-T", "--index", "1", "web", "rm", "/tmp/alive"]);
-    let ok = c.wait_for(30, "replica 1 replaced", || {
-        let rows = c.ps_args(&[]);
+    // Liveness: replica 1 fails its probe and is replaced by a new container (the
+    // supervisor gives it the lowest free number); replica 2 is untouched.
+    let id_of = |name: &str| {
         rows.iter()
-            .find(|r| r.name() == "web-web-1" && r.id() != first && r.health() == "healthy")
-            .map(|_| ())
+            .find(|r| r.name() == name)
+            .unwrap_or_else(|| panic!("no {name}"))
+            .id()
+    };
+    let (first, second) = (id_of("web-web-1"), id_of("web-web-2"));
+    c.ok(&["exec", "-T", "--index", "1", "web", "rm", "/tmp/alive"]);
+    c.wait_for(30, "replica 1 replaced", || {
+        let rows = c.ps_args(&[]);
+        let ids: Vec<String> = rows.iter().map(|r| r.id()).collect();
+        (rows.len() == 2
+            && !ids.contains(&first)
+            && ids.contains(&second)
+            && rows.iter().all(|r| r.health() == "healthy"))
+        .then_some(())
     });
-    let _ = ok;
     c.get_eventually("http://198.51.100.1:30080/index.html", 20);
     c.e.ok(&["kube", "play", "--down", f]);
     assert!(c.e.ok(&["ps", "-aq"]).trim().is_empty());
