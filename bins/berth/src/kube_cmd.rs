@@ -241,6 +241,13 @@ fn play(g: &Globals, a: PlayArgs) -> Result<()> {
 
 fn write_files(dir: &std::path::Path, files: &[kube::play::PlayFile]) -> Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    // Secrets are in there: only root passes; containers see them through bind mounts
+    // of the subdirectories.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("create {}", dir.display()))?;
     for f in files {
         let p = dir.join(&f.path);
         let parent = p.parent().unwrap_or(dir);

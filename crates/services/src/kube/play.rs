@@ -195,7 +195,7 @@ pub fn memory(q: &str) -> Option<u64> {
     for (u, m) in units {
         if let Some(n) = q.strip_suffix(u) {
             let f: f64 = n.parse().ok()?;
-            return (f >= 0.0).then(|| (f * m as f64) as u64);
+            return (f >= 0.0).then_some((f * m as f64) as u64);
         }
     }
     let f: f64 = q.parse().ok()?;
@@ -1510,7 +1510,8 @@ impl Play {
             let outside = nets
                 .values()
                 .any(|m| m.contains(n) && !m.iter().any(|x| by.get(x).is_some_and(|p| p.internal)));
-            if !outside && !(internal && nets.values().any(|m| m.contains(n))) {
+            let has_net = nets.values().any(|m| m.contains(n));
+            if !(outside || internal && has_net) {
                 nets.insert(n.clone(), [n.clone()].into());
             }
         }

@@ -264,6 +264,12 @@ fn bad_input_names_the_kind_and_the_field() {
         "    env: [{name: A, valueFrom: {configMapKeyRef: {name: nope, key: k}}}]\n",
     ));
     assert!(e.contains("key k of nope is not in the file"), "{e}");
+    // A field of another type than the API's, by its path.
+    let e = err(&pod("", "    tty: yes please\n"));
+    assert!(
+        e.starts_with("Pod p: spec.containers[0].tty: not the API's shape"),
+        "{e}"
+    );
     let two = pod("", "  - {name: d, image: busybox}\n");
     assert!(err(&two).starts_with("Pod p: spec.containers: 2 containers"));
     let svc = format!(
