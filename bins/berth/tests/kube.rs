@@ -11,6 +11,7 @@ mod common;
 #[path = "common/compose.rs"]
 mod compose_harness;
 use common::*;
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
@@ -352,6 +353,84 @@ fn play_configmaps_secrets_nodeport_and_liveness() {
     assert!(!c.e.root().join("kube/web").exists());
 }
 
+const READY: &str = "
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: who}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: who}}
+  template:
+    metadata: {labels: {app: who}}
+    spec:
+      containers:
+      - name: who
+        image: busybox:latest
+        command: [sh, -c, \"mkdir /tmp/www; hostname > /tmp/www/who; touch /tmp/ready; exec httpd -f -p 8080 -h /tmp/www\"]
+        readinessProbe:
+          exec: {command: [test, -f, /tmp/ready]}
+          periodSeconds: 1
+          failureThreshold: 1
+---
+apiVersion: v1
+kind: Service
+metadata: {name: who-public}
+spec:
+  type: LoadBalancer
+  selector: {app: who}
+  ports: [{port: 8081, targetPort: 8080}]
+";
+
+/// A readinessProbe alone: a replica that fails it leaves the load balancer and is not
+/// restarted; it comes back when it passes again.
+#[test]
+fn play_readiness_takes_a_replica_out_of_the_balancer_and_back() {
+    let mut c = compose_harness::Compose::bare("who");
+    let f = c.write("who.yaml", READY);
+    let f = f.to_str().unwrap();
+    c.set("who", &[]);
+    c.e.ok(&["kube", "play", f]);
+    let rows = c.wait_healthy(2, 30);
+    let url = "http://198.51.100.1:8081/who";
+    c.get_eventually(url, 20);
+    let host = |r: &compose_harness::PsRow| r.short_id();
+    let (one, two) = (
+        rows.iter().find(|r| r.name() == "who-who-1").unwrap(),
+        rows.iter().find(|r| r.name() == "who-who-2").unwrap(),
+    );
+    let answers = |n: usize| -> BTreeSet<String> {
+        (0..n)
+            .map(|_| c.client.get(url).unwrap_or_default().trim().to_string())
+            .collect()
+    };
+    c.wait_for(20, "both replicas answering", || {
+        (answers(12).len() == 2).then_some(())
+    });
+    c.ok(&["exec", "-T", "--index", "1", "who", "rm", "/tmp/ready"]);
+    c.wait_for(20, "replica 1 out of the balancer", || {
+        (answers(12) == BTreeSet::from([host(two)])).then_some(())
+    });
+    // Not restarted: the same container runs, unhealthy.
+    let now = c.ps_args(&[]);
+    let r1 = now.iter().find(|r| r.name() == "who-who-1").unwrap();
+    assert_eq!(r1.id(), one.id());
+    assert_eq!(r1.state(), "running");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(answers(12), BTreeSet::from([host(two)]));
+    assert_eq!(c.ps_args(&[]).len(), 2);
+    c.ok(&["exec", "-T", "--index", "1", "who", "touch", "/tmp/ready"]);
+    c.wait_for(20, "replica 1 back in the balancer", || {
+        (answers(12) == BTreeSet::from([host(one), host(two)])).then_some(())
+    });
+    let ids: Vec<String> = c.ps_args(&[]).iter().map(|r| r.id()).collect();
+    assert!(
+        ids.contains(&one.id()) && ids.contains(&two.id()),
+        "{ids:?}"
+    );
+    c.e.ok(&["kube", "play", "--down", f]);
+    assert!(c.e.ok(&["ps", "-aq"]).trim().is_empty());
+}
+
 /// Item 5: an unsupported kind or field is an error naming them, and nothing starts
 /// (no container, network, volume, project record or file), even when the bad object
 /// comes after good ones.
@@ -377,7 +456,7 @@ fn play_refuses_bad_input_before_anything_starts() {
             "Error: Pod p: spec.volumes[0]: volume type nfs is not supported",
         ),
         (
-            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: busybox:latest, readinessProbe: {exec: {command: [\"true\"]}}}]\n",
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: busybox:latest, readinessProbe: {exec: {command: [\"true\"]}}, livenessProbe: {exec: {command: [\"false\"]}}}]\n",
             "Error: Pod p: spec.containers[0].readinessProbe: not supported yet",
         ),
     ] {

@@ -14,9 +14,9 @@
 
 use super::{KubeError, PART_OF_LABEL};
 use crate::compose::{
-    Autoscale, AutoscaleTarget, EndpointMode, Healthcheck, NetworkDef, PortSpec, Project,
-    RestartCondition, RestartPolicySpec, Service, ServiceNetwork, ServiceVolume, VolumeDef,
-    VolumeKind,
+    Autoscale, AutoscaleTarget, EndpointMode, HealthRole, Healthcheck, NetworkDef, PortSpec,
+    Project, RestartCondition, RestartPolicySpec, Service, ServiceNetwork, ServiceVolume,
+    VolumeDef, VolumeKind,
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
@@ -909,7 +909,7 @@ impl Play {
                 ))
             }
         }
-        svc.healthcheck = probes(o, c, &cat(""))?;
+        (svc.healthcheck, svc.health_role) = probes(o, c, &cat(""))?;
         self.volumes(o, ps, c, &at, &mut svc)?;
         Ok(svc)
     }
@@ -1549,32 +1549,36 @@ fn text(kind: &str, name: &str, f: &str, v: &[u8]) -> Result<String, KubeError> 
     })
 }
 
-/// The container's probes as the supervisor's one healthcheck. Its semantics are a
-/// readiness and a liveness probe in one: a replica joins the load balancer when the
-/// check passes, and one that fails it leaves the balancer and is replaced. So a
-/// livenessProbe alone maps, a readinessProbe only when the livenessProbe is the same
-/// probe (what `kube generate` writes); a startupProbe of the same command is the start
-/// period. Probes the engine cannot run (httpGet, tcpSocket, grpc) are refused.
-fn probes(o: &Obj, c: &Value, at: &str) -> Result<Option<Healthcheck>, KubeError> {
+/// The container's probes as the supervisor's one health check per service. A
+/// livenessProbe (alone, or with a readinessProbe that is the same probe, as `kube
+/// generate` writes them) is a check that gates the load balancer and, failing, has the
+/// replica replaced; a readinessProbe alone one that only gates the balancer
+/// (HealthRole::Readiness). Both, different, would need two checks: refused. A
+/// startupProbe of the same command is the start period. Probes the engine cannot run
+/// (httpGet, tcpSocket, grpc) are refused.
+fn probes(o: &Obj, c: &Value, at: &str) -> Result<(Option<Healthcheck>, HealthRole), KubeError> {
     let at = at.trim_end_matches('.');
     let live = &c["livenessProbe"];
     let ready = &c["readinessProbe"];
     let start = &c["startupProbe"];
-    if ready.is_object() && ready != live {
-        return Err(bad(&o.kind, &o.name, &format!("{at}.readinessProbe"), "not supported yet unless it is the livenessProbe (the supervisor has one health check, that both gates the load balancer and restarts)"));
+    if ready.is_object() && live.is_object() && ready != live {
+        return Err(bad(&o.kind, &o.name, &format!("{at}.readinessProbe"), "not supported yet beside a different livenessProbe (the supervisor runs one health check per service)"));
     }
-    if !live.is_object() {
+    let (live, role, f) = if live.is_object() {
+        (live, HealthRole::Liveness, format!("{at}.livenessProbe"))
+    } else if ready.is_object() {
+        (ready, HealthRole::Readiness, format!("{at}.readinessProbe"))
+    } else {
         if start.is_object() {
             return Err(bad(
                 &o.kind,
                 &o.name,
                 &format!("{at}.startupProbe"),
-                "a startupProbe without a livenessProbe is not supported",
+                "a startupProbe without a livenessProbe or readinessProbe is not supported",
             ));
         }
-        return Ok(None);
-    }
-    let f = format!("{at}.livenessProbe");
+        return Ok((None, HealthRole::Liveness));
+    };
     let cmd = exec(o, live, &f)?;
     let secs = |p: &Value, k: &str, d: u64| Duration::from_secs(p[k].as_u64().unwrap_or(d));
     if live["successThreshold"].as_u64().is_some_and(|n| n != 1) {
@@ -1606,7 +1610,7 @@ fn probes(o: &Obj, c: &Value, at: &str) -> Result<Option<Healthcheck>, KubeError
                 &o.kind,
                 &o.name,
                 &sf,
-                "not supported unless it runs the livenessProbe's command",
+                "not supported unless it runs the livenessProbe's (or readinessProbe's) command",
             ));
         }
         let every = secs(start, "periodSeconds", 10);
@@ -1614,7 +1618,7 @@ fn probes(o: &Obj, c: &Value, at: &str) -> Result<Option<Healthcheck>, KubeError
         h.start_period = Some(secs(start, "initialDelaySeconds", 0) + every * tries);
         h.start_interval = Some(every);
     }
-    Ok(Some(h))
+    Ok((Some(h), role))
 }
 
 fn exec(o: &Obj, p: &Value, f: &str) -> Result<Vec<String>, KubeError> {

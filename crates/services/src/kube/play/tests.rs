@@ -245,7 +245,7 @@ fn bad_input_names_the_kind_and_the_field() {
     );
     let e = err(&pod(
         "",
-        "    readinessProbe: {exec: {command: [\"true\"]}}\n",
+        "    readinessProbe: {exec: {command: [\"true\"]}}\n    livenessProbe: {exec: {command: [\"false\"]}}\n",
     ));
     assert!(
         e.starts_with("Pod p: spec.containers[0].readinessProbe: not supported yet"),
@@ -282,6 +282,27 @@ fn bad_input_names_the_kind_and_the_field() {
         err("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n")
             .contains("no Pod or Deployment")
     );
+}
+
+#[test]
+fn a_readiness_probe_alone_only_gates_the_balancer() {
+    let r = run(&pod(
+        "",
+        "    readinessProbe: {exec: {command: [test, -f, /tmp/ready]}, periodSeconds: 1}\n",
+    ))
+    .unwrap();
+    let s = &r.project.services["p"];
+    assert_eq!(s.health_role, HealthRole::Readiness);
+    assert_eq!(
+        s.healthcheck.as_ref().unwrap().test,
+        ["CMD", "test", "-f", "/tmp/ready"]
+    );
+    let r = run(&pod(
+        "",
+        "    livenessProbe: {exec: {command: [\"true\"]}}\n",
+    ))
+    .unwrap();
+    assert_eq!(r.project.services["p"].health_role, HealthRole::Liveness);
 }
 
 #[test]
