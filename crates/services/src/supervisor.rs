@@ -583,16 +583,19 @@ impl Supervisor {
                     let s = self.reps[i].service.clone();
                     self.refresh_lb(&s);
                 }
-                "health_status: unhealthy" if self.readiness_only(&self.reps[i].service) => {
+                "health_status: unhealthy"
+                    if self.readiness_only(&self.reps[i].service)
+                        && self.reps[i].phase == Phase::Ready =>
+                {
                     // Readiness: out of the balancer until the check passes again.
-                    if self.reps[i].phase == Phase::Ready {
-                        self.reps[i].phase = Phase::Starting;
-                        let s = self.reps[i].service.clone();
-                        self.refresh_lb(&s);
-                        let n = self.reps[i].number;
-                        self.say(&format!("{s} replica {n} not ready: out of the balancer"));
-                    }
+                    self.reps[i].phase = Phase::Starting;
+                    let s = self.reps[i].service.clone();
+                    self.refresh_lb(&s);
+                    let n = self.reps[i].number;
+                    self.say(&format!("{s} replica {n} not ready: out of the balancer"));
                 }
+                // Readiness, not yet ready: nothing to do (never replaced for it).
+                "health_status: unhealthy" if self.readiness_only(&self.reps[i].service) => {}
                 "health_status: unhealthy" => {
                     if matches!(self.reps[i].phase, Phase::Starting | Phase::Ready) {
                         self.reps[i].phase = Phase::Dead {
