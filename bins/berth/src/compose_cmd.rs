@@ -282,7 +282,7 @@ struct LsArgs {
     format: String,
 }
 
-fn progress(what: &str, state: &str) {
+pub(crate) fn progress(what: &str, state: &str) {
     if state == "Warning" {
         eprintln!("WARN[0000] {what}");
     } else {

@@ -1,10 +1,13 @@
-//! `berth kube generate`: Kubernetes manifests from compose files (issue 15 item 3). The
-//! mapping is berth_services::kube's; here the flags, the output and the warnings.
+//! `berth kube generate`: Kubernetes manifests from compose files (issue 15 item 3), and
+//! `berth kube play`: manifests run by the compose supervisor (item 4). The mappings are
+//! berth_services::kube's; here the flags, the output and the warnings.
 
 use crate::Globals;
 use anyhow::{bail, Context, Result};
 use berth_engine::layout::Layout;
+use berth_image::store::Store;
 use berth_services::kube::{self, GenerateOptions, Publish};
+use berth_services::ops::{self, Ctx, UpOptions};
 use berth_services::state::ProjectDir;
 use clap::{Args, Subcommand};
 use std::io::Write;
@@ -12,7 +15,7 @@ use std::path::PathBuf;
 
 #[derive(Subcommand)]
 pub enum Cmd {
-    /// Move projects between berth and Kubernetes (generate)
+    /// Move projects between berth and Kubernetes (generate, play)
     #[command(subcommand)]
     Kube(KubeCmd),
 }
@@ -21,6 +24,25 @@ pub enum Cmd {
 pub enum KubeCmd {
     /// Generate Kubernetes manifests (Deployments, Services, ...) from compose files
     Generate(GenerateArgs),
+    /// Run Kubernetes manifests (Pods, Deployments, Services, ConfigMaps, Secrets,
+    /// PersistentVolumeClaims) as a compose project
+    Play(PlayArgs),
+}
+
+#[derive(Args)]
+pub struct PlayArgs {
+    /// The manifests (a multi-document YAML file)
+    file: PathBuf,
+    /// Tear down what play made of this file (the project's containers, networks and files)
+    #[arg(long, conflicts_with = "replace")]
+    down: bool,
+    /// Tear down the project first, then play
+    #[arg(long)]
+    replace: bool,
+    /// Project name (default: the app.kubernetes.io/part-of label all objects share, else
+    /// the file's name)
+    #[arg(short = 'p', long = "project-name")]
+    project_name: Option<String>,
 }
 
 #[derive(Args)]
@@ -58,8 +80,11 @@ pub struct GenerateArgs {
 }
 
 pub fn dispatch(g: &Globals, c: Cmd) -> i32 {
-    let Cmd::Kube(KubeCmd::Generate(a)) = c;
-    match generate(g, a) {
+    let r = match c {
+        Cmd::Kube(KubeCmd::Generate(a)) => generate(g, a),
+        Cmd::Kube(KubeCmd::Play(a)) => play(g, a),
+    };
+    match r {
         Ok(()) => 0,
         Err(e) => {
             crate::print_error(&e);
@@ -134,6 +159,106 @@ fn generate(g: &Globals, mut a: GenerateArgs) -> Result<()> {
                     .with_context(|| format!("write {}", f.display()))?;
             }
         }
+    }
+    Ok(())
+}
+
+/// Where play writes the files of ConfigMap and Secret volumes of `project`.
+fn files_dir(g: &Globals, project: &str) -> PathBuf {
+    g.root.join("kube").join(project)
+}
+
+fn down(ctx: &Ctx, g: &Globals, project: &str) -> Result<()> {
+    ops::down(
+        ctx,
+        project,
+        None,
+        false,
+        None,
+        &mut crate::compose_cmd::progress,
+    )?;
+    let dir = files_dir(g, project);
+    match std::fs::remove_dir_all(&dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("remove {}", dir.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn play(g: &Globals, a: PlayArgs) -> Result<()> {
+    let yaml =
+        std::fs::read_to_string(&a.file).with_context(|| format!("read {}", a.file.display()))?;
+    let stem = a
+        .file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = kube::play::name_of(&yaml, a.project_name.as_deref(), &stem)?;
+    let ctx = Ctx {
+        layout: Layout::open(&g.root).with_context(|| format!("open {}", g.root.display()))?,
+        store: Store::open(&g.root).with_context(|| format!("open store {}", g.root.display()))?,
+    };
+    if a.down {
+        return down(&ctx, g, &name);
+    }
+    let dir = files_dir(g, &name);
+    // Everything is translated (and refused) before anything starts.
+    let played = kube::play::play(&yaml, Some(&name), &stem, &dir)?;
+    let mut err = std::io::stderr().lock();
+    for w in &played.warnings {
+        let _ = writeln!(err, "WARN {w}");
+    }
+    drop(err);
+    if a.replace {
+        down(&ctx, g, &name)?;
+    } else if ProjectDir::new(&ctx.layout, &name)
+        .load_desired()?
+        .is_some()
+    {
+        bail!("project {name} is running: use --replace, or --down first");
+    }
+    for image in ops::missing_images(&ctx, &played.project, &[])? {
+        crate::pull_image(g, &image, false).with_context(|| format!("pull {image}"))?;
+    }
+    let r = write_files(&dir, &played.files).and_then(|()| {
+        ops::up(
+            &ctx,
+            played.project,
+            &UpOptions::default(),
+            &mut crate::compose_cmd::progress,
+        )
+        .map_err(anyhow::Error::from)
+    });
+    if let Err(e) = r {
+        // Nothing left behind of a play that did not come up.
+        let _ = down(&ctx, g, &name);
+        return Err(e);
+    }
+    println!("{name}");
+    Ok(())
+}
+
+fn write_files(dir: &std::path::Path, files: &[kube::play::PlayFile]) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    // Secrets are in there: only root passes; containers see them through bind mounts
+    // of the subdirectories.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("create {}", dir.display()))?;
+    for f in files {
+        let p = dir.join(&f.path);
+        let parent = p.parent().unwrap_or(dir);
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(parent)
+            .with_context(|| format!("create {}", parent.display()))?;
+        std::fs::write(&p, &f.data).with_context(|| format!("write {}", p.display()))?;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(f.mode))
+            .with_context(|| format!("chmod {}", p.display()))?;
     }
     Ok(())
 }

@@ -14,6 +14,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use thiserror::Error;
 
+pub mod play;
+
 /// How published ports are exposed outside the cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Publish {
@@ -54,6 +56,16 @@ pub enum KubeError {
         key: String,
         reason: String,
     },
+    /// `kube play`: what a manifest has that play does not run.
+    #[error("{kind} {name}: {field}: {reason}")]
+    Play {
+        kind: String,
+        name: String,
+        field: String,
+        reason: String,
+    },
+    #[error("{0}")]
+    Parse(String),
     #[error("no such service: {0}")]
     NoSuchService(String),
     #[error("{what} {name:?} cannot be a kubernetes name (lowercase letters, digits and '-', at most 63)")]

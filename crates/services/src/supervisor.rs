@@ -15,7 +15,8 @@
 //! docs/services.md draws the loop and the load balancer's updates.
 
 use crate::compose::{
-    AutoscaleTarget, Condition, FailureAction, Order, RestartCondition, Service, UpdateConfig,
+    AutoscaleTarget, Condition, FailureAction, HealthRole, Order, RestartCondition, Service,
+    UpdateConfig,
 };
 use crate::lb::Balancer;
 use crate::replicas::{self, L_HASH, L_SERVICE};
@@ -270,6 +271,7 @@ impl Supervisor {
                 cpu: None,
                 cpu_pct: 0.0,
             };
+            let readiness = self.readiness_only(&r.service);
             match &m.state {
                 Some(st) if berth_engine::status::init_alive(st) => {
                     r.pidfd = pidfd(st.pid);
@@ -277,7 +279,7 @@ impl Supervisor {
                     let healthy = st.health.as_ref().map(|h| h.status.as_str());
                     r.phase = match (r.has_health, healthy) {
                         (false, _) | (true, Some("healthy")) => Phase::Ready,
-                        (true, Some("unhealthy")) => Phase::Dead {
+                        (true, Some("unhealthy")) if !readiness => Phase::Dead {
                             at: Instant::now(),
                             exit: None,
                             unhealthy: true,
@@ -581,6 +583,19 @@ impl Supervisor {
                     let s = self.reps[i].service.clone();
                     self.refresh_lb(&s);
                 }
+                "health_status: unhealthy"
+                    if self.readiness_only(&self.reps[i].service)
+                        && self.reps[i].phase == Phase::Ready =>
+                {
+                    // Readiness: out of the balancer until the check passes again.
+                    self.reps[i].phase = Phase::Starting;
+                    let s = self.reps[i].service.clone();
+                    self.refresh_lb(&s);
+                    let n = self.reps[i].number;
+                    self.say(&format!("{s} replica {n} not ready: out of the balancer"));
+                }
+                // Readiness, not yet ready: nothing to do (never replaced for it).
+                "health_status: unhealthy" if self.readiness_only(&self.reps[i].service) => {}
                 "health_status: unhealthy" => {
                     if matches!(self.reps[i].phase, Phase::Starting | Phase::Ready) {
                         self.reps[i].phase = Phase::Dead {
@@ -754,6 +769,15 @@ impl Supervisor {
             let _ = tx.send(Done::Retired { id });
             let _ = rustix::io::write(&*wake, b"x");
         });
+    }
+
+    /// Whether `service`'s health check only gates the balancer (HealthRole::Readiness).
+    fn readiness_only(&self, service: &str) -> bool {
+        self.desired
+            .project
+            .services
+            .get(service)
+            .is_some_and(|s| s.health_role == HealthRole::Readiness)
     }
 
     /// The addresses (by network id) of `service`'s ready replicas.

@@ -95,6 +95,30 @@ pub struct Service {
     pub pull_policy: Option<String>,
     /// `x-berth-autoscale`
     pub autoscale: Option<Autoscale>,
+    /// What a failing health check does (compose: replace; `kube play` of a
+    /// readinessProbe alone: out of the balancer only). Not serialized at its default,
+    /// so compose projects' stored models and config hashes are unchanged.
+    #[serde(skip_serializing_if = "HealthRole::is_default")]
+    pub health_role: HealthRole,
+}
+
+/// The role of a service's health check in the supervisor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthRole {
+    /// Gates the load balancer and, failing, has the replica replaced (compose's, and a
+    /// Kubernetes readiness and liveness probe in one).
+    #[default]
+    Liveness,
+    /// Gates the load balancer only: a failing replica leaves it and comes back when it
+    /// passes again (a Kubernetes readinessProbe).
+    Readiness,
+}
+
+impl HealthRole {
+    fn is_default(&self) -> bool {
+        *self == HealthRole::Liveness
+    }
 }
 
 impl Service {
