@@ -638,20 +638,6 @@ fn home_of(passwd: &str, uid: u32) -> Option<String> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::home_of;
-
-    #[test]
-    fn home_from_passwd() {
-        let t = "root:x:0:0:root:/root:/bin/sh\nu:x:1000:1000::/home/u:/bin/sh\nn:x:7:7:::\n";
-        assert_eq!(home_of(t, 0).as_deref(), Some("/root"));
-        assert_eq!(home_of(t, 1000).as_deref(), Some("/home/u"));
-        assert_eq!(home_of(t, 7), None);
-        assert_eq!(home_of(t, 42), None);
-    }
-}
-
 /// lo up in a network namespace the runtime made, as crun does: a container without
 /// other interfaces (an engine's `--network none`) can still talk to itself, and the
 /// engine needs no step between create and start for it. One ioctl.
@@ -667,5 +653,19 @@ fn loopback_up() -> Result<()> {
         // A namespace whose owner we are not may refuse it; the container still runs.
         Err(e) if e.raw_os_error() == Some(libc::EPERM) => Ok(()),
         Err(e) => Err(err("set lo up", e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::home_of;
+
+    #[test]
+    fn home_from_passwd() {
+        let t = "root:x:0:0:root:/root:/bin/sh\nu:x:1000:1000::/home/u:/bin/sh\nn:x:7:7:::\n";
+        assert_eq!(home_of(t, 0).as_deref(), Some("/root"));
+        assert_eq!(home_of(t, 1000).as_deref(), Some("/home/u"));
+        assert_eq!(home_of(t, 7), None);
+        assert_eq!(home_of(t, 42), None);
     }
 }
