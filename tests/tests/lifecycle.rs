@@ -810,3 +810,50 @@ fn debug_logs_phase_timings() {
         .iter()
         .any(|(n, _)| n == "cgroup removal"));
 }
+
+/// Issue 18's bound on the shipped runtime: `run` of /bin/true at most 2 MiB of peak RSS
+/// (GNU time's %M: the runtime and everything it waited for, the container's init
+/// before its exec included). Only the release build is held to it (scripts/test.sh
+/// runs the tests against it); the hot-path linker scripts are what keep it there.
+#[test]
+fn shipped_run_peak_rss_at_most_2_mib() {
+    let rt = Runtime::new();
+    let v = rt.cmd(&["--version"]);
+    if !v.stdout.contains("build: release profile") {
+        eprintln!("skipped: {} is not a release build", rt.path.display());
+        return;
+    }
+    if !std::path::Path::new("/usr/bin/time").exists() {
+        eprintln!("skipped: /usr/bin/time missing (apt-get install time)");
+        return;
+    }
+    let mut b = Bundle::busybox();
+    b.args(&["/bin/true"]);
+    b.save();
+    let mut peak = 0;
+    for i in 0..5 {
+        let id = unique(&format!("rss{i}"));
+        rt.track(&id, Some(&b));
+        let o = std::process::Command::new("/usr/bin/time")
+            .args(["-f", "%M"])
+            .arg(&rt.path)
+            .arg("--root")
+            .arg(rt.root())
+            .args(["run", "-b"])
+            .arg(b.path())
+            .arg(&id)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run /usr/bin/time");
+        assert!(o.status.success(), "run failed: {o:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        let kb: u64 = err
+            .lines()
+            .last()
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no %M in {err:?}"));
+        peak = peak.max(kb);
+    }
+    eprintln!("berth-runtime run peak RSS {peak} KiB");
+    assert!(peak <= 2048, "peak RSS {peak} KiB > 2048 KiB");
+}
