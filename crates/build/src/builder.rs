@@ -1508,18 +1508,7 @@ impl Builder<'_> {
         let base = self.store.root().join("build-cache-mounts");
         berth_image::store::private_dir(&base)?;
         let hex = berth_image::store::sha256_digest(id.as_bytes());
-        let d = base.join(&hex[7..]);
-        if !d.is_dir() {
-            std::fs::create_dir(&d).map_err(|e| BuildError::Io(d.clone(), e))?;
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(m.mode.unwrap_or(0o755)))
-                .map_err(|e| BuildError::Io(d.clone(), e))?;
-            if m.uid.is_some() || m.gid.is_some() {
-                std::os::unix::fs::chown(&d, m.uid, m.gid)
-                    .map_err(|e| BuildError::Io(d.clone(), e))?;
-            }
-        }
-        Ok(d)
+        shared_dir(&base, &hex[7..], m.mode.unwrap_or(0o755), m.uid, m.gid)
     }
 
     /// What `--from` names: a stage built before, or an image.
@@ -1922,9 +1911,76 @@ pub fn prune(store: &Store) -> Result<(usize, u64)> {
     Ok((count, bytes + rep.bytes))
 }
 
+/// Directory `name` under `base` with `mode` and owner, made unless it exists. Made whole
+/// under a temporary name, then moved into place unless another build (or a parallel
+/// stage) got there first: no one sees it before its mode and owner are set, and two
+/// makers never fail on each other (regression: `File exists` from a racing mkdir).
+fn shared_dir(
+    base: &Path,
+    name: &str,
+    mode: u32,
+    uid: Option<u32>,
+    gid: Option<u32>,
+) -> Result<PathBuf> {
+    let d = base.join(name);
+    if d.is_dir() {
+        return Ok(d);
+    }
+    let t = tempfile::Builder::new()
+        .prefix(".new-")
+        .tempdir_in(base)
+        .map_err(|e| BuildError::Io(base.to_path_buf(), e))?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(mode))
+        .map_err(|e| BuildError::Io(t.path().to_path_buf(), e))?;
+    if uid.is_some() || gid.is_some() {
+        std::os::unix::fs::chown(t.path(), uid, gid)
+            .map_err(|e| BuildError::Io(t.path().to_path_buf(), e))?;
+    }
+    match rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        t.path(),
+        rustix::fs::CWD,
+        &d,
+        rustix::fs::RenameFlags::NOREPLACE,
+    ) {
+        // Ours is in place: the guard must not remove it.
+        Ok(()) => {
+            let _ = t.keep();
+        }
+        // Theirs is: ours goes with the guard.
+        Err(rustix::io::Errno::EXIST) => {}
+        Err(e) => return Err(BuildError::Io(d, e.into())),
+    }
+    Ok(d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cache_mount_dir_made_by_racing_builds_is_one_dir_and_no_error() {
+        let base = tempfile::tempdir().unwrap();
+        let made: Vec<_> = (0..8)
+            .map(|_| {
+                let b = base.path().to_path_buf();
+                std::thread::spawn(move || shared_dir(&b, "cache", 0o750, None, None))
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| h.join().unwrap().unwrap())
+            .collect();
+        assert!(made.iter().all(|d| d == &base.path().join("cache")));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(base.path().join("cache"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o750);
+        // Nothing else left: the losers' temporary directories went.
+        assert_eq!(std::fs::read_dir(base.path()).unwrap().count(), 1);
+    }
     use std::os::unix::fs::MetadataExt;
 
     #[test]
