@@ -24,6 +24,8 @@ mkdir "$W/maps"
 BERTH_LINK_MAP=$W/maps CARGO_TARGET_DIR=$TGT cargo build --release >&2
 BIN=$TGT/x86_64-unknown-linux-musl/release
 NS=berth-hot-path-$$
+# The engine's containers too go under a cgroup parent of this script's own.
+export BERTH_CGROUP_PARENT=/berth-hot-path/engine
 cleanup() {
   set +e
   [ -n "${ID:-}" ] && nsenter --net="/run/netns/$NS" "$BIN/berth" --root "$W/store" rm -f "$ID" >/dev/null 2>&1
