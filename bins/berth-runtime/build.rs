@@ -45,21 +45,7 @@ fn profile_setting(ws: &Path, profile: &str, key: &str, default: &str) -> String
     default.to_string()
 }
 
-/// Links with hot-path.ld (made by scripts/hot-path.sh): the functions a start runs go
-/// first and together, so it faults in a few 64 KiB windows of the binary, not most.
-fn hot_path() {
-    let ld = Path::new(&env("CARGO_MANIFEST_DIR")).join("hot-path.ld");
-    println!("cargo:rerun-if-changed={}", ld.display());
-    if env("CARGO_CFG_TARGET_OS") == "linux" && ld.exists() {
-        println!("cargo:rustc-link-arg-bins=-Wl,-T,{}", ld.display());
-    }
-    // scripts/hot-path.sh reads the link map: each function's section and address in a
-    // build like the shipped one (a profile change would rename the functions).
-    println!("cargo:rerun-if-env-changed=BERTH_LINK_MAP");
-    if let Ok(dir) = std::env::var("BERTH_LINK_MAP") {
-        println!("cargo:rustc-link-arg-bins=-Wl,-Map={dir}/berth-runtime.map");
-    }
-}
+include!("../hot-path.rs");
 
 fn main() {
     hot_path();

@@ -378,37 +378,37 @@ impl Mon {
         self.net = net::prepare(&self.layout, &self.cfg, self.generation)
             .map_err(|e| format!("network: {}", chain(&e)))?;
         let t1 = Instant::now();
-        self.ran = self.can_run_at_once();
-        if self.ran && self.attach_wait && self.generation == 1 {
+        let once = self.can_run_at_once();
+        if once && self.attach_wait && self.generation == 1 {
             // Nothing to hold parked for the client: the first attach runs it.
-            self.ran = false;
             self.deferred = true;
-            return Ok(());
-        }
-        if let Err(m) = self.create_runtime() {
-            self.release_net();
-            return Err(m);
-        }
-        let t2 = Instant::now();
-        // A run started at once may have ended already: nothing to plug into anyway.
-        let plugged = match self.ran {
-            true => Ok(()),
-            false => net::plug(&self.cfg, self.net.as_ref(), self.pid),
-        };
-        if self.trace {
-            self.trace(&format!(
-                "network prepare {:?}, runtime create {:?}, plug {:?}",
-                t1 - t0,
-                t2 - t1,
-                t2.elapsed()
-            ));
-        }
-        if let Err(e) = plugged {
-            self.delete_runtime();
-            self.reap_init_blocking();
-            self.close_stdio();
-            self.release_net();
-            return Err(format!("network: {}", chain(&e)));
+        } else {
+            self.ran = once;
+            if let Err(m) = self.create_runtime() {
+                self.release_net();
+                return Err(m);
+            }
+            let t2 = Instant::now();
+            // A run started at once may have ended already: nothing to plug into anyway.
+            let plugged = match self.ran {
+                true => Ok(()),
+                false => net::plug(&self.cfg, self.net.as_ref(), self.pid),
+            };
+            if self.trace {
+                self.trace(&format!(
+                    "network prepare {:?}, runtime create {:?}, plug {:?}",
+                    t1 - t0,
+                    t2 - t1,
+                    t2.elapsed()
+                ));
+            }
+            if let Err(e) = plugged {
+                self.delete_runtime();
+                self.reap_init_blocking();
+                self.close_stdio();
+                self.release_net();
+                return Err(format!("network: {}", chain(&e)));
+            }
         }
         let ns = self.net.as_ref().map(|a| a.state.clone());
         self.update_live_state(|s| s.network = ns);

@@ -54,10 +54,16 @@ pub fn open_root(p: &Path) -> Result<OwnedFd> {
 
 /// Resolves `rel` inside `root` (as if `root` were `/`) to an O_PATH fd.
 pub fn resolve_in(root: BorrowedFd<'_>, rel: &Path, dir: bool) -> std::io::Result<OwnedFd> {
-    let mut flags = OFlags::PATH | OFlags::CLOEXEC;
+    let mut flags = OFlags::PATH;
     if dir {
         flags |= OFlags::DIRECTORY;
     }
+    open_in(root, rel, flags).map_err(Into::into)
+}
+
+/// openat2 of `rel` (empty: `root` itself) resolved inside `root`, magic links refused;
+/// always close-on-exec.
+pub fn open_in(root: BorrowedFd<'_>, rel: &Path, flags: OFlags) -> rustix::io::Result<OwnedFd> {
     let rel = if rel.as_os_str().is_empty() {
         Path::new(".")
     } else {
@@ -66,11 +72,10 @@ pub fn resolve_in(root: BorrowedFd<'_>, rel: &Path, dir: bool) -> std::io::Resul
     rustix::fs::openat2(
         root,
         rel,
-        flags,
+        flags | OFlags::CLOEXEC,
         Mode::empty(),
         ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
     )
-    .map_err(Into::into)
 }
 
 /// Stages the context under `parent` (a directory of the store): a directory is copied

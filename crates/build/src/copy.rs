@@ -4,10 +4,10 @@
 //! context or another stage's rootfs) and the destination inside the image's rootfs,
 //! both with `RESOLVE_IN_ROOT` (berth_engine::cp).
 
-use crate::context::resolve_in;
+use crate::context::{open_in, resolve_in};
 use crate::error::{BuildError, Result};
 use berth_engine::cp::{self, CopyOptions, Owner, Side};
-use rustix::fs::{Mode, OFlags, ResolveFlags};
+use rustix::fs::{Mode, OFlags};
 use sha2::{Digest as _, Sha256};
 use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::OsStrExt;
@@ -93,17 +93,7 @@ fn elements(p: &str) -> Vec<String> {
 
 /// Names in directory `rel` of `root` (resolved in root), sorted.
 fn list_dir(root: BorrowedFd<'_>, rel: &Path) -> Vec<String> {
-    let Ok(fd) = rustix::fs::openat2(
-        root,
-        if rel.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            rel
-        },
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-    ) else {
+    let Ok(fd) = open_in(root, rel, OFlags::RDONLY | OFlags::DIRECTORY) else {
         return vec![];
     };
     let Ok(dir) = rustix::fs::Dir::read_from(&fd) else {
@@ -154,13 +144,7 @@ pub fn expand_source(root: BorrowedFd<'_>, src: &str) -> Vec<PathBuf> {
 
 /// Opens regular file `rel` of `root` for reading, resolved inside the root.
 pub fn open_in_root(root: BorrowedFd<'_>, rel: &Path) -> std::io::Result<std::fs::File> {
-    let fd = rustix::fs::openat2(
-        root,
-        rel,
-        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK,
-        Mode::empty(),
-        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-    )?;
+    let fd = open_in(root, rel, OFlags::RDONLY | OFlags::NONBLOCK)?;
     let st = rustix::fs::fstat(&fd)?;
     if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
         return Err(std::io::ErrorKind::InvalidInput.into());
@@ -186,18 +170,8 @@ pub fn mkdir_in_root(root: BorrowedFd<'_>, path: &Path, owner: Option<(u32, u32)
             }
             Err(_) => {}
         }
-        let pfd = rustix::fs::openat2(
-            root,
-            if parent.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                &parent
-            },
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-        )
-        .map_err(|x| BuildError::Io(PathBuf::from("/").join(&parent), x.into()))?;
+        let pfd = open_in(root, &parent, OFlags::RDONLY | OFlags::DIRECTORY)
+            .map_err(|x| BuildError::Io(PathBuf::from("/").join(&parent), x.into()))?;
         match rustix::fs::mkdirat(&pfd, e.as_str(), Mode::from_raw_mode(0o755)) {
             Ok(()) | Err(rustix::io::Errno::EXIST) => {}
             Err(x) => return Err(BuildError::Io(PathBuf::from("/").join(&cur), x.into())),
@@ -408,19 +382,7 @@ pub fn hash_in_root(root: BorrowedFd<'_>, rel: &Path, owners: bool) -> Result<St
         }
         Ok(())
     }
-    let p = if rel.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        rel
-    };
-    let fd = rustix::fs::openat2(
-        root,
-        p,
-        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK,
-        Mode::empty(),
-        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-    )
-    .map_err(|e| ioe(rel, e))?;
+    let fd = open_in(root, rel, OFlags::RDONLY | OFlags::NONBLOCK).map_err(|e| ioe(rel, e))?;
     let st = rustix::fs::fstat(&fd).map_err(|e| ioe(rel, e))?;
     let mut h = Sha256::new();
     entry(&mut h, fd, &st, Path::new(""), owners)?;

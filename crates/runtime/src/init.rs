@@ -642,9 +642,10 @@ fn home_of(passwd: &str, uid: u32) -> Option<String> {
 /// other interfaces (an engine's `--network none`) can still talk to itself, and the
 /// engine needs no step between create and start for it. One ioctl.
 fn loopback_up() -> Result<()> {
-    let sock = rustix::net::socket(
+    let sock = rustix::net::socket_with(
         rustix::net::AddressFamily::INET,
         rustix::net::SocketType::DGRAM,
+        rustix::net::SocketFlags::CLOEXEC,
         None,
     )
     .map_err(|e| err("open a socket to set lo up", e))?;
