@@ -1073,6 +1073,24 @@ impl Mon {
                 }
             }
             Request::Wait => self.clients[i].role = Role::Wait,
+            Request::Start => {
+                let r = match self.phase {
+                    Phase::WaitAttach => self.start(),
+                    _ => Ok(()),
+                };
+                match r {
+                    Ok(()) => {
+                        let c = &mut self.clients[i];
+                        let _ = proto::write_frame(&mut c.s, proto::OK, b"");
+                        c.dead = true;
+                    }
+                    Err(msg) => {
+                        self.mlog.say(&format!("start failed: {msg}"));
+                        self.reply_error(i, &msg);
+                        self.fail_after_attach(msg);
+                    }
+                }
+            }
             Request::Pause(on) => match self.freeze(on) {
                 Ok(()) => {
                     let c = &mut self.clients[i];

@@ -203,6 +203,37 @@ fn docker_cli_drives_berth_and_both_see_the_same_containers() {
     );
 }
 
+/// CI caught `docker run -d` (which waits before it starts, so the start is held for a
+/// client) answering before the monitor's single `runtime run` had run the process: an
+/// exec right after it found the container "not running". The start returns only once
+/// the process runs; a failed one is the runtime's message and docker's exit code.
+#[test]
+fn api_start_returns_when_the_container_runs() {
+    if !have_docker() {
+        return;
+    }
+    let e = Engine::new();
+    let s = Serve::start(&e, &[]);
+    for i in 0..5 {
+        let name = format!("ready{i}");
+        s.docker_ok(
+            &e,
+            &["run", "-d", "--name", &name, "--network", "none", "busybox", "sleep", "30"],
+        );
+        let out = e.ok(&["exec", &name, "echo", "seen"]);
+        assert_eq!(out.trim(), "seen", "run {i}");
+        s.docker_ok(&e, &["rm", "-f", &name]);
+    }
+    let o = s.docker(
+        &e,
+        &["run", "-d", "--name", "bad", "--network", "none", "busybox", "nonexistent"],
+    );
+    assert_eq!(o.status.code(), Some(127), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("executable file not found"), "{err}");
+    s.docker_ok(&e, &["rm", "-f", "bad"]);
+}
+
 #[test]
 fn docker_run_pulls_a_missing_image_through_the_api() {
     if !have_docker() {

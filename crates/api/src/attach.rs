@@ -76,12 +76,12 @@ impl Hub {
 }
 
 /// After a start with attach-wait: one monitor client per waiter, its attach request
-/// sent, handed over. The first request releases the start; when no waiter could take
-/// its stream, a bare attach releases it all the same (the container must not wait for a
-/// client that has gone).
-pub(crate) fn deliver(layout: &Layout, id: &str, mut waiters: Vec<Waiter>) {
+/// sent, handed over (the first attach releases the start). Then a start request, which
+/// releases it if no waiter did (the container must not wait for a client that has gone)
+/// and answers once the process runs, so the API's start returns only then, as dockerd's.
+/// Err: the runtime's message when the start failed.
+pub(crate) fn deliver(layout: &Layout, id: &str, mut waiters: Vec<Waiter>) -> Result<(), String> {
     let path = layout.attach_path(id);
-    let mut released = false;
     // Waits first: they must be there before an attach lets the process run.
     waiters.sort_by_key(|w| !matches!(w.req, MonRequest::Wait));
     for w in waiters {
@@ -91,21 +91,22 @@ pub(crate) fn deliver(layout: &Layout, id: &str, mut waiters: Vec<Waiter>) {
         if proto::send_request(&mut c, &w.req).is_err() {
             continue;
         }
-        released |= matches!(w.req, MonRequest::Attach { .. });
         // A client gone since: its stream is dropped, the container runs on.
         let _ = w.tx.send(c);
     }
-    if !released {
-        if let Ok(mut c) = proto::connect(&path) {
-            let _ = proto::send_request(
-                &mut c,
-                &MonRequest::Attach {
-                    stdin: false,
-                    stdout: false,
-                    stderr: false,
-                },
-            );
-        }
+    // No monitor (or no answer) any more: an attach released the start and the container
+    // is gone already; a failure went to that attach's client.
+    let Ok(mut c) = proto::connect(&path) else {
+        return Ok(());
+    };
+    // A runtime that hangs must not hang the API's start.
+    let _ = c.set_read_timeout(Some(std::time::Duration::from_secs(120)));
+    if proto::send_request(&mut c, &MonRequest::Start).is_err() {
+        return Ok(());
+    }
+    match proto::read_frame(&mut c) {
+        Ok(Some((proto::ERROR, m))) => Err(String::from_utf8_lossy(&m).into_owned()),
+        _ => Ok(()),
     }
 }
 

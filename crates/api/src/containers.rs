@@ -216,10 +216,10 @@ async fn start(S(s): S<State>, Path(r): Path<String>) -> Result<StatusCode, ApiE
         let waiters = s.hub.take(&id);
         match run::start(&s.layout, &s.store, &c, !waiters.is_empty()) {
             Ok(h) if h.already_running => Ok(StatusCode::NOT_MODIFIED),
-            Ok(_) => {
-                crate::attach::deliver(&s.layout, &id, waiters);
-                Ok(StatusCode::NO_CONTENT)
-            }
+            Ok(_) => match crate::attach::deliver(&s.layout, &id, waiters) {
+                Ok(()) => Ok(StatusCode::NO_CONTENT),
+                Err(m) => Err(ApiError::internal(m)),
+            },
             Err(f) => Err(ApiError::internal(chain(&f.error))),
         }
     })

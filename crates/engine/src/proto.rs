@@ -18,6 +18,9 @@
 //!                                 ◀───────  OK, then close
 //!  REQUEST "wait"                 ───────▶
 //!                                 ◀───────  EXIT ... when the container exits (next exit)
+//!  REQUEST "start"                ───────▶  releases an --attach-wait start as an attach does
+//!                                 ◀───────  OK once the process runs (at once if it did
+//!                                            already), ERROR with the runtime's message
 //! ```
 //! Errors come back as one `ERROR` frame carrying the message, then close.
 
@@ -57,6 +60,9 @@ pub enum Request {
         signal: i32,
     },
     Wait,
+    /// Release a start held for a client (`--attach-wait`) and answer once it has started:
+    /// a start through the API returns only when the container runs, as dockerd's does.
+    Start,
     /// Freeze (true) or thaw (false) the container's processes.
     Pause(bool),
 }
