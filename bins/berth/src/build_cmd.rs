@@ -181,6 +181,7 @@ fn build(g: &Globals, a: &BuildArgs) -> Result<()> {
 }
 
 #[derive(clap::Subcommand)]
+#[command(defer = true)]
 pub enum BuilderCmd {
     /// Remove the build cache (cached layers and RUN cache mounts)
     Prune(BuilderPruneArgs),

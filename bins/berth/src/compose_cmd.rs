@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum Cmd {
     /// Define and run multi-container applications (docker compose)
     Compose(ComposeArgs),
@@ -43,6 +44,7 @@ pub struct ComposeArgs {
 }
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 enum Sub {
     /// Create and start containers
     Up(UpArgs),

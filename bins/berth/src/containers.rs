@@ -25,6 +25,7 @@ pub fn run_options(
 }
 
 #[derive(clap::Subcommand)]
+#[command(defer = true)]
 pub enum Cmd {
     /// Create and run a new container from an image
     Run(life::RunArgs),
@@ -62,6 +63,7 @@ pub enum Cmd {
 }
 
 #[derive(clap::Subcommand)]
+#[command(defer = true)]
 pub enum ContainerCmd {
     /// List containers
     #[command(visible_aliases = ["ps", "list"])]

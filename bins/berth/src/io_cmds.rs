@@ -18,6 +18,7 @@ mod top;
 pub use top::top_of;
 
 #[derive(clap::Subcommand)]
+#[command(defer = true)]
 pub enum Cmd {
     /// Fetch the logs of a container
     Logs(logs::LogsArgs),

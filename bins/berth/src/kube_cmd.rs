@@ -14,6 +14,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum Cmd {
     /// Move projects between berth and Kubernetes (generate, play)
     #[command(subcommand)]
@@ -21,6 +22,7 @@ pub enum Cmd {
 }
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum KubeCmd {
     /// Generate Kubernetes manifests (Deployments, Services, ...) from compose files
     Generate(GenerateArgs),

@@ -82,9 +82,13 @@ struct Cli {
     cmd: Cmd,
 }
 
-// Parsed once per process: the size of the run flags does not matter.
+// Parsed once per process: the size of the run flags does not matter. Every command
+// enum defers building its commands' arguments to when that command is the one run:
+// building the whole docker-sized tree took 1.7 ms of every start (`berth --version`
+// 2.76 ms of cpu and 454 page faults before, 1.08 ms and 246 after).
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
+#[command(defer = true)]
 enum Cmd {
     /// Download an image from a registry
     Pull(PullArgs),
@@ -142,6 +146,7 @@ enum Cmd {
 }
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 enum ImageCmd {
     /// List images
     #[command(alias = "list")]

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 #[derive(clap::Subcommand)]
+#[command(defer = true)]
 pub enum Cmd {
     /// Manage networks
     #[command(subcommand)]
@@ -20,6 +21,7 @@ pub enum Cmd {
 }
 
 #[derive(clap::Subcommand)]
+#[command(defer = true)]
 pub enum NetworkCmd {
     /// Create a network
     Create(CreateArgs),

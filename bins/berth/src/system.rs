@@ -9,6 +9,7 @@ use berth_engine::boot::{self, Action};
 use berth_engine::{create, status, Error as EngErr};
 
 #[derive(clap::Subcommand)]
+#[command(defer = true)]
 pub enum Cmd {
     /// Start the containers a reboot stopped, by their restart policy (always;
     /// unless-stopped unless stopped by the user; on-failure after a failure), and remove
@@ -27,6 +28,7 @@ pub enum Cmd {
 
 /// `info` and `version` at the top level, as docker has them.
 #[derive(clap::Subcommand)]
+#[command(defer = true)]
 pub enum TopCmd {
     /// Display system-wide information
     Info(FormatArgs),

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 #[derive(clap::Subcommand)]
+#[command(defer = true)]
 pub enum Cmd {
     /// Manage volumes
     #[command(subcommand)]
@@ -18,6 +19,7 @@ pub enum Cmd {
 }
 
 #[derive(clap::Subcommand)]
+#[command(defer = true)]
 pub enum VolumeCmd {
     /// Create a volume
     Create(CreateArgs),
