@@ -22,6 +22,11 @@ use berth_runtime_core::{error_chain, timing, Error as RtError};
 
 use args::{Command, Global};
 
+// musl's malloc maps and unmaps a page for most small allocations; a run made 55 such
+// calls. The runtime allocates little and exits: a bump arena first (crates/sys/arena.rs).
+#[global_allocator]
+static ALLOC: berth_sys::arena::Arena<{ 256 * 1024 }> = berth_sys::arena::Arena::new();
+
 /// println! that does not panic when the reader went away (`state | head`):
 /// the runtime keeps SIGPIPE ignored, since hooks may not read their stdin.
 macro_rules! outln {

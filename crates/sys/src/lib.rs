@@ -4,6 +4,7 @@
 //! The runtime is single-threaded by design (no tokio, no helper threads), and
 //! several wrappers here rely on that: `fork` in particular.
 
+pub mod arena;
 pub mod bpf;
 pub mod mount;
 pub mod netdev;
