@@ -95,6 +95,8 @@ pub struct Mon {
     stdin_buf: Vec<u8>,
     stdin_close: bool,
     stopped_by_user: bool,
+    /// Stopped by `rm -f`: the records go next, nothing waits for the disk.
+    removing: bool,
     stop_deadline: Option<Instant>,
     restart_count: u32,
     backoff: Duration,
@@ -231,6 +233,7 @@ impl Mon {
             stdin_buf: Vec::new(),
             stdin_close: false,
             stopped_by_user: false,
+            removing: false,
             stop_deadline: None,
             restart_count: 0,
             backoff: BACKOFF_MIN,
@@ -287,8 +290,9 @@ impl Mon {
     }
 
     pub fn update_state(&mut self, f: impl FnOnce(&mut record::ContainerState)) {
-        // A --rm container's record is deleted at its exit: atomic, but not synced.
-        let sync = !self.cfg.options.auto_remove;
+        // A --rm container's record is deleted at its exit, as is one stopped by `rm -f`:
+        // atomic, but not synced.
+        let sync = !self.cfg.options.auto_remove && !self.removing;
         self.update_state_synced(sync, f);
     }
 
@@ -1112,7 +1116,9 @@ impl Mon {
             Request::Stop {
                 signal,
                 timeout_secs,
+                removing,
             } => {
+                self.removing |= removing;
                 self.clients[i].role = Role::Stop;
                 let sig = if signal > 0 {
                     signal

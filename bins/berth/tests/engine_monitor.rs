@@ -455,6 +455,7 @@ fn stop_signals_then_kills_and_prevents_restart() {
         &Request::Stop {
             signal: 15,
             timeout_secs: 1,
+            removing: false,
         },
     )
     .unwrap();
@@ -518,6 +519,7 @@ fn restart_always_after_crash_with_backoff() {
         &Request::Stop {
             signal: 9,
             timeout_secs: 0,
+            removing: false,
         },
     )
     .unwrap();
@@ -660,6 +662,7 @@ fn init_reaps_zombies_and_forwards_signals() {
         &Request::Stop {
             signal: 15,
             timeout_secs: 10,
+            removing: false,
         },
     )
     .unwrap();

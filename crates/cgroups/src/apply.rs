@@ -743,14 +743,44 @@ fn plan_blkio(
     Ok(())
 }
 
-fn exec(a: &Action) -> Result<(), Error> {
+/// The file the last write went to, kept open: a run of writes to one file (the v1
+/// device rules: a dozen lines to devices.allow) opens it once. Each write(2) to a cgroup
+/// file is its own request to the kernel.
+#[derive(Default)]
+struct Open {
+    at: Option<(PathBuf, std::fs::File)>,
+}
+
+impl Open {
+    fn write(&mut self, dir: &Path, file: &str, value: &str) -> Result<(), Error> {
+        let path = dir.join(file);
+        let err = |path: PathBuf, source| Error::Write {
+            path,
+            value: value.to_string(),
+            source,
+        };
+        if self.at.as_ref().is_none_or(|(p, _)| *p != path) {
+            self.at = None;
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .open(&path)
+                .map_err(|e| err(path.clone(), e))?;
+            self.at = Some((path, f));
+        }
+        let (path, f) = self.at.as_mut().expect("opened above");
+        std::io::Write::write_all(f, value.as_bytes()).map_err(|e| err(path.clone(), e))
+    }
+}
+
+fn exec(a: &Action, open: &mut Open) -> Result<(), Error> {
     match a {
         Action::Write {
             field,
             dir,
             file,
             value,
-        } => match write(dir, file, value) {
+        } => match open.write(dir, file, value) {
             // Written without a look first: a missing file shows as ENOENT.
             Err(Error::Write { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                 Err(unsupported(
@@ -874,8 +904,12 @@ pub(crate) fn apply(m: &FsManager, res: &LinuxResources) -> Result<(), Error> {
         let e: Vec<&str> = enable.iter().map(String::as_str).collect();
         m.v2_enable(&e)?;
     }
+    let mut open = Open::default();
     for a in &plan {
-        exec(a)?;
+        if !matches!(a, Action::Write { .. }) {
+            open = Open::default();
+        }
+        exec(a, &mut open)?;
     }
     Ok(())
 }

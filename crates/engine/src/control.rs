@@ -210,6 +210,19 @@ pub fn stop(
     signal: Option<i32>,
     timeout: Option<i64>,
 ) -> Result<()> {
+    stop_opts(layout, store, id, signal, timeout, false)
+}
+
+/// [`stop`]; `removing`: the container is removed right after (its monitor then records
+/// the exit without waiting for the disk).
+fn stop_opts(
+    layout: &Layout,
+    store: &Store,
+    id: &str,
+    signal: Option<i32>,
+    timeout: Option<i64>,
+    removing: bool,
+) -> Result<()> {
     let c = layout.load_config(id)?;
     let s = with_monitor(layout, id)?;
     let sig = signal
@@ -223,6 +236,7 @@ pub fn stop(
             &Request::Stop {
                 signal: sig,
                 timeout_secs: timeout,
+                removing,
             },
         );
         if let Err(x) = r {
@@ -404,7 +418,7 @@ pub fn remove(
                         if !force {
                             return Err(running_refusal(reference));
                         }
-                        stop(layout, store, id, Some(libc::SIGKILL), Some(0))?;
+                        stop_opts(layout, store, id, Some(libc::SIGKILL), Some(0), true)?;
                         berth_sys::timing::mark("stop: SIGKILL, the exit recorded");
                     }
                     // A monitor may still be finishing (or removing an --rm container).

@@ -695,12 +695,9 @@ pub fn create_container_with(
     let spec_path = layout.bundle_dir(&id).join("config.json");
     let spec_json =
         serde_json::to_vec_pretty(&built.spec).map_err(|e| Error::Json(spec_path.clone(), e))?;
-    if volatile {
-        // Run at once and thrown away at exit: a crash leaves nothing worth syncing.
-        crate::record::write_nosync(&spec_path, &spec_json)?;
-    } else {
-        berth_image::store::atomic_write(&spec_path, &spec_json)?;
-    }
+    // Synced below with the other records, unless volatile (run at once and thrown away
+    // at exit: a crash leaves nothing worth syncing).
+    crate::record::write_nosync(&spec_path, &spec_json)?;
     if !keep_mounted {
         overlay::unmount_rootfs(store, &id, false)?;
     }
@@ -722,12 +719,15 @@ pub fn create_container_with(
     };
     {
         // No state.json yet: a container without one is `created` (Layout::load_state).
-        let lock = layout.lock(&id)?;
-        if volatile {
-            crate::record::save_json_nosync(&layout.config_path(&id), &config)?;
-        } else {
-            layout.save_config(&config, &lock)?;
-        }
+        let _lock = layout.lock(&id)?;
+        crate::record::save_json_nosync(&layout.config_path(&id), &config)?;
+    }
+    if !volatile {
+        // The lease, the bundle and the record, written without waiting for the disk, are
+        // made durable together: one journal commit instead of three (run -d).
+        let lease = store.lease_path(&id)?;
+        let cfg = layout.config_path(&id);
+        berth_image::store::sync_paths(&[&lease, &spec_path, &cfg])?;
     }
     undo.done = true;
     // Complete now (config.json decides); the mark is only clutter.

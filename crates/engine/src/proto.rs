@@ -55,6 +55,9 @@ pub enum Request {
     Stop {
         signal: i32,
         timeout_secs: i64,
+        /// The container is removed next (`rm -f`): its exit need not wait for the disk.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        removing: bool,
     },
     Kill {
         signal: i32,

@@ -113,12 +113,16 @@ pub fn mount_overlay_opts(
 /// Mounts a fresh rootfs for `container_id` from `image` and leases the image so GC keeps
 /// its layers. Returns the mount point (`containers/<id>/merged`).
 pub fn mount_rootfs(store: &Store, image: &ImageRecord, container_id: &str) -> Result<PathBuf> {
-    mount_rootfs_opts(store, image, container_id, false)
+    let merged = mount_rootfs_opts(store, image, container_id, false)?;
+    crate::store::sync_paths(&[&store.lease_path(container_id)?])?;
+    Ok(merged)
 }
 
 /// [`mount_rootfs`]; `volatile` mounts it with overlay's `volatile` option (see
 /// [`mount_overlay_opts`]): for a container removed at its exit (`run --rm`), whose unmount
-/// then does not sync the store's filesystem. Such a rootfs cannot be remounted.
+/// then does not sync the store's filesystem. Such a rootfs cannot be remounted. The
+/// lease is written but not synced: the caller syncs it with its own records, in one
+/// batch ([`crate::store::sync_paths`] of [`Store::lease_path`]).
 pub fn mount_rootfs_opts(
     store: &Store,
     image: &ImageRecord,
@@ -136,8 +140,7 @@ pub fn mount_rootfs_opts(
     }
     std::fs::set_permissions(&upper, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .map_err(|e| Error::io(&upper, e))?;
-    // A volatile rootfs belongs to a container removed at its exit: nothing to sync.
-    store.lease_opts(container_id, image, !volatile)?;
+    store.lease_opts(container_id, image, false)?;
     let lowers = lower_dirs(store, &image.chain_ids)?;
     if lowers.is_empty() {
         return Err(Error::Invalid(format!(
