@@ -337,12 +337,12 @@ fn a_readiness_probe_alone_only_gates_the_balancer() {
 
 #[test]
 fn http_get_and_tcp_socket_probes_and_readiness_beside_liveness() {
-    let r = run(&pod(
+    let played = run(&pod(
         "",
         "    ports: [{name: web, containerPort: 8080}]\n    livenessProbe: {tcpSocket: {port: 8080}, periodSeconds: 2, timeoutSeconds: 3, failureThreshold: 1}\n    readinessProbe:\n      httpGet: {path: /ready, port: web, host: 127.0.0.1, httpHeaders: [{name: X-Probe, value: r}]}\n      successThreshold: 2\n      initialDelaySeconds: 4\n",
     ))
     .unwrap();
-    let s = &r.project.services["p"];
+    let s = &played.project.services["p"];
     assert_eq!(s.health_role, HealthRole::Liveness);
     let h = s.healthcheck.as_ref().unwrap();
     assert_eq!(h.test, ["TCP-SOCKET", "POD_IP:8080"]);
@@ -375,6 +375,26 @@ fn http_get_and_tcp_socket_probes_and_readiness_beside_liveness() {
     );
     assert_eq!(r.success_threshold, Some(2));
     assert_eq!(r.start_period, Some(Duration::from_secs(4)));
+    // And back: generate writes the same probes.
+    let g = generate(&played.project, &GenerateOptions::default()).unwrap();
+    let d = &g
+        .manifests
+        .iter()
+        .find(|m| m.kind == "Deployment")
+        .unwrap()
+        .value;
+    let c = &d["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        c["livenessProbe"]["tcpSocket"],
+        serde_json::json!({"port": 8080})
+    );
+    assert_eq!(c["livenessProbe"]["failureThreshold"], 1);
+    assert_eq!(
+        c["readinessProbe"]["httpGet"],
+        serde_json::json!({"path": "/ready", "port": 8080, "host": "127.0.0.1", "httpHeaders": [{"name": "X-Probe", "value": "r"}]})
+    );
+    assert_eq!(c["readinessProbe"]["successThreshold"], 2);
+    assert_eq!(c["readinessProbe"]["initialDelaySeconds"], 4);
     // The same probe twice is one check; a startupProbe of it the start period.
     let r = run(&pod(
         "",
