@@ -170,6 +170,67 @@ fn generate_from_a_running_project() {
     assert!(e.contains("project nope not found"), "{e}");
 }
 
+/// `kube generate CONTAINER`: a container made by `berth run` as a Pod (its published
+/// port a LoadBalancer Service, its environment, its health check as probes), which
+/// `kube play` runs again.
+#[test]
+fn generate_a_pod_from_a_container_and_play_it() {
+    let mut c = compose_harness::Compose::bare("solo");
+    c.e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "solo",
+        "-p",
+        "8085:8080",
+        "-e",
+        "GREETING=hi",
+        "--health-cmd",
+        "test -f /tmp/www/who",
+        "--health-interval",
+        "1s",
+        "busybox:latest",
+        "sh",
+        "-c",
+        "mkdir -p /tmp/www; echo $GREETING > /tmp/www/who; exec httpd -f -p 8080 -h /tmp/www",
+    ]);
+    let out = c.e.ok(&["kube", "generate", "solo"]);
+    assert_eq!(
+        kinds(&out),
+        [
+            ("Pod".to_string(), "solo".to_string()),
+            ("Service".to_string(), "solo-public".to_string())
+        ],
+        "{out}"
+    );
+    for want in [
+        "name: GREETING",
+        "value: hi",
+        "livenessProbe:",
+        "test -f /tmp/www/who",
+        "port: 8085",
+        "targetPort: 8080",
+    ] {
+        assert!(out.contains(want), "{want} not in {out}");
+    }
+    // The id names it too; a name that is no container's is a compose service.
+    let id = c.e.ok(&["inspect", "-f", "{{.Id}}", "solo"]);
+    assert_eq!(c.e.ok(&["kube", "generate", &id.trim()[..12]]), out);
+    let (o, e) = c.e.code(1, &["kube", "generate", "solo", "nosuch"]);
+    assert!(o.is_empty() && e.contains("no configuration file"), "{e}");
+    c.e.ok(&["rm", "-f", "solo"]);
+
+    let f = c.write("solo.yaml", &out);
+    let f = f.to_str().unwrap();
+    c.set("solo", &[]);
+    c.e.ok(&["kube", "play", f]);
+    c.wait_healthy(1, 30);
+    let body = c.get_eventually("http://198.51.100.1:8085/who", 20);
+    assert_eq!(body, "hi\n");
+    c.e.ok(&["kube", "play", "--down", f]);
+    assert!(c.e.ok(&["ps", "-aq"]).trim().is_empty());
+}
+
 const PAY_URL: &str = "http://198.51.100.1:8080/cgi-bin/pay?item=apples";
 
 /// The supermarket through `kube generate`, then `kube play` of that stream: the same
