@@ -194,7 +194,7 @@ fn emit(g: &kube::Generated, warnings: &[String], output: Option<PathBuf>) -> Re
         None => {
             std::io::stdout()
                 .lock()
-                .write_all(kube::to_yaml(&g).as_bytes())
+                .write_all(kube::to_yaml(g).as_bytes())
                 .context("write stdout")?;
         }
         Some(dir) => {
