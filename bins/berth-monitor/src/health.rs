@@ -1,11 +1,17 @@
 //! The health check: `runtime exec` of the configured test on its interval, killed at its
 //! timeout; status starting -> healthy | unhealthy after `retries` failures in a row
 //! (failures inside the start period do not count), the last five probes in state.json.
+//! A check with a [`NetProbe`] (kube play's httpGet, tcpSocket) connects to the container
+//! from a thread of ours instead (berth_engine::probe). A second check, the readiness one
+//! (kube play's readinessProbe beside a different livenessProbe), runs the same way; its
+//! status goes to the record's `readiness` and to `readiness_status` events, and it never
+//! acts on the container.
 
 use crate::run::Mon;
-use berth_engine::options::HealthConfig;
+use berth_engine::options::{HealthConfig, NetProbe};
 use berth_engine::record::{self, HealthProbe};
 use rustix::io::Errno;
+use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -15,25 +21,45 @@ use std::time::{Duration, Instant, SystemTime};
 const MAX_OUTPUT: usize = 4096;
 const KEEP_PROBES: usize = 5;
 
+/// Which of the container's checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    /// docker's health check (and kube play's livenessProbe).
+    Health,
+    /// kube play's readinessProbe beside a different livenessProbe.
+    Readiness,
+}
+
+impl Which {
+    pub const ALL: [Which; 2] = [Which::Health, Which::Readiness];
+}
+
 pub struct Checker {
     argv: Vec<String>,
+    net: Option<NetProbe>,
     interval: Duration,
     timeout: Duration,
     start_period: Duration,
     /// Between probes while "starting" within the start period.
     start_interval: Duration,
     retries: u32,
+    /// Successes in a row that make it healthy (the kubelet's successThreshold).
+    successes: u32,
     started: Instant,
     next: Option<Instant>,
     status: &'static str,
     streak: u32,
+    ok_streak: u32,
     pub probe: Option<Probe>,
 }
 
 pub struct Probe {
+    /// The runtime's exec (0 for a probe on our thread, which has no process).
     pub pid: i32,
-    pub pidfd: OwnedFd,
+    pub pidfd: Option<OwnedFd>,
+    /// The probe's output; a thread's probe writes '0' (passed) or '1' first.
     pub out: Option<OwnedFd>,
+    net: bool,
     buf: Vec<u8>,
     start: SystemTime,
     began: Instant,
@@ -51,24 +77,28 @@ fn dur(ns: i64, default: Duration) -> Duration {
 }
 
 impl Checker {
-    /// None for ["NONE"] or an empty test.
+    /// None for ["NONE"] or an empty test (unless it has a probe).
     pub fn new(h: &HealthConfig) -> Option<Checker> {
         let argv = match h.test.first().map(String::as_str) {
+            _ if h.probe.is_some() => Vec::new(),
             Some("CMD-SHELL") => vec!["/bin/sh".into(), "-c".into(), h.test.get(1)?.clone()],
             Some("CMD") if h.test.len() > 1 => h.test[1..].to_vec(),
             _ => return None,
         };
         Some(Checker {
             argv,
+            net: h.probe.clone(),
             interval: dur(h.interval, Duration::from_secs(30)),
             timeout: dur(h.timeout, Duration::from_secs(30)),
             start_period: dur(h.start_period, Duration::ZERO),
             start_interval: dur(h.start_interval, dur(h.interval, Duration::from_secs(30))),
             retries: if h.retries > 0 { h.retries as u32 } else { 3 },
+            successes: h.success_threshold.clamp(1, u32::MAX as i64) as u32,
             started: Instant::now(),
             next: None,
             status: "starting",
             streak: 0,
+            ok_streak: 0,
             probe: None,
         })
     }
@@ -80,6 +110,7 @@ impl Checker {
         self.status = "starting";
         self.next = Some(now + self.gap(now));
         self.streak = 0;
+        self.ok_streak = 0;
         self.status.to_string()
     }
 
@@ -119,12 +150,6 @@ impl Checker {
         }
         self.next = None;
     }
-
-    pub fn read_output(&mut self) {
-        if let Some(p) = self.probe.as_mut() {
-            p.read();
-        }
-    }
 }
 
 impl Probe {
@@ -145,8 +170,12 @@ impl Probe {
     }
 
     /// SIGKILL to the probe's process in the container (its pid file) and to the
-    /// runtime's exec.
+    /// runtime's exec. A thread's probe ends by itself at its timeout (its sockets'),
+    /// writing to a pipe nobody reads any more.
     fn kill(&self) {
+        if self.net {
+            return;
+        }
         if let Some(pid) = std::fs::read_to_string(&self.pidfile)
             .ok()
             .and_then(|s| s.trim().parse::<i32>().ok())
@@ -154,17 +183,36 @@ impl Probe {
         {
             let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
         }
-        let _ = rustix::process::pidfd_send_signal(&self.pidfd, rustix::process::Signal::KILL);
+        if let Some(fd) = &self.pidfd {
+            let _ = rustix::process::pidfd_send_signal(fd, rustix::process::Signal::KILL);
+        }
     }
 }
 
-/// Starts a due probe, or kills one past its timeout.
+fn checker(m: &mut Mon, w: Which) -> Option<&mut Checker> {
+    match w {
+        Which::Health => m.health.as_mut(),
+        Which::Readiness => m.readiness.as_mut(),
+    }
+}
+
+/// Starts due probes, or ends those past their timeout.
 pub fn tick(m: &mut Mon, now: Instant) {
-    let Some(h) = m.health.as_mut() else { return };
+    for w in Which::ALL {
+        tick_one(m, w, now);
+    }
+}
+
+fn tick_one(m: &mut Mon, w: Which, now: Instant) {
+    let Some(h) = checker(m, w) else { return };
     if let Some(p) = h.probe.as_mut() {
         if !p.timed_out && now >= p.deadline {
             p.timed_out = true;
             p.kill();
+            if p.net {
+                // No process to reap: it is done now.
+                done(m, w, -1);
+            }
         }
         return;
     }
@@ -172,9 +220,7 @@ pub fn tick(m: &mut Mon, now: Instant) {
         return;
     }
     h.next = None;
-    let pidfile = m.layout.container_dir(&m.id).join("health.pid");
-    let _ = std::fs::remove_file(&pidfile);
-    let (r, w) = match rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC) {
+    let (r, w1) = match rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC) {
         Ok(p) => p,
         Err(e) => {
             m.mlog.say(&format!("health pipe: {e}"));
@@ -182,7 +228,43 @@ pub fn tick(m: &mut Mon, now: Instant) {
         }
     };
     let _ = rustix::io::ioctl_fionbio(&r, true);
-    let w2 = match w.try_clone() {
+    if let Some(net) = h.net.clone() {
+        let timeout = h.timeout;
+        let target = target(m);
+        let spawned = berth_engine::probe::spawn(net, target, timeout, move |res| {
+            let (c, out) = match res {
+                Ok(o) => (b'0', o),
+                Err(o) => (b'1', o),
+            };
+            let mut f = std::fs::File::from(w1);
+            let _ = f.write_all(&[c]).and_then(|_| f.write_all(out.as_bytes()));
+        });
+        let h = checker(m, w).expect("checked above");
+        if let Err(e) = spawned {
+            h.next = Some(now + h.gap(now));
+            m.mlog.say(&format!("health check thread: {e}"));
+            return;
+        }
+        h.probe = Some(Probe {
+            pid: 0,
+            pidfd: None,
+            out: Some(r),
+            net: true,
+            buf: Vec::new(),
+            start: SystemTime::now(),
+            began: now,
+            deadline: now + h.timeout,
+            pidfile: PathBuf::new(),
+            timed_out: false,
+        });
+        return;
+    }
+    let pidfile = m.layout.container_dir(&m.id).join(match w {
+        Which::Health => "health.pid",
+        Which::Readiness => "readiness.pid",
+    });
+    let _ = std::fs::remove_file(&pidfile);
+    let w2 = match w1.try_clone() {
         Ok(w2) => w2,
         Err(e) => {
             m.mlog.say(&format!("health pipe: {e}"));
@@ -194,21 +276,22 @@ pub fn tick(m: &mut Mon, now: Instant) {
         .arg("--pid-file")
         .arg(&pidfile)
         .arg(&m.id)
-        .args(&m.health.as_ref().expect("checked above").argv)
+        .args(&checker(m, w).expect("checked above").argv)
         .stdin(Stdio::null())
-        .stdout(Stdio::from(w))
+        .stdout(Stdio::from(w1))
         .stderr(Stdio::from(w2));
     let spawned = cmd.spawn();
     drop(cmd);
-    let h = m.health.as_mut().expect("checked above");
     let child = match spawned {
         Ok(c) => c,
         Err(e) => {
             m.mlog.say(&format!("health check exec: {e}"));
+            let h = checker(m, w).expect("checked above");
             h.next = Some(now + h.gap(now));
             return;
         }
     };
+    let h = checker(m, w).expect("checked above");
     let pid = child.id() as i32;
     // The loop reaps it (waitpid(-1)); the Child handle is not needed.
     drop(child);
@@ -219,8 +302,9 @@ pub fn tick(m: &mut Mon, now: Instant) {
     };
     h.probe = Some(Probe {
         pid,
-        pidfd,
+        pidfd: Some(pidfd),
         out: Some(r),
+        net: false,
         buf: Vec::new(),
         start: SystemTime::now(),
         began: now,
@@ -230,9 +314,46 @@ pub fn tick(m: &mut Mon, now: Instant) {
     });
 }
 
+/// Where a thread's probe connects: the container's first address (else its loopback),
+/// from inside its network namespace.
+fn target(m: &Mon) -> berth_engine::probe::Target {
+    let addr = berth_engine::status::peek(&m.layout, &m.id)
+        .ok()
+        .and_then(|s| s.network)
+        .and_then(|n| n.endpoints.iter().find_map(|e| e.ipv4))
+        .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
+    berth_engine::probe::Target {
+        netns: (m.pid() > 0).then(|| PathBuf::from(format!("/proc/{}/ns/net", m.pid()))),
+        addr,
+    }
+}
+
+/// Reads a probe's output; a thread's probe is done at its end.
+pub fn read(m: &mut Mon, w: Which) {
+    let Some(h) = checker(m, w) else { return };
+    let Some(p) = h.probe.as_mut() else { return };
+    p.read();
+    if p.net && p.out.is_none() {
+        let code = if p.buf.first() == Some(&b'0') { 0 } else { 1 };
+        done(m, w, code);
+    }
+}
+
+/// The probe whose process `pid` is, if any.
+pub fn probe_of(m: &Mon, pid: i32) -> Option<Which> {
+    Which::ALL.into_iter().find(|&w| {
+        let h = match w {
+            Which::Health => m.health.as_ref(),
+            Which::Readiness => m.readiness.as_ref(),
+        };
+        h.and_then(|h| h.probe.as_ref())
+            .is_some_and(|p| p.pid == pid && !p.net)
+    })
+}
+
 /// A probe ended with `code`: record it, update the status, act on "unhealthy".
-pub fn done(m: &mut Mon, code: i32) {
-    let Some(h) = m.health.as_mut() else { return };
+pub fn done(m: &mut Mon, w: Which, code: i32) {
+    let Some(h) = checker(m, w) else { return };
     let Some(mut p) = h.probe.take() else { return };
     p.read();
     let now = Instant::now();
@@ -245,13 +366,22 @@ pub fn done(m: &mut Mon, code: i32) {
             ),
         )
     } else {
-        (code, String::from_utf8_lossy(&p.buf).into_owned())
+        let out = if p.net {
+            p.buf.get(1..).unwrap_or(&[])
+        } else {
+            &p.buf[..]
+        };
+        (code, String::from_utf8_lossy(out).into_owned())
     };
     let old = h.status;
     if code == 0 {
         h.streak = 0;
-        h.status = "healthy";
+        h.ok_streak = h.ok_streak.saturating_add(1);
+        if h.status == "healthy" || h.ok_streak >= h.successes {
+            h.status = "healthy";
+        }
     } else if now.duration_since(h.started) >= h.start_period || h.status == "healthy" {
+        h.ok_streak = 0;
         h.streak += 1;
         if h.streak >= h.retries {
             h.status = "unhealthy";
@@ -266,7 +396,10 @@ pub fn done(m: &mut Mon, code: i32) {
     };
     let (status, streak) = (h.status, h.streak);
     m.update_state(|s| {
-        let hs = s.health.get_or_insert_with(Default::default);
+        let hs = match w {
+            Which::Health => s.health.get_or_insert_with(Default::default),
+            Which::Readiness => s.readiness.get_or_insert_with(Default::default),
+        };
         hs.status = status.to_string();
         hs.failing_streak = streak;
         hs.log.push(probe);
@@ -274,9 +407,23 @@ pub fn done(m: &mut Mon, code: i32) {
         hs.log.drain(..extra);
     });
     if status != old {
-        m.event(&format!("health_status: {status}"), &[]);
-        if status == "unhealthy" {
-            m.on_unhealthy();
+        match w {
+            Which::Health => {
+                m.event(&format!("health_status: {status}"), &[]);
+                if status == "unhealthy" {
+                    m.on_unhealthy();
+                }
+            }
+            Which::Readiness => {
+                let r = if status == "healthy" {
+                    "ready"
+                } else {
+                    "unready"
+                };
+                if status != "starting" {
+                    m.event(&format!("readiness_status: {r}"), &[]);
+                }
+            }
         }
     }
 }

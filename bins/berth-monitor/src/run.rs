@@ -1,7 +1,7 @@
 //! The monitor's life: create/start through the runtime, then one poll(2) loop until the
 //! container's final exit.
 
-use crate::health::Checker;
+use crate::health::{Checker, Which};
 use crate::{chain, Args, MonLog};
 use berth_engine::layout::Layout;
 use berth_engine::logfile::LogWriter;
@@ -68,7 +68,7 @@ enum Tag {
     Stdin,
     Init,
     Probe,
-    ProbeOut,
+    ProbeOut(Which),
     Keeper,
 }
 
@@ -106,6 +106,8 @@ pub struct Mon {
     /// The final exit's time while its state write is deferred (--rm).
     finished_at: String,
     pub health: Option<Checker>,
+    /// CreateOptions::readiness's check.
+    pub readiness: Option<Checker>,
     cgroup: Option<String>,
     buf: Vec<u8>,
     /// What the current run holds of the network (host port sockets among others).
@@ -210,6 +212,7 @@ impl Mon {
         } else {
             cfg.health.as_ref().and_then(Checker::new)
         };
+        let readiness = cfg.options.readiness.as_ref().and_then(Checker::new);
         mlog.say("monitor starting");
         Ok(Mon {
             layout,
@@ -242,6 +245,7 @@ impl Mon {
             last: ExitInfo::default(),
             finished_at: String::new(),
             health,
+            readiness,
             cgroup,
             buf: vec![0; 16 << 10],
             report,
@@ -608,7 +612,10 @@ impl Mon {
                 });
                 self.phase = Phase::Running;
                 self.paused = st.status == Status::Paused;
-                if let Some(h) = self.health.as_mut() {
+                for h in [self.health.as_mut(), self.readiness.as_mut()]
+                    .into_iter()
+                    .flatten()
+                {
                     h.on_start(Instant::now());
                     if st.status == Status::Paused {
                         h.pause();
@@ -718,6 +725,7 @@ impl Mon {
         let now = record::now_rfc3339();
         let (count, by_user) = (self.restart_count, self.stopped_by_user);
         let health = self.health.as_mut().map(|h| h.on_start(Instant::now()));
+        let readiness = self.readiness.as_mut().map(|h| h.on_start(Instant::now()));
         self.update_live_state(|s| {
             s.status = Status::Running;
             s.started_at = now;
@@ -732,6 +740,12 @@ impl Mon {
                 hs.status = h;
                 hs.failing_streak = 0;
                 s.health = Some(hs);
+            }
+            if let Some(h) = readiness {
+                let mut hs = s.readiness.take().unwrap_or_default();
+                hs.status = h;
+                hs.failing_streak = 0;
+                s.readiness = Some(hs);
             }
         });
         self.event("start", &[]);
@@ -790,6 +804,7 @@ impl Mon {
             self.restart_at,
             self.lost_at,
             self.health.as_ref().and_then(|h| h.deadline()),
+            self.readiness.as_ref().and_then(|h| h.deadline()),
         ]
         .into_iter()
         .flatten()
@@ -847,12 +862,20 @@ impl Mon {
             }
             fds.push(PollFd::new(&self.report, inp));
             tags.push(Tag::Keeper);
-            if let Some(p) = self.health.as_ref().and_then(|h| h.probe.as_ref()) {
-                fds.push(PollFd::new(&p.pidfd, inp));
-                tags.push(Tag::Probe);
+            for (w, h) in [
+                (Which::Health, &self.health),
+                (Which::Readiness, &self.readiness),
+            ] {
+                let Some(p) = h.as_ref().and_then(|h| h.probe.as_ref()) else {
+                    continue;
+                };
+                if let Some(fd) = &p.pidfd {
+                    fds.push(PollFd::new(fd, inp));
+                    tags.push(Tag::Probe);
+                }
                 if let Some(o) = &p.out {
                     fds.push(PollFd::new(o, inp));
-                    tags.push(Tag::ProbeOut);
+                    tags.push(Tag::ProbeOut(w));
                 }
             }
             match rustix::event::poll(&mut fds, timeout.as_ref()) {
@@ -888,7 +911,7 @@ impl Mon {
                     }
                 }
                 Tag::Stdin => self.flush_stdin(),
-                Tag::ProbeOut => self.health_read(),
+                Tag::ProbeOut(w) => crate::health::read(self, w),
                 Tag::Init => init_ready = true,
                 Tag::Keeper => self.read_reports(),
                 Tag::Probe => {}
@@ -938,13 +961,8 @@ impl Mon {
                 .unwrap_or(255);
             if pid == self.pid {
                 self.on_exit(code);
-            } else if self
-                .health
-                .as_ref()
-                .and_then(|h| h.probe.as_ref())
-                .is_some_and(|p| p.pid == pid)
-            {
-                self.health_done(code);
+            } else if let Some(w) = crate::health::probe_of(self, pid) {
+                crate::health::done(self, w, code);
             }
         }
     }
@@ -1250,7 +1268,10 @@ impl Mon {
         }
         self.runtime_step(if on { "pause" } else { "resume" })?;
         self.paused = on;
-        if let Some(h) = self.health.as_mut() {
+        for h in [self.health.as_mut(), self.readiness.as_mut()]
+            .into_iter()
+            .flatten()
+        {
             if on {
                 h.pause();
             } else {
@@ -1585,18 +1606,17 @@ impl Mon {
     fn health_tick(&mut self, now: Instant) {
         crate::health::tick(self, now);
     }
-    fn health_read(&mut self) {
-        if let Some(h) = self.health.as_mut() {
-            h.read_output();
-        }
-    }
-    fn health_done(&mut self, code: i32) {
-        crate::health::done(self, code);
-    }
     fn health_cancel(&mut self) {
-        if let Some(h) = self.health.as_mut() {
+        for h in [self.health.as_mut(), self.readiness.as_mut()]
+            .into_iter()
+            .flatten()
+        {
             h.cancel();
         }
+    }
+    /// The container's init while it lives (0 otherwise).
+    pub fn pid(&self) -> i32 {
+        self.pid
     }
     /// What health_on_failure says to do once the container turned unhealthy.
     pub fn on_unhealthy(&mut self) {

@@ -24,7 +24,8 @@ pub enum Cmd {
 #[derive(Subcommand)]
 #[command(defer = true)]
 pub enum KubeCmd {
-    /// Generate Kubernetes manifests (Deployments, Services, ...) from compose files
+    /// Generate Kubernetes manifests (Deployments, Services, ...) from compose files, or a
+    /// Pod from a container
     Generate(GenerateArgs),
     /// Run Kubernetes manifests (Pods, Deployments, Services, ConfigMaps, Secrets,
     /// PersistentVolumeClaims) as a compose project
@@ -77,7 +78,9 @@ pub struct GenerateArgs {
     /// The storage request of each PersistentVolumeClaim
     #[arg(long, default_value = "1Gi")]
     volume_size: String,
-    /// Services to generate (default: all)
+    /// Services to generate (default: all). Without --file and --project, when every name
+    /// is a container's (name or ID): a Pod of each container, as podman kube generate
+    #[arg(value_name = "SERVICE|CONTAINER")]
     services: Vec<String>,
 }
 
@@ -95,7 +98,58 @@ pub fn dispatch(g: &Globals, c: Cmd) -> i32 {
     }
 }
 
+/// The containers `names` name, when the generate arguments are containers: no compose
+/// file or project is named and every name resolves to a container.
+fn containers_named(g: &Globals, a: &GenerateArgs) -> Result<Option<Vec<String>>> {
+    if a.services.is_empty()
+        || a.project.is_some()
+        || !a.file.is_empty()
+        || a.project_name.is_some()
+        || !a.profile.is_empty()
+        || a.project_directory.is_some()
+        || !g.root.join("engine").is_dir()
+    {
+        return Ok(None);
+    }
+    let layout = Layout::open(&g.root).with_context(|| format!("open {}", g.root.display()))?;
+    Ok(a.services
+        .iter()
+        .map(|n| berth_engine::lookup::resolve(&layout, n).ok())
+        .collect())
+}
+
 fn generate(g: &Globals, mut a: GenerateArgs) -> Result<()> {
+    let opts = GenerateOptions {
+        publish: if a.publish == "nodeport" {
+            Publish::NodePort
+        } else {
+            Publish::LoadBalancer
+        },
+        runtime_class: a.runtime_class.clone(),
+        services: vec![],
+        volume_size: Some(a.volume_size.clone()),
+    };
+    if let Some(ids) = containers_named(g, &a)? {
+        let layout = Layout::open(&g.root).with_context(|| format!("open {}", g.root.display()))?;
+        let mut out = kube::Generated::default();
+        for id in ids {
+            let cfg = layout.load_config(&id)?;
+            let st = berth_engine::status::peek(&layout, &id).ok();
+            let one = kube::container::container(&cfg, st.as_ref(), &opts)?;
+            for m in one.manifests {
+                // Two containers on one volume: one claim.
+                if !out
+                    .manifests
+                    .iter()
+                    .any(|x| x.kind == m.kind && x.name == m.name)
+                {
+                    out.manifests.push(m);
+                }
+            }
+            out.warnings.extend(one.warnings);
+        }
+        return emit(&out, &[], a.output);
+    }
     let project = match &a.project {
         // A running project: what its supervisor keeps (active services, their scale).
         Some(name) => {
@@ -125,25 +179,24 @@ fn generate(g: &Globals, mut a: GenerateArgs) -> Result<()> {
     let g = kube::generate(
         &project,
         &GenerateOptions {
-            publish: if a.publish == "nodeport" {
-                Publish::NodePort
-            } else {
-                Publish::LoadBalancer
-            },
-            runtime_class: a.runtime_class,
             services: a.services,
-            volume_size: Some(a.volume_size),
+            ..opts
         },
     )?;
+    emit(&g, &project.warnings, a.output)
+}
+
+/// The manifests on stdout, or one file each in `output`; the warnings on stderr.
+fn emit(g: &kube::Generated, warnings: &[String], output: Option<PathBuf>) -> Result<()> {
     let mut err = std::io::stderr().lock();
-    for w in project.warnings.iter().chain(&g.warnings) {
+    for w in warnings.iter().chain(&g.warnings) {
         let _ = writeln!(err, "WARN {w}");
     }
-    match a.output {
+    match output {
         None => {
             std::io::stdout()
                 .lock()
-                .write_all(kube::to_yaml(&g).as_bytes())
+                .write_all(kube::to_yaml(g).as_bytes())
                 .context("write stdout")?;
         }
         Some(dir) => {

@@ -218,7 +218,17 @@ fn api_start_returns_when_the_container_runs() {
         let name = format!("ready{i}");
         s.docker_ok(
             &e,
-            &["run", "-d", "--name", &name, "--network", "none", "busybox", "sleep", "30"],
+            &[
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "--network",
+                "none",
+                "busybox",
+                "sleep",
+                "30",
+            ],
         );
         let out = e.ok(&["exec", &name, "echo", "seen"]);
         assert_eq!(out.trim(), "seen", "run {i}");
@@ -226,7 +236,16 @@ fn api_start_returns_when_the_container_runs() {
     }
     let o = s.docker(
         &e,
-        &["run", "-d", "--name", "bad", "--network", "none", "busybox", "nonexistent"],
+        &[
+            "run",
+            "-d",
+            "--name",
+            "bad",
+            "--network",
+            "none",
+            "busybox",
+            "nonexistent",
+        ],
     );
     assert_eq!(o.status.code(), Some(127), "{o:?}");
     let err = String::from_utf8_lossy(&o.stderr);

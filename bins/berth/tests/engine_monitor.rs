@@ -536,6 +536,7 @@ fn health(cmd: &str, interval_ms: i64, retries: i64) -> Option<HealthConfig> {
         start_period: 0,
         start_interval: 0,
         retries,
+        ..Default::default()
     })
 }
 
@@ -787,6 +788,7 @@ fn health_timeout_and_kill_on_unhealthy() {
         start_period: 0,
         start_interval: 0,
         retries: 1,
+        ..Default::default()
     });
     o.create.health_on_failure = HealthOnFailure::Kill;
     // Kill means kill: not even `always` brings it back.

@@ -170,6 +170,67 @@ fn generate_from_a_running_project() {
     assert!(e.contains("project nope not found"), "{e}");
 }
 
+/// `kube generate CONTAINER`: a container made by `berth run` as a Pod (its published
+/// port a LoadBalancer Service, its environment, its health check as probes), which
+/// `kube play` runs again.
+#[test]
+fn generate_a_pod_from_a_container_and_play_it() {
+    let mut c = compose_harness::Compose::bare("solo");
+    c.e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "solo",
+        "-p",
+        "8085:8080",
+        "-e",
+        "GREETING=hi",
+        "--health-cmd",
+        "test -f /tmp/www/who",
+        "--health-interval",
+        "1s",
+        "busybox:latest",
+        "sh",
+        "-c",
+        "mkdir -p /tmp/www; echo $GREETING > /tmp/www/who; exec httpd -f -p 8080 -h /tmp/www",
+    ]);
+    let out = c.e.ok(&["kube", "generate", "solo"]);
+    assert_eq!(
+        kinds(&out),
+        [
+            ("Pod".to_string(), "solo".to_string()),
+            ("Service".to_string(), "solo-public".to_string())
+        ],
+        "{out}"
+    );
+    for want in [
+        "name: GREETING",
+        "value: hi",
+        "livenessProbe:",
+        "test -f /tmp/www/who",
+        "port: 8085",
+        "targetPort: 8080",
+    ] {
+        assert!(out.contains(want), "{want} not in {out}");
+    }
+    // The id names it too; a name that is no container's is a compose service.
+    let id = c.e.ok(&["inspect", "-f", "{{.Id}}", "solo"]);
+    assert_eq!(c.e.ok(&["kube", "generate", &id.trim()[..12]]), out);
+    let (o, e) = c.e.code(1, &["kube", "generate", "solo", "nosuch"]);
+    assert!(o.is_empty() && e.contains("no configuration file"), "{e}");
+    c.e.ok(&["rm", "-f", "solo"]);
+
+    let f = c.write("solo.yaml", &out);
+    let f = f.to_str().unwrap();
+    c.set("solo", &[]);
+    c.e.ok(&["kube", "play", f]);
+    c.wait_healthy(1, 30);
+    let body = c.get_eventually("http://198.51.100.1:8085/who", 20);
+    assert_eq!(body, "hi\n");
+    c.e.ok(&["kube", "play", "--down", f]);
+    assert!(c.e.ok(&["ps", "-aq"]).trim().is_empty());
+}
+
 const PAY_URL: &str = "http://198.51.100.1:8080/cgi-bin/pay?item=apples";
 
 /// The supermarket through `kube generate`, then `kube play` of that stream: the same
@@ -431,6 +492,121 @@ fn play_readiness_takes_a_replica_out_of_the_balancer_and_back() {
     assert!(c.e.ok(&["ps", "-aq"]).trim().is_empty());
 }
 
+const PROBED: &str = "
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: who}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: who}}
+  template:
+    metadata: {labels: {app: who}}
+    spec:
+      containers:
+      - name: who
+        image: busybox:latest
+        command: [sh, -c, \"mkdir -p /tmp/www /tmp/live; hostname > /tmp/www/who; echo ok > /tmp/www/ready; httpd -f -p 9000 -h /tmp/live & echo $! > /tmp/live.pid; exec httpd -f -p 8080 -h /tmp/www\"]
+        ports: [{name: web, containerPort: 8080}]
+        readinessProbe:
+          httpGet: {path: /ready, port: web, httpHeaders: [{name: X-Probe, value: ready}]}
+          periodSeconds: 1
+          failureThreshold: 1
+        livenessProbe:
+          tcpSocket: {port: 9000}
+          periodSeconds: 1
+          failureThreshold: 2
+---
+apiVersion: v1
+kind: Service
+metadata: {name: who-public}
+spec:
+  type: LoadBalancer
+  selector: {app: who}
+  ports: [{port: 8081, targetPort: 8080}]
+";
+
+/// An httpGet readinessProbe beside a different tcpSocket livenessProbe, both made from
+/// the engine's side (no client in the container is used): failing readiness (a 404)
+/// takes a replica out of the balancer without restarting it and passing puts it back;
+/// failing liveness (nothing listening) replaces it.
+#[test]
+fn play_http_readiness_beside_tcp_liveness() {
+    let mut c = compose_harness::Compose::bare("who");
+    let f = c.write("who.yaml", PROBED);
+    let f = f.to_str().unwrap();
+    c.set("who", &[]);
+    c.e.ok(&["kube", "play", f]);
+    let rows = c.wait_healthy(2, 30);
+    let url = "http://198.51.100.1:8081/who";
+    c.get_eventually(url, 20);
+    let host = |r: &compose_harness::PsRow| r.short_id();
+    let (one, two) = (
+        rows.iter().find(|r| r.name() == "who-who-1").unwrap(),
+        rows.iter().find(|r| r.name() == "who-who-2").unwrap(),
+    );
+    let answers = |n: usize| -> BTreeSet<String> {
+        (0..n)
+            .map(|_| c.client.get(url).unwrap_or_default().trim().to_string())
+            .collect()
+    };
+    c.wait_for(20, "both replicas answering", || {
+        (answers(12).len() == 2).then_some(())
+    });
+    c.ok(&["exec", "-T", "--index", "1", "who", "rm", "/tmp/www/ready"]);
+    c.wait_for(20, "replica 1 out of the balancer", || {
+        (answers(12) == BTreeSet::from([host(two)])).then_some(())
+    });
+    // Not restarted, and its liveness still passes.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(answers(12), BTreeSet::from([host(two)]));
+    let now = c.ps_args(&[]);
+    assert_eq!(now.len(), 2);
+    let r1 = now.iter().find(|r| r.name() == "who-who-1").unwrap();
+    assert_eq!(
+        (r1.id(), r1.state(), r1.health()),
+        (one.id(), "running".to_string(), "healthy".to_string())
+    );
+    c.ok(&[
+        "exec",
+        "-T",
+        "--index",
+        "1",
+        "who",
+        "sh",
+        "-c",
+        "echo ok > /tmp/www/ready",
+    ]);
+    c.wait_for(20, "replica 1 back in the balancer", || {
+        (answers(12) == BTreeSet::from([host(one), host(two)])).then_some(())
+    });
+
+    // Liveness: nothing listens on 9000 any more in replica 1: it is replaced.
+    c.ok(&[
+        "exec",
+        "-T",
+        "--index",
+        "1",
+        "who",
+        "sh",
+        "-c",
+        "kill $(cat /tmp/live.pid)",
+    ]);
+    c.wait_for(30, "replica 1 replaced", || {
+        let rows = c.ps_args(&[]);
+        let ids: Vec<String> = rows.iter().map(|r| r.id()).collect();
+        (rows.len() == 2
+            && !ids.contains(&one.id())
+            && ids.contains(&two.id())
+            && rows.iter().all(|r| r.health() == "healthy"))
+        .then_some(())
+    });
+    c.wait_for(20, "two replicas answering again", || {
+        (answers(12).len() == 2).then_some(())
+    });
+    c.e.ok(&["kube", "play", "--down", f]);
+    assert!(c.e.ok(&["ps", "-aq"]).trim().is_empty());
+}
+
 /// Item 5: an unsupported kind or field is an error naming them, and nothing starts
 /// (no container, network, volume, project record or file), even when the bad object
 /// comes after good ones.
@@ -456,8 +632,16 @@ fn play_refuses_bad_input_before_anything_starts() {
             "Error: Pod p: spec.volumes[0]: volume type nfs is not supported",
         ),
         (
-            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: busybox:latest, readinessProbe: {exec: {command: [\"true\"]}}, livenessProbe: {exec: {command: [\"false\"]}}}]\n",
-            "Error: Pod p: spec.containers[0].readinessProbe: not supported yet",
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: busybox:latest, readinessProbe: {exec: {command: [\"true\"]}}, livenessProbe: {httpGet: {port: 443, scheme: HTTPS}}}]\n",
+            "Error: Pod p: spec.containers[0].livenessProbe.httpGet.scheme: HTTPS is not supported (only HTTP)",
+        ),
+        (
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: busybox:latest, readinessProbe: {tcpSocket: {host: 127.0.0.1}}}]\n",
+            "Error: Pod p: spec.containers[0].readinessProbe.tcpSocket.port: required",
+        ),
+        (
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: busybox:latest, livenessProbe: {grpc: {port: 9000}}}]\n",
+            "Error: Pod p: spec.containers[0].livenessProbe.grpc: not supported",
         ),
     ] {
         let f = c.write("bad.yaml", &format!("{good}---\n{extra}"));

@@ -444,6 +444,7 @@ fn healthcheck(v: &Value) -> Result<Option<HealthConfig>, String> {
         start_period: n("StartPeriod")?,
         start_interval: n("StartInterval")?,
         retries: n("Retries")?,
+        ..Default::default()
     }))
 }
 

@@ -206,8 +206,15 @@ impl Filters {
     pub fn matches(&self, e: &Event) -> bool {
         // dockerd: an event filter naming one of these matches their `x: detail` forms.
         let fuzzy_event = self.0.get("event").is_some_and(|vs| {
-            vs.iter()
-                .any(|v| ["health_status", "exec_create", "exec_start"].contains(&v.as_str()))
+            vs.iter().any(|v| {
+                [
+                    "health_status",
+                    "readiness_status",
+                    "exec_create",
+                    "exec_start",
+                ]
+                .contains(&v.as_str())
+            })
         });
         let event = if fuzzy_event {
             self.fuzzy("event", &e.action)

@@ -601,6 +601,7 @@ impl RunFlags {
                 start_period: dur("--health-start-period", &f.health_start_period)?,
                 start_interval: dur("--health-start-interval", &f.health_start_interval)?,
                 retries,
+                ..Default::default()
             })
         } else {
             None
@@ -727,6 +728,7 @@ impl RunFlags {
             health,
             no_healthcheck: f.no_healthcheck,
             health_on_failure,
+            readiness: None,
             stop_signal: f.stop_signal,
             stop_timeout: f.stop_timeout,
             network,

@@ -30,6 +30,7 @@ pub mod namespaces;
 pub mod net;
 pub mod options;
 pub mod parse;
+pub mod probe;
 pub mod proto;
 pub mod record;
 pub mod remove;

@@ -40,6 +40,10 @@ pub struct CreateOptions {
     /// --no-healthcheck
     pub no_healthcheck: bool,
     pub health_on_failure: HealthOnFailure,
+    /// A second check that only reports readiness (kube play's readinessProbe beside a
+    /// different livenessProbe): the record's `readiness`, `readiness_status` events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness: Option<HealthConfig>,
     /// --stop-signal (name or number, as given)
     pub stop_signal: Option<String>,
     /// --stop-timeout in seconds
@@ -253,6 +257,37 @@ pub struct HealthConfig {
     pub start_interval: i64,
     /// 0 = default 3
     pub retries: i64,
+    /// Successes in a row that make an unhealthy (or starting) container healthy again
+    /// (the kubelet's successThreshold); 0 = 1.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub success_threshold: i64,
+    /// A check made from the engine's side instead of running `test` in the container
+    /// (`kube play`'s httpGet and tcpSocket probes); `test` then only describes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<NetProbe>,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+/// A probe the monitor makes by connecting to the container, as the kubelet does.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum NetProbe {
+    /// An HTTP GET of `path`; a status 200-399 passes.
+    #[serde(rename_all = "camelCase")]
+    HttpGet {
+        /// None: the container's own address.
+        host: Option<String>,
+        port: u16,
+        path: String,
+        /// Extra request headers, in order (a `Host` one replaces the default).
+        headers: Vec<(String, String)>,
+    },
+    /// A TCP connect.
+    #[serde(rename_all = "camelCase")]
+    TcpSocket { host: Option<String>, port: u16 },
 }
 
 /// podman's --health-on-failure.

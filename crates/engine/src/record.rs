@@ -129,6 +129,9 @@ pub struct ContainerState {
     /// An engine error (what `inspect` shows as State.Error).
     pub error: String,
     pub health: Option<Health>,
+    /// The readiness check's (CreateOptions::readiness), as `health`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness: Option<Health>,
     /// Its addresses and published ports while it runs (inspect's NetworkSettings).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<NetworkState>,

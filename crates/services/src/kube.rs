@@ -6,14 +6,16 @@
 //! the key, or a warning the caller prints: never dropped silently.
 
 use crate::compose::{
-    AutoscaleTarget, EndpointMode, FailureAction, Order, Project, RestartCondition, Service,
-    VolumeKind,
+    AutoscaleTarget, EndpointMode, FailureAction, Healthcheck, Order, Project, RestartCondition,
+    Service, VolumeKind,
 };
+use berth_engine::options::NetProbe;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use thiserror::Error;
 
+pub mod container;
 pub mod play;
 
 /// How published ports are exposed outside the cluster.
@@ -62,6 +64,13 @@ pub enum KubeError {
         kind: String,
         name: String,
         field: String,
+        reason: String,
+    },
+    /// `kube generate CONTAINER`: what the container has that a pod cannot.
+    #[error("container {container}: {key}: {reason}")]
+    Container {
+        container: String,
+        key: String,
         reason: String,
     },
     #[error("{0}")]
@@ -490,52 +499,8 @@ fn service(c: &mut Ctx, s: &Service, claims: &mut BTreeSet<String>) -> Result<()
         }
     }
     ctr.insert("securityContext".into(), Value::Object(sc));
-    // Probes from the healthcheck: readiness (out of the Service's endpoints) and
-    // liveness (restarted), as the compose supervisor does; start_period as a startup
-    // probe that holds both off.
-    if let Some(h) = s.healthcheck.as_ref().filter(|h| !h.disable) {
-        let exec = match h.test.first().map(String::as_str) {
-            Some("CMD") => Some(h.test[1..].to_vec()),
-            Some("CMD-SHELL") => Some(vec!["/bin/sh".into(), "-c".into(), h.test[1..].join(" ")]),
-            Some("NONE") | None => None,
-            Some(t) => {
-                return Err(unsupported(
-                    svc,
-                    "healthcheck.test",
-                    format!("{t} is neither CMD nor CMD-SHELL"),
-                ))
-            }
-        };
-        if let Some(cmd) = exec {
-            let period = secs(h.interval, 30, 1);
-            if h.interval.is_some_and(|d| d < Duration::from_secs(1)) {
-                c.warn(
-                    svc,
-                    "healthcheck.interval: below a second; kubernetes probes every second at most",
-                );
-            }
-            let probe = json!({
-                "exec": {"command": cmd.clone()},
-                "periodSeconds": period,
-                "timeoutSeconds": secs(h.timeout, 30, 1),
-                "failureThreshold": h.retries.unwrap_or(3).max(1),
-            });
-            ctr.insert("readinessProbe".into(), probe.clone());
-            ctr.insert("livenessProbe".into(), probe);
-            if let Some(sp) = h.start_period.filter(|d| !d.is_zero()) {
-                let every = secs(h.start_interval.or(h.interval), 5, 1);
-                let tries = (secs(Some(sp), 0, 1) + every - 1) / every;
-                ctr.insert(
-                    "startupProbe".into(),
-                    json!({
-                        "exec": {"command": cmd},
-                        "periodSeconds": every,
-                        "timeoutSeconds": secs(h.timeout, 30, 1),
-                        "failureThreshold": tries + h.retries.unwrap_or(3) as i64,
-                    }),
-                );
-            }
-        }
+    for w in probes(svc, s.healthcheck.as_ref(), s.readiness.as_ref(), &mut ctr)? {
+        c.warn(svc, w);
     }
 
     // Volumes.
@@ -876,6 +841,110 @@ fn service(c: &mut Ctx, s: &Service, claims: &mut BTreeSet<String>) -> Result<()
 /// Compose networks as NetworkPolicies: a service's pods admit traffic from the services
 /// that share one of its networks (and from anywhere on its published ports); a service
 /// only on internal networks may only reach those services (and the cluster's DNS).
+/// A health check's handler as a probe's: exec of its command, or the httpGet or
+/// tcpSocket probe `kube play` made of one. None for a disabled check.
+fn handler(svc: &str, h: &Healthcheck) -> Result<Option<Value>, KubeError> {
+    if h.disable {
+        return Ok(None);
+    }
+    match &h.probe {
+        Some(NetProbe::HttpGet {
+            host,
+            port,
+            path,
+            headers,
+        }) => {
+            let mut g = json!({"path": path, "port": port});
+            if let Some(h) = host {
+                g["host"] = json!(h);
+            }
+            if !headers.is_empty() {
+                g["httpHeaders"] = headers
+                    .iter()
+                    .map(|(k, v)| json!({"name": k, "value": v}))
+                    .collect();
+            }
+            return Ok(Some(json!({"httpGet": g})));
+        }
+        Some(NetProbe::TcpSocket { host, port }) => {
+            let mut t = json!({"port": port});
+            if let Some(h) = host {
+                t["host"] = json!(h);
+            }
+            return Ok(Some(json!({"tcpSocket": t})));
+        }
+        None => {}
+    }
+    let cmd = match h.test.first().map(String::as_str) {
+        Some("CMD") => h.test[1..].to_vec(),
+        Some("CMD-SHELL") => vec!["/bin/sh".into(), "-c".into(), h.test[1..].join(" ")],
+        Some("NONE") | None => return Ok(None),
+        Some(t) => {
+            return Err(unsupported(
+                svc,
+                "healthcheck.test",
+                format!("{t} is neither CMD nor CMD-SHELL"),
+            ))
+        }
+    };
+    Ok(Some(json!({"exec": {"command": cmd}})))
+}
+
+/// Probes from the healthcheck: readiness (out of the Service's endpoints) and liveness
+/// (restarted), as the compose supervisor does; start_period as a startup probe that
+/// holds both off. A separate readiness check (`kube play` of a readinessProbe beside a
+/// different livenessProbe) is the readinessProbe. The warnings are returned.
+fn probes(
+    svc: &str,
+    health: Option<&Healthcheck>,
+    readiness: Option<&Healthcheck>,
+    ctr: &mut Map<String, Value>,
+) -> Result<Vec<String>, KubeError> {
+    let mut warnings = vec![];
+    let timed = |h: &Healthcheck, hd: Value| {
+        let mut p = hd;
+        p["periodSeconds"] = json!(secs(h.interval, 30, 1));
+        p["timeoutSeconds"] = json!(secs(h.timeout, 30, 1));
+        p["failureThreshold"] = json!(h.retries.unwrap_or(3).max(1));
+        p
+    };
+    if let Some(h) = health {
+        if let Some(hd) = handler(svc, h)? {
+            if h.interval.is_some_and(|d| d < Duration::from_secs(1)) {
+                warnings.push(
+                    "healthcheck.interval: below a second; kubernetes probes every second at most"
+                        .to_string(),
+                );
+            }
+            let probe = timed(h, hd.clone());
+            ctr.insert("readinessProbe".into(), probe.clone());
+            ctr.insert("livenessProbe".into(), probe);
+            if let Some(sp) = h.start_period.filter(|d| !d.is_zero()) {
+                let every = secs(h.start_interval.or(h.interval), 5, 1);
+                let tries = (secs(Some(sp), 0, 1) + every - 1) / every;
+                let mut p = hd;
+                p["periodSeconds"] = json!(every);
+                p["timeoutSeconds"] = json!(secs(h.timeout, 30, 1));
+                p["failureThreshold"] = json!(tries + h.retries.unwrap_or(3) as i64);
+                ctr.insert("startupProbe".into(), p);
+            }
+        }
+    }
+    if let Some(r) = readiness {
+        if let Some(hd) = handler(svc, r)? {
+            let mut p = timed(r, hd);
+            if let Some(n) = r.success_threshold.filter(|n| *n > 1) {
+                p["successThreshold"] = json!(n);
+            }
+            if let Some(d) = r.start_period.filter(|d| !d.is_zero()) {
+                p["initialDelaySeconds"] = json!(secs(Some(d), 0, 0));
+            }
+            ctr.insert("readinessProbe".into(), p);
+        }
+    }
+    Ok(warnings)
+}
+
 fn network_policies(c: &mut Ctx, names: &[String]) -> Result<(), KubeError> {
     let project = c.project;
     for n in names {

@@ -304,6 +304,7 @@ fn nanos(d: Option<std::time::Duration>) -> i64 {
 }
 
 fn health(s: &Service, o: &mut CreateOptions) -> Result<(), ComposeError> {
+    o.readiness = s.readiness.as_ref().map(health_config);
     let Some(h) = &s.healthcheck else {
         return Ok(());
     };
@@ -311,7 +312,12 @@ fn health(s: &Service, o: &mut CreateOptions) -> Result<(), ComposeError> {
         o.no_healthcheck = true;
         return Ok(());
     }
-    o.health = Some(HealthConfig {
+    o.health = Some(health_config(h));
+    Ok(())
+}
+
+fn health_config(h: &crate::compose::model::Healthcheck) -> HealthConfig {
+    HealthConfig {
         test: h.test.clone(),
         interval: nanos(h.interval),
         timeout: nanos(h.timeout),
@@ -321,8 +327,12 @@ fn health(s: &Service, o: &mut CreateOptions) -> Result<(), ComposeError> {
             .retries
             .map(|r| r.min(i64::MAX as u64) as i64)
             .unwrap_or(0),
-    });
-    Ok(())
+        success_threshold: h
+            .success_threshold
+            .map(|r| r.min(i64::MAX as u64) as i64)
+            .unwrap_or(0),
+        probe: h.probe.clone(),
+    }
 }
 
 fn network(p: &Project, s: &Service, o: &mut CreateOptions) -> Result<(), ComposeError> {

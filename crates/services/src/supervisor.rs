@@ -72,6 +72,9 @@ struct Rep {
     pidfd: Option<OwnedFd>,
     addrs: BTreeMap<String, Ipv4Addr>,
     has_health: bool,
+    /// A readiness check beside the health check (CreateOptions::readiness): it, not the
+    /// health check, says when the replica is in the balancer.
+    has_readiness: bool,
     since: Instant,
     /// Launched by the current batch of a rolling update.
     batch: bool,
@@ -266,6 +269,7 @@ impl Supervisor {
                 pidfd: None,
                 addrs: BTreeMap::new(),
                 has_health: has_healthcheck(&m.config),
+                has_readiness: m.config.options.readiness.is_some(),
                 since: Instant::now(),
                 batch: false,
                 cpu: None,
@@ -277,14 +281,17 @@ impl Supervisor {
                     r.pidfd = pidfd(st.pid);
                     r.addrs = replicas::addresses(st);
                     let healthy = st.health.as_ref().map(|h| h.status.as_str());
+                    let ready = st.readiness.as_ref().map(|h| h.status.as_str());
                     r.phase = match (r.has_health, healthy) {
-                        (false, _) | (true, Some("healthy")) => Phase::Ready,
                         (true, Some("unhealthy")) if !readiness => Phase::Dead {
                             at: Instant::now(),
                             exit: None,
                             unhealthy: true,
                             replace_at: None,
                         },
+                        _ if r.has_readiness && ready != Some("healthy") => Phase::Starting,
+                        _ if r.has_readiness => Phase::Ready,
+                        (false, _) | (true, Some("healthy")) => Phase::Ready,
                         _ => Phase::Starting,
                     };
                 }
@@ -578,10 +585,27 @@ impl Supervisor {
                         }
                     }
                 }
-                "health_status: healthy" if self.reps[i].phase == Phase::Starting => {
+                "health_status: healthy"
+                    if self.reps[i].phase == Phase::Starting && !self.reps[i].has_readiness =>
+                {
                     self.reps[i].phase = Phase::Ready;
                     let s = self.reps[i].service.clone();
                     self.refresh_lb(&s);
+                }
+                // A readiness check beside the health check: in the balancer and out.
+                "readiness_status: ready" if self.reps[i].phase == Phase::Starting => {
+                    self.reps[i].phase = Phase::Ready;
+                    let s = self.reps[i].service.clone();
+                    self.refresh_lb(&s);
+                    let n = self.reps[i].number;
+                    self.say(&format!("{s} replica {n} ready: in the balancer"));
+                }
+                "readiness_status: unready" if self.reps[i].phase == Phase::Ready => {
+                    self.reps[i].phase = Phase::Starting;
+                    let s = self.reps[i].service.clone();
+                    self.refresh_lb(&s);
+                    let n = self.reps[i].number;
+                    self.say(&format!("{s} replica {n} not ready: out of the balancer"));
                 }
                 "health_status: unhealthy"
                     if self.readiness_only(&self.reps[i].service)
@@ -645,12 +669,18 @@ impl Supervisor {
                                 let r = &mut self.reps[i];
                                 r.pidfd = pidfd(st.pid);
                                 r.addrs = replicas::addresses(&st);
-                                r.has_health = self
-                                    .layout
-                                    .load_config(&id)
-                                    .is_ok_and(|c| has_healthcheck(&c));
-                                let healthy = st.health.as_ref().map(|h| h.status == "healthy");
-                                r.phase = if !r.has_health || healthy == Some(true) {
+                                let cfg = self.layout.load_config(&id).ok();
+                                r.has_health = cfg.as_ref().is_some_and(has_healthcheck);
+                                r.has_readiness =
+                                    cfg.is_some_and(|c| c.options.readiness.is_some());
+                                let healthy = if r.has_readiness {
+                                    st.readiness.as_ref().map(|h| h.status == "healthy")
+                                } else {
+                                    st.health.as_ref().map(|h| h.status == "healthy")
+                                };
+                                r.phase = if !(r.has_health || r.has_readiness)
+                                    || healthy == Some(true)
+                                {
                                     Phase::Ready
                                 } else {
                                     Phase::Starting
@@ -709,6 +739,7 @@ impl Supervisor {
             pidfd: None,
             addrs: BTreeMap::new(),
             has_health: false,
+            has_readiness: false,
             since: Instant::now(),
             batch,
             cpu: None,

@@ -1034,6 +1034,7 @@ fn healthcheck(v: &Value, p: &str) -> R<Healthcheck> {
             .transpose()?,
         disable: o.bool("disable")?.unwrap_or(false),
         test: Vec::new(),
+        ..Default::default()
     };
     if let Some((t, tp)) = o.get("test") {
         h.test = match t {

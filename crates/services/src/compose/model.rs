@@ -100,6 +100,10 @@ pub struct Service {
     /// so compose projects' stored models and config hashes are unchanged.
     #[serde(skip_serializing_if = "HealthRole::is_default")]
     pub health_role: HealthRole,
+    /// `kube play`'s readinessProbe beside a different livenessProbe (`healthcheck`): a
+    /// second check that only takes a replica out of the balancer and back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub readiness: Option<Healthcheck>,
 }
 
 /// The role of a service's health check in the supervisor.
@@ -226,6 +230,12 @@ pub struct Healthcheck {
     pub start_interval: Option<Duration>,
     pub retries: Option<u64>,
     pub disable: bool,
+    /// Not from compose files: `kube play`'s successThreshold and its httpGet/tcpSocket
+    /// probes, which the monitor makes from the engine's side.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success_threshold: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<berth_engine::options::NetProbe>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

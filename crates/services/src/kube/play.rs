@@ -18,6 +18,7 @@ use crate::compose::{
     Project, RestartCondition, RestartPolicySpec, Service, ServiceNetwork, ServiceVolume,
     VolumeDef, VolumeKind,
 };
+use berth_engine::options::NetProbe;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{
@@ -909,7 +910,7 @@ impl Play {
                 ))
             }
         }
-        (svc.healthcheck, svc.health_role) = probes(o, c, &cat(""))?;
+        (svc.healthcheck, svc.health_role, svc.readiness) = probes(o, c, &cat(""))?;
         self.volumes(o, ps, c, &at, &mut svc)?;
         Ok(svc)
     }
@@ -1549,90 +1550,85 @@ fn text(kind: &str, name: &str, f: &str, v: &[u8]) -> Result<String, KubeError> 
     })
 }
 
-/// The container's probes as the supervisor's one health check per service. A
-/// livenessProbe (alone, or with a readinessProbe that is the same probe, as `kube
-/// generate` writes them) is a check that gates the load balancer and, failing, has the
-/// replica replaced; a readinessProbe alone one that only gates the balancer
-/// (HealthRole::Readiness). Both, different, would need two checks: refused. A
-/// startupProbe of the same command is the start period. Probes the engine cannot run
-/// (httpGet, tcpSocket, grpc) are refused.
-fn probes(o: &Obj, c: &Value, at: &str) -> Result<(Option<Healthcheck>, HealthRole), KubeError> {
+/// The container's probes as the service's health checks. A livenessProbe (alone, or
+/// with a readinessProbe that is the same probe, as `kube generate` writes them) is a
+/// check that gates the load balancer and, failing, has the replica replaced; a
+/// readinessProbe alone one that only gates the balancer (HealthRole::Readiness). Both,
+/// different: the livenessProbe is the health check (its failure replaces the replica)
+/// and the readinessProbe a second check that only takes the replica out of the
+/// balancer and back (the third value). A startupProbe of the same handler is the start
+/// period. exec probes run in the container; httpGet and tcpSocket ones connect to it
+/// from the engine's side, as the kubelet's; grpc ones are refused.
+fn probes(
+    o: &Obj,
+    c: &Value,
+    at: &str,
+) -> Result<(Option<Healthcheck>, HealthRole, Option<Healthcheck>), KubeError> {
     let at = at.trim_end_matches('.');
     let live = &c["livenessProbe"];
     let ready = &c["readinessProbe"];
     let start = &c["startupProbe"];
-    if ready.is_object() && live.is_object() && ready != live {
-        return Err(bad(&o.kind, &o.name, &format!("{at}.readinessProbe"), "not supported yet beside a different livenessProbe (the supervisor runs one health check per service)"));
-    }
-    let (live, role, f) = if live.is_object() {
-        (live, HealthRole::Liveness, format!("{at}.livenessProbe"))
-    } else if ready.is_object() {
-        (ready, HealthRole::Readiness, format!("{at}.readinessProbe"))
-    } else {
-        if start.is_object() {
-            return Err(bad(
-                &o.kind,
-                &o.name,
-                &format!("{at}.startupProbe"),
-                "a startupProbe without a livenessProbe or readinessProbe is not supported",
-            ));
+    let lf = format!("{at}.livenessProbe");
+    let rf = format!("{at}.readinessProbe");
+    let (main, role, f, readiness) = match (live.is_object(), ready.is_object()) {
+        (true, true) if ready != live => (
+            live,
+            HealthRole::Liveness,
+            lf,
+            Some(check(o, c, ready, &rf, true)?),
+        ),
+        (true, _) => (live, HealthRole::Liveness, lf, None),
+        (false, true) => (ready, HealthRole::Readiness, rf, None),
+        (false, false) => {
+            if start.is_object() {
+                return Err(bad(
+                    &o.kind,
+                    &o.name,
+                    &format!("{at}.startupProbe"),
+                    "a startupProbe without a livenessProbe or readinessProbe is not supported",
+                ));
+            }
+            return Ok((None, HealthRole::Liveness, None));
         }
-        return Ok((None, HealthRole::Liveness));
     };
-    let cmd = exec(o, live, &f)?;
-    let secs = |p: &Value, k: &str, d: u64| Duration::from_secs(p[k].as_u64().unwrap_or(d));
-    if live["successThreshold"].as_u64().is_some_and(|n| n != 1) {
-        return Err(bad(
-            &o.kind,
-            &o.name,
-            &format!("{f}.successThreshold"),
-            "must be 1",
-        ));
-    }
-    let mut h = Healthcheck {
-        test: std::iter::once("CMD".to_string())
-            .chain(cmd.clone())
-            .collect(),
-        interval: Some(secs(live, "periodSeconds", 10)),
-        timeout: Some(secs(live, "timeoutSeconds", 1)),
-        retries: Some(live["failureThreshold"].as_u64().unwrap_or(3)),
-        start_period: live["initialDelaySeconds"]
-            .as_u64()
-            .filter(|n| *n > 0)
-            .map(Duration::from_secs),
-        start_interval: None,
-        disable: false,
-    };
+    let mut h = check(o, c, main, &f, role == HealthRole::Readiness)?;
     if start.is_object() {
         let sf = format!("{at}.startupProbe");
-        if exec(o, start, &sf)? != cmd {
+        let s = check(o, c, start, &sf, false)?;
+        if (&s.test, &s.probe) != (&h.test, &h.probe) {
             return Err(bad(
                 &o.kind,
                 &o.name,
                 &sf,
-                "not supported unless it runs the livenessProbe's (or readinessProbe's) command",
+                "not supported unless it is the livenessProbe's (or readinessProbe's) check",
             ));
         }
-        let every = secs(start, "periodSeconds", 10);
-        let tries = start["failureThreshold"].as_u64().unwrap_or(3) as u32;
-        h.start_period = Some(secs(start, "initialDelaySeconds", 0) + every * tries);
+        let every = s.interval.unwrap_or_default();
+        let tries = s.retries.unwrap_or(3) as u32;
+        h.start_period = Some(s.start_period.unwrap_or_default() + every * tries);
         h.start_interval = Some(every);
     }
-    Ok((Some(h), role))
+    Ok((Some(h), role, readiness))
 }
 
-fn exec(o: &Obj, p: &Value, f: &str) -> Result<Vec<String>, KubeError> {
-    for k in ["httpGet", "tcpSocket", "grpc"] {
-        if p[k].is_object() {
-            return Err(bad(&o.kind, &o.name, &format!("{f}.{k}"), "not supported yet (berth's health checks run a command in the container: use exec)"));
-        }
-    }
+/// One probe as a health check: its handler and timings (the kubelet's defaults). A
+/// successThreshold other than 1 only for a readiness probe (as the API server says).
+fn check(
+    o: &Obj,
+    c: &Value,
+    p: &Value,
+    f: &str,
+    readiness: bool,
+) -> Result<Healthcheck, KubeError> {
     only(
         o,
         p,
         f,
         &[
             "exec",
+            "httpGet",
+            "tcpSocket",
+            "grpc",
             "periodSeconds",
             "timeoutSeconds",
             "failureThreshold",
@@ -1640,11 +1636,205 @@ fn exec(o: &Obj, p: &Value, f: &str) -> Result<Vec<String>, KubeError> {
             "initialDelaySeconds",
         ],
     )?;
-    let cmd = strings(&p["exec"]["command"]);
-    if cmd.is_empty() {
-        return Err(bad(&o.kind, &o.name, &format!("{f}.exec.command"), "empty"));
+    let (test, probe) = handler(o, c, p, f)?;
+    let num = |k: &str, d: u64, min: u64| -> Result<u64, KubeError> {
+        match &p[k] {
+            Value::Null => Ok(d),
+            v => v.as_u64().filter(|n| *n >= min).ok_or_else(|| {
+                bad(
+                    &o.kind,
+                    &o.name,
+                    &format!("{f}.{k}"),
+                    format!("must be a whole number of at least {min}"),
+                )
+            }),
+        }
+    };
+    let successes = num("successThreshold", 1, 1)?;
+    if successes != 1 && !readiness {
+        return Err(bad(
+            &o.kind,
+            &o.name,
+            &format!("{f}.successThreshold"),
+            "must be 1",
+        ));
     }
-    Ok(cmd)
+    let delay = num("initialDelaySeconds", 0, 0)?;
+    Ok(Healthcheck {
+        test,
+        interval: Some(Duration::from_secs(num("periodSeconds", 10, 1)?)),
+        timeout: Some(Duration::from_secs(num("timeoutSeconds", 1, 1)?)),
+        retries: Some(num("failureThreshold", 3, 1)?),
+        start_period: (delay > 0).then(|| Duration::from_secs(delay)),
+        start_interval: None,
+        disable: false,
+        success_threshold: (successes != 1).then_some(successes),
+        probe,
+    })
+}
+
+/// A probe's handler: an exec probe's command (docker's test), or an httpGet or tcpSocket
+/// probe (and a test that only describes it).
+fn handler(
+    o: &Obj,
+    c: &Value,
+    p: &Value,
+    f: &str,
+) -> Result<(Vec<String>, Option<NetProbe>), KubeError> {
+    let kinds: Vec<&str> = ["exec", "httpGet", "tcpSocket", "grpc"]
+        .into_iter()
+        .filter(|k| !p[*k].is_null())
+        .collect();
+    let e = |field: &str, why: &str| bad(&o.kind, &o.name, field, why.to_string());
+    let kind = match kinds[..] {
+        [k] => k,
+        [] => return Err(e(f, "needs one of exec, httpGet, tcpSocket")),
+        _ => {
+            return Err(e(
+                f,
+                &format!("has {}: only one handler is allowed", kinds.join(" and ")),
+            ))
+        }
+    };
+    let hf = format!("{f}.{kind}");
+    let h = &p[kind];
+    if !h.is_object() {
+        return Err(e(&hf, "must be an object"));
+    }
+    match kind {
+        "exec" => {
+            only(o, h, &hf, &["command"])?;
+            let cmd = strings(&h["command"]);
+            if cmd.is_empty() {
+                return Err(e(&format!("{hf}.command"), "empty"));
+            }
+            Ok((
+                std::iter::once("CMD".to_string()).chain(cmd).collect(),
+                None,
+            ))
+        }
+        "grpc" => Err(e(
+            &hf,
+            "not supported (berth runs exec, httpGet and tcpSocket probes)",
+        )),
+        "httpGet" => {
+            only(
+                o,
+                h,
+                &hf,
+                &["path", "port", "host", "scheme", "httpHeaders"],
+            )?;
+            match &h["scheme"] {
+                Value::Null => {}
+                Value::String(s) if s == "HTTP" => {}
+                Value::String(s) if s == "HTTPS" => {
+                    return Err(e(
+                        &format!("{hf}.scheme"),
+                        "HTTPS is not supported (only HTTP)",
+                    ))
+                }
+                v => return Err(e(&format!("{hf}.scheme"), &format!("{v}: must be HTTP"))),
+            }
+            let port = probe_port(o, c, &h["port"], &format!("{hf}.port"))?;
+            let host = opt_str(o, h, "host", &hf)?;
+            let path = opt_str(o, h, "path", &hf)?.unwrap_or_else(|| "/".into());
+            if path
+                .chars()
+                .any(|ch| ch.is_ascii_whitespace() || ch.is_ascii_control())
+            {
+                return Err(e(
+                    &format!("{hf}.path"),
+                    "must not have spaces or control characters",
+                ));
+            }
+            let mut headers = Vec::new();
+            for (i, x) in h["httpHeaders"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                let xf = format!("{hf}.httpHeaders[{i}]");
+                only(o, x, &xf, &["name", "value"])?;
+                let name = x["name"].as_str().unwrap_or_default();
+                let value = x["value"].as_str().unwrap_or_default();
+                if name.is_empty()
+                    || !name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_!#$%&'*+.^`|~".contains(&b))
+                {
+                    return Err(e(&format!("{xf}.name"), "must be an HTTP header name"));
+                }
+                if value.chars().any(|ch| ch == '\r' || ch == '\n') {
+                    return Err(e(&format!("{xf}.value"), "must be one line"));
+                }
+                headers.push((name.to_string(), value.to_string()));
+            }
+            if !h["httpHeaders"].is_null() && !h["httpHeaders"].is_array() {
+                return Err(e(&format!("{hf}.httpHeaders"), "must be a list"));
+            }
+            let url = format!(
+                "http://{}:{port}{path}",
+                host.as_deref().unwrap_or("POD_IP")
+            );
+            Ok((
+                vec!["HTTP-GET".into(), url],
+                Some(NetProbe::HttpGet {
+                    host,
+                    port,
+                    path,
+                    headers,
+                }),
+            ))
+        }
+        _ => {
+            only(o, h, &hf, &["port", "host"])?;
+            let port = probe_port(o, c, &h["port"], &format!("{hf}.port"))?;
+            let host = opt_str(o, h, "host", &hf)?;
+            let to = format!("{}:{port}", host.as_deref().unwrap_or("POD_IP"));
+            Ok((
+                vec!["TCP-SOCKET".into(), to],
+                Some(NetProbe::TcpSocket { host, port }),
+            ))
+        }
+    }
+}
+
+fn opt_str(o: &Obj, h: &Value, k: &str, hf: &str) -> Result<Option<String>, KubeError> {
+    match &h[k] {
+        Value::Null => Ok(None),
+        Value::String(s) if s.is_empty() => Ok(None),
+        Value::String(s) => Ok(Some(s.clone())),
+        _ => Err(bad(
+            &o.kind,
+            &o.name,
+            &format!("{hf}.{k}"),
+            "must be a string",
+        )),
+    }
+}
+
+/// A probe's port: a number, or the name of one of the container's ports.
+fn probe_port(o: &Obj, c: &Value, v: &Value, f: &str) -> Result<u16, KubeError> {
+    let e = |why: String| bad(&o.kind, &o.name, f, why);
+    match v {
+        Value::Null => Err(e("required".into())),
+        Value::Number(n) => n
+            .as_u64()
+            .and_then(|n| u16::try_from(n).ok())
+            .filter(|n| *n > 0)
+            .ok_or_else(|| e(format!("{n}: must be a port number 1-65535"))),
+        Value::String(s) => c["ports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["name"].as_str() == Some(s))
+            .and_then(|p| p["containerPort"].as_u64())
+            .and_then(|n| u16::try_from(n).ok())
+            .filter(|n| *n > 0)
+            .ok_or_else(|| e(format!("{s:?}: no port of the container has this name"))),
+        _ => Err(e("must be a port number or a port's name".into())),
+    }
 }
 
 #[cfg(test)]

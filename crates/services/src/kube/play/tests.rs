@@ -235,22 +235,52 @@ fn bad_input_names_the_kind_and_the_field() {
         e.starts_with("Pod p: spec.volumes[0]: volume type nfs is not supported"),
         "{e}"
     );
-    let e = err(&pod(
-        "",
-        "    livenessProbe: {httpGet: {port: 80, path: /}}\n",
-    ));
-    assert!(
-        e.starts_with("Pod p: spec.containers[0].livenessProbe.httpGet: not supported yet"),
-        "{e}"
-    );
-    let e = err(&pod(
-        "",
-        "    readinessProbe: {exec: {command: [\"true\"]}}\n    livenessProbe: {exec: {command: [\"false\"]}}\n",
-    ));
-    assert!(
-        e.starts_with("Pod p: spec.containers[0].readinessProbe: not supported yet"),
-        "{e}"
-    );
+    // Probes: what the engine cannot make, and bad handlers, by their field.
+    for (probe, want) in [
+        (
+            "livenessProbe: {httpGet: {port: 443, scheme: HTTPS}}",
+            "Pod p: spec.containers[0].livenessProbe.httpGet.scheme: HTTPS is not supported (only HTTP)",
+        ),
+        (
+            "readinessProbe: {httpGet: {path: /}}",
+            "Pod p: spec.containers[0].readinessProbe.httpGet.port: required",
+        ),
+        (
+            "livenessProbe: {tcpSocket: {port: http}}",
+            "Pod p: spec.containers[0].livenessProbe.tcpSocket.port: \"http\": no port of the container has this name",
+        ),
+        (
+            "livenessProbe: {tcpSocket: {port: 70000}}",
+            "Pod p: spec.containers[0].livenessProbe.tcpSocket.port: 70000: must be a port number 1-65535",
+        ),
+        (
+            "livenessProbe: {grpc: {port: 9000}}",
+            "Pod p: spec.containers[0].livenessProbe.grpc: not supported (berth runs exec, httpGet and tcpSocket probes)",
+        ),
+        (
+            "livenessProbe: {periodSeconds: 2}",
+            "Pod p: spec.containers[0].livenessProbe: needs one of exec, httpGet, tcpSocket",
+        ),
+        (
+            "livenessProbe: {tcpSocket: {port: 80}, exec: {command: [\"true\"]}}",
+            "Pod p: spec.containers[0].livenessProbe: has exec and tcpSocket: only one handler is allowed",
+        ),
+        (
+            "livenessProbe: {tcpSocket: {port: 80}, successThreshold: 2}",
+            "Pod p: spec.containers[0].livenessProbe.successThreshold: must be 1",
+        ),
+        (
+            "livenessProbe: {httpGet: {port: 80, httpHeaders: [{name: \"a b\", value: x}]}}",
+            "Pod p: spec.containers[0].livenessProbe.httpGet.httpHeaders[0].name: must be an HTTP header name",
+        ),
+        (
+            "livenessProbe: {tcpSocket: {port: 80}}\n    startupProbe: {tcpSocket: {port: 81}}",
+            "Pod p: spec.containers[0].startupProbe: not supported unless it is the livenessProbe's (or readinessProbe's) check",
+        ),
+    ] {
+        let e = err(&pod("", &format!("    {probe}\n")));
+        assert!(e.starts_with(want), "{probe}: {e}");
+    }
     let e = err(&pod(
         "",
         "    env: [{name: A, valueFrom: {fieldRef: {fieldPath: metadata.name}}}]\n",
@@ -303,6 +333,80 @@ fn a_readiness_probe_alone_only_gates_the_balancer() {
     ))
     .unwrap();
     assert_eq!(r.project.services["p"].health_role, HealthRole::Liveness);
+}
+
+#[test]
+fn http_get_and_tcp_socket_probes_and_readiness_beside_liveness() {
+    let played = run(&pod(
+        "",
+        "    ports: [{name: web, containerPort: 8080}]\n    livenessProbe: {tcpSocket: {port: 8080}, periodSeconds: 2, timeoutSeconds: 3, failureThreshold: 1}\n    readinessProbe:\n      httpGet: {path: /ready, port: web, host: 127.0.0.1, httpHeaders: [{name: X-Probe, value: r}]}\n      successThreshold: 2\n      initialDelaySeconds: 4\n",
+    ))
+    .unwrap();
+    let s = &played.project.services["p"];
+    assert_eq!(s.health_role, HealthRole::Liveness);
+    let h = s.healthcheck.as_ref().unwrap();
+    assert_eq!(h.test, ["TCP-SOCKET", "POD_IP:8080"]);
+    assert_eq!(
+        h.probe,
+        Some(NetProbe::TcpSocket {
+            host: None,
+            port: 8080
+        })
+    );
+    assert_eq!(
+        (h.interval, h.timeout, h.retries, h.start_period),
+        (
+            Some(Duration::from_secs(2)),
+            Some(Duration::from_secs(3)),
+            Some(1),
+            None
+        )
+    );
+    let r = s.readiness.as_ref().unwrap();
+    assert_eq!(r.test, ["HTTP-GET", "http://127.0.0.1:8080/ready"]);
+    assert_eq!(
+        r.probe,
+        Some(NetProbe::HttpGet {
+            host: Some("127.0.0.1".into()),
+            port: 8080,
+            path: "/ready".into(),
+            headers: vec![("X-Probe".into(), "r".into())],
+        })
+    );
+    assert_eq!(r.success_threshold, Some(2));
+    assert_eq!(r.start_period, Some(Duration::from_secs(4)));
+    // And back: generate writes the same probes.
+    let g = generate(&played.project, &GenerateOptions::default()).unwrap();
+    let d = &g
+        .manifests
+        .iter()
+        .find(|m| m.kind == "Deployment")
+        .unwrap()
+        .value;
+    let c = &d["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        c["livenessProbe"]["tcpSocket"],
+        serde_json::json!({"port": 8080})
+    );
+    assert_eq!(c["livenessProbe"]["failureThreshold"], 1);
+    assert_eq!(
+        c["readinessProbe"]["httpGet"],
+        serde_json::json!({"path": "/ready", "port": 8080, "host": "127.0.0.1", "httpHeaders": [{"name": "X-Probe", "value": "r"}]})
+    );
+    assert_eq!(c["readinessProbe"]["successThreshold"], 2);
+    assert_eq!(c["readinessProbe"]["initialDelaySeconds"], 4);
+    // The same probe twice is one check; a startupProbe of it the start period.
+    let r = run(&pod(
+        "",
+        "    livenessProbe: {httpGet: {port: 80}}\n    readinessProbe: {httpGet: {port: 80}}\n    startupProbe: {httpGet: {port: 80}, periodSeconds: 1, failureThreshold: 30}\n",
+    ))
+    .unwrap();
+    let s = &r.project.services["p"];
+    assert!(s.readiness.is_none());
+    let h = s.healthcheck.as_ref().unwrap();
+    assert_eq!(h.test, ["HTTP-GET", "http://POD_IP:80/"]);
+    assert_eq!(h.start_period, Some(Duration::from_secs(30)));
+    assert_eq!(h.start_interval, Some(Duration::from_secs(1)));
 }
 
 #[test]
