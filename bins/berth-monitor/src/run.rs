@@ -95,8 +95,9 @@ pub struct Mon {
     stdin_buf: Vec<u8>,
     stdin_close: bool,
     stopped_by_user: bool,
-    /// Stopped by `rm -f`: the records go next, nothing waits for the disk.
-    removing: bool,
+    /// Stopped by `rm -f` (`Some(remove anonymous volumes)`): removed at the exit as a
+    /// `--rm` container is.
+    removing: Option<bool>,
     stop_deadline: Option<Instant>,
     restart_count: u32,
     backoff: Duration,
@@ -236,7 +237,7 @@ impl Mon {
             stdin_buf: Vec::new(),
             stdin_close: false,
             stopped_by_user: false,
-            removing: false,
+            removing: None,
             stop_deadline: None,
             restart_count: 0,
             backoff: BACKOFF_MIN,
@@ -296,8 +297,14 @@ impl Mon {
     pub fn update_state(&mut self, f: impl FnOnce(&mut record::ContainerState)) {
         // A --rm container's record is deleted at its exit, as is one stopped by `rm -f`:
         // atomic, but not synced.
-        let sync = !self.cfg.options.auto_remove && !self.removing;
+        let sync = !self.removed_at_exit();
         self.update_state_synced(sync, f);
+    }
+
+    /// Whether this monitor removes the container at its exit: `--rm`, or stopped by
+    /// `rm -f` (whose client then finds it gone).
+    fn removed_at_exit(&self) -> bool {
+        self.cfg.options.auto_remove || self.removing.is_some()
     }
 
     /// A state that only means something while the container's processes live (pids,
@@ -1135,8 +1142,11 @@ impl Mon {
                 signal,
                 timeout_secs,
                 removing,
+                remove_volumes,
             } => {
-                self.removing |= removing;
+                if removing {
+                    self.removing = Some(remove_volumes);
+                }
                 self.clients[i].role = Role::Stop;
                 let sig = if signal > 0 {
                     signal
@@ -1421,7 +1431,7 @@ impl Mon {
         }
         // A --rm container's runtime state goes after the EXIT frames (finish()):
         // `run --rm` need not wait for that process.
-        if restart || !self.cfg.options.auto_remove {
+        if restart || !self.removed_at_exit() {
             self.delete_runtime();
         }
         if restart {
@@ -1438,7 +1448,7 @@ impl Mon {
         let now = record::now_rfc3339();
         // With --rm the record is about to go: spare a synced write (finish() writes it
         // should the removal fail). Until then the dead pid tells the truth.
-        if self.cfg.options.auto_remove && !restart {
+        if self.removed_at_exit() && !restart {
             self.finished_at = now;
         } else {
             self.write_exit(restart, now);
@@ -1490,8 +1500,8 @@ impl Mon {
     fn finish(&mut self) -> i32 {
         // Kept across a restart that does not come (stopped during the backoff).
         net::release_leases(&self.layout, &self.cfg);
-        let removed = self.cfg.options.auto_remove;
-        // With --rm the removal unmounts it.
+        let removed = self.removed_at_exit();
+        // With --rm (or rm -f) the removal unmounts it.
         if !removed {
             if let Err(e) = berth_image::overlay::unmount_rootfs(&self.store, &self.id, false) {
                 self.mlog.say(&format!("unmount rootfs: {}", chain(&e)));
@@ -1520,11 +1530,13 @@ impl Mon {
         if removed {
             // Gone for every reader once detached; its trees are deleted after the EXIT
             // frames, so `run --rm` does not wait for that.
+            // --rm takes the anonymous volumes along (docker's); rm -f only with -v.
+            let volumes = self.cfg.options.auto_remove || self.removing == Some(true);
             match berth_engine::remove::detach_container_by_monitor(
                 &self.layout,
                 &self.store,
                 &self.id,
-                true,
+                volumes,
             ) {
                 Ok(l) => leftovers = Some(l),
                 Err(e) => {

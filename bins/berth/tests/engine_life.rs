@@ -230,6 +230,39 @@ fn rm_force_and_volumes() {
     e.ok(&["rm", "busy"]);
     let (_, err) = e.code(1, &["rm", "busy"]);
     assert!(err.contains("No such container: busy"), "{err}");
+
+    // rm -f of a running container is carried out by its monitor at the exit (as --rm):
+    // anonymous volumes stay without -v and go with it; the trees go after the reply.
+    for (name, flags, left) in [("keep", &["-f"][..], 1), ("drop", &["-f", "-v"][..], 1)] {
+        e.ok(&[
+            "run", "-d", "--name", name, "-v", "/data", IMAGE, "sh", "-c", LOOP_TERM,
+        ]);
+        wait_status(&e, name, "running");
+        let mut args = vec!["rm"];
+        args.extend_from_slice(flags);
+        args.push(name);
+        assert_eq!(e.ok(&args), format!("{name}\n"));
+        e.code(1, &["inspect", "--type", "container", name]);
+        assert_eq!(vols(), left, "after rm {flags:?} {name}");
+    }
+    let t = std::time::Instant::now();
+    let trees = || {
+        ["engine/containers", "containers"]
+            .iter()
+            .flat_map(|d| std::fs::read_dir(e.root().join(d)).into_iter().flatten())
+            .filter_map(|x| x.ok())
+            .map(|x| x.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".removing-"))
+            .collect::<Vec<_>>()
+    };
+    while !trees().is_empty() && t.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(
+        trees(),
+        Vec::<String>::new(),
+        "the monitors deleted what they renamed"
+    );
 }
 
 #[test]

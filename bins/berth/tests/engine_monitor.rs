@@ -456,6 +456,7 @@ fn stop_signals_then_kills_and_prevents_restart() {
             signal: 15,
             timeout_secs: 1,
             removing: false,
+            remove_volumes: false,
         },
     )
     .unwrap();
@@ -520,6 +521,7 @@ fn restart_always_after_crash_with_backoff() {
             signal: 9,
             timeout_secs: 0,
             removing: false,
+            remove_volumes: false,
         },
     )
     .unwrap();
@@ -664,6 +666,7 @@ fn init_reaps_zombies_and_forwards_signals() {
             signal: 15,
             timeout_secs: 10,
             removing: false,
+            remove_volumes: false,
         },
     )
     .unwrap();

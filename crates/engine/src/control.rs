@@ -210,18 +210,18 @@ pub fn stop(
     signal: Option<i32>,
     timeout: Option<i64>,
 ) -> Result<()> {
-    stop_opts(layout, store, id, signal, timeout, false)
+    stop_opts(layout, store, id, signal, timeout, None)
 }
 
-/// [`stop`]; `removing`: the container is removed right after (its monitor then records
-/// the exit without waiting for the disk).
+/// [`stop`]; `remove`: the container is removed right after (`Some(volumes)`), which its
+/// monitor then does itself at the exit, as for a `--rm` container.
 fn stop_opts(
     layout: &Layout,
     store: &Store,
     id: &str,
     signal: Option<i32>,
     timeout: Option<i64>,
-    removing: bool,
+    remove: Option<bool>,
 ) -> Result<()> {
     let c = layout.load_config(id)?;
     let s = with_monitor(layout, id)?;
@@ -236,7 +236,8 @@ fn stop_opts(
             &Request::Stop {
                 signal: sig,
                 timeout_secs: timeout,
-                removing,
+                removing: remove.is_some(),
+                remove_volumes: remove.unwrap_or(false),
             },
         );
         if let Err(x) = r {
@@ -418,7 +419,8 @@ pub fn remove(
                         if !force {
                             return Err(running_refusal(reference));
                         }
-                        stop_opts(layout, store, id, Some(libc::SIGKILL), Some(0), true)?;
+                        let r = Some(volumes);
+                        stop_opts(layout, store, id, Some(libc::SIGKILL), Some(0), r)?;
                         berth_sys::timing::mark("stop: SIGKILL, the exit recorded");
                     }
                     // A monitor may still be finishing (or removing an --rm container).

@@ -55,9 +55,13 @@ pub enum Request {
     Stop {
         signal: i32,
         timeout_secs: i64,
-        /// The container is removed next (`rm -f`): its exit need not wait for the disk.
+        /// `rm -f`: the monitor removes the container itself at its exit, as it does a
+        /// `--rm` one (nothing waits for the disk; the trees go after the EXIT frame).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         removing: bool,
+        /// With `removing`: its anonymous volumes too (`rm -f -v`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        remove_volumes: bool,
     },
     Kill {
         signal: i32,
