@@ -218,7 +218,17 @@ fn api_start_returns_when_the_container_runs() {
         let name = format!("ready{i}");
         s.docker_ok(
             &e,
-            &["run", "-d", "--name", &name, "--network", "none", "busybox", "sleep", "30"],
+            &[
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "--network",
+                "none",
+                "busybox",
+                "sleep",
+                "30",
+            ],
         );
         let out = e.ok(&["exec", &name, "echo", "seen"]);
         assert_eq!(out.trim(), "seen", "run {i}");
@@ -226,7 +236,16 @@ fn api_start_returns_when_the_container_runs() {
     }
     let o = s.docker(
         &e,
-        &["run", "-d", "--name", "bad", "--network", "none", "busybox", "nonexistent"],
+        &[
+            "run",
+            "-d",
+            "--name",
+            "bad",
+            "--network",
+            "none",
+            "busybox",
+            "nonexistent",
+        ],
     );
     assert_eq!(o.status.code(), Some(127), "{o:?}");
     let err = String::from_utf8_lossy(&o.stderr);
@@ -516,5 +535,139 @@ fn docker_compose_and_the_python_sdk_drive_berth() {
         out.lines().collect::<Vec<_>>(),
         vec!["3", "sdk", "0"],
         "{out}"
+    );
+}
+
+/// `DOCKER_BUILDKIT=0 docker build` (the classic builder's POST /build) in `dir`.
+fn docker_build(
+    s: &Serve,
+    e: &Engine,
+    dir: &std::path::Path,
+    args: &[&str],
+) -> std::process::Output {
+    e.in_netns("timeout")
+        .args(["120", DOCKER, "-H"])
+        .arg(format!("unix://{}", s.sock))
+        .arg("build")
+        .args(args)
+        .arg(".")
+        .current_dir(dir)
+        .env("DOCKER_BUILDKIT", "0")
+        .env("DOCKER_CONFIG", e.dir.path().join("docker-config"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn docker_build_through_the_api_tags_labels_and_streams_steps() {
+    if !have_docker() {
+        return;
+    }
+    let e = Engine::new();
+    let s = Serve::start(&e, &[]);
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("Dockerfile"),
+        "FROM busybox\nARG WHO=nobody\nLABEL stage=api\nRUN echo \"hi $WHO\" > /hi\nCMD [\"cat\", \"/hi\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.path().join("Failing.Dockerfile"),
+        "FROM busybox\nRUN echo no; exit 3\n",
+    )
+    .unwrap();
+    let o = docker_build(
+        &s,
+        &e,
+        d.path(),
+        &[
+            "-t",
+            "web:1",
+            "-t",
+            "web:alias",
+            "--build-arg",
+            "WHO=docker",
+            "--label",
+            "l=v",
+            "--network",
+            "none",
+        ],
+    );
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for want in [
+        "Step 1/5 : FROM busybox",
+        "Step 4/5 : RUN echo \"hi $WHO\" > /hi",
+        "Successfully tagged web:1\n",
+        "Successfully tagged web:alias\n",
+    ] {
+        assert!(out.contains(want), "no {want:?} in:\n{out}");
+    }
+    let id = e.inspect("web:1")["Id"].as_str().unwrap().to_string();
+    let short = &id.strip_prefix("sha256:").unwrap()[..12];
+    assert!(
+        out.contains(&format!("Successfully built {short}\n")),
+        "{out}"
+    );
+    assert_eq!(e.inspect("web:alias")["Id"], id.as_str());
+    let labels = e.inspect("web:1")["Config"]["Labels"].clone();
+    assert_eq!(
+        (labels["l"].as_str(), labels["stage"].as_str()),
+        (Some("v"), Some("api"))
+    );
+    assert_eq!(
+        e.ok(&["run", "--rm", "--network", "none", "web:1"]),
+        "hi docker\n"
+    );
+
+    // -q prints the ID alone (from the aux message); the same build, the same image.
+    let o = docker_build(
+        &s,
+        &e,
+        d.path(),
+        &[
+            "-q",
+            "--build-arg",
+            "WHO=docker",
+            "--label",
+            "l=v",
+            "--network",
+            "none",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), id);
+
+    // A failing RUN is the build's error, in the stream; docker exits non-zero.
+    let o = docker_build(
+        &s,
+        &e,
+        d.path(),
+        &[
+            "-f",
+            "Failing.Dockerfile",
+            "--network",
+            "none",
+            "-t",
+            "bad:1",
+        ],
+    );
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("exit") && err.contains('3'), "{err}");
+    assert!(!e.run(&["image", "inspect", "bad:1"]).status.success());
+
+    // What Berth's builder does not do is a 400 naming it.
+    let o = docker_build(&s, &e, d.path(), &["--memory", "64m", "--network", "none"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("not supported by berth serve: memory=67108864"),
+        "{err}"
     );
 }

@@ -422,6 +422,10 @@ fn project_name(
 fn normalise(p: &mut Project) {
     let mut uses_default = false;
     for s in p.services.values_mut().chain(p.disabled.values_mut()) {
+        // docker compose v2's name for a built image (v1 joined them with `_`).
+        if s.image.is_empty() && s.build.is_some() {
+            s.image = format!("{}-{}", p.name, s.name);
+        }
         if s.networks.is_empty() && s.network_mode.is_none() {
             s.networks
                 .insert("default".into(), ServiceNetwork::default());
