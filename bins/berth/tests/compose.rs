@@ -753,9 +753,9 @@ fn bad_input_is_refused_before_anything_is_made() {
         ),
         (
             "build",
-            "services:\n  web:\n    build: .\n",
+            "services:\n  web:\n    build: {context: ., ssh: [default]}\n",
             &[],
-            &["services.web.build", "not supported"],
+            &["services.web.build.ssh", "not supported"],
         ),
         (
             "required",
