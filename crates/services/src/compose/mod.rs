@@ -647,7 +647,8 @@ impl Project {
     /// that shapes its containers, with the environment's `KEY: null` resolved. Left out
     /// (they change how many replicas run or how the supervisor acts, not a container):
     /// deploy.replicas, x-berth-autoscale, deploy.restart_policy, deploy.update_config,
-    /// deploy.rollback_config, profiles, pull_policy. An unknown service hashes as "".
+    /// deploy.rollback_config, profiles, pull_policy. A built service's `image_id` is in
+    /// it (a rebuilt image replaces the containers). An unknown service hashes as "".
     pub fn config_hash(&self, service: &str) -> String {
         use sha2::{Digest, Sha256};
         let Some(s) = self
