@@ -671,3 +671,80 @@ fn docker_build_through_the_api_tags_labels_and_streams_steps() {
         "{err}"
     );
 }
+
+/// docker-compose 1.29's `build` (through the docker CLI's classic build) and the Python
+/// SDK's `images.build` (its own POST /build) against berth serve.
+#[test]
+fn docker_compose_and_the_python_sdk_build_through_the_api() {
+    if !std::path::Path::new("/usr/bin/docker-compose").exists() || !have_docker() {
+        eprintln!("skipped: docker-compose or docker is not installed");
+        return;
+    }
+    if !have_sdk() {
+        return;
+    }
+    let e = Engine::new();
+    let s = Serve::start(&e, &[]);
+    let proj = e.dir.path().join("dc");
+    std::fs::create_dir_all(proj.join("app")).unwrap();
+    std::fs::write(
+        proj.join("app/Dockerfile"),
+        "FROM busybox\nARG A=unset\nRUN echo \"hi $A\" > /hi\nCMD [\"cat\", \"/hi\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        proj.join("docker-compose.yml"),
+        "version: \"3\"\nservices:\n  web:\n    build:\n      context: ./app\n      network: none\n      args: {A: compose}\n",
+    )
+    .unwrap();
+    let o = e
+        .in_netns("timeout")
+        .args(["120", "/usr/bin/docker-compose", "-p", "dc", "build"])
+        .current_dir(&proj)
+        .env("DOCKER_HOST", format!("unix://{}", s.sock))
+        .env("DOCKER_CONFIG", e.dir.path().join("docker-config"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("Successfully tagged dc_web:latest"), "{out}");
+    assert_eq!(
+        e.ok(&["run", "--rm", "--network", "none", "dc_web"]),
+        "hi compose\n"
+    );
+
+    let script = format!(
+        r#"
+import docker
+c = docker.DockerClient(base_url="unix://{sock}")
+img, logs = c.images.build(path="{ctx}", tag="sdk:1", network_mode="none", buildargs={{"A": "sdk"}}, labels={{"x": "y"}})
+print(img.id, img.labels["x"])
+print("".join(l.get("stream", "") for l in logs if "stream" in l), end="")
+"#,
+        sock = s.sock,
+        ctx = proj.join("app").display()
+    );
+    let o = e
+        .in_netns("timeout")
+        .args(["120", "/usr/bin/python3", "-c", &script])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let id = e.inspect("sdk:1")["Id"].as_str().unwrap().to_string();
+    assert!(out.starts_with(&format!("{id} y\n")), "{out}");
+    assert!(
+        out.contains("Step 3/4 : RUN echo \"hi $A\" > /hi\n"),
+        "{out}"
+    );
+    assert_eq!(
+        e.ok(&["run", "--rm", "--network", "none", "sdk:1"]),
+        "hi sdk\n"
+    );
+}
