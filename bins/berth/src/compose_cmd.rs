@@ -485,13 +485,12 @@ fn run(g: &Globals, a: ComposeArgs) -> Result<i32> {
             };
             let mut p = p;
             if !u.no_build {
-                let names = if u.no_deps {
-                    u.services.clone()
-                } else {
-                    p.start_order(&u.services)
-                };
-                let todo = berth_services::build::to_build(ctx, &p, &names, u.build)?;
-                build_services(g, ctx, &p, &todo, &Default::default(), false)?;
+                // What up starts: named services (also ones a profile left out) and,
+                // unless --no-deps, their dependencies.
+                let mut q = p.clone();
+                let names = ops::active_services(&mut q, &u.services, u.no_deps)?;
+                let todo = berth_services::build::to_build(ctx, &q, &names, u.build)?;
+                build_services(g, ctx, &q, &todo, &Default::default(), false)?;
             }
             berth_services::build::record_image_ids(ctx, &mut p)?;
             for image in ops::missing_images(ctx, &p, &[])? {

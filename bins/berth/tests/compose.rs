@@ -1076,5 +1076,8 @@ fn compose_build_up_build_and_rebuilds_replace_containers() {
     assert!(err.contains("service \"bad\" failed to build"), "{err}");
     assert!(err.contains('7'), "{err}");
     assert!(!c.e.run(&["image", "inspect", "cb-bad"]).status.success());
+    // up of it by name (a profile left it out) builds it first, and fails the same way.
+    let err = c.fails(&["up", "-d", "bad"]);
+    assert!(err.contains("service \"bad\" failed to build"), "{err}");
     c.ok(&["down"]);
 }
