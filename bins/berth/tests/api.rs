@@ -288,6 +288,26 @@ fn docker_run_pulls_a_missing_image_through_the_api() {
     for id in e.ok(&["ps", "-aq"]).lines() {
         e.ok(&["rm", "-f", id]);
     }
+    // A build's base image missing from the store is pulled by the server too.
+    e.ok(&["rmi", &remote]);
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("Dockerfile"),
+        format!("FROM {remote}\nCMD [\"true\"]\n"),
+    )
+    .unwrap();
+    let o = docker_build(&s, &e, d.path(), &["-t", "frompulled:1"]);
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(e.ok(&["images"]).contains("shop/bb"));
+    assert!(e
+        .run(&["image", "inspect", "frompulled:1"])
+        .status
+        .success());
 }
 
 #[test]
