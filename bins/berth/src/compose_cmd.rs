@@ -602,28 +602,14 @@ fn run(g: &Globals, a: ComposeArgs) -> Result<i32> {
         Sub::Images(i) => images(ctx, &r.name, i),
         Sub::Build(b) => {
             let p = model()?;
-            for n in &b.services {
-                if !p.services.contains_key(n) && !p.disabled.contains_key(n) {
-                    bail!("no such service: {n}");
-                }
-            }
-            let todo: Vec<String> = p
-                .services
-                .values()
-                .chain(b.services.iter().filter_map(|n| p.disabled.get(n)))
-                .filter(|s| s.build.is_some())
-                .filter(|s| b.services.is_empty() || b.services.contains(&s.name))
-                .map(|s| s.name.clone())
-                .collect();
-            let e = |m: String| anyhow!(m);
+            let todo = berth_services::build::buildable(&p, &b.services)?;
+            let env = |k: &str| std::env::var(k).ok();
             let o = berth_services::build::Overrides {
                 no_cache: b.no_cache,
                 pull: b.pull,
-                build_args: berth_build::flags::build_args(&b.build_arg, &|k| {
-                    std::env::var(k).ok()
-                })
-                .map_err(e)?,
-                source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok(),
+                build_args: berth_build::flags::build_args(&b.build_arg, &env)
+                    .map_err(|m| anyhow!(m))?,
+                source_date_epoch: None,
             };
             build_services(g, ctx, &p, &todo, &o, b.quiet)?;
             Ok(0)

@@ -20,21 +20,45 @@ pub struct Overrides {
     pub source_date_epoch: Option<String>,
 }
 
-/// The services of `services` (all when empty) that `up` builds: with a `build:` and
-/// `force` (`up --build`), `pull_policy: build`, or an image not in the store.
-pub fn to_build(ctx: &Ctx, p: &Project, services: &[String], force: bool) -> Result<Vec<String>> {
-    let recs = ctx.store.records()?;
-    Ok(p.services
-        .values()
-        .filter(|s| services.is_empty() || services.contains(&s.name))
+/// The services `names` (every enabled one when empty; a named one a profile left out
+/// too) that have a `build:`; an unknown name is an error.
+pub fn buildable(p: &Project, names: &[String]) -> Result<Vec<String>> {
+    let svcs: Vec<&Service> = if names.is_empty() {
+        p.services.values().collect()
+    } else {
+        names
+            .iter()
+            .map(|n| {
+                p.services
+                    .get(n)
+                    .or_else(|| p.disabled.get(n))
+                    .ok_or_else(|| Error::NoSuchService(n.clone()))
+            })
+            .collect::<Result<_>>()?
+    };
+    Ok(svcs
+        .into_iter()
         .filter(|s| s.build.is_some())
-        .filter(|s| {
-            force
-                || s.pull_policy.as_deref() == Some("build")
-                || ctx.store.resolve(&recs, &s.image).is_err()
-        })
         .map(|s| s.name.clone())
         .collect())
+}
+
+/// Those of `buildable(p, services)` that `up` builds: all with `force` (`up --build`),
+/// else those with `pull_policy: build` or an image not in the store.
+pub fn to_build(ctx: &Ctx, p: &Project, services: &[String], force: bool) -> Result<Vec<String>> {
+    let recs = ctx.store.records()?;
+    let mut out = Vec::new();
+    for name in buildable(p, services)? {
+        let s = p.services.get(&name).or_else(|| p.disabled.get(&name));
+        let Some(s) = s else { continue };
+        if force
+            || s.pull_policy.as_deref() == Some("build")
+            || ctx.store.resolve(&recs, &s.image).is_err()
+        {
+            out.push(name);
+        }
+    }
+    Ok(out)
 }
 
 /// Builds service `name`'s image, tagged with its `image` and `build.tags`.
@@ -116,6 +140,28 @@ pub fn record_image_ids(ctx: &Ctx, p: &mut Project) -> Result<()> {
 mod tests {
     use super::*;
     use crate::compose::BuildSpec;
+
+    #[test]
+    fn buildable_takes_named_services_a_profile_left_out_and_refuses_unknown_ones() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("compose.yaml"),
+            "services:\n  web: {build: .}\n  db: {image: pg}\n  tool: {build: ., profiles: [x]}\n",
+        )
+        .unwrap();
+        let p = crate::compose::load(&crate::compose::LoadOptions {
+            working_dir: d.path().to_path_buf(),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(buildable(&p, &[]).unwrap(), ["web"]);
+        let named = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(buildable(&p, &named(&["tool", "db"])).unwrap(), ["tool"]);
+        assert_eq!(
+            buildable(&p, &named(&["nope"])).unwrap_err().to_string(),
+            "no such service: nope"
+        );
+    }
 
     fn svc(b: BuildSpec) -> Service {
         Service {
