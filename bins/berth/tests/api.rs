@@ -565,7 +565,20 @@ fn docker_build(
     dir: &std::path::Path,
     args: &[&str],
 ) -> std::process::Output {
-    e.in_netns("timeout")
+    docker_build_stdin(s, e, dir, args, "")
+}
+
+/// [`docker_build`] with `stdin` on its standard input.
+fn docker_build_stdin(
+    s: &Serve,
+    e: &Engine,
+    dir: &std::path::Path,
+    args: &[&str],
+    stdin: &str,
+) -> std::process::Output {
+    use std::io::Write;
+    let mut c = e
+        .in_netns("timeout")
         .args(["120", DOCKER, "-H"])
         .arg(format!("unix://{}", s.sock))
         .arg("build")
@@ -574,9 +587,13 @@ fn docker_build(
         .current_dir(dir)
         .env("DOCKER_BUILDKIT", "0")
         .env("DOCKER_CONFIG", e.dir.path().join("docker-config"))
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    c.wait_with_output().unwrap()
 }
 
 #[test]
@@ -681,6 +698,21 @@ fn docker_build_through_the_api_tags_labels_and_streams_steps() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("exit") && err.contains('3'), "{err}");
     assert!(!e.run(&["image", "inspect", "bad:1"]).status.success());
+
+    // -f -: the CLI puts the Dockerfile into the context tar, which then ends right after
+    // its last entry's data (no padding, no end blocks), as dockerd accepts.
+    let o = docker_build_stdin(
+        &s,
+        &e,
+        d.path(),
+        &["-f", "-", "--network", "none", "-t", "stdin:1"],
+        "FROM busybox\nCMD [\"echo\", \"from stdin\"]\n",
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        e.ok(&["run", "--rm", "--network", "none", "stdin:1"]),
+        "from stdin\n"
+    );
 
     // What Berth's builder does not do is a 400 naming it.
     let o = docker_build(&s, &e, d.path(), &["--memory", "64m", "--network", "none"]);
