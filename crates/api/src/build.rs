@@ -101,6 +101,7 @@ fn parse_query(q: &str) -> Result<Query, ApiError> {
         )));
     }
     berth_build::flags::network(o.network.as_deref()).map_err(ApiError::bad)?;
+    berth_build::flags::epoch(true, &o.build_args, None).map_err(ApiError::bad)?;
     Ok(o)
 }
 
@@ -218,7 +219,8 @@ pub(crate) async fn build(
             labels: q.labels.clone(),
             network: berth_build::flags::network(q.network.as_deref()).unwrap_or_default(),
             secrets: BTreeMap::new(),
-            // As `berth build`'s default: reproducible, SOURCE_DATE_EPOCH as a build arg.
+            // As `berth build`'s default: reproducible, SOURCE_DATE_EPOCH as a build arg
+            // (its value checked in parse_query).
             epoch: berth_build::flags::epoch(true, &q.build_args, None).unwrap_or(Some(0)),
         };
         let mut fe = Frontend {
@@ -285,6 +287,8 @@ mod tests {
         );
         assert!(parse_query("networkmode=container:x").is_err());
         assert!(parse_query("platform=linux/s390x").is_err());
+        let e = parse_query("buildargs=%7B%22SOURCE_DATE_EPOCH%22%3A%22x%22%7D").unwrap_err();
+        assert!(e.message.contains("SOURCE_DATE_EPOCH"), "{}", e.message);
     }
 
     #[test]
