@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Builds the supermarket's images from this machine's busybox-static (/bin/busybox, every
-# applet a symlink to it) and the scripts under images/, as docker-archive tarballs, and
-# loads them with `ENGINE... load -i`:
+# applet a symlink to it) and the scripts under images/:
 #   supermarket/payment:1       the payment gateway API (calls inventory)
 #   supermarket/payment:2       the same, replying "version":2 (rolling updates)
 #   supermarket/payment:broken  the same, replying "version":0, with no /health: its
@@ -9,9 +8,15 @@
 #   supermarket/inventory:1     the inventory API (calls db)
 #   supermarket/db:1            the database (stock levels from files under /data)
 # Each image has two layers: busybox (the same in all five) and the service's own.
-# Everything is deterministic (fixed mtimes, owners, modes and order), so the same
-# busybox gives the same image ids on every run and machine. No network, no python:
-# bash, tar, sha256sum, jq.
+#
+# Into berth (an ENGINE word named berth, no --out): the busybox layer is loaded as the
+# image supermarket/busybox:1 (a docker-archive made here), and each image is built
+# FROM it with `berth build` and its Dockerfile, images/<service>-<version>.Dockerfile.
+# Otherwise (docker, podman, or --out): each image is assembled here as a docker-archive
+# tarball (the same files and config) and loaded with `ENGINE... load -i`.
+# Everything is deterministic (fixed mtimes, owners, modes and order; the builds with
+# SOURCE_DATE_EPOCH), so the same busybox gives the same image ids on every run and
+# machine. No network, no python: bash, tar, sha256sum, jq.
 #
 # Usage: examples/supermarket/build-images.sh [--out DIR] [--no-load] [ENGINE...]
 #   ENGINE...  the engine command with its global flags (default: berth, with
@@ -42,6 +47,10 @@ else
   [ -z "${BERTH_ROOT:-}" ] || ENGINE+=(--root "$BERTH_ROOT")
 fi
 [ -n "$LOAD" ] || [ -n "$OUT" ] || { echo "build-images.sh: --no-load needs --out DIR" >&2; exit 2; }
+BUILD=
+if [ -z "$OUT" ]; then
+  for w in "${ENGINE[@]}"; do [ "${w##*/}" != berth ] || BUILD=1; done
+fi
 for t in tar sha256sum jq; do
   command -v $t >/dev/null || { echo "build-images.sh: $t is missing (Debian: tar coreutils jq)" >&2; exit 1; }
 done
@@ -77,6 +86,32 @@ chmod 755 "$base" "$base"/{bin,etc,root} "$base/bin/busybox"
 chmod 1777 "$base/tmp"
 chmod 644 "$base"/etc/{passwd,group}
 det_tar "$base" "$W/base.tar"
+
+# Into berth: busybox alone as supermarket/busybox:1, then `berth build` of each image.
+if [ -n "$BUILD" ]; then
+  l1=$(sha256sum "$W/base.tar" | cut -d' ' -f1)
+  a=$W/busybox
+  mkdir -p "$a/$l1"
+  cp "$W/base.tar" "$a/$l1/layer.tar"
+  jq -cn --arg created $CREATED --arg l1 "sha256:$l1" '{
+      architecture: "amd64", os: "linux", created: $created,
+      config: {Env: ["PATH=/bin"], Cmd: ["sh"]},
+      rootfs: {type: "layers", diff_ids: [$l1]},
+      history: [{created: $created, created_by: "busybox-static"}]
+    }' > "$a/config.json"
+  c=$(sha256sum "$a/config.json" | cut -d' ' -f1)
+  mv "$a/config.json" "$a/$c.json"
+  jq -cn --arg c "$c.json" --arg l1 "$l1/layer.tar" \
+    '[{Config: $c, RepoTags: ["supermarket/busybox:1"], Layers: [$l1]}]' > "$a/manifest.json"
+  det_tar "$a" "$W/busybox.tar"
+  "${ENGINE[@]}" load -i "$W/busybox.tar" >/dev/null
+  for spec in payment:1 payment:2 payment:broken inventory:1 db:1; do
+    id=$(SOURCE_DATE_EPOCH=$EPOCH "${ENGINE[@]}" build -q -t "supermarket/$spec" \
+      -f "$HERE/images/${spec%:*}-${spec#*:}.Dockerfile" "$HERE/images")
+    printf 'supermarket/%s %s\n' "$spec" "$id"
+  done
+  exit 0
+fi
 
 # Layer 2 of an image: the shared CGI helpers, common/www, the service's files, its
 # /etc/supermarket. Modes are set here, not taken from the checkout.

@@ -77,7 +77,8 @@ supermarket_demo() {
 
     $b compose version >/dev/null 2>&1 || { echo "demo-section.sh: $bin has no compose command" >&2; exit 1; }
     echo "== supermarket: images (built from /bin/busybox), berth compose up -d"
-    "$here/build-images.sh" "$bin" --root "$work/root" | awk '{print "   " $1, $2}'
+    # In the namespace: the builds' RUN steps are containers too.
+    "$here/build-images.sh" $in "$bin" --root "$work/root" | awk '{print "   " $1, $2}'
     $c up -d
     $c ps
     # Every reply has to come back through payment -> inventory -> db.

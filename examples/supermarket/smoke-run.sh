@@ -47,7 +47,8 @@ fail() {
 }
 
 echo "== images"
-"$HERE/build-images.sh" $BIN --root "$W/root"
+# In the namespace: the builds' RUN steps are containers too.
+"$HERE/build-images.sh" $IN $BIN --root "$W/root"
 $B images
 
 echo "== networks (compose.yaml's front, back, data internal)"

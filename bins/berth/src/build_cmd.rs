@@ -57,10 +57,16 @@ pub struct BuildArgs {
 }
 
 /// The CLI's side of a build: pulls with their progress on stderr, build lines on
-/// stderr unless quiet.
-struct Cli<'a> {
+/// stderr unless quiet (also `compose build`'s).
+pub(crate) struct Cli<'a> {
     g: &'a Globals,
     quiet: bool,
+}
+
+impl<'a> Cli<'a> {
+    pub(crate) fn new(g: &'a Globals, quiet: bool) -> Cli<'a> {
+        Cli { g, quiet }
+    }
 }
 
 impl berth_engine::run::Frontend for Cli<'_> {

@@ -75,6 +75,8 @@ enum Sub {
     Events(EventsArgs),
     /// Pull service images
     Pull(SvcArgs),
+    /// Build or rebuild services
+    Build(BuildArgs),
     /// List images used by the created containers
     Images(ImagesArgs),
     /// List running compose projects
@@ -109,6 +111,30 @@ struct UpArgs {
     /// Don't start linked services
     #[arg(long)]
     no_deps: bool,
+    /// Build images before starting containers
+    #[arg(long, conflicts_with = "no_build")]
+    build: bool,
+    /// Don't build an image, even if it's missing or its pull_policy is build
+    #[arg(long)]
+    no_build: bool,
+    services: Vec<String>,
+}
+
+#[derive(Args)]
+struct BuildArgs {
+    /// Do not use cache when building the image
+    #[arg(long)]
+    no_cache: bool,
+    /// Always attempt to pull a newer version of the image
+    #[arg(long)]
+    pull: bool,
+    /// Set build-time variables for services (KEY=VALUE, or KEY to take it from the
+    /// environment)
+    #[arg(long = "build-arg")]
+    build_arg: Vec<String>,
+    /// Don't print anything to STDOUT or STDERR but errors
+    #[arg(short = 'q', long)]
+    quiet: bool,
     services: Vec<String>,
 }
 
@@ -459,6 +485,16 @@ fn run(g: &Globals, a: ComposeArgs) -> Result<i32> {
                 no_deps: u.no_deps,
                 timeout: u.wait_timeout.map(Duration::from_secs),
             };
+            let mut p = p;
+            if !u.no_build {
+                // What up starts: named services (also ones a profile left out) and,
+                // unless --no-deps, their dependencies.
+                let mut q = p.clone();
+                let names = ops::active_services(&mut q, &u.services, u.no_deps)?;
+                let todo = berth_services::build::to_build(ctx, &q, &names, u.build)?;
+                build_services(g, ctx, &q, &todo, &Default::default(), false)?;
+            }
+            berth_services::build::record_image_ids(ctx, &mut p)?;
             for image in ops::missing_images(ctx, &p, &[])? {
                 crate::pull_image(g, &image, false).with_context(|| image_context(&p, &image))?;
             }
@@ -547,13 +583,39 @@ fn run(g: &Globals, a: ComposeArgs) -> Result<i32> {
                 if !s.service.is_empty() && !s.service.contains(&svc.name) {
                     continue;
                 }
-                crate::pull_image(g, &svc.image, true)
-                    .with_context(|| format!("pull image {} of service {}", svc.image, svc.name))?;
-                progress(&format!("{} Pulled", svc.name), "");
+                let pulled = crate::pull_image(g, &svc.image, true)
+                    .with_context(|| format!("pull image {} of service {}", svc.image, svc.name));
+                match pulled {
+                    Ok(()) => progress(&format!("{} Pulled", svc.name), ""),
+                    // As docker compose: a service that builds its image may have none to pull.
+                    Err(e) if svc.build.is_some() => progress(
+                        &format!(
+                            "{} {}; it is built by compose build or up",
+                            svc.name,
+                            crate::chain(&e)
+                        ),
+                        "Warning",
+                    ),
+                    Err(e) => return Err(e),
+                }
             }
             Ok(0)
         }
         Sub::Images(i) => images(ctx, &r.name, i),
+        Sub::Build(b) => {
+            let p = model()?;
+            let todo = berth_services::build::buildable(&p, &b.services)?;
+            let env = |k: &str| std::env::var(k).ok();
+            let o = berth_services::build::Overrides {
+                no_cache: b.no_cache,
+                pull: b.pull,
+                build_args: berth_build::flags::build_args(&b.build_arg, &env)
+                    .map_err(|m| anyhow!(m))?,
+                source_date_epoch: None,
+            };
+            build_services(g, ctx, &p, &todo, &o, b.quiet)?;
+            Ok(0)
+        }
         Sub::Supervise => {
             let pd = ProjectDir::new(&ctx.layout, &r.name);
             let _lock = ops::lock_supervisor(&pd)?;
@@ -567,6 +629,29 @@ fn run(g: &Globals, a: ComposeArgs) -> Result<i32> {
         }
         Sub::Version | Sub::Ls(_) => unreachable!("handled above"),
     }
+}
+
+/// Builds `names`' images one after the other, their build output on stderr.
+fn build_services(
+    g: &Globals,
+    ctx: &Ctx,
+    p: &Project,
+    names: &[String],
+    o: &berth_services::build::Overrides,
+    quiet: bool,
+) -> Result<()> {
+    let mut o = o.clone();
+    if o.source_date_epoch.is_none() {
+        o.source_date_epoch = std::env::var("SOURCE_DATE_EPOCH").ok();
+    }
+    for name in names {
+        let mut fe = crate::build_cmd::Cli::new(g, quiet);
+        berth_services::build::build(ctx, p, name, &o, &mut fe)?;
+        if !quiet {
+            progress(&format!("Service {name}"), "Built");
+        }
+    }
+    Ok(())
 }
 
 /// Where a missing image comes from: "FILE: services.SVC.image: pull image IMAGE".
@@ -827,7 +912,10 @@ fn run_oneoff(g: &Globals, ctx: &Ctx, p: Project, x: RunArgs) -> Result<i32> {
         .or_else(|| p.disabled.get(&x.service))
         .ok_or_else(|| anyhow!("no such service: {}", x.service))?
         .clone();
-    if ops::missing_images(ctx, &p, std::slice::from_ref(&x.service))?.contains(&svc.image) {
+    let one = std::slice::from_ref(&x.service);
+    let todo = berth_services::build::to_build(ctx, &p, one, false)?;
+    build_services(g, ctx, &p, &todo, &Default::default(), false)?;
+    if ops::missing_images(ctx, &p, one)?.contains(&svc.image) {
         crate::pull_image(g, &svc.image, false)?;
     }
     if !x.no_deps && !svc.depends_on.is_empty() {

@@ -288,6 +288,26 @@ fn docker_run_pulls_a_missing_image_through_the_api() {
     for id in e.ok(&["ps", "-aq"]).lines() {
         e.ok(&["rm", "-f", id]);
     }
+    // A build's base image missing from the store is pulled by the server too.
+    e.ok(&["rmi", &remote]);
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("Dockerfile"),
+        format!("FROM {remote}\nCMD [\"true\"]\n"),
+    )
+    .unwrap();
+    let o = docker_build(&s, &e, d.path(), &["-t", "frompulled:1"]);
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(e.ok(&["images"]).contains("shop/bb"));
+    assert!(e
+        .run(&["image", "inspect", "frompulled:1"])
+        .status
+        .success());
 }
 
 #[test]
@@ -535,5 +555,248 @@ fn docker_compose_and_the_python_sdk_drive_berth() {
         out.lines().collect::<Vec<_>>(),
         vec!["3", "sdk", "0"],
         "{out}"
+    );
+}
+
+/// `DOCKER_BUILDKIT=0 docker build` (the classic builder's POST /build) in `dir`.
+fn docker_build(
+    s: &Serve,
+    e: &Engine,
+    dir: &std::path::Path,
+    args: &[&str],
+) -> std::process::Output {
+    docker_build_stdin(s, e, dir, args, "")
+}
+
+/// [`docker_build`] with `stdin` on its standard input.
+fn docker_build_stdin(
+    s: &Serve,
+    e: &Engine,
+    dir: &std::path::Path,
+    args: &[&str],
+    stdin: &str,
+) -> std::process::Output {
+    use std::io::Write;
+    let mut c = e
+        .in_netns("timeout")
+        .args(["120", DOCKER, "-H"])
+        .arg(format!("unix://{}", s.sock))
+        .arg("build")
+        .args(args)
+        .arg(".")
+        .current_dir(dir)
+        .env("DOCKER_BUILDKIT", "0")
+        .env("DOCKER_CONFIG", e.dir.path().join("docker-config"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    c.wait_with_output().unwrap()
+}
+
+#[test]
+fn docker_build_through_the_api_tags_labels_and_streams_steps() {
+    if !have_docker() {
+        return;
+    }
+    let e = Engine::new();
+    let s = Serve::start(&e, &[]);
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("Dockerfile"),
+        "FROM busybox\nARG WHO=nobody\nLABEL stage=api\nRUN echo \"hi $WHO\" > /hi\nCMD [\"cat\", \"/hi\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.path().join("Failing.Dockerfile"),
+        "FROM busybox\nRUN echo no; exit 3\n",
+    )
+    .unwrap();
+    let o = docker_build(
+        &s,
+        &e,
+        d.path(),
+        &[
+            "-t",
+            "web:1",
+            "-t",
+            "web:alias",
+            "--build-arg",
+            "WHO=docker",
+            "--label",
+            "l=v",
+            "--network",
+            "none",
+        ],
+    );
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for want in [
+        "Step 1/5 : FROM busybox",
+        "Step 4/5 : RUN echo \"hi $WHO\" > /hi",
+        "Successfully tagged web:1\n",
+        "Successfully tagged web:alias\n",
+    ] {
+        assert!(out.contains(want), "no {want:?} in:\n{out}");
+    }
+    let id = e.inspect("web:1")["Id"].as_str().unwrap().to_string();
+    let short = &id.strip_prefix("sha256:").unwrap()[..12];
+    assert!(
+        out.contains(&format!("Successfully built {short}\n")),
+        "{out}"
+    );
+    assert_eq!(e.inspect("web:alias")["Id"], id.as_str());
+    let labels = e.inspect("web:1")["Config"]["Labels"].clone();
+    assert_eq!(
+        (labels["l"].as_str(), labels["stage"].as_str()),
+        (Some("v"), Some("api"))
+    );
+    assert_eq!(
+        e.ok(&["run", "--rm", "--network", "none", "web:1"]),
+        "hi docker\n"
+    );
+
+    // -q prints the ID alone (from the aux message); the same build, the same image.
+    let o = docker_build(
+        &s,
+        &e,
+        d.path(),
+        &[
+            "-q",
+            "--build-arg",
+            "WHO=docker",
+            "--label",
+            "l=v",
+            "--network",
+            "none",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), id);
+
+    // A failing RUN is the build's error, in the stream; docker exits non-zero.
+    let o = docker_build(
+        &s,
+        &e,
+        d.path(),
+        &[
+            "-f",
+            "Failing.Dockerfile",
+            "--network",
+            "none",
+            "-t",
+            "bad:1",
+        ],
+    );
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("exit") && err.contains('3'), "{err}");
+    assert!(!e.run(&["image", "inspect", "bad:1"]).status.success());
+
+    // -f -: the CLI puts the Dockerfile into the context tar, which then ends right after
+    // its last entry's data (no padding, no end blocks), as dockerd accepts.
+    let o = docker_build_stdin(
+        &s,
+        &e,
+        d.path(),
+        &["-f", "-", "--network", "none", "-t", "stdin:1"],
+        "FROM busybox\nCMD [\"echo\", \"from stdin\"]\n",
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        e.ok(&["run", "--rm", "--network", "none", "stdin:1"]),
+        "from stdin\n"
+    );
+
+    // What Berth's builder does not do is a 400 naming it.
+    let o = docker_build(&s, &e, d.path(), &["--memory", "64m", "--network", "none"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("not supported by berth serve: memory=67108864"),
+        "{err}"
+    );
+}
+
+/// docker-compose 1.29's `build` (through the docker CLI's classic build) and the Python
+/// SDK's `images.build` (its own POST /build) against berth serve.
+#[test]
+fn docker_compose_and_the_python_sdk_build_through_the_api() {
+    if !std::path::Path::new("/usr/bin/docker-compose").exists() || !have_docker() {
+        eprintln!("skipped: docker-compose or docker is not installed");
+        return;
+    }
+    if !have_sdk() {
+        return;
+    }
+    let e = Engine::new();
+    let s = Serve::start(&e, &[]);
+    let proj = e.dir.path().join("dc");
+    std::fs::create_dir_all(proj.join("app")).unwrap();
+    std::fs::write(
+        proj.join("app/Dockerfile"),
+        "FROM busybox\nARG A=unset\nRUN echo \"hi $A\" > /hi\nCMD [\"cat\", \"/hi\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        proj.join("docker-compose.yml"),
+        "version: \"3\"\nservices:\n  web:\n    build:\n      context: ./app\n      network: none\n      args: {A: compose}\n",
+    )
+    .unwrap();
+    let o = e
+        .in_netns("timeout")
+        .args(["120", "/usr/bin/docker-compose", "-p", "dc", "build"])
+        .current_dir(&proj)
+        .env("DOCKER_HOST", format!("unix://{}", s.sock))
+        .env("DOCKER_CONFIG", e.dir.path().join("docker-config"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("Successfully tagged dc_web:latest"), "{out}");
+    assert_eq!(
+        e.ok(&["run", "--rm", "--network", "none", "dc_web"]),
+        "hi compose\n"
+    );
+
+    let script = format!(
+        r#"
+import docker
+c = docker.DockerClient(base_url="unix://{sock}")
+img, logs = c.images.build(path="{ctx}", tag="sdk:1", network_mode="none", buildargs={{"A": "sdk"}}, labels={{"x": "y"}})
+print(img.id, img.labels["x"])
+print("".join(l.get("stream", "") for l in logs if "stream" in l), end="")
+"#,
+        sock = s.sock,
+        ctx = proj.join("app").display()
+    );
+    let o = e
+        .in_netns("timeout")
+        .args(["120", "/usr/bin/python3", "-c", &script])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let id = e.inspect("sdk:1")["Id"].as_str().unwrap().to_string();
+    assert!(out.starts_with(&format!("{id} y\n")), "{out}");
+    assert!(
+        out.contains("Step 3/4 : RUN echo \"hi $A\" > /hi\n"),
+        "{out}"
+    );
+    assert_eq!(
+        e.ok(&["run", "--rm", "--network", "none", "sdk:1"]),
+        "hi sdk\n"
     );
 }

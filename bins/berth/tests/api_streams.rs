@@ -386,7 +386,8 @@ print(got.decode().replace("\n", " "))
     );
     assert_eq!(code, 400, "{body}");
     let (code, body) = s.curl(&e, "POST", "/build", None);
-    assert_eq!(code, 501, "{body}");
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("no build context"), "{body}");
     s.docker_ok(&e, &["rm", "-f", "late", "made", "src", "echoer", "follow"]);
 }
 

@@ -449,6 +449,50 @@ fn tar_with(entries: &[(&str, Option<&str>, &[u8])]) -> Vec<u8> {
     out
 }
 
+/// `data` through `prog -c` (bzip2, xz).
+fn compressed(prog: &str, data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut c = std::process::Command::new(prog)
+        .arg("-c")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin.take().unwrap().write_all(data).unwrap();
+    let o = c.wait_with_output().unwrap();
+    assert!(o.status.success(), "{prog}");
+    o.stdout
+}
+
+#[test]
+fn add_unpacks_bzip2_and_xz_tars_and_copies_other_compressed_files() {
+    let e = Eng::new();
+    let good = tar_with(&[("dir/inner.txt", None, b"inside\n")]);
+    let c = context(&[(
+        "Dockerfile",
+        "FROM busybox\nADD pkg.tar.bz2 /bz/\nADD pkg.tar.xz /xz/\nADD notes.xz /notes/\nCMD [\"sh\", \"-c\", \"cat /bz/dir/inner.txt /xz/dir/inner.txt; ls /notes\"]\n",
+    )]);
+    std::fs::write(c.path().join("pkg.tar.bz2"), compressed("bzip2", &good)).unwrap();
+    std::fs::write(c.path().join("pkg.tar.xz"), compressed("xz", &good)).unwrap();
+    std::fs::write(c.path().join("notes.xz"), compressed("xz", b"not a tar\n")).unwrap();
+    build(&e, c.path(), &["-t", "addz:1"]);
+    assert_eq!(
+        e.ok(&["run", "--rm", "addz:1"]),
+        "inside\ninside\nnotes.xz\n"
+    );
+    // A hostile tar is refused inside xz as it is plain.
+    let evil = tar_with(&[("../../../../tmp/berth-build-evil-xz", None, b"x")]);
+    std::fs::write(c.path().join("pkg.tar.xz"), compressed("xz", &evil)).unwrap();
+    let before = store_state(&e);
+    let (ok, err) = build_out(&e, c.path(), &["-t", "evilz:1"]);
+    assert!(
+        !ok && err.contains("Dockerfile:3") && err.contains(".."),
+        "{err}"
+    );
+    assert!(!Path::new("/tmp/berth-build-evil-xz").exists());
+    assert_eq!(store_state(&e), before);
+}
+
 #[test]
 fn add_unpacks_local_tars_and_refuses_hostile_ones() {
     let e = Eng::new();

@@ -753,9 +753,9 @@ fn bad_input_is_refused_before_anything_is_made() {
         ),
         (
             "build",
-            "services:\n  web:\n    build: .\n",
+            "services:\n  web:\n    build: {context: ., ssh: [default]}\n",
             &[],
-            &["services.web.build", "not supported"],
+            &["services.web.build.ssh", "not supported"],
         ),
         (
             "required",
@@ -950,4 +950,134 @@ fn ps_label_filters_and() {
         ]),
         set(&["labels-one-1"])
     );
+}
+
+/// The `Id` of image `image` in the engine's store.
+fn image_id(c: &Compose, image: &str) -> String {
+    c.e.inspect(image)["Id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// `build:` as docker compose v2 does it: the image named `PROJECT-SERVICE` unless
+/// `image:` names it, built by `up` when missing, by `compose build`, `up --build` and
+/// `pull_policy: build`, its containers replaced when the image changed, not otherwise.
+#[test]
+fn compose_build_up_build_and_rebuilds_replace_containers() {
+    let mut c = Compose::bare("cb");
+    c.write(
+        "app/Dockerfile",
+        "FROM busybox\nARG GREETING=unset\nARG FROM_ENV=none\nRUN mkdir -p /www && echo \"$GREETING $FROM_ENV\" > /www/index.html\nCMD [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n",
+    );
+    c.write(
+        "api/Other.Dockerfile",
+        "FROM busybox\nRUN echo api > /api\nCMD [\"sleep\", \"3600\"]\n",
+    );
+    c.write("bad/Dockerfile", "FROM busybox\nRUN echo broken; exit 7\n");
+    let f = c.write(
+        "compose.yaml",
+        r#"services:
+  web:
+    build:
+      context: ./app
+      args:
+        GREETING: hello
+        FROM_ENV:
+      network: none
+      labels: {built.by: compose}
+      tags: ["extra/web:2"]
+    ports: ["8000:80"]
+    # httpd as pid 1 ignores SIGTERM: a replaced replica goes at once.
+    init: true
+  api:
+    image: myapi:1
+    build:
+      context: api
+      dockerfile: Other.Dockerfile
+      network: none
+    pull_policy: build
+  bad:
+    build: {context: bad, network: none}
+    profiles: [broken]
+"#,
+    );
+    c.set("cb", &[f]);
+    c.env.insert("FROM_ENV".into(), "envval".into());
+    let cfg = c.ok(&["config"]);
+    for want in [
+        "image: cb-web",
+        "image: myapi:1",
+        "dockerfile: Other.Dockerfile",
+        "GREETING: hello",
+        "FROM_ENV: envval",
+        "pull_policy: build",
+    ] {
+        assert!(cfg.contains(want), "config lacks {want:?}:\n{cfg}");
+    }
+
+    // Missing images are built by up (not pulled).
+    let out = c.run(&["up", "-d"]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("Service web") && err.contains("Built"),
+        "{err}"
+    );
+    assert_eq!(
+        c.get_eventually("http://198.51.100.1:8000/", 15).trim(),
+        "hello envval"
+    );
+    let web = image_id(&c, "cb-web");
+    assert_eq!(image_id(&c, "extra/web:2"), web);
+    assert_eq!(
+        c.e.inspect("cb-web")["Config"]["Labels"]["built.by"],
+        "compose"
+    );
+    assert_eq!(
+        c.e.ok(&["run", "--rm", "--network", "none", "myapi:1", "cat", "/api"]),
+        "api\n"
+    );
+    let id_of = |svc: &str| c.replicas(svc).first().map(|r| r.id()).unwrap_or_default();
+    let (web1, api1) = (id_of("web"), id_of("api"));
+
+    // Again: web's image is there (not built); api's pull_policy builds it, to the same
+    // image, so neither container is replaced.
+    let out = c.run(&["up", "-d"]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("Service web"), "{err}");
+    assert!(err.contains("Service api"), "{err}");
+    assert_eq!((id_of("web"), id_of("api")), (web1.clone(), api1.clone()));
+
+    // compose build with a --build-arg: a new image; the next up replaces web's container.
+    c.ok(&["build", "--build-arg", "GREETING=bye", "web"]);
+    assert_ne!(image_id(&c, "cb-web"), web);
+    c.ok(&["up", "-d"]);
+    c.e.wait_for(20, "web's replica replaced", || {
+        let r = c.replicas("web");
+        (r.len() == 1 && r[0].id() != web1).then_some(())
+    });
+    assert_eq!(
+        c.get_eventually("http://198.51.100.1:8000/", 15).trim(),
+        "bye envval"
+    );
+
+    // up --build goes back to the file's args (the first image again, from the cache).
+    c.ok(&["up", "-d", "--build"]);
+    assert_eq!(image_id(&c, "cb-web"), web);
+    c.e.wait_for(20, "the first image's page again", || {
+        let b = c.client.get("http://198.51.100.1:8000/").ok()?;
+        (b.trim() == "hello envval").then_some(())
+    });
+
+    // A failing build names the service and the step; nothing is started for it.
+    let err = c.fails(&["build", "bad"]);
+    assert!(err.contains("service \"bad\" failed to build"), "{err}");
+    assert!(err.contains('7'), "{err}");
+    assert!(!c.e.run(&["image", "inspect", "cb-bad"]).status.success());
+    // up of it by name (a profile left it out) builds it first, and fails the same way.
+    let err = c.fails(&["up", "-d", "bad"]);
+    assert!(err.contains("service \"bad\" failed to build"), "{err}");
+    c.ok(&["down"]);
 }

@@ -13,6 +13,7 @@
 #![recursion_limit = "256"]
 
 mod attach;
+mod build;
 mod containers;
 mod create;
 mod error;

@@ -1,5 +1,5 @@
 //! `/_ping`, `/version`, `/info`: what a client asks first (the docker CLI negotiates its
-//! API version from `/_ping`'s headers); `/commit`; `/build`, said to be missing.
+//! API version from `/_ping`'s headers); `/commit`; `/build` (crate::build).
 
 use crate::error::chain;
 use crate::{blocking, ApiError, State};
@@ -16,11 +16,7 @@ pub fn routes() -> Router<State> {
         .route("/version", get(version))
         .route("/info", get(info))
         .route("/commit", post(commit))
-        .route("/build", post(build))
-}
-
-async fn build() -> ApiError {
-    ApiError::unsupported("POST /build (image builds: Berth has no `berth build` yet)")
+        .route("/build", post(crate::build::build))
 }
 
 /// `docker commit`: the container's changes as a new image, the engine's commit.

@@ -121,13 +121,13 @@ fn body_of(rx: mpsc::Receiver<Result<Bytes, std::io::Error>>) -> Body {
 }
 
 /// A request body read from a blocking thread: an async task feeds it in.
-struct ChanReader {
+pub(crate) struct ChanReader {
     rx: mpsc::Receiver<Result<Bytes, std::io::Error>>,
     cur: Bytes,
 }
 
 impl ChanReader {
-    fn new(body: Body) -> ChanReader {
+    pub(crate) fn new(body: Body) -> ChanReader {
         use futures_util::StreamExt;
         let (tx, rx) = mpsc::channel(16);
         tokio::spawn(async move {
@@ -148,7 +148,7 @@ impl ChanReader {
     /// Reads what the client still sends after the tar's end (its zero blocks), up to a
     /// bound: a response sent before the body is read makes the client's write fail
     /// ("broken pipe") instead of reading the answer.
-    fn drain(&mut self) {
+    pub(crate) fn drain(&mut self) {
         const MAX_TAIL: u64 = 16 << 20;
         let _ = std::io::copy(
             &mut std::io::Read::take(&mut *self, MAX_TAIL),
@@ -157,7 +157,7 @@ impl ChanReader {
     }
 
     /// The first bytes of what is left (empty at the end).
-    fn peek(&mut self) -> std::io::Result<&[u8]> {
+    pub(crate) fn peek(&mut self) -> std::io::Result<&[u8]> {
         while self.cur.is_empty() {
             match self.rx.blocking_recv() {
                 Some(Ok(b)) => self.cur = b,
@@ -183,7 +183,7 @@ impl std::io::Read for ChanReader {
 }
 
 /// Refuses a compressed archive by its magic bytes, naming it (Berth takes plain tars).
-fn plain_tar(r: &mut ChanReader, what: &str) -> Result<(), ApiError> {
+pub(crate) fn plain_tar(r: &mut ChanReader, what: &str) -> Result<(), ApiError> {
     let b = r
         .peek()
         .map_err(|e| ApiError::bad(format!("read the {what}: {e}")))?;
@@ -209,7 +209,7 @@ fn json_line(v: &Value) -> Bytes {
     Bytes::from(b)
 }
 
-fn json_stream(mut rx: mpsc::UnboundedReceiver<Value>) -> Response {
+pub(crate) fn json_stream(mut rx: mpsc::UnboundedReceiver<Value>) -> Response {
     let stream = futures_util::stream::poll_fn(move |cx| {
         rx.poll_recv(cx)
             .map(|o| o.map(|v| Ok::<_, std::io::Error>(json_line(&v))))

@@ -1857,28 +1857,36 @@ impl Builder<'_> {
         line: usize,
         root: std::os::fd::BorrowedFd<'_>,
         archive: &Path,
-        kind: berth_registry::manifest::Compression,
+        kind: copy::Archive,
         into: &Path,
     ) -> Result<()> {
+        use berth_registry::manifest::Compression;
         let d = self.tempdir("build-add-")?;
         let f = copy::open_in_root(root, archive).map_err(|e| BuildError::Io(archive.into(), e))?;
         let name = archive
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        berth_image::unpack::unpack_layer(
-            std::io::BufReader::new(f),
-            kind,
-            d.path(),
-            &name,
-            &UnpackOptions::default(),
-        )
-        .map_err(|e| {
-            self.at(
-                line,
-                format!("ADD {name}: {}", berth_engine::error::chain(&e)),
-            )
-        })?;
+        let at = |e: String| self.at(line, format!("ADD {name}: {e}"));
+        let unpack = |r: &mut dyn std::io::Read, c: Compression| {
+            berth_image::unpack::unpack_layer(r, c, d.path(), &name, &UnpackOptions::default())
+                .map_err(|e| at(berth_engine::error::chain(&e)))
+        };
+        let mut f = std::io::BufReader::new(f);
+        match kind {
+            copy::Archive::Layer(c) => unpack(&mut f, c)?,
+            copy::Archive::Bzip2 => {
+                unpack(&mut bzip2::read::MultiBzDecoder::new(f), Compression::None)?
+            }
+            // lzma-rs only writes: the tar goes through a file of the build's tmp.
+            copy::Archive::Xz => {
+                let mut t = tempfile::tempfile_in(&self.tmp)
+                    .map_err(|e| BuildError::Io(self.tmp.clone(), e))?;
+                lzma_rs::xz_decompress(&mut f, &mut t).map_err(|e| at(format!("xz: {e}")))?;
+                std::io::Seek::rewind(&mut t).map_err(|e| BuildError::Io(self.tmp.clone(), e))?;
+                unpack(&mut std::io::BufReader::new(t), Compression::None)?
+            }
+        };
         let fd = context::open_root(d.path())?;
         copy::copy_from_root(
             fd.as_fd(),

@@ -122,7 +122,7 @@ pub fn stage(
                 owner: berth_engine::cp::Owner::Caller,
             };
             berth_engine::cp::extract_tar(
-                r,
+                TarTail::new(r),
                 berth_engine::cp::Side::container(fd.as_fd(), Path::new("/")),
                 &opts,
             )
@@ -238,9 +238,170 @@ fn copy_tree(
     Ok(())
 }
 
+/// A tar stream that may stop right after its last entry's data, with no padding and
+/// no end-of-archive blocks: the docker CLI sends its context so when it adds a
+/// Dockerfile from stdin (`-f -`), and Go's tar reader (dockerd's) takes it. At such an
+/// end this reader supplies the missing zeros; a stream cut inside a header or an
+/// entry's data still ends there (the tar reader's error).
+struct TarTail<R> {
+    inner: R,
+    state: Tail,
+    header: Vec<u8>,
+    /// Zeros still to give once the inner stream has ended.
+    zeros: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Tail {
+    Header,
+    Data {
+        left: u64,
+        pad: u64,
+    },
+    Pad(u64),
+    /// Past the end-of-archive block: nothing more is looked at.
+    Done,
+}
+
+impl<R: Read> TarTail<R> {
+    fn new(inner: R) -> TarTail<R> {
+        TarTail {
+            inner,
+            state: Tail::Header,
+            header: Vec::with_capacity(512),
+            zeros: None,
+        }
+    }
+
+    /// An entry's data size from its header: octal, or GNU's base-256.
+    fn size(h: &[u8]) -> u64 {
+        let f = &h[124..136];
+        if f[0] & 0x80 != 0 {
+            return f[4..].iter().fold(0u64, |n, b| (n << 8) | u64::from(*b));
+        }
+        let t = String::from_utf8_lossy(f);
+        u64::from_str_radix(t.trim_matches(|c: char| c == '\0' || c == ' '), 8).unwrap_or(0)
+    }
+
+    fn observe(&mut self, mut b: &[u8]) {
+        while !b.is_empty() {
+            match self.state {
+                Tail::Header => {
+                    let take = (512 - self.header.len()).min(b.len());
+                    self.header.extend_from_slice(&b[..take]);
+                    b = &b[take..];
+                    if self.header.len() == 512 {
+                        self.state = if self.header.iter().all(|x| *x == 0) {
+                            Tail::Done
+                        } else {
+                            let size = Self::size(&self.header);
+                            let pad = (512 - size % 512) % 512;
+                            match (size, pad) {
+                                (0, _) => Tail::Header,
+                                (left, pad) => Tail::Data { left, pad },
+                            }
+                        };
+                        self.header.clear();
+                    }
+                }
+                Tail::Data { left, pad } => {
+                    let take = left.min(b.len() as u64);
+                    b = &b[take as usize..];
+                    self.state = match (left - take, pad) {
+                        (0, 0) => Tail::Header,
+                        (0, pad) => Tail::Pad(pad),
+                        (left, pad) => Tail::Data { left, pad },
+                    };
+                }
+                Tail::Pad(left) => {
+                    let take = left.min(b.len() as u64);
+                    b = &b[take as usize..];
+                    self.state = match left - take {
+                        0 => Tail::Header,
+                        left => Tail::Pad(left),
+                    };
+                }
+                Tail::Done => return,
+            }
+        }
+    }
+}
+
+impl<R: Read> Read for TarTail<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.zeros.is_none() {
+            let n = self.inner.read(out)?;
+            if n > 0 || out.is_empty() {
+                self.observe(&out[..n]);
+                return Ok(n);
+            }
+            self.zeros = Some(match self.state {
+                Tail::Header if self.header.is_empty() => 1024,
+                Tail::Pad(left) => left + 1024,
+                _ => 0,
+            });
+        }
+        let left = self.zeros.as_mut().expect("set above");
+        let n = (*left).min(out.len() as u64) as usize;
+        out[..n].fill(0);
+        *left -= n as u64;
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in files {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_mtime(0);
+            b.append_data(&mut h, name, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn a_context_tar_cut_after_its_last_data_is_read_as_dockerd_reads_it() {
+        let t = tempfile::tempdir().unwrap();
+        let full = tar_of(&[("Dockerfile", b"FROM scratch\n"), ("a", &[7u8; 600])]);
+        // Header, data (600 bytes), no padding, no end blocks: what `docker build -f -` sends.
+        let cut = full[..512 + 512 + 512 + 600].to_vec();
+        let (ctx, _) = stage(
+            ContextSource::Tar(Box::new(std::io::Cursor::new(cut))),
+            t.path(),
+            None,
+        )
+        .unwrap();
+        let dir = ctx.tar_dir.as_ref().unwrap().path().to_path_buf();
+        assert_eq!(std::fs::read(dir.join("a")).unwrap(), vec![7u8; 600]);
+        assert_eq!(
+            std::fs::read(dir.join("Dockerfile")).unwrap(),
+            b"FROM scratch\n"
+        );
+        // Cut inside the data: an error, never a file filled up with zeros.
+        let short = full[..512 + 512 + 512 + 300].to_vec();
+        assert!(stage(
+            ContextSource::Tar(Box::new(std::io::Cursor::new(short))),
+            t.path(),
+            None
+        )
+        .is_err());
+        // Cut inside a header too.
+        let short = full[..512 + 512 + 100].to_vec();
+        assert!(stage(
+            ContextSource::Tar(Box::new(std::io::Cursor::new(short))),
+            t.path(),
+            None
+        )
+        .is_err());
+    }
 
     #[test]
     fn staging_applies_dockerignore_and_keeps_symlinks_as_links() {

@@ -429,30 +429,106 @@ pub fn parse_chown(
     Ok((uid, gid))
 }
 
-/// A local archive ADD unpacks: its compression, when it is a tar.
-pub fn archive_kind(
-    root: BorrowedFd<'_>,
-    rel: &Path,
-) -> Option<berth_registry::manifest::Compression> {
-    use berth_registry::manifest::Compression;
-    use std::io::Read;
-    let mut f = open_in_root(root, rel).ok()?;
-    let mut head = [0u8; 512];
-    let mut n = 0;
-    while n < head.len() {
-        match f.read(&mut head[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(_) => return None,
+/// A local archive ADD unpacks: a tar, plain or compressed, as docker's
+/// `archive.DetectCompression` tells them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Archive {
+    /// Plain, gzip or zstd: what image layers are, unpacked as one.
+    Layer(berth_registry::manifest::Compression),
+    Bzip2,
+    Xz,
+}
+
+const BZIP2_MAGIC: &[u8] = b"BZh";
+const XZ_MAGIC: &[u8] = &[0xfd, b'7', b'z', b'X', b'Z', 0x00];
+
+/// Whether `h` (an archive's first bytes, uncompressed) starts a tar, as a tar reader's
+/// first header would be read: ustar or GNU magic, or an old v7 header whose checksum
+/// holds.
+fn is_tar(h: &[u8]) -> bool {
+    if h.len() < 512 {
+        return false;
+    }
+    if &h[257..262] == b"ustar" {
+        return true;
+    }
+    let field = String::from_utf8_lossy(&h[148..156]);
+    let Ok(sum) = u32::from_str_radix(field.trim_matches(|c: char| c == '\0' || c == ' '), 8)
+    else {
+        return false;
+    };
+    let computed: u32 = h[..512]
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u32::from(*b)
+            }
+        })
+        .sum();
+    h[0] != 0 && sum == computed
+}
+
+/// Up to `n` bytes from `r` (fewer at its end or at an error).
+fn head_of(mut r: impl std::io::Read, n: usize) -> Vec<u8> {
+    let mut out = vec![0u8; n];
+    let mut got = 0;
+    while got < n {
+        match r.read(&mut out[got..]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => got += k,
         }
     }
-    let h = &head[..n];
+    out.truncate(got);
+    out
+}
+
+/// A writer that keeps the first 512 bytes and then refuses more (stops a decoder that
+/// only writes).
+struct Head(Vec<u8>);
+
+impl std::io::Write for Head {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() >= 512 {
+            return Err(std::io::Error::other("enough"));
+        }
+        let k = b.len().min(512 - self.0.len());
+        self.0.extend_from_slice(&b[..k]);
+        Ok(k)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The first 512 bytes of an xz stream, uncompressed.
+fn xz_head(r: impl std::io::Read) -> Vec<u8> {
+    let mut h = Head(Vec::new());
+    let _ = lzma_rs::xz_decompress(&mut std::io::BufReader::new(r), &mut h);
+    h.0
+}
+
+/// A local file ADD unpacks: a tar, plain or compressed (gzip, zstd, bzip2, xz), whose
+/// uncompressed start is a tar header; else None (it is copied as a file). Gzip and zstd
+/// are told by their magic alone, as before.
+pub fn archive_kind(root: BorrowedFd<'_>, rel: &Path) -> Option<Archive> {
+    use berth_registry::manifest::Compression;
+    let f = open_in_root(root, rel).ok()?;
+    let h = head_of(f, 512);
+    let again = || open_in_root(root, rel).ok();
     if h.starts_with(&[0x1f, 0x8b]) {
-        Some(Compression::Gzip)
+        Some(Archive::Layer(Compression::Gzip))
     } else if h.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Some(Compression::Zstd)
-    } else if n >= 262 && &h[257..262] == b"ustar" {
-        Some(Compression::None)
+        Some(Archive::Layer(Compression::Zstd))
+    } else if h.starts_with(BZIP2_MAGIC) {
+        let inner = head_of(bzip2::read::MultiBzDecoder::new(again()?), 512);
+        is_tar(&inner).then_some(Archive::Bzip2)
+    } else if h.starts_with(XZ_MAGIC) {
+        is_tar(&xz_head(again()?)).then_some(Archive::Xz)
+    } else if is_tar(&h) {
+        Some(Archive::Layer(Compression::None))
     } else {
         None
     }
@@ -462,6 +538,47 @@ pub fn archive_kind(
 mod tests {
     use super::*;
     use std::os::fd::AsFd;
+
+    #[test]
+    fn archive_kind_tells_bzip2_and_xz_tars_from_other_files() {
+        use berth_registry::manifest::Compression;
+        let t = tempfile::tempdir().unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_ustar();
+        h.set_size(3);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "f", &b"abc"[..]).unwrap();
+        let tar = b.into_inner().unwrap();
+        let bz = |data: &[u8]| {
+            let mut e = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+            std::io::Write::write_all(&mut e, data).unwrap();
+            e.finish().unwrap()
+        };
+        let xz = |data: &[u8]| {
+            let mut out = Vec::new();
+            lzma_rs::xz_compress(&mut &data[..], &mut out).unwrap();
+            out
+        };
+        let text = b"just text, not a tar\n".repeat(40);
+        for (name, data) in [
+            ("a.tar", tar.clone()),
+            ("a.tar.bz2", bz(&tar)),
+            ("a.tar.xz", xz(&tar)),
+            ("t.bz2", bz(&text)),
+            ("t.xz", xz(&text)),
+            ("t.txt", text.clone()),
+        ] {
+            std::fs::write(t.path().join(name), data).unwrap();
+        }
+        let root = crate::context::open_root(t.path()).unwrap();
+        let k = |p: &str| archive_kind(root.as_fd(), Path::new(p));
+        assert_eq!(k("a.tar"), Some(Archive::Layer(Compression::None)));
+        assert_eq!(k("a.tar.bz2"), Some(Archive::Bzip2));
+        assert_eq!(k("a.tar.xz"), Some(Archive::Xz));
+        assert_eq!(k("t.bz2"), None);
+        assert_eq!(k("t.xz"), None);
+        assert_eq!(k("t.txt"), None);
+    }
 
     #[test]
     fn glob_matches_as_filepath_match() {

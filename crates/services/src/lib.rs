@@ -2,6 +2,7 @@
 //! (`options`), and the per-project supervisor that keeps services' replicas running,
 //! balanced, scaled and updated (`supervisor`, `lb`). docs/services.md.
 #![forbid(unsafe_code)]
+pub mod build;
 pub mod compose;
 mod error;
 pub mod kube;

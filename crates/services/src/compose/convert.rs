@@ -60,10 +60,6 @@ impl<'v> Obj<'v> {
         }
     }
 
-    pub fn has(&self, key: &str) -> bool {
-        self.map.contains_key(key)
-    }
-
     fn str(&self, key: &str) -> R<Option<String>> {
         self.get(key).map(|(v, p)| string(v, &p)).transpose()
     }
@@ -365,16 +361,14 @@ pub fn service(
 ) -> R<Service> {
     let path = format!("services.{name}");
     let o = Obj::new(v, &path, SERVICE_KEYS, SERVICE_UNSUPPORTED)?;
-    if o.has("build") {
-        return Err(format!(
-            "{path}.build: building images is not supported yet"
-        ));
-    }
     let mut s = Service {
         name: name.to_string(),
         ..Default::default()
     };
     s.image = o.str("image")?.unwrap_or_default();
+    if let Some((v, p)) = o.get("build") {
+        s.build = Some(build(v, &p, project_dir, env)?);
+    }
     s.command = o.get("command").map(|(v, p)| command(v, &p)).transpose()?;
     s.entrypoint = o
         .get("entrypoint")
@@ -492,11 +486,12 @@ pub fn service(
     if let Some(pp) = o.str("pull_policy")? {
         match pp.as_str() {
             "always" | "never" | "missing" | "if_not_present" => s.pull_policy = Some(pp),
-            "build" => {
+            "build" if s.build.is_none() => {
                 return Err(format!(
-                    "{path}.pull_policy: building images is not supported yet"
+                    "{path}.pull_policy: pull policy \"build\" needs a build section"
                 ))
             }
+            "build" => s.pull_policy = Some(pp),
             other => return Err(format!("{path}.pull_policy: invalid pull policy {other:?}")),
         }
     }
@@ -504,6 +499,90 @@ pub fn service(
         s.autoscale = Some(autoscale(v, &p)?);
     }
     Ok(s)
+}
+
+const BUILD_KEYS: &[&str] = &[
+    "context",
+    "dockerfile",
+    "dockerfile_inline",
+    "args",
+    "target",
+    "labels",
+    "no_cache",
+    "pull",
+    "network",
+    "tags",
+];
+
+const BUILD_UNSUPPORTED: &[&str] = &[
+    "additional_contexts",
+    "cache_from",
+    "cache_to",
+    "entitlements",
+    "extra_hosts",
+    "isolation",
+    "platforms",
+    "privileged",
+    "provenance",
+    "sbom",
+    "secrets",
+    "shm_size",
+    "ssh",
+    "ulimits",
+];
+
+/// `build: DIR` or its long form; the context resolved against the project directory.
+/// An arg without a value takes the environment's, as compose-go resolves it.
+fn build(v: &Value, p: &str, project_dir: &Path, env: &BTreeMap<String, String>) -> R<BuildSpec> {
+    let local = |c: String, cp: &str| -> R<std::path::PathBuf> {
+        let lower = c.to_ascii_lowercase();
+        if lower.contains("://") || lower.starts_with("git@") {
+            return Err(format!(
+                "{cp}: remote build contexts ({c}) are not supported: give a directory"
+            ));
+        }
+        if c.is_empty() {
+            return Err(format!("{cp}: empty build context"));
+        }
+        Ok(project_dir.join(c))
+    };
+    if let Value::String(c) = v {
+        return Ok(BuildSpec {
+            context: local(c.clone(), p)?,
+            ..Default::default()
+        });
+    }
+    let o = Obj::new(v, p, BUILD_KEYS, BUILD_UNSUPPORTED)?;
+    let mut b = BuildSpec {
+        context: local(
+            o.str("context")?.unwrap_or_else(|| ".".into()),
+            &join(p, "context"),
+        )?,
+        dockerfile: o.str("dockerfile")?,
+        dockerfile_inline: o.str("dockerfile_inline")?,
+        target: o.str("target")?,
+        labels: o.dict("labels")?,
+        no_cache: o.bool("no_cache")?.unwrap_or(false),
+        pull: o.bool("pull")?.unwrap_or(false),
+        network: o.str("network")?,
+        tags: o.strings("tags")?,
+        ..Default::default()
+    };
+    if b.dockerfile.is_some() && b.dockerfile_inline.is_some() {
+        return Err(format!(
+            "{p}: dockerfile and dockerfile_inline are mutually exclusive"
+        ));
+    }
+    if let Some((v, ap)) = o.get("args") {
+        b.args = list_or_dict(v, &ap)?
+            .into_iter()
+            .map(|(k, v)| {
+                let v = v.or_else(|| env.get(&k).cloned());
+                (k, v)
+            })
+            .collect();
+    }
+    Ok(b)
 }
 
 fn env_files(
@@ -1832,6 +1911,66 @@ mod tests {
     }
 
     #[test]
+    fn build_short_and_long_forms() {
+        let b = svc("build: ./web").unwrap().build.unwrap();
+        assert_eq!(b.context, Path::new("/proj/./web"));
+        let b = svc("build:\n  context: app\n  dockerfile: Dockerfile.dev\n  args: [A=1, FROM_ENV, HOME]\n  target: prod\n  labels: {l: v}\n  no_cache: true\n  pull: true\n  network: none\n  tags: [x:2]\n")
+            .unwrap()
+            .build
+            .unwrap();
+        assert_eq!(b.context, Path::new("/proj/app"));
+        assert_eq!(b.dockerfile.as_deref(), Some("Dockerfile.dev"));
+        assert_eq!(b.args["A"].as_deref(), Some("1"));
+        assert_eq!(b.args["FROM_ENV"], None);
+        assert_eq!(b.args["HOME"].as_deref(), Some("/home/u"));
+        assert_eq!(b.target.as_deref(), Some("prod"));
+        assert_eq!(b.labels["l"], "v");
+        assert!(b.no_cache && b.pull);
+        assert_eq!(b.network.as_deref(), Some("none"));
+        assert_eq!(b.tags, ["x:2"]);
+        let b = svc("build: {args: {N: 3}, dockerfile_inline: 'FROM scratch'}")
+            .unwrap()
+            .build
+            .unwrap();
+        assert_eq!(b.context, Path::new("/proj/."));
+        assert_eq!(b.args["N"].as_deref(), Some("3"));
+        assert_eq!(b.dockerfile_inline.as_deref(), Some("FROM scratch"));
+    }
+
+    #[test]
+    fn build_keys_berth_lacks_are_errors_naming_them() {
+        assert_eq!(
+            svc("build: {context: ., ssh: [default]}").unwrap_err(),
+            "services.web.build.ssh: not supported by berth yet"
+        );
+        assert_eq!(
+            svc("build: {context: ., secrets: [s]}").unwrap_err(),
+            "services.web.build.secrets: not supported by berth yet"
+        );
+        assert_eq!(
+            svc("build: {context: ., bogus: 1}").unwrap_err(),
+            "services.web.build Additional property bogus is not allowed"
+        );
+        assert!(svc("build: https://github.com/x/y.git")
+            .unwrap_err()
+            .contains("remote build contexts"));
+        assert!(svc("build: {dockerfile: a, dockerfile_inline: b}")
+            .unwrap_err()
+            .contains("mutually exclusive"));
+        assert_eq!(
+            svc("image: x\npull_policy: build").unwrap_err(),
+            "services.web.pull_policy: pull policy \"build\" needs a build section"
+        );
+        assert_eq!(
+            svc("build: .\npull_policy: build")
+                .unwrap()
+                .pull_policy
+                .as_deref(),
+            Some("build")
+        );
+    }
+
+    #[test]
     fn unknown_unsupported_and_build() {
         assert_eq!(
             svc("image: x\nfoo: 1").unwrap_err(),
@@ -1840,10 +1979,6 @@ mod tests {
         assert_eq!(
             svc("image: x\nlogging: {driver: syslog}").unwrap_err(),
             "services.web.logging: not supported by berth yet"
-        );
-        assert_eq!(
-            svc("build: .").unwrap_err(),
-            "services.web.build: building images is not supported yet"
         );
         assert!(svc("image: x\nx-anything: {whatever: 1}").is_ok());
         assert_eq!(

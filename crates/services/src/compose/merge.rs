@@ -35,6 +35,8 @@ pub fn merge(base: Value, over: Value, path: &mut Vec<String>) -> Result<Value, 
         "services.*.dns_opt",
         "services.*.dns_search",
         "services.*.env_file",
+        "services.*.build.args",
+        "services.*.build.labels",
         "networks.*.labels",
         "volumes.*.labels",
     ] {
@@ -58,6 +60,20 @@ pub fn merge(base: Value, over: Value, path: &mut Vec<String>) -> Result<Value, 
         let b = to_mapping(base, dep);
         let o = to_mapping(over, dep);
         return merge_mappings(b, o, path).map(Value::Mapping);
+    }
+    // `build: DIR` is `build: {context: DIR}`, so that a later file's long form merges.
+    if matches(path, "services.*.build") {
+        let long = |v: Value| match v {
+            Value::String(c) => {
+                let mut m = Mapping::new();
+                m.insert(Value::String("context".into()), Value::String(c));
+                Value::Mapping(m)
+            }
+            v => v,
+        };
+        if let (Value::Mapping(b), Value::Mapping(o)) = (long(base.clone()), long(over.clone())) {
+            return merge_mappings(b, o, path).map(Value::Mapping);
+        }
     }
     if matches(path, "services.*.ulimits.*") {
         return Ok(over);
@@ -386,6 +402,26 @@ mod tests {
             "services:\n  web:\n    environment: {B: 3, C: null}\n",
         );
         assert_eq!(v, y("services:\n  web:\n    environment: [A=1, B=3, C]\n"));
+    }
+
+    #[test]
+    fn build_short_form_merges_with_a_long_one() {
+        let v = merged(
+            "services:\n  web:\n    build: ./app\n",
+            "services:\n  web:\n    build: {args: {A: 1}, target: prod}\n",
+        );
+        assert_eq!(
+            v,
+            y("services:\n  web:\n    build: {context: ./app, args: {A: 1}, target: prod}\n")
+        );
+        let v = merged(
+            "services:\n  web:\n    build: {context: a, args: [A=1, B=2]}\n",
+            "services:\n  web:\n    build: b\n",
+        );
+        assert_eq!(
+            v,
+            y("services:\n  web:\n    build: {context: b, args: [A=1, B=2]}\n")
+        );
     }
 
     #[test]

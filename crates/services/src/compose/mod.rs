@@ -422,6 +422,10 @@ fn project_name(
 fn normalise(p: &mut Project) {
     let mut uses_default = false;
     for s in p.services.values_mut().chain(p.disabled.values_mut()) {
+        // docker compose v2's name for a built image (v1 joined them with `_`).
+        if s.image.is_empty() && s.build.is_some() {
+            s.image = format!("{}-{}", p.name, s.name);
+        }
         if s.networks.is_empty() && s.network_mode.is_none() {
             s.networks
                 .insert("default".into(), ServiceNetwork::default());
@@ -643,7 +647,8 @@ impl Project {
     /// that shapes its containers, with the environment's `KEY: null` resolved. Left out
     /// (they change how many replicas run or how the supervisor acts, not a container):
     /// deploy.replicas, x-berth-autoscale, deploy.restart_policy, deploy.update_config,
-    /// deploy.rollback_config, profiles, pull_policy. An unknown service hashes as "".
+    /// deploy.rollback_config, profiles, pull_policy. A built service's `image_id` is in
+    /// it (a rebuilt image replaces the containers). An unknown service hashes as "".
     pub fn config_hash(&self, service: &str) -> String {
         use sha2::{Digest, Sha256};
         let Some(s) = self

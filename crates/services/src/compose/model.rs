@@ -34,7 +34,15 @@ pub struct Project {
 #[serde(default)]
 pub struct Service {
     pub name: String,
+    /// `image:`, else (with `build:`) `<project>-<service>` as docker compose v2 names it.
     pub image: String,
+    /// `build:`; not serialized when absent, so the config hash of other services stays.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build: Option<BuildSpec>,
+    /// The ID of the image built for the service (set by `compose::build` before `up`):
+    /// part of the config hash, so a rebuilt image replaces the service's containers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_id: Option<String>,
     pub command: Option<Vec<String>>,
     pub entrypoint: Option<Vec<String>>,
     /// env_file merged in, environment wins; None = take the value from the project env.
@@ -91,7 +99,7 @@ pub struct Service {
     pub cpuset: Option<String>,
     pub pids_limit: Option<i64>,
     pub shm_size: Option<u64>,
-    /// always | never | missing | if_not_present
+    /// always | never | missing | if_not_present | build
     pub pull_policy: Option<String>,
     /// `x-berth-autoscale`
     pub autoscale: Option<Autoscale>,
@@ -104,6 +112,26 @@ pub struct Service {
     /// second check that only takes a replica out of the balancer and back.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub readiness: Option<Healthcheck>,
+}
+
+/// A service's `build:` (the short form is `context` alone).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct BuildSpec {
+    /// Absolute (resolved against the project directory).
+    pub context: PathBuf,
+    /// Relative to the context, or absolute.
+    pub dockerfile: Option<String>,
+    pub dockerfile_inline: Option<String>,
+    /// None: the value is taken from the environment (dropped when unset), as docker does.
+    pub args: BTreeMap<String, Option<String>>,
+    pub target: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub no_cache: bool,
+    pub pull: bool,
+    pub network: Option<String>,
+    /// Further names to tag the image with.
+    pub tags: Vec<String>,
 }
 
 /// The role of a service's health check in the supervisor.

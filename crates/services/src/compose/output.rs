@@ -87,6 +87,24 @@ impl Obj {
 
 fn service(p: &Project, s: &Service) -> Value {
     let mut o = Obj::new();
+    if let Some(b) = &s.build {
+        let mut bo = Obj::new();
+        bo.set("context", json!(b.context.display().to_string()));
+        // compose-go's default, shown as docker compose config does.
+        let df = match (&b.dockerfile, &b.dockerfile_inline) {
+            (None, None) => Some("Dockerfile".to_string()),
+            (d, _) => d.clone(),
+        };
+        bo.set("dockerfile", json!(df))
+            .set("dockerfile_inline", json!(b.dockerfile_inline));
+        bo.set("args", json!(b.args)).set("target", json!(b.target));
+        bo.set("labels", json!(b.labels))
+            .set("no_cache", json!(b.no_cache));
+        bo.set("pull", json!(b.pull))
+            .set("network", json!(b.network));
+        bo.set("tags", json!(b.tags));
+        o.set("build", bo.done());
+    }
     o.set("cap_add", json!(s.cap_add));
     o.set("cap_drop", json!(s.cap_drop));
     o.set("command", json!(s.command));

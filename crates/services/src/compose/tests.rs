@@ -170,9 +170,17 @@ fn malformed_yaml_names_file_and_line() {
 }
 
 #[test]
-fn build_is_a_clear_error() {
-    assert!(one_err("services:\n  web:\n    build: .\n")
-        .ends_with("compose.yaml: services.web.build: building images is not supported yet"));
+fn a_built_image_is_named_project_dash_service_unless_image_names_it() {
+    let p = one("name: shop\nservices:\n  web:\n    build: ./w\n  db:\n    build: .\n    image: mydb:2\n  off:\n    build: .\n    profiles: [x]\n").unwrap();
+    assert_eq!(p.services["web"].image, "shop-web");
+    assert_eq!(p.services["db"].image, "mydb:2");
+    assert!(p.services["web"]
+        .build
+        .as_ref()
+        .unwrap()
+        .context
+        .ends_with("myapp/./w"));
+    assert_eq!(p.disabled["off"].image, "shop-off");
 }
 
 #[test]

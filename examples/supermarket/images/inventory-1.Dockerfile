@@ -1,0 +1,18 @@
+# supermarket/inventory:1: the inventory API (calls db).
+# Built by build-images.sh (examples/supermarket): berth build -f images/inventory-1.Dockerfile images
+FROM supermarket/busybox:1 AS files
+ENV PATH=/bin
+COPY . /in/
+RUN --network=none sh /in/common/assemble inventory 1 /out 0
+
+# Two layers: busybox and the service's own files.
+FROM supermarket/busybox:1
+ENV PATH=/bin
+WORKDIR /
+COPY --from=files /out/ /
+EXPOSE 80
+HEALTHCHECK --interval=1s --timeout=1s --retries=2 \
+  CMD ["wget", "-q", "-O", "/dev/null", "http://127.0.0.1/health"]
+LABEL org.opencontainers.image.title="supermarket inventory" \
+      org.opencontainers.image.version="1"
+CMD ["httpd", "-f", "-p", "80", "-h", "/www"]
