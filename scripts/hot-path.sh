@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates bins/{berth-runtime,berth-monitor,berth}/hot-path.ld: the functions each
 # binary runs in `berth-runtime run`, create/start/delete, and the engine's `run --rm`,
-# `run -d`, `ps` and `rm -f`, in the order they first run. Each binary's build.rs
+# `run -d`, `ps`, `rm -f` and an attached `run -i`, in the order they first run. Each binary's build.rs
 # links with its script, which puts those functions first and together, so a start
 # faults in a few 64 KiB windows of the binary instead of most of its text (peak RSS
 # and page faults; docs/benchmarks.md). Functions are named without their hash, so
@@ -111,10 +111,13 @@ trace e-ps $N $B ps -a
 trace e-rm $N $B rm -f "$ID"
 ID=
 trace e-rund $N sh -c "$B run -d --name hp-d --network none hp:latest sleep 60 && $B rm -f hp-d"
+# An attached run with input and a few hundred lines of output: the monitor's stdin,
+# output and log paths (its peak RSS is tested holding such a container).
+trace e-attach $N sh -c "seq 50 | $B run -i --rm --network none hp:latest sh -c 'cat >/dev/null; i=0; while [ \$i -lt 200 ]; do echo line \$i; i=\$((i+1)); done'"
 python3 - "$W" <<'PY'
 import re, sys
 w = sys.argv[1]
-traces = ["rt-run", "rt-life", "e-run", "e-ps", "e-rm", "e-rund"]
+traces = ["rt-run", "rt-life", "e-run", "e-ps", "e-rm", "e-rund", "e-attach"]
 order = {}
 for t in traces:
     pid_bin = {}

@@ -213,7 +213,20 @@ fn alive(pid: i64) -> bool {
 }
 
 /// Dot-named trees (creations and removals in progress) under the root.
+/// The dot-named trees left under the storage root. A monitor that removes its container
+/// (`run --rm`, `rm -f`) deletes them after its reply: they may take a moment to go.
 fn trash(e: &Engine) -> Vec<String> {
+    let t = Instant::now();
+    loop {
+        let v = trash_now(e);
+        if v.is_empty() || t.elapsed() > Duration::from_secs(10) {
+            return v;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn trash_now(e: &Engine) -> Vec<String> {
     let mut v = Vec::new();
     for d in [
         e.root().join("engine/containers"),

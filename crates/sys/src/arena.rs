@@ -151,6 +151,8 @@ unsafe impl<const N: usize> GlobalAlloc for Arena<N> {
                     )
                     .is_ok()
             {
+                // Bytes handed out up to `end` now: alloc_zeroed must zero them if reused.
+                self.high.fetch_max(end, Ordering::AcqRel);
                 return p;
             }
         }
