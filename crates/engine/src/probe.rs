@@ -6,7 +6,7 @@
 
 use crate::options::NetProbe;
 use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -66,7 +66,8 @@ fn run(probe: &NetProbe, target: &Target, timeout: Duration) -> Result<String, S
             e.kind(),
             std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
         ) {
-            format!("timeout after {}s", timeout.as_secs_f64())
+            // In milliseconds: a float here linked float formatting into the monitor.
+            format!("timeout after {}ms", timeout.as_millis())
         } else {
             e.to_string()
         }
@@ -115,14 +116,12 @@ fn resolve(host: Option<&str>, own: IpAddr, port: u16) -> Result<SocketAddr, Str
     let Some(h) = host.filter(|h| !h.is_empty()) else {
         return Ok(SocketAddr::new(own, port));
     };
-    if let Ok(a) = h.trim_matches(['[', ']']).parse::<IpAddr>() {
-        return Ok(SocketAddr::new(a, port));
-    }
-    (h, port)
-        .to_socket_addrs()
-        .map_err(|e| format!("resolve {h}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("resolve {h}: no address"))
+    // An address only: resolving a name would link musl's resolver into the monitor
+    // (its peak RSS is bounded) and ask the host's DNS from the container's namespace.
+    h.trim_matches(['[', ']'])
+        .parse::<IpAddr>()
+        .map(|a| SocketAddr::new(a, port))
+        .map_err(|_| format!("host {h}: not an IP address"))
 }
 
 /// The kubelet's request: its User-Agent and Accept, `headers` replacing same-named ones.

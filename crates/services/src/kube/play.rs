@@ -1736,7 +1736,7 @@ fn handler(
                 v => return Err(e(&format!("{hf}.scheme"), &format!("{v}: must be HTTP"))),
             }
             let port = probe_port(o, c, &h["port"], &format!("{hf}.port"))?;
-            let host = opt_str(o, h, "host", &hf)?;
+            let host = probe_host(o, h, &hf)?;
             let path = opt_str(o, h, "path", &hf)?.unwrap_or_else(|| "/".into());
             if path
                 .chars()
@@ -1790,7 +1790,7 @@ fn handler(
         _ => {
             only(o, h, &hf, &["port", "host"])?;
             let port = probe_port(o, c, &h["port"], &format!("{hf}.port"))?;
-            let host = opt_str(o, h, "host", &hf)?;
+            let host = probe_host(o, h, &hf)?;
             let to = format!("{}:{port}", host.as_deref().unwrap_or("POD_IP"));
             Ok((
                 vec!["TCP-SOCKET".into(), to],
@@ -1798,6 +1798,26 @@ fn handler(
             ))
         }
     }
+}
+
+/// A probe's `host`: an IP address (the pod's own when absent). A name is refused: the
+/// monitor connects without a resolver.
+fn probe_host(o: &Obj, h: &Value, hf: &str) -> Result<Option<String>, KubeError> {
+    let host = opt_str(o, h, "host", hf)?;
+    if let Some(n) = &host {
+        if n.trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_err()
+        {
+            return Err(bad(
+                &o.kind,
+                &o.name,
+                &format!("{hf}.host"),
+                &format!("{n}: only an IP address is supported (no host names)"),
+            ));
+        }
+    }
+    Ok(host)
 }
 
 fn opt_str(o: &Obj, h: &Value, k: &str, hf: &str) -> Result<Option<String>, KubeError> {

@@ -246,6 +246,10 @@ fn bad_input_names_the_kind_and_the_field() {
             "Pod p: spec.containers[0].readinessProbe.httpGet.port: required",
         ),
         (
+            "livenessProbe: {tcpSocket: {port: 80, host: db.local}}",
+            "Pod p: spec.containers[0].livenessProbe.tcpSocket.host: db.local: only an IP address is supported (no host names)",
+        ),
+        (
             "livenessProbe: {tcpSocket: {port: http}}",
             "Pod p: spec.containers[0].livenessProbe.tcpSocket.port: \"http\": no port of the container has this name",
         ),
