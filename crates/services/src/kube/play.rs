@@ -1813,7 +1813,7 @@ fn probe_host(o: &Obj, h: &Value, hf: &str) -> Result<Option<String>, KubeError>
                 &o.kind,
                 &o.name,
                 &format!("{hf}.host"),
-                &format!("{n}: only an IP address is supported (no host names)"),
+                format!("{n}: only an IP address is supported (no host names)"),
             ));
         }
     }
