@@ -11,7 +11,6 @@ use crate::run::Mon;
 use berth_engine::options::{HealthConfig, NetProbe};
 use berth_engine::record::{self, HealthProbe};
 use rustix::io::Errno;
-use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -220,6 +219,7 @@ fn tick_one(m: &mut Mon, w: Which, now: Instant) {
         return;
     }
     h.next = None;
+    let (net, timeout) = (h.net.clone(), h.timeout);
     let (r, w1) = match rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC) {
         Ok(p) => p,
         Err(e) => {
@@ -228,37 +228,6 @@ fn tick_one(m: &mut Mon, w: Which, now: Instant) {
         }
     };
     let _ = rustix::io::ioctl_fionbio(&r, true);
-    if let Some(net) = h.net.clone() {
-        let timeout = h.timeout;
-        let target = target(m);
-        let spawned = berth_engine::probe::spawn(net, target, timeout, move |res| {
-            let (c, out) = match res {
-                Ok(o) => (b'0', o),
-                Err(o) => (b'1', o),
-            };
-            let mut f = std::fs::File::from(w1);
-            let _ = f.write_all(&[c]).and_then(|_| f.write_all(out.as_bytes()));
-        });
-        let h = checker(m, w).expect("checked above");
-        if let Err(e) = spawned {
-            h.next = Some(now + h.gap(now));
-            m.mlog.say(&format!("health check thread: {e}"));
-            return;
-        }
-        h.probe = Some(Probe {
-            pid: 0,
-            pidfd: None,
-            out: Some(r),
-            net: true,
-            buf: Vec::new(),
-            start: SystemTime::now(),
-            began: now,
-            deadline: now + h.timeout,
-            pidfile: PathBuf::new(),
-            timed_out: false,
-        });
-        return;
-    }
     let pidfile = m.layout.container_dir(&m.id).join(match w {
         Which::Health => "health.pid",
         Which::Readiness => "readiness.pid",
@@ -271,13 +240,27 @@ fn tick_one(m: &mut Mon, w: Which, now: Instant) {
             return;
         }
     };
-    let mut cmd = m.runtime();
-    cmd.arg("exec")
-        .arg("--pid-file")
-        .arg(&pidfile)
-        .arg(&m.id)
-        .args(&checker(m, w).expect("checked above").argv)
-        .stdin(Stdio::null())
+    let mut cmd = match net {
+        // A network probe: `berth-net probe`, a process of ours outside the container.
+        Some(net) => {
+            let Some(c) = net_probe(m, &net, timeout) else {
+                let h = checker(m, w).expect("checked above");
+                h.next = Some(now + h.gap(now));
+                return;
+            };
+            c
+        }
+        None => {
+            let mut c = m.runtime();
+            c.arg("exec")
+                .arg("--pid-file")
+                .arg(&pidfile)
+                .arg(&m.id)
+                .args(&checker(m, w).expect("checked above").argv);
+            c
+        }
+    };
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::from(w1))
         .stderr(Stdio::from(w2));
     let spawned = cmd.spawn();
@@ -314,18 +297,37 @@ fn tick_one(m: &mut Mon, w: Which, now: Instant) {
     });
 }
 
-/// Where a thread's probe connects: the container's first address (else its loopback),
-/// from inside its network namespace.
-fn target(m: &Mon) -> berth_engine::probe::Target {
-    let addr = berth_engine::status::peek(&m.layout, &m.id)
+/// `berth-net probe` for `net`: to the container's first address (else its loopback),
+/// from inside its network namespace. None (said in the log) when it cannot be made.
+fn net_probe(
+    m: &mut Mon,
+    net: &berth_engine::options::NetProbe,
+    timeout: std::time::Duration,
+) -> Option<std::process::Command> {
+    let addr: std::net::IpAddr = berth_engine::status::peek(&m.layout, &m.id)
         .ok()
         .and_then(|s| s.network)
         .and_then(|n| n.endpoints.iter().find_map(|e| e.ipv4))
         .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
-    berth_engine::probe::Target {
-        netns: (m.pid() > 0).then(|| PathBuf::from(format!("/proc/{}/ns/net", m.pid()))),
-        addr,
+    let helper = match berth_engine::bins::locate("berth-net") {
+        Ok(p) => p,
+        Err(e) => {
+            m.mlog.say(&format!("health check: {}", crate::chain(&e)));
+            return None;
+        }
+    };
+    let mut c = std::process::Command::new(helper);
+    c.arg("probe")
+        .arg("--probe")
+        .arg(serde_json::to_string(net).expect("probes serialise"))
+        .arg("--addr")
+        .arg(addr.to_string())
+        .arg("--timeout-ms")
+        .arg(timeout.as_millis().to_string());
+    if m.pid() > 0 {
+        c.arg("--netns").arg(format!("/proc/{}/ns/net", m.pid()));
     }
+    Some(c)
 }
 
 /// Reads a probe's output; a thread's probe is done at its end.

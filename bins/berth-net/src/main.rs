@@ -44,6 +44,14 @@ enum Cmd {
         root: PathBuf,
         id: String,
     },
+    /// A kube play httpGet/tcpSocket probe: the probe (JSON), made from inside the network
+    /// namespace at `netns` to `addr`; exit 0 when it passes, 1 when not.
+    Probe {
+        probe: String,
+        netns: Option<PathBuf>,
+        addr: String,
+        timeout_ms: u64,
+    },
 }
 
 fn parse(args: &[String]) -> Result<Cmd, String> {
@@ -53,7 +61,12 @@ fn parse(args: &[String]) -> Result<Cmd, String> {
         "plug" => (&["--pid"], &[]),
         "unplug" => (&["--root", "--id"], &["--keep-leases"]),
         "unplug-owner" | "release" => (&["--root", "--id"], &[]),
-        "" => return Err("usage: berth-net prepare|plug|unplug|unplug-owner|release ...".into()),
+        "probe" => (&["--probe", "--netns", "--addr", "--timeout-ms"], &[]),
+        "" => {
+            return Err(
+                "usage: berth-net prepare|plug|unplug|unplug-owner|release|probe ...".into(),
+            )
+        }
         v => return Err(format!("unknown command {v:?}")),
     };
     let mut values = std::collections::BTreeMap::new();
@@ -101,6 +114,12 @@ fn parse(args: &[String]) -> Result<Cmd, String> {
         "unplug-owner" => Cmd::UnplugOwner {
             root: root()?,
             id: get("--id")?,
+        },
+        "probe" => Cmd::Probe {
+            probe: get("--probe")?,
+            netns: values.get("--netns").map(PathBuf::from),
+            addr: get("--addr")?,
+            timeout_ms: num("--timeout-ms")?,
         },
         _ => Cmd::Release {
             root: root()?,
@@ -173,6 +192,24 @@ fn run(cmd: Cmd) -> Result<(), Vec<String>> {
             attach::release_leases(&layout, &cfg);
             Ok(())
         }
+        Cmd::Probe {
+            probe,
+            netns,
+            addr,
+            timeout_ms,
+        } => {
+            let probe: berth_engine::options::NetProbe =
+                serde_json::from_str(&probe).map_err(|e| one(format!("bad --probe: {e}")))?;
+            let addr = addr
+                .parse()
+                .map_err(|_| one(format!("bad --addr {addr:?}")))?;
+            let target = berth_engine::probe::Target { netns, addr };
+            let timeout = std::time::Duration::from_millis(timeout_ms);
+            // What passed goes to stdout (the health log); why not, to stderr.
+            let r = berth_engine::probe::run(&probe, &target, timeout).map_err(one)?;
+            println!("{r}");
+            Ok(())
+        }
     }
 }
 
@@ -216,6 +253,24 @@ mod tests {
             parse(&args(&["plug", "--pid", "42"])),
             Ok(Cmd::Plug { pid: 42 })
         );
+        assert_eq!(
+            parse(&args(&[
+                "probe",
+                "--probe",
+                "{}",
+                "--addr",
+                "10.0.0.2",
+                "--timeout-ms",
+                "1500"
+            ])),
+            Ok(Cmd::Probe {
+                probe: "{}".into(),
+                netns: None,
+                addr: "10.0.0.2".into(),
+                timeout_ms: 1500
+            })
+        );
+        assert!(parse(&args(&["probe", "--probe", "{}", "--addr", "x"])).is_err());
         assert_eq!(
             parse(&args(&[
                 "unplug",

@@ -1,8 +1,9 @@
 //! Probes made from the engine's side, as the kubelet makes `kube play`'s httpGet and
 //! tcpSocket probes: a connection to the container's address and port, not a command in
 //! the container (its image may have no client). The connection is made from inside the
-//! container's network namespace (entered by the probe's own thread), so it reaches the
-//! container on any network mode, whether or not this namespace has a route to it.
+//! container's network namespace (entered by `berth-net probe`, a process of its own), so
+//! it reaches the container on any network mode, whether or not this namespace has a
+//! route to it.
 
 use crate::options::NetProbe;
 use std::io::{Read, Write};
@@ -21,23 +22,10 @@ pub struct Target {
     pub addr: IpAddr,
 }
 
-/// Runs `probe` on a thread of its own (entering a network namespace is per thread) and
-/// hands `done` its result: Ok(what passed) or Err(why it failed), within `timeout`.
-pub fn spawn(
-    probe: NetProbe,
-    target: Target,
-    timeout: Duration,
-    done: impl FnOnce(Result<String, String>) + Send + 'static,
-) -> std::io::Result<()> {
-    std::thread::Builder::new()
-        .name("probe".into())
-        .spawn(move || done(run(&probe, &target, timeout)))
-        .map(|_| ())
-}
-
-/// Runs `probe` on the calling thread, entering `target.netns` first: only for a thread
-/// that is about to end (see [`spawn`]).
-fn run(probe: &NetProbe, target: &Target, timeout: Duration) -> Result<String, String> {
+/// Runs `probe`, entering `target.netns` first: in a process of its own (`berth-net
+/// probe`, which the monitor starts), so that the monitor links none of this code (its
+/// peak RSS is bounded) and never changes its own namespace.
+pub fn run(probe: &NetProbe, target: &Target, timeout: Duration) -> Result<String, String> {
     let deadline = Instant::now() + timeout;
     let (host, port) = match probe {
         NetProbe::HttpGet { host, port, .. } | NetProbe::TcpSocket { host, port } => {
