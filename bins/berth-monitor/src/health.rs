@@ -53,12 +53,11 @@ pub struct Checker {
 }
 
 pub struct Probe {
-    /// The runtime's exec (0 for a probe on our thread, which has no process).
+    /// The runtime's exec, or `berth-net probe` for a network probe.
     pub pid: i32,
     pub pidfd: Option<OwnedFd>,
-    /// The probe's output; a thread's probe writes '0' (passed) or '1' first.
+    /// The probe's output.
     pub out: Option<OwnedFd>,
-    net: bool,
     buf: Vec<u8>,
     start: SystemTime,
     began: Instant,
@@ -168,13 +167,9 @@ impl Probe {
         }
     }
 
-    /// SIGKILL to the probe's process in the container (its pid file) and to the
-    /// runtime's exec. A thread's probe ends by itself at its timeout (its sockets'),
-    /// writing to a pipe nobody reads any more.
+    /// SIGKILL to the probe's process in the container (its pid file, if any) and to the
+    /// process we started (the runtime's exec, or berth-net).
     fn kill(&self) {
-        if self.net {
-            return;
-        }
         if let Some(pid) = std::fs::read_to_string(&self.pidfile)
             .ok()
             .and_then(|s| s.trim().parse::<i32>().ok())
@@ -208,10 +203,6 @@ fn tick_one(m: &mut Mon, w: Which, now: Instant) {
         if !p.timed_out && now >= p.deadline {
             p.timed_out = true;
             p.kill();
-            if p.net {
-                // No process to reap: it is done now.
-                done(m, w, -1);
-            }
         }
         return;
     }
@@ -287,7 +278,6 @@ fn tick_one(m: &mut Mon, w: Which, now: Instant) {
         pid,
         pidfd: Some(pidfd),
         out: Some(r),
-        net: false,
         buf: Vec::new(),
         start: SystemTime::now(),
         began: now,
@@ -330,15 +320,11 @@ fn net_probe(
     Some(c)
 }
 
-/// Reads a probe's output; a thread's probe is done at its end.
+/// Reads a probe's output (its end is its process's exit).
 pub fn read(m: &mut Mon, w: Which) {
     let Some(h) = checker(m, w) else { return };
     let Some(p) = h.probe.as_mut() else { return };
     p.read();
-    if p.net && p.out.is_none() {
-        let code = if p.buf.first() == Some(&b'0') { 0 } else { 1 };
-        done(m, w, code);
-    }
 }
 
 /// The probe whose process `pid` is, if any.
@@ -349,7 +335,7 @@ pub fn probe_of(m: &Mon, pid: i32) -> Option<Which> {
             Which::Readiness => m.readiness.as_ref(),
         };
         h.and_then(|h| h.probe.as_ref())
-            .is_some_and(|p| p.pid == pid && !p.net)
+            .is_some_and(|p| p.pid == pid)
     })
 }
 
@@ -368,12 +354,7 @@ pub fn done(m: &mut Mon, w: Which, code: i32) {
             ),
         )
     } else {
-        let out = if p.net {
-            p.buf.get(1..).unwrap_or(&[])
-        } else {
-            &p.buf[..]
-        };
-        (code, String::from_utf8_lossy(out).into_owned())
+        (code, String::from_utf8_lossy(&p.buf).into_owned())
     };
     let old = h.status;
     if code == 0 {
