@@ -1685,19 +1685,20 @@ impl Builder<'_> {
                 && matched
                     .iter()
                     .any(|(rel, d)| !*d && copy::archive_kind(root, rel).is_some()));
+        // Directories COPY makes on the way get --chown's owner (docker's).
+        let chown_dirs = match owner {
+            Owner::Set(u, g) if c.chown.is_some() => Some((u, g)),
+            _ => None,
+        };
+        let fail = |e: BuildError| {
+            self.at(
+                line,
+                format!("{what} failed: {}", berth_engine::error::chain(&e)),
+            )
+        };
         if direct {
             let rootfs = Mounted::new(self.store, &self.tmp, &st.chain_ids)?;
             let r = rootfs.root();
-            let chown_dirs = match owner {
-                Owner::Set(u, g) if c.chown.is_some() => Some((u, g)),
-                _ => None,
-            };
-            let fail = |e: BuildError| {
-                self.at(
-                    line,
-                    format!("{what} failed: {}", berth_engine::error::chain(&e)),
-                )
-            };
             let src_of = |rel: &Path, is_dir: bool| {
                 let mut p = format!("/{}", rel.display());
                 if is_dir {
@@ -1735,18 +1736,7 @@ impl Builder<'_> {
             }
             drop(root_fd);
             drop(src_mount);
-            let listed = berth_engine::commit::layer_from_upper_listed(
-                self.store,
-                &rootfs.upper,
-                &rootfs.lowers,
-                self.clamp(),
-                &[],
-            )?;
-            if listed.0 .1 > 1024 {
-                let parent = st.chain_ids.last().map(String::as_str);
-                rootfs.adopt(self.store, &listed, parent, self.clamp());
-            }
-            return self.finish_step(st, &key, listed.0, &created_by);
+            return self.commit_copy(rootfs, st, &key, &created_by);
         }
         // The tree to copy (the destination directory's new contents, or one file).
         let staged = self.tempdir("build-copy-")?;
@@ -1801,16 +1791,6 @@ impl Builder<'_> {
         }
         let rootfs = Mounted::new(self.store, &self.tmp, &st.chain_ids)?;
         let r = rootfs.root();
-        let chown_dirs = match owner {
-            Owner::Set(u, g) if c.chown.is_some() => Some((u, g)),
-            _ => None,
-        };
-        let fail = |e: BuildError| {
-            self.at(
-                line,
-                format!("{what} failed: {}", berth_engine::error::chain(&e)),
-            )
-        };
         if dest_is_dir {
             copy::mkdir_in_root(r, Path::new(&dest_abs), chown_dirs).map_err(fail)?;
             copy::copy_into_root(&tree, r, Path::new(&dest_abs), owner).map_err(fail)?;
@@ -1837,6 +1817,18 @@ impl Builder<'_> {
             let parent = target.parent().unwrap_or(Path::new("/"));
             copy::copy_into_root(&one, r, parent, owner).map_err(fail)?;
         }
+        self.commit_copy(rootfs, st, &key, &created_by)
+    }
+
+    /// A COPY/ADD step's rootfs made its layer: the upper directory listed into a tar
+    /// and, when large, adopted as the layer directory (no unpack).
+    fn commit_copy(
+        &self,
+        rootfs: Mounted,
+        st: &mut State,
+        key: &str,
+        created_by: &str,
+    ) -> Result<()> {
         let listed = berth_engine::commit::layer_from_upper_listed(
             self.store,
             &rootfs.upper,
@@ -1848,7 +1840,7 @@ impl Builder<'_> {
             let parent = st.chain_ids.last().map(String::as_str);
             rootfs.adopt(self.store, &listed, parent, self.clamp());
         }
-        self.finish_step(st, &key, listed.0, &created_by)
+        self.finish_step(st, key, listed.0, created_by)
     }
 
     /// ADD of a local tar: unpacked with the image-layer rules into `into`.

@@ -228,8 +228,7 @@ pub fn sync_paths(files: &[&Path]) -> Result<()> {
             .and_then(|f| f.sync_all())
             .map_err(|e| Error::io(f, e))?;
     }
-    let mut dirs: Vec<&Path> = files.iter().filter_map(|f| f.parent()).collect();
-    dirs.dedup();
+    let dirs: Vec<&Path> = files.iter().filter_map(|f| f.parent()).collect();
     for (i, d) in dirs.iter().enumerate() {
         if !dirs[..i].contains(d) {
             fsync_dir(d)?;
