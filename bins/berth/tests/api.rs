@@ -713,15 +713,34 @@ fn docker_build_through_the_api_tags_labels_and_streams_steps() {
         e.ok(&["run", "--rm", "--network", "none", "stdin:1"]),
         "from stdin\n"
     );
+}
 
-    // What Berth's builder does not do is a 400 naming it.
-    let o = docker_build(&s, &e, d.path(), &["--memory", "64m", "--network", "none"]);
-    assert!(!o.status.success());
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("not supported by berth serve: memory=67108864"),
-        "{err}"
-    );
+/// What Berth's builder does not do is a 400 naming it, and the docker CLI shows it. CI
+/// saw "write: broken pipe" instead: the 400 went out before the context was read, and
+/// the CLI, still writing the context, failed on the closed socket. A context of 4 MiB
+/// makes that certain; the server now reads the body (bounded) before it answers.
+#[test]
+fn docker_build_refusal_is_shown_regression_broken_pipe() {
+    if !have_docker() {
+        return;
+    }
+    let e = Engine::new();
+    let s = Serve::start(&e, &[]);
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("Dockerfile"), "FROM busybox\n").unwrap();
+    std::fs::write(d.path().join("big"), vec![7u8; 4 << 20]).unwrap();
+    for (args, want) in [
+        (&["--memory", "64m"][..], "memory=67108864"),
+        (&["--cpu-shares", "3"][..], "cpushares=3"),
+    ] {
+        let o = docker_build(&s, &e, d.path(), &[args, &["--network", "none"]].concat());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{err}");
+        assert!(
+            err.contains(&format!("not supported by berth serve: {want}")),
+            "{err}"
+        );
+    }
 }
 
 /// docker-compose 1.29's `build` (through the docker CLI's classic build) and the Python

@@ -186,16 +186,29 @@ pub(crate) async fn build(
     RawQuery(q): RawQuery,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let q = parse_query(q.as_deref().unwrap_or(""))?;
+    let q = parse_query(q.as_deref().unwrap_or(""));
     let r = ChanReader::new(body);
-    let r = crate::blocking(move || {
+    let (q, r) = crate::blocking(move || {
         let mut r = r;
-        crate::transfer::plain_tar(&mut r, "build context")?;
+        // A refusal is answered after the body is read (bounded), as dockerd's server
+        // does: answered earlier, the client's write of the context fails ("broken
+        // pipe") and it never shows the answer.
+        let refused = |mut r: ChanReader, e: ApiError| {
+            r.drain();
+            Err(e)
+        };
+        let q = match q {
+            Ok(q) => q,
+            Err(e) => return refused(r, e),
+        };
+        if let Err(e) = crate::transfer::plain_tar(&mut r, "build context") {
+            return refused(r, e);
+        }
         match r.peek() {
             Ok([]) => Err(ApiError::bad(
                 "POST /build: no build context: send the context as a tar body",
             )),
-            Ok(_) => Ok(r),
+            Ok(_) => Ok((q, r)),
             Err(e) => Err(ApiError::bad(format!("read the build context: {e}"))),
         }
     })

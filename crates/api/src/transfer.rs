@@ -664,7 +664,7 @@ async fn archive_put(
     Query(q): Query<ArchiveQ>,
     body: Body,
 ) -> Result<StatusCode, ApiError> {
-    let path = path_of(&q)?;
+    let path = path_of(&q);
     // Berth never replaces a directory with a non-directory or back: noOverwriteDirNonDir
     // is always on (the docker CLI always asks for it).
     let _ = q.no_overwrite_dir_non_dir;
@@ -676,7 +676,9 @@ async fn archive_put(
     };
     let mut body = ChanReader::new(body);
     blocking(move || {
+        let mut path = Some(path);
         let mut put = || {
+            let path = path.take().expect("put runs once")?;
             let id = resolve(&s, &r)?;
             let c = ContainerPath::open(&s.layout, &s.store, &id, &path, true)
                 .map_err(|e| path_error(&s, e))?;
@@ -690,7 +692,8 @@ async fn archive_put(
             };
             cp::extract_tar(&mut body, c.side(), &opts).map_err(|e| path_error(&s, e))
         };
-        // The rootfs (and its lock) is let go before the rest of the body is read.
+        // The rootfs (and its lock) is let go before the rest of the body is read; every
+        // refusal is answered after it (see build.rs).
         let done = put();
         body.drain();
         done.map(|_| StatusCode::OK)
