@@ -270,6 +270,155 @@ fn cache_reuses_unchanged_steps_and_rebuilds_from_a_changed_copy() {
     assert_eq!(e.ok(&["run", "--rm", "c:4"]), "v2\n");
 }
 
+/// The inode of `rel` in the top layer (GraphDriver's UpperDir) of `image`.
+fn top_layer_ino(e: &Engine, image: &str, rel: &str) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let up = e.inspect(image)["GraphDriver"]["Data"]["UpperDir"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::fs::symlink_metadata(Path::new(&up).join(rel))
+        .ok()
+        .map(|m| m.ino())
+}
+
+/// A COPY rebuilt after some of its files changed shares the unchanged ones with the
+/// layer its earlier build made (one inode in both; none made anew), and the image is the
+/// one a fresh store builds (the same digest). A changed file, a changed mode, a file
+/// become a directory are not shared; a removed file is gone; a --no-cache rebuild shares
+/// every file, the directory it copies into included though it is only in a lower layer.
+#[test]
+fn changed_copy_shares_unchanged_files_with_the_earlier_layer() {
+    use std::os::unix::fs::PermissionsExt;
+    let e = Eng::new();
+    let df = "FROM busybox\nRUN mkdir -p /app/files /app/more && echo base > /app/files/base\nCOPY more/ /app/more/\nCOPY files/ /app/files/\nCMD [\"sh\", \"-c\", \"cd /app/files && for f in *; do [ -f $f ] && echo $f $(stat -c %a $f) $(cat $f); done\"]\n";
+    let mut files = vec![
+        ("Dockerfile".to_string(), df.to_string()),
+        ("more/m1".to_string(), "m1\n".to_string()),
+        ("more/m2".to_string(), "m2\n".to_string()),
+    ];
+    for i in 0..40 {
+        files.push((format!("files/f{i:02}"), format!("file {i}\n")));
+    }
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let c = context(&refs);
+    let f = |n: &str| c.path().join("files").join(n);
+    build(&e, c.path(), &["-t", "s:1"]);
+    let ino1 = |n: &str| top_layer_ino(&e, "s:1", &format!("app/files/{n}"));
+    let before: Vec<Option<u64>> = (0..40).map(|i| ino1(&format!("f{i:02}"))).collect();
+    assert!(before.iter().all(Option::is_some));
+
+    std::fs::write(f("f00"), "changed\n").unwrap();
+    std::fs::set_permissions(f("f01"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::remove_file(f("f02")).unwrap();
+    std::fs::remove_file(f("f03")).unwrap();
+    std::fs::create_dir(f("f03")).unwrap();
+    std::fs::write(f("f03/inner"), "inner\n").unwrap();
+    std::fs::write(f("new"), "new\n").unwrap();
+    let (ok, out) = build_out(&e, c.path(), &["-t", "s:2"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("36 unchanged files shared with the earlier build of this step"),
+        "{out}"
+    );
+    let ino2 = |n: &str| top_layer_ino(&e, "s:2", &format!("app/files/{n}"));
+    for i in 4..40 {
+        let n = format!("f{i:02}");
+        assert_eq!(ino2(&n), before[i], "{n} was not shared");
+    }
+    for n in ["f00", "f01"] {
+        assert!(ino2(n).is_some() && ino2(n) != ino1(n), "{n} was shared");
+    }
+    assert_eq!(ino2("f02"), None);
+    let ran = e.ok(&["run", "--rm", "--network", "none", "s:2"]);
+    assert!(ran.contains("f00 644 changed\n"), "{ran}");
+    assert!(ran.contains("f01 600 file 1\n"), "{ran}");
+    assert!(ran.contains("f05 644 file 5\n"), "{ran}");
+    assert!(
+        ran.contains("base 644 base\n") && ran.contains("new 644 new\n"),
+        "{ran}"
+    );
+    assert!(!ran.contains("f02") && !ran.contains("f03 "), "{ran}");
+    assert_eq!(
+        e.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "s:2",
+            "cat",
+            "/app/files/f03/inner"
+        ]),
+        "inner\n"
+    );
+
+    // The same image as a store that never built it makes.
+    let fresh = Eng::new();
+    let id = e.inspect("s:2")["Id"].clone();
+    assert_eq!(build(&fresh, c.path(), &[]), id.as_str().unwrap());
+
+    // --no-cache: every file shared, the same image again; /app/more, only in a lower
+    // layer, is copied up for its two shared files as a copy into it would.
+    let (ok, out) = build_out(&e, c.path(), &["--no-cache", "-t", "s:3"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("2 unchanged files shared with the earlier build of this step"),
+        "{out}"
+    );
+    assert!(
+        out.contains("40 unchanged files shared with the earlier build of this step"),
+        "{out}"
+    );
+    assert_eq!(e.inspect("s:3")["Id"], id);
+    assert_eq!(
+        e.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "s:3",
+            "cat",
+            "/app/more/m1",
+            "/app/more/m2"
+        ]),
+        "m1\nm2\n"
+    );
+    assert_eq!(
+        top_layer_ino(&e, "s:3", "app/files/f00"),
+        top_layer_ino(&e, "s:2", "app/files/f00")
+    );
+}
+
+/// The earlier layer is read without following its symlinks: a context whose `sub` was a
+/// symlink to the host's /etc, then a directory holding a copy of /etc/passwd, never gets
+/// the host's file linked into its layer.
+#[test]
+fn shared_copy_files_never_come_through_an_earlier_layers_symlink() {
+    use std::os::unix::fs::MetadataExt;
+    let e = Eng::new();
+    let c = context(&[
+        ("Dockerfile", "FROM busybox\nCOPY files/ /app/\n"),
+        ("files/a", "a\n"),
+    ]);
+    std::os::unix::fs::symlink("/etc", c.path().join("files/sub")).unwrap();
+    build(&e, c.path(), &["-t", "l:1"]);
+    std::fs::remove_file(c.path().join("files/sub")).unwrap();
+    std::fs::create_dir(c.path().join("files/sub")).unwrap();
+    std::fs::copy("/etc/passwd", c.path().join("files/sub/passwd")).unwrap();
+    let (ok, out) = build_out(&e, c.path(), &["-t", "l:2"]);
+    assert!(ok, "{out}");
+    let host = std::fs::metadata("/etc/passwd").unwrap().ino();
+    assert_ne!(top_layer_ino(&e, "l:2", "app/sub/passwd"), Some(host));
+    assert!(top_layer_ino(&e, "l:2", "app/sub/passwd").is_some());
+    assert!(
+        out.contains("1 unchanged files shared with the earlier build of this step"),
+        "{out}"
+    );
+}
+
 #[test]
 fn dockerignore_excludes_with_exceptions() {
     let e = Eng::new();

@@ -190,15 +190,22 @@ impl Mounted {
     /// again: unmounted, its overlay bookkeeping xattrs dropped (but `opaque`), mtimes
     /// clamped as in the tar. Best effort: on any failure the layer is unpacked from
     /// its tar as usual.
-    fn adopt(mut self, store: &Store, layer: &Listed, parent: Option<&str>, clamp: Option<u64>) {
+    /// Unmounts the overlay (the upper directory stays); false when it could not.
+    fn unmount(&mut self) -> bool {
         self.fd.take();
         if self.mounted {
             if rustix::mount::unmount(&self.merged, rustix::mount::UnmountFlags::empty()).is_err() {
-                return;
+                return false;
             }
             self.mounted = false;
         }
-        adopt_dir(store, &self.upper, layer, parent, clamp);
+        true
+    }
+
+    fn adopt(mut self, store: &Store, layer: &Listed, parent: Option<&str>, clamp: Option<u64>) {
+        if self.unmount() {
+            adopt_dir(store, &self.upper, layer, parent, clamp);
+        }
     }
 }
 
@@ -989,6 +996,14 @@ impl Builder<'_> {
         self.store.has_blob(blob).then_some(e)
     }
 
+    /// The unpacked layer recorded for `donor_key`, while the store has it.
+    fn donor(&self, donor_key: &str) -> Option<PathBuf> {
+        let c = self.store.build_cache().ok()?;
+        let chain = c["donors"].get(donor_key)?.as_str()?;
+        let d = self.store.layer_dir(chain).ok()?.join("diff");
+        d.is_dir().then_some(d)
+    }
+
     fn cache_key(&self, st: &State, step: Value) -> String {
         sha(&json!({
             "v": 1,
@@ -1056,21 +1071,32 @@ impl Builder<'_> {
         key: &str,
         layer: (String, u64),
         created_by: &str,
+        donor_key: Option<&str>,
     ) -> Result<()> {
         let (blob, size) = layer;
         // Two zero blocks: the tar of nothing.
-        let entry = if size <= 1024 {
+        let (entry, chain) = if size <= 1024 {
             self.history(st, created_by.to_string(), true);
-            json!({"empty": true})
+            (json!({"empty": true}), None)
         } else {
             let chain = self.push_layer(st, blob.clone(), size, created_by)?;
-            json!({"blob": blob, "size": size, "chain_id": chain})
+            (
+                json!({"blob": blob, "size": size, "chain_id": chain}),
+                Some(chain),
+            )
         };
         self.store.update_build_cache(|v| {
             if !v["entries"].is_object() {
                 v["entries"] = json!({});
             }
             v["entries"][key] = entry;
+            // The layer a later build of this step (other content) shares files with.
+            if let (Some(dk), Some(chain)) = (donor_key, chain) {
+                if !v["donors"].is_object() {
+                    v["donors"] = json!({});
+                }
+                v["donors"][dk] = json!(chain);
+            }
             Ok(())
         })?;
         Ok(())
@@ -1493,7 +1519,7 @@ impl Builder<'_> {
         }
         drop(guard);
         drop(keep_alive);
-        self.finish_step(st, &key, listed.0, &created_by)
+        self.finish_step(st, &key, listed.0, &created_by, None)
     }
 
     fn tempdir(&self, prefix: &str) -> Result<tempfile::TempDir> {
@@ -1697,7 +1723,21 @@ impl Builder<'_> {
             )
         };
         if direct {
-            let rootfs = Mounted::new(self.store, &self.tmp, &st.chain_ids)?;
+            let mut rootfs = Mounted::new(self.store, &self.tmp, &st.chain_ids)?;
+            // The layer this step made in an earlier build (other content), whose
+            // identical files are linked instead of copied (see reuse.rs).
+            let donor_key = self.cache_key(
+                st,
+                json!({
+                    "copy-donor": format!("{c:?}"),
+                    "dest": dest_abs,
+                    "add": add,
+                    "owner": format!("{owner:?}"),
+                }),
+            );
+            let mut reuse = self
+                .donor(&donor_key)
+                .and_then(|d| crate::reuse::Reuse::new(&d, &rootfs.merged, self.clamp()).ok());
             let r = rootfs.root();
             let src_of = |rel: &Path, is_dir: bool| {
                 let mut p = format!("/{}", rel.display());
@@ -1718,7 +1758,10 @@ impl Builder<'_> {
                     } else {
                         dest.join(rel.file_name().unwrap_or_default())
                     };
-                    copy::copy_between_roots(root, &src_of(rel, *is_dir), r, &to, owner)
+                    let place = reuse
+                        .as_mut()
+                        .map(|x| x as &mut dyn berth_engine::cp::Place);
+                    copy::copy_between_roots(root, &src_of(rel, *is_dir), r, &to, owner, place)
                         .map_err(fail)?;
                 }
             } else {
@@ -1732,11 +1775,28 @@ impl Builder<'_> {
                 } else {
                     dest.to_path_buf()
                 };
-                copy::copy_between_roots(root, &src_of(rel, false), r, &to, owner).map_err(fail)?;
+                let place = reuse
+                    .as_mut()
+                    .map(|x| x as &mut dyn berth_engine::cp::Place);
+                copy::copy_between_roots(root, &src_of(rel, false), r, &to, owner, place)
+                    .map_err(fail)?;
             }
             drop(root_fd);
             drop(src_mount);
-            return self.commit_copy(rootfs, st, &key, &created_by);
+            if let Some(reuse) = reuse {
+                if !rootfs.unmount() {
+                    return Err(self.at(line, format!("{what} failed: unmount its rootfs")));
+                }
+                let linked = reuse
+                    .link_into(&rootfs.upper)
+                    .map_err(|e| self.at(line, format!("{what} failed: {e}")))?;
+                if linked > 0 {
+                    self.say(&format!(
+                        "#{n} {linked} unchanged files shared with the earlier build of this step"
+                    ));
+                }
+            }
+            return self.commit_copy(rootfs, st, &key, &created_by, Some(&donor_key));
         }
         // The tree to copy (the destination directory's new contents, or one file).
         let staged = self.tempdir("build-copy-")?;
@@ -1817,7 +1877,7 @@ impl Builder<'_> {
             let parent = target.parent().unwrap_or(Path::new("/"));
             copy::copy_into_root(&one, r, parent, owner).map_err(fail)?;
         }
-        self.commit_copy(rootfs, st, &key, &created_by)
+        self.commit_copy(rootfs, st, &key, &created_by, None)
     }
 
     /// A COPY/ADD step's rootfs made its layer: the upper directory listed into a tar
@@ -1828,6 +1888,7 @@ impl Builder<'_> {
         st: &mut State,
         key: &str,
         created_by: &str,
+        donor_key: Option<&str>,
     ) -> Result<()> {
         let listed = berth_engine::commit::layer_from_upper_listed(
             self.store,
@@ -1840,7 +1901,7 @@ impl Builder<'_> {
             let parent = st.chain_ids.last().map(String::as_str);
             rootfs.adopt(self.store, &listed, parent, self.clamp());
         }
-        self.finish_step(st, key, listed.0, created_by)
+        self.finish_step(st, key, listed.0, created_by, donor_key)
     }
 
     /// ADD of a local tar: unpacked with the image-layer rules into `into`.
@@ -1897,6 +1958,7 @@ pub fn prune(store: &Store) -> Result<(usize, u64)> {
     let n = store.update_build_cache(|v| {
         let n = v["entries"].as_object().map_or(0, |m| m.len());
         v["entries"] = json!({});
+        v["donors"] = json!({});
         Ok(n)
     })?;
     let mounts = store.root().join("build-cache-mounts");

@@ -246,21 +246,24 @@ pub fn copy_into_root(
 
 /// Copies `src` of root `from` to `dst` of root `to` (both resolved in their roots), with
 /// docker's rules: a `/.` source merges a directory's contents into an existing one.
+/// `place` may take over some files (see `reuse`).
 pub fn copy_between_roots(
     from: BorrowedFd<'_>,
     src: &Path,
     to: BorrowedFd<'_>,
     dst: &Path,
     owner: Owner,
+    place: Option<&mut dyn cp::Place>,
 ) -> Result<berth_engine::cp::Report> {
     let opts = CopyOptions {
         follow_link: true,
         owner,
     };
-    Ok(cp::copy(
+    Ok(cp::copy_placing(
         Side::container(from, src),
         Side::container(to, dst),
         &opts,
+        place,
     )?)
 }
 

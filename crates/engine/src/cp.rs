@@ -327,8 +327,36 @@ fn not_found(side: &Side<'_>) -> Error {
     ))
 }
 
+/// Lets a caller place some regular files itself instead of the copy (the build links
+/// files identical to an earlier layer's instead of creating new inodes).
+pub trait Place {
+    /// Called before `name` in `dir` is made from the regular file `src` (stat'ed as
+    /// `st`, to be owned by `ids`): true when the caller took it over and the copy
+    /// skips it.
+    fn file(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        name: &OsStr,
+        src: BorrowedFd<'_>,
+        st: &Stat,
+        ids: Option<(u32, u32)>,
+    ) -> std::io::Result<bool>;
+    /// Called before anything else (a directory when `is_dir`) is placed at `name`.
+    fn other(&mut self, dir: BorrowedFd<'_>, name: &OsStr, is_dir: bool) -> std::io::Result<()>;
+}
+
 /// Copies `src` to `dst` with docker's rules. One side is normally a container.
 pub fn copy(src: Side<'_>, dst: Side<'_>, opts: &CopyOptions) -> Result<Report> {
+    copy_placing(src, dst, opts, None)
+}
+
+/// [`copy`], asking `place` before each entry is placed.
+pub fn copy_placing(
+    src: Side<'_>,
+    dst: Side<'_>,
+    opts: &CopyOptions,
+    place: Option<&mut dyn Place>,
+) -> Result<Report> {
     let mut sp = parse(src.path, src.in_root)?;
     let dp = parse(dst.path, dst.in_root)?;
     // A trailing slash follows a symlink, as the kernel does.
@@ -354,6 +382,7 @@ pub fn copy(src: Side<'_>, dst: Side<'_>, opts: &CopyOptions) -> Result<Report> 
         report: Report::default(),
         shown: dest.shown.clone(),
         linked: Default::default(),
+        place,
     };
     match &dest.existing {
         Some(st) if src_is_dir && file_type(st) != FileType::Directory => {
@@ -414,13 +443,14 @@ fn reopen_source_file(dir: BorrowedFd<'_>, name: &OsStr, st: &Stat) -> rustix::i
 /// Files with several links seen so far (bounded: past that they are copied apart).
 const MAX_LINKED: usize = 256;
 
-struct Copier {
+struct Copier<'p> {
     opts: CopyOptions,
     report: Report,
     shown: PathBuf,
     /// (dev, ino) of a multiply-linked source file -> where its first copy went, so the
     /// other names become hard links again, as docker's tar-based copy keeps them.
     linked: std::collections::HashMap<(u64, u64), (OwnedFd, OsString)>,
+    place: Option<&'p mut dyn Place>,
 }
 
 fn times(st: &Stat) -> Timestamps {
@@ -436,7 +466,7 @@ fn times(st: &Stat) -> Timestamps {
     }
 }
 
-impl Copier {
+impl Copier<'_> {
     fn err(&self, e: impl Into<std::io::Error>) -> Error {
         io(&self.shown, e)
     }
@@ -489,7 +519,14 @@ impl Copier {
             Err(rustix::io::Errno::NOENT) => return Ok(()),
             Err(e) => return Err(self.err(e)),
         };
-        match file_type(&st) {
+        let ft = file_type(&st);
+        if let Some(p) = self.place.as_mut() {
+            if ft != FileType::RegularFile && ft != FileType::Socket {
+                p.other(into, to, ft == FileType::Directory)
+                    .map_err(|e| io(&self.shown, e))?;
+            }
+        }
+        match ft {
             FileType::Directory => {
                 let d = reopen_dir(from, name).map_err(|e| self.err(e))?;
                 self.place_dir(d.as_fd(), &st, into, to)
@@ -498,6 +535,9 @@ impl Copier {
                 let key = (st.st_dev as u64, st.st_ino as u64);
                 if st.st_nlink as u64 > 1 {
                     if let Some((d, n)) = self.linked.get(&key) {
+                        if let Some(p) = self.place.as_mut() {
+                            p.other(into, to, false).map_err(|e| io(&self.shown, e))?;
+                        }
                         self.clear(into, to, false)?;
                         // Flags 0: a link at the first copy's name is never followed.
                         rustix::fs::linkat(d, n.as_os_str(), into, to, AtFlags::empty())
@@ -507,6 +547,18 @@ impl Copier {
                     }
                 }
                 let f = reopen_source_file(from, name, &st).map_err(|e| self.err(e))?;
+                let ids = self.ids(&st);
+                if let Some(p) = self.place.as_mut() {
+                    // Taken over: not in `linked`, so another name of the same source
+                    // is offered too (and linked to the same inode by the caller).
+                    if p.file(into, to, f.as_fd(), &st, ids)
+                        .map_err(|e| io(&self.shown, e))?
+                    {
+                        self.report.bytes += st.st_size as u64;
+                        self.report.entries += 1;
+                        return Ok(());
+                    }
+                }
                 self.place_file(f, &st, into, to)?;
                 if st.st_nlink as u64 > 1 && self.linked.len() < MAX_LINKED {
                     let d = rustix::io::fcntl_dupfd_cloexec(into, 0).map_err(|e| self.err(e))?;
@@ -1117,6 +1169,7 @@ pub fn extract_tar<R: std::io::Read>(r: R, dst: Side<'_>, opts: &CopyOptions) ->
         report: Report::default(),
         shown: shown.clone(),
         linked: Default::default(),
+        place: None,
     };
     let mut dir_times: Vec<(Vec<OsString>, Timestamps)> = Vec::new();
     let mut ar = tar::Archive::new(r);
