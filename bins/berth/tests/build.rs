@@ -392,6 +392,67 @@ fn changed_copy_shares_unchanged_files_with_the_earlier_layer() {
     );
 }
 
+/// `COPY --link` makes its layer on an empty root, as BuildKit: the layer holds only what
+/// it copies (and the directories on the way), and a changed step before it leaves it
+/// cached, where a plain COPY is built again.
+#[test]
+fn copy_link_layer_is_independent_of_what_comes_before() {
+    let e = Eng::new();
+    let df = |n: u32| {
+        format!("FROM busybox\nRUN echo {n} > /base\nCOPY --link files/ /app/files/\nCOPY --link one.txt /app/\nCMD [\"sh\", \"-c\", \"cat /base /app/files/a /app/one.txt; stat -c %a /app\"]\n")
+    };
+    let c = context(&[
+        ("Dockerfile", &df(1)),
+        ("files/a", "a\n"),
+        ("one.txt", "one\n"),
+    ]);
+    let (ok, out) = build_out(&e, c.path(), &["-t", "k:1"]);
+    assert!(ok && !out.contains("CACHED"), "{out}");
+    assert_eq!(
+        e.ok(&["run", "--rm", "--network", "none", "k:1"]),
+        "1\na\none\n755\n"
+    );
+    // The top layer: one.txt and the directory it went into, nothing of the base.
+    let up = e.inspect("k:1")["GraphDriver"]["Data"]["UpperDir"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut top: Vec<String> = walk(Path::new(&up));
+    top.sort();
+    assert_eq!(top, ["app", "app/one.txt"]);
+    // A changed RUN before them: both --link steps are still cached.
+    std::fs::write(c.path().join("Dockerfile"), df(2)).unwrap();
+    let (ok, out) = build_out(&e, c.path(), &["-t", "k:2"]);
+    assert!(ok, "{out}");
+    assert_eq!(out.matches("CACHED").count(), 2, "{out}");
+    assert_eq!(
+        e.ok(&["run", "--rm", "--network", "none", "k:2"]),
+        "2\na\none\n755\n"
+    );
+    // Without --link the same change builds the COPY again.
+    std::fs::write(c.path().join("Dockerfile"), df(3).replace("--link ", "")).unwrap();
+    build(&e, c.path(), &["-t", "k:3"]);
+    std::fs::write(c.path().join("Dockerfile"), df(4).replace("--link ", "")).unwrap();
+    let (ok, out) = build_out(&e, c.path(), &["-t", "k:4"]);
+    assert!(ok && !out.contains("CACHED"), "{out}");
+}
+
+/// Paths below `root`, relative.
+fn walk(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            out.push(p.strip_prefix(root).unwrap().to_string_lossy().into_owned());
+            if p.symlink_metadata().unwrap().is_dir() {
+                todo.push(p);
+            }
+        }
+    }
+    out
+}
+
 /// The earlier layer is read without following its symlinks: a context whose `sub` was a
 /// symlink to the host's /etc, then a directory holding a copy of /etc/passwd, never gets
 /// the host's file linked into its layer.

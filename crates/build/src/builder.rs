@@ -1004,6 +1004,19 @@ impl Builder<'_> {
         d.is_dir().then_some(d)
     }
 
+    /// A `COPY --link` step's key: its layer does not depend on what it is put on, so
+    /// neither the parent nor the config (its destination and owner are resolved) is
+    /// in it, and a changed earlier step still finds it.
+    fn link_key(&self, st: &State, step: Value) -> String {
+        sha(&json!({
+            "v": 1,
+            "link": true,
+            "platform": [st.config["os"], st.config["architecture"]],
+            "step": step,
+            "reproducible": self.opts.epoch,
+        }))
+    }
+
     fn cache_key(&self, st: &State, step: Value) -> String {
         sha(&json!({
             "v": 1,
@@ -1685,7 +1698,16 @@ impl Builder<'_> {
                 .split_once(char::is_whitespace)
                 .map_or("", |x| x.1.trim())
         );
-        let key = self.cache_key(
+        // --link: the layer is made on an empty root (BuildKit's), then put on the
+        // stage; its cache key leaves out what comes before it.
+        let step_key = |st: &State, step: Value| {
+            if c.link {
+                self.link_key(st, step)
+            } else {
+                self.cache_key(st, step)
+            }
+        };
+        let key = step_key(
             st,
             json!({
                 "copy": format!("{c:?}"),
@@ -1695,6 +1717,11 @@ impl Builder<'_> {
                 "content": content,
             }),
         );
+        let below = if c.link {
+            Vec::new()
+        } else {
+            st.chain_ids.clone()
+        };
         if let Some(m) = &c.chmod {
             copy::parse_chmod(m).map_err(|e| self.at(line, e))?;
         }
@@ -1723,10 +1750,10 @@ impl Builder<'_> {
             )
         };
         if direct {
-            let mut rootfs = Mounted::new(self.store, &self.tmp, &st.chain_ids)?;
+            let mut rootfs = Mounted::new(self.store, &self.tmp, &below)?;
             // The layer this step made in an earlier build (other content), whose
             // identical files are linked instead of copied (see reuse.rs).
-            let donor_key = self.cache_key(
+            let donor_key = step_key(
                 st,
                 json!({
                     "copy-donor": format!("{c:?}"),
@@ -1849,7 +1876,7 @@ impl Builder<'_> {
             let mode = copy::parse_chmod(m).map_err(|e| self.at(line, e))?;
             copy::chmod_tree(&tree, mode)?;
         }
-        let rootfs = Mounted::new(self.store, &self.tmp, &st.chain_ids)?;
+        let rootfs = Mounted::new(self.store, &self.tmp, &below)?;
         let r = rootfs.root();
         if dest_is_dir {
             copy::mkdir_in_root(r, Path::new(&dest_abs), chown_dirs).map_err(fail)?;
