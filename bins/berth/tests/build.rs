@@ -453,6 +453,45 @@ fn walk(root: &Path) -> Vec<String> {
     out
 }
 
+/// File capabilities set by a RUN (`setcap`) stay in the layer, as docker's
+/// security.capability PAX record: in the layer directory the image runs from and in the
+/// saved layer tar.
+#[test]
+fn run_setcap_keeps_file_capabilities_in_the_layer() {
+    let e = Eng::new();
+    let c = context(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN --mount=type=bind,source=tools,target=/tools echo x > /capped && /tools/ld.so --library-path /tools /tools/setcap cap_net_raw+ep /capped\n",
+    )]);
+    let tools = c.path().join("tools");
+    std::fs::create_dir(&tools).unwrap();
+    for (from, to) in [
+        ("/usr/sbin/setcap", "setcap"),
+        ("/lib64/ld-linux-x86-64.so.2", "ld.so"),
+        ("/lib/x86_64-linux-gnu/libc.so.6", "libc.so.6"),
+        ("/lib/x86_64-linux-gnu/libcap.so.2", "libcap.so.2"),
+    ] {
+        std::fs::copy(from, tools.join(to)).unwrap();
+    }
+    let (ok, out) = build_out(&e, c.path(), &["-t", "cap:1"]);
+    assert!(ok, "{out}");
+    let up = e.inspect("cap:1")["GraphDriver"]["Data"]["UpperDir"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let o = std::process::Command::new("getcap")
+        .arg(Path::new(&up).join("capped"))
+        .output()
+        .unwrap();
+    let got = String::from_utf8_lossy(&o.stdout);
+    assert!(got.contains("cap_net_raw=ep"), "{got}");
+    let tar = tempfile::NamedTempFile::new().unwrap();
+    e.ok(&["save", "-o", tar.path().to_str().unwrap(), "cap:1"]);
+    let bytes = std::fs::read(tar.path()).unwrap();
+    let needle = b"SCHILY.xattr.security.capability";
+    assert!(bytes.windows(needle.len()).any(|w| w == needle));
+}
+
 /// The earlier layer is read without following its symlinks: a context whose `sub` was a
 /// symlink to the host's /etc, then a directory holding a copy of /etc/passwd, never gets
 /// the host's file linked into its layer.

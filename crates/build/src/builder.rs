@@ -289,8 +289,11 @@ fn normalise(dir: &Path, clamp: Option<u64>) -> std::io::Result<()> {
         let mut buf = vec![0u8; 4096];
         let n = rustix::fs::llistxattr(&p, &mut buf).map_err(std::io::Error::from)?;
         for name in buf[..n].split(|b| *b == 0).filter(|x| !x.is_empty()) {
-            // The tar holds no xattrs: none stay but the opaque marker.
-            if name != b"trusted.overlay.opaque" {
+            // The tar holds no xattrs but file capabilities: none other stay but the
+            // opaque marker.
+            if name != b"trusted.overlay.opaque"
+                && name != berth_engine::commit::CAPS_XATTR.as_bytes()
+            {
                 let cname = std::ffi::OsStr::from_bytes(name);
                 rustix::fs::lremovexattr(&p, cname).map_err(std::io::Error::from)?;
             }

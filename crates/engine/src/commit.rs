@@ -260,6 +260,9 @@ fn empty_file(
 
 /// One entry as `append_path_with_name` writes it (mode, ids, device numbers), its
 /// mtime clamped to `clamp` when given (reproducible builds).
+/// The xattr holding a file's capabilities.
+pub const CAPS_XATTR: &str = "security.capability";
+
 fn append_entry(
     b: &mut tar::Builder<impl Write>,
     path: &Path,
@@ -273,6 +276,11 @@ fn append_entry(
     h.set_mtime(clamp.map_or(mtime, |c| mtime.min(c)));
     let ft = meta.file_type();
     if ft.is_file() {
+        // File capabilities (`setcap` in a RUN), the one xattr docker's layers carry.
+        let mut cap = [0u8; 64];
+        if let Ok(n) = rustix::fs::lgetxattr(path, CAPS_XATTR, &mut cap) {
+            b.append_pax_extensions([("SCHILY.xattr.security.capability", &cap[..n])])?;
+        }
         let f = std::fs::File::open(path)?;
         b.append_data(&mut h, name, f)
     } else if ft.is_symlink() {
