@@ -52,7 +52,7 @@ pub struct BuildArgs {
     /// history and the layers; false keeps the clock's and the files' own
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "true|false")]
     pub reproducible: bool,
-    /// Build context: a directory, a tar archive, or '-' for a tar on stdin
+    /// Build context: a directory, a tar archive (a path or a file:// URL), or '-' for a tar on stdin
     pub context: String,
 }
 
@@ -98,7 +98,12 @@ fn options(a: &BuildArgs) -> Result<BuildOptions> {
     let context = if a.context == "-" {
         ContextSource::Tar(Box::new(std::io::stdin()))
     } else {
-        let p = PathBuf::from(&a.context);
+        // A file:// URL names a directory or a tar on this machine.
+        let local = match a.context.get(..7) {
+            Some(s) if s.eq_ignore_ascii_case("file://") => &a.context[7..],
+            _ => a.context.as_str(),
+        };
+        let p = PathBuf::from(local);
         if p.is_file() {
             let f = std::fs::File::open(&p)
                 .map_err(|x| anyhow!("unable to prepare context: {}: {x}", p.display()))?;

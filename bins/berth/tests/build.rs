@@ -860,6 +860,14 @@ fn context_and_dockerfile_from_stdin() {
     let o = ch.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(e.ok(&["run", "--rm", "tar:1"]), "from a tar\n");
+    // The same tar on disk, named by its path and as a file:// URL.
+    let on_disk = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(on_disk.path(), &tar).unwrap();
+    let path = on_disk.path().to_str().unwrap().to_string();
+    for (ctx, tag) in [(path.clone(), "tar:2"), (format!("file://{path}"), "tar:3")] {
+        e.ok(&["build", "-q", "--network", "none", "-t", tag, &ctx]);
+        assert_eq!(e.ok(&["run", "--rm", tag]), "from a tar\n");
+    }
     // A tar whose Dockerfile is a symlink to a host file: read inside the tar (where
     // there is no such file), never on the host.
     let mut t = tar::Builder::new(Vec::new());
