@@ -36,7 +36,7 @@ pub struct BuildArgs {
     /// Write the image ID to the file
     #[arg(long)]
     pub iidfile: Option<PathBuf>,
-    /// Type of progress output: auto, plain or tty (all print BuildKit's plain lines)
+    /// Type of progress output: auto (tty on a terminal, else plain), plain or tty
     #[arg(long, default_value = "auto", value_parser = ["auto", "plain", "tty"])]
     pub progress: String,
     /// Networking for the RUN instructions: default, none, host or a network's name
@@ -61,12 +61,43 @@ pub struct BuildArgs {
 pub(crate) struct Cli<'a> {
     g: &'a Globals,
     quiet: bool,
+    /// `--progress tty`: the view redrawn in place.
+    tty: Option<berth_build::progress::Tty>,
 }
 
 impl<'a> Cli<'a> {
     pub(crate) fn new(g: &'a Globals, quiet: bool) -> Cli<'a> {
-        Cli { g, quiet }
+        Cli {
+            g,
+            quiet,
+            tty: None,
+        }
     }
+
+    /// The tty view's last frame, once the build ended.
+    fn finish(&mut self, ok: bool) {
+        if let Some(t) = self.tty.as_mut() {
+            let _ = write!(std::io::stderr().lock(), "{}", t.finish(ok));
+        }
+    }
+}
+
+/// `--progress`: the tty view's width, or None for plain lines.
+fn progress(mode: &str, quiet: bool) -> Result<Option<usize>> {
+    use std::io::IsTerminal;
+    let term = std::io::stderr().is_terminal();
+    if mode == "tty" && !term {
+        bail!("--progress tty: standard error is not a terminal (use --progress plain)");
+    }
+    if quiet || mode == "plain" || !term {
+        return Ok(None);
+    }
+    let width = rustix::termios::tcgetwinsize(std::io::stderr())
+        .map(|w| w.ws_col as usize)
+        .ok()
+        .filter(|w| *w > 0)
+        .unwrap_or(80);
+    Ok(Some(width))
 }
 
 impl berth_engine::run::Frontend for Cli<'_> {
@@ -75,8 +106,18 @@ impl berth_engine::run::Frontend for Cli<'_> {
             .map_err(|e| berth_engine::Error::Invalid(crate::chain(&e)))
     }
     fn say(&mut self, line: &str) {
-        if !self.quiet {
-            let _ = writeln!(std::io::stderr().lock(), "{line}");
+        if self.quiet {
+            return;
+        }
+        match self.tty.as_mut() {
+            Some(t) => {
+                if let Some(frame) = t.line(line) {
+                    let _ = write!(std::io::stderr().lock(), "{frame}");
+                }
+            }
+            None => {
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
+            }
         }
     }
 }
@@ -162,6 +203,7 @@ pub fn run(g: &Globals, a: BuildArgs) -> i32 {
 }
 
 fn build(g: &Globals, a: &BuildArgs) -> Result<()> {
+    let width = progress(&a.progress, a.quiet)?;
     let opts = options(a)?;
     let eng = crate::containers::open(g)?;
     // A signal stops the build: its RUN container is killed, and what it made removed.
@@ -178,9 +220,11 @@ fn build(g: &Globals, a: &BuildArgs) -> Result<()> {
             }
         });
     }
-    let mut fe = Cli { g, quiet: a.quiet };
-    let built = berth_build::build(&eng.layout, &eng.store, opts, &mut fe)
-        .map_err(|x| anyhow!(berth_engine::error::chain(&x)))?;
+    let mut fe = Cli::new(g, a.quiet);
+    fe.tty = width.map(berth_build::progress::Tty::new);
+    let built = berth_build::build(&eng.layout, &eng.store, opts, &mut fe);
+    fe.finish(built.is_ok());
+    let built = built.map_err(|x| anyhow!(berth_engine::error::chain(&x)))?;
     if let Some(p) = &a.iidfile {
         std::fs::write(p, &built.id)
             .map_err(|x| anyhow!("write the image ID to {}: {x}", p.display()))?;

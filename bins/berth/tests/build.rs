@@ -492,6 +492,62 @@ fn run_setcap_keeps_file_capabilities_in_the_layer() {
     assert!(bytes.windows(needle.len()).any(|w| w == needle));
 }
 
+/// `--progress tty`: BuildKit's view, redrawn in place, when standard error is a
+/// terminal (`script` gives the build one); refused when it is not.
+#[test]
+fn progress_tty_redraws_on_a_terminal_and_needs_one() {
+    let e = Eng::new();
+    let c = context(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN echo hello-from-run\nCMD [\"true\"]\n",
+    )]);
+    let dir = c.path().to_str().unwrap();
+    let o = e.run(&["build", "--progress", "tty", "--network", "none", dir]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--progress tty: standard error is not a terminal"),
+        "{err}"
+    );
+    let inner = e.cmd(&[
+        "build",
+        "--progress",
+        "tty",
+        "--network",
+        "none",
+        "-t",
+        "tty:1",
+        dir,
+    ]);
+    let quote = |s: &std::ffi::OsStr| format!("'{}'", s.to_string_lossy().replace('\'', "'\\''"));
+    let line: Vec<String> = std::iter::once(quote(inner.get_program()))
+        .chain(inner.get_args().map(quote))
+        .collect();
+    let mut sc = std::process::Command::new("script");
+    sc.args(["-qefc", &line.join(" "), "/dev/null"]);
+    for (k, v) in inner.get_envs() {
+        match v {
+            Some(v) => sc.env(k, v),
+            None => sc.env_remove(k),
+        };
+    }
+    let o = sc.stdin(Stdio::null()).output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("[+] Building "), "{out}");
+    assert!(out.contains(" FINISHED"), "{out}");
+    assert!(
+        out.contains("\x1b[2K => [2/3] RUN echo hello-from-run"),
+        "{out}"
+    );
+    assert!(out.contains("\x1b["), "no redraw: {out}");
+    assert!(
+        !out.contains("#2 [2/3]"),
+        "plain lines on a terminal: {out}"
+    );
+    e.ok(&["image", "inspect", "tty:1"]);
+}
+
 /// The earlier layer is read without following its symlinks: a context whose `sub` was a
 /// symlink to the host's /etc, then a directory holding a copy of /etc/passwd, never gets
 /// the host's file linked into its layer.

@@ -15,6 +15,7 @@ pub mod error;
 pub mod expand;
 pub mod fetch;
 pub mod flags;
+pub mod progress;
 pub mod reuse;
 
 pub use builder::{build, cancel, prune, BuildOptions, Built, DockerfileSource, RunNetwork};
