@@ -36,7 +36,25 @@ impl Leftovers {
     /// Deletes the renamed trees.
     pub fn delete(self) -> Result<()> {
         for t in &self.trees {
-            berth_image::store::remove_tree(t)?;
+            // A writer that still held a directory of the tree (a dying monitor's last
+            // record, through its fd) can add an entry while the tree is deleted, which
+            // then fails with ENOTEMPTY (engine_hardening's interrupted creates): the
+            // deletion is tried again, a while.
+            let mut tries = 0;
+            loop {
+                match berth_image::store::remove_tree(t) {
+                    Err(berth_image::Error::Io(_, e))
+                        if tries < 50 && e.kind() == std::io::ErrorKind::DirectoryNotEmpty =>
+                    {
+                        tries += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    }
+                    r => {
+                        r?;
+                        break;
+                    }
+                }
+            }
         }
         Ok(())
     }
