@@ -927,6 +927,7 @@ fn run_oneoff(g: &Globals, ctx: &Ctx, p: Project, x: RunArgs) -> Result<i32> {
         ops::up(ctx, p.clone(), &opts, &mut progress)?;
     }
     let mut o = berth_services::options::create_options(&p, &svc, 0, true)?;
+    berth_services::files::mount(&ctx.layout, &p, &svc, &mut o)?;
     o.name = Some(x.name.clone().unwrap_or_else(|| {
         format!(
             "{}-{}-run-{}",

@@ -1081,3 +1081,93 @@ fn compose_build_up_build_and_rebuilds_replace_containers() {
     assert!(err.contains("service \"bad\" failed to build"), "{err}");
     c.ok(&["down"]);
 }
+
+/// Top-level `secrets:` and `configs:` mounted into services (a file bound as it is, an
+/// environment variable's value and inline content written under the project, with the
+/// uid, gid and mode asked), and a build secret a RUN reads; `down` takes the written
+/// files away; an undefined or external secret is refused before anything starts.
+#[test]
+fn secrets_and_configs_reach_services_and_builds() {
+    let mut c = Compose::bare("sec");
+    c.write("db_password.txt", "hunter2\n");
+    c.write("app.conf", "port=80\n");
+    c.write(
+        "app/Dockerfile",
+        "FROM busybox\nRUN --mount=type=secret,id=api_token md5sum /run/secrets/api_token | grep -q ^33e1b232a4e6fa0028a6670753749a17 && echo ok > /built\nCMD [\"sleep\", \"3600\"]\n",
+    );
+    c.env.insert("API_TOKEN".into(), "s3cret".into());
+    let f = c.write(
+        "compose.yaml",
+        r#"services:
+  app:
+    build:
+      context: ./app
+      network: none
+      secrets:
+        - source: token
+          target: api_token
+    network_mode: none
+    secrets:
+      - db_password
+      - source: token
+        target: tok
+        uid: "1000"
+        gid: "1001"
+        mode: 0400
+    configs:
+      - app_conf
+      - source: inline
+        target: /etc/inline.conf
+secrets:
+  db_password:
+    file: ./db_password.txt
+  token:
+    environment: API_TOKEN
+configs:
+  app_conf:
+    file: ./app.conf
+  inline:
+    content: |
+      debug=true
+"#,
+    );
+    c.set("sec", &[f]);
+    c.ok(&["up", "-d"]);
+    let got = sh(
+        &c,
+        "app",
+        "cat /built /run/secrets/db_password /run/secrets/tok /app_conf /etc/inline.conf; stat -c '%u %g %a' /run/secrets/tok /etc/inline.conf; echo x >> /run/secrets/db_password 2>/dev/null || echo read-only",
+    );
+    assert_eq!(
+        got,
+        "ok\nhunter2\ns3cretport=80\ndebug=true\n1000 1001 400\n0 0 444\nread-only\n"
+    );
+    // The value given by the environment is in the project's files, not in the image.
+    let hist = c.e.ok(&["history", "--no-trunc", "sec-app"]);
+    assert!(!hist.contains("s3cret"), "{hist}");
+    let files = c.e.root().join("engine/projects/sec/files");
+    assert!(files.is_dir(), "{}", files.display());
+    c.ok(&["down"]);
+    assert!(!files.exists());
+
+    for (yaml, want) in [
+        (
+            "services:\n  a:\n    image: busybox\n    secrets: [nope]\n",
+            "refers to undefined secret nope",
+        ),
+        (
+            "services:\n  a:\n    image: busybox\nsecrets:\n  s:\n    external: true\n",
+            "secrets.s.external: not supported by berth yet",
+        ),
+        (
+            "services:\n  a:\n    image: busybox\n    secrets: [s]\nsecrets:\n  s:\n    environment: NOT_SET_ANYWHERE\n",
+            "variable NOT_SET_ANYWHERE is not set",
+        ),
+    ] {
+        let g = c.write("bad.yaml", yaml);
+        c.set("sec", &[g]);
+        let err = c.fails(&["up", "-d"]);
+        assert!(err.contains(want), "{yaml}: {err}");
+        assert!(c.ps().is_empty());
+    }
+}

@@ -1,12 +1,13 @@
 //! `build:` of compose services: which services `up` builds, and the build itself
 //! (berth_build's, the same as `berth build`'s).
 
-use crate::compose::{Project, Service};
+use crate::compose::{FileSource, Project, Service};
 use crate::ops::Ctx;
 use crate::{Error, Result};
 use berth_build::{BuildOptions, Built, ContextSource, DockerfileSource};
 use berth_engine::run::Frontend;
 use std::collections::BTreeMap;
+use std::path::Path;
 
 /// What `compose build` and `up --build` add to every service's `build:`.
 #[derive(Debug, Clone, Default)]
@@ -74,14 +75,19 @@ pub fn build(
         .get(name)
         .or_else(|| p.disabled.get(name))
         .ok_or_else(|| Error::NoSuchService(name.to_string()))?;
-    let opts = options(s, o)?;
+    // Secrets given by value live in a private directory for the build's length.
+    let held = tempfile::Builder::new()
+        .prefix("berth-build-secrets-")
+        .tempdir()
+        .map_err(|e| Error::Io(std::env::temp_dir(), e))?;
+    let opts = options(p, s, o, held.path())?;
     berth_build::build(&ctx.layout, &ctx.store, opts, fe).map_err(|e| {
         let e = berth_engine::error::chain(&e);
         Error::Invalid(format!("service {name:?} failed to build: {e}"))
     })
 }
 
-fn options(s: &Service, o: &Overrides) -> Result<BuildOptions> {
+fn options(p: &Project, s: &Service, o: &Overrides, held: &Path) -> Result<BuildOptions> {
     let b = s
         .build
         .as_ref()
@@ -107,6 +113,27 @@ fn options(s: &Service, o: &Overrides) -> Result<BuildOptions> {
     build_args.extend(o.build_args.clone());
     let epoch =
         berth_build::flags::epoch(true, &build_args, o.source_date_epoch.clone()).map_err(bad)?;
+    let mut secrets = BTreeMap::new();
+    for (id, name) in &b.secrets {
+        let path = match p.secrets.get(name) {
+            Some(FileSource::File(f)) => f.clone(),
+            Some(FileSource::Content(c)) | Some(FileSource::Env { value: c, .. }) => {
+                use std::os::unix::fs::OpenOptionsExt;
+                let f = held.join(name);
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .open(&f)
+                    .and_then(|mut w| std::io::Write::write_all(&mut w, c.as_bytes()))
+                    .map_err(|e| Error::Io(f.clone(), e))?;
+                f
+            }
+            None => return Err(bad(format!("secret {name} is not defined"))),
+        };
+        secrets.insert(id.clone(), path);
+    }
     let mut tags = vec![s.image.clone()];
     tags.extend(b.tags.iter().cloned());
     Ok(BuildOptions {
@@ -119,7 +146,7 @@ fn options(s: &Service, o: &Overrides) -> Result<BuildOptions> {
         pull: b.pull || o.pull,
         labels: b.labels.clone(),
         network: berth_build::flags::network(b.network.as_deref()).map_err(bad)?,
-        secrets: BTreeMap::new(),
+        secrets,
         epoch,
     })
 }
@@ -190,7 +217,7 @@ mod tests {
             ..Default::default()
         };
         o.build_args.insert("A".into(), "cli".into());
-        let opts = options(&svc(b), &o).unwrap();
+        let opts = options(&Project::default(), &svc(b), &o, Path::new("/nowhere")).unwrap();
         assert_eq!(opts.tags, ["p-web", "extra:1"]);
         assert_eq!(opts.build_args["A"], "cli");
         assert_eq!(opts.build_args["KEEP"], "k");
@@ -210,7 +237,14 @@ mod tests {
             context: "/no/such/dir".into(),
             ..Default::default()
         };
-        let e = options(&svc(b), &Overrides::default()).err().unwrap();
+        let e = options(
+            &Project::default(),
+            &svc(b),
+            &Overrides::default(),
+            Path::new("/nowhere"),
+        )
+        .err()
+        .unwrap();
         assert_eq!(
             e.to_string(),
             "services.web.build: context /no/such/dir is not a directory"

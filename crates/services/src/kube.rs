@@ -265,11 +265,14 @@ fn service(c: &mut Ctx, s: &Service, claims: &mut BTreeSet<String>) -> Result<()
         ("container_name", s.container_name.is_some()),
         ("stop_signal", s.stop_signal.is_some()),
         ("depends_on", !s.depends_on.is_empty()),
+        ("secrets", !s.secrets.is_empty()),
+        ("configs", !s.configs.is_empty()),
     ] {
         if set {
             let why = match key {
                 "init" => "kubernetes starts no init in the container (add tini to the image, or shareProcessNamespace)",
                 "depends_on" => "kubernetes starts pods in no order (readiness probes and retries stand in)",
+                "secrets" | "configs" => "not generated: make a kubernetes Secret or ConfigMap of each and mount it at the same targets",
                 _ => "has no kubernetes equivalent; left out",
             };
             c.warn(svc, format!("{key}: {why}"));

@@ -5,6 +5,7 @@
 pub mod build;
 pub mod compose;
 mod error;
+pub mod files;
 pub mod kube;
 pub mod lb;
 pub mod ops;

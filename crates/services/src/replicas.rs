@@ -93,6 +93,7 @@ pub fn launch(
     hash: &str,
 ) -> Result<String> {
     let mut opts = crate::options::create_options(project, svc, number, false)?;
+    crate::files::mount(layout, project, svc, &mut opts)?;
     opts.labels.insert(L_HASH.into(), hash.to_string());
     if let Some(name) = &opts.name {
         if let Some(old) = berth_engine::lookup::id_of_name(layout, name) {

@@ -255,6 +255,8 @@ fn list_or_dict(v: &Value, p: &str) -> R<Vec<(String, Option<String>)>> {
 const SERVICE_KEYS: &[&str] = &[
     "image",
     "build",
+    "secrets",
+    "configs",
     "command",
     "entrypoint",
     "environment",
@@ -312,7 +314,6 @@ const SERVICE_UNSUPPORTED: &[&str] = &[
     "blkio_config",
     "cgroup",
     "cgroup_parent",
-    "configs",
     "cpu_count",
     "cpu_percent",
     "cpu_period",
@@ -342,7 +343,6 @@ const SERVICE_UNSUPPORTED: &[&str] = &[
     "provider",
     "pull_refresh_after",
     "runtime",
-    "secrets",
     "storage_opt",
     "use_api_socket",
     "userns_mode",
@@ -368,6 +368,12 @@ pub fn service(
     s.image = o.str("image")?.unwrap_or_default();
     if let Some((v, p)) = o.get("build") {
         s.build = Some(build(v, &p, project_dir, env)?);
+    }
+    if let Some((v, p)) = o.get("secrets") {
+        s.secrets = file_mounts(v, &p, "/run/secrets")?;
+    }
+    if let Some((v, p)) = o.get("configs") {
+        s.configs = file_mounts(v, &p, "")?;
     }
     s.command = o.get("command").map(|(v, p)| command(v, &p)).transpose()?;
     s.entrypoint = o
@@ -512,6 +518,7 @@ const BUILD_KEYS: &[&str] = &[
     "pull",
     "network",
     "tags",
+    "secrets",
 ];
 
 const BUILD_UNSUPPORTED: &[&str] = &[
@@ -525,7 +532,6 @@ const BUILD_UNSUPPORTED: &[&str] = &[
     "privileged",
     "provenance",
     "sbom",
-    "secrets",
     "shm_size",
     "ssh",
     "ulimits",
@@ -573,6 +579,15 @@ fn build(v: &Value, p: &str, project_dir: &Path, env: &BTreeMap<String, String>)
             "{p}: dockerfile and dockerfile_inline are mutually exclusive"
         ));
     }
+    if let Some((v, sp)) = o.get("secrets") {
+        b.secrets = file_mounts(v, &sp, "")?
+            .into_iter()
+            .map(|m| {
+                let id = m.target.trim_start_matches('/').to_string();
+                (id, m.source)
+            })
+            .collect();
+    }
     if let Some((v, ap)) = o.get("args") {
         b.args = list_or_dict(v, &ap)?
             .into_iter()
@@ -583,6 +598,123 @@ fn build(v: &Value, p: &str, project_dir: &Path, env: &BTreeMap<String, String>)
             .collect();
     }
     Ok(b)
+}
+
+/// A service's (or a build's) `secrets:` or `configs:`: names, or mappings of source,
+/// target, uid, gid and mode. A relative target (and the default, the name) is under
+/// `base` (`/run/secrets` for secrets, `/` for configs).
+fn file_mounts(v: &Value, p: &str, base: &str) -> R<Vec<FileMount>> {
+    let mut out = Vec::new();
+    for (i, item) in list(v, p)?.iter().enumerate() {
+        let ip = format!("{p}[{i}]");
+        let mut m = match item {
+            Value::String(name) => FileMount {
+                source: name.clone(),
+                ..Default::default()
+            },
+            _ => {
+                let o = Obj::new(item, &ip, &["source", "target", "uid", "gid", "mode"], &[])?;
+                let id = |k: &str| -> R<Option<u32>> {
+                    o.str_num(k)?
+                        .map(|x| {
+                            x.parse::<u32>()
+                                .map_err(|_| format!("{ip}.{k}: {x:?} is not a numeric id"))
+                        })
+                        .transpose()
+                };
+                FileMount {
+                    source: o
+                        .str("source")?
+                        .ok_or_else(|| format!("{ip}.source is required"))?,
+                    target: o.str("target")?.unwrap_or_default(),
+                    uid: id("uid")?,
+                    gid: id("gid")?,
+                    mode: o.get("mode").map(|(v, mp)| file_mode(v, &mp)).transpose()?,
+                }
+            }
+        };
+        if m.source.is_empty() {
+            return Err(format!("{ip}: an empty name"));
+        }
+        if m.target.is_empty() {
+            m.target = m.source.clone();
+        }
+        if !m.target.starts_with('/') {
+            m.target = format!("{base}/{}", m.target);
+        }
+        out.push(m);
+    }
+    Ok(out)
+}
+
+/// A file mode as compose files write it: `0440` (octal, as YAML 1.1 and compose-go read
+/// it), `0o440`, or a string of octal digits.
+fn file_mode(v: &Value, p: &str) -> R<u32> {
+    let bad = || format!("{p}: invalid file mode {v:?} (octal, e.g. 0440)");
+    let digits = match v {
+        // A YAML 1.2 reader takes 0440 for the decimal 440: its digits are the octal
+        // mode compose meant.
+        Value::Number(n) => n.as_u64().ok_or_else(bad)?.to_string(),
+        Value::String(t) => t.trim_start_matches("0o").to_string(),
+        _ => return Err(bad()),
+    };
+    u32::from_str_radix(&digits, 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .ok_or_else(bad)
+}
+
+/// A top-level `secrets:` or `configs:` entry (`kind` names the section): a file, an
+/// environment variable's value, or (configs) inline content.
+pub fn file_def(
+    kind: &str,
+    key: &str,
+    v: &Value,
+    project_dir: &Path,
+    env: &BTreeMap<String, String>,
+) -> R<FileSource> {
+    let p = format!("{kind}.{key}");
+    let allowed: &[&str] = if kind == "configs" {
+        &["file", "environment", "content"]
+    } else {
+        &["file", "environment"]
+    };
+    let o = Obj::new(
+        v,
+        &p,
+        allowed,
+        &[
+            "external",
+            "name",
+            "labels",
+            "driver",
+            "driver_opts",
+            "template_driver",
+        ],
+    )?;
+    let given: Vec<&str> = allowed
+        .iter()
+        .copied()
+        .filter(|k| o.get(k).is_some())
+        .collect();
+    if given.len() != 1 {
+        return Err(format!(
+            "{p}: exactly one of {} is required",
+            allowed.join(", ")
+        ));
+    }
+    Ok(match given[0] {
+        "file" => FileSource::File(project_dir.join(o.str("file")?.unwrap_or_default())),
+        "environment" => {
+            let var = o.str("environment")?.unwrap_or_default();
+            let value = env
+                .get(&var)
+                .cloned()
+                .ok_or_else(|| format!("{p}.environment: variable {var} is not set"))?;
+            FileSource::Env { var, value }
+        }
+        _ => FileSource::Content(o.str("content")?.unwrap_or_default()),
+    })
 }
 
 fn env_files(
@@ -1698,6 +1830,89 @@ mod tests {
     }
 
     #[test]
+    fn secrets_and_configs_short_and_long() {
+        let s = svc("image: x\nsecrets:\n  - token\n  - source: cert\n    target: tls.pem\n    uid: '103'\n    gid: 104\n    mode: 0440\nconfigs:\n  - app\n  - source: nginx\n    target: /etc/nginx.conf\n    mode: '0o600'\n").unwrap();
+        assert_eq!(
+            s.secrets,
+            [
+                FileMount {
+                    source: "token".into(),
+                    target: "/run/secrets/token".into(),
+                    ..Default::default()
+                },
+                FileMount {
+                    source: "cert".into(),
+                    target: "/run/secrets/tls.pem".into(),
+                    uid: Some(103),
+                    gid: Some(104),
+                    mode: Some(0o440),
+                },
+            ]
+        );
+        assert_eq!(s.configs[0].target, "/app");
+        assert_eq!(
+            (s.configs[1].target.as_str(), s.configs[1].mode),
+            ("/etc/nginx.conf", Some(0o600))
+        );
+        for (bad, want) in [
+            (
+                "secrets:\n  - source: a\n    mode: 0999\n",
+                "invalid file mode",
+            ),
+            ("secrets:\n  - target: a\n", "source is required"),
+            (
+                "secrets:\n  - source: a\n    uid: root\n",
+                "not a numeric id",
+            ),
+            ("configs:\n  - source: a\n    labels: {}\n", "labels"),
+        ] {
+            let e = svc(&format!("image: x\n{bad}")).unwrap_err();
+            assert!(e.contains(want), "{bad}: {e}");
+        }
+        let b = svc("image: x\nbuild:\n  context: .\n  secrets:\n    - npmrc\n    - source: tok\n      target: api_token\n").unwrap();
+        assert_eq!(
+            b.build.unwrap().secrets,
+            [
+                ("npmrc".to_string(), "npmrc".to_string()),
+                ("api_token".to_string(), "tok".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn secret_and_config_definitions() {
+        let env: BTreeMap<String, String> = [("TOKEN".to_string(), "s3cret".to_string())].into();
+        let def = |kind: &str, y: &str| {
+            let v: Value = serde_norway::from_str(y).unwrap();
+            file_def(kind, "k", &v, Path::new("/proj"), &env)
+        };
+        assert_eq!(
+            def("secrets", "file: ./a.txt").unwrap(),
+            FileSource::File("/proj/./a.txt".into())
+        );
+        assert_eq!(
+            def("secrets", "environment: TOKEN").unwrap(),
+            FileSource::Env {
+                var: "TOKEN".into(),
+                value: "s3cret".into()
+            }
+        );
+        assert_eq!(
+            def("configs", "content: hello").unwrap(),
+            FileSource::Content("hello".into())
+        );
+        for (kind, y, want) in [
+            ("secrets", "content: x", "content"),
+            ("secrets", "external: true", "external"),
+            ("secrets", "environment: NOPE", "variable NOPE is not set"),
+            ("configs", "file: a\ncontent: b", "exactly one of"),
+        ] {
+            let e = def(kind, y).unwrap_err();
+            assert!(e.contains(want), "{y}: {e}");
+        }
+    }
+
+    #[test]
     fn ports_short_syntax() {
         let p = parse_port_short("8080:80").unwrap();
         assert_eq!(p.len(), 1);
@@ -1944,8 +2159,8 @@ mod tests {
             "services.web.build.ssh: not supported by berth yet"
         );
         assert_eq!(
-            svc("build: {context: ., secrets: [s]}").unwrap_err(),
-            "services.web.build.secrets: not supported by berth yet"
+            svc("build: {context: ., cache_from: [x]}").unwrap_err(),
+            "services.web.build.cache_from: not supported by berth yet"
         );
         assert_eq!(
             svc("build: {context: ., bogus: 1}").unwrap_err(),

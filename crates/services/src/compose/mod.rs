@@ -53,8 +53,10 @@ const OVERRIDE_FILES: &[&str] = &[
     "docker-compose.override.yaml",
 ];
 
-const ROOT_KEYS: &[&str] = &["version", "name", "services", "networks", "volumes"];
-const ROOT_UNSUPPORTED: &[&str] = &["include", "secrets", "configs", "models"];
+const ROOT_KEYS: &[&str] = &[
+    "version", "name", "services", "networks", "volumes", "secrets", "configs",
+];
+const ROOT_UNSUPPORTED: &[&str] = &["include", "models"];
 
 fn invalid(msg: String) -> ComposeError {
     ComposeError::Invalid(msg)
@@ -181,7 +183,23 @@ pub fn load(o: &LoadOptions) -> Result<Project, ComposeError> {
         disabled: BTreeMap::new(),
         environment: env.clone(),
         warnings,
+        secrets: BTreeMap::new(),
+        configs: BTreeMap::new(),
     };
+    for section in ["secrets", "configs"] {
+        if let Some(Value::Mapping(m)) = merged.get(section) {
+            for (k, v) in m {
+                let k = interp::key_string(k);
+                let f = file_of(section, &k);
+                let d = convert::file_def(section, &k, v, &project_dir, &env)
+                    .map_err(|e| invalid(format!("{f}: {e}")))?;
+                match section {
+                    "secrets" => p.secrets.insert(k, d),
+                    _ => p.configs.insert(k, d),
+                };
+            }
+        }
+    }
     for (section, target_is_net) in [("networks", true), ("volumes", false)] {
         if let Some(Value::Mapping(m)) = merged.get(section) {
             for (k, v) in m {
@@ -316,7 +334,7 @@ fn parse_file(
     if let Some((n, np)) = root.get("name") {
         convert::string(n, &np).map_err(err)?;
     }
-    for section in ["services", "networks", "volumes"] {
+    for section in ["services", "networks", "volumes", "secrets", "configs"] {
         let Some((v, sp)) = root.get(section) else {
             continue;
         };
@@ -342,14 +360,15 @@ fn parse_file(
             match section {
                 "services" => convert::service(&key, item, project_dir, env).map(drop),
                 "networks" => convert::network(&key, item, "_").map(drop),
-                _ => convert::volume_def(&key, item, "_").map(drop),
+                "volumes" => convert::volume_def(&key, item, "_").map(drop),
+                kind => convert::file_def(kind, &key, item, project_dir, env).map(drop),
             }
             .map_err(err)?;
         }
     }
     // x- keys of the sections are extensions, not services/networks/volumes.
     if let Value::Mapping(root) = &mut tree {
-        for section in ["services", "networks", "volumes"] {
+        for section in ["services", "networks", "volumes", "secrets", "configs"] {
             if let Some(Value::Mapping(m)) = root.get_mut(section) {
                 m.retain(|k, _| !interp::key_string(k).starts_with("x-"));
             }
@@ -481,6 +500,21 @@ fn validate(p: &mut Project, file_of: &dyn Fn(&str) -> String) -> Result<(), Com
                     format!(
                         "service {name:?} refers to undefined network {n}: invalid compose project"
                     ),
+                ));
+            }
+        }
+        let build_secrets = s.build.iter().flat_map(|b| b.secrets.iter().map(|x| &x.1));
+        for (kind, src, defined) in s
+            .secrets
+            .iter()
+            .map(|m| ("secret", &m.source, &p.secrets))
+            .chain(s.configs.iter().map(|m| ("config", &m.source, &p.configs)))
+            .chain(build_secrets.map(|x| ("secret", x, &p.secrets)))
+        {
+            if !defined.contains_key(src) {
+                return Err(bad(
+                    name,
+                    format!("service {name:?} refers to undefined {kind} {src}: invalid compose project"),
                 ));
             }
         }

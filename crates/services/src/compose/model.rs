@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::duration::{serde_duration, serde_duration_opt};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Project {
     pub name: String,
     pub working_dir: PathBuf,
@@ -28,6 +28,35 @@ pub struct Project {
     /// optional dependencies left out); the CLI prints them on stderr.
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// Top-level `secrets:` and `configs:` (what services mount by name).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, FileSource>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub configs: BTreeMap<String, FileSource>,
+}
+
+/// Where a secret's or config's content comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileSource {
+    /// `file:`, resolved against the project directory.
+    File(PathBuf),
+    /// `environment:`: the variable, and its value when the file was read.
+    Env { var: String, value: String },
+    /// A config's `content:`.
+    Content(String),
+}
+
+/// A secret or config mounted into a service's containers (a read-only file).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct FileMount {
+    /// The name in `Project::secrets` or `Project::configs`.
+    pub source: String,
+    /// Absolute path in the container.
+    pub target: String,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub mode: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -43,6 +72,11 @@ pub struct Service {
     /// part of the config hash, so a rebuilt image replaces the service's containers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image_id: Option<String>,
+    /// `secrets:` and `configs:` (not serialized when none: other services' hashes stay).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<FileMount>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub configs: Vec<FileMount>,
     pub command: Option<Vec<String>>,
     pub entrypoint: Option<Vec<String>>,
     /// env_file merged in, environment wins; None = take the value from the project env.
@@ -132,6 +166,9 @@ pub struct BuildSpec {
     pub network: Option<String>,
     /// Further names to tag the image with.
     pub tags: Vec<String>,
+    /// `secrets:`: (id in the Dockerfile's RUN --mount, name in `Project::secrets`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<(String, String)>,
 }
 
 /// The role of a service's health check in the supervisor.

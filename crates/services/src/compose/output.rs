@@ -38,6 +38,24 @@ pub fn to_yaml(p: &Project) -> String {
             ),
         );
     }
+    for (key, defs) in [("secrets", &p.secrets), ("configs", &p.configs)] {
+        if defs.is_empty() {
+            continue;
+        }
+        let m: Map<String, Value> = defs
+            .iter()
+            .map(|(k, d)| {
+                let v = match d {
+                    FileSource::File(f) => json!({"file": f}),
+                    // The variable, never its value.
+                    FileSource::Env { var, .. } => json!({"environment": var}),
+                    FileSource::Content(c) => json!({"content": c}),
+                };
+                (k.clone(), v)
+            })
+            .collect();
+        root.insert(key.into(), Value::Object(m));
+    }
     let mut root = Value::Object(root);
     escape_dollars(&mut root);
     serde_norway::to_string(&root).expect("the model serialises")
@@ -267,6 +285,21 @@ fn service(p: &Project, s: &Service) -> Value {
         })
         .collect();
     o.set("volumes", json!(vols));
+    for (key, mounts) in [("secrets", &s.secrets), ("configs", &s.configs)] {
+        let v: Vec<Value> = mounts
+            .iter()
+            .map(|m| {
+                let mut mo = Obj::new();
+                mo.set("source", json!(m.source))
+                    .set("target", json!(m.target))
+                    .set("uid", json!(m.uid.map(|u| u.to_string())))
+                    .set("gid", json!(m.gid.map(|g| g.to_string())))
+                    .set("mode", json!(m.mode.map(|x| format!("0{x:o}"))));
+                mo.done()
+            })
+            .collect();
+        o.set(key, json!(v));
+    }
     o.set("working_dir", json!(s.working_dir));
     if let Some(a) = &s.autoscale {
         let mut ao = Obj::new();

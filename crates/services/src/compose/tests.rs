@@ -153,8 +153,18 @@ fn unknown_keys_as_compose_reports_them() {
         one_err("services:\n  web:\n    image: a\nnetworks:\n  n:\n    bogus: 1\n")
             .ends_with("networks.n Additional property bogus is not allowed")
     );
-    assert!(one_err("services:\n  web:\n    image: a\nsecrets: {}\n")
-        .ends_with("secrets: not supported by berth yet"));
+    assert!(
+        one_err("services:\n  web:\n    image: a\ninclude: [x.yaml]\n")
+            .ends_with("include: not supported by berth yet")
+    );
+    assert!(
+        one_err("services:\n  web:\n    image: a\n    secrets: [s]\n")
+            .ends_with("service \"web\" refers to undefined secret s: invalid compose project")
+    );
+    assert!(
+        one_err("services:\n  web:\n    image: a\nsecrets:\n  s:\n    external: true\n")
+            .ends_with("secrets.s.external: not supported by berth yet")
+    );
     // x- keys are extensions everywhere they are allowed
     let p = one("x-top: 1\nservices:\n  x-hidden: {whatever: 1}\n  web:\n    image: a\n    x-mine: 2\nnetworks:\n  n:\n    x-net: 3\nvolumes:\n  v:\n    x-vol: 4\n").unwrap();
     assert_eq!(p.services.keys().collect::<Vec<_>>(), ["web"]);
@@ -382,6 +392,21 @@ fn config_output_round_trips() {
     assert_eq!(again.services, p.services);
     assert_eq!(again.networks, p.networks);
     assert_eq!(again.volumes, p.volumes);
+}
+
+#[test]
+fn config_output_round_trips_secrets_and_configs() {
+    let p = one("services:\n  web:\n    image: nginx\n    secrets: [pw, {source: pw, target: /p2, uid: '7', mode: 0400}]\n    configs: [{source: c, target: /etc/c.conf}]\nsecrets:\n  pw: {file: ./pw.txt}\nconfigs:\n  c: {content: \"a=$$1\\n\"}\n").unwrap();
+    let y = p.to_yaml();
+    assert!(
+        y.contains("mode: '0400'") || y.contains("mode: \"0400\""),
+        "{y}"
+    );
+    let again = load_dir(&[("compose.yaml", &y)]).unwrap();
+    assert_eq!(again.services, p.services);
+    assert_eq!(again.secrets, p.secrets);
+    assert_eq!(again.configs, p.configs);
+    assert_eq!(p.configs["c"], FileSource::Content("a=$1\n".into()));
 }
 
 #[test]

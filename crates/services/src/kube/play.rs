@@ -309,6 +309,8 @@ pub fn play(
                 disabled: BTreeMap::new(),
                 environment: BTreeMap::new(),
                 warnings: vec![],
+                secrets: BTreeMap::new(),
+                configs: BTreeMap::new(),
             },
             files: vec![],
             warnings: vec![],
