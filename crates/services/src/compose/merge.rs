@@ -255,7 +255,10 @@ pub fn enforce_unicity(v: &mut Value, path: &mut Vec<String>) {
         ("services.*.ports", port_key),
         ("services.*.volumes", volume_key),
     ];
-    let extra: [(&str, Indexer); 4] = [
+    let extra: [(&str, Indexer); 6] = [
+        // By where they are mounted, as compose-go's mount indexer.
+        ("services.*.secrets", |v| mount_key(v, "/run/secrets")),
+        ("services.*.configs", |v| mount_key(v, "")),
         ("services.*.networks.*.aliases", whole),
         ("services.*.env_file", whole),
         ("networks.*.labels", key_value),
@@ -357,6 +360,24 @@ fn volume_key(v: &Value) -> String {
     }
 }
 
+/// A secret's or config's target (a relative one, and the default, under `base`).
+fn mount_key(v: &Value, base: &str) -> String {
+    let t = match v {
+        Value::String(s) => s.clone(),
+        Value::Mapping(_) => v
+            .get("target")
+            .or_else(|| v.get("source"))
+            .map(scalar_string)
+            .unwrap_or_default(),
+        other => whole(other),
+    };
+    if t.starts_with('/') {
+        t
+    } else {
+        format!("{base}/{t}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -369,6 +390,19 @@ mod tests {
         let mut v = merge(y(a), y(b), &mut Vec::new()).unwrap();
         enforce_unicity(&mut v, &mut Vec::new());
         v
+    }
+
+    #[test]
+    fn secrets_and_configs_merge_by_target() {
+        let v = merged(
+            "services:\n  a:\n    secrets: [s, {source: t, target: x}]\n    configs: [c]\n",
+            "services:\n  a:\n    secrets: [{source: s, mode: 0400}, {source: u, target: /run/secrets/x}]\n    configs: [{source: c, target: /c}]\n",
+        );
+        let s = &v["services"]["a"];
+        assert_eq!(s["secrets"].as_sequence().unwrap().len(), 2, "{s:?}");
+        assert_eq!(s["secrets"][0]["mode"], y("0400"));
+        assert_eq!(s["secrets"][1]["source"], y("u"));
+        assert_eq!(s["configs"].as_sequence().unwrap().len(), 1, "{s:?}");
     }
 
     #[test]
