@@ -307,3 +307,34 @@ fn spec_default_has_no_inheritable_caps() {
         "spec grants inheritable caps: {inh}"
     );
 }
+
+#[test]
+fn sealed_copy_is_an_overlay_when_the_state_root_is_in_the_binarys_directory() {
+    // overlayfs refuses the seal's empty layer inside the binary's directory; the runtime used to
+    // fall back to a memfd copy of itself then, 3 ms a start instead of 0.35.
+    let default_root = std::path::Path::new("/run/berth-runtime");
+    let made = !default_root.exists();
+    let mut rt = Runtime::new();
+    let copy = rt.root().join("berth-runtime");
+    fs::copy(&rt.path, &copy).unwrap();
+    rt.path = copy;
+    let mut b = Bundle::busybox();
+    b.probe(&["sleep"]);
+    let id = unique("sealroot");
+    rt.create(&id, &b).ok();
+    let pid = rt.pid(&id);
+    let target = fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+    let magic = rustix::fs::statfs(format!("/proc/{pid}/exe").as_str())
+        .unwrap()
+        .f_type;
+    assert!(
+        magic == 0x794c7630 && !target.to_string_lossy().contains("memfd:"),
+        "init {pid} runs from {} (fs magic {magic:#x}), not the overlay",
+        target.display()
+    );
+    rt.delete(&id).ok();
+    if made {
+        let _ = fs::remove_dir(default_root.join(".exe-empty"));
+        let _ = fs::remove_dir(default_root);
+    }
+}

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-pub const DEFAULT_ROOT: &str = "/run/berth-runtime";
+pub use berth_runtime_core::state::DEFAULT_ROOT;
 
 #[derive(Parser, Debug)]
 #[command(

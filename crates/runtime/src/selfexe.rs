@@ -93,7 +93,13 @@ fn overlay_copy(scratch: &Path) -> std::io::Result<OwnedFd> {
         (Some(d), Some(n)) => (d, n),
         _ => return Err(std::io::Error::other("no binary directory")),
     };
-    let empty = scratch.join(".exe-empty");
+    // overlayfs refuses layers inside one another: a state root under the
+    // binary's directory takes the default root's (else a 3 ms memfd copy).
+    let empty = [scratch, Path::new(crate::state::DEFAULT_ROOT)]
+        .into_iter()
+        .map(|s| s.join(".exe-empty"))
+        .find(|e| !e.starts_with(dir))
+        .ok_or_else(|| std::io::Error::other("the state root is in the binary's directory"))?;
     {
         use std::os::unix::fs::DirBuilderExt;
         // Made once; later runs find it (one mkdir, no stat).
