@@ -1171,3 +1171,94 @@ configs:
         assert!(c.ps().is_empty());
     }
 }
+
+#[test]
+fn namespaces_logging_and_cgroup_resources_of_a_service() {
+    let mut c = Compose::bare("nsl");
+    let f = c.write(
+        "compose.yaml",
+        r#"services:
+  app:
+    image: busybox
+    command: ["sh", "-c", "echo started; exec sleep 3600"]
+    network_mode: none
+    pid: host
+    ipc: shareable
+    logging:
+      driver: json-file
+      options: {max-size: 64k, max-file: "2"}
+    oom_kill_disable: true
+    mem_swappiness: 7
+    cpu_quota: 20000
+    cpu_period: 100000
+  side:
+    image: busybox
+    command: ["sh", "-c", "echo hidden; exec sleep 3600"]
+    network_mode: none
+    ipc: container:nsl-app-1
+    depends_on: [app]
+    logging: {driver: none}
+"#,
+    );
+    c.set("nsl", &[f]);
+    c.ok(&["up", "-d"]);
+    // pid: host: the container sees the host's pid 1.
+    let host1 = std::fs::read_to_string("/proc/1/comm").unwrap();
+    assert_eq!(sh(&c, "app", "cat /proc/1/comm"), host1);
+    // ipc: the side container is in the app's IPC namespace, and not in the host's.
+    let ns = |svc: &str| sh(&c, svc, "readlink /proc/self/ns/ipc");
+    assert_eq!(ns("app"), ns("side"));
+    assert_ne!(
+        ns("app").trim(),
+        std::fs::read_link("/proc/self/ns/ipc")
+            .unwrap()
+            .display()
+            .to_string()
+    );
+    let i = c.e.inspect("nsl-app-1");
+    let h = &i["HostConfig"];
+    assert_eq!(h["PidMode"], "host");
+    assert_eq!(h["IpcMode"], "shareable");
+    assert_eq!(h["LogConfig"]["Type"], "json-file");
+    assert_eq!(h["LogConfig"]["Config"]["max-file"], "2");
+    assert_eq!(h["OomKillDisable"], true);
+    assert_eq!(h["MemorySwappiness"], 7);
+    assert_eq!(
+        (&h["CpuQuota"], &h["CpuPeriod"]),
+        (&20000.into(), &100000.into())
+    );
+    let s = c.e.inspect("nsl-side-1");
+    assert_eq!(s["HostConfig"]["IpcMode"], "container:nsl-app-1");
+    assert_eq!(s["HostConfig"]["LogConfig"]["Type"], "none");
+    // The log driver decides what `logs` has.
+    assert!(c.ok(&["logs", "app"]).contains("started"));
+    let side = c.run(&["logs", "side"]);
+    assert!(
+        !String::from_utf8_lossy(&side.stdout).contains("hidden"),
+        "{side:?}"
+    );
+    // compose config prints the keys back.
+    let cfg = c.ok(&["config"]);
+    for k in [
+        "pid: host",
+        "ipc: shareable",
+        "mem_swappiness: 7",
+        "oom_kill_disable: true",
+        "driver: none",
+    ] {
+        assert!(cfg.contains(k), "{k} missing from:\n{cfg}");
+    }
+    c.ok(&["down"]);
+    // A service: mode is refused before anything is made.
+    let f = c.write(
+        "bad.yaml",
+        "services:\n  a:\n    image: busybox\n    pid: service:b\n  b:\n    image: busybox\n",
+    );
+    c.set("nslbad", &[f]);
+    let e = c.fails(&["up", "-d"]);
+    assert!(
+        e.contains("services.a.pid: \"service:b\" is not supported yet"),
+        "{e}"
+    );
+    assert!(c.ok(&["ps", "-a", "-q"]).trim().is_empty());
+}

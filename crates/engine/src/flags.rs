@@ -6,9 +6,8 @@
 
 use crate::error::{Error, Result};
 use crate::options::{
-    CreateOptions, DnsOptions, HealthConfig, HealthOnFailure, LogDriver, LogOptions,
-    NamespaceModes, NetworkAttach, NetworkMode, NsMode, Resources, SeccompOpt, Security,
-    MIN_MEMORY,
+    CreateOptions, DnsOptions, HealthConfig, HealthOnFailure, NamespaceModes, NetworkAttach,
+    NetworkMode, NsMode, Resources, SeccompOpt, Security, MIN_MEMORY,
 };
 use crate::parse;
 use std::collections::BTreeMap;
@@ -504,17 +503,11 @@ impl RunFlags {
             memory_reservation,
             oom_kill_disable: f.oom_kill_disable,
             cpu_quota: f.cpu_quota.filter(|q| *q != 0),
-            cpu_period: match f.cpu_period {
-                Some(p) if p < 0 => bail!("invalid --cpu-period {p}: must not be negative"),
-                Some(0) | None => None,
-                Some(p) => Some(p as u64),
-            },
-            memory_swappiness: match f.memory_swappiness {
-                Some(s) if !(-1..=100).contains(&s) => {
-                    bail!("invalid value: {s}, valid memory swappiness range is 0-100")
-                }
-                s => s,
-            },
+            cpu_period: f.cpu_period.map(parse::cpu_period).transpose()?.flatten(),
+            memory_swappiness: f
+                .memory_swappiness
+                .map(parse::memory_swappiness)
+                .transpose()?,
             blkio_weight: match f.blkio_weight {
                 Some(w) if w != 0 && !(10..=1000).contains(&w) => {
                     bail!("invalid --blkio-weight {w}: range of blkio weight is from 10 to 1000")
@@ -620,57 +613,7 @@ impl RunFlags {
             parse::signal(s)?;
         }
 
-        let driver = match f.log_driver.as_deref() {
-            None | Some("json-file") => LogDriver::JsonFile,
-            Some("local") => LogDriver::Local,
-            Some("none") => LogDriver::None,
-            Some(d) => {
-                bail!("logging driver {d:?} is not supported (json-file, local or none)")
-            }
-        };
-        if driver == LogDriver::None && !f.log_opt.is_empty() {
-            bail!(
-                "logging driver \"none\" takes no --log-opt ({:?})",
-                f.log_opt[0]
-            );
-        }
-        // Bounded by default (max-size 10m, max-file 3); max-size=-1 is unbounded.
-        let mut max_size: Option<Option<u64>> = None;
-        let mut max_file = None;
-        for o in &f.log_opt {
-            let (k, v) = kv("log-opt", o)?;
-            match k.as_str() {
-                "max-size" if v.trim() == "-1" => max_size = Some(None),
-                "max-size" => {
-                    let n = parse::size(&v)?;
-                    if n == 0 {
-                        bail!("invalid --log-opt {o:?}: max-size must be positive (or -1 for unbounded)");
-                    }
-                    max_size = Some(Some(n));
-                }
-                "max-file" => {
-                    let n: u32 = v.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
-                        Error::Invalid(format!(
-                            "invalid --log-opt {o:?}: max-file must be a number >= 1"
-                        ))
-                    })?;
-                    max_file = Some(n);
-                }
-                _ => bail!("unknown log opt {k:?} for json-file log driver (max-size, max-file)"),
-            }
-        }
-        let max_size = max_size.unwrap_or(Some(LogOptions::DEFAULT_MAX_SIZE));
-        if max_file.is_some_and(|n| n > 1) && max_size.is_none() {
-            bail!("max-file cannot be set with an unbounded log (max-size=-1)");
-        }
-        let log = LogOptions {
-            driver,
-            max_size,
-            max_file: match max_size {
-                Some(_) => Some(max_file.unwrap_or(LogOptions::DEFAULT_MAX_FILE)),
-                None => max_file,
-            },
-        };
+        let log = parse::log_options(f.log_driver.as_deref(), &f.log_opt)?;
 
         let security = security(&f)?;
         let ns = |flag: &str, v: &Option<String>| match v {
@@ -1058,7 +1001,7 @@ mod tests {
         assert_eq!((r.memory_swappiness, r.blkio_weight), (Some(0), Some(300)));
         assert_eq!(o.volumes_from, vec!["src:ro"]);
         assert_eq!(o.platform.as_deref(), Some("linux/arm64"));
-        assert_eq!(o.log.driver, LogDriver::None);
+        assert_eq!(o.log.driver, crate::options::LogDriver::None);
         err(
             &[
                 "--log-driver",

@@ -1,7 +1,7 @@
 //! Parsers for `run`/`create` flag values, with docker's syntax. Every error names the value.
 
 use crate::error::{Error, Result};
-use crate::options::{DeviceSpec, MountSpec, NsMode, RestartPolicy, Ulimit};
+use crate::options::{DeviceSpec, LogDriver, LogOptions, MountSpec, NsMode, RestartPolicy, Ulimit};
 
 fn bad(what: &str, v: &str, why: impl std::fmt::Display) -> Error {
     Error::Invalid(format!("invalid {what} {v:?}: {why}"))
@@ -645,6 +645,99 @@ pub fn ns_mode(flag: &str, v: &str) -> Result<NsMode> {
             "--{flag}: invalid {kind} mode {v:?} (expected {allowed})"
         ))
     })
+}
+
+/// `--log-driver` and its `--log-opt KEY=VALUE`s (compose's `logging:` too). Logs are
+/// bounded by default (max-size 10m, max-file 3); max-size=-1 is unbounded.
+pub fn log_options(driver: Option<&str>, opts: &[String]) -> Result<LogOptions> {
+    let driver = match driver {
+        None | Some("json-file") => LogDriver::JsonFile,
+        Some("local") => LogDriver::Local,
+        Some("none") => LogDriver::None,
+        Some(d) => {
+            return Err(Error::Invalid(format!(
+                "logging driver {d:?} is not supported (json-file, local or none)"
+            )))
+        }
+    };
+    if driver == LogDriver::None && !opts.is_empty() {
+        return Err(Error::Invalid(format!(
+            "logging driver \"none\" takes no --log-opt ({:?})",
+            opts[0]
+        )));
+    }
+    let mut max_size: Option<Option<u64>> = None;
+    let mut max_file = None;
+    for o in opts {
+        let (k, v) = match o.split_once('=') {
+            Some((k, v)) if !k.is_empty() => (k, v),
+            _ => return Err(bad("--log-opt", o, "expected KEY=VALUE")),
+        };
+        match k {
+            "max-size" if v.trim() == "-1" => max_size = Some(None),
+            "max-size" => {
+                let n = size(v)?;
+                if n == 0 {
+                    return Err(bad(
+                        "--log-opt",
+                        o,
+                        "max-size must be positive (or -1 for unbounded)",
+                    ));
+                }
+                max_size = Some(Some(n));
+            }
+            "max-file" => {
+                let n: u32 = v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| bad("--log-opt", o, "max-file must be a number >= 1"))?;
+                max_file = Some(n);
+            }
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "unknown log opt {k:?} for {} log driver (max-size, max-file)",
+                    driver.name()
+                )))
+            }
+        }
+    }
+    let max_size = max_size.unwrap_or(Some(LogOptions::DEFAULT_MAX_SIZE));
+    if max_file.is_some_and(|n| n > 1) && max_size.is_none() {
+        return Err(Error::Invalid(
+            "max-file cannot be set with an unbounded log (max-size=-1)".into(),
+        ));
+    }
+    Ok(LogOptions {
+        driver,
+        max_size,
+        max_file: match max_size {
+            Some(_) => Some(max_file.unwrap_or(LogOptions::DEFAULT_MAX_FILE)),
+            None => max_file,
+        },
+    })
+}
+
+/// `--cpu-period` in µs: 0 means unset.
+pub fn cpu_period(p: i64) -> Result<Option<u64>> {
+    match p {
+        p if p < 0 => Err(Error::Invalid(format!(
+            "invalid --cpu-period {p}: must not be negative"
+        ))),
+        0 => Ok(None),
+        p => Ok(Some(p as u64)),
+    }
+}
+
+/// `--memory-swappiness`: 0 to 100, or -1 for the host's.
+pub fn memory_swappiness(s: i64) -> Result<i64> {
+    if (-1..=100).contains(&s) {
+        Ok(s)
+    } else {
+        Err(Error::Invalid(format!(
+            "invalid value: {s}, valid memory swappiness range is 0-100"
+        )))
+    }
 }
 
 /// `--volumes-from CONTAINER[:ro|rw]`: the container and the mode asked for (None keeps

@@ -244,6 +244,38 @@ fn service(c: &mut Ctx, s: &Service, claims: &mut BTreeSet<String>) -> Result<()
             ))
         }
     }
+    // The host's pid and ipc namespaces are pod fields; nothing else of these maps.
+    let ns = &s.namespaces;
+    let (host_pid, host_ipc) = (
+        ns.pid.as_deref() == Some("host"),
+        ns.ipc.as_deref() == Some("host"),
+    );
+    for (key, v, ok) in [
+        ("pid", &ns.pid, host_pid),
+        (
+            "ipc",
+            &ns.ipc,
+            host_ipc
+                || ns
+                    .ipc
+                    .as_deref()
+                    .is_some_and(|m| m == "private" || m == "shareable"),
+        ),
+        ("uts", &ns.uts, host_network),
+        (
+            "userns_mode",
+            &ns.userns_mode,
+            ns.userns_mode.as_deref() == Some("host"),
+        ),
+    ] {
+        if let Some(m) = v.as_deref().filter(|_| !ok) {
+            return Err(unsupported(
+                svc,
+                key,
+                format!("{m} has no kubernetes equivalent (hostPID and hostIPC are; uts host comes with network_mode host)"),
+            ));
+        }
+    }
     if !s.devices.is_empty() {
         return Err(unsupported(
             svc,
@@ -267,12 +299,23 @@ fn service(c: &mut Ctx, s: &Service, claims: &mut BTreeSet<String>) -> Result<()
         ("depends_on", !s.depends_on.is_empty()),
         ("secrets", !s.secrets.is_empty()),
         ("configs", !s.configs.is_empty()),
+        ("cgroup_parent", s.cgroup_parent.is_some()),
+        ("logging", s.logging.is_some()),
+        ("oom_kill_disable", s.oom_kill_disable),
+        ("mem_swappiness", s.mem_swappiness.is_some()),
+        (
+            "cpu_quota / cpu_period",
+            s.cpu_quota.is_some() || s.cpu_period.is_some(),
+        ),
+        ("cgroup", s.namespaces.cgroup.is_some()),
     ] {
         if set {
             let why = match key {
                 "init" => "kubernetes starts no init in the container (add tini to the image, or shareProcessNamespace)",
                 "depends_on" => "kubernetes starts pods in no order (readiness probes and retries stand in)",
                 "secrets" | "configs" => "not generated: make a kubernetes Secret or ConfigMap of each and mount it at the same targets",
+                "logging" => "the kubelet keeps container logs and rotates them by its own settings; left out",
+                "cpu_quota / cpu_period" => "left out: give cpus (a cpu limit) instead",
                 _ => "has no kubernetes equivalent; left out",
             };
             c.warn(svc, format!("{key}: {why}"));
@@ -585,6 +628,12 @@ fn service(c: &mut Ctx, s: &Service, claims: &mut BTreeSet<String>) -> Result<()
     }
     if host_network {
         pod.insert("hostNetwork".into(), json!(true));
+    }
+    if host_pid {
+        pod.insert("hostPID".into(), json!(true));
+    }
+    if host_ipc {
+        pod.insert("hostIPC".into(), json!(true));
     }
     if let Some(g) = s.stop_grace_period {
         pod.insert(

@@ -9,8 +9,8 @@
 //!   (`create_host_path`); the caller does that before create, this stays pure.
 
 use berth_engine::options::{
-    CreateOptions, DnsOptions, HealthConfig, LogOptions, MountSpec, NetworkAttach, NetworkMode,
-    RestartPolicy, SeccompOpt, Ulimit,
+    CreateOptions, DnsOptions, HealthConfig, MountSpec, NamespaceModes, NetworkAttach, NetworkMode,
+    NsMode, RestartPolicy, SeccompOpt, Ulimit,
 };
 use berth_engine::parse;
 
@@ -60,13 +60,27 @@ pub fn create_options(
         // docker compose truncates to whole seconds.
         stop_timeout: s.stop_grace_period.map(|d| d.as_secs() as i64),
         sysctls: s.sysctls.clone(),
-        log: LogOptions {
-            max_size: Some(LogOptions::DEFAULT_MAX_SIZE),
-            max_file: Some(LogOptions::DEFAULT_MAX_FILE),
-            ..Default::default()
-        },
         ..Default::default()
     };
+    o.log = match &s.logging {
+        None => parse::log_options(None, &[]),
+        Some(l) => {
+            let opts: Vec<String> = l.options.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            parse::log_options(l.driver.as_deref(), &opts)
+        }
+    }
+    .map_err(|e| err(s, "logging", e))?;
+    namespaces(s, &mut o)?;
+    if let Some(c) = &s.cgroup_parent {
+        if c.is_empty() || c.split('/').any(|c| c == "..") {
+            return Err(err(
+                s,
+                "cgroup_parent",
+                format!("{c:?} must be a cgroup path without \"..\""),
+            ));
+        }
+        o.cgroup_parent = c.clone();
+    }
     if s.domainname.is_some() {
         return Err(err(s, "domainname", "not supported by berth yet"));
     }
@@ -236,6 +250,26 @@ fn resources(s: &Service, o: &mut CreateOptions) -> Result<(), ComposeError> {
         })
         .transpose()?;
     r.cpu_shares = s.cpu_shares;
+    r.oom_kill_disable = s.oom_kill_disable;
+    r.memory_swappiness = s
+        .mem_swappiness
+        .map(parse::memory_swappiness)
+        .transpose()
+        .map_err(|e| err(s, "mem_swappiness", e))?;
+    r.cpu_quota = s.cpu_quota.filter(|q| *q != 0);
+    r.cpu_period = s
+        .cpu_period
+        .map(parse::cpu_period)
+        .transpose()
+        .map_err(|e| err(s, "cpu_period", e))?
+        .flatten();
+    if r.nano_cpus.is_some() && (r.cpu_quota.is_some() || r.cpu_period.is_some()) {
+        return Err(err(
+            s,
+            "cpus",
+            "conflicts with cpu_quota and cpu_period (give one or the other)",
+        ));
+    }
     r.cpuset_cpus = s.cpuset.clone();
     r.shm_size = s.shm_size;
     for (name, u) in &s.ulimits {
@@ -255,6 +289,29 @@ fn resources(s: &Service, o: &mut CreateOptions) -> Result<(), ComposeError> {
         r.devices
             .push(parse::device(d).map_err(|e| err(s, &format!("devices.{i}"), e))?);
     }
+    Ok(())
+}
+
+/// `pid`, `ipc`, `uts`, `userns_mode`, `cgroup`, with docker's values. `service:NAME`
+/// (a container of another service of the project) is not supported yet.
+fn namespaces(s: &Service, o: &mut CreateOptions) -> Result<(), ComposeError> {
+    let n = &s.namespaces;
+    let mode = |key: &str, flag: &str, v: &Option<String>| match v.as_deref() {
+        None => Ok(NsMode::Default),
+        Some(m) if m.starts_with("service:") => Err(err(
+            s,
+            key,
+            format!("{m:?} is not supported yet (container:NAME is)"),
+        )),
+        Some(m) => parse::ns_mode(flag, m).map_err(|e| err(s, key, e)),
+    };
+    o.namespaces = NamespaceModes {
+        pid: mode("pid", "pid", &n.pid)?,
+        ipc: mode("ipc", "ipc", &n.ipc)?,
+        uts: mode("uts", "uts", &n.uts)?,
+        userns: mode("userns_mode", "userns", &n.userns_mode)?,
+        cgroupns: mode("cgroup", "cgroupns", &n.cgroup)?,
+    };
     Ok(())
 }
 
@@ -446,6 +503,103 @@ mod tests {
         let run = create_options(&p, &p.services["web"], 1, true).unwrap();
         assert_eq!(run.name.as_deref(), Some("shop-web-run-1"));
         assert_eq!(run.labels["com.docker.compose.oneoff"], "True");
+    }
+
+    #[test]
+    fn namespaces_logging_and_cgroup_keys_reach_the_engine() {
+        use berth_engine::options::{LogDriver, LogOptions};
+        let o = opts_of(
+            "services:\n  web:\n    image: a\n    pid: host\n    ipc: shareable\n    uts: host\n    userns_mode: host\n    cgroup: private\n    cgroup_parent: shop.slice\n    logging:\n      driver: local\n      options: {max-size: 1m, max-file: '2'}\n    oom_kill_disable: true\n    mem_swappiness: 10\n    cpu_quota: 50000\n    cpu_period: 100000\n  side:\n    image: a\n    ipc: container:shop-web-1\n    logging: {driver: none}\n",
+            "web",
+        )
+        .unwrap();
+        let n = &o.namespaces;
+        assert_eq!(
+            (&n.pid, &n.ipc, &n.uts, &n.userns, &n.cgroupns),
+            (
+                &NsMode::Host,
+                &NsMode::Shareable,
+                &NsMode::Host,
+                &NsMode::Host,
+                &NsMode::Private
+            )
+        );
+        assert_eq!(o.cgroup_parent, "shop.slice");
+        assert_eq!(
+            o.log,
+            LogOptions {
+                driver: LogDriver::Local,
+                max_size: Some(1 << 20),
+                max_file: Some(2)
+            }
+        );
+        let r = &o.resources;
+        assert!(r.oom_kill_disable);
+        assert_eq!(
+            (r.memory_swappiness, r.cpu_quota, r.cpu_period),
+            (Some(10), Some(50000), Some(100000))
+        );
+        let yaml = "services:\n  web:\n    image: a\n    ipc: container:shop-web-1\n    logging: {driver: none}\n";
+        let side = opts_of(yaml, "web").unwrap();
+        assert_eq!(side.namespaces.ipc, NsMode::Container("shop-web-1".into()));
+        assert_eq!(side.log.driver, LogDriver::None);
+        // Without the keys: docker's defaults, and a bounded json-file log.
+        let plain = opts_of("services:\n  web:\n    image: a\n", "web").unwrap();
+        assert_eq!(plain.namespaces, NamespaceModes::default());
+        assert_eq!(plain.log, parse::log_options(None, &[]).unwrap());
+        assert_eq!(plain.log.max_size, Some(LogOptions::DEFAULT_MAX_SIZE));
+    }
+
+    #[test]
+    fn bad_namespace_logging_and_cgroup_values_name_the_key() {
+        for (key, yaml, want) in [
+            (
+                "pid",
+                "pid: service:db",
+                "services.web.pid: \"service:db\" is not supported yet",
+            ),
+            ("ipc", "ipc: bogus", "invalid IPC mode \"bogus\""),
+            ("uts", "uts: private", "invalid UTS mode"),
+            (
+                "logging",
+                "logging: {driver: syslog}",
+                "logging driver \"syslog\" is not supported",
+            ),
+            (
+                "logging",
+                "logging: {options: {max-size: 0}}",
+                "max-size must be positive",
+            ),
+            (
+                "logging",
+                "logging: {options: {labels: a}}",
+                "unknown log opt \"labels\"",
+            ),
+            (
+                "mem_swappiness",
+                "mem_swappiness: 101",
+                "valid memory swappiness range is 0-100",
+            ),
+            ("cpu_period", "cpu_period: -1", "must not be negative"),
+            (
+                "cpus",
+                "cpus: 0.5\n    cpu_quota: 1000",
+                "conflicts with cpu_quota",
+            ),
+            (
+                "cgroup_parent",
+                "cgroup_parent: ../up",
+                "must be a cgroup path without",
+            ),
+        ] {
+            let e = opts_of(
+                &format!("services:\n  web:\n    image: a\n    {yaml}\n"),
+                "web",
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains(want) && e.contains(key), "{yaml}: {e}");
+        }
     }
 
     #[test]

@@ -306,18 +306,25 @@ const SERVICE_KEYS: &[&str] = &[
     "shm_size",
     "scale",
     "pull_policy",
+    "pid",
+    "ipc",
+    "uts",
+    "userns_mode",
+    "cgroup",
+    "cgroup_parent",
+    "logging",
+    "oom_kill_disable",
+    "mem_swappiness",
+    "cpu_quota",
+    "cpu_period",
 ];
 
 const SERVICE_UNSUPPORTED: &[&str] = &[
     "annotations",
     "attach",
     "blkio_config",
-    "cgroup",
-    "cgroup_parent",
     "cpu_count",
     "cpu_percent",
-    "cpu_period",
-    "cpu_quota",
     "cpu_rt_period",
     "cpu_rt_runtime",
     "credential_spec",
@@ -326,17 +333,12 @@ const SERVICE_UNSUPPORTED: &[&str] = &[
     "extends",
     "external_links",
     "gpus",
-    "ipc",
     "isolation",
     "label_file",
     "links",
-    "logging",
     "mac_address",
-    "mem_swappiness",
     "models",
-    "oom_kill_disable",
     "oom_score_adj",
-    "pid",
     "platform",
     "post_start",
     "pre_stop",
@@ -345,8 +347,6 @@ const SERVICE_UNSUPPORTED: &[&str] = &[
     "runtime",
     "storage_opt",
     "use_api_socket",
-    "userns_mode",
-    "uts",
     "volumes_from",
 ];
 
@@ -489,6 +489,25 @@ pub fn service(
     s.cpuset = o.str("cpuset")?;
     s.pids_limit = o.int("pids_limit")?;
     s.shm_size = o.size("shm_size")?;
+    s.namespaces = Namespaces {
+        pid: o.str("pid")?,
+        ipc: o.str("ipc")?,
+        uts: o.str("uts")?,
+        userns_mode: o.str("userns_mode")?,
+        cgroup: o.str("cgroup")?,
+    };
+    s.cgroup_parent = o.str("cgroup_parent")?;
+    if let Some((v, p)) = o.get("logging") {
+        let l = Obj::new(v, &p, &["driver", "options"], &[])?;
+        s.logging = Some(Logging {
+            driver: l.str("driver")?,
+            options: l.dict("options")?,
+        });
+    }
+    s.oom_kill_disable = o.bool("oom_kill_disable")?.unwrap_or(false);
+    s.mem_swappiness = o.int("mem_swappiness")?;
+    s.cpu_quota = o.int("cpu_quota")?;
+    s.cpu_period = o.int("cpu_period")?;
     if let Some(pp) = o.str("pull_policy")? {
         match pp.as_str() {
             "always" | "never" | "missing" | "if_not_present" => s.pull_policy = Some(pp),
@@ -2192,8 +2211,8 @@ mod tests {
             "services.web Additional property foo is not allowed"
         );
         assert_eq!(
-            svc("image: x\nlogging: {driver: syslog}").unwrap_err(),
-            "services.web.logging: not supported by berth yet"
+            svc("image: x\nlinks: [db]").unwrap_err(),
+            "services.web.links: not supported by berth yet"
         );
         assert!(svc("image: x\nx-anything: {whatever: 1}").is_ok());
         assert_eq!(

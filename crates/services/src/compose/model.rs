@@ -135,6 +135,25 @@ pub struct Service {
     pub shm_size: Option<u64>,
     /// always | never | missing | if_not_present | build
     pub pull_policy: Option<String>,
+    /// `pid`, `ipc`, `uts`, `userns_mode`, `cgroup` as given (docker's modes; checked by
+    /// the engine's parser). Like every key added after the first release, not serialized
+    /// when unset, so that the config hashes of running projects stay.
+    #[serde(default, skip_serializing_if = "Namespaces::is_empty")]
+    pub namespaces: Namespaces,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup_parent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logging: Option<Logging>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub oom_kill_disable: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_swappiness: Option<i64>,
+    /// µs
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_quota: Option<i64>,
+    /// µs
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_period: Option<i64>,
     /// `x-berth-autoscale`
     pub autoscale: Option<Autoscale>,
     /// What a failing health check does (compose: replace; `kube play` of a
@@ -146,6 +165,36 @@ pub struct Service {
     /// second check that only takes a replica out of the balancer and back.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub readiness: Option<Healthcheck>,
+}
+
+/// A service's namespace keys, as given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Namespaces {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipc: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uts: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub userns_mode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<String>,
+}
+
+impl Namespaces {
+    pub fn is_empty(&self) -> bool {
+        *self == Namespaces::default()
+    }
+}
+
+/// A service's `logging:`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Logging {
+    pub driver: Option<String>,
+    pub options: BTreeMap<String, String>,
 }
 
 /// A service's `build:` (the short form is `context` alone).

@@ -125,8 +125,12 @@ fn service(p: &Project, s: &Service) -> Value {
     }
     o.set("cap_add", json!(s.cap_add));
     o.set("cap_drop", json!(s.cap_drop));
+    o.set("cgroup", json!(s.namespaces.cgroup));
+    o.set("cgroup_parent", json!(s.cgroup_parent));
     o.set("command", json!(s.command));
     o.set("container_name", json!(s.container_name));
+    o.set("cpu_period", json!(s.cpu_period));
+    o.set("cpu_quota", json!(s.cpu_quota));
     o.set("cpu_shares", json!(s.cpu_shares));
     o.set("cpus", json!(s.cpus));
     o.set("cpuset", json!(s.cpuset));
@@ -167,12 +171,20 @@ fn service(p: &Project, s: &Service) -> Value {
     o.set("hostname", json!(s.hostname));
     o.set("image", json!(s.image));
     o.set("init", json!(s.init));
+    o.set("ipc", json!(s.namespaces.ipc));
     o.set("labels", json!(s.labels));
+    if let Some(l) = &s.logging {
+        let mut lo = Obj::new();
+        lo.set("driver", json!(l.driver))
+            .set("options", json!(l.options));
+        o.set("logging", lo.done());
+    }
     o.set("mem_limit", json!(s.mem_limit.map(|m| m.to_string())));
     o.set(
         "mem_reservation",
         json!(s.mem_reservation.map(|m| m.to_string())),
     );
+    o.set("mem_swappiness", json!(s.mem_swappiness));
     o.set("memswap_limit", json!(s.memswap_limit));
     o.set("network_mode", json!(s.network_mode));
     let nets: Map<String, Value> = s
@@ -201,6 +213,8 @@ fn service(p: &Project, s: &Service) -> Value {
     if !nets.is_empty() {
         o.0.insert("networks".into(), Value::Object(nets));
     }
+    o.set("oom_kill_disable", json!(s.oom_kill_disable));
+    o.set("pid", json!(s.namespaces.pid));
     o.set("pids_limit", json!(s.pids_limit));
     let ports: Vec<Value> = s
         .ports
@@ -247,6 +261,8 @@ fn service(p: &Project, s: &Service) -> Value {
         .collect();
     o.set("ulimits", Value::Object(ulimits));
     o.set("user", json!(s.user));
+    o.set("userns_mode", json!(s.namespaces.userns_mode));
+    o.set("uts", json!(s.namespaces.uts));
     let vols: Vec<Value> = s
         .volumes
         .iter()

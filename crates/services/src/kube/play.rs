@@ -540,6 +540,8 @@ impl Play {
                 "volumes",
                 "restartPolicy",
                 "hostNetwork",
+                "hostPID",
+                "hostIPC",
                 "hostname",
                 "terminationGracePeriodSeconds",
                 "dnsConfig",
@@ -576,6 +578,12 @@ impl Play {
             },
             ..Default::default()
         });
+        if ps["hostPID"].as_bool() == Some(true) {
+            svc.namespaces.pid = Some("host".into());
+        }
+        if ps["hostIPC"].as_bool() == Some(true) {
+            svc.namespaces.ipc = Some("host".into());
+        }
         if ps["hostNetwork"].as_bool() == Some(true) {
             svc.network_mode = Some("host".into());
         } else {

@@ -297,6 +297,14 @@ fn what_kubernetes_cannot_do_is_an_error_naming_service_and_key() {
             "services: {a: {image: x, security_opt: ['label=disable']}}",
             "service a: security_opt",
         ),
+        (
+            "services: {a: {image: x, pid: 'container:db'}}",
+            "service a: pid: container:db has no kubernetes equivalent",
+        ),
+        (
+            "services: {a: {image: x, uts: host}}",
+            "service a: uts: host has no kubernetes equivalent",
+        ),
     ] {
         let p = load(&format!("name: t\n{yaml}\n"));
         let e = generate(&p, &GenerateOptions::default())

@@ -185,6 +185,21 @@ spec:
     assert!(r.project.networks.contains_key("default"));
 }
 
+#[test]
+fn host_pid_and_ipc_round_trip() {
+    let y = pod("  hostPID: true\n  hostIPC: true\n", "");
+    let s = &run(&y).unwrap().project.services["p"];
+    assert_eq!(s.namespaces.pid.as_deref(), Some("host"));
+    assert_eq!(s.namespaces.ipc.as_deref(), Some("host"));
+    let mut p = run(&y).unwrap().project;
+    p.services.get_mut("p").unwrap().namespaces.uts = None;
+    let back = to_yaml(&generate(&p, &GenerateOptions::default()).unwrap());
+    assert!(
+        back.contains("hostPID: true") && back.contains("hostIPC: true"),
+        "{back}"
+    );
+}
+
 fn pod(extra_spec: &str, extra_ctr: &str) -> String {
     format!(
         "apiVersion: v1
@@ -206,8 +221,11 @@ fn bad_input_names_the_kind_and_the_field() {
         e.starts_with("StatefulSet db: kind: kind StatefulSet is not supported"),
         "{e}"
     );
-    let e = err(&pod("  hostPID: true\n", ""));
-    assert_eq!(e, "Pod p: spec.hostPID: not supported by berth kube play");
+    let e = err(&pod("  shareProcessNamespace: true\n", ""));
+    assert_eq!(
+        e,
+        "Pod p: spec.shareProcessNamespace: not supported by berth kube play"
+    );
     let e = err(&pod("  initContainers: [{name: i, image: busybox}]\n", ""));
     assert!(
         e.starts_with("Pod p: spec.initContainers: not supported"),
