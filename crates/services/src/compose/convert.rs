@@ -330,7 +330,6 @@ const SERVICE_UNSUPPORTED: &[&str] = &[
     "credential_spec",
     "develop",
     "device_cgroup_rules",
-    "extends",
     "external_links",
     "gpus",
     "isolation",

@@ -2,14 +2,15 @@
 //! docker compose v2 (compose-go) does.
 //!
 //! Steps of [`load`]: find the files; read the project dir's `.env`; for each file: YAML
-//! (anchors, aliases, `<<` merge keys), interpolation, then a check of its keys and types
-//! alone (so that an error names the file); merge the files; enforce the sequences'
+//! (anchors, aliases, `<<` merge keys), interpolation, `extends` (extends.rs), then a check
+//! of its keys and types alone (so that an error names the file); merge the files; enforce the sequences'
 //! unicity; convert to the typed model; apply profiles; project-level checks (images,
 //! references, dependency cycles, host ports, container names).
 
 mod convert;
 pub mod duration;
 mod error;
+mod extends;
 mod interp;
 mod merge;
 pub mod model;
@@ -136,7 +137,7 @@ pub fn load(o: &LoadOptions) -> Result<Project, ComposeError> {
     for (shown, path) in &files {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ComposeError::File(format!("{shown}: {e}")))?;
-        let tree = parse_file(shown, &text, &env, &project_dir, &mut warnings)?;
+        let tree = parse_file(shown, path, &text, &env, &project_dir, &mut warnings)?;
         trees.push((shown.clone(), tree));
     }
 
@@ -293,12 +294,37 @@ fn show(path: &Path, cwd: &Path) -> String {
     path.strip_prefix(cwd).unwrap_or(path).display().to_string()
 }
 
-/// One file: YAML, merge keys, interpolation, and the checks a file can fail alone.
+/// One file: YAML, merge keys, interpolation, `extends`, and the checks a file can fail
+/// alone.
 fn parse_file(
     shown: &str,
+    file: &Path,
     text: &str,
     env: &BTreeMap<String, String>,
     project_dir: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<Value, ComposeError> {
+    let mut tree = read_tree(shown, text, env, warnings)?;
+    let more = std::cell::RefCell::new(Vec::new());
+    let read = |p: &Path| -> Result<Value, String> {
+        let shown = p.display().to_string();
+        let text = std::fs::read_to_string(p).map_err(|e| format!("{shown}: {e}"))?;
+        read_tree(&shown, &text, env, &mut more.borrow_mut()).map_err(|e| e.to_string())
+    };
+    extends::apply(&mut tree, file, &read).map_err(|e| invalid(format!("{shown}: {e}")))?;
+    for w in more.into_inner() {
+        if !warnings.contains(&w) {
+            warnings.push(w);
+        }
+    }
+    check_file(shown, tree, env, project_dir, warnings)
+}
+
+/// YAML, merge keys and interpolation of one file.
+fn read_tree(
+    shown: &str,
+    text: &str,
+    env: &BTreeMap<String, String>,
     warnings: &mut Vec<String>,
 ) -> Result<Value, ComposeError> {
     let mut tree: Value = serde_norway::from_str(text)
@@ -323,6 +349,17 @@ fn parse_file(
             warnings.push(w);
         }
     }
+    Ok(tree)
+}
+
+/// The checks a file can fail alone; `x-` entries of its sections dropped.
+fn check_file(
+    shown: &str,
+    mut tree: Value,
+    env: &BTreeMap<String, String>,
+    project_dir: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<Value, ComposeError> {
     let err = |e: String| invalid(format!("{shown}: {e}"));
     // The checks see the file as it reads alone (`!reset` keys gone, `!override` values).
     let mut alone = tree.clone();

@@ -623,3 +623,93 @@ fn project_keeps_only_the_variables_services_take() {
     let p = load(&o).unwrap();
     assert_eq!(p.environment.keys().collect::<Vec<_>>(), ["TAKEN"]);
 }
+
+#[test]
+fn extends_in_the_same_file_merges_under_the_service() {
+    let p = one("services:
+  base:
+    image: app:1
+    environment: {A: '1', B: '2'}
+    dns: [192.0.2.1]
+    command: [serve]
+  web:
+    extends: base
+    environment: {B: three}
+    command: [serve, --debug]
+  worker:
+    extends: {service: web}
+    dns: [192.0.2.2]
+")
+    .unwrap();
+    let web = &p.services["web"];
+    assert_eq!(web.image, "app:1");
+    assert_eq!(web.environment["A"].as_deref(), Some("1"));
+    assert_eq!(web.environment["B"].as_deref(), Some("three"));
+    assert_eq!(
+        web.command.as_deref(),
+        Some(&["serve".to_string(), "--debug".into()][..])
+    );
+    // Extends of an extends; sequences appended, as a later file's.
+    let w = &p.services["worker"];
+    assert_eq!(w.command, web.command);
+    assert_eq!(w.dns, ["192.0.2.1", "192.0.2.2"]);
+}
+
+#[test]
+fn extends_of_another_file_keeps_its_paths_relative_to_it() {
+    let d = Dir::new(
+        "myapp",
+        &[(
+            "compose.yaml",
+            "services:\n  api:\n    extends:\n      file: common/base.yaml\n      service: svc\n    image: api:2\nvolumes:\n  named: {}\n",
+        )],
+    );
+    let common = d.path("myapp").join("common");
+    std::fs::create_dir_all(common.join("ctx")).unwrap();
+    std::fs::write(common.join("svc.env"), "FROM_FILE=yes\n").unwrap();
+    std::fs::write(
+        common.join("base.yaml"),
+        "services:\n  svc:\n    build: ./ctx\n    env_file: svc.env\n    volumes: ['./data:/data', 'named:/n']\n    environment: {TAG: '${TAG:-none}'}\n",
+    )
+    .unwrap();
+    let mut o = opts(&d.path("myapp"));
+    o.env.insert("TAG".into(), "t1".into());
+    let p = load(&o).unwrap();
+    let api = &p.services["api"];
+    assert_eq!(api.image, "api:2");
+    assert_eq!(api.build.as_ref().unwrap().context, common.join("ctx"));
+    assert_eq!(api.environment["FROM_FILE"].as_deref(), Some("yes"));
+    assert_eq!(api.environment["TAG"].as_deref(), Some("t1"));
+    let binds: Vec<String> = api
+        .volumes
+        .iter()
+        .map(|v| v.source.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(binds[0], common.join("data").display().to_string());
+    assert_eq!(binds[1], "named");
+}
+
+#[test]
+fn bad_extends_is_an_error_naming_the_service() {
+    for (yaml, want) in [
+        (
+            "services:\n  a: {image: x, extends: b}\n  b: {image: x, extends: a}\n",
+            "services.a.extends: circular reference: a -> b -> a",
+        ),
+        (
+            "services:\n  a: {image: x, extends: nope}\n",
+            "services.a.extends: cannot extend: service \"nope\" not found",
+        ),
+        (
+            "services:\n  a: {image: x, extends: {service: b, colour: red}}\n  b: {image: x}\n",
+            "services.a.extends Additional property colour is not allowed",
+        ),
+        (
+            "services:\n  a: {image: x, extends: {file: missing.yaml, service: b}}\n",
+            "services.a.extends.file:",
+        ),
+    ] {
+        let e = one_err(yaml);
+        assert!(e.contains(want), "{yaml}: {e}");
+    }
+}
