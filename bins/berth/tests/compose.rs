@@ -1262,3 +1262,24 @@ fn namespaces_logging_and_cgroup_resources_of_a_service() {
     );
     assert!(c.ok(&["ps", "-a", "-q"]).trim().is_empty());
 }
+
+#[test]
+fn extends_a_service_of_another_file() {
+    let mut c = Compose::bare("ext");
+    c.write("common/greeting.env", "GREETING=hello\n");
+    c.write(
+        "common/base.yaml",
+        "services:\n  base:\n    image: busybox\n    network_mode: none\n    env_file: greeting.env\n    command: [\"sh\", \"-c\", \"echo $$GREETING $$WHO; exec sleep 3600\"]\n",
+    );
+    let f = c.write(
+        "compose.yaml",
+        "services:\n  app:\n    extends: {file: common/base.yaml, service: base}\n    environment: {WHO: world}\n  copy:\n    extends: app\n    environment: {WHO: again}\n",
+    );
+    c.set("ext", &[f]);
+    c.ok(&["up", "-d"]);
+    assert_eq!(sh(&c, "app", "echo $GREETING $WHO"), "hello world\n");
+    assert_eq!(sh(&c, "copy", "echo $GREETING $WHO"), "hello again\n");
+    let cfg = c.ok(&["config"]);
+    assert!(!cfg.contains("extends"), "{cfg}");
+    c.ok(&["down"]);
+}
