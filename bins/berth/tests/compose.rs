@@ -1283,3 +1283,45 @@ fn extends_a_service_of_another_file() {
     assert!(!cfg.contains("extends"), "{cfg}");
     c.ok(&["down"]);
 }
+
+#[test]
+fn volumes_from_a_service_shares_its_mounts() {
+    let mut c = Compose::bare("vfr");
+    let f = c.write(
+        "compose.yaml",
+        r#"services:
+  data:
+    image: busybox
+    network_mode: none
+    command: ["sh", "-c", "echo kept > /v/file; exec sleep 3600"]
+    volumes: [v:/v]
+  reader:
+    image: busybox
+    network_mode: none
+    command: ["sleep", "3600"]
+    volumes_from: ["data:ro"]
+volumes:
+  v: {}
+"#,
+    );
+    c.set("vfr", &[f]);
+    c.ok(&["up", "-d"]);
+    let mut got = String::new();
+    for _ in 0..50 {
+        got = sh(
+            &c,
+            "reader",
+            "cat /v/file 2>/dev/null; touch /v/x 2>/dev/null || echo read-only",
+        );
+        if got.starts_with("kept") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(got, "kept\nread-only\n");
+    assert_eq!(
+        c.e.inspect("vfr-reader-1")["HostConfig"]["VolumesFrom"][0],
+        "vfr-data-1:ro"
+    );
+    c.ok(&["down", "-v"]);
+}

@@ -276,6 +276,13 @@ fn service(c: &mut Ctx, s: &Service, claims: &mut BTreeSet<String>) -> Result<()
             ));
         }
     }
+    if !s.volumes_from.is_empty() {
+        return Err(unsupported(
+            svc,
+            "volumes_from",
+            "kubernetes has no volumes_from (mount the same named volume in both services)",
+        ));
+    }
     if !s.devices.is_empty() {
         return Err(unsupported(
             svc,

@@ -71,6 +71,27 @@ pub fn create_options(
     }
     .map_err(|e| err(s, "logging", e))?;
     namespaces(s, &mut o)?;
+    for (i, v) in s.volumes_from.iter().enumerate() {
+        let key = format!("volumes_from.{i}");
+        let (src, mode) = crate::compose::volumes_from_source(v).map_err(|e| err(s, &key, e))?;
+        let ctr = match src.strip_prefix("service:") {
+            // Its first container, as docker compose takes.
+            Some(svc) => {
+                let dep = p
+                    .services
+                    .get(svc)
+                    .ok_or_else(|| err(s, &key, format!("service {svc:?} is not defined")))?;
+                container_name(p, dep, 1, false)
+            }
+            None => src["container:".len()..].to_string(),
+        };
+        let v = match mode {
+            Some(m) => format!("{ctr}:{m}"),
+            None => ctr,
+        };
+        parse::volumes_from(&v).map_err(|e| err(s, &key, e))?;
+        o.volumes_from.push(v);
+    }
     if let Some(c) = &s.cgroup_parent {
         if c.is_empty() || c.split('/').any(|c| c == "..") {
             return Err(err(
@@ -548,6 +569,22 @@ mod tests {
         assert_eq!(plain.namespaces, NamespaceModes::default());
         assert_eq!(plain.log, parse::log_options(None, &[]).unwrap());
         assert_eq!(plain.log.max_size, Some(LogOptions::DEFAULT_MAX_SIZE));
+    }
+
+    #[test]
+    fn volumes_from_a_service_is_its_first_container_and_a_dependency() {
+        let (_d, p) = project(
+            "services:\n  data:\n    image: a\n    volumes: [v:/v]\n  app:\n    image: a\n    volumes_from: ['data:ro', 'container:other', 'container:x:rw']\nvolumes: {v: {}}\n",
+            &[],
+        );
+        let o = create_options(&p, &p.services["app"], 1, false).unwrap();
+        assert_eq!(o.volumes_from, ["shop-data-1:ro", "other", "x:rw"]);
+        let d = &p.services["app"].depends_on["data"];
+        assert_eq!(
+            (d.condition, d.required),
+            (crate::compose::Condition::ServiceStarted, true)
+        );
+        assert_eq!(p.start_order(&["app".into()]), ["data", "app"]);
     }
 
     #[test]

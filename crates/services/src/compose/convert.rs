@@ -317,6 +317,7 @@ const SERVICE_KEYS: &[&str] = &[
     "mem_swappiness",
     "cpu_quota",
     "cpu_period",
+    "volumes_from",
 ];
 
 const SERVICE_UNSUPPORTED: &[&str] = &[
@@ -346,7 +347,6 @@ const SERVICE_UNSUPPORTED: &[&str] = &[
     "runtime",
     "storage_opt",
     "use_api_socket",
-    "volumes_from",
 ];
 
 /// Converts one service. `image` may be empty here (an override file need not repeat it);
@@ -496,6 +496,7 @@ pub fn service(
         cgroup: o.str("cgroup")?,
     };
     s.cgroup_parent = o.str("cgroup_parent")?;
+    s.volumes_from = o.strings("volumes_from")?;
     if let Some((v, p)) = o.get("logging") {
         let l = Obj::new(v, &p, &["driver", "options"], &[])?;
         s.logging = Some(Logging {

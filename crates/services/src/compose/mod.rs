@@ -593,6 +593,33 @@ fn validate(p: &mut Project, file_of: &dyn Fn(&str) -> String) -> Result<(), Com
         if s.deploy.resources.reservations.cpus.is_some() {
             p.warnings.push(format!("services.{name}.deploy.resources.reservations.cpus: a scheduling hint with no scheduler on one host: ignored (reservations.memory is applied as a soft limit)"));
         }
+        // volumes_from a service: that service first (as compose-go adds the dependency).
+        for (i, v) in s.volumes_from.clone().iter().enumerate() {
+            let (src, _) = volumes_from_source(v)
+                .map_err(|e| bad(name, format!("services.{name}.volumes_from.{i}: {e}")))?;
+            let Some(dep) = src.strip_prefix("service:") else {
+                continue;
+            };
+            if !p.services.contains_key(dep) {
+                let why = if p.disabled.contains_key(dep) {
+                    "which is disabled by profiles"
+                } else {
+                    "which is not defined"
+                };
+                return Err(bad(name, format!("services.{name}.volumes_from.{i}: service {dep:?} {why}: invalid compose project")));
+            }
+            p.services
+                .get_mut(name)
+                .unwrap()
+                .depends_on
+                .entry(dep.to_string())
+                .or_insert(Dependency {
+                    condition: Condition::ServiceStarted,
+                    restart: false,
+                    required: true,
+                });
+        }
+        let s = &p.services[name];
         for (dep, d) in s.depends_on.clone() {
             if p.services.contains_key(&dep) {
                 continue;
@@ -618,6 +645,27 @@ fn validate(p: &mut Project, file_of: &dyn Fn(&str) -> String) -> Result<(), Com
         ));
     }
     check_host_ports(p, &bad)
+}
+
+/// A `volumes_from` entry: (`service:NAME` or `container:NAME`, the mode asked for).
+pub fn volumes_from_source(v: &str) -> Result<(String, Option<&str>), String> {
+    let (rest, mode) = match v.rsplit_once(':') {
+        Some((r, m @ ("ro" | "rw"))) => (r, Some(m)),
+        _ => (v, None),
+    };
+    let src = match rest.strip_prefix("container:") {
+        Some(c) => format!("container:{c}"),
+        None if rest.contains(':') => {
+            return Err(format!(
+                "{v:?} is not SERVICE[:ro|rw] or container:NAME[:ro|rw]"
+            ))
+        }
+        None => format!("service:{rest}"),
+    };
+    if src.ends_with(':') {
+        return Err(format!("{v:?} names no service or container"));
+    }
+    Ok((src, mode))
 }
 
 fn find_cycle(services: &BTreeMap<String, Service>) -> Option<Vec<String>> {

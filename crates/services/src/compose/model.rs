@@ -142,6 +142,10 @@ pub struct Service {
     pub namespaces: Namespaces,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup_parent: Option<String>,
+    /// `SERVICE[:ro|rw]` or `container:NAME[:ro|rw]`, as given; a service named here is
+    /// also a dependency (started first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes_from: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logging: Option<Logging>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

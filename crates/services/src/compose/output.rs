@@ -301,6 +301,7 @@ fn service(p: &Project, s: &Service) -> Value {
         })
         .collect();
     o.set("volumes", json!(vols));
+    o.set("volumes_from", json!(s.volumes_from));
     for (key, mounts) in [("secrets", &s.secrets), ("configs", &s.configs)] {
         let v: Vec<Value> = mounts
             .iter()

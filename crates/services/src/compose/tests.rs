@@ -713,3 +713,28 @@ fn bad_extends_is_an_error_naming_the_service() {
         assert!(e.contains(want), "{yaml}: {e}");
     }
 }
+
+#[test]
+fn volumes_from_names_a_service_or_a_container() {
+    for (yaml, want) in [
+        (
+            "services:\n  a: {image: x, volumes_from: [nope]}\n",
+            "services.a.volumes_from.0: service \"nope\" which is not defined",
+        ),
+        (
+            "services:\n  a: {image: x, volumes_from: ['b:rx']}\n  b: {image: x}\n",
+            "services.a.volumes_from.0: \"b:rx\" is not SERVICE[:ro|rw] or container:NAME[:ro|rw]",
+        ),
+        (
+            "services:\n  a: {image: x, volumes_from: ['container:']}\n",
+            "names no service or container",
+        ),
+        (
+            "services:\n  a: {image: x, volumes_from: [b]}\n  b: {image: x, volumes_from: [a]}\n",
+            "dependency cycle detected",
+        ),
+    ] {
+        let e = one_err(yaml);
+        assert!(e.contains(want), "{yaml}: {e}");
+    }
+}
