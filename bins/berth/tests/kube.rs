@@ -620,8 +620,8 @@ fn play_refuses_bad_input_before_anything_starts() {
             "Error: StatefulSet db: kind: kind StatefulSet is not supported",
         ),
         (
-            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {hostPID: true, containers: [{name: c, image: busybox:latest}]}\n",
-            "Error: Pod p: spec.hostPID: not supported by berth kube play",
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {shareProcessNamespace: true, containers: [{name: c, image: busybox:latest}]}\n",
+            "Error: Pod p: spec.shareProcessNamespace: not supported by berth kube play",
         ),
         (
             "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  initContainers: [{name: i, image: busybox:latest}]\n  containers: [{name: c, image: busybox:latest}]\n",
