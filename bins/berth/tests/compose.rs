@@ -1325,3 +1325,46 @@ volumes:
     );
     c.ok(&["down", "-v"]);
 }
+
+#[test]
+fn up_attached_follows_only_attached_services_and_runtime_is_used() {
+    let mut c = Compose::bare("att");
+    c.write("web.labels", "team=shop\ntier=front\n");
+    let f = c.write(
+        "compose.yaml",
+        "services:\n  shown:\n    image: busybox\n    network_mode: none\n    restart: \"no\"\n    runtime: berth-runtime-missing\n    command: [\"true\"]\n  quiet:\n    image: busybox\n    network_mode: none\n    restart: \"no\"\n    attach: false\n    label_file: web.labels\n    labels: {tier: back}\n    command: [\"sh\", \"-c\", \"echo from-quiet; sleep 1\"]\n",
+    );
+    c.set("att", &[f]);
+    // A runtime that is not there: up fails, naming it.
+    let e = c.fails(&["up", "-d"]);
+    assert!(e.contains("berth-runtime-missing"), "{e}");
+    c.ok(&["down"]);
+    let f = c.write(
+        "compose.yaml",
+        "services:\n  shown:\n    image: busybox\n    network_mode: none\n    restart: \"no\"\n    command: [\"sh\", \"-c\", \"echo from-shown; sleep 1\"]\n  quiet:\n    image: busybox\n    network_mode: none\n    restart: \"no\"\n    attach: false\n    label_file: web.labels\n    labels: {tier: back}\n    command: [\"sh\", \"-c\", \"echo from-quiet; sleep 1\"]\n",
+    );
+    c.set("att", &[f]);
+    let mut child = c
+        .cmd(&["up"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("compose up did not end");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let o = child.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("from-shown") && !out.contains("from-quiet"), "{out}");
+    assert!(c.ok(&["logs", "quiet"]).contains("from-quiet"));
+    // label_file under labels.
+    let l = &c.e.inspect("att-quiet-1")["Config"]["Labels"];
+    assert_eq!((&l["team"], &l["tier"]), (&"shop".into(), &"back".into()));
+    c.ok(&["down"]);
+}

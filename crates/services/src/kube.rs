@@ -315,6 +315,7 @@ fn service(c: &mut Ctx, s: &Service, claims: &mut BTreeSet<String>) -> Result<()
             s.cpu_quota.is_some() || s.cpu_period.is_some(),
         ),
         ("cgroup", s.namespaces.cgroup.is_some()),
+        ("attach", s.attach.is_some()),
     ] {
         if set {
             let why = match key {
@@ -630,7 +631,19 @@ fn service(c: &mut Ctx, s: &Service, claims: &mut BTreeSet<String>) -> Result<()
     if !volumes.is_empty() {
         pod.insert("volumes".into(), Value::Array(volumes));
     }
-    if let Some(rc) = &c.o.runtime_class {
+    // --runtime-class, else the service's runtime as a RuntimeClass of that name.
+    let rc = match (&c.o.runtime_class, &s.runtime) {
+        (Some(rc), _) => Some(rc.clone()),
+        (None, Some(r)) => match kname("runtime", r) {
+            Ok(n) if !r.contains('/') => Some(n),
+            _ => {
+                c.warn(svc, format!("runtime: {r} is not a RuntimeClass name; left out"));
+                None
+            }
+        },
+        (None, None) => None,
+    };
+    if let Some(rc) = rc {
         pod.insert("runtimeClassName".into(), json!(rc));
     }
     if host_network {

@@ -71,6 +71,7 @@ pub fn create_options(
     }
     .map_err(|e| err(s, "logging", e))?;
     namespaces(s, &mut o)?;
+    o.runtime = s.runtime.clone();
     for (i, v) in s.volumes_from.iter().enumerate() {
         let key = format!("volumes_from.{i}");
         let (src, mode) = crate::compose::volumes_from_source(v).map_err(|e| err(s, &key, e))?;
@@ -546,6 +547,7 @@ mod tests {
             )
         );
         assert_eq!(o.cgroup_parent, "shop.slice");
+        assert_eq!(o.runtime, None);
         assert_eq!(
             o.log,
             LogOptions {
@@ -562,6 +564,8 @@ mod tests {
         );
         let yaml = "services:\n  web:\n    image: a\n    ipc: container:shop-web-1\n    logging: {driver: none}\n";
         let side = opts_of(yaml, "web").unwrap();
+        let crun = opts_of("services:\n  web:\n    image: a\n    runtime: crun\n", "web").unwrap();
+        assert_eq!(crun.runtime.as_deref(), Some("crun"));
         assert_eq!(side.namespaces.ipc, NsMode::Container("shop-web-1".into()));
         assert_eq!(side.log.driver, LogDriver::None);
         // Without the keys: docker's defaults, and a bounded json-file log.

@@ -318,11 +318,13 @@ const SERVICE_KEYS: &[&str] = &[
     "cpu_quota",
     "cpu_period",
     "volumes_from",
+    "runtime",
+    "attach",
+    "label_file",
 ];
 
 const SERVICE_UNSUPPORTED: &[&str] = &[
     "annotations",
-    "attach",
     "blkio_config",
     "cpu_count",
     "cpu_percent",
@@ -334,7 +336,6 @@ const SERVICE_UNSUPPORTED: &[&str] = &[
     "external_links",
     "gpus",
     "isolation",
-    "label_file",
     "links",
     "mac_address",
     "models",
@@ -344,7 +345,6 @@ const SERVICE_UNSUPPORTED: &[&str] = &[
     "pre_stop",
     "provider",
     "pull_refresh_after",
-    "runtime",
     "storage_opt",
     "use_api_socket",
 ];
@@ -437,7 +437,13 @@ pub fn service(
             _ => s.deploy.replicas = Some(scale),
         }
     }
-    s.labels = o.dict("labels")?;
+    // label_file first, then labels over it.
+    if let Some((v, p)) = o.get("label_file") {
+        for (k, val) in env_files(v, &p, project_dir, env)? {
+            s.labels.insert(k, val.unwrap_or_default());
+        }
+    }
+    s.labels.extend(o.dict("labels")?);
     s.user = o.str_num("user")?;
     s.working_dir = o.str("working_dir")?;
     s.cap_add = o.strings("cap_add")?;
@@ -497,6 +503,8 @@ pub fn service(
     };
     s.cgroup_parent = o.str("cgroup_parent")?;
     s.volumes_from = o.strings("volumes_from")?;
+    s.runtime = o.str("runtime")?.filter(|r| !r.is_empty());
+    s.attach = o.bool("attach")?;
     if let Some((v, p)) = o.get("logging") {
         let l = Obj::new(v, &p, &["driver", "options"], &[])?;
         s.logging = Some(Logging {

@@ -146,6 +146,12 @@ pub struct Service {
     /// also a dependency (started first).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes_from: Vec<String>,
+    /// `runtime:` the OCI runtime (a name found in PATH, or a path), as `berth run --runtime`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    /// `attach: false`: `up` does not follow this service's logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attach: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logging: Option<Logging>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

@@ -123,6 +123,9 @@ fn service(p: &Project, s: &Service) -> Value {
         bo.set("tags", json!(b.tags));
         o.set("build", bo.done());
     }
+    if s.attach == Some(false) {
+        o.set("attach", json!(false));
+    }
     o.set("cap_add", json!(s.cap_add));
     o.set("cap_drop", json!(s.cap_drop));
     o.set("cgroup", json!(s.namespaces.cgroup));
@@ -237,6 +240,7 @@ fn service(p: &Project, s: &Service) -> Value {
     o.set("pull_policy", json!(s.pull_policy));
     o.set("read_only", json!(s.read_only));
     o.set("restart", json!(s.restart));
+    o.set("runtime", json!(s.runtime));
     o.set("security_opt", json!(s.security_opt));
     o.set("shm_size", json!(s.shm_size.map(|m| m.to_string())));
     o.set("stdin_open", json!(s.stdin_open));

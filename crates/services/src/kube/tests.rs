@@ -345,3 +345,30 @@ fn the_check_catches_a_field_the_api_does_not_have() {
     m.value["spec"]["clusterIP"] = json!(1);
     assert!(validate(&m).is_err());
 }
+
+#[test]
+fn runtime_becomes_the_runtime_class() {
+    let p = load("name: t\nservices:\n  a: {image: x, runtime: gvisor}\n  b: {image: x, runtime: /usr/bin/crun}\n");
+    let g = generate(&p, &GenerateOptions::default()).unwrap();
+    let spec = |n: &str| find(&g, "Deployment", n)["spec"]["template"]["spec"].clone();
+    assert_eq!(spec("a")["runtimeClassName"], "gvisor");
+    assert!(spec("b").get("runtimeClassName").is_none());
+    assert!(
+        g.warnings.iter().any(|w| w.contains("runtime: /usr/bin/crun is not a RuntimeClass name")),
+        "{:?}",
+        g.warnings
+    );
+    // --runtime-class wins.
+    let g = generate(
+        &p,
+        &GenerateOptions {
+            runtime_class: Some("berth".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        find(&g, "Deployment", "a")["spec"]["template"]["spec"]["runtimeClassName"],
+        "berth"
+    );
+}
