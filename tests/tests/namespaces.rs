@@ -301,7 +301,8 @@ fn no_mount_namespace_shares_it_and_only_chroots() {
             .lines()
             .filter(|l| {
                 let at = l.split(' ').nth(4).unwrap_or("");
-                at.starts_with(&bundle) || !(at.starts_with("/tmp/") || at.starts_with("/run/netns/"))
+                at.starts_with(&bundle)
+                    || !(at.starts_with("/tmp/") || at.starts_with("/run/netns/"))
             })
             .map(|l| format!("{l}\n"))
             .collect::<String>()

@@ -1360,8 +1360,15 @@ fn up_attached_follows_only_attached_services_and_runtime_is_used() {
     }
     let o = child.wait_with_output().unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{out}\n{}", String::from_utf8_lossy(&o.stderr));
-    assert!(out.contains("from-shown") && !out.contains("from-quiet"), "{out}");
+    assert!(
+        o.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.contains("from-shown") && !out.contains("from-quiet"),
+        "{out}"
+    );
     assert!(c.ok(&["logs", "quiet"]).contains("from-quiet"));
     // label_file under labels.
     let l = &c.e.inspect("att-quiet-1")["Config"]["Labels"];

@@ -637,7 +637,10 @@ fn service(c: &mut Ctx, s: &Service, claims: &mut BTreeSet<String>) -> Result<()
         (None, Some(r)) => match kname("runtime", r) {
             Ok(n) if !r.contains('/') => Some(n),
             _ => {
-                c.warn(svc, format!("runtime: {r} is not a RuntimeClass name; left out"));
+                c.warn(
+                    svc,
+                    format!("runtime: {r} is not a RuntimeClass name; left out"),
+                );
                 None
             }
         },

@@ -564,7 +564,11 @@ mod tests {
         );
         let yaml = "services:\n  web:\n    image: a\n    ipc: container:shop-web-1\n    logging: {driver: none}\n";
         let side = opts_of(yaml, "web").unwrap();
-        let crun = opts_of("services:\n  web:\n    image: a\n    runtime: crun\n", "web").unwrap();
+        let crun = opts_of(
+            "services:\n  web:\n    image: a\n    runtime: crun\n",
+            "web",
+        )
+        .unwrap();
         assert_eq!(crun.runtime.as_deref(), Some("crun"));
         assert_eq!(side.namespaces.ipc, NsMode::Container("shop-web-1".into()));
         assert_eq!(side.log.driver, LogDriver::None);

@@ -269,7 +269,22 @@ fn pid_start(pid: i64) -> Option<String> {
 
 impl Drop for Engine {
     fn drop(&mut self) {
-        // The CLI first; then, whatever it left, by recorded pid and path.
+        // Project supervisors (compose up, kube play) first: left running, they would
+        // make new containers after the ones below are removed.
+        if let Ok(l) = berth_engine::layout::Layout::open(self.root()) {
+            for p in std::fs::read_dir(l.projects_dir())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let pd =
+                    berth_services::state::ProjectDir::new(&l, &p.file_name().to_string_lossy());
+                if let Some(pid) = berth_services::ops::supervisor_pid(&pd) {
+                    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+                }
+            }
+        }
+        // The CLI then; then, whatever it left, by recorded pid and path.
         if let Ok(o) = self.cmd(&["ps", "-aq", "--no-trunc"]).output() {
             for id in String::from_utf8_lossy(&o.stdout).split_whitespace() {
                 let _ = self.cmd(&["rm", "-f", "-v", id]).output();
@@ -295,7 +310,11 @@ impl Drop for Engine {
             }
         }
         let rt = super::berth_exe().with_file_name("berth-runtime");
-        if let Ok(rts) = std::fs::read_dir(self.root().join("engine/runtime")) {
+        // The runtimes' roots: on the engine's tmpfs (engine/run), or on disk.
+        for rts in ["engine/run/runtime", "engine/runtime"]
+            .iter()
+            .filter_map(|d| std::fs::read_dir(self.root().join(d)).ok())
+        {
             for r in rts.flatten() {
                 for c in std::fs::read_dir(r.path()).into_iter().flatten().flatten() {
                     let name = c.file_name().to_string_lossy().to_string();

@@ -354,7 +354,9 @@ fn runtime_becomes_the_runtime_class() {
     assert_eq!(spec("a")["runtimeClassName"], "gvisor");
     assert!(spec("b").get("runtimeClassName").is_none());
     assert!(
-        g.warnings.iter().any(|w| w.contains("runtime: /usr/bin/crun is not a RuntimeClass name")),
+        g.warnings
+            .iter()
+            .any(|w| w.contains("runtime: /usr/bin/crun is not a RuntimeClass name")),
         "{:?}",
         g.warnings
     );
