@@ -1332,7 +1332,7 @@ fn up_attached_follows_only_attached_services_and_runtime_is_used() {
     c.write("web.labels", "team=shop\ntier=front\n");
     let f = c.write(
         "compose.yaml",
-        "services:\n  shown:\n    image: busybox\n    network_mode: none\n    restart: \"no\"\n    runtime: berth-runtime-missing\n    command: [\"true\"]\n  quiet:\n    image: busybox\n    network_mode: none\n    restart: \"no\"\n    attach: false\n    label_file: web.labels\n    labels: {tier: back}\n    command: [\"sh\", \"-c\", \"echo from-quiet; sleep 1\"]\n",
+        "services:\n  shown:\n    image: busybox\n    network_mode: none\n    restart: \"no\"\n    runtime: berth-runtime-missing\n    command: [\"true\"]\n  quiet:\n    image: busybox\n    network_mode: none\n    restart: \"no\"\n    attach: false\n    label_file: web.labels\n    labels: {tier: back}\n    command: [\"sh\", \"-c\", \"echo from-quiet; exec sleep 3600\"]\n",
     );
     c.set("att", &[f]);
     // A runtime that is not there: up fails, naming it.
@@ -1341,7 +1341,7 @@ fn up_attached_follows_only_attached_services_and_runtime_is_used() {
     c.ok(&["down"]);
     let f = c.write(
         "compose.yaml",
-        "services:\n  shown:\n    image: busybox\n    network_mode: none\n    restart: \"no\"\n    command: [\"sh\", \"-c\", \"echo from-shown; sleep 1\"]\n  quiet:\n    image: busybox\n    network_mode: none\n    restart: \"no\"\n    attach: false\n    label_file: web.labels\n    labels: {tier: back}\n    command: [\"sh\", \"-c\", \"echo from-quiet; sleep 1\"]\n",
+        "services:\n  shown:\n    image: busybox\n    network_mode: none\n    restart: \"no\"\n    command: [\"sh\", \"-c\", \"echo from-shown; exec sleep 3600\"]\n  quiet:\n    image: busybox\n    network_mode: none\n    restart: \"no\"\n    attach: false\n    label_file: web.labels\n    labels: {tier: back}\n    command: [\"sh\", \"-c\", \"echo from-quiet; exec sleep 3600\"]\n",
     );
     c.set("att", &[f]);
     let mut child = c
@@ -1350,26 +1350,41 @@ fn up_attached_follows_only_attached_services_and_runtime_is_used() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    // Both services have written their line: then ^C, and up stops the project.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let logged = |svc: &str| {
+        String::from_utf8_lossy(&c.run(&["logs", svc]).stdout).contains(&format!("from-{svc}"))
+    };
+    while !(logged("shown") && logged("quiet")) {
+        if std::time::Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            panic!(
+                "compose up: the services did not log, or up ended: {:?}",
+                child.wait_with_output()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while child.try_wait().unwrap().is_none() {
         if std::time::Instant::now() > deadline {
             let _ = child.kill();
-            panic!("compose up did not end");
+            panic!("compose up did not end after ^C");
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let o = child.wait_with_output().unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "{out}\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{out}\n{err}");
     assert!(
         out.contains("from-shown") && !out.contains("from-quiet"),
         "{out}"
     );
-    assert!(c.ok(&["logs", "quiet"]).contains("from-quiet"));
     // label_file under labels.
     let l = &c.e.inspect("att-quiet-1")["Config"]["Labels"];
     assert_eq!((&l["team"], &l["tier"]), (&"shop".into(), &"back".into()));
