@@ -498,25 +498,15 @@ fn run(g: &Globals, a: ComposeArgs) -> Result<i32> {
             for image in ops::missing_images(ctx, &p, &[])? {
                 crate::pull_image(g, &image, false).with_context(|| image_context(&p, &image))?;
             }
-            // Followed: the named services, else all but those with `attach: false`.
-            let mut follow_services = u.services.clone();
-            let unattached = p.services.values().any(|s| s.attach == Some(false));
-            if follow_services.is_empty() && unattached {
-                follow_services = p
-                    .services
-                    .values()
-                    .filter(|s| s.attach != Some(false))
-                    .map(|s| s.name.clone())
-                    .collect();
-            }
+            let attached = p.attached(&u.services);
             ops::up(ctx, p, &opts, &mut progress)?;
             if u.detach {
                 return Ok(0);
             }
-            if follow_services.is_empty() && unattached {
+            let Some(follow_services) = attached else {
                 eprintln!("every service has attach: false: nothing to follow, detached");
                 return Ok(0);
-            }
+            };
             // Attached: the containers' logs until they all end or ^C, which stops the
             // project as docker compose does (a second ^C exits at once).
             let stop = Arc::new(AtomicBool::new(false));

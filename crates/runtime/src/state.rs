@@ -520,21 +520,7 @@ mod tests {
     fn one_of_two_creates_wins() {
         let d = tempfile_dir();
         let root = Root::new(d.join("root"));
-        let st = |id: &str| State {
-            id: id.into(),
-            pid: 0,
-            pid_start_time: 0,
-            bundle: "/b".into(),
-            rootfs: "/b/rootfs".into(),
-            created: now_rfc3339(),
-            owner: String::new(),
-            phase: Phase::Creating,
-            cgroup_paths: Default::default(),
-            systemd_cgroup: false,
-            annotations: Default::default(),
-            host_pidns: false,
-            hooks: None,
-        };
+        let st = state;
         let mut a = root.create("same").unwrap();
         let mut b = root.create("same").unwrap();
         assert!(root.publish(&mut a, &st("same"), &[]).is_ok());
@@ -554,19 +540,8 @@ mod tests {
         let d = tempfile_dir();
         let root = Root::new(d.join("root"));
         let mut st = State {
-            id: "c".into(),
-            pid: 0,
-            pid_start_time: 0,
-            bundle: "/b".into(),
-            rootfs: "/b/rootfs".into(),
-            created: now_rfc3339(),
-            owner: String::new(),
-            phase: Phase::Creating,
-            cgroup_paths: Default::default(),
-            systemd_cgroup: false,
             annotations: [("a".to_string(), "x".repeat(2000))].into(),
-            host_pidns: false,
-            hooks: None,
+            ..state("c")
         };
         let mut c = root.create("c").unwrap();
         root.publish(&mut c, &st, &[]).unwrap();
@@ -600,6 +575,25 @@ mod tests {
         assert_eq!(tmp, vec![std::ffi::OsString::from(STATE_FILE)]);
         c.remove().unwrap();
         let _ = fs::remove_dir_all(&d);
+    }
+
+    /// A container's state in its first phase.
+    fn state(id: &str) -> State {
+        State {
+            id: id.into(),
+            pid: 0,
+            pid_start_time: 0,
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: now_rfc3339(),
+            owner: String::new(),
+            phase: Phase::Creating,
+            cgroup_paths: Default::default(),
+            systemd_cgroup: false,
+            annotations: Default::default(),
+            host_pidns: false,
+            hooks: None,
+        }
     }
 
     fn tempfile_dir() -> PathBuf {

@@ -14,7 +14,7 @@ use berth_engine::options::{
 };
 use berth_engine::parse;
 
-use crate::compose::{ComposeError, EndpointMode, Project, Service, VolumeKind};
+use crate::compose::{ComposeError, EndpointMode, Project, Service, VolumeKind, VolumesFrom};
 
 /// The `com.docker.compose.version` label berth writes.
 pub const COMPOSE_VERSION: &str = "2.0.0-berth";
@@ -75,16 +75,16 @@ pub fn create_options(
     for (i, v) in s.volumes_from.iter().enumerate() {
         let key = format!("volumes_from.{i}");
         let (src, mode) = crate::compose::volumes_from_source(v).map_err(|e| err(s, &key, e))?;
-        let ctr = match src.strip_prefix("service:") {
+        let ctr = match src {
             // Its first container, as docker compose takes.
-            Some(svc) => {
+            VolumesFrom::Service(svc) => {
                 let dep = p
                     .services
                     .get(svc)
                     .ok_or_else(|| err(s, &key, format!("service {svc:?} is not defined")))?;
                 container_name(p, dep, 1, false)
             }
-            None => src["container:".len()..].to_string(),
+            VolumesFrom::Container(c) => c.to_string(),
         };
         let v = match mode {
             Some(m) => format!("{ctr}:{m}"),

@@ -597,7 +597,7 @@ fn validate(p: &mut Project, file_of: &dyn Fn(&str) -> String) -> Result<(), Com
         for (i, v) in s.volumes_from.clone().iter().enumerate() {
             let (src, _) = volumes_from_source(v)
                 .map_err(|e| bad(name, format!("services.{name}.volumes_from.{i}: {e}")))?;
-            let Some(dep) = src.strip_prefix("service:") else {
+            let VolumesFrom::Service(dep) = src else {
                 continue;
             };
             if !p.services.contains_key(dep) {
@@ -647,22 +647,30 @@ fn validate(p: &mut Project, file_of: &dyn Fn(&str) -> String) -> Result<(), Com
     check_host_ports(p, &bad)
 }
 
-/// A `volumes_from` entry: (`service:NAME` or `container:NAME`, the mode asked for).
-pub fn volumes_from_source(v: &str) -> Result<(String, Option<&str>), String> {
+/// Where a `volumes_from` entry takes its mounts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VolumesFrom<'a> {
+    Service(&'a str),
+    Container(&'a str),
+}
+
+/// A `volumes_from` entry (`SERVICE[:ro|rw]` or `container:NAME[:ro|rw]`): its source and
+/// the mode asked for.
+pub fn volumes_from_source(v: &str) -> Result<(VolumesFrom<'_>, Option<&str>), String> {
     let (rest, mode) = match v.rsplit_once(':') {
         Some((r, m @ ("ro" | "rw"))) => (r, Some(m)),
         _ => (v, None),
     };
     let src = match rest.strip_prefix("container:") {
-        Some(c) => format!("container:{c}"),
+        Some(c) => VolumesFrom::Container(c),
         None if rest.contains(':') => {
             return Err(format!(
                 "{v:?} is not SERVICE[:ro|rw] or container:NAME[:ro|rw]"
             ))
         }
-        None => format!("service:{rest}"),
+        None => VolumesFrom::Service(rest),
     };
-    if src.ends_with(':') {
+    if matches!(src, VolumesFrom::Service("") | VolumesFrom::Container("")) {
         return Err(format!("{v:?} names no service or container"));
     }
     Ok((src, mode))
@@ -810,6 +818,21 @@ impl Project {
 
     /// The given services (all enabled ones when empty) and their dependencies,
     /// dependencies first; ties in name order. A name that is no service is left out.
+    /// The services an attached `up` follows: those named, else all but the ones with
+    /// `attach: false` (empty: all of them); None when every service has `attach: false`.
+    pub fn attached(&self, named: &[String]) -> Option<Vec<String>> {
+        if !named.is_empty() || self.services.values().all(|s| s.attach != Some(false)) {
+            return Some(named.to_vec());
+        }
+        let v: Vec<String> = self
+            .services
+            .values()
+            .filter(|s| s.attach != Some(false))
+            .map(|s| s.name.clone())
+            .collect();
+        (!v.is_empty()).then_some(v)
+    }
+
     pub fn start_order(&self, services: &[String]) -> Vec<String> {
         fn visit(p: &Project, n: &str, out: &mut Vec<String>, seen: &mut BTreeSet<String>) {
             if !seen.insert(n.to_string()) {
